@@ -1,0 +1,47 @@
+import type { RunState } from '../workflow/run-state';
+import type { ResultOptions } from './enqueue-options.interface';
+
+/** What a run handle needs from the client; keeps the two files apart. */
+export interface RunHandleBackend {
+  status(runId: string): Promise<RunState>;
+  result<TOutput>(runId: string, options?: ResultOptions): Promise<TOutput>;
+  cancel(runId: string): Promise<boolean>;
+}
+
+/**
+ * A handle on an enqueued run.
+ *
+ * @publicApi
+ */
+export class WorkflowRun<TOutput = unknown> {
+  constructor(
+    readonly id: string,
+    readonly workflowName: string,
+    private readonly backend: RunHandleBackend,
+  ) {}
+
+  /** The run's current state. @throws RunNotFoundError */
+  status(): Promise<RunState> {
+    return this.backend.status(this.id);
+  }
+
+  /**
+   * Waits for the run to finish and resolves with its output
+   * (`Transition.complete(output)`, or `undefined`).
+   *
+   * @throws WorkflowRunFailedError when the run fails or is cancelled
+   * @throws ResultTimeoutError when `timeout` passes first
+   */
+  result(options?: ResultOptions): Promise<TOutput> {
+    return this.backend.result<TOutput>(this.id, options);
+  }
+
+  /** Cancels the run; `false` if it had already finished. */
+  cancel(): Promise<boolean> {
+    return this.backend.cancel(this.id);
+  }
+
+  toJSON(): { id: string; workflowName: string } {
+    return { id: this.id, workflowName: this.workflowName };
+  }
+}

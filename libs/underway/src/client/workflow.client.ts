@@ -1,0 +1,322 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { parseDuration } from '../common/duration';
+import { deserializePayload, serializePayload } from '../common/json-payload';
+import { isUuid, uuidv7 } from '../common/uuid';
+import {
+  EntityManagerExecutor,
+  PoolExecutor,
+  SqlExecutor,
+} from '../database/sql-executor';
+import { UnderwayDatabase } from '../database/underway-database';
+import type { WorkflowDefinition } from '../discovery/workflow-definition';
+import { WorkflowRef, WorkflowRegistry } from '../discovery/workflow.registry';
+import { InvalidOptionsError } from '../errors/invalid-options.error';
+import { ResultTimeoutError } from '../errors/result-timeout.error';
+import { RunNotFoundError } from '../errors/run-not-found.error';
+import { WorkflowRunFailedError } from '../errors/workflow-run-failed.error';
+import type { ResolvedOptions } from '../options/resolved-options';
+import { UNDERWAY_OPTIONS } from '../underway.module-definition';
+import { RunEvents } from '../workflow/run-events';
+import type { RunState } from '../workflow/run-state';
+import { RunRepository } from '../workflow/run.repository';
+import type { NewRun } from '../workflow/run.sql';
+import type {
+  CancelOptions,
+  EnqueueOptions,
+  ResultOptions,
+} from './enqueue-options.interface';
+import type {
+  AttemptDetails,
+  RunDetails,
+} from './run-details.interface';
+import { RunHandleBackend, WorkflowRun } from './workflow-run';
+
+const ENQUEUE_KEYS = new Set([
+  'manager',
+  'delay',
+  'runAt',
+  'priority',
+  'idempotencyKey',
+]);
+const MAX_KEY_LENGTH = 255;
+const INT32_MAX = 2_147_483_647;
+const RESULT_POLL_MAX_MS = 1_000;
+
+/**
+ * Enqueues and inspects workflow runs. Inject it anywhere:
+ *
+ * ```ts
+ * await dataSource.transaction((manager) =>
+ *   client.enqueue(SignupWorkflow, { userId }, { manager }));
+ * ```
+ *
+ * @publicApi
+ */
+@Injectable()
+export class WorkflowClient implements RunHandleBackend {
+  private readonly runs: RunRepository;
+
+  constructor(
+    @Inject(UNDERWAY_OPTIONS) private readonly options: ResolvedOptions,
+    private readonly registry: WorkflowRegistry,
+    private readonly database: UnderwayDatabase,
+    private readonly events: RunEvents,
+  ) {
+    this.runs = new RunRepository(options.schema);
+  }
+
+  /**
+   * Enqueues a run of `workflow` (its class or its name) with `input`, the
+   * input of its first step.
+   *
+   * @throws WorkflowNotRegisteredError, InvalidInputError, PayloadTooLargeError, InvalidOptionsError
+   */
+  async enqueue<TOutput = unknown>(
+    workflow: WorkflowRef,
+    input?: unknown,
+    options: EnqueueOptions = {},
+  ): Promise<WorkflowRun<TOutput>> {
+    const definition = this.registry.get(workflow);
+    const run = this.prepare(definition, input, options);
+    const executor = this.executor(options);
+    const { id } = await this.runs.insert(executor, run);
+    return new WorkflowRun<TOutput>(id, definition.name, this);
+  }
+
+  /**
+   * Enqueues one run per input, in one statement: all are written, or none.
+   *
+   * @throws the errors of `enqueue`, for the first bad input (nothing is written)
+   */
+  async enqueueMany<TOutput = unknown>(
+    workflow: WorkflowRef,
+    inputs: readonly unknown[],
+    options: Omit<EnqueueOptions, 'idempotencyKey'> = {},
+  ): Promise<WorkflowRun<TOutput>[]> {
+    const definition = this.registry.get(workflow);
+    if (!Array.isArray(inputs)) {
+      throw new InvalidOptionsError('inputs', 'must be an array');
+    }
+    if ((options as EnqueueOptions).idempotencyKey !== undefined) {
+      throw new InvalidOptionsError(
+        'idempotencyKey',
+        'is not supported by enqueueMany; enqueue runs that need one with enqueue()',
+      );
+    }
+    if (inputs.length === 0) {
+      return [];
+    }
+    const runs = inputs.map((input) => this.prepare(definition, input, options));
+    const ids = await this.runs.insertMany(this.executor(options), runs);
+    return ids.map((id) => new WorkflowRun<TOutput>(id, definition.name, this));
+  }
+
+  /** A handle on an existing run, without reading it. */
+  run<TOutput = unknown>(runId: string, workflowName: string): WorkflowRun<TOutput> {
+    return new WorkflowRun<TOutput>(runId, workflowName, this);
+  }
+
+  /** Everything known about a run, or `null` for an unknown id. */
+  async getRun<TOutput = unknown>(runId: string): Promise<RunDetails<TOutput> | null> {
+    if (!isUuid(runId)) {
+      return null;
+    }
+    const executor = new PoolExecutor(this.database.pool);
+    const row = await this.runs.find(executor, runId);
+    if (!row) {
+      return null;
+    }
+    const attemptRows = await this.runs.attempts(executor, runId);
+    const definition = this.registry.find(row.workflow_name);
+    const stepName = (index: number): string | undefined =>
+      definition?.steps[index]?.method;
+    const attempts: AttemptDetails[] = attemptRows.map((a) => ({
+      stepIndex: a.step_index,
+      stepName: stepName(a.step_index),
+      attempt: a.attempt,
+      state: a.state as AttemptDetails['state'],
+      error: a.error ?? undefined,
+      worker: a.worker ?? undefined,
+      startedAt: a.started_at ?? undefined,
+      completedAt: a.completed_at,
+    }));
+    return {
+      id: row.id,
+      workflowName: row.workflow_name,
+      state: row.state as RunState,
+      currentStep: { index: row.step_index, name: stepName(row.step_index) },
+      stepCount: definition?.steps.length,
+      input: deserializePayload(row.input),
+      output: deserializePayload<TOutput>(row.output),
+      error: row.error ?? undefined,
+      attempt: row.attempt,
+      maxAttempts: row.max_attempts,
+      priority: row.priority,
+      runAt: row.run_at,
+      idempotencyKey: row.idempotency_key ?? undefined,
+      attempts,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+      startedAt: row.started_at ?? undefined,
+      completedAt: row.completed_at ?? undefined,
+    };
+  }
+
+  /**
+   * Cancels a run that is pending or waiting between steps.
+   *
+   * @returns `true` if the run was cancelled by this call
+   */
+  async cancel(runId: string, options: CancelOptions = {}): Promise<boolean> {
+    if (!isUuid(runId)) {
+      return false;
+    }
+    return this.runs.cancelIdle(this.executor(options), runId);
+  }
+
+  /** @throws RunNotFoundError */
+  async status(runId: string): Promise<RunState> {
+    const row = isUuid(runId)
+      ? await this.runs.status(new PoolExecutor(this.database.pool), runId)
+      : undefined;
+    if (!row) {
+      throw new RunNotFoundError(runId);
+    }
+    return row.state as RunState;
+  }
+
+  /**
+   * Waits for a run to finish: resolves at once when this process's worker
+   * finishes it, otherwise polls with a backoff up to 1 s.
+   */
+  async result<TOutput>(runId: string, options: ResultOptions = {}): Promise<TOutput> {
+    const timeoutMs =
+      options.timeout === undefined
+        ? Infinity
+        : parseDuration(options.timeout, 'timeout');
+    const deadline = Date.now() + timeoutMs;
+    const executor = new PoolExecutor(this.database.pool);
+    let pollMs = 10;
+    for (;;) {
+      const row = isUuid(runId) ? await this.runs.status(executor, runId) : undefined;
+      if (!row) {
+        throw new RunNotFoundError(runId);
+      }
+      if (row.state === 'succeeded') {
+        return deserializePayload<TOutput>(row.output);
+      }
+      if (row.state === 'failed' || row.state === 'cancelled') {
+        throw new WorkflowRunFailedError(
+          runId,
+          row.state,
+          row.error?.code,
+          row.error?.message,
+        );
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) {
+        throw new ResultTimeoutError(runId, timeoutMs);
+      }
+      await this.waitForFinish(runId, Math.min(pollMs, remaining));
+      pollMs = Math.min(pollMs * 2, RESULT_POLL_MAX_MS);
+    }
+  }
+
+  private waitForFinish(runId: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        unsubscribe();
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      const unsubscribe = this.events.onFinished(runId, done);
+    });
+  }
+
+  private prepare(
+    definition: WorkflowDefinition,
+    input: unknown,
+    options: EnqueueOptions,
+  ): NewRun {
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidOptionsError('options', 'must be an object');
+    }
+    for (const key of Object.keys(options)) {
+      if (!ENQUEUE_KEYS.has(key)) {
+        throw new InvalidOptionsError(
+          key,
+          `is not an enqueue option (known: ${[...ENQUEUE_KEYS].join(', ')})`,
+        );
+      }
+    }
+    if (options.delay !== undefined && options.runAt !== undefined) {
+      throw new InvalidOptionsError('runAt', 'cannot be combined with delay');
+    }
+    if (
+      options.runAt !== undefined &&
+      (!(options.runAt instanceof Date) || Number.isNaN(options.runAt.getTime()))
+    ) {
+      throw new InvalidOptionsError('runAt', 'must be a valid Date');
+    }
+    if (
+      options.priority !== undefined &&
+      (!Number.isInteger(options.priority) || Math.abs(options.priority) > INT32_MAX)
+    ) {
+      throw new InvalidOptionsError(
+        'priority',
+        `must be a 32-bit integer, got ${String(options.priority)}`,
+      );
+    }
+    const idempotencyKey = this.key(options.idempotencyKey, 'idempotencyKey');
+    const firstStep = definition.steps[0];
+    if (!firstStep) {
+      throw new InvalidOptionsError('workflow', 'has no steps');
+    }
+    const runPriority = options.priority ?? definition.priority;
+    const delayMs =
+      options.delay !== undefined
+        ? parseDuration(options.delay, 'delay')
+        : options.runAt !== undefined
+          ? 0
+          : (firstStep.delayMs ?? 0);
+    return {
+      id: uuidv7(),
+      workflowName: definition.name,
+      input: serializePayload(input, this.options.maxInputSizeBytes, 'input'),
+      maxAttempts: firstStep.policy.retry.maxAttempts,
+      leaseMs: firstStep.policy.heartbeatMs,
+      priority: firstStep.priority ?? runPriority,
+      runPriority,
+      runAt: options.runAt ?? null,
+      delayMs,
+      concurrencyKey: null,
+      idempotencyKey,
+      ttlMs: definition.ttlMs,
+    };
+  }
+
+  private key(value: unknown, path: string): string | null {
+    if (value === undefined) {
+      return null;
+    }
+    if (
+      typeof value !== 'string' ||
+      value.length === 0 ||
+      value.length > MAX_KEY_LENGTH ||
+      value.includes('\u0000')
+    ) {
+      throw new InvalidOptionsError(
+        path,
+        `must be a non-empty string of at most ${MAX_KEY_LENGTH} characters, without \\u0000`,
+      );
+    }
+    return value;
+  }
+
+  private executor(options: { manager?: EnqueueOptions['manager'] }): SqlExecutor {
+    return options.manager
+      ? new EntityManagerExecutor(options.manager)
+      : new PoolExecutor(this.database.pool);
+  }
+}

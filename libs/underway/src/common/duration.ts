@@ -1,0 +1,66 @@
+import { InvalidOptionsError } from '../errors/invalid-options.error';
+import { describeValue } from './describe-value';
+
+/** A duration unit suffix accepted in {@link Duration} strings. */
+export type DurationUnit = 'ms' | 's' | 'm' | 'h' | 'd';
+
+/**
+ * A length of time: milliseconds as a number, or a string such as
+ * `'500ms'`, `'30s'`, `'15m'`, `'1h'` or `'14d'`.
+ *
+ * @publicApi
+ */
+export type Duration = number | `${number}${DurationUnit}`;
+
+const UNIT_MS: Record<DurationUnit, number> = {
+  ms: 1,
+  s: 1_000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
+
+const DURATION_PATTERN = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/;
+
+/**
+ * Parses a {@link Duration} into whole milliseconds.
+ *
+ * @param path where the value came from, for the error message (`'runtime.pollInterval'`).
+ * @throws InvalidOptionsError for negative, non-finite or malformed values.
+ */
+export function parseDuration(value: unknown, path: string): number {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value) || value < 0) {
+      throw new InvalidOptionsError(
+        path,
+        `must be a non-negative number of milliseconds, got ${describeValue(value)}`,
+      );
+    }
+    return Math.round(value);
+  }
+  if (typeof value === 'string') {
+    const match = DURATION_PATTERN.exec(value);
+    if (match) {
+      const amount = Number(match[1]);
+      const unit = match[2] as DurationUnit;
+      return Math.round(amount * UNIT_MS[unit]);
+    }
+  }
+  throw new InvalidOptionsError(
+    path,
+    `must be a duration such as 500, '500ms', '30s', '15m', '1h' or '14d', got ${describeValue(value)}`,
+  );
+}
+
+/** Renders milliseconds for log lines: `850ms`, `1.9s`, `2m30s`. */
+export function formatDuration(ms: number): string {
+  if (ms < 1_000) {
+    return `${Math.round(ms)}ms`;
+  }
+  if (ms < 60_000) {
+    return `${(ms / 1_000).toFixed(1).replace(/\.0$/, '')}s`;
+  }
+  const minutes = Math.floor(ms / 60_000);
+  const seconds = Math.round((ms % 60_000) / 1_000);
+  return seconds ? `${minutes}m${seconds}s` : `${minutes}m`;
+}

@@ -1,0 +1,67 @@
+/**
+ * The one place that knows SQLSTATEs and socket error codes, and decides which
+ * database errors are transient (worth retrying after a pause).
+ */
+export const PG_UNIQUE_VIOLATION = '23505';
+export const PG_UNDEFINED_TABLE = '42P01';
+export const PG_INVALID_SCHEMA_NAME = '3F000';
+
+const TRANSIENT_CODES = new Set([
+  '40001', // serialization_failure
+  '40P01', // deadlock_detected
+  '57P01', // admin_shutdown (pg_terminate_backend, server restart)
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up)
+  '53300', // too_many_connections
+  '08000', // connection_exception
+  '08001', // sqlclient_unable_to_establish_sqlconnection
+  '08003', // connection_does_not_exist
+  '08004', // sqlserver_rejected_establishment_of_sqlconnection
+  '08006', // connection_failure
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+const TRANSIENT_MESSAGES = [
+  'Connection terminated',
+  'Client has encountered a connection error',
+  'timeout exceeded when trying to connect',
+  'Client was closed and is not queryable',
+  'Cannot use a pool after calling end',
+];
+
+/** The SQLSTATE (or Node socket code) of an error from `pg` or TypeORM. */
+export function pgErrorCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) {
+    return undefined;
+  }
+  const driverError = (err as { driverError?: unknown }).driverError;
+  const source =
+    typeof driverError === 'object' && driverError !== null ? driverError : err;
+  const code = (source as { code?: unknown }).code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** True when retrying the same statement later may succeed. */
+export function isTransientPgError(err: unknown): boolean {
+  const code = pgErrorCode(err);
+  if (code !== undefined && TRANSIENT_CODES.has(code)) {
+    return true;
+  }
+  const message = err instanceof Error ? err.message : '';
+  return TRANSIENT_MESSAGES.some((m) => message.includes(m));
+}
+
+export function isUniqueViolation(err: unknown): boolean {
+  return pgErrorCode(err) === PG_UNIQUE_VIOLATION;
+}
+
+export function isUndefinedTable(err: unknown): boolean {
+  const code = pgErrorCode(err);
+  return code === PG_UNDEFINED_TABLE || code === PG_INVALID_SCHEMA_NAME;
+}

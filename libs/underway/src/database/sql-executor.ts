@@ -1,0 +1,102 @@
+import type { Pool, PoolClient, QueryResultRow } from 'pg';
+import type { EntityManager, QueryRunner } from 'typeorm';
+import { InvalidOptionsError } from '../errors/invalid-options.error';
+import type { SqlQuery } from './sql';
+
+export interface SqlResult<R> {
+  readonly rows: R[];
+  /** Rows inserted, updated or deleted (or returned, for a `select`). */
+  readonly rowCount: number;
+}
+
+/**
+ * The port every repository runs its statements through. The caller picks the
+ * implementation, and with it the transaction: the library's own pool, a client
+ * inside `withTransaction`, or the user's TypeORM `EntityManager`.
+ */
+export interface SqlExecutor {
+  query<R extends QueryResultRow = QueryResultRow>(
+    query: SqlQuery,
+  ): Promise<SqlResult<R>>;
+}
+
+/** Runs each statement on its own pooled connection (autocommit). */
+export class PoolExecutor implements SqlExecutor {
+  constructor(private readonly pool: Pool) {}
+
+  async query<R extends QueryResultRow>(query: SqlQuery): Promise<SqlResult<R>> {
+    const result = await this.pool.query<R>(query.text, [...query.values]);
+    return { rows: result.rows, rowCount: result.rowCount ?? 0 };
+  }
+}
+
+/** Runs statements on one checked-out client, usually inside a transaction. */
+export class ClientExecutor implements SqlExecutor {
+  constructor(private readonly client: PoolClient) {}
+
+  async query<R extends QueryResultRow>(query: SqlQuery): Promise<SqlResult<R>> {
+    const result = await this.client.query<R>(query.text, [...query.values]);
+    return { rows: result.rows, rowCount: result.rowCount ?? 0 };
+  }
+}
+
+/**
+ * Joins the caller's TypeORM transaction: statements run on the transaction's
+ * `QueryRunner`, so they commit or roll back with the caller's own writes.
+ *
+ * Uses `queryRunner.query(text, values, true)`: on Postgres, `manager.query()`
+ * returns `[rows, count]` for `UPDATE … RETURNING`, the structured form does not.
+ */
+export class EntityManagerExecutor implements SqlExecutor {
+  private readonly queryRunner: QueryRunner;
+
+  constructor(manager: EntityManager) {
+    const queryRunner = (manager as { queryRunner?: QueryRunner } | undefined)
+      ?.queryRunner;
+    if (!queryRunner || !queryRunner.isTransactionActive) {
+      throw new InvalidOptionsError(
+        'manager',
+        'is not inside a transaction, so the write would commit on its own. Pass the EntityManager that ' +
+          'dataSource.transaction(async (manager) => …) gives you, or omit `manager`',
+      );
+    }
+    this.queryRunner = queryRunner;
+  }
+
+  async query<R extends QueryResultRow>(query: SqlQuery): Promise<SqlResult<R>> {
+    const result = await this.queryRunner.query(
+      query.text,
+      [...query.values],
+      true,
+    );
+    const rows = (Array.isArray(result.records) ? result.records : []) as R[];
+    return { rows, rowCount: result.affected ?? rows.length };
+  }
+}
+
+/**
+ * Runs `fn` in a transaction on one client of `pool`: commit on success,
+ * rollback on error. A client that failed mid-transaction is discarded.
+ */
+export async function withTransaction<T>(
+  pool: Pool,
+  fn: (executor: SqlExecutor) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('begin');
+    const result = await fn(new ClientExecutor(client));
+    await client.query('commit');
+    return result;
+  } catch (err) {
+    try {
+      await client.query('rollback');
+    } catch (rollbackError) {
+      broken = rollbackError as Error;
+    }
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}

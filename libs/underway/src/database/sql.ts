@@ -1,0 +1,78 @@
+import { escapeIdentifier } from 'pg';
+import { InvalidOptionsError } from '../errors/invalid-options.error';
+
+/** A validated schema name; the only identifier ever spliced into SQL. */
+export type Schema = string & { readonly __brand: 'Schema' };
+
+/** A statement and its bound values, ready for `pg` (`$1`, `$2`…). */
+export interface SqlQuery {
+  readonly text: string;
+  readonly values: readonly unknown[];
+}
+
+const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * Validates a schema name: lower-case letters, digits and `_`, at most 63
+ * characters, not starting with a digit.
+ */
+export function parseSchema(name: unknown, path = 'schema'): Schema {
+  if (typeof name !== 'string' || !SCHEMA_PATTERN.test(name)) {
+    throw new InvalidOptionsError(
+      path,
+      `must match ${SCHEMA_PATTERN.source} (lower-case letters, digits and "_", at most 63 characters), got ${JSON.stringify(name)}`,
+    );
+  }
+  return name as Schema;
+}
+
+/** A quoted identifier, spliced verbatim by {@link sql}. */
+export class Identifier {
+  private constructor(readonly quoted: string) {}
+
+  /** The only way to make an identifier: from a validated schema name. */
+  static of(schema: Schema): Identifier {
+    return new Identifier(escapeIdentifier(schema));
+  }
+
+  /** The schema's notification channel, quoted for `LISTEN`. */
+  static channelOf(schema: Schema): Identifier {
+    return new Identifier(escapeIdentifier(notificationChannel(schema)));
+  }
+}
+
+/**
+ * The `LISTEN`/`NOTIFY` channel of a schema: two schemas in one database never
+ * see each other's notifications.
+ */
+export function notificationChannel(schema: Schema): string {
+  return `underway:${schema}`;
+}
+
+/** The quoted schema, for `sql` templates: `` sql`select … from ${ident(schema)}.task` ``. */
+export function ident(schema: Schema): Identifier {
+  return Identifier.of(schema);
+}
+
+/**
+ * Builds a parameterized statement: every `${value}` becomes `$n` and a bound
+ * value, except an {@link Identifier}, which is spliced already quoted. Values
+ * cannot be concatenated into SQL by accident.
+ */
+export function sql(
+  strings: TemplateStringsArray,
+  ...params: readonly unknown[]
+): SqlQuery {
+  let text = strings[0] ?? '';
+  const values: unknown[] = [];
+  params.forEach((param, i) => {
+    if (param instanceof Identifier) {
+      text += param.quoted;
+    } else {
+      values.push(param);
+      text += `$${values.length}`;
+    }
+    text += strings[i + 1] ?? '';
+  });
+  return { text, values };
+}

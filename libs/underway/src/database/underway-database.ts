@@ -1,0 +1,122 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationShutdown,
+} from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import { Client, Pool, PoolConfig } from 'pg';
+import type { DataSource } from 'typeorm';
+import { InvalidOptionsError } from '../errors/invalid-options.error';
+import type { ResolvedOptions } from '../options/resolved-options';
+import { UNDERWAY_OPTIONS } from '../underway.module-definition';
+import { connectionConfigFrom } from './connection-config';
+import { applicationName, ConnectionRole } from './connection-role';
+
+/** Connections of the main pool: claims, outcomes, and client calls without `manager`. */
+const MAIN_POOL_SIZE = 10;
+
+/**
+ * The library's own connections, separate from the app's TypeORM pool so that a
+ * busy app cannot starve the workers: a main pool, a one-connection heartbeat
+ * pool (a lease must be renewed even when the main pool is saturated), and
+ * listener clients. Each sets `application_name` to `underway:<instance>:<role>`
+ * and has an `'error'` listener, so a dropped connection never crashes the process.
+ */
+@Injectable()
+export class UnderwayDatabase implements OnApplicationShutdown {
+  private readonly logger = new Logger(UnderwayDatabase.name);
+  private config: PoolConfig | undefined;
+  private mainPool: Pool | undefined;
+  private heartbeatPool: Pool | undefined;
+  private closed = false;
+
+  constructor(
+    @Inject(UNDERWAY_OPTIONS) private readonly options: ResolvedOptions,
+    private readonly moduleRef: ModuleRef,
+  ) {}
+
+  /** Claims, outcomes, client calls. */
+  get pool(): Pool {
+    this.mainPool ??= this.createPool('claim', MAIN_POOL_SIZE);
+    return this.mainPool;
+  }
+
+  /** Lease renewals and housekeeping. */
+  get heartbeat(): Pool {
+    this.heartbeatPool ??= this.createPool('heartbeat', 1);
+    return this.heartbeatPool;
+  }
+
+  /** A new, unconnected client for `LISTEN`; the caller owns it. */
+  createClient(role: ConnectionRole): Client {
+    const client = new Client({
+      ...this.connectionConfig(),
+      application_name: applicationName(this.options.instanceName, role),
+    });
+    return client;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.close();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) {
+      return;
+    }
+    this.closed = true;
+    const pools = [this.mainPool, this.heartbeatPool].filter(
+      (pool): pool is Pool => pool !== undefined,
+    );
+    await Promise.all(pools.map((pool) => pool.end()));
+  }
+
+  private createPool(role: ConnectionRole, max: number): Pool {
+    const pool = new Pool({
+      ...this.connectionConfig(),
+      application_name: applicationName(this.options.instanceName, role),
+      max,
+      idleTimeoutMillis: 30_000,
+    });
+    pool.on('error', (err) => {
+      // An idle client lost its connection (server restart, terminated backend):
+      // the pool discards it and opens a new one on demand.
+      this.logger.warn(`Idle ${role} connection dropped: ${err.message}`);
+    });
+    pool.on('connect', (client) => {
+      // A checked-out client has no pool listener; without this one, a
+      // connection that drops mid-query would raise an unhandled 'error' event.
+      // The failing query itself rejects, and the caller decides.
+      client.on('error', () => undefined);
+    });
+    return pool;
+  }
+
+  private connectionConfig(): PoolConfig {
+    this.config ??= connectionConfigFrom(this.resolveDataSource());
+    return this.config;
+  }
+
+  private resolveDataSource(): NonNullable<ResolvedOptions['dataSource']> {
+    if (this.options.dataSource) {
+      return this.options.dataSource;
+    }
+    const token = getDataSourceToken(this.options.dataSourceName);
+    let dataSource: DataSource | undefined;
+    try {
+      dataSource = this.moduleRef.get<DataSource>(token, { strict: false });
+    } catch {
+      dataSource = undefined;
+    }
+    if (!dataSource) {
+      throw new InvalidOptionsError(
+        'dataSource',
+        `no DataSource was given and none is registered${this.options.dataSourceName ? ` under the name "${this.options.dataSourceName}"` : ''}. ` +
+          'Import TypeOrmModule.forRoot({ type: "postgres", … }) in your app, or pass UnderwayModule.forRoot({ dataSource })',
+      );
+    }
+    return dataSource;
+  }
+}

@@ -1,0 +1,42 @@
+import type { Duration } from '../common/duration';
+import type { RetryPolicy } from '../common/retry-policy';
+
+/**
+ * Options of `@Workflow()`.
+ *
+ * @publicApi
+ */
+export interface WorkflowOptions {
+  /**
+   * The durable name of the workflow, stored with each run: keep it stable
+   * across deployments (renaming the class is fine).
+   */
+  name: string;
+  /** Retry policy of every step, over the module `defaults`. */
+  retry?: RetryPolicy;
+  /** Longest a step attempt may run. @default module defaults.timeout ('15m') */
+  timeout?: Duration;
+  /** Step lease; see `UnderwayModuleOptions.defaults.heartbeat`. @default '30s' */
+  heartbeat?: Duration;
+  /** How long a finished run is kept. @default module defaults.ttl ('14d') */
+  ttl?: Duration;
+  /** Claim priority of the run's steps: higher runs first. @default 0 */
+  priority?: number;
+}
+
+/**
+ * Options of `@Step()`; each overrides the workflow's for this step.
+ *
+ * @publicApi
+ */
+export interface StepOptions {
+  retry?: RetryPolicy;
+  timeout?: Duration;
+  heartbeat?: Duration;
+  priority?: number;
+  /**
+   * Wait this long before entering the step. A delay given by
+   * `Transition.after(input, delay)` replaces it.
+   */
+  delay?: Duration;
+}

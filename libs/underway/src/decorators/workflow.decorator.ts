@@ -1,0 +1,21 @@
+import { applyDecorators, Injectable, SetMetadata } from '@nestjs/common';
+import { WORKFLOW_METADATA } from '../underway.constants';
+import type { WorkflowOptions } from './workflow-options.interface';
+
+/**
+ * Marks a provider class as a durable workflow. Its `@Step()` methods run in
+ * declaration order. The class is an ordinary (singleton) Nest provider: list it
+ * in a module's `providers`.
+ *
+ * ```ts
+ * @Workflow({ name: 'signup', retry: { maxAttempts: 5 } })
+ * export class SignupWorkflow { … }
+ * ```
+ *
+ * Only records metadata; validation happens at boot.
+ *
+ * @publicApi
+ */
+export function Workflow(options: WorkflowOptions): ClassDecorator {
+  return applyDecorators(SetMetadata(WORKFLOW_METADATA, options), Injectable());
+}

@@ -1,0 +1,30 @@
+import { Injectable, Type } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { StepMetadata } from '../decorators/step.decorator';
+import type { WorkflowOptions } from '../decorators/workflow-options.interface';
+import { STEPS_METADATA, WORKFLOW_METADATA } from '../underway.constants';
+
+/** The only reader of Underway's decorator metadata. */
+@Injectable()
+export class UnderwayMetadataAccessor {
+  constructor(private readonly reflector: Reflector) {}
+
+  isWorkflow(target: Type | Function | undefined): boolean {
+    return !!target && this.getWorkflowOptions(target) !== undefined;
+  }
+
+  getWorkflowOptions(target: Function): WorkflowOptions | undefined {
+    return this.reflector.get<WorkflowOptions | undefined>(
+      WORKFLOW_METADATA,
+      target,
+    );
+  }
+
+  /** The class's `@Step` methods, in declaration order. */
+  getSteps(target: Function): readonly StepMetadata[] {
+    return (
+      this.reflector.get<StepMetadata[] | undefined>(STEPS_METADATA, target) ??
+      []
+    );
+  }
+}

@@ -1,0 +1,23 @@
+import type { StepPolicy } from '../options/resolved-options';
+
+/** One `@Step` of a registered workflow, options resolved. Frozen after boot. */
+export interface StepDefinition {
+  readonly index: number;
+  readonly method: string;
+  readonly policy: StepPolicy;
+  /** `undefined`: the run's priority. */
+  readonly priority: number | undefined;
+  /** `undefined`: enter the step at once. */
+  readonly delayMs: number | undefined;
+}
+
+/** A registered `@Workflow` class. Frozen after boot. */
+export interface WorkflowDefinition {
+  readonly name: string;
+  readonly className: string;
+  /** The Nest-managed singleton whose step methods are invoked. */
+  readonly instance: object;
+  readonly steps: readonly StepDefinition[];
+  readonly priority: number;
+  readonly ttlMs: number;
+}

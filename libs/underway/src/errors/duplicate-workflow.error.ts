@@ -1,0 +1,22 @@
+import { UnderwayError } from './underway.error';
+
+/**
+ * Two `@Workflow` classes use the same name. Thrown at boot.
+ *
+ * @publicApi
+ */
+export class DuplicateWorkflowError extends UnderwayError {
+  readonly code = 'duplicate_workflow';
+
+  constructor(
+    readonly workflowName: string,
+    firstClass: string,
+    secondClass: string,
+  ) {
+    super(
+      firstClass === secondClass
+        ? `Workflow "${workflowName}" (${firstClass}) is provided more than once. List ${firstClass} in the providers of one module only.`
+        : `Workflow name "${workflowName}" is used by both ${firstClass} and ${secondClass}. Give each @Workflow a unique name.`,
+    );
+  }
+}

@@ -1,0 +1,16 @@
+export { UnderwayError } from './underway.error';
+export { InvalidOptionsError } from './invalid-options.error';
+export { InvalidWorkflowDefinitionError } from './invalid-workflow-definition.error';
+export { DuplicateWorkflowError } from './duplicate-workflow.error';
+export { WorkflowNotRegisteredError } from './workflow-not-registered.error';
+export { InvalidInputError } from './invalid-input.error';
+export { PayloadTooLargeError } from './payload-too-large.error';
+export { SchemaVersionError } from './schema-version.error';
+export { StepError } from './step.error';
+export { WorkflowRunFailedError } from './workflow-run-failed.error';
+export { ResultTimeoutError } from './result-timeout.error';
+export { StepTimeoutError } from './step-timeout.error';
+export { StepAbortedError } from './step-aborted.error';
+export { RunNotFoundError } from './run-not-found.error';
+export type { UnderwayErrorCode } from './underway.error';
+export type { AbortCause } from './step-aborted.error';

@@ -1,0 +1,36 @@
+/**
+ * The codes of Underway's own errors. Errors raised by user code keep their own
+ * code (`StepError.fatal('missing_user', …)`).
+ *
+ * @publicApi
+ */
+export type UnderwayErrorCode =
+  | 'invalid_options'
+  | 'invalid_workflow_definition'
+  | 'duplicate_workflow'
+  | 'workflow_not_registered'
+  | 'invalid_input'
+  | 'payload_too_large'
+  | 'schema_version_mismatch'
+  | 'run_failed'
+  | 'run_not_found'
+  | 'result_timeout'
+  | 'step_timeout'
+  | 'lease_lost'
+  | 'run_cancelled'
+  | 'shutdown';
+
+/**
+ * Base class of every error Underway throws. `code` is stable and meant for
+ * programs; `message` names the thing at fault and how to fix it.
+ *
+ * @publicApi
+ */
+export abstract class UnderwayError extends Error {
+  abstract readonly code: string;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}

@@ -1,0 +1,66 @@
+// Module
+export { UnderwayModule } from './underway.module';
+export type {
+  UnderwayModuleOptions,
+  RuntimeOptions,
+  WorkflowDefaults,
+} from './options/underway-module-options.interface';
+export {
+  underwayMigrations,
+  underwayMigrationsFor,
+} from './database/underway-migrations';
+export type { UnderwayMigrationClass } from '../../../migrations';
+
+// Decorators
+export { Workflow } from './decorators/workflow.decorator';
+export { Step } from './decorators/step.decorator';
+export type {
+  WorkflowOptions,
+  StepOptions,
+} from './decorators/workflow-options.interface';
+
+// Client
+export { WorkflowClient } from './client/workflow.client';
+export { WorkflowRun } from './client/workflow-run';
+export type {
+  EnqueueOptions,
+  CancelOptions,
+  ResultOptions,
+} from './client/enqueue-options.interface';
+export type {
+  RunDetails,
+  AttemptDetails,
+  RecordedError,
+} from './client/run-details.interface';
+
+// Steps
+export { Transition } from './workflow/transition';
+export type {
+  NextTransition,
+  CompleteTransition,
+} from './workflow/transition';
+export type { StepContext } from './workflow/step-context';
+export type { RunState } from './workflow/run-state';
+
+// Errors
+export {
+  UnderwayError,
+  InvalidOptionsError,
+  InvalidWorkflowDefinitionError,
+  DuplicateWorkflowError,
+  WorkflowNotRegisteredError,
+  InvalidInputError,
+  PayloadTooLargeError,
+  SchemaVersionError,
+  StepError,
+  WorkflowRunFailedError,
+  ResultTimeoutError,
+  RunNotFoundError,
+  StepTimeoutError,
+  StepAbortedError,
+} from './errors';
+export type { UnderwayErrorCode, AbortCause } from './errors';
+
+// Types
+export type { Duration, DurationUnit } from './common/duration';
+export type { RetryPolicy } from './common/retry-policy';

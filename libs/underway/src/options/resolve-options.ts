@@ -1,0 +1,238 @@
+import { hostname } from 'node:os';
+import { describeValue } from '../common/describe-value';
+import { parseDuration } from '../common/duration';
+import { DEFAULT_RETRY_POLICY, mergeRetryPolicy } from '../common/retry-policy';
+import { MAX_TIMER_DELAY_MS } from '../common/timers';
+import { parseSchema } from '../database/sql';
+import { InvalidOptionsError } from '../errors/invalid-options.error';
+import type { ResolvedDefaults, ResolvedOptions } from './resolved-options';
+import type {
+  RuntimeOptions,
+  UnderwayModuleOptions,
+  WorkflowDefaults,
+} from './underway-module-options.interface';
+
+export const MIN_HEARTBEAT_MS = 30;
+
+const MODULE_KEYS: ReadonlySet<string> = new Set([
+  'dataSource',
+  'dataSourceName',
+  'schema',
+  'migrationsRun',
+  'runtime',
+  'maxInputSize',
+  'shutdownTimeout',
+  'defaults',
+]);
+const RUNTIME_KEYS: ReadonlySet<string> = new Set([
+  'concurrency',
+  'pollInterval',
+  'workflows',
+  'instanceName',
+  'maintenanceInterval',
+]);
+const DEFAULTS_KEYS: ReadonlySet<string> = new Set([
+  'retry',
+  'timeout',
+  'heartbeat',
+  'ttl',
+]);
+
+/** The built-in defaults of SPEC §2/§3. */
+export const BUILTIN_DEFAULTS: ResolvedDefaults = Object.freeze({
+  retry: DEFAULT_RETRY_POLICY,
+  timeoutMs: 15 * 60_000,
+  heartbeatMs: 30_000,
+  ttlMs: 14 * 86_400_000,
+});
+
+/**
+ * Fills in every default and validates once, so the rest of the library never
+ * checks for `undefined`. Durations become milliseconds here.
+ */
+export function resolveOptions(
+  options: UnderwayModuleOptions = {},
+): ResolvedOptions {
+  assertObject(options, 'options');
+  rejectUnknownKeys(options, MODULE_KEYS, '');
+  const runtime = resolveRuntime(options.runtime);
+  const instanceName =
+    (options.runtime ? options.runtime.instanceName : undefined) ??
+    `${hostname()}:${process.pid}`;
+  if (typeof instanceName !== 'string' || instanceName.length === 0) {
+    throw new InvalidOptionsError(
+      'runtime.instanceName',
+      'must be a non-empty string',
+    );
+  }
+  return Object.freeze({
+    dataSource: options.dataSource,
+    dataSourceName: options.dataSourceName,
+    schema: parseSchema(options.schema ?? 'underway'),
+    migrationsRun: optionalBoolean(options.migrationsRun, 'migrationsRun', true),
+    runtime,
+    instanceName,
+    maxInputSizeBytes: positiveInteger(
+      options.maxInputSize,
+      'maxInputSize',
+      1024 * 1024,
+    ),
+    shutdownTimeoutMs:
+      options.shutdownTimeout === undefined
+        ? 30_000
+        : parseDuration(options.shutdownTimeout, 'shutdownTimeout'),
+    defaults: resolveDefaults(BUILTIN_DEFAULTS, options.defaults, 'defaults'),
+  });
+}
+
+/**
+ * Applies a layer of policies (module defaults, a workflow's or a step's
+ * options) over `base`, field by field.
+ */
+export function resolveDefaults(
+  base: ResolvedDefaults,
+  layer: WorkflowDefaults | undefined,
+  path: string,
+): ResolvedDefaults {
+  if (layer === undefined) {
+    return base;
+  }
+  assertObject(layer, path);
+  if (path === 'defaults') {
+    rejectUnknownKeys(layer, DEFAULTS_KEYS, 'defaults.');
+  }
+  return Object.freeze({
+    retry: mergeRetryPolicy(base.retry, layer.retry, `${path}.retry`),
+    timeoutMs:
+      layer.timeout === undefined
+        ? base.timeoutMs
+        : timeoutMs(layer.timeout, `${path}.timeout`),
+    heartbeatMs:
+      layer.heartbeat === undefined
+        ? base.heartbeatMs
+        : heartbeatMs(layer.heartbeat, `${path}.heartbeat`),
+    ttlMs:
+      layer.ttl === undefined
+        ? base.ttlMs
+        : parseDuration(layer.ttl, `${path}.ttl`),
+  });
+}
+
+function resolveRuntime(
+  runtime: false | RuntimeOptions | undefined,
+): ResolvedOptions['runtime'] {
+  if (runtime === false) {
+    return false;
+  }
+  const value = runtime ?? {};
+  assertObject(value, 'runtime');
+  rejectUnknownKeys(value, RUNTIME_KEYS, 'runtime.');
+  if (
+    value.workflows !== undefined &&
+    (!Array.isArray(value.workflows) ||
+      value.workflows.some((name) => typeof name !== 'string'))
+  ) {
+    throw new InvalidOptionsError(
+      'runtime.workflows',
+      'must be an array of workflow names',
+    );
+  }
+  return Object.freeze({
+    concurrency: positiveInteger(value.concurrency, 'runtime.concurrency', 10),
+    pollIntervalMs: positiveDuration(
+      value.pollInterval,
+      'runtime.pollInterval',
+      1_000,
+    ),
+    workflows: value.workflows ? Object.freeze([...value.workflows]) : undefined,
+    maintenanceIntervalMs: positiveDuration(
+      value.maintenanceInterval,
+      'runtime.maintenanceInterval',
+      60_000,
+    ),
+  });
+}
+
+function timeoutMs(value: unknown, path: string): number {
+  const ms = parseDuration(value, path);
+  if (ms < 1 || ms > MAX_TIMER_DELAY_MS) {
+    throw new InvalidOptionsError(
+      path,
+      `must be between 1ms and ${MAX_TIMER_DELAY_MS}ms (about 24.8 days), got ${ms}ms`,
+    );
+  }
+  return ms;
+}
+
+function heartbeatMs(value: unknown, path: string): number {
+  const ms = parseDuration(value, path);
+  if (ms < MIN_HEARTBEAT_MS || ms > MAX_TIMER_DELAY_MS) {
+    throw new InvalidOptionsError(
+      path,
+      `must be between ${MIN_HEARTBEAT_MS}ms and ${MAX_TIMER_DELAY_MS}ms, got ${ms}ms`,
+    );
+  }
+  return ms;
+}
+
+function positiveDuration(
+  value: unknown,
+  path: string,
+  fallback: number,
+): number {
+  if (value === undefined) {
+    return fallback;
+  }
+  const ms = parseDuration(value, path);
+  if (ms < 1 || ms > MAX_TIMER_DELAY_MS) {
+    throw new InvalidOptionsError(
+      path,
+      `must be between 1ms and ${MAX_TIMER_DELAY_MS}ms, got ${ms}ms`,
+    );
+  }
+  return ms;
+}
+
+function positiveInteger(value: unknown, path: string, fallback: number): number {
+  if (value === undefined) {
+    return fallback;
+  }
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new InvalidOptionsError(
+      path,
+      `must be a positive integer, got ${describeValue(value)}`,
+    );
+  }
+  return value;
+}
+
+function optionalBoolean(value: unknown, path: string, fallback: boolean): boolean {
+  if (value === undefined) {
+    return fallback;
+  }
+  if (typeof value !== 'boolean') {
+    throw new InvalidOptionsError(path, `must be a boolean, got ${describeValue(value)}`);
+  }
+  return value;
+}
+
+function assertObject(value: unknown, path: string): asserts value is object {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidOptionsError(path, 'must be an object');
+  }
+}
+
+function rejectUnknownKeys(
+  value: object,
+  known: ReadonlySet<string>,
+  prefix: string,
+): void {
+  for (const key of Object.keys(value)) {
+    if (!known.has(key)) {
+      throw new InvalidOptionsError(
+        `${prefix}${key}`,
+        `is not a known option (known: ${[...known].join(', ')})`,
+      );
+    }
+  }
+}

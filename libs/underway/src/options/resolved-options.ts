@@ -1,0 +1,35 @@
+import type { DataSource, DataSourceOptions } from 'typeorm';
+import type { ResolvedRetryPolicy } from '../common/retry-policy';
+import type { Schema } from '../database/sql';
+
+/** The policies of one step, fully resolved, durations in milliseconds. */
+export interface StepPolicy {
+  readonly retry: ResolvedRetryPolicy;
+  readonly timeoutMs: number;
+  readonly heartbeatMs: number;
+}
+
+export interface ResolvedDefaults extends StepPolicy {
+  readonly ttlMs: number;
+}
+
+export interface ResolvedRuntimeOptions {
+  readonly concurrency: number;
+  readonly pollIntervalMs: number;
+  /** `undefined`: every registered workflow. */
+  readonly workflows: readonly string[] | undefined;
+  readonly maintenanceIntervalMs: number;
+}
+
+/** `UnderwayModuleOptions` with every default applied; frozen. */
+export interface ResolvedOptions {
+  readonly dataSource: DataSource | DataSourceOptions | undefined;
+  readonly dataSourceName: string | undefined;
+  readonly schema: Schema;
+  readonly migrationsRun: boolean;
+  readonly runtime: ResolvedRuntimeOptions | false;
+  readonly instanceName: string;
+  readonly maxInputSizeBytes: number;
+  readonly shutdownTimeoutMs: number;
+  readonly defaults: ResolvedDefaults;
+}

@@ -1,0 +1,68 @@
+import type { DataSource, DataSourceOptions } from 'typeorm';
+import type { Duration } from '../common/duration';
+import type { RetryPolicy } from '../common/retry-policy';
+
+/**
+ * Policies applied to every workflow and step unless they set their own.
+ *
+ * @publicApi
+ */
+export interface WorkflowDefaults {
+  /** Retry policy; merged field by field under workflow and step policies. */
+  retry?: RetryPolicy;
+  /** Longest a single step attempt may run before `ctx.signal` aborts it. @default '15m' */
+  timeout?: Duration;
+  /**
+   * The lease of a claimed step: it lapses when no heartbeat renews it within
+   * this interval, and another worker takes the step over. Workers renew three
+   * times per interval. @default '30s'
+   */
+  heartbeat?: Duration;
+  /** How long a finished run (succeeded, failed, cancelled) is kept. @default '14d' */
+  ttl?: Duration;
+}
+
+/**
+ * Options of the worker that runs steps in this process.
+ *
+ * @publicApi
+ */
+export interface RuntimeOptions {
+  /** Steps running at once in this process. @default 10 */
+  concurrency?: number;
+  /** Fallback poll when no notification arrives. @default '1s' */
+  pollInterval?: Duration;
+  /** Run only these workflows here. @default all registered workflows */
+  workflows?: string[];
+  /** Names this process in `application_name` and logs. @default '<hostname>:<pid>' */
+  instanceName?: string;
+  /** Period of housekeeping (expired leases, retention). @default '1m' */
+  maintenanceInterval?: Duration;
+}
+
+/**
+ * Options of `UnderwayModule.forRoot()` / `forRootAsync()`. All are optional.
+ *
+ * @publicApi
+ */
+export interface UnderwayModuleOptions {
+  /**
+   * The database: a TypeORM `DataSource` or its options. By default, the app's
+   * DataSource registered by `TypeOrmModule.forRoot()` (see `dataSourceName`).
+   */
+  dataSource?: DataSource | DataSourceOptions;
+  /** The name of the app's DataSource, when it is not the default one. */
+  dataSourceName?: string;
+  /** The PostgreSQL schema holding Underway's tables. @default 'underway' */
+  schema?: string;
+  /** Apply `underwayMigrations` at boot, under an advisory lock. @default true */
+  migrationsRun?: boolean;
+  /** The worker, or `false` for an instance that only enqueues and inspects. @default {} */
+  runtime?: false | RuntimeOptions;
+  /** Largest input or output, in bytes of JSON. @default 1048576 (1 MiB) */
+  maxInputSize?: number;
+  /** How long shutdown waits for in-flight steps before aborting them. @default '30s' */
+  shutdownTimeout?: Duration;
+  /** Policies for every workflow and step that does not set its own. */
+  defaults?: WorkflowDefaults;
+}

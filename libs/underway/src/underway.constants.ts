@@ -1,0 +1,3 @@
+/** Metadata keys written by the decorators and read by `UnderwayMetadataAccessor`. */
+export const WORKFLOW_METADATA = 'underway:workflow';
+export const STEPS_METADATA = 'underway:steps';

@@ -1,0 +1,178 @@
+import { Logger } from '@nestjs/common';
+import { jitteredBackoffMs, MAX_TIMER_DELAY_MS, sleep } from '../common/timers';
+import type { ClaimedRun } from '../queue/claimed-run';
+import type { WakeScheduler } from './step.runner';
+
+export interface ClaimLoopOptions {
+  readonly concurrency: number;
+  readonly pollIntervalMs: number;
+  /** Claims up to `limit` due runs. */
+  claim(limit: number): Promise<ClaimedRun[]>;
+  /** Runs one claimed step; calls `stepDone` when its slot is free again. */
+  runStep(run: ClaimedRun, stepDone: () => void): Promise<void>;
+  /** Housekeeping on each poll tick (expired leases). */
+  sweep(): Promise<void>;
+}
+
+/**
+ * Wakes on a notification, a due timer, a freed slot or the poll interval,
+ * and claims as many runs as there are free slots, in one statement.
+ *
+ * Claims only happen when there may be work: after a wake-up, or after a
+ * claim that filled every free slot (more may be waiting).
+ */
+export class ClaimLoop implements WakeScheduler {
+  private readonly logger = new Logger(ClaimLoop.name);
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly stopSignal = new AbortController();
+  private active = 0;
+  private wanted = true;
+  private wake: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private dueTimer: NodeJS.Timeout | undefined;
+  private dueAt = Infinity;
+  private sweeping: Promise<void> | undefined;
+
+  constructor(private readonly options: ClaimLoopOptions) {}
+
+  start(): void {
+    if (this.loop) {
+      return;
+    }
+    this.pollTimer = setInterval(() => this.onPoll(), this.options.pollIntervalMs);
+    this.loop = this.run();
+  }
+
+  /** Stops claiming; steps in flight go on (see `drain`). */
+  async stop(): Promise<void> {
+    if (!this.stopSignal.signal.aborted) {
+      this.stopSignal.abort();
+      clearInterval(this.pollTimer);
+      clearTimeout(this.dueTimer);
+      this.signal();
+    }
+    await this.loop;
+    await this.sweeping;
+  }
+
+  /** Waits for steps in flight, at most `timeoutMs`; `true` when none is left. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.inFlight.size > 0) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) {
+        return false;
+      }
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(this.inFlight),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, remaining);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    return true;
+  }
+
+  claimSoon(): void {
+    this.wanted = true;
+    this.signal();
+  }
+
+  wakeAt(epochMs: number): void {
+    if (this.stopSignal.signal.aborted || epochMs >= this.dueAt) {
+      return;
+    }
+    clearTimeout(this.dueTimer);
+    this.dueAt = epochMs;
+    this.dueTimer = setTimeout(
+      () => {
+        this.dueAt = Infinity;
+        this.claimSoon();
+      },
+      Math.min(Math.max(0, epochMs - Date.now()), MAX_TIMER_DELAY_MS),
+    );
+  }
+
+  private onPoll(): void {
+    this.claimSoon();
+    this.sweeping ??= this.options
+      .sweep()
+      .catch((err: Error) =>
+        this.logger.warn(`Housekeeping failed: ${err.message}`),
+      )
+      .finally(() => {
+        this.sweeping = undefined;
+      });
+  }
+
+  private signal(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (!this.stopSignal.signal.aborted) {
+      const free = this.options.concurrency - this.active;
+      if (this.wanted && free > 0) {
+        this.wanted = false;
+        let runs: ClaimedRun[];
+        try {
+          runs = await this.options.claim(free);
+          if (failures > 0) {
+            this.logger.log('Claiming works again');
+          }
+          failures = 0;
+        } catch (err) {
+          failures += 1;
+          this.wanted = true;
+          const delay = jitteredBackoffMs(failures, 100, this.options.pollIntervalMs * 5);
+          this.logger.warn(
+            `Could not claim runs (attempt ${failures}): ${(err as Error).message}. Retrying in ${delay}ms`,
+          );
+          await sleep(delay, this.stopSignal.signal);
+          continue;
+        }
+        if (runs.length === free) {
+          this.wanted = true; // the free slots were filled: more may be due
+        }
+        for (const run of runs) {
+          this.startStep(run);
+        }
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+    }
+  }
+
+  private startStep(run: ClaimedRun): void {
+    this.active += 1;
+    let done = false;
+    const stepDone = (): void => {
+      if (done) {
+        return;
+      }
+      done = true;
+      this.active -= 1;
+      if (this.wanted) {
+        this.signal();
+      }
+    };
+    const promise = this.options
+      .runStep(run, stepDone)
+      .catch((err: Error) =>
+        this.logger.error(`Step of run ${run.id} crashed: ${err.message}`, err.stack),
+      )
+      .finally(() => {
+        stepDone();
+        this.inFlight.delete(promise);
+      });
+    this.inFlight.add(promise);
+  }
+}

@@ -1,0 +1,159 @@
+import { Logger } from '@nestjs/common';
+import { MAX_TIMER_DELAY_MS } from '../common/timers';
+import { PoolExecutor } from '../database/sql-executor';
+import type { Pool } from 'pg';
+import { StepAbortedError } from '../errors/step-aborted.error';
+import type { ClaimedRun } from '../queue/claimed-run';
+import type { RunQueueRepository } from '../queue/run-queue.repository';
+
+interface HeldLease {
+  readonly run: ClaimedRun;
+  readonly controller: AbortController;
+  renewAt: number;
+  renewedAt: number;
+}
+
+/** Renewals per lease interval (RELIABILITY: at least three). */
+const RENEWALS_PER_LEASE = 3;
+
+/**
+ * Keeps the leases of every run this worker holds, renewing all that are due
+ * in one statement, three times per lease interval. A run whose renewal matches
+ * no row was taken over (or cancelled): its `AbortController` aborts with
+ * `lease_lost`. When renewals keep failing (database unreachable) past the
+ * lease itself, the attempt is abandoned too, since another worker may now own it.
+ */
+export class LeaseKeeper {
+  private readonly logger = new Logger(LeaseKeeper.name);
+  private readonly held = new Map<string, HeldLease>();
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
+  private renewing: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly queue: RunQueueRepository,
+    private readonly pool: Pool,
+  ) {}
+
+  track(run: ClaimedRun, controller: AbortController): void {
+    const now = Date.now();
+    const lease: HeldLease = {
+      run,
+      controller,
+      renewedAt: now,
+      renewAt: now + run.leaseMs / RENEWALS_PER_LEASE,
+    };
+    this.held.set(run.id, lease);
+    this.arm(lease.renewAt);
+  }
+
+  untrack(runId: string): void {
+    this.held.delete(runId);
+  }
+
+  get size(): number {
+    return this.held.size;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.disarm();
+    await this.renewing;
+    this.held.clear();
+  }
+
+  private arm(at: number): void {
+    if (this.stopped || at >= this.timerAt) {
+      return;
+    }
+    this.disarm();
+    this.timerAt = at;
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.timerAt = Infinity;
+        this.renewing = this.renewDue().finally(() => {
+          this.renewing = undefined;
+          this.armForEarliest();
+        });
+      },
+      Math.min(Math.max(0, at - Date.now()), MAX_TIMER_DELAY_MS),
+    );
+  }
+
+  private disarm(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    this.timerAt = Infinity;
+  }
+
+  private armForEarliest(): void {
+    let earliest = Infinity;
+    for (const lease of this.held.values()) {
+      earliest = Math.min(earliest, lease.renewAt);
+    }
+    if (earliest !== Infinity) {
+      this.arm(earliest);
+    }
+  }
+
+  private async renewDue(): Promise<void> {
+    const now = Date.now();
+    const due = [...this.held.values()].filter((lease) => lease.renewAt <= now + 5);
+    if (due.length === 0 || this.stopped) {
+      return;
+    }
+    let renewed: Set<string>;
+    try {
+      renewed = await this.queue.renew(
+        new PoolExecutor(this.pool),
+        due.map((lease) => ({ id: lease.run.id, fence: lease.run.fence })),
+      );
+    } catch (err) {
+      this.onRenewFailure(due, err as Error);
+      return;
+    }
+    const after = Date.now();
+    for (const lease of due) {
+      if (this.held.get(lease.run.id) !== lease) {
+        continue; // finished while the renewal was in flight
+      }
+      if (renewed.has(lease.run.id)) {
+        lease.renewedAt = after;
+        lease.renewAt = after + lease.run.leaseMs / RENEWALS_PER_LEASE;
+      } else {
+        this.lose(lease, 'its lease was taken over or the run is no longer running');
+      }
+    }
+  }
+
+  private onRenewFailure(due: HeldLease[], err: Error): void {
+    const now = Date.now();
+    this.logger.warn(
+      `Could not renew ${due.length} lease${due.length === 1 ? '' : 's'}: ${err.message}`,
+    );
+    for (const lease of due) {
+      if (this.held.get(lease.run.id) !== lease) {
+        continue;
+      }
+      if (now - lease.renewedAt >= lease.run.leaseMs) {
+        this.lose(lease, 'its lease expired while the database was unreachable');
+      } else {
+        // Try again soon, well before the lease runs out.
+        lease.renewAt = now + Math.max(10, lease.run.leaseMs / (RENEWALS_PER_LEASE * 2));
+      }
+    }
+  }
+
+  private lose(lease: HeldLease, why: string): void {
+    this.held.delete(lease.run.id);
+    const { run } = lease;
+    this.logger.warn(
+      `Run ${run.id} ${run.workflowName} step ${run.stepIndex} attempt ${run.attempt}: ${why}; abandoning the attempt`,
+    );
+    lease.controller.abort(new StepAbortedError('lease_lost'));
+  }
+}

@@ -1,0 +1,289 @@
+import { Logger } from '@nestjs/common';
+import { nextRetryDelayMs } from '../common/backoff';
+import { formatDuration, parseDuration } from '../common/duration';
+import { deserializePayload, serializePayload } from '../common/json-payload';
+import type { StepDefinition, WorkflowDefinition } from '../discovery/workflow-definition';
+import type { WorkflowRegistry } from '../discovery/workflow.registry';
+import { classifyError, ErrorRecord, fatalError } from '../errors/classify-error';
+import { StepAbortedError } from '../errors/step-aborted.error';
+import { StepTimeoutError } from '../errors/step-timeout.error';
+import { UnderwayError } from '../errors/underway.error';
+import type { ClaimedRun, RunOutcome } from '../queue/claimed-run';
+import type { RunEvents } from '../workflow/run-events';
+import type { StepContext } from '../workflow/step-context';
+import { invokeStep } from '../workflow/step.executor';
+import { Transition } from '../workflow/transition';
+import type { LeaseKeeper } from './lease.keeper';
+import type { OutcomeBatcher } from './outcome.batcher';
+
+/** How the runner asks the claim loop to look for work again. */
+export interface WakeScheduler {
+  /** New work is due now. */
+  claimSoon(): void;
+  /** New work becomes due at this epoch ms. */
+  wakeAt(epochMs: number): void;
+}
+
+/**
+ * Runs one claimed step: holds its lease, invokes the method under its
+ * timeout, turns the result (or the thrown value) into an outcome, and commits
+ * it fenced by the claim. Never throws: every path ends in a committed outcome,
+ * a log line, or both.
+ */
+export class StepRunner {
+  private readonly logger = new Logger(StepRunner.name);
+  private readonly running = new Map<string, AbortController>();
+
+  constructor(
+    private readonly registry: WorkflowRegistry,
+    private readonly leases: LeaseKeeper,
+    private readonly outcomes: OutcomeBatcher,
+    private readonly events: RunEvents,
+    private readonly wake: WakeScheduler,
+    private readonly maxPayloadBytes: number,
+  ) {}
+
+  /**
+   * @param stepDone called as soon as the step's code has finished (the worker
+   *   slot is free again), before its outcome is committed.
+   */
+  async run(claimed: ClaimedRun, stepDone: () => void): Promise<void> {
+    const controller = new AbortController();
+    this.running.set(claimed.id, controller);
+    this.leases.track(claimed, controller);
+    try {
+      const outcome = await this.execute(claimed, controller);
+      stepDone();
+      if (outcome) {
+        const state = await this.outcomes.submit(claimed, outcome);
+        this.afterCommit(claimed, outcome, state, controller);
+      }
+    } catch (err) {
+      this.logger.error(
+        `Run ${claimed.id} ${claimed.workflowName} step ${claimed.stepIndex} attempt ${claimed.attempt}: ` +
+          `could not commit its outcome (${(err as Error).message}); the lease will lapse and the step run again`,
+        (err as Error).stack,
+      );
+    } finally {
+      stepDone();
+      this.leases.untrack(claimed.id);
+      this.running.delete(claimed.id);
+    }
+  }
+
+  /** Aborts every step in flight (shutdown); each gives its claim back. */
+  abortAll(reason: StepAbortedError): void {
+    for (const controller of this.running.values()) {
+      controller.abort(reason);
+    }
+  }
+
+  get inFlight(): number {
+    return this.running.size;
+  }
+
+  private async execute(
+    claimed: ClaimedRun,
+    controller: AbortController,
+  ): Promise<RunOutcome | undefined> {
+    const definition = this.registry.find(claimed.workflowName);
+    const step = definition?.steps[claimed.stepIndex];
+    if (!definition || !step) {
+      return this.failure(
+        claimed,
+        undefined,
+        fatalError(
+          'invalid_step',
+          `Run is at step ${claimed.stepIndex} of workflow "${claimed.workflowName}", which ` +
+            (definition
+              ? `has only ${definition.steps.length} step(s) here; was a step removed while runs were in flight?`
+              : 'is not registered here'),
+        ),
+        'failed',
+      );
+    }
+    const timeoutMs = step.policy.timeoutMs;
+    const timer = setTimeout(
+      () => controller.abort(new StepTimeoutError(timeoutMs)),
+      timeoutMs,
+    );
+    try {
+      const ctx: StepContext = Object.freeze({
+        runId: claimed.id,
+        workflowName: definition.name,
+        stepIndex: claimed.stepIndex,
+        stepCount: definition.steps.length,
+        attempt: claimed.attempt,
+        maxAttempts: claimed.maxAttempts,
+        signal: controller.signal,
+      });
+      this.logger.debug(
+        `Run ${claimed.id} ${this.label(definition, step)} attempt ${claimed.attempt}/${claimed.maxAttempts} started`,
+      );
+      const value = await invokeStep(
+        definition,
+        step,
+        deserializePayload(claimed.input),
+        ctx,
+      );
+      return this.transition(claimed, definition, step, value);
+    } catch (thrown) {
+      const reason: unknown = controller.signal.aborted
+        ? controller.signal.reason
+        : undefined;
+      if (reason instanceof StepAbortedError) {
+        // Shutdown gives the claim back; a lost lease or a cancel writes nothing.
+        return reason.code === 'shutdown' ? { kind: 'release' } : undefined;
+      }
+      const cause = reason instanceof StepTimeoutError ? reason : thrown;
+      return this.failure(
+        claimed,
+        step,
+        classifyError(cause),
+        cause instanceof StepTimeoutError ? 'timed_out' : 'failed',
+        definition,
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The outcome of a step that returned `value`. */
+  private transition(
+    claimed: ClaimedRun,
+    definition: WorkflowDefinition,
+    step: StepDefinition,
+    value: unknown,
+  ): RunOutcome {
+    const label = this.label(definition, step);
+    if (!Transition.is(value)) {
+      return this.failure(
+        claimed,
+        step,
+        fatalError(
+          'invalid_transition',
+          `${definition.className}.${step.method} returned ${describe(value)}; a step must return ` +
+            'Transition.next(input), Transition.after(input, delay) or Transition.complete(output)',
+        ),
+        'failed',
+        definition,
+      );
+    }
+    try {
+      if (value.kind === 'complete') {
+        return {
+          kind: 'complete',
+          output: serializePayload(value.output, this.maxPayloadBytes, 'output'),
+        };
+      }
+      const next = definition.steps[step.index + 1];
+      if (!next) {
+        return this.failure(
+          claimed,
+          step,
+          fatalError(
+            'invalid_transition',
+            `${definition.className}.${step.method} returned Transition.next() but is the last step; ` +
+              'return Transition.complete() instead',
+          ),
+          'failed',
+          definition,
+        );
+      }
+      return {
+        kind: 'next',
+        input: serializePayload(value.input, this.maxPayloadBytes, 'step input'),
+        delayMs:
+          value.delay !== undefined
+            ? parseDuration(value.delay, `${label} Transition.after delay`)
+            : (next.delayMs ?? 0),
+        maxAttempts: next.policy.retry.maxAttempts,
+        leaseMs: next.policy.heartbeatMs,
+        priority: next.priority ?? null,
+      };
+    } catch (err) {
+      if (err instanceof UnderwayError) {
+        // A value that cannot be stored will not become storable on retry.
+        return this.failure(
+          claimed,
+          step,
+          { ...classifyError(err), retryable: false },
+          'failed',
+          definition,
+        );
+      }
+      throw err;
+    }
+  }
+
+  private failure(
+    claimed: ClaimedRun,
+    step: StepDefinition | undefined,
+    error: ErrorRecord,
+    attemptState: 'failed' | 'timed_out',
+    definition?: WorkflowDefinition,
+  ): RunOutcome {
+    const label =
+      definition && step ? this.label(definition, step) : claimed.workflowName;
+    const attempts = `attempt ${claimed.attempt}/${claimed.maxAttempts}`;
+    if (!error.retryable || !step || claimed.attempt >= claimed.maxAttempts) {
+      this.logger.error(
+        `Run ${claimed.id} ${label} ${attempts} failed${error.retryable ? ', no attempts left' : ''}: [${error.code}] ${error.message}`,
+      );
+      return { kind: 'fail', error, attemptState };
+    }
+    const delayMs = nextRetryDelayMs(step.policy.retry, claimed.attempt);
+    this.logger.warn(
+      `Run ${claimed.id} ${label} ${attempts} failed, retrying in ${formatDuration(delayMs)}: [${error.code}] ${error.message}`,
+    );
+    return { kind: 'retry', delayMs, error, attemptState };
+  }
+
+  private afterCommit(
+    claimed: ClaimedRun,
+    outcome: RunOutcome,
+    state: string | undefined,
+    controller: AbortController,
+  ): void {
+    if (state === undefined) {
+      this.logger.warn(
+        `Run ${claimed.id} ${claimed.workflowName} step ${claimed.stepIndex} attempt ${claimed.attempt}: ` +
+          'outcome discarded, this worker no longer holds the run (lease expired or run cancelled)',
+      );
+      controller.abort(new StepAbortedError('lease_lost'));
+      return;
+    }
+    switch (outcome.kind) {
+      case 'complete':
+      case 'fail':
+        this.events.finished(claimed.id);
+        this.logger.debug(`Run ${claimed.id} ${claimed.workflowName} ${state}`);
+        return;
+      case 'next':
+      case 'retry':
+        if (outcome.delayMs > 0) {
+          this.wake.wakeAt(Date.now() + outcome.delayMs);
+        } else {
+          this.wake.claimSoon();
+        }
+        return;
+      case 'release':
+        this.wake.claimSoon();
+        return;
+    }
+  }
+
+  private label(definition: WorkflowDefinition, step: StepDefinition): string {
+    return `${definition.name}#${step.method}`;
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === undefined || value === null) {
+    return String(value);
+  }
+  if (typeof value === 'object') {
+    return `an object (${value.constructor?.name ?? 'Object'})`;
+  }
+  return `a ${typeof value}`;
+}

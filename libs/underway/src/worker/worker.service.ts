@@ -1,0 +1,177 @@
+import {
+  BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+  OnModuleDestroy,
+} from '@nestjs/common';
+import { NotificationListener } from '../database/notification.listener';
+import { PoolExecutor } from '../database/sql-executor';
+import { UnderwayDatabase } from '../database/underway-database';
+import { WorkflowRegistry } from '../discovery/workflow.registry';
+import { InvalidOptionsError } from '../errors/invalid-options.error';
+import { StepAbortedError } from '../errors/step-aborted.error';
+import type {
+  ResolvedOptions,
+  ResolvedRuntimeOptions,
+} from '../options/resolved-options';
+import { RunQueueRepository } from '../queue/run-queue.repository';
+import { UNDERWAY_OPTIONS } from '../underway.module-definition';
+import { RunEvents } from '../workflow/run-events';
+import { ClaimLoop } from './claim.loop';
+import { LeaseKeeper } from './lease.keeper';
+import { OutcomeBatcher } from './outcome.batcher';
+import { StepRunner } from './step.runner';
+
+/** Expired leases taken back per housekeeping statement. */
+const RECLAIM_BATCH = 500;
+/** After the drain timeout, how long aborted steps get to give their claims back. */
+const ABORT_GRACE_MS = 5_000;
+
+interface RunningWorker {
+  readonly claimLoop: ClaimLoop;
+  readonly runner: StepRunner;
+  readonly outcomes: OutcomeBatcher;
+  readonly leases: LeaseKeeper;
+  readonly listener: NotificationListener;
+}
+
+/**
+ * Lifecycle of this process's worker: starts on `onApplicationBootstrap`,
+ * stops claiming on `onModuleDestroy`, and on `beforeApplicationShutdown`
+ * lets in-flight steps finish (up to `shutdownTimeout`), then aborts the rest
+ * through `ctx.signal` and gives their claims back without counting an attempt.
+ */
+@Injectable()
+export class WorkerService
+  implements OnApplicationBootstrap, OnModuleDestroy, BeforeApplicationShutdown
+{
+  private readonly logger = new Logger(WorkerService.name);
+  private worker: RunningWorker | undefined;
+
+  constructor(
+    @Inject(UNDERWAY_OPTIONS) private readonly options: ResolvedOptions,
+    private readonly registry: WorkflowRegistry,
+    private readonly database: UnderwayDatabase,
+    private readonly events: RunEvents,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const runtime = this.options.runtime;
+    if (runtime === false) {
+      return;
+    }
+    const workflows = this.workflowsToRun(runtime);
+    if (workflows.length === 0) {
+      this.logger.log('No workflow to run: the worker stays idle');
+      return;
+    }
+    this.worker = this.startWorker(runtime, workflows);
+    this.logger.log(
+      `Worker started: concurrency=${runtime.concurrency}, schema="${this.options.schema}", ` +
+        `${workflows.length} workflow${workflows.length === 1 ? '' : 's'} (${workflows.join(', ')})`,
+    );
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.worker?.claimLoop.stop();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    const worker = this.worker;
+    if (!worker) {
+      return;
+    }
+    this.worker = undefined;
+    await worker.claimLoop.stop();
+    const inFlight = worker.runner.inFlight;
+    if (!(await worker.claimLoop.drain(this.options.shutdownTimeoutMs))) {
+      this.logger.warn(
+        `${worker.runner.inFlight} step(s) still running after ${this.options.shutdownTimeoutMs}ms; aborting them`,
+      );
+      worker.runner.abortAll(new StepAbortedError('shutdown'));
+      if (!(await worker.claimLoop.drain(ABORT_GRACE_MS))) {
+        worker.outcomes.abandon();
+      }
+    }
+    await worker.outcomes.drain();
+    await worker.leases.stop();
+    await worker.listener.stop();
+    this.logger.log(
+      `Worker stopped${inFlight ? ` (${inFlight} step(s) were in flight)` : ''}`,
+    );
+  }
+
+  private workflowsToRun(runtime: ResolvedRuntimeOptions): string[] {
+    const registered = this.registry.names();
+    if (!runtime.workflows) {
+      return registered;
+    }
+    for (const name of runtime.workflows) {
+      if (!this.registry.find(name)) {
+        throw new InvalidOptionsError(
+          'runtime.workflows',
+          `lists "${name}", which is not registered (registered: ${registered.join(', ') || 'none'})`,
+        );
+      }
+    }
+    return [...runtime.workflows];
+  }
+
+  private startWorker(
+    runtime: ResolvedRuntimeOptions,
+    workflows: string[],
+  ): RunningWorker {
+    const { schema, instanceName } = this.options;
+    const queue = new RunQueueRepository(schema);
+    const executor = new PoolExecutor(this.database.pool);
+    const leases = new LeaseKeeper(queue, this.database.heartbeat);
+    const outcomes = new OutcomeBatcher(queue, this.database.pool, instanceName);
+    const claimLoop: ClaimLoop = new ClaimLoop({
+      concurrency: runtime.concurrency,
+      pollIntervalMs: runtime.pollIntervalMs,
+      claim: (limit) => queue.claim(executor, workflows, limit, instanceName),
+      runStep: (run, stepDone): Promise<void> => runner.run(run, stepDone),
+      sweep: async () => {
+        const reclaimed = await queue.reclaimExpired(executor, RECLAIM_BATCH);
+        for (const run of reclaimed) {
+          this.logger.warn(
+            `Run ${run.id} ${run.workflow_name} step ${run.step_index} attempt ${run.attempt}/${run.max_attempts}: ` +
+              `lease expired, ${run.state === 'failed' ? 'no attempts left, run failed' : 'will be retried'}`,
+          );
+          if (run.state === 'failed') {
+            this.events.finished(run.id);
+          }
+        }
+        if (reclaimed.length > 0) {
+          claimLoop.claimSoon();
+        }
+      },
+    });
+    const runner: StepRunner = new StepRunner(
+      this.registry,
+      leases,
+      outcomes,
+      this.events,
+      claimLoop,
+      this.options.maxInputSizeBytes,
+    );
+    const listener = new NotificationListener(
+      () => this.database.createClient('listen'),
+      schema,
+      (payload) => {
+        const dueAt = payload === '' ? NaN : Number(payload);
+        if (Number.isFinite(dueAt) && dueAt > Date.now()) {
+          claimLoop.wakeAt(dueAt);
+        } else {
+          claimLoop.claimSoon();
+        }
+      },
+      () => claimLoop.claimSoon(),
+    );
+    listener.start();
+    claimLoop.start();
+    return { claimLoop, runner, outcomes, leases, listener };
+  }
+}

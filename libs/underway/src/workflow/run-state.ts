@@ -1,0 +1,26 @@
+/**
+ * The state of a workflow run.
+ * - `pending`: queued, delayed, or backing off before a retry;
+ * - `running`: a step is executing;
+ * - `waiting`: between steps after `Transition.after` (or a step delay);
+ * - `succeeded`, `failed`, `cancelled`: terminal, never left again.
+ *
+ * @publicApi
+ */
+export type RunState =
+  | 'pending'
+  | 'running'
+  | 'waiting'
+  | 'succeeded'
+  | 'failed'
+  | 'cancelled';
+
+export const TERMINAL_STATES: readonly RunState[] = [
+  'succeeded',
+  'failed',
+  'cancelled',
+];
+
+export function isTerminal(state: RunState): boolean {
+  return TERMINAL_STATES.includes(state);
+}

@@ -1,0 +1,78 @@
+import type { SqlExecutor } from '../database/sql-executor';
+import type { Schema } from '../database/sql';
+import {
+  AttemptRow,
+  cancelIdleRun,
+  findByIdempotencyKey,
+  insertRun,
+  insertRuns,
+  NewRun,
+  RunRow,
+  RunStatusRow,
+  selectAttempts,
+  selectRun,
+  selectRunStatus,
+} from './run.sql';
+
+/** Runs `run.sql.ts` through whatever executor (and transaction) the caller picks. */
+export class RunRepository {
+  constructor(private readonly schema: Schema) {}
+
+  /** Inserts a run; with a known idempotency key, returns the existing run's id. */
+  async insert(
+    executor: SqlExecutor,
+    run: NewRun,
+  ): Promise<{ id: string; created: boolean }> {
+    const inserted = await executor.query<{ id: string }>(
+      insertRun(this.schema, run),
+    );
+    const row = inserted.rows[0];
+    if (row) {
+      return { id: row.id, created: true };
+    }
+    // The key is taken: the insert waited for the holder to commit, so the
+    // existing run is visible to this (new) statement.
+    const existing = await executor.query<{ id: string }>(
+      findByIdempotencyKey(this.schema, run.workflowName, run.idempotencyKey ?? ''),
+    );
+    const found = existing.rows[0];
+    if (!found) {
+      throw new Error(
+        `Run with idempotency key "${run.idempotencyKey}" was neither inserted nor found; retry the enqueue.`,
+      );
+    }
+    return { id: found.id, created: false };
+  }
+
+  async insertMany(executor: SqlExecutor, runs: readonly NewRun[]): Promise<string[]> {
+    const inserted = await executor.query<{ id: string }>(
+      insertRuns(this.schema, runs),
+    );
+    return inserted.rows.map((row) => row.id);
+  }
+
+  async find(executor: SqlExecutor, id: string): Promise<RunRow | undefined> {
+    const result = await executor.query<RunRow>(selectRun(this.schema, id));
+    return result.rows[0];
+  }
+
+  async status(executor: SqlExecutor, id: string): Promise<RunStatusRow | undefined> {
+    const result = await executor.query<RunStatusRow>(
+      selectRunStatus(this.schema, id),
+    );
+    return result.rows[0];
+  }
+
+  async attempts(executor: SqlExecutor, runId: string): Promise<AttemptRow[]> {
+    const result = await executor.query<AttemptRow>(
+      selectAttempts(this.schema, runId),
+    );
+    return result.rows;
+  }
+
+  /** Cancels a pending or waiting run; `false` when it was in another state. */
+  async cancelIdle(executor: SqlExecutor, id: string): Promise<boolean> {
+    const result = await executor.query(cancelIdleRun(this.schema, id));
+    return result.rowCount > 0;
+  }
+}

@@ -1,0 +1,158 @@
+import { ident, notificationChannel, Schema, sql, SqlQuery } from '../database/sql';
+
+/** One run to insert, as the client prepared it. */
+export interface NewRun {
+  readonly id: string;
+  readonly workflowName: string;
+  /** JSON text, or `null` for no input. */
+  readonly input: string | null;
+  readonly maxAttempts: number;
+  readonly leaseMs: number;
+  /** The priority of step 0. */
+  readonly priority: number;
+  /** The run's own priority, for steps without one. */
+  readonly runPriority: number;
+  readonly runAt: Date | null;
+  readonly delayMs: number;
+  readonly concurrencyKey: string | null;
+  readonly idempotencyKey: string | null;
+  readonly ttlMs: number;
+}
+
+// The wake-up sent with new work: an empty payload means "claim now"; a number is
+// the epoch ms at which the work becomes due. Payloads never carry input data.
+
+/**
+ * Inserts one run (step 0 pending) and wakes the workers, both inside the
+ * caller's transaction. With an idempotency key already used by this workflow,
+ * inserts nothing and returns no row.
+ */
+export function insertRun(schema: Schema, run: NewRun): SqlQuery {
+  return sql`
+    with inserted as (
+      insert into ${ident(schema)}.workflow_run (
+        id, workflow_name, input, max_attempts, lease_ms, priority, run_priority,
+        run_at, concurrency_key, idempotency_key, ttl_ms)
+      values (
+        ${run.id}, ${run.workflowName}, ${run.input}::jsonb, ${run.maxAttempts}, ${run.leaseMs},
+        ${run.priority}, ${run.runPriority},
+        coalesce(${run.runAt}::timestamptz, now() + ${run.delayMs}::bigint * interval '1 millisecond'),
+        ${run.concurrencyKey}, ${run.idempotencyKey}, ${run.ttlMs})
+      on conflict (workflow_name, idempotency_key) where idempotency_key is not null do nothing
+      returning id, run_at
+    ), woken as (
+      select pg_notify(${notificationChannel(schema)}, case when min(run_at) <= now() then '' else (extract(epoch from min(run_at)) * 1000)::bigint::text end) from inserted having count(*) > 0
+    )
+    select id, (select count(*) from woken) as woken from inserted`;
+}
+
+/** Inserts many runs in one statement: all or nothing. */
+export function insertRuns(schema: Schema, runs: readonly NewRun[]): SqlQuery {
+  return sql`
+    with inserted as (
+      insert into ${ident(schema)}.workflow_run (
+        id, workflow_name, input, max_attempts, lease_ms, priority, run_priority,
+        run_at, concurrency_key, ttl_ms)
+      select r.id, r.workflow_name, r.input::jsonb, r.max_attempts, r.lease_ms, r.priority, r.run_priority,
+        coalesce(r.run_at, now() + r.delay_ms * interval '1 millisecond'), r.concurrency_key, r.ttl_ms
+      from unnest(
+        ${runs.map((r) => r.id)}::uuid[], ${runs.map((r) => r.workflowName)}::text[],
+        ${runs.map((r) => r.input)}::text[], ${runs.map((r) => r.maxAttempts)}::int[],
+        ${runs.map((r) => r.leaseMs)}::int[], ${runs.map((r) => r.priority)}::int[],
+        ${runs.map((r) => r.runPriority)}::int[], ${runs.map((r) => r.runAt)}::timestamptz[],
+        ${runs.map((r) => r.delayMs)}::bigint[], ${runs.map((r) => r.concurrencyKey)}::text[],
+        ${runs.map((r) => r.ttlMs)}::bigint[]
+      ) with ordinality as r(id, workflow_name, input, max_attempts, lease_ms, priority, run_priority,
+        run_at, delay_ms, concurrency_key, ttl_ms, ord)
+      order by r.ord
+      returning id, run_at
+    ), woken as (
+      select pg_notify(${notificationChannel(schema)}, case when min(run_at) <= now() then '' else (extract(epoch from min(run_at)) * 1000)::bigint::text end) from inserted having count(*) > 0
+    )
+    select id, (select count(*) from woken) as woken from inserted`;
+}
+
+/** The run that already holds an idempotency key. */
+export function findByIdempotencyKey(
+  schema: Schema,
+  workflowName: string,
+  idempotencyKey: string,
+): SqlQuery {
+  return sql`
+    select id from ${ident(schema)}.workflow_run
+    where workflow_name = ${workflowName} and idempotency_key = ${idempotencyKey}`;
+}
+
+export interface RunRow {
+  id: string;
+  workflow_name: string;
+  state: string;
+  step_index: number;
+  input: string | null;
+  output: string | null;
+  error: { code: string; message: string; name?: string } | null;
+  attempt: number;
+  max_attempts: number;
+  priority: number;
+  run_at: Date;
+  concurrency_key: string | null;
+  idempotency_key: string | null;
+  created_at: Date;
+  updated_at: Date;
+  started_at: Date | null;
+  completed_at: Date | null;
+}
+
+export function selectRun(schema: Schema, id: string): SqlQuery {
+  return sql`
+    select id, workflow_name, state, step_index, input::text as input, output::text as output,
+      error, attempt, max_attempts, priority, run_at, concurrency_key, idempotency_key,
+      created_at, updated_at, started_at, completed_at
+    from ${ident(schema)}.workflow_run where id = ${id}`;
+}
+
+export interface RunStatusRow {
+  state: string;
+  output: string | null;
+  error: { code: string; message: string } | null;
+}
+
+/** The state, and what `result()` needs once it is terminal. */
+export function selectRunStatus(schema: Schema, id: string): SqlQuery {
+  return sql`
+    select state,
+      case when state = 'succeeded' then output::text end as output,
+      case when state in ('failed', 'cancelled') then error end as error
+    from ${ident(schema)}.workflow_run where id = ${id}`;
+}
+
+export interface AttemptRow {
+  step_index: number;
+  attempt: number;
+  state: string;
+  error: { code: string; message: string; name?: string } | null;
+  worker: string | null;
+  started_at: Date | null;
+  completed_at: Date;
+}
+
+export function selectAttempts(schema: Schema, runId: string): SqlQuery {
+  return sql`
+    select step_index, attempt, state, error, worker, started_at, completed_at
+    from ${ident(schema)}.step_attempt where run_id = ${runId}
+    order by step_index, attempt`;
+}
+
+/**
+ * Cancels a run that is not executing right now (pending, or waiting between
+ * steps). Returns the run when it was cancelled.
+ */
+export function cancelIdleRun(schema: Schema, id: string): SqlQuery {
+  return sql`
+    update ${ident(schema)}.workflow_run
+    set state = 'cancelled', completed_at = now(), updated_at = now(),
+      expires_at = now() + ttl_ms * interval '1 millisecond',
+      error = jsonb_build_object('code', 'cancelled', 'message', 'The run was cancelled.')
+    where id = ${id} and state in ('pending', 'waiting')
+    returning id`;
+}

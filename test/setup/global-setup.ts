@@ -1,0 +1,15 @@
+import { startEmbeddedPostgres } from './embedded-postgres';
+
+/**
+ * Uses DATABASE_URL when set; otherwise starts an embedded PostgreSQL for the
+ * whole run, so a fresh machine needs nothing but Node.
+ */
+export default async function globalSetup(): Promise<void> {
+  if (process.env.DATABASE_URL) {
+    return;
+  }
+  const cluster = await startEmbeddedPostgres();
+  process.env.DATABASE_URL = cluster.url;
+  (globalThis as { __UNDERWAY_PG__?: unknown }).__UNDERWAY_PG__ = cluster;
+  console.log(`\nStarted an embedded PostgreSQL for the tests on port ${cluster.port}`);
+}

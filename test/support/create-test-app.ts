@@ -1,0 +1,110 @@
+import type { INestApplicationContext, Provider, Type } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import {
+  UnderwayModule,
+  UnderwayModuleOptions,
+  WorkflowClient,
+} from '@underway/nestjs';
+import { CaptureLogger } from './capture-logger';
+import { databaseUrl } from './database';
+import { currentTestSchema } from './test-schema';
+
+export interface TestApp {
+  readonly app: INestApplicationContext;
+  readonly client: WorkflowClient;
+  readonly dataSource: DataSource;
+  readonly schema: string;
+  readonly logs: CaptureLogger;
+  get<T>(token: Type<T> | string | symbol): T;
+  close(): Promise<void>;
+}
+
+export interface TestAppOptions {
+  workflows?: Type[];
+  providers?: Provider[];
+  /** Merged over the test defaults: the test's schema, a 100 ms poll. */
+  underway?: UnderwayModuleOptions;
+  /** `false`: do not call init() (for boot-error tests, use `compileTestApp`). */
+  init?: boolean;
+}
+
+const openApps = new Set<TestApp>();
+const usedSchemas = new Set<string>();
+
+/**
+ * A Nest application context with TypeORM and UnderwayModule against the test
+ * database, in the current test's own schema. Closed after each test.
+ */
+export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  const logs = new CaptureLogger();
+  const underway = options.underway ?? {};
+  const schema = underway.schema ?? currentTestSchema();
+  usedSchemas.add(schema);
+  const runtime =
+    underway.runtime === false
+      ? false
+      : { pollInterval: 100, ...(underway.runtime ?? {}) };
+  const moduleRef = await Test.createTestingModule({
+    imports: [
+      TypeOrmModule.forRoot({
+        type: 'postgres',
+        url: databaseUrl(),
+        extra: { max: 3 },
+        retryAttempts: 0,
+      }),
+      UnderwayModule.forRoot({ ...underway, schema, runtime }),
+    ],
+    providers: [...(options.workflows ?? []), ...(options.providers ?? [])],
+  })
+    .setLogger(logs)
+    .compile();
+  moduleRef.useLogger(logs);
+  let closed = false;
+  const testApp: TestApp = {
+    app: moduleRef,
+    client: moduleRef.get(WorkflowClient),
+    dataSource: moduleRef.get(DataSource),
+    schema,
+    logs,
+    get: (token) => moduleRef.get(token, { strict: false }),
+    close: async () => {
+      if (closed) {
+        return;
+      }
+      closed = true;
+      openApps.delete(testApp);
+      await moduleRef.close();
+    },
+  };
+  openApps.add(testApp);
+  if (options.init !== false) {
+    try {
+      await moduleRef.init();
+    } catch (err) {
+      await testApp.close().catch(() => undefined);
+      throw err;
+    }
+  }
+  return testApp;
+}
+
+/** Closes every app a test left open (after each test). */
+export async function closeOpenApps(): Promise<void> {
+  const apps = [...openApps];
+  await Promise.all(apps.map((app) => app.close().catch(() => undefined)));
+}
+
+/** The schemas created in this test, to drop when it passed. */
+export function takeUsedSchemas(): string[] {
+  const schemas = [...usedSchemas];
+  usedSchemas.clear();
+  return schemas;
+}
+
+/** Marks an extra schema as used by the test (dropped with the others). */
+export function useSchema(schema: string): string {
+  usedSchemas.add(schema);
+  return schema;
+}

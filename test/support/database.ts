@@ -1,0 +1,34 @@
+import { Pool } from 'pg';
+
+let pool: Pool | undefined;
+
+export function databaseUrl(): string {
+  const url = process.env.DATABASE_URL;
+  if (!url) {
+    throw new Error('DATABASE_URL is not set: the global setup should have set it');
+  }
+  return url;
+}
+
+/** A plain pg pool for assertions and fixtures (shared per test file). */
+export function testPool(): Pool {
+  if (!pool) {
+    pool = new Pool({ connectionString: databaseUrl(), max: 4, application_name: 'underway-tests' });
+    pool.on('error', () => undefined);
+  }
+  return pool;
+}
+
+export async function query<R extends object = Record<string, unknown>>(
+  text: string,
+  values: unknown[] = [],
+): Promise<R[]> {
+  const result = await testPool().query<R>(text, values);
+  return result.rows;
+}
+
+export async function closeTestPool(): Promise<void> {
+  const current = pool;
+  pool = undefined;
+  await current?.end();
+}
