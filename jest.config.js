@@ -10,6 +10,7 @@ const moduleNameMapper = {
 
 /** @type {import('jest').Config} */
 module.exports = {
+  testTimeout: 30_000,
   projects: [
     {
       displayName: 'unit',
@@ -29,7 +30,6 @@ module.exports = {
       setupFilesAfterEnv: ['<rootDir>/test/setup/after-env.ts'],
       transform,
       moduleNameMapper,
-      testTimeout: 30_000,
     },
   ],
 };

@@ -3,6 +3,9 @@ import type { Client } from 'pg';
 import { jitteredBackoffMs, sleep } from '../common/timers';
 import { Identifier, Schema } from './sql';
 
+/** How long `stop()` waits for a connection attempt before dropping its socket. */
+const STOP_GRACE_MS = 2_000;
+
 /**
  * One dedicated `LISTEN` connection. A notification is only a hint to look for
  * work (polling stays the fallback), so a dropped connection is reconnected
@@ -12,6 +15,7 @@ export class NotificationListener {
   private readonly logger = new Logger(NotificationListener.name);
   private readonly stopSignal = new AbortController();
   private client: Client | undefined;
+  private connected = false;
   private loop: Promise<void> | undefined;
 
   constructor(
@@ -30,9 +34,24 @@ export class NotificationListener {
   async stop(): Promise<void> {
     this.stopSignal.abort();
     const client = this.client;
-    this.client = undefined;
-    await client?.end().catch(() => undefined);
-    await this.loop;
+    if (client && this.connected) {
+      await client.end().catch(() => undefined);
+    }
+    // A connection attempt in flight ends itself once it settles (it sees the
+    // stop signal); one that hangs (unreachable server) has its socket dropped.
+    let timer: NodeJS.Timeout | undefined;
+    const settled = await Promise.race([
+      this.loop?.then(() => true),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), STOP_GRACE_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!settled) {
+      (this.client as unknown as { connection?: { stream?: { destroy(): void } } })
+        ?.connection?.stream?.destroy();
+      await this.loop;
+    }
   }
 
   private async run(): Promise<void> {
@@ -42,8 +61,8 @@ export class NotificationListener {
       if (this.stopSignal.signal.aborted) {
         return;
       }
-      failures = lost instanceof Error ? failures + 1 : 0;
-      const delay = jitteredBackoffMs(Math.max(1, failures), 100, this.reconnectMaxMs);
+      failures = lost instanceof Error ? failures + 1 : 1;
+      const delay = jitteredBackoffMs(failures, 100, this.reconnectMaxMs);
       this.logger.warn(
         `Notification connection lost (${lost instanceof Error ? lost.message : 'closed'}); reconnecting in ${delay}ms`,
       );
@@ -51,10 +70,11 @@ export class NotificationListener {
     }
   }
 
-  /** Connects and listens; resolves or rejects when the connection ends. */
+  /** Connects and listens; settles when the connection ends. */
   private async listenOnce(): Promise<void> {
     const client = this.createClient();
     this.client = client;
+    this.connected = false;
     const ended = new Promise<void>((resolve, reject) => {
       client.on('error', reject);
       client.on('end', () => resolve());
@@ -65,6 +85,7 @@ export class NotificationListener {
     });
     try {
       await client.connect();
+      this.connected = true;
       if (this.stopSignal.signal.aborted) {
         await client.end();
         return;

@@ -142,7 +142,7 @@ export function commitOutcomes(
       where o.kind <> 'release'
     ), woken as (
       select pg_notify(${notificationChannel(schema)},
-        case when min(run_at) <= now() then '' else (extract(epoch from min(run_at)) * 1000)::bigint::text end)
+        case when min(run_at) <= now() then '' else ceil(extract(epoch from min(run_at) - now()) * 1000)::bigint::text end)
       from updated where state in ('pending', 'waiting') having count(*) > 0
     )
     select id, state, (select count(*) from woken) as woken from updated`;

@@ -3,6 +3,9 @@ import { jitteredBackoffMs, MAX_TIMER_DELAY_MS, sleep } from '../common/timers';
 import type { ClaimedRun } from '../queue/claimed-run';
 import type { WakeScheduler } from './step.runner';
 
+/** Added to every due timer so that it never fires before the work is due. */
+const DUE_SLACK_MS = 3;
+
 export interface ClaimLoopOptions {
   readonly concurrency: number;
   readonly pollIntervalMs: number;
@@ -81,7 +84,11 @@ export class ClaimLoop implements WakeScheduler {
     this.signal();
   }
 
-  wakeAt(epochMs: number): void {
+  wakeIn(delayMs: number): void {
+    // The delay was measured on the database clock from a statement that ran
+    // before we heard of it, so waiting it from now is never early, except for
+    // timers firing up to a millisecond ahead: hence the slack.
+    const epochMs = Date.now() + delayMs + DUE_SLACK_MS;
     if (this.stopSignal.signal.aborted || epochMs >= this.dueAt) {
       return;
     }

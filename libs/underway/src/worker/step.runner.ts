@@ -20,8 +20,8 @@ import type { OutcomeBatcher } from './outcome.batcher';
 export interface WakeScheduler {
   /** New work is due now. */
   claimSoon(): void;
-  /** New work becomes due at this epoch ms. */
-  wakeAt(epochMs: number): void;
+  /** New work becomes due in this many ms (from a statement already committed). */
+  wakeIn(delayMs: number): void;
 }
 
 /**
@@ -262,7 +262,7 @@ export class StepRunner {
       case 'next':
       case 'retry':
         if (outcome.delayMs > 0) {
-          this.wake.wakeAt(Date.now() + outcome.delayMs);
+          this.wake.wakeIn(outcome.delayMs);
         } else {
           this.wake.claimSoon();
         }

@@ -161,9 +161,9 @@ export class WorkerService
       () => this.database.createClient('listen'),
       schema,
       (payload) => {
-        const dueAt = payload === '' ? NaN : Number(payload);
-        if (Number.isFinite(dueAt) && dueAt > Date.now()) {
-          claimLoop.wakeAt(dueAt);
+        const dueInMs = payload === '' ? 0 : Number(payload);
+        if (Number.isFinite(dueInMs) && dueInMs > 0) {
+          claimLoop.wakeIn(dueInMs);
         } else {
           claimLoop.claimSoon();
         }

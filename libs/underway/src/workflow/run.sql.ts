@@ -20,7 +20,8 @@ export interface NewRun {
 }
 
 // The wake-up sent with new work: an empty payload means "claim now"; a number is
-// the epoch ms at which the work becomes due. Payloads never carry input data.
+// in how many ms the work becomes due (relative, so clocks of other hosts do not
+// matter: it is received after the commit). Payloads never carry input data.
 
 /**
  * Inserts one run (step 0 pending) and wakes the workers, both inside the
@@ -41,7 +42,7 @@ export function insertRun(schema: Schema, run: NewRun): SqlQuery {
       on conflict (workflow_name, idempotency_key) where idempotency_key is not null do nothing
       returning id, run_at
     ), woken as (
-      select pg_notify(${notificationChannel(schema)}, case when min(run_at) <= now() then '' else (extract(epoch from min(run_at)) * 1000)::bigint::text end) from inserted having count(*) > 0
+      select pg_notify(${notificationChannel(schema)}, case when min(run_at) <= now() then '' else ceil(extract(epoch from min(run_at) - now()) * 1000)::bigint::text end) from inserted having count(*) > 0
     )
     select id, (select count(*) from woken) as woken from inserted`;
 }
@@ -67,7 +68,7 @@ export function insertRuns(schema: Schema, runs: readonly NewRun[]): SqlQuery {
       order by r.ord
       returning id, run_at
     ), woken as (
-      select pg_notify(${notificationChannel(schema)}, case when min(run_at) <= now() then '' else (extract(epoch from min(run_at)) * 1000)::bigint::text end) from inserted having count(*) > 0
+      select pg_notify(${notificationChannel(schema)}, case when min(run_at) <= now() then '' else ceil(extract(epoch from min(run_at) - now()) * 1000)::bigint::text end) from inserted having count(*) > 0
     )
     select id, (select count(*) from woken) as woken from inserted`;
 }

@@ -1,0 +1,119 @@
+// The workloads of PROTOCOL.md §5 (and the pgbench reference of §6).
+// N values are given at scale 1; `sizeOf(w, scale)` applies --scale.
+
+export const WORKLOADS = [
+  {
+    id: 'enqueue-seq',
+    kind: 'enqueue',
+    base: 5000,
+    callers: 1,
+    unit: 'jobs/s',
+    definition: 'Empty queue, no worker. One caller awaits enqueue({i}) N times, one after another.',
+    label: (n) => `Enqueue ${fmtInt(n)}, sequential, 1 caller (jobs/s)`,
+  },
+  {
+    id: 'enqueue-conc',
+    kind: 'enqueue',
+    base: 5000,
+    callers: 10,
+    unit: 'jobs/s',
+    definition: '10 concurrent async callers share one adapter (pool of 10); each does N/10 sequential enqueues.',
+    label: (n) => `Enqueue ${fmtInt(n)}, 10 concurrent callers (jobs/s)`,
+  },
+  {
+    id: 'enqueue-batch',
+    kind: 'enqueue-batch',
+    base: 10000,
+    batch: 1000,
+    unit: 'jobs/s',
+    definition: 'One caller does sequential enqueueBatch() calls of 1000 jobs (n/a without batch enqueue).',
+    label: (n) => `Enqueue ${fmtInt(n)}, batches of 1000 (jobs/s)`,
+  },
+  {
+    id: 'process-c10',
+    kind: 'process',
+    base: 20000,
+    concurrency: 10,
+    unit: 'jobs/s',
+    definition: 'Preload N jobs (enqueueBatch chunks of 1000), settle, fork a cold worker, timer from startWorker({concurrency:10}) to all handled + outstanding()=0.',
+    label: (n) => `Process ${fmtInt(n)} pre-enqueued, concurrency 10 (jobs/s)`,
+  },
+  {
+    id: 'process-c50',
+    kind: 'process',
+    base: 20000,
+    concurrency: 50,
+    unit: 'jobs/s',
+    definition: 'As process-c10 with concurrency 50.',
+    label: (n) => `Process ${fmtInt(n)} pre-enqueued, concurrency 50 (jobs/s)`,
+  },
+  {
+    id: 'latency',
+    kind: 'latency',
+    base: 500,
+    concurrency: 10,
+    slotMs: 20,
+    warmup: 20,
+    unit: 'ms',
+    definition: 'Warm idle worker (concurrency 10); N jobs enqueued open-loop at 20 ms slots; latency = handler start - enqueue call start.',
+    label: (n) => `Latency enqueue->handler start, ${fmtInt(n)} jobs`,
+  },
+  {
+    id: 'chain',
+    kind: 'chain',
+    base: 2000,
+    concurrency: 10,
+    unit: 'chains/s',
+    definition: 'Preload N chain heads {c,s:1} via enqueueBatch, settle; worker concurrency 10; handler returns {next:{c,s:s+1}} for s<3; done when every chain ran step 3 and outstanding()=0.',
+    label: (n) => `3-step chains x${fmtInt(n)}, concurrency 10 (chains/s)`,
+  },
+];
+
+export const PGBENCH_WORKLOADS = [
+  {
+    id: 'pgbench-tpcb',
+    kind: 'pgbench',
+    unit: 'tps',
+    label: 'pgbench-tpcb: pgbench built-in tpcb-like (-M simple)',
+  },
+  {
+    id: 'pgbench-queue-1tx',
+    kind: 'pgbench',
+    unit: 'tps',
+    script: 'queue-1tx.sql',
+    label: 'pgbench-queue-1tx: insert + SKIP LOCKED claim + complete, 1 transaction (-M prepared)',
+  },
+  {
+    id: 'pgbench-queue-3tx',
+    kind: 'pgbench',
+    unit: 'tps',
+    script: 'queue-3tx.sql',
+    label: 'pgbench-queue-3tx: insert + SKIP LOCKED claim + complete, 3 transactions (-M prepared)',
+  },
+];
+
+export const ALL_WORKLOAD_IDS = [...WORKLOADS, ...PGBENCH_WORKLOADS].map((w) => w.id);
+
+export function workloadById(id) {
+  return [...WORKLOADS, ...PGBENCH_WORKLOADS].find((w) => w.id === id);
+}
+
+/** N at this scale; enqueue-conc stays a multiple of its 10 callers. */
+export function sizeOf(w, scale) {
+  if (w.kind === 'pgbench') return undefined;
+  const raw = Math.max(1, Math.round(w.base * scale));
+  if (w.callers && w.callers > 1) {
+    return Math.max(w.callers, Math.round(raw / w.callers) * w.callers);
+  }
+  return raw;
+}
+
+/** The cap of a worker run: at least N x 20 ms + 30 s for latency (rule 8). */
+export function capFor(w, n, cap) {
+  if (w.kind === 'latency') return Math.max(cap, (n * w.slotMs) / 1000 + 30);
+  return cap;
+}
+
+export function fmtInt(n) {
+  return Math.round(n).toLocaleString('en-US');
+}
