@@ -13,7 +13,12 @@ export function databaseUrl(): string {
 /** A plain pg pool for assertions and fixtures (shared per test file). */
 export function testPool(): Pool {
   if (!pool) {
-    pool = new Pool({ connectionString: databaseUrl(), max: 4, application_name: 'underway-tests' });
+    pool = new Pool({
+      connectionString: databaseUrl(),
+      max: 4,
+      application_name: 'underway-tests',
+      idleTimeoutMillis: 0, // no idle timers: the leak test counts timers
+    });
     pool.on('error', () => undefined);
   }
   return pool;

@@ -1,0 +1,131 @@
+import { Inject, Injectable, Scope } from '@nestjs/common';
+import { REQUEST } from '@nestjs/core';
+import {
+  DuplicateWorkflowError,
+  InvalidOptionsError,
+  InvalidWorkflowDefinitionError,
+  Step,
+  Transition,
+  Workflow,
+} from '@underway/nestjs';
+import { createTestApp } from '../support/create-test-app';
+
+@Workflow({ name: 'empty' })
+class EmptyWorkflow {
+  async notAStep() {
+    return Transition.complete();
+  }
+}
+
+@Workflow({ name: 'same-name' })
+class FirstWorkflow {
+  @Step()
+  async run() {
+    return Transition.complete();
+  }
+}
+
+@Workflow({ name: 'same-name' })
+class SecondWorkflow {
+  @Step()
+  async run() {
+    return Transition.complete();
+  }
+}
+
+@Injectable({ scope: Scope.REQUEST })
+class RequestContext {
+  constructor(@Inject(REQUEST) readonly request: unknown) {}
+}
+
+@Workflow({ name: 'scoped' })
+class ScopedWorkflow {
+  constructor(readonly context: RequestContext) {}
+
+  @Step()
+  async run() {
+    return Transition.complete();
+  }
+}
+
+@Workflow({ name: 'bad-step-options' })
+class BadStepOptionsWorkflow {
+  @Step({ retry: { maxAttempts: 0 } })
+  async charge() {
+    return Transition.complete();
+  }
+}
+
+@Workflow({ name: 'factory-made' })
+class FactoryMadeWorkflow {
+  @Step()
+  async run() {
+    return Transition.complete('from factory');
+  }
+}
+
+describe('boot', () => {
+  it('fails with a typed error naming a @Workflow class that has no @Step', async () => {
+    const error = await createTestApp({ workflows: [EmptyWorkflow] }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidWorkflowDefinitionError);
+    expect((error as Error).message).toBe(
+      'EmptyWorkflow: @Workflow class has no @Step() method. Decorate at least one method with @Step().',
+    );
+  });
+
+  it('fails with a typed error naming both classes that share a workflow name', async () => {
+    const error = await createTestApp({ workflows: [FirstWorkflow, SecondWorkflow] }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DuplicateWorkflowError);
+    expect((error as Error).message).toBe(
+      'Workflow name "same-name" is used by both FirstWorkflow and SecondWorkflow. Give each @Workflow a unique name.',
+    );
+  });
+
+  it('refuses a request-scoped workflow, naming the class', async () => {
+    const error = await createTestApp({ workflows: [ScopedWorkflow], providers: [RequestContext] }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(InvalidWorkflowDefinitionError);
+    expect((error as Error).message).toMatch(/^ScopedWorkflow: a @Workflow class must be a singleton provider/);
+  });
+
+  it('names the class and method of an invalid @Step option', async () => {
+    const error = await createTestApp({ workflows: [BadStepOptionsWorkflow] }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidWorkflowDefinitionError);
+    expect((error as Error).message).toBe(
+      'BadStepOptionsWorkflow.charge: Invalid option @Step.retry.maxAttempts: must be an integer of at least 1, got 0.',
+    );
+  });
+
+  it('rejects invalid module options with the option’s path', async () => {
+    const badSchema = await createTestApp({ workflows: [], underway: { schema: 'Robert"); drop' } }).catch(
+      (e: unknown) => e,
+    );
+    expect(badSchema).toBeInstanceOf(InvalidOptionsError);
+    expect((badSchema as Error).message).toMatch(/^Invalid option schema: must match/);
+
+    const badConcurrency = await createTestApp({
+      workflows: [],
+      underway: { runtime: { concurrency: 0 } },
+    }).catch((e: unknown) => e);
+    expect((badConcurrency as Error).message).toBe(
+      'Invalid option runtime.concurrency: must be a positive integer, got 0.',
+    );
+
+    const unknownWorkflow = await createTestApp({
+      workflows: [FirstWorkflow],
+      underway: { runtime: { workflows: ['missing'] } },
+    }).catch((e: unknown) => e);
+    expect((unknownWorkflow as Error).message).toMatch(
+      /runtime\.workflows: lists "missing", which is not registered \(registered: same-name\)/,
+    );
+  });
+
+  it('discovers a workflow provided through useFactory', async () => {
+    const { client } = await createTestApp({
+      providers: [{ provide: 'MADE', useFactory: () => new FactoryMadeWorkflow() }],
+    });
+    const run = await client.enqueue(FactoryMadeWorkflow);
+    await expect(run.result({ timeout: 5_000 })).resolves.toBe('from factory');
+  });
+});
