@@ -4,7 +4,17 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['**/dist/**', 'node_modules/**', 'coverage/**', 'bench/**', 'compat/**', '.data/**', 'scripts/*.js', '*.js', '*.mjs'],
+    ignores: [
+      '**/dist/**',
+      'node_modules/**',
+      'coverage/**',
+      'bench/**',
+      'compat/**',
+      '.data/**',
+      'scripts/*.js',
+      '*.js',
+      '*.mjs',
+    ],
   },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
@@ -19,8 +29,14 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/no-unsafe-function-type': 'off',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
-      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingAny: true, allowThrowingUnknown: true }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_' },
+      ],
+      '@typescript-eslint/prefer-promise-reject-errors': [
+        'error',
+        { allowThrowingAny: true, allowThrowingUnknown: true },
+      ],
       eqeqeq: ['error', 'always'],
       curly: ['error', 'all'],
       'no-restricted-imports': 'off',
@@ -29,9 +45,25 @@ export default tseslint.config(
   {
     // The dependency direction of STYLE.md: an enqueue-only instance
     // (`runtime: false`) never loads worker code, and decorators stay metadata.
-    files: ['libs/underway/src/client/**/*.ts', 'libs/underway/src/decorators/**/*.ts', 'libs/underway/src/workflow/**/*.ts', 'libs/underway/src/discovery/**/*.ts'],
+    files: [
+      'libs/underway/src/client/**/*.ts',
+      'libs/underway/src/decorators/**/*.ts',
+      'libs/underway/src/workflow/**/*.ts',
+      'libs/underway/src/discovery/**/*.ts',
+    ],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['**/worker/**'], message: 'Only the module and the worker itself may import worker/.' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/worker/**'],
+              message:
+                'Only the module and the worker itself may import worker/.',
+            },
+          ],
+        },
+      ],
     },
   },
   {

@@ -3,7 +3,8 @@ import type { UnderwayMigrationDefinition } from './underway-migration';
 /**
  * Version 1: runs (which are their own queue entries: one row write per claim
  * and per step transition, instead of a run row plus a task row), the history
- * of step attempts, and the schema version table.
+ * of step attempts, concurrency-key slots, the dead-letter queue, and the
+ * schema version table.
  *
  * A run row carries the state of its current step: `step_index`, `attempt`
  * (attempts made at this step), `fence` (bumped on every claim; every write of
@@ -41,6 +42,7 @@ export const UnderwayInit: UnderwayMigrationDefinition = {
       lease_owner text,
       concurrency_key text,
       idempotency_key text,
+      dead_letter text,
       ttl_ms bigint not null check (ttl_ms >= 0),
       created_at timestamptz not null default now(),
       updated_at timestamptz not null default now(),
@@ -72,8 +74,31 @@ export const UnderwayInit: UnderwayMigrationDefinition = {
       completed_at timestamptz not null default now(),
       primary key (run_id, step_index, attempt)
     )`,
+    // The run holding each concurrency key (null: free). Claims lock the key's
+    // row, so two workers can never both start a run of one key.
+    `create table ${s}.concurrency_slot (
+      key text primary key,
+      run_id uuid,
+      updated_at timestamptz not null default now()
+    )`,
+    // Runs that failed for good in a workflow with a dead-letter queue: a copy
+    // of what is needed to redrive them, kept apart from the run's retention.
+    `create table ${s}.dead_letter (
+      id bigint generated always as identity primary key,
+      queue text not null,
+      run_id uuid not null unique,
+      workflow_name text not null,
+      input jsonb,
+      error jsonb,
+      failed_at timestamptz not null default now(),
+      redriven_at timestamptz,
+      redriven_run_id uuid
+    )`,
+    `create index dead_letter_queue_idx on ${s}.dead_letter (queue, id) where redriven_at is null`,
   ],
   down: (s) => [
+    `drop table if exists ${s}.dead_letter`,
+    `drop table if exists ${s}.concurrency_slot`,
     `drop table if exists ${s}.step_attempt`,
     `drop table if exists ${s}.workflow_run`,
     `drop table if exists ${s}.migration`,

@@ -5,12 +5,23 @@
 const Module = require('module');
 const path = require('path');
 
-const compatRoot = path.join(__dirname, '..', 'compat', 'nest12', 'node_modules');
+const compatRoot = path.join(
+  __dirname,
+  '..',
+  'compat',
+  'nest12',
+  'node_modules',
+);
 const redirected = /^(@nestjs\/|typeorm(\/|$)|reflect-metadata$|rxjs(\/|$))/;
 const originalResolve = Module._resolveFilename;
 Module._resolveFilename = function resolveFromCompat(request, parent, ...rest) {
   if (redirected.test(request)) {
-    return originalResolve.call(this, request, { ...parent, paths: [compatRoot] }, ...rest);
+    return originalResolve.call(
+      this,
+      request,
+      { ...parent, paths: [compatRoot] },
+      ...rest,
+    );
   }
   return originalResolve.call(this, request, parent, ...rest);
 };

@@ -66,7 +66,9 @@ class FactoryMadeWorkflow {
 
 describe('boot', () => {
   it('fails with a typed error naming a @Workflow class that has no @Step', async () => {
-    const error = await createTestApp({ workflows: [EmptyWorkflow] }).catch((e: unknown) => e);
+    const error = await createTestApp({ workflows: [EmptyWorkflow] }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(InvalidWorkflowDefinitionError);
     expect((error as Error).message).toBe(
       'EmptyWorkflow: @Workflow class has no @Step() method. Decorate at least one method with @Step().',
@@ -74,7 +76,9 @@ describe('boot', () => {
   });
 
   it('fails with a typed error naming both classes that share a workflow name', async () => {
-    const error = await createTestApp({ workflows: [FirstWorkflow, SecondWorkflow] }).catch((e: unknown) => e);
+    const error = await createTestApp({
+      workflows: [FirstWorkflow, SecondWorkflow],
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DuplicateWorkflowError);
     expect((error as Error).message).toBe(
       'Workflow name "same-name" is used by both FirstWorkflow and SecondWorkflow. Give each @Workflow a unique name.',
@@ -82,15 +86,20 @@ describe('boot', () => {
   });
 
   it('refuses a request-scoped workflow, naming the class', async () => {
-    const error = await createTestApp({ workflows: [ScopedWorkflow], providers: [RequestContext] }).catch(
-      (e: unknown) => e,
-    );
+    const error = await createTestApp({
+      workflows: [ScopedWorkflow],
+      providers: [RequestContext],
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidWorkflowDefinitionError);
-    expect((error as Error).message).toMatch(/^ScopedWorkflow: a @Workflow class must be a singleton provider/);
+    expect((error as Error).message).toMatch(
+      /^ScopedWorkflow: a @Workflow class must be a singleton provider/,
+    );
   });
 
   it('names the class and method of an invalid @Step option', async () => {
-    const error = await createTestApp({ workflows: [BadStepOptionsWorkflow] }).catch((e: unknown) => e);
+    const error = await createTestApp({
+      workflows: [BadStepOptionsWorkflow],
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidWorkflowDefinitionError);
     expect((error as Error).message).toBe(
       'BadStepOptionsWorkflow.charge: Invalid option @Step.retry.maxAttempts: must be an integer of at least 1, got 0.',
@@ -98,11 +107,14 @@ describe('boot', () => {
   });
 
   it('rejects invalid module options with the option’s path', async () => {
-    const badSchema = await createTestApp({ workflows: [], underway: { schema: 'Robert"); drop' } }).catch(
-      (e: unknown) => e,
-    );
+    const badSchema = await createTestApp({
+      workflows: [],
+      underway: { schema: 'Robert"); drop' },
+    }).catch((e: unknown) => e);
     expect(badSchema).toBeInstanceOf(InvalidOptionsError);
-    expect((badSchema as Error).message).toMatch(/^Invalid option schema: must match/);
+    expect((badSchema as Error).message).toMatch(
+      /^Invalid option schema: must match/,
+    );
 
     const badConcurrency = await createTestApp({
       workflows: [],
@@ -123,7 +135,9 @@ describe('boot', () => {
 
   it('discovers a workflow provided through useFactory', async () => {
     const { client } = await createTestApp({
-      providers: [{ provide: 'MADE', useFactory: () => new FactoryMadeWorkflow() }],
+      providers: [
+        { provide: 'MADE', useFactory: () => new FactoryMadeWorkflow() },
+      ],
     });
     const run = await client.enqueue(FactoryMadeWorkflow);
     await expect(run.result({ timeout: 5_000 })).resolves.toBe('from factory');

@@ -63,24 +63,34 @@ describe('WorkflowClient', () => {
   });
 
   it('enqueues by class or by name and returns a handle with the run id', async () => {
-    const { client, schema } = await createTestApp({ workflows: [ReceiptWorkflow] });
+    const { client, schema } = await createTestApp({
+      workflows: [ReceiptWorkflow],
+    });
     const byClass = await client.enqueue(ReceiptWorkflow, { orderId: 1 });
     const byName = await client.enqueue('receipt', { orderId: 2 });
 
     expect(byClass.id).toMatch(/^[0-9a-f-]{36}$/);
     expect(byClass.workflowName).toBe('receipt');
     expect(byName.workflowName).toBe('receipt');
-    const rows = await query<{ id: string }>(`select id from ${schema}.workflow_run order by id`);
+    const rows = await query<{ id: string }>(
+      `select id from ${schema}.workflow_run order by id`,
+    );
     expect(rows.map((r) => r.id)).toEqual([byClass.id, byName.id]);
   });
 
   it('rejects a workflow this instance does not register, writing nothing', async () => {
-    const { client, schema } = await createTestApp({ workflows: [ReceiptWorkflow] });
-    await expect(client.enqueue('nope', {})).rejects.toThrow(WorkflowNotRegisteredError);
+    const { client, schema } = await createTestApp({
+      workflows: [ReceiptWorkflow],
+    });
+    await expect(client.enqueue('nope', {})).rejects.toThrow(
+      WorkflowNotRegisteredError,
+    );
     await expect(client.enqueue('nope', {})).rejects.toThrow(
       'Workflow "nope" is not registered. Add its @Workflow class to a module\'s providers (registered: "receipt").',
     );
-    await expect(client.enqueue(NotAWorkflow, {})).rejects.toThrow(/"NotAWorkflow" is not registered/);
+    await expect(client.enqueue(NotAWorkflow, {})).rejects.toThrow(
+      /"NotAWorkflow" is not registered/,
+    );
     expect(await query(`select 1 from ${schema}.workflow_run`)).toHaveLength(0);
   });
 
@@ -101,7 +111,14 @@ describe('WorkflowClient', () => {
       attempt: 2,
       maxAttempts: 5,
     });
-    expect(details?.attempts.map((a) => [a.stepName, a.attempt, a.state, a.error?.message])).toEqual([
+    expect(
+      details?.attempts.map((a) => [
+        a.stepName,
+        a.attempt,
+        a.state,
+        a.error?.message,
+      ]),
+    ).toEqual([
       ['render', 1, 'succeeded', undefined],
       ['email', 1, 'failed', 'SMTP busy'],
       ['email', 2, 'succeeded', undefined],
@@ -113,14 +130,22 @@ describe('WorkflowClient', () => {
 
   it('returns null from getRun for an unknown or malformed id', async () => {
     const { client } = await createTestApp({ workflows: [ReceiptWorkflow] });
-    await expect(client.getRun('01937a2e-0000-7000-8000-000000000000')).resolves.toBeNull();
+    await expect(
+      client.getRun('01937a2e-0000-7000-8000-000000000000'),
+    ).resolves.toBeNull();
     await expect(client.getRun('not-a-uuid')).resolves.toBeNull();
-    await expect(client.run('not-a-uuid', 'receipt').status()).rejects.toThrow(RunNotFoundError);
+    await expect(client.run('not-a-uuid', 'receipt').status()).rejects.toThrow(
+      RunNotFoundError,
+    );
   });
 
   it('cancels a pending run, which then never runs', async () => {
     const { client } = await createTestApp({ workflows: [ReceiptWorkflow] });
-    const run = await client.enqueue(ReceiptWorkflow, { orderId: 5 }, { delay: '1h' });
+    const run = await client.enqueue(
+      ReceiptWorkflow,
+      { orderId: 5 },
+      { delay: '1h' },
+    );
     expect(await run.status()).toBe('pending');
 
     await expect(run.cancel()).resolves.toBe(true);
@@ -134,8 +159,14 @@ describe('WorkflowClient', () => {
   });
 
   it('cancels inside the caller’s transaction: a rollback keeps the run', async () => {
-    const { client, dataSource } = await createTestApp({ workflows: [ReceiptWorkflow] });
-    const run = await client.enqueue(ReceiptWorkflow, { orderId: 5 }, { delay: '1h' });
+    const { client, dataSource } = await createTestApp({
+      workflows: [ReceiptWorkflow],
+    });
+    const run = await client.enqueue(
+      ReceiptWorkflow,
+      { orderId: 5 },
+      { delay: '1h' },
+    );
     await dataSource
       .transaction(async (manager) => {
         expect(await client.cancel(run.id, { manager })).toBe(true);
@@ -146,39 +177,76 @@ describe('WorkflowClient', () => {
   });
 
   it('enqueueMany writes every run in one statement, or none when one input is bad', async () => {
-    const { client, schema } = await createTestApp({ workflows: [ReceiptWorkflow] });
+    const { client, schema } = await createTestApp({
+      workflows: [ReceiptWorkflow],
+    });
     const bigint = { orderId: 10n };
     await expect(
-      client.enqueueMany(ReceiptWorkflow, [{ orderId: 1 }, bigint, { orderId: 3 }]),
+      client.enqueueMany(ReceiptWorkflow, [
+        { orderId: 1 },
+        bigint,
+        { orderId: 3 },
+      ]),
     ).rejects.toMatchObject({ code: 'invalid_input', path: '$.orderId' });
     expect(await query(`select 1 from ${schema}.workflow_run`)).toHaveLength(0);
 
-    const runs = await client.enqueueMany(ReceiptWorkflow, [1, 2, 3].map((orderId) => ({ orderId })));
+    const runs = await client.enqueueMany(
+      ReceiptWorkflow,
+      [1, 2, 3].map((orderId) => ({ orderId })),
+    );
     expect(runs).toHaveLength(3);
-    const outputs = await Promise.all(runs.map((run) => run.result({ timeout: 5_000 })));
-    expect(outputs).toEqual([{ sent: 'R-1' }, { sent: 'R-2' }, { sent: 'R-3' }]);
+    const outputs = await Promise.all(
+      runs.map((run) => run.result({ timeout: 5_000 })),
+    );
+    expect(outputs).toEqual([
+      { sent: 'R-1' },
+      { sent: 'R-2' },
+      { sent: 'R-3' },
+    ]);
     await expect(client.enqueueMany(ReceiptWorkflow, [])).resolves.toEqual([]);
   });
 
   it('returns the existing run for a second enqueue with the same idempotency key', async () => {
-    const { client, schema } = await createTestApp({ workflows: [ReceiptWorkflow] });
-    const first = await client.enqueue(ReceiptWorkflow, { orderId: 1 }, { idempotencyKey: 'order-1' });
-    const second = await client.enqueue(ReceiptWorkflow, { orderId: 1 }, { idempotencyKey: 'order-1' });
-    const other = await client.enqueue(ReceiptWorkflow, { orderId: 2 }, { idempotencyKey: 'order-2' });
+    const { client, schema } = await createTestApp({
+      workflows: [ReceiptWorkflow],
+    });
+    const first = await client.enqueue(
+      ReceiptWorkflow,
+      { orderId: 1 },
+      { idempotencyKey: 'order-1' },
+    );
+    const second = await client.enqueue(
+      ReceiptWorkflow,
+      { orderId: 1 },
+      { idempotencyKey: 'order-1' },
+    );
+    const other = await client.enqueue(
+      ReceiptWorkflow,
+      { orderId: 2 },
+      { idempotencyKey: 'order-2' },
+    );
 
     expect(second.id).toBe(first.id);
     expect(other.id).not.toBe(first.id);
     expect(await query(`select 1 from ${schema}.workflow_run`)).toHaveLength(2);
     await first.result({ timeout: 5_000 });
-    const again = await client.enqueue(ReceiptWorkflow, { orderId: 1 }, { idempotencyKey: 'order-1' });
+    const again = await client.enqueue(
+      ReceiptWorkflow,
+      { orderId: 1 },
+      { idempotencyKey: 'order-1' },
+    );
     expect(again.id).toBe(first.id);
     expect(recorder.count('render', first.id)).toBe(1);
   });
 
   it('rejects result() with the run’s error when it fails, and with a timeout error when it takes too long', async () => {
-    const { client } = await createTestApp({ workflows: [RejectingWorkflow, GatedWorkflow] });
+    const { client } = await createTestApp({
+      workflows: [RejectingWorkflow, GatedWorkflow],
+    });
     const failing = await client.enqueue(RejectingWorkflow);
-    const error = await failing.result({ timeout: 5_000 }).catch((e: unknown) => e);
+    const error = await failing
+      .result({ timeout: 5_000 })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WorkflowRunFailedError);
     expect(error).toMatchObject({
       runId: failing.id,
@@ -189,7 +257,9 @@ describe('WorkflowClient', () => {
 
     const slow = await client.enqueue(GatedWorkflow);
     const started = Date.now();
-    await expect(slow.result({ timeout: 200 })).rejects.toThrow(ResultTimeoutError);
+    await expect(slow.result({ timeout: 200 })).rejects.toThrow(
+      ResultTimeoutError,
+    );
     expect(Date.now() - started).toBeLessThan(1_000);
     gate.resolve();
     await expect(slow.result({ timeout: 5_000 })).resolves.toBeUndefined();
@@ -198,40 +268,66 @@ describe('WorkflowClient', () => {
   it('starts a delayed run no earlier than its delay or runAt', async () => {
     const { client } = await createTestApp({ workflows: [ReceiptWorkflow] });
     const enqueuedAt = Date.now();
-    const delayed = await client.enqueue(ReceiptWorkflow, { orderId: 1 }, { delay: 300 });
-    const scheduled = await client.enqueue(ReceiptWorkflow, { orderId: 2 }, { runAt: new Date(Date.now() + 300) });
-    await Promise.all([delayed.result({ timeout: 5_000 }), scheduled.result({ timeout: 5_000 })]);
+    const delayed = await client.enqueue(
+      ReceiptWorkflow,
+      { orderId: 1 },
+      { delay: 300 },
+    );
+    const scheduled = await client.enqueue(
+      ReceiptWorkflow,
+      { orderId: 2 },
+      { runAt: new Date(Date.now() + 300) },
+    );
+    await Promise.all([
+      delayed.result({ timeout: 5_000 }),
+      scheduled.result({ timeout: 5_000 }),
+    ]);
     for (const call of recorder.calls.filter((c) => c.step === 'render')) {
       expect(call.at - enqueuedAt).toBeGreaterThanOrEqual(280);
     }
   });
 
   it('validates enqueue options with errors naming the option', async () => {
-    const { client, schema } = await createTestApp({ workflows: [ReceiptWorkflow] });
-    await expect(client.enqueue(ReceiptWorkflow, {}, { delay: '5 minutes' as never })).rejects.toThrow(
+    const { client, schema } = await createTestApp({
+      workflows: [ReceiptWorkflow],
+    });
+    await expect(
+      client.enqueue(ReceiptWorkflow, {}, { delay: '5 minutes' as never }),
+    ).rejects.toThrow(
       "Invalid option delay: must be a duration such as 500, '500ms', '30s', '15m', '1h' or '14d', got \"5 minutes\".",
     );
-    await expect(client.enqueue(ReceiptWorkflow, {}, { delay: 1, runAt: new Date() })).rejects.toThrow(
-      InvalidOptionsError,
-    );
-    await expect(client.enqueue(ReceiptWorkflow, {}, { runAt: new Date('nope') })).rejects.toThrow(/runAt/);
-    await expect(client.enqueue(ReceiptWorkflow, {}, { priority: 1.5 })).rejects.toThrow(/priority/);
-    await expect(client.enqueue(ReceiptWorkflow, {}, { idempotencyKey: '' })).rejects.toThrow(/idempotencyKey/);
-    await expect(client.enqueue(ReceiptWorkflow, {}, { colour: 'red' } as never)).rejects.toThrow(
-      /colour: is not an enqueue option/,
-    );
+    await expect(
+      client.enqueue(ReceiptWorkflow, {}, { delay: 1, runAt: new Date() }),
+    ).rejects.toThrow(InvalidOptionsError);
+    await expect(
+      client.enqueue(ReceiptWorkflow, {}, { runAt: new Date('nope') }),
+    ).rejects.toThrow(/runAt/);
+    await expect(
+      client.enqueue(ReceiptWorkflow, {}, { priority: 1.5 }),
+    ).rejects.toThrow(/priority/);
+    await expect(
+      client.enqueue(ReceiptWorkflow, {}, { idempotencyKey: '' }),
+    ).rejects.toThrow(/idempotencyKey/);
+    await expect(
+      client.enqueue(ReceiptWorkflow, {}, { colour: 'red' } as never),
+    ).rejects.toThrow(/colour: is not an enqueue option/);
     expect(await query(`select 1 from ${schema}.workflow_run`)).toHaveLength(0);
   });
 
   it('lets an enqueue-only instance (runtime: false) enqueue runs that a worker instance runs', async () => {
-    const producer = await createTestApp({ workflows: [ReceiptWorkflow], underway: { runtime: false } });
+    const producer = await createTestApp({
+      workflows: [ReceiptWorkflow],
+      underway: { runtime: false },
+    });
     const run = await producer.client.enqueue(ReceiptWorkflow, { orderId: 4 });
     await sleep(300);
     expect(await run.status()).toBe('pending');
     expect(recorder.calls).toHaveLength(0);
 
     await createTestApp({ workflows: [ReceiptWorkflow] });
-    await expect(run.result({ timeout: 5_000 })).resolves.toEqual({ sent: 'R-4' });
+    await expect(run.result({ timeout: 5_000 })).resolves.toEqual({
+      sent: 'R-4',
+    });
   });
 
   it('reports a run running while its step executes', async () => {

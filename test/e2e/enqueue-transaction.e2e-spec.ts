@@ -1,4 +1,9 @@
-import { InvalidOptionsError, Step, Transition, Workflow } from '@underway/nestjs';
+import {
+  InvalidOptionsError,
+  Step,
+  Transition,
+  Workflow,
+} from '@underway/nestjs';
 import { createTestApp } from '../support/create-test-app';
 import { query } from '../support/database';
 import { waitFor } from '../support/wait-for';
@@ -56,10 +61,14 @@ describe('enqueue inside the caller’s TypeORM transaction', () => {
     });
     let runId = '';
     await dataSource.transaction(async (manager) => {
-      runId = (await client.enqueue(WelcomeWorkflow, { userId: 3 }, { manager })).id;
+      runId = (
+        await client.enqueue(WelcomeWorkflow, { userId: 3 }, { manager })
+      ).id;
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(ran).toEqual([]);
-      expect(await query(`select id from ${schema}.workflow_run`)).toHaveLength(0);
+      expect(await query(`select id from ${schema}.workflow_run`)).toHaveLength(
+        0,
+      );
     });
     await waitFor(() => ran.includes(3));
     expect((await client.getRun(runId))?.state).toBe('succeeded');
@@ -70,11 +79,21 @@ describe('enqueue inside the caller’s TypeORM transaction', () => {
       workflows: [WelcomeWorkflow],
     });
     await expect(
-      client.enqueue(WelcomeWorkflow, { userId: 1 }, { manager: dataSource.manager }),
+      client.enqueue(
+        WelcomeWorkflow,
+        { userId: 1 },
+        { manager: dataSource.manager },
+      ),
     ).rejects.toThrow(InvalidOptionsError);
     await expect(
-      client.enqueue(WelcomeWorkflow, { userId: 1 }, { manager: dataSource.manager }),
+      client.enqueue(
+        WelcomeWorkflow,
+        { userId: 1 },
+        { manager: dataSource.manager },
+      ),
     ).rejects.toThrow(/not inside a transaction/);
-    expect(await query(`select id from ${schema}.workflow_run`)).toHaveLength(0);
+    expect(await query(`select id from ${schema}.workflow_run`)).toHaveLength(
+      0,
+    );
   });
 });

@@ -53,27 +53,45 @@ describe('input validation at the edge', () => {
     ['a function', { cb: () => 1 }, '$.cb', /function/],
     ['a symbol', { tag: Symbol('t') }, '$.tag', /symbol/],
     ['NaN', { ratio: NaN }, '$.ratio', /not a finite number/],
-    ['Infinity in an array', { values: [1, Infinity] }, '$.values[1]', /not a finite number/],
+    [
+      'Infinity in an array',
+      { values: [1, Infinity] },
+      '$.values[1]',
+      /not a finite number/,
+    ],
     ['a Map', { index: new Map([[1, 2]]) }, '$.index', /Map/],
-  ])('rejects %s with InvalidInputError naming its path, writing nothing', async (_what, input, path, message) => {
-    const { client, schema } = await createTestApp({ workflows: [EchoWorkflow] });
-    const error = await client.enqueue(EchoWorkflow, input).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(InvalidInputError);
-    expect(error).toMatchObject({ code: 'invalid_input', path });
-    expect((error as Error).message).toMatch(message);
-    expect(await query(`select 1 from ${schema}.workflow_run`)).toHaveLength(0);
-  });
+  ])(
+    'rejects %s with InvalidInputError naming its path, writing nothing',
+    async (_what, input, path, message) => {
+      const { client, schema } = await createTestApp({
+        workflows: [EchoWorkflow],
+      });
+      const error = await client
+        .enqueue(EchoWorkflow, input)
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InvalidInputError);
+      expect(error).toMatchObject({ code: 'invalid_input', path });
+      expect((error as Error).message).toMatch(message);
+      expect(await query(`select 1 from ${schema}.workflow_run`)).toHaveLength(
+        0,
+      );
+    },
+  );
 
   it('rejects an input over maxInputSize with PayloadTooLargeError, writing nothing', async () => {
     const { client, schema } = await createTestApp({
       workflows: [EchoWorkflow],
       underway: { maxInputSize: 1_000 },
     });
-    const error = await client.enqueue(EchoWorkflow, { blob: 'é'.repeat(600) }).catch((e: unknown) => e);
+    const error = await client
+      .enqueue(EchoWorkflow, { blob: 'é'.repeat(600) })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PayloadTooLargeError);
     expect(error).toMatchObject({ sizeBytes: 1_211, limitBytes: 1_000 });
     expect(await query(`select 1 from ${schema}.workflow_run`)).toHaveLength(0);
-    await expect(client.enqueue(EchoWorkflow, { blob: 'e'.repeat(900) })).resolves.toBeDefined();
+    await expect(
+      client.enqueue(EchoWorkflow, { blob: 'e'.repeat(900) }),
+    ).resolves.toBeDefined();
   });
 
   it('follows JSON: undefined properties are omitted and Dates become ISO strings', async () => {
@@ -91,21 +109,31 @@ describe('input validation at the edge', () => {
 
   it('accepts no input at all for workflows that take none, and keeps emoji intact', async () => {
     const { client } = await createTestApp({ workflows: [EchoWorkflow] });
-    await expect((await client.enqueue(EchoWorkflow)).result({ timeout: 5_000 })).resolves.toBeUndefined();
-    await expect((await client.enqueue(EchoWorkflow, null)).result({ timeout: 5_000 })).resolves.toBeNull();
-    await expect((await client.enqueue(EchoWorkflow, '🚀 ünïcode')).result({ timeout: 5_000 })).resolves.toBe(
-      '🚀 ünïcode',
-    );
+    await expect(
+      (await client.enqueue(EchoWorkflow)).result({ timeout: 5_000 }),
+    ).resolves.toBeUndefined();
+    await expect(
+      (await client.enqueue(EchoWorkflow, null)).result({ timeout: 5_000 }),
+    ).resolves.toBeNull();
+    await expect(
+      (await client.enqueue(EchoWorkflow, '🚀 ünïcode')).result({
+        timeout: 5_000,
+      }),
+    ).resolves.toBe('🚀 ünïcode');
     expect(received).toEqual([undefined, null, '🚀 ünïcode']);
   });
 
   it('fails the run, without retrying, when a step returns an output that cannot be stored', async () => {
     const { client } = await createTestApp({ workflows: [BadOutputWorkflow] });
-    const output = await client.enqueue(BadOutputWorkflow, { kind: 'complete' });
+    const output = await client.enqueue(BadOutputWorkflow, {
+      kind: 'complete',
+    });
     await expect(output.result({ timeout: 5_000 })).rejects.toMatchObject({
       state: 'failed',
       errorCode: 'invalid_input',
-      errorMessage: expect.stringMatching(/Invalid workflow output at \$\.circular\.self: a circular reference/),
+      errorMessage: expect.stringMatching(
+        /Invalid workflow output at \$\.circular\.self: a circular reference/,
+      ),
     });
     const next = await client.enqueue(BadOutputWorkflow, { kind: 'next' });
     await expect(next.result({ timeout: 5_000 })).rejects.toMatchObject({

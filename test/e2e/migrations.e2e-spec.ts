@@ -21,19 +21,29 @@ class NoopWorkflow {
 
 describe('schema migrations', () => {
   it('applies the schema once when several instances boot together', async () => {
-    const apps = await Promise.all([1, 2, 3].map(() => createTestApp({ workflows: [NoopWorkflow] })));
+    const apps = await Promise.all(
+      [1, 2, 3].map(() => createTestApp({ workflows: [NoopWorkflow] })),
+    );
     const schema = apps[0]!.schema;
-    const versions = await query<{ version: number }>(`select version from ${schema}.migration`);
+    const versions = await query<{ version: number }>(
+      `select version from ${schema}.migration`,
+    );
     expect(versions).toEqual([{ version: 1 }]);
-    await expect((await apps[1]!.client.enqueue(NoopWorkflow)).result({ timeout: 5_000 })).resolves.toBe('ok');
+    await expect(
+      (await apps[1]!.client.enqueue(NoopWorkflow)).result({ timeout: 5_000 }),
+    ).resolves.toBe('ok');
   });
 
   it('refuses to start against a schema migrated by a newer version of the library', async () => {
     const first = await createTestApp({ workflows: [NoopWorkflow] });
     await first.close();
-    await query(`insert into ${first.schema}.migration (version, name) values (99, 'FromTheFuture')`);
+    await query(
+      `insert into ${first.schema}.migration (version, name) values (99, 'FromTheFuture')`,
+    );
 
-    const error = await createTestApp({ workflows: [NoopWorkflow] }).catch((e: unknown) => e);
+    const error = await createTestApp({ workflows: [NoopWorkflow] }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(SchemaVersionError);
     expect((error as Error).message).toBe(
       `Schema "${first.schema}" is at version 99, newer than this library understands (1). Upgrade @underway/nestjs on this instance.`,
@@ -46,7 +56,9 @@ describe('schema migrations', () => {
       underway: { migrationsRun: false },
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SchemaVersionError);
-    expect((error as Error).message).toMatch(/is at version 0, this library needs 1\. Apply underwayMigrations/);
+    expect((error as Error).message).toMatch(
+      /is at version 0, this library needs 1\. Apply underwayMigrations/,
+    );
   });
 
   it('runs as TypeORM migrations in the app’s own DataSource, then boots with migrationsRun: false', async () => {
@@ -60,25 +72,43 @@ describe('schema migrations', () => {
     await dataSource.initialize();
     try {
       const applied = await dataSource.runMigrations();
-      expect(applied.map((m) => m.name)).toEqual([`UnderwayInit_${schema}_1700000000000`]);
+      expect(applied.map((m) => m.name)).toEqual([
+        `UnderwayInit_${schema}_1700000000000`,
+      ]);
     } finally {
-      await dataSource.query(`drop table if exists public.${schema}_typeorm_migrations`);
+      await dataSource.query(
+        `drop table if exists public.${schema}_typeorm_migrations`,
+      );
       await dataSource.destroy();
     }
 
-    const { client } = await createTestApp({ workflows: [NoopWorkflow], underway: { migrationsRun: false } });
-    await expect((await client.enqueue(NoopWorkflow)).result({ timeout: 5_000 })).resolves.toBe('ok');
+    const { client } = await createTestApp({
+      workflows: [NoopWorkflow],
+      underway: { migrationsRun: false },
+    });
+    await expect(
+      (await client.enqueue(NoopWorkflow)).result({ timeout: 5_000 }),
+    ).resolves.toBe('ok');
   });
 
   it('names the default-schema migrations as TypeORM expects', () => {
-    expect(underwayMigrations.map((M) => new M().name)).toEqual(['UnderwayInit1700000000000']);
-    expect(() => underwayMigrationsFor('Bad-Name')).toThrow(/Invalid option schema/);
+    expect(underwayMigrations.map((M) => new M().name)).toEqual([
+      'UnderwayInit1700000000000',
+    ]);
+    expect(() => underwayMigrationsFor('Bad-Name')).toThrow(
+      /Invalid option schema/,
+    );
   });
 
   it('creates the documented tables, columns and indexes', async () => {
     const { schema } = await createTestApp({ workflows: [NoopWorkflow] });
     useSchema(schema);
-    const columns = await query<{ table_name: string; column_name: string; data_type: string; is_nullable: string }>(
+    const columns = await query<{
+      table_name: string;
+      column_name: string;
+      data_type: string;
+      is_nullable: string;
+    }>(
       `select table_name, column_name, data_type, is_nullable from information_schema.columns
        where table_schema = $1 order by table_name, ordinal_position`,
       [schema],
@@ -88,7 +118,10 @@ describe('schema migrations', () => {
       [schema],
     );
     const catalog = {
-      columns: columns.map((c) => `${c.table_name}.${c.column_name} ${c.data_type}${c.is_nullable === 'NO' ? ' not null' : ''}`),
+      columns: columns.map(
+        (c) =>
+          `${c.table_name}.${c.column_name} ${c.data_type}${c.is_nullable === 'NO' ? ' not null' : ''}`,
+      ),
       indexes: indexes.map((i) => i.indexdef.split(schema).join('<schema>')),
     };
     expect(catalog).toMatchSnapshot();

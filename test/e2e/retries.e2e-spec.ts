@@ -106,7 +106,10 @@ class SlowWorkflow {
   }
 }
 
-@Workflow({ name: 'backoff', retry: { maxAttempts: 2, initialInterval: 200, jitterFactor: 0 } })
+@Workflow({
+  name: 'backoff',
+  retry: { maxAttempts: 2, initialInterval: 200, jitterFactor: 0 },
+})
 class BackoffWorkflow {
   @Step()
   async once(_input: unknown, ctx: StepContext) {
@@ -138,7 +141,9 @@ describe('retries and timeouts', () => {
   });
 
   it('retries a failing step and records every attempt with its error', async () => {
-    const { client, schema } = await createTestApp({ workflows: [FlakyWorkflow] });
+    const { client, schema } = await createTestApp({
+      workflows: [FlakyWorkflow],
+    });
     const run = await client.enqueue(FlakyWorkflow, { failures: 2 });
 
     await expect(run.result({ timeout: 5_000 })).resolves.toBe(3);
@@ -152,37 +157,67 @@ describe('retries and timeouts', () => {
   });
 
   it('fails the run after maxAttempts, with every attempt’s error recorded', async () => {
-    const { client, schema } = await createTestApp({ workflows: [PoisonWorkflow] });
+    const { client, schema } = await createTestApp({
+      workflows: [PoisonWorkflow],
+    });
     const run = await client.enqueue(PoisonWorkflow, { kind: 'error' });
 
     const error = await run.result({ timeout: 5_000 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WorkflowRunFailedError);
-    expect(error).toMatchObject({ state: 'failed', errorCode: 'error', errorMessage: 'always broken' });
+    expect(error).toMatchObject({
+      state: 'failed',
+      errorCode: 'error',
+      errorMessage: 'always broken',
+    });
     expect(recorder.count('explode')).toBe(3);
     const rows = await attempts(schema, run.id);
-    expect(rows).toEqual([1, 2, 3].map((attempt) => ({
-      attempt,
-      state: 'failed',
-      error: { code: 'error', message: 'always broken', name: 'TypeError', retryable: true },
-    })));
+    expect(rows).toEqual(
+      [1, 2, 3].map((attempt) => ({
+        attempt,
+        state: 'failed',
+        error: {
+          code: 'error',
+          message: 'always broken',
+          name: 'TypeError',
+          retryable: true,
+        },
+      })),
+    );
   });
 
   it.each([
     ['string', 'plain string thrown', 'string'],
-    ['object', 'Non-Error value thrown: {"reason":"plain object thrown"}', 'object'],
+    [
+      'object',
+      'Non-Error value thrown: {"reason":"plain object thrown"}',
+      'object',
+    ],
     ['undefined', 'A step threw undefined', 'undefined'],
-  ])('handles a thrown %s like any error: retried, recorded, then failed', async (kind, message, name) => {
-    const { client, schema } = await createTestApp({ workflows: [PoisonWorkflow] });
-    const run = await client.enqueue(PoisonWorkflow, { kind });
+  ])(
+    'handles a thrown %s like any error: retried, recorded, then failed',
+    async (kind, message, name) => {
+      const { client, schema } = await createTestApp({
+        workflows: [PoisonWorkflow],
+      });
+      const run = await client.enqueue(PoisonWorkflow, { kind });
 
-    await expect(run.result({ timeout: 5_000 })).rejects.toMatchObject({ errorMessage: message });
-    const rows = await attempts(schema, run.id);
-    expect(rows).toHaveLength(3);
-    expect(rows.every((r) => r.error?.message === message && r.error?.name === name)).toBe(true);
-  });
+      await expect(run.result({ timeout: 5_000 })).rejects.toMatchObject({
+        errorMessage: message,
+      });
+      const rows = await attempts(schema, run.id);
+      expect(rows).toHaveLength(3);
+      expect(
+        rows.every(
+          (r) => r.error?.message === message && r.error?.name === name,
+        ),
+      ).toBe(true);
+    },
+  );
 
   it('fails at once, without retrying, on StepError.fatal', async () => {
-    const { client, schema } = await createTestApp({ workflows: [FatalWorkflow] });
+    const { client, schema } = await createTestApp({
+      workflows: [FatalWorkflow],
+    });
     const run = await client.enqueue(FatalWorkflow);
 
     await expect(run.result({ timeout: 5_000 })).rejects.toMatchObject({
@@ -195,14 +230,23 @@ describe('retries and timeouts', () => {
       {
         attempt: 1,
         state: 'failed',
-        error: { code: 'missing_user', message: 'No user found for id 42', name: 'StepError', retryable: false },
+        error: {
+          code: 'missing_user',
+          message: 'No user found for id 42',
+          name: 'StepError',
+          retryable: false,
+        },
       },
     ]);
   });
 
   it('takes maxAttempts from the step, else the workflow, else the module defaults', async () => {
     const { client } = await createTestApp({
-      workflows: [LayeredPolicyWorkflow, LayeredStepWorkflow, ModuleDefaultWorkflow],
+      workflows: [
+        LayeredPolicyWorkflow,
+        LayeredStepWorkflow,
+        ModuleDefaultWorkflow,
+      ],
       underway: { defaults: { retry: { ...FAST, maxAttempts: 3 } } },
     });
     const runs = await Promise.all([
@@ -210,7 +254,9 @@ describe('retries and timeouts', () => {
       client.enqueue(LayeredStepWorkflow),
       client.enqueue(ModuleDefaultWorkflow),
     ]);
-    await Promise.all(runs.map((run) => run.result({ timeout: 5_000 }).catch(() => undefined)));
+    await Promise.all(
+      runs.map((run) => run.result({ timeout: 5_000 }).catch(() => undefined)),
+    );
 
     expect(recorder.count('workflowPolicy')).toBe(4);
     expect(recorder.count('stepPolicy')).toBe(2);
@@ -218,10 +264,14 @@ describe('retries and timeouts', () => {
   });
 
   it('aborts ctx.signal with StepTimeoutError on timeout and counts a failed attempt', async () => {
-    const { client, schema } = await createTestApp({ workflows: [SlowWorkflow] });
+    const { client, schema } = await createTestApp({
+      workflows: [SlowWorkflow],
+    });
     const run = await client.enqueue(SlowWorkflow, { honourSignal: true });
 
-    await expect(run.result({ timeout: 5_000 })).resolves.toBe('second attempt');
+    await expect(run.result({ timeout: 5_000 })).resolves.toBe(
+      'second attempt',
+    );
     expect(abortReasons).toHaveLength(1);
     expect(abortReasons[0]).toBeInstanceOf(StepTimeoutError);
     const rows = await attempts(schema, run.id);
@@ -237,7 +287,9 @@ describe('retries and timeouts', () => {
     const run = await client.enqueue(SlowWorkflow, { honourSignal: false });
 
     // The timeout (150 ms) ends attempt 1 long before the step returns (1 s).
-    await expect(run.result({ timeout: 5_000 })).resolves.toBe('second attempt');
+    await expect(run.result({ timeout: 5_000 })).resolves.toBe(
+      'second attempt',
+    );
     expect(Date.now() - started).toBeLessThan(900);
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     expect(await run.result()).toBe('second attempt');
@@ -261,10 +313,15 @@ describe('retries and timeouts', () => {
     const { client } = await createTestApp({ workflows: [BackoffWorkflow] });
     const run = await client.enqueue(BackoffWorkflow);
     await waitFor(() => recorder.count('once') === 1);
-    await waitFor(async () => (await client.getRun(run.id))?.attempts.length === 1);
+    await waitFor(
+      async () => (await client.getRun(run.id))?.attempts.length === 1,
+    );
     expect(await run.status()).toBe('pending');
     const details = await client.getRun(run.id);
-    expect(details?.error).toMatchObject({ code: 'error', message: 'first attempt fails' });
+    expect(details?.error).toMatchObject({
+      code: 'error',
+      message: 'first attempt fails',
+    });
     await run.result({ timeout: 5_000 });
   });
 });

@@ -72,7 +72,9 @@ class MisbehavingWorkflow {
     if (input.mode === 'next') {
       return Transition.next({});
     }
-    return { not: 'a transition' } as unknown as ReturnType<typeof Transition.complete>;
+    return { not: 'a transition' } as unknown as ReturnType<
+      typeof Transition.complete
+    >;
   }
 }
 
@@ -117,11 +119,17 @@ describe('steps', () => {
   });
 
   it('keeps the run, its output and one succeeded attempt per step in the database', async () => {
-    const { client, schema } = await createTestApp({ workflows: [ImagePipeline] });
+    const { client, schema } = await createTestApp({
+      workflows: [ImagePipeline],
+    });
     const run = await client.enqueue('image-pipeline', { assetId: 7 });
     await run.result({ timeout: 5_000 });
 
-    const [row] = await query<{ state: string; step_index: number; output: unknown }>(
+    const [row] = await query<{
+      state: string;
+      step_index: number;
+      output: unknown;
+    }>(
       `select state, step_index, output from ${schema}.workflow_run where id = $1`,
       [run.id],
     );
@@ -130,7 +138,11 @@ describe('steps', () => {
       step_index: 2,
       output: { published: 'https://cdn.example.com/images/7.webp' },
     });
-    const attempts = await query<{ step_index: number; attempt: number; state: string }>(
+    const attempts = await query<{
+      step_index: number;
+      attempt: number;
+      state: string;
+    }>(
       `select step_index, attempt, state from ${schema}.step_attempt where run_id = $1 order by step_index`,
       [run.id],
     );
@@ -168,19 +180,28 @@ describe('steps', () => {
   });
 
   it('fails the run when a step returns something other than a Transition', async () => {
-    const { client } = await createTestApp({ workflows: [MisbehavingWorkflow] });
+    const { client } = await createTestApp({
+      workflows: [MisbehavingWorkflow],
+    });
     const run = await client.enqueue(MisbehavingWorkflow, { mode: 'nothing' });
     const error = await run.result({ timeout: 5_000 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WorkflowRunFailedError);
-    expect(error).toMatchObject({ state: 'failed', errorCode: 'invalid_transition' });
-    expect((error as Error).message).toMatch(/MisbehavingWorkflow\.only returned an object/);
+    expect(error).toMatchObject({
+      state: 'failed',
+      errorCode: 'invalid_transition',
+    });
+    expect((error as Error).message).toMatch(
+      /MisbehavingWorkflow\.only returned an object/,
+    );
     // Fatal: not retried.
     const details = await client.getRun(run.id);
     expect(details?.attempts).toHaveLength(1);
   });
 
   it('fails the run when the last step returns Transition.next', async () => {
-    const { client } = await createTestApp({ workflows: [MisbehavingWorkflow] });
+    const { client } = await createTestApp({
+      workflows: [MisbehavingWorkflow],
+    });
     const run = await client.enqueue(MisbehavingWorkflow, { mode: 'next' });
     await expect(run.result({ timeout: 5_000 })).rejects.toMatchObject({
       errorCode: 'invalid_transition',
@@ -203,14 +224,16 @@ describe('steps', () => {
 
     stepGate.release.resolve();
     const second = await createTestApp({ workflows: [ResumableWorkflow] });
-    await expect(second.client.run(run.id, 'resumable').result({ timeout: 5_000 })).resolves.toBe(
-      'done after from-one',
-    );
+    await expect(
+      second.client.run(run.id, 'resumable').result({ timeout: 5_000 }),
+    ).resolves.toBe('done after from-one');
     expect(recorder.count('one')).toBe(1);
     expect(recorder.count('two')).toBe(2);
     // The aborted attempt was given back, not counted: the run finished on attempt 1 of step two.
     const details = await second.client.getRun(run.id);
-    expect(details?.attempts.map((a) => [a.stepIndex, a.attempt, a.state])).toEqual([
+    expect(
+      details?.attempts.map((a) => [a.stepIndex, a.attempt, a.state]),
+    ).toEqual([
       [0, 1, 'succeeded'],
       [1, 1, 'succeeded'],
     ]);

@@ -64,7 +64,10 @@ describe('the worker', () => {
   });
 
   it('claims by priority first, then by due time', async () => {
-    const producer = await createTestApp({ workflows: [OrderedWorkflow], underway: { runtime: false } });
+    const producer = await createTestApp({
+      workflows: [OrderedWorkflow],
+      underway: { runtime: false },
+    });
     const enqueue = (label: string, priority: number) =>
       producer.client.enqueue(OrderedWorkflow, { label }, { priority });
     await enqueue('low-1', 0);
@@ -78,7 +81,13 @@ describe('the worker', () => {
       underway: { runtime: { concurrency: 1 } },
     });
     await waitFor(() => recorder.calls.length === 5);
-    expect(recorder.steps()).toEqual(['high-1', 'high-2', 'mid-1', 'low-1', 'low-2']);
+    expect(recorder.steps()).toEqual([
+      'high-1',
+      'high-2',
+      'mid-1',
+      'low-1',
+      'low-2',
+    ]);
     await worker.close();
   });
 
@@ -87,7 +96,10 @@ describe('the worker', () => {
       workflows: [BusyWorkflow],
       underway: { runtime: { concurrency: 3 } },
     });
-    const runs = await client.enqueueMany(BusyWorkflow, Array.from({ length: 12 }, () => ({ ms: 50 })));
+    const runs = await client.enqueueMany(
+      BusyWorkflow,
+      Array.from({ length: 12 }, () => ({ ms: 50 })),
+    );
     await Promise.all(runs.map((run) => run.result({ timeout: 10_000 })));
     expect(recorder.count('work')).toBe(12);
     expect(maxRunning).toBe(3);
@@ -121,27 +133,38 @@ describe('the worker', () => {
     await sleep(300);
     expect(await ordered.status()).toBe('pending');
     expect(recorder.steps()).toEqual(['other']);
-    expect(logs.messages('log').some((m) => m.includes('1 workflow (other)'))).toBe(true);
+    expect(
+      logs.messages('log').some((m) => m.includes('1 workflow (other)')),
+    ).toBe(true);
   });
 
   it('lets in-flight steps finish on shutdown and claims nothing new', async () => {
-    const app = await createTestApp({ workflows: [GatedWorkflow, OrderedWorkflow] });
+    const app = await createTestApp({
+      workflows: [GatedWorkflow, OrderedWorkflow],
+    });
     const held = await app.client.enqueue(GatedWorkflow);
     await waitFor(() => recorder.count('hold') === 1);
 
     const closing = app.close();
     await sleep(100);
-    await app.client.enqueue(OrderedWorkflow, { label: 'after-close' }).catch(() => undefined);
+    await app.client
+      .enqueue(OrderedWorkflow, { label: 'after-close' })
+      .catch(() => undefined);
     gate.resolve();
     await closing;
 
     expect(recorder.count('released')).toBe(1);
     expect(recorder.count('after-close')).toBe(0);
-    const [row] = await query<{ state: string }>(`select state from ${app.schema}.workflow_run where id = $1`, [
-      held.id,
-    ]);
+    const [row] = await query<{ state: string }>(
+      `select state from ${app.schema}.workflow_run where id = $1`,
+      [held.id],
+    );
     expect(row?.state).toBe('succeeded');
-    expect(await query(`select 1 from ${app.schema}.workflow_run where state = 'running'`)).toHaveLength(0);
+    expect(
+      await query(
+        `select 1 from ${app.schema}.workflow_run where state = 'running'`,
+      ),
+    ).toHaveLength(0);
   });
 
   it('aborts steps still running after shutdownTimeout and gives their claims back without counting an attempt', async () => {
@@ -160,7 +183,9 @@ describe('the worker', () => {
       [held.id],
     );
     expect(row).toEqual({ state: 'pending', attempt: 0 });
-    expect(await query(`select 1 from ${app.schema}.step_attempt`)).toHaveLength(0);
+    expect(
+      await query(`select 1 from ${app.schema}.step_attempt`),
+    ).toHaveLength(0);
   });
 
   it('holds no database connection while a step runs', async () => {
@@ -181,29 +206,47 @@ describe('the worker', () => {
   });
 
   it('leaks no connection, timer or promise once closed', async () => {
-    const timersBefore = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const timersBefore = process
+      .getActiveResourcesInfo()
+      .filter((r) => r === 'Timeout').length;
     const app = await createTestApp({
       workflows: [OrderedWorkflow, GatedWorkflow],
-      underway: { runtime: { instanceName: 'leak-check' }, shutdownTimeout: 100 },
+      underway: {
+        runtime: { instanceName: 'leak-check' },
+        shutdownTimeout: 100,
+      },
     });
-    const runs = await app.client.enqueueMany(OrderedWorkflow, [{ label: 'a' }, { label: 'b' }]);
+    const runs = await app.client.enqueueMany(OrderedWorkflow, [
+      { label: 'a' },
+      { label: 'b' },
+    ]);
     await Promise.all(runs.map((run) => run.result({ timeout: 5_000 })));
     await app.client.enqueue(GatedWorkflow);
     await waitFor(() => recorder.count('hold') === 1);
     expect(
-      await query(`select 1 from pg_stat_activity where application_name like 'underway:leak-check:%'`),
+      await query(
+        `select 1 from pg_stat_activity where application_name like 'underway:leak-check:%'`,
+      ),
     ).not.toHaveLength(0);
 
     await app.close();
 
     await waitFor(
       async () =>
-        (await query(`select 1 from pg_stat_activity where application_name like 'underway:leak-check:%'`))
-          .length === 0,
-      { timeoutMs: 2_000, message: 'library connections still open after close' },
+        (
+          await query(
+            `select 1 from pg_stat_activity where application_name like 'underway:leak-check:%'`,
+          )
+        ).length === 0,
+      {
+        timeoutMs: 2_000,
+        message: 'library connections still open after close',
+      },
     );
     await sleep(20);
-    const timersAfter = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const timersAfter = process
+      .getActiveResourcesInfo()
+      .filter((r) => r === 'Timeout').length;
     expect(timersAfter).toBeLessThanOrEqual(timersBefore);
   });
 
@@ -216,7 +259,10 @@ describe('the worker', () => {
         }),
       ),
     );
-    const runs = await workers[0]!.client.enqueueMany(BusyWorkflow, Array.from({ length: 60 }, () => ({ ms: 5 })));
+    const runs = await workers[0]!.client.enqueueMany(
+      BusyWorkflow,
+      Array.from({ length: 60 }, () => ({ ms: 5 })),
+    );
     await Promise.all(runs.map((run) => run.result({ timeout: 10_000 })));
     const ids = recorder.calls.map((c) => c.runId);
     expect(ids).toHaveLength(60);

@@ -5,7 +5,9 @@ import { currentTestSchema } from '../support/test-schema';
 
 beforeEach(async () => {
   // A schema left by an earlier failed run of this test would skew it.
-  await query(`drop schema if exists ${escapeIdentifier(currentTestSchema())} cascade`);
+  await query(
+    `drop schema if exists ${escapeIdentifier(currentTestSchema())} cascade`,
+  );
 });
 
 afterEach(async () => {
@@ -14,7 +16,9 @@ afterEach(async () => {
   const failed = (globalThis as { __UNDERWAY_TEST_FAILED__?: boolean })
     .__UNDERWAY_TEST_FAILED__;
   if (failed) {
-    console.log(`Test failed: its schema(s) ${schemas.join(', ')} are kept for inspection.`);
+    console.log(
+      `Test failed: its schema(s) ${schemas.join(', ')} are kept for inspection.`,
+    );
     return;
   }
   for (const schema of schemas) {

@@ -11,5 +11,7 @@ export default async function globalSetup(): Promise<void> {
   const cluster = await startEmbeddedPostgres();
   process.env.DATABASE_URL = cluster.url;
   (globalThis as { __UNDERWAY_PG__?: unknown }).__UNDERWAY_PG__ = cluster;
-  console.log(`\nStarted an embedded PostgreSQL for the tests on port ${cluster.port}`);
+  console.log(
+    `\nStarted an embedded PostgreSQL for the tests on port ${cluster.port}`,
+  );
 }

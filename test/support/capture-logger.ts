@@ -25,7 +25,11 @@ export class CaptureLogger extends ConsoleLogger {
   override warn(message: unknown, context?: string): void {
     this.capture('warn', message, context);
   }
-  override error(message: unknown, stackOrContext?: string, context?: string): void {
+  override error(
+    message: unknown,
+    stackOrContext?: string,
+    context?: string,
+  ): void {
     this.capture('error', message, context ?? stackOrContext);
   }
   override debug(message: unknown, context?: string): void {

@@ -37,7 +37,9 @@ const usedSchemas = new Set<string>();
  * A Nest application context with TypeORM and UnderwayModule against the test
  * database, in the current test's own schema. Closed after each test.
  */
-export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+export async function createTestApp(
+  options: TestAppOptions = {},
+): Promise<TestApp> {
   const logs = new CaptureLogger();
   const underway = options.underway ?? {};
   const schema = underway.schema ?? currentTestSchema();

@@ -5,7 +5,9 @@ let pool: Pool | undefined;
 export function databaseUrl(): string {
   const url = process.env.DATABASE_URL;
   if (!url) {
-    throw new Error('DATABASE_URL is not set: the global setup should have set it');
+    throw new Error(
+      'DATABASE_URL is not set: the global setup should have set it',
+    );
   }
   return url;
 }

@@ -10,16 +10,30 @@ export interface StepCall {
 export class StepRecorder {
   readonly calls: StepCall[] = [];
 
-  record(step: string, input: unknown, ctx: { attempt: number; runId: string }): void {
-    this.calls.push({ step, input, attempt: ctx.attempt, runId: ctx.runId, at: Date.now() });
+  record(
+    step: string,
+    input: unknown,
+    ctx: { attempt: number; runId: string },
+  ): void {
+    this.calls.push({
+      step,
+      input,
+      attempt: ctx.attempt,
+      runId: ctx.runId,
+      at: Date.now(),
+    });
   }
 
   steps(runId?: string): string[] {
-    return this.calls.filter((c) => !runId || c.runId === runId).map((c) => c.step);
+    return this.calls
+      .filter((c) => !runId || c.runId === runId)
+      .map((c) => c.step);
   }
 
   count(step: string, runId?: string): number {
-    return this.calls.filter((c) => c.step === step && (!runId || c.runId === runId)).length;
+    return this.calls.filter(
+      (c) => c.step === step && (!runId || c.runId === runId),
+    ).length;
   }
 
   clear(): void {

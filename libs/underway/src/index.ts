@@ -28,6 +28,10 @@ export type {
   ResultOptions,
 } from './client/enqueue-options.interface';
 export type {
+  DeadLetterEntry,
+  DeadLetterOptions,
+} from './client/dead-letter.interface';
+export type {
   RunDetails,
   AttemptDetails,
   RecordedError,
@@ -35,10 +39,7 @@ export type {
 
 // Steps
 export { Transition } from './workflow/transition';
-export type {
-  NextTransition,
-  CompleteTransition,
-} from './workflow/transition';
+export type { NextTransition, CompleteTransition } from './workflow/transition';
 export type { StepContext } from './workflow/step-context';
 export type { RunState } from './workflow/run-state';
 

@@ -19,7 +19,10 @@ export class UnderwayBootstrap implements OnModuleInit {
 
   async onModuleInit(): Promise<void> {
     this.explorer.explore();
-    const migrations = new MigrationRunner(this.database.pool, this.options.schema);
+    const migrations = new MigrationRunner(
+      this.database.pool,
+      this.options.schema,
+    );
     if (this.options.migrationsRun) {
       await migrations.migrate();
     } else {

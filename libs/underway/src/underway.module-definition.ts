@@ -12,10 +12,13 @@ export const {
 })
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createUnderwayOptions')
-  .setExtras<{ isGlobal?: boolean }>({ isGlobal: true }, (definition, extras) => ({
-    ...definition,
-    global: extras.isGlobal,
-  }))
+  .setExtras<{ isGlobal?: boolean }>(
+    { isGlobal: true },
+    (definition, extras) => ({
+      ...definition,
+      global: extras.isGlobal,
+    }),
+  )
   .build();
 
 /** The frozen `ResolvedOptions`, for the library's own providers. */

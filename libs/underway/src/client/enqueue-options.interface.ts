@@ -20,6 +20,13 @@ export interface EnqueueOptions {
   /** Claim priority of the run: higher runs first. @default the workflow's priority (0) */
   priority?: number;
   /**
+   * Runs with the same key execute one at a time, in enqueue order: at most
+   * one of them is `running` or `waiting` (from its first step to its end);
+   * the others stay `pending` until it finishes. A second enqueue waits its
+   * turn, it is not rejected.
+   */
+  concurrencyKey?: string;
+  /**
    * A second enqueue with the same key (for the same workflow) returns the
    * existing run instead of creating one, for as long as that run is kept.
    * Not with `enqueueMany`.

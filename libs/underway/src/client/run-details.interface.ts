@@ -28,7 +28,8 @@ export interface AttemptDetails {
    * `succeeded`; `failed` (threw); `timed_out`; `lease_expired` (its worker
    * died or stalled).
    */
-  readonly state: 'succeeded' | 'failed' | 'timed_out' | 'lease_expired' | 'cancelled';
+  readonly state:
+    'succeeded' | 'failed' | 'timed_out' | 'lease_expired' | 'cancelled';
   readonly error: RecordedError | undefined;
   /** The `instanceName` of the worker that ran it. */
   readonly worker: string | undefined;
@@ -46,7 +47,10 @@ export interface RunDetails<TOutput = unknown> {
   readonly workflowName: string;
   readonly state: RunState;
   /** The step the run is at (the last one, once finished). */
-  readonly currentStep: { readonly index: number; readonly name: string | undefined };
+  readonly currentStep: {
+    readonly index: number;
+    readonly name: string | undefined;
+  };
   /** `undefined` if this instance does not register the workflow. */
   readonly stepCount: number | undefined;
   readonly input: unknown;

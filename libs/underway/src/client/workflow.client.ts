@@ -6,6 +6,7 @@ import {
   EntityManagerExecutor,
   PoolExecutor,
   SqlExecutor,
+  withTransaction,
 } from '../database/sql-executor';
 import { UnderwayDatabase } from '../database/underway-database';
 import type { WorkflowDefinition } from '../discovery/workflow-definition';
@@ -21,14 +22,15 @@ import type { RunState } from '../workflow/run-state';
 import { RunRepository } from '../workflow/run.repository';
 import type { NewRun } from '../workflow/run.sql';
 import type {
+  DeadLetterEntry,
+  DeadLetterOptions,
+} from './dead-letter.interface';
+import type {
   CancelOptions,
   EnqueueOptions,
   ResultOptions,
 } from './enqueue-options.interface';
-import type {
-  AttemptDetails,
-  RunDetails,
-} from './run-details.interface';
+import type { AttemptDetails, RunDetails } from './run-details.interface';
 import { RunHandleBackend, WorkflowRun } from './workflow-run';
 
 const ENQUEUE_KEYS = new Set([
@@ -36,6 +38,7 @@ const ENQUEUE_KEYS = new Set([
   'delay',
   'runAt',
   'priority',
+  'concurrencyKey',
   'idempotencyKey',
 ]);
 const MAX_KEY_LENGTH = 255;
@@ -77,7 +80,7 @@ export class WorkflowClient implements RunHandleBackend {
     options: EnqueueOptions = {},
   ): Promise<WorkflowRun<TOutput>> {
     const definition = this.registry.get(workflow);
-    const run = this.prepare(definition, input, options);
+    const run = this.prepare(definition, this.serialize(input), options);
     const executor = this.executor(options);
     const { id } = await this.runs.insert(executor, run);
     return new WorkflowRun<TOutput>(id, definition.name, this);
@@ -106,18 +109,25 @@ export class WorkflowClient implements RunHandleBackend {
     if (inputs.length === 0) {
       return [];
     }
-    const runs = inputs.map((input) => this.prepare(definition, input, options));
+    const runs = inputs.map((input) =>
+      this.prepare(definition, this.serialize(input), options),
+    );
     const ids = await this.runs.insertMany(this.executor(options), runs);
     return ids.map((id) => new WorkflowRun<TOutput>(id, definition.name, this));
   }
 
   /** A handle on an existing run, without reading it. */
-  run<TOutput = unknown>(runId: string, workflowName: string): WorkflowRun<TOutput> {
+  run<TOutput = unknown>(
+    runId: string,
+    workflowName: string,
+  ): WorkflowRun<TOutput> {
     return new WorkflowRun<TOutput>(runId, workflowName, this);
   }
 
   /** Everything known about a run, or `null` for an unknown id. */
-  async getRun<TOutput = unknown>(runId: string): Promise<RunDetails<TOutput> | null> {
+  async getRun<TOutput = unknown>(
+    runId: string,
+  ): Promise<RunDetails<TOutput> | null> {
     if (!isUuid(runId)) {
       return null;
     }
@@ -163,15 +173,102 @@ export class WorkflowClient implements RunHandleBackend {
   }
 
   /**
-   * Cancels a run that is pending or waiting between steps.
+   * Cancels a run that has not finished. A pending or waiting run stops at
+   * once; a running step sees `ctx.signal` abort (reason: `StepAbortedError`
+   * with code `run_cancelled`) and its outcome is discarded. The run ends
+   * `cancelled` and frees its concurrency key.
    *
-   * @returns `true` if the run was cancelled by this call
+   * @returns `true` if this call cancelled the run, `false` if it had already finished
    */
   async cancel(runId: string, options: CancelOptions = {}): Promise<boolean> {
     if (!isUuid(runId)) {
       return false;
     }
-    return this.runs.cancelIdle(this.executor(options), runId);
+    const previous = await this.runs.cancel(this.executor(options), runId);
+    return previous !== undefined;
+  }
+
+  /**
+   * Enqueues again runs recorded in the dead-letter queue `queue`: each becomes
+   * a new run of its workflow with the same input, and its entry is marked
+   * redriven, in one transaction (yours with `manager`).
+   *
+   * @returns the new runs, oldest failure first
+   * @throws WorkflowNotRegisteredError if an entry's workflow is not registered here (nothing is redriven)
+   */
+  async redrive<TOutput = unknown>(
+    queue: string,
+    options: DeadLetterOptions = {},
+  ): Promise<WorkflowRun<TOutput>[]> {
+    const query = this.deadLetterQuery(options, true);
+    const redrive = async (
+      executor: SqlExecutor,
+    ): Promise<WorkflowRun<TOutput>[]> => {
+      const entries = await this.runs.deadLetters(executor, queue, query);
+      if (entries.length === 0) {
+        return [];
+      }
+      const runs = entries.map((entry) =>
+        this.prepare(this.registry.get(entry.workflow_name), entry.input, {}),
+      );
+      const ids = await this.runs.insertMany(executor, runs);
+      await this.runs.markRedriven(
+        executor,
+        entries.map((entry, i) => ({ id: entry.id, runId: ids[i] as string })),
+      );
+      return runs.map(
+        (run, i) =>
+          new WorkflowRun<TOutput>(ids[i] as string, run.workflowName, this),
+      );
+    };
+    return options.manager
+      ? redrive(new EntityManagerExecutor(options.manager))
+      : withTransaction(this.database.pool, redrive);
+  }
+
+  /** The entries of a dead-letter queue, oldest first (redriven ones included). */
+  async getDeadLetters(
+    queue: string,
+    options: DeadLetterOptions = {},
+  ): Promise<DeadLetterEntry[]> {
+    const rows = await this.runs.deadLetters(
+      this.executor(options),
+      queue,
+      this.deadLetterQuery(options, false),
+    );
+    return rows.map((row) => ({
+      queue: row.queue,
+      runId: row.run_id,
+      workflowName: row.workflow_name,
+      input: deserializePayload(row.input),
+      error: row.error ?? undefined,
+      failedAt: row.failed_at,
+      redrivenAt: row.redriven_at ?? undefined,
+      redrivenRunId: row.redriven_run_id ?? undefined,
+    }));
+  }
+
+  private deadLetterQuery(
+    options: DeadLetterOptions,
+    forRedrive: boolean,
+  ): { runIds: string[] | null; limit: number; forRedrive: boolean } {
+    const limit = options.limit ?? 100;
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new InvalidOptionsError(
+        'limit',
+        `must be a positive integer, got ${String(limit)}`,
+      );
+    }
+    if (
+      options.runIds !== undefined &&
+      (!Array.isArray(options.runIds) || !options.runIds.every(isUuid))
+    ) {
+      throw new InvalidOptionsError(
+        'runIds',
+        'must be an array of run ids (UUIDs)',
+      );
+    }
+    return { runIds: options.runIds ?? null, limit, forRedrive };
   }
 
   /** @throws RunNotFoundError */
@@ -189,7 +286,10 @@ export class WorkflowClient implements RunHandleBackend {
    * Waits for a run to finish: resolves at once when this process's worker
    * finishes it, otherwise polls with a backoff up to 1 s.
    */
-  async result<TOutput>(runId: string, options: ResultOptions = {}): Promise<TOutput> {
+  async result<TOutput>(
+    runId: string,
+    options: ResultOptions = {},
+  ): Promise<TOutput> {
     const timeoutMs =
       options.timeout === undefined
         ? Infinity
@@ -198,7 +298,9 @@ export class WorkflowClient implements RunHandleBackend {
     const executor = new PoolExecutor(this.database.pool);
     let pollMs = 10;
     for (;;) {
-      const row = isUuid(runId) ? await this.runs.status(executor, runId) : undefined;
+      const row = isUuid(runId)
+        ? await this.runs.status(executor, runId)
+        : undefined;
       if (!row) {
         throw new RunNotFoundError(runId);
       }
@@ -234,9 +336,13 @@ export class WorkflowClient implements RunHandleBackend {
     });
   }
 
+  private serialize(input: unknown): string | null {
+    return serializePayload(input, this.options.maxInputSizeBytes, 'input');
+  }
+
   private prepare(
     definition: WorkflowDefinition,
-    input: unknown,
+    input: string | null,
     options: EnqueueOptions,
   ): NewRun {
     if (typeof options !== 'object' || options === null) {
@@ -255,13 +361,15 @@ export class WorkflowClient implements RunHandleBackend {
     }
     if (
       options.runAt !== undefined &&
-      (!(options.runAt instanceof Date) || Number.isNaN(options.runAt.getTime()))
+      (!(options.runAt instanceof Date) ||
+        Number.isNaN(options.runAt.getTime()))
     ) {
       throw new InvalidOptionsError('runAt', 'must be a valid Date');
     }
     if (
       options.priority !== undefined &&
-      (!Number.isInteger(options.priority) || Math.abs(options.priority) > INT32_MAX)
+      (!Number.isInteger(options.priority) ||
+        Math.abs(options.priority) > INT32_MAX)
     ) {
       throw new InvalidOptionsError(
         'priority',
@@ -283,15 +391,16 @@ export class WorkflowClient implements RunHandleBackend {
     return {
       id: uuidv7(),
       workflowName: definition.name,
-      input: serializePayload(input, this.options.maxInputSizeBytes, 'input'),
+      input,
       maxAttempts: firstStep.policy.retry.maxAttempts,
       leaseMs: firstStep.policy.heartbeatMs,
       priority: firstStep.priority ?? runPriority,
       runPriority,
       runAt: options.runAt ?? null,
       delayMs,
-      concurrencyKey: null,
+      concurrencyKey: this.key(options.concurrencyKey, 'concurrencyKey'),
       idempotencyKey,
+      deadLetter: definition.deadLetter ?? null,
       ttlMs: definition.ttlMs,
     };
   }
@@ -314,7 +423,9 @@ export class WorkflowClient implements RunHandleBackend {
     return value;
   }
 
-  private executor(options: { manager?: EnqueueOptions['manager'] }): SqlExecutor {
+  private executor(options: {
+    manager?: EnqueueOptions['manager'];
+  }): SqlExecutor {
     return options.manager
       ? new EntityManagerExecutor(options.manager)
       : new PoolExecutor(this.database.pool);

@@ -13,10 +13,14 @@ export function nextRetryDelayMs(
   random: () => number = Math.random,
 ): number {
   const exponent = Math.max(0, failedAttempt - 1);
-  const target = Math.min(
-    policy.initialIntervalMs * Math.pow(policy.backoffCoefficient, exponent),
-    policy.maxIntervalMs,
-  );
+  const grown =
+    policy.initialIntervalMs === 0
+      ? 0
+      : policy.initialIntervalMs *
+        Math.pow(policy.backoffCoefficient, exponent);
+  const target = Number.isFinite(grown)
+    ? Math.min(grown, policy.maxIntervalMs)
+    : policy.maxIntervalMs;
   const jitter = target * policy.jitterFactor;
   return Math.floor(target - jitter + random() * jitter);
 }

@@ -1,7 +1,11 @@
+import { storableText } from './storable-text';
+
+const MAX_LENGTH = 200;
+
 /** A short, safe rendering of any value for error messages. */
 export function describeValue(value: unknown): string {
   if (typeof value === 'string') {
-    return JSON.stringify(value);
+    return JSON.stringify(storableText(value, MAX_LENGTH - 2));
   }
   if (
     value === null ||
@@ -19,7 +23,7 @@ export function describeValue(value: unknown): string {
   try {
     const json = JSON.stringify(value);
     if (json !== undefined) {
-      return json.length > 200 ? `${json.slice(0, 200)}…` : json;
+      return storableText(json, MAX_LENGTH);
     }
   } catch {
     // circular, or holds a BigInt

@@ -43,7 +43,10 @@ export function parseDuration(value: unknown, path: string): number {
     if (match) {
       const amount = Number(match[1]);
       const unit = match[2] as DurationUnit;
-      return Math.round(amount * UNIT_MS[unit]);
+      const ms = Math.round(amount * UNIT_MS[unit]);
+      if (Number.isFinite(ms)) {
+        return ms;
+      }
     }
   }
   throw new InvalidOptionsError(
@@ -54,13 +57,16 @@ export function parseDuration(value: unknown, path: string): number {
 
 /** Renders milliseconds for log lines: `850ms`, `1.9s`, `2m30s`. */
 export function formatDuration(ms: number): string {
-  if (ms < 1_000) {
-    return `${Math.round(ms)}ms`;
+  const rounded = Math.round(ms);
+  if (rounded < 1_000) {
+    return `${rounded}ms`;
   }
-  if (ms < 60_000) {
-    return `${(ms / 1_000).toFixed(1).replace(/\.0$/, '')}s`;
+  const tenths = Math.round(ms / 100);
+  if (tenths < 600) {
+    return `${(tenths / 10).toFixed(1).replace(/\.0$/, '')}s`;
   }
-  const minutes = Math.floor(ms / 60_000);
-  const seconds = Math.round((ms % 60_000) / 1_000);
+  const totalSeconds = Math.round(ms / 1_000);
+  const minutes = Math.floor(totalSeconds / 60);
+  const seconds = totalSeconds % 60;
   return seconds ? `${minutes}m${seconds}s` : `${minutes}m`;
 }

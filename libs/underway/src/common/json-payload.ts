@@ -8,7 +8,9 @@ const FORBIDDEN_CHARACTERS =
   // eslint-disable-next-line no-control-regex -- \u0000 is exactly what is looked for
   /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-const UNSERIALIZABLE_CLASSES: ReadonlyArray<[new (...args: never[]) => unknown, string]> = [
+const UNSERIALIZABLE_CLASSES: ReadonlyArray<
+  [new (...args: never[]) => unknown, string]
+> = [
   [Map, 'a Map (convert it with Object.fromEntries)'],
   [Set, 'a Set (convert it with Array.from)'],
   [WeakMap, 'a WeakMap'],
@@ -36,7 +38,10 @@ export function serializePayload(
     return null;
   }
   assertSerializable(value, '$', new Set(), kind);
-  const json = JSON.stringify(value);
+  const json = JSON.stringify(value) as string | undefined;
+  if (json === undefined) {
+    return null; // a toJSON() that returned undefined: nothing to store
+  }
   const bytes = Buffer.byteLength(json, 'utf8');
   if (bytes > maxBytes) {
     throw new PayloadTooLargeError(bytes, maxBytes, kind);
@@ -63,10 +68,22 @@ function assertSerializable(
   ) {
     value = (value as { toJSON: (key: string) => unknown }).toJSON('');
   }
+  if (
+    value instanceof Number ||
+    value instanceof String ||
+    value instanceof Boolean ||
+    value instanceof BigInt
+  ) {
+    value = value.valueOf(); // boxed primitives are checked as what JSON makes of them
+  }
   switch (typeof value) {
     case 'string':
       if (FORBIDDEN_CHARACTERS.test(value)) {
-        fail(path, 'a string with \\u0000 or a lone surrogate, which PostgreSQL cannot store', kind);
+        fail(
+          path,
+          'a string with \\u0000 or a lone surrogate, which PostgreSQL cannot store',
+          kind,
+        );
       }
       return;
     case 'number':
@@ -110,7 +127,11 @@ function assertSerializable(
   } else {
     for (const key of Object.keys(object)) {
       if (FORBIDDEN_CHARACTERS.test(key)) {
-        fail(`${path}[${JSON.stringify(key)}]`, 'a key with \\u0000 or a lone surrogate', kind);
+        fail(
+          `${path}[${JSON.stringify(key)}]`,
+          'a key with \\u0000 or a lone surrogate',
+          kind,
+        );
       }
       const child = (object as Record<string, unknown>)[key];
       assertSerializable(child, childPath(path, key), ancestors, kind);

@@ -30,6 +30,14 @@ export interface ResolvedRetryPolicy {
   readonly jitterFactor: number;
 }
 
+const RETRY_KEYS: ReadonlySet<string> = new Set([
+  'maxAttempts',
+  'initialInterval',
+  'maxInterval',
+  'backoffCoefficient',
+  'jitterFactor',
+]);
+
 export const DEFAULT_RETRY_POLICY: ResolvedRetryPolicy = Object.freeze({
   maxAttempts: 5,
   initialIntervalMs: 1_000,
@@ -53,6 +61,14 @@ export function mergeRetryPolicy(
   }
   if (override === null || typeof override !== 'object') {
     throw new InvalidOptionsError(path, 'must be an object');
+  }
+  for (const key of Object.keys(override)) {
+    if (!RETRY_KEYS.has(key)) {
+      throw new InvalidOptionsError(
+        `${path}.${key}`,
+        `is not a retry policy field (known: ${[...RETRY_KEYS].join(', ')})`,
+      );
+    }
   }
   const merged: ResolvedRetryPolicy = {
     maxAttempts: override.maxAttempts ?? base.maxAttempts,

@@ -9,7 +9,10 @@ export type ConnectionRole =
   | 'maintenance';
 
 /** `underway:<instanceName>:<role>`, at most 63 bytes (PostgreSQL's limit). */
-export function applicationName(instanceName: string, role: ConnectionRole): string {
+export function applicationName(
+  instanceName: string,
+  role: ConnectionRole,
+): string {
   const suffix = `:${role}`;
   const prefix = 'underway:';
   const room = 63 - prefix.length - suffix.length;

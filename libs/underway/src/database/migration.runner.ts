@@ -31,7 +31,11 @@ export class MigrationRunner {
       await client.query(lock.text, [...lock.values]);
       const current = await this.readVersion(client);
       if (current > LATEST_SCHEMA_VERSION) {
-        throw new SchemaVersionError(this.schema, current, LATEST_SCHEMA_VERSION);
+        throw new SchemaVersionError(
+          this.schema,
+          current,
+          LATEST_SCHEMA_VERSION,
+        );
       }
       const pending = createUnderwayMigrations(this.schema).map((M) => new M());
       for (const migration of pending) {
@@ -60,7 +64,11 @@ export class MigrationRunner {
     try {
       const current = await this.readVersion(client);
       if (current !== LATEST_SCHEMA_VERSION) {
-        throw new SchemaVersionError(this.schema, current, LATEST_SCHEMA_VERSION);
+        throw new SchemaVersionError(
+          this.schema,
+          current,
+          LATEST_SCHEMA_VERSION,
+        );
       }
     } finally {
       client.release();

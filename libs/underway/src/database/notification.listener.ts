@@ -48,8 +48,11 @@ export class NotificationListener {
     ]);
     clearTimeout(timer);
     if (!settled) {
-      (this.client as unknown as { connection?: { stream?: { destroy(): void } } })
-        ?.connection?.stream?.destroy();
+      (
+        this.client as unknown as {
+          connection?: { stream?: { destroy(): void } };
+        }
+      )?.connection?.stream?.destroy();
       await this.loop;
     }
   }

@@ -24,7 +24,9 @@ export interface SqlExecutor {
 export class PoolExecutor implements SqlExecutor {
   constructor(private readonly pool: Pool) {}
 
-  async query<R extends QueryResultRow>(query: SqlQuery): Promise<SqlResult<R>> {
+  async query<R extends QueryResultRow>(
+    query: SqlQuery,
+  ): Promise<SqlResult<R>> {
     const result = await this.pool.query<R>(query.text, [...query.values]);
     return { rows: result.rows, rowCount: result.rowCount ?? 0 };
   }
@@ -34,7 +36,9 @@ export class PoolExecutor implements SqlExecutor {
 export class ClientExecutor implements SqlExecutor {
   constructor(private readonly client: PoolClient) {}
 
-  async query<R extends QueryResultRow>(query: SqlQuery): Promise<SqlResult<R>> {
+  async query<R extends QueryResultRow>(
+    query: SqlQuery,
+  ): Promise<SqlResult<R>> {
     const result = await this.client.query<R>(query.text, [...query.values]);
     return { rows: result.rows, rowCount: result.rowCount ?? 0 };
   }
@@ -63,7 +67,9 @@ export class EntityManagerExecutor implements SqlExecutor {
     this.queryRunner = queryRunner;
   }
 
-  async query<R extends QueryResultRow>(query: SqlQuery): Promise<SqlResult<R>> {
+  async query<R extends QueryResultRow>(
+    query: SqlQuery,
+  ): Promise<SqlResult<R>> {
     const result = await this.queryRunner.query(
       query.text,
       [...query.values],

@@ -30,6 +30,7 @@ export class UnderwayDatabase implements OnApplicationShutdown {
   private config: PoolConfig | undefined;
   private mainPool: Pool | undefined;
   private heartbeatPool: Pool | undefined;
+  private maintenancePool: Pool | undefined;
   private closed = false;
 
   constructor(
@@ -47,6 +48,12 @@ export class UnderwayDatabase implements OnApplicationShutdown {
   get heartbeat(): Pool {
     this.heartbeatPool ??= this.createPool('heartbeat', 1);
     return this.heartbeatPool;
+  }
+
+  /** Retention and other housekeeping, off the claim and heartbeat paths. */
+  get maintenance(): Pool {
+    this.maintenancePool ??= this.createPool('maintenance', 1);
+    return this.maintenancePool;
   }
 
   /** A new, unconnected client for `LISTEN`; the caller owns it. */
@@ -67,9 +74,11 @@ export class UnderwayDatabase implements OnApplicationShutdown {
       return;
     }
     this.closed = true;
-    const pools = [this.mainPool, this.heartbeatPool].filter(
-      (pool): pool is Pool => pool !== undefined,
-    );
+    const pools = [
+      this.mainPool,
+      this.heartbeatPool,
+      this.maintenancePool,
+    ].filter((pool): pool is Pool => pool !== undefined);
     await Promise.all(pools.map((pool) => pool.end()));
   }
 

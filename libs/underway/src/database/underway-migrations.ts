@@ -19,6 +19,8 @@ export const underwayMigrations: UnderwayMigrationClass[] =
  *
  * @publicApi
  */
-export function underwayMigrationsFor(schema: string): UnderwayMigrationClass[] {
+export function underwayMigrationsFor(
+  schema: string,
+): UnderwayMigrationClass[] {
   return createUnderwayMigrations(parseSchema(schema));
 }

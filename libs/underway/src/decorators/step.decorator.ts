@@ -22,8 +22,7 @@ export function Step(options: StepOptions = {}): MethodDecorator {
     const ctor = target.constructor;
     const existing =
       (Reflect.getOwnMetadata(STEPS_METADATA, ctor) as
-        | StepMetadata[]
-        | undefined) ?? [];
+        StepMetadata[] | undefined) ?? [];
     const step: StepMetadata = { method: propertyKey, options };
     Reflect.defineMetadata(STEPS_METADATA, [...existing, step], ctor);
   };

@@ -22,6 +22,12 @@ export interface WorkflowOptions {
   ttl?: Duration;
   /** Claim priority of the run's steps: higher runs first. @default 0 */
   priority?: number;
+  /**
+   * A dead-letter queue: a run that fails for good is recorded under this
+   * name, atomically with its failure, and can be enqueued again with
+   * `WorkflowClient.redrive(name)`.
+   */
+  deadLetter?: string;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { applyDecorators, Injectable, SetMetadata } from '@nestjs/common';
+import { SetMetadata } from '@nestjs/common';
 import { WORKFLOW_METADATA } from '../underway.constants';
 import type { WorkflowOptions } from './workflow-options.interface';
 
@@ -12,10 +12,13 @@ import type { WorkflowOptions } from './workflow-options.interface';
  * export class SignupWorkflow { … }
  * ```
  *
- * Only records metadata; validation happens at boot.
+ * Only records metadata; validation happens at boot. It does not apply
+ * `@Injectable()` (a decorated class gets its constructor metadata anyway), so
+ * that it never overwrites a scope set by the user's own `@Injectable()`: a
+ * request-scoped or transient workflow is then refused at boot.
  *
  * @publicApi
  */
 export function Workflow(options: WorkflowOptions): ClassDecorator {
-  return applyDecorators(SetMetadata(WORKFLOW_METADATA, options), Injectable());
+  return SetMetadata(WORKFLOW_METADATA, options);
 }

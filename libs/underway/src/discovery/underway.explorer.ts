@@ -17,10 +17,7 @@ import type {
 } from '../options/resolved-options';
 import { UNDERWAY_OPTIONS } from '../underway.module-definition';
 import { UnderwayMetadataAccessor } from './underway-metadata.accessor';
-import type {
-  StepDefinition,
-  WorkflowDefinition,
-} from './workflow-definition';
+import type { StepDefinition, WorkflowDefinition } from './workflow-definition';
 import { WorkflowRegistry } from './workflow.registry';
 
 const WORKFLOW_KEYS = new Set([
@@ -30,8 +27,15 @@ const WORKFLOW_KEYS = new Set([
   'heartbeat',
   'ttl',
   'priority',
+  'deadLetter',
 ]);
-const STEP_KEYS = new Set(['retry', 'timeout', 'heartbeat', 'priority', 'delay']);
+const STEP_KEYS = new Set([
+  'retry',
+  'timeout',
+  'heartbeat',
+  'priority',
+  'delay',
+]);
 const MAX_NAME_LENGTH = 200;
 const INT32_MAX = 2_147_483_647;
 
@@ -53,6 +57,9 @@ export class UnderwayExplorer {
 
   explore(): void {
     for (const wrapper of this.discovery.getProviders()) {
+      if (wrapper.isAlias) {
+        continue; // `useExisting`: the same instance is found under its own token
+      }
       // A provider made by `useFactory` or `useValue` has no (or a misleading)
       // metatype: its class is the instance's constructor, as in @nestjs/bullmq.
       const target: Function | undefined =
@@ -131,6 +138,10 @@ export class UnderwayExplorer {
       steps: Object.freeze(steps),
       priority: this.checkPriority(options.priority, className, 0),
       ttlMs: workflowPolicy.ttlMs,
+      deadLetter:
+        options.deadLetter === undefined
+          ? undefined
+          : this.checkName(options.deadLetter, className, 'deadLetter'),
     });
   }
 
@@ -149,7 +160,10 @@ export class UnderwayExplorer {
     }
     const target = `${className}.${metadata.method}`;
     if (typeof instance[metadata.method] !== 'function') {
-      throw new InvalidWorkflowDefinitionError(target, '@Step() must decorate a method');
+      throw new InvalidWorkflowDefinitionError(
+        target,
+        '@Step() must decorate a method',
+      );
     }
     const options: StepOptions = metadata.options ?? {};
     this.checkKeys(options, STEP_KEYS, target, '@Step');
@@ -169,7 +183,9 @@ export class UnderwayExplorer {
       delayMs:
         options.delay === undefined
           ? undefined
-          : this.wrap(target, () => parseDuration(options.delay, '@Step.delay')),
+          : this.wrap(target, () =>
+              parseDuration(options.delay, '@Step.delay'),
+            ),
     });
   }
 
@@ -207,21 +223,26 @@ export class UnderwayExplorer {
     }
   }
 
-  private checkName(name: unknown, className: string): string {
+  private checkName(name: unknown, className: string, option = 'name'): string {
     if (
       typeof name !== 'string' ||
       name.trim().length === 0 ||
-      name.length > MAX_NAME_LENGTH
+      name.length > MAX_NAME_LENGTH ||
+      name.includes('\u0000')
     ) {
       throw new InvalidWorkflowDefinitionError(
         className,
-        `@Workflow({ name }) must be a non-empty string of at most ${MAX_NAME_LENGTH} characters, got ${describeValue(name)}`,
+        `@Workflow({ ${option} }) must be a non-empty string of at most ${MAX_NAME_LENGTH} characters, got ${describeValue(name)}`,
       );
     }
     return name;
   }
 
-  private checkPriority(value: unknown, target: string, fallback: number): number {
+  private checkPriority(
+    value: unknown,
+    target: string,
+    fallback: number,
+  ): number {
     if (value === undefined) {
       return fallback;
     }

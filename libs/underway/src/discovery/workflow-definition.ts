@@ -20,4 +20,5 @@ export interface WorkflowDefinition {
   readonly steps: readonly StepDefinition[];
   readonly priority: number;
   readonly ttlMs: number;
+  readonly deadLetter: string | undefined;
 }

@@ -19,6 +19,7 @@ export class WorkflowRegistry {
         definition.name,
         existing.className,
         definition.className,
+        existing.instance.constructor === definition.instance.constructor,
       );
     }
     this.byName.set(definition.name, definition);

@@ -1,4 +1,8 @@
 import { describeValue } from '../common/describe-value';
+import { storableText } from '../common/storable-text';
+import { InvalidInputError } from './invalid-input.error';
+import { InvalidOptionsError } from './invalid-options.error';
+import { PayloadTooLargeError } from './payload-too-large.error';
 import { StepError } from './step.error';
 import { StepTimeoutError } from './step-timeout.error';
 import { UnderwayError } from './underway.error';
@@ -14,6 +18,7 @@ export interface ErrorRecord {
 }
 
 const MAX_MESSAGE_LENGTH = 2_000;
+const MAX_CODE_LENGTH = 200;
 
 /**
  * The one place that decides what a thrown value means: fatal or retryable, and
@@ -27,13 +32,26 @@ export function classifyError(thrown: unknown): ErrorRecord {
   if (thrown instanceof StepError) {
     return record(thrown.code, thrown.message, thrown.name, thrown.retryable);
   }
+  if (
+    thrown instanceof InvalidInputError ||
+    thrown instanceof PayloadTooLargeError ||
+    thrown instanceof InvalidOptionsError
+  ) {
+    // A step that passes bad data or options will pass them again on retry.
+    return record(thrown.code, thrown.message, thrown.name, false);
+  }
   if (thrown instanceof UnderwayError) {
     return record(thrown.code, thrown.message, thrown.name, true);
   }
   if (thrown instanceof Error) {
     return record('error', thrown.message || thrown.name, thrown.name, true);
   }
-  return record('error', describeNonError(thrown), typeof thrown, true);
+  return record(
+    'error',
+    describeNonError(thrown),
+    thrown === null ? 'null' : typeof thrown,
+    true,
+  );
 }
 
 /** A fatal error record, for failures decided by Underway itself. */
@@ -47,11 +65,14 @@ function record(
   name: string,
   retryable: boolean,
 ): ErrorRecord {
-  const trimmed =
-    message.length > MAX_MESSAGE_LENGTH
-      ? `${message.slice(0, MAX_MESSAGE_LENGTH)}…`
-      : message;
-  return { code, message: trimmed, name, retryable };
+  // A message may hold anything a step threw: make it storable, or the batch
+  // that carries it (with other runs' outcomes) would be refused.
+  return {
+    code: storableText(code, MAX_CODE_LENGTH),
+    message: storableText(message, MAX_MESSAGE_LENGTH),
+    name: storableText(name, MAX_CODE_LENGTH),
+    retryable,
+  };
 }
 
 function describeNonError(thrown: unknown): string {

@@ -12,11 +12,12 @@ export class DuplicateWorkflowError extends UnderwayError {
     readonly workflowName: string,
     firstClass: string,
     secondClass: string,
+    sameClass = firstClass === secondClass,
   ) {
     super(
-      firstClass === secondClass
+      sameClass
         ? `Workflow "${workflowName}" (${firstClass}) is provided more than once. List ${firstClass} in the providers of one module only.`
-        : `Workflow name "${workflowName}" is used by both ${firstClass} and ${secondClass}. Give each @Workflow a unique name.`,
+        : `Workflow name "${workflowName}" is used by both ${firstClass} and ${secondClass}${firstClass === secondClass ? ' (two different classes of that name)' : ''}. Give each @Workflow a unique name.`,
     );
   }
 }

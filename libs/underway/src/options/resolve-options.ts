@@ -69,7 +69,11 @@ export function resolveOptions(
     dataSource: options.dataSource,
     dataSourceName: options.dataSourceName,
     schema: parseSchema(options.schema ?? 'underway'),
-    migrationsRun: optionalBoolean(options.migrationsRun, 'migrationsRun', true),
+    migrationsRun: optionalBoolean(
+      options.migrationsRun,
+      'migrationsRun',
+      true,
+    ),
     runtime,
     instanceName,
     maxInputSizeBytes: positiveInteger(
@@ -77,10 +81,12 @@ export function resolveOptions(
       'maxInputSize',
       1024 * 1024,
     ),
-    shutdownTimeoutMs:
-      options.shutdownTimeout === undefined
-        ? 30_000
-        : parseDuration(options.shutdownTimeout, 'shutdownTimeout'),
+    shutdownTimeoutMs: boundedDuration(
+      options.shutdownTimeout,
+      'shutdownTimeout',
+      30_000,
+      0,
+    ),
     defaults: resolveDefaults(BUILTIN_DEFAULTS, options.defaults, 'defaults'),
   });
 }
@@ -124,6 +130,12 @@ function resolveRuntime(
   if (runtime === false) {
     return false;
   }
+  if (runtime === null) {
+    throw new InvalidOptionsError(
+      'runtime',
+      'must be false (enqueue only) or an object of worker options, got null',
+    );
+  }
   const value = runtime ?? {};
   assertObject(value, 'runtime');
   rejectUnknownKeys(value, RUNTIME_KEYS, 'runtime.');
@@ -144,7 +156,9 @@ function resolveRuntime(
       'runtime.pollInterval',
       1_000,
     ),
-    workflows: value.workflows ? Object.freeze([...value.workflows]) : undefined,
+    workflows: value.workflows
+      ? Object.freeze([...value.workflows])
+      : undefined,
     maintenanceIntervalMs: positiveDuration(
       value.maintenanceInterval,
       'runtime.maintenanceInterval',
@@ -180,20 +194,33 @@ function positiveDuration(
   path: string,
   fallback: number,
 ): number {
+  return boundedDuration(value, path, fallback, 1);
+}
+
+function boundedDuration(
+  value: unknown,
+  path: string,
+  fallback: number,
+  minMs: number,
+): number {
   if (value === undefined) {
     return fallback;
   }
   const ms = parseDuration(value, path);
-  if (ms < 1 || ms > MAX_TIMER_DELAY_MS) {
+  if (ms < minMs || ms > MAX_TIMER_DELAY_MS) {
     throw new InvalidOptionsError(
       path,
-      `must be between 1ms and ${MAX_TIMER_DELAY_MS}ms, got ${ms}ms`,
+      `must be between ${minMs}ms and ${MAX_TIMER_DELAY_MS}ms, got ${ms}ms`,
     );
   }
   return ms;
 }
 
-function positiveInteger(value: unknown, path: string, fallback: number): number {
+function positiveInteger(
+  value: unknown,
+  path: string,
+  fallback: number,
+): number {
   if (value === undefined) {
     return fallback;
   }
@@ -206,12 +233,19 @@ function positiveInteger(value: unknown, path: string, fallback: number): number
   return value;
 }
 
-function optionalBoolean(value: unknown, path: string, fallback: boolean): boolean {
+function optionalBoolean(
+  value: unknown,
+  path: string,
+  fallback: boolean,
+): boolean {
   if (value === undefined) {
     return fallback;
   }
   if (typeof value !== 'boolean') {
-    throw new InvalidOptionsError(path, `must be a boolean, got ${describeValue(value)}`);
+    throw new InvalidOptionsError(
+      path,
+      `must be a boolean, got ${describeValue(value)}`,
+    );
   }
   return value;
 }

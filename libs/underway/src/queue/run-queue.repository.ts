@@ -7,6 +7,7 @@ import {
   commitOutcomes,
   FencedOutcome,
   reclaimExpiredLeases,
+  RenewRow,
   renewLeases,
 } from './run-queue.sql';
 
@@ -45,15 +46,18 @@ export class RunQueueRepository {
     }));
   }
 
-  /** @returns the ids whose lease was renewed; the others are no longer held. */
+  /**
+   * @returns for each run asked for: renewed, or why not (its current state,
+   *   `null` when the run no longer exists)
+   */
   async renew(
     executor: SqlExecutor,
     runs: readonly { id: string; fence: string }[],
-  ): Promise<Set<string>> {
-    const result = await executor.query<{ id: string }>(
+  ): Promise<Map<string, RenewRow>> {
+    const result = await executor.query<RenewRow>(
       renewLeases(this.schema, runs),
     );
-    return new Set(result.rows.map((row) => row.id));
+    return new Map(result.rows.map((row) => [row.id, row]));
   }
 
   /** @returns the state each applied outcome left its run in, by id; stale ones are absent. */
@@ -68,7 +72,10 @@ export class RunQueueRepository {
     return new Map(result.rows.map((row) => [row.id, row.state]));
   }
 
-  async reclaimExpired(executor: SqlExecutor, limit: number): Promise<ReclaimedRun[]> {
+  async reclaimExpired(
+    executor: SqlExecutor,
+    limit: number,
+  ): Promise<ReclaimedRun[]> {
     const result = await executor.query<ReclaimedRun>(
       reclaimExpiredLeases(this.schema, limit),
     );

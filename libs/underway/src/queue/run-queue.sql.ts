@@ -1,4 +1,10 @@
-import { ident, notificationChannel, Schema, sql, SqlQuery } from '../database/sql';
+import {
+  ident,
+  notificationChannel,
+  Schema,
+  sql,
+  SqlQuery,
+} from '../database/sql';
 import type { ClaimedRun, RunOutcome } from './claimed-run';
 
 export interface ClaimRow {
@@ -18,6 +24,12 @@ export interface ClaimRow {
  * then by due time and enqueue order, in one statement: `FOR UPDATE SKIP LOCKED`
  * lets any number of workers claim side by side. Each claim bumps `attempt` and
  * `fence` and starts a lease of the step's `lease_ms`.
+ *
+ * A run with a concurrency key is claimable only if it already holds its key,
+ * or if it is the oldest unfinished run of that key and the key is free. The
+ * key's `concurrency_slot` row is locked and re-read at its latest committed
+ * version (not the statement's snapshot), so two workers can never both take a
+ * key, even when their snapshots differ.
  */
 export function claimRuns(
   schema: Schema,
@@ -27,12 +39,26 @@ export function claimRuns(
 ): SqlQuery {
   return sql`
     with candidate as (
-      select id from ${ident(schema)}.workflow_run
-      where state in ('pending', 'waiting') and run_at <= now()
-        and workflow_name = any(${workflowNames}::text[])
-      order by priority desc, run_at, id
+      select r.id, r.concurrency_key from ${ident(schema)}.workflow_run r
+      where r.state in ('pending', 'waiting') and r.run_at <= now()
+        and r.workflow_name = any(${workflowNames}::text[])
+        and (r.concurrency_key is null or r.started_at is not null or not exists (
+          select 1 from ${ident(schema)}.workflow_run o
+          where o.concurrency_key = r.concurrency_key and o.id < r.id
+            and o.state in ('pending', 'running', 'waiting')))
+      order by r.priority desc, r.run_at, r.id
       limit ${limit}
-      for update skip locked
+      for update of r skip locked
+    ), slot as (
+      select s.key, c.id as run_id from ${ident(schema)}.concurrency_slot s
+      join candidate c on c.concurrency_key = s.key
+      where s.run_id is null or s.run_id = c.id
+      for update of s skip locked
+    ), taken as (
+      update ${ident(schema)}.concurrency_slot s
+      set run_id = slot.run_id, updated_at = now()
+      from slot
+      where s.key = slot.key and s.run_id is distinct from slot.run_id
     )
     update ${ident(schema)}.workflow_run r
     set state = 'running', attempt = r.attempt + 1, fence = r.fence + 1,
@@ -40,22 +66,43 @@ export function claimRuns(
       started_at = coalesce(r.started_at, now()), attempt_started_at = now(), updated_at = now()
     from candidate c
     where r.id = c.id
+      and (c.concurrency_key is null or exists (select 1 from slot where slot.run_id = c.id))
     returning r.id, r.workflow_name, r.step_index, r.attempt, r.fence, r.max_attempts, r.lease_ms,
       (case when r.step_index = 0 then r.input else r.step_input end)::text as input,
       r.attempt_started_at as claimed_at`;
 }
 
-/** Renews the leases of runs this worker holds; returns the ids still held. */
+export interface RenewRow {
+  id: string;
+  renewed: boolean;
+  /** The run's state, for runs whose lease was not renewed. */
+  state: string | null;
+}
+
+/**
+ * Renews the leases of runs this worker holds. Returns every run asked for:
+ * `renewed` false means the claim is gone (taken over, or the run cancelled:
+ * see `state`).
+ */
 export function renewLeases(
   schema: Schema,
   runs: readonly { id: string; fence: string }[],
 ): SqlQuery {
   return sql`
-    update ${ident(schema)}.workflow_run r
-    set lease_expires_at = now() + r.lease_ms * interval '1 millisecond'
-    from unnest(${runs.map((r) => r.id)}::uuid[], ${runs.map((r) => r.fence)}::bigint[]) as h(id, fence)
-    where r.id = h.id and r.fence = h.fence and r.state = 'running'
-    returning r.id`;
+    with held as (
+      select * from unnest(${runs.map((r) => r.id)}::uuid[], ${runs.map((r) => r.fence)}::bigint[])
+        as h(id, fence)
+    ), renewed as (
+      update ${ident(schema)}.workflow_run r
+      set lease_expires_at = now() + r.lease_ms * interval '1 millisecond'
+      from held h
+      where r.id = h.id and r.fence = h.fence and r.state = 'running'
+      returning r.id
+    )
+    select h.id, (n.id is not null) as renewed, r.state
+    from held h
+    left join renewed n on n.id = h.id
+    left join ${ident(schema)}.workflow_run r on r.id = h.id`;
 }
 
 /** An outcome to commit, with the claim it belongs to. */
@@ -133,7 +180,21 @@ export function commitOutcomes(
             then now() + r.ttl_ms * interval '1 millisecond' end
       from o
       where r.id = o.id and r.fence = o.fence and r.state = 'running'
-      returning r.id, r.run_at, r.state
+      returning r.id, r.run_at, r.state, r.concurrency_key
+    ), released as (
+      update ${ident(schema)}.concurrency_slot s
+      set run_id = null, updated_at = now()
+      from updated u
+      where u.state in ('succeeded', 'failed') and s.key = u.concurrency_key and s.run_id = u.id
+      returning s.key
+    ), dead as (
+      insert into ${ident(schema)}.dead_letter (queue, run_id, workflow_name, input, error)
+      select r.dead_letter, r.id, r.workflow_name, r.input, o.error
+      from updated u
+      join o on o.id = u.id
+      join ${ident(schema)}.workflow_run r on r.id = u.id
+      where u.state = 'failed' and r.dead_letter is not null
+      on conflict (run_id) do nothing
     ), recorded as (
       insert into ${ident(schema)}.step_attempt
         (run_id, step_index, attempt, state, error, worker, started_at)
@@ -143,7 +204,12 @@ export function commitOutcomes(
     ), woken as (
       select pg_notify(${notificationChannel(schema)},
         case when min(run_at) <= now() then '' else ceil(extract(epoch from min(run_at) - now()) * 1000)::bigint::text end)
-      from updated where state in ('pending', 'waiting') having count(*) > 0
+      from (
+        select run_at from updated where state in ('pending', 'waiting')
+        union all
+        select now() from released
+      ) due
+      having count(*) > 0
     )
     select id, state, (select count(*) from woken) as woken from updated`;
 }
@@ -179,13 +245,28 @@ export function reclaimExpiredLeases(schema: Schema, limit: number): SqlQuery {
       from expired e
       where r.id = e.id
       returning r.id, r.workflow_name, r.step_index, r.attempt, r.max_attempts, r.state,
-        r.attempt_started_at, r.error, e.lease_owner
+        r.attempt_started_at, r.error, r.concurrency_key, r.dead_letter, r.input, e.lease_owner
+    ), released as (
+      update ${ident(schema)}.concurrency_slot s
+      set run_id = null, updated_at = now()
+      from updated u
+      where u.state = 'failed' and s.key = u.concurrency_key and s.run_id = u.id
+    ), dead as (
+      insert into ${ident(schema)}.dead_letter (queue, run_id, workflow_name, input, error)
+      select dead_letter, id, workflow_name, input, error from updated
+      where state = 'failed' and dead_letter is not null
+      on conflict (run_id) do nothing
     ), recorded as (
       insert into ${ident(schema)}.step_attempt
         (run_id, step_index, attempt, state, error, worker, started_at)
       select id, step_index, attempt, 'lease_expired', error, lease_owner, attempt_started_at
       from updated
       on conflict do nothing
+    ), woken as (
+      select pg_notify(${notificationChannel(schema)}, '') from updated
+      where state = 'pending' having count(*) > 0
     )
-    select id, workflow_name, step_index, attempt, max_attempts, state from updated`;
+    select id, workflow_name, step_index, attempt, max_attempts, state,
+      (select count(*) from woken) as woken
+    from updated`;
 }

@@ -43,7 +43,10 @@ export class ClaimLoop implements WakeScheduler {
     if (this.loop) {
       return;
     }
-    this.pollTimer = setInterval(() => this.onPoll(), this.options.pollIntervalMs);
+    this.pollTimer = setInterval(
+      () => this.onPoll(),
+      this.options.pollIntervalMs,
+    );
     this.loop = this.run();
   }
 
@@ -137,7 +140,11 @@ export class ClaimLoop implements WakeScheduler {
         } catch (err) {
           failures += 1;
           this.wanted = true;
-          const delay = jitteredBackoffMs(failures, 100, this.options.pollIntervalMs * 5);
+          const delay = jitteredBackoffMs(
+            failures,
+            100,
+            this.options.pollIntervalMs * 5,
+          );
           this.logger.warn(
             `Could not claim runs (attempt ${failures}): ${(err as Error).message}. Retrying in ${delay}ms`,
           );
@@ -174,7 +181,10 @@ export class ClaimLoop implements WakeScheduler {
     const promise = this.options
       .runStep(run, stepDone)
       .catch((err: Error) =>
-        this.logger.error(`Step of run ${run.id} crashed: ${err.message}`, err.stack),
+        this.logger.error(
+          `Step of run ${run.id} crashed: ${err.message}`,
+          err.stack,
+        ),
       )
       .finally(() => {
         stepDone();

@@ -5,6 +5,7 @@ import type { Pool } from 'pg';
 import { StepAbortedError } from '../errors/step-aborted.error';
 import type { ClaimedRun } from '../queue/claimed-run';
 import type { RunQueueRepository } from '../queue/run-queue.repository';
+import type { RenewRow } from '../queue/run-queue.sql';
 
 interface HeldLease {
   readonly run: ClaimedRun;
@@ -102,11 +103,13 @@ export class LeaseKeeper {
 
   private async renewDue(): Promise<void> {
     const now = Date.now();
-    const due = [...this.held.values()].filter((lease) => lease.renewAt <= now + 5);
+    const due = [...this.held.values()].filter(
+      (lease) => lease.renewAt <= now + 5,
+    );
     if (due.length === 0 || this.stopped) {
       return;
     }
-    let renewed: Set<string>;
+    let renewed: Map<string, RenewRow>;
     try {
       renewed = await this.queue.renew(
         new PoolExecutor(this.pool),
@@ -121,11 +124,14 @@ export class LeaseKeeper {
       if (this.held.get(lease.run.id) !== lease) {
         continue; // finished while the renewal was in flight
       }
-      if (renewed.has(lease.run.id)) {
+      const row = renewed.get(lease.run.id);
+      if (row?.renewed) {
         lease.renewedAt = after;
         lease.renewAt = after + lease.run.leaseMs / RENEWALS_PER_LEASE;
+      } else if (row?.state === 'cancelled') {
+        this.lose(lease, 'the run was cancelled', 'run_cancelled');
       } else {
-        this.lose(lease, 'its lease was taken over or the run is no longer running');
+        this.lose(lease, 'its lease was taken over by another worker');
       }
     }
   }
@@ -140,20 +146,28 @@ export class LeaseKeeper {
         continue;
       }
       if (now - lease.renewedAt >= lease.run.leaseMs) {
-        this.lose(lease, 'its lease expired while the database was unreachable');
+        this.lose(
+          lease,
+          'its lease expired while the database was unreachable',
+        );
       } else {
         // Try again soon, well before the lease runs out.
-        lease.renewAt = now + Math.max(10, lease.run.leaseMs / (RENEWALS_PER_LEASE * 2));
+        lease.renewAt =
+          now + Math.max(10, lease.run.leaseMs / (RENEWALS_PER_LEASE * 2));
       }
     }
   }
 
-  private lose(lease: HeldLease, why: string): void {
+  private lose(
+    lease: HeldLease,
+    why: string,
+    cause: 'lease_lost' | 'run_cancelled' = 'lease_lost',
+  ): void {
     this.held.delete(lease.run.id);
     const { run } = lease;
     this.logger.warn(
       `Run ${run.id} ${run.workflowName} step ${run.stepIndex} attempt ${run.attempt}: ${why}; abandoning the attempt`,
     );
-    lease.controller.abort(new StepAbortedError('lease_lost'));
+    lease.controller.abort(new StepAbortedError(cause));
   }
 }

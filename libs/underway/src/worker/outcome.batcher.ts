@@ -83,9 +83,7 @@ export class OutcomeBatcher {
         failures += 1;
         if (!isTransientPgError(err) || this.abandoned.signal.aborted) {
           this.queue.splice(0, batch.length);
-          for (const entry of batch) {
-            entry.reject(err);
-          }
+          await this.commitOneByOne(batch, err);
           continue;
         }
         const delay = jitteredBackoffMs(failures, 50, 5_000);
@@ -98,5 +96,33 @@ export class OutcomeBatcher {
     // In the same synchronous step as the last emptiness check, so that a
     // later submit() always starts a new flush.
     this.running = false;
+  }
+
+  /**
+   * A batch the database refused for good: commit its outcomes one by one, so
+   * that one bad outcome cannot cost the others theirs.
+   */
+  private async commitOneByOne(
+    batch: PendingOutcome[],
+    batchError: unknown,
+  ): Promise<void> {
+    if (batch.length === 1 || this.abandoned.signal.aborted) {
+      for (const entry of batch) {
+        entry.reject(batchError);
+      }
+      return;
+    }
+    for (const entry of batch) {
+      try {
+        const applied = await this.repository.commit(
+          new PoolExecutor(this.pool),
+          [entry],
+          this.worker,
+        );
+        entry.resolve(applied.get(entry.run.id));
+      } catch (err) {
+        entry.reject(err);
+      }
+    }
   }
 }

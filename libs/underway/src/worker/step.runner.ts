@@ -2,9 +2,16 @@ import { Logger } from '@nestjs/common';
 import { nextRetryDelayMs } from '../common/backoff';
 import { formatDuration, parseDuration } from '../common/duration';
 import { deserializePayload, serializePayload } from '../common/json-payload';
-import type { StepDefinition, WorkflowDefinition } from '../discovery/workflow-definition';
+import type {
+  StepDefinition,
+  WorkflowDefinition,
+} from '../discovery/workflow-definition';
 import type { WorkflowRegistry } from '../discovery/workflow.registry';
-import { classifyError, ErrorRecord, fatalError } from '../errors/classify-error';
+import {
+  classifyError,
+  ErrorRecord,
+  fatalError,
+} from '../errors/classify-error';
 import { StepAbortedError } from '../errors/step-aborted.error';
 import { StepTimeoutError } from '../errors/step-timeout.error';
 import { UnderwayError } from '../errors/underway.error';
@@ -68,6 +75,17 @@ export class StepRunner {
       stepDone();
       this.leases.untrack(claimed.id);
       this.running.delete(claimed.id);
+    }
+  }
+
+  /** Aborts the step of `runId` if it runs here (the run was cancelled). */
+  cancel(runId: string): void {
+    const controller = this.running.get(runId);
+    if (controller && !controller.signal.aborted) {
+      this.logger.log(
+        `Run ${runId} was cancelled while its step ran; aborting the step`,
+      );
+      controller.abort(new StepAbortedError('run_cancelled'));
     }
   }
 
@@ -173,7 +191,11 @@ export class StepRunner {
       if (value.kind === 'complete') {
         return {
           kind: 'complete',
-          output: serializePayload(value.output, this.maxPayloadBytes, 'output'),
+          output: serializePayload(
+            value.output,
+            this.maxPayloadBytes,
+            'output',
+          ),
         };
       }
       const next = definition.steps[step.index + 1];
@@ -192,7 +214,11 @@ export class StepRunner {
       }
       return {
         kind: 'next',
-        input: serializePayload(value.input, this.maxPayloadBytes, 'step input'),
+        input: serializePayload(
+          value.input,
+          this.maxPayloadBytes,
+          'step input',
+        ),
         delayMs:
           value.delay !== undefined
             ? parseDuration(value.delay, `${label} Transition.after delay`)

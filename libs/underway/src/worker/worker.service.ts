@@ -21,9 +21,12 @@ import { UNDERWAY_OPTIONS } from '../underway.module-definition';
 import { RunEvents } from '../workflow/run-events';
 import { ClaimLoop } from './claim.loop';
 import { LeaseKeeper } from './lease.keeper';
+import { MaintenanceLoop } from './maintenance.loop';
 import { OutcomeBatcher } from './outcome.batcher';
 import { StepRunner } from './step.runner';
 
+/** Notification payload prefix: a run was cancelled (`cancel:<runId>`). */
+const CANCEL_PREFIX = 'cancel:';
 /** Expired leases taken back per housekeeping statement. */
 const RECLAIM_BATCH = 500;
 /** After the drain timeout, how long aborted steps get to give their claims back. */
@@ -35,6 +38,7 @@ interface RunningWorker {
   readonly outcomes: OutcomeBatcher;
   readonly leases: LeaseKeeper;
   readonly listener: NotificationListener;
+  readonly maintenance: MaintenanceLoop;
 }
 
 /**
@@ -97,6 +101,7 @@ export class WorkerService
     }
     await worker.outcomes.drain();
     await worker.leases.stop();
+    await worker.maintenance.stop();
     await worker.listener.stop();
     this.logger.log(
       `Worker stopped${inFlight ? ` (${inFlight} step(s) were in flight)` : ''}`,
@@ -127,7 +132,11 @@ export class WorkerService
     const queue = new RunQueueRepository(schema);
     const executor = new PoolExecutor(this.database.pool);
     const leases = new LeaseKeeper(queue, this.database.heartbeat);
-    const outcomes = new OutcomeBatcher(queue, this.database.pool, instanceName);
+    const outcomes = new OutcomeBatcher(
+      queue,
+      this.database.pool,
+      instanceName,
+    );
     const claimLoop: ClaimLoop = new ClaimLoop({
       concurrency: runtime.concurrency,
       pollIntervalMs: runtime.pollIntervalMs,
@@ -161,6 +170,10 @@ export class WorkerService
       () => this.database.createClient('listen'),
       schema,
       (payload) => {
+        if (payload.startsWith(CANCEL_PREFIX)) {
+          runner.cancel(payload.slice(CANCEL_PREFIX.length));
+          return;
+        }
         const dueInMs = payload === '' ? 0 : Number(payload);
         if (Number.isFinite(dueInMs) && dueInMs > 0) {
           claimLoop.wakeIn(dueInMs);
@@ -170,8 +183,16 @@ export class WorkerService
       },
       () => claimLoop.claimSoon(),
     );
+    const maintenance = new MaintenanceLoop(
+      this.database.maintenance,
+      schema,
+      workflows,
+      runtime.maintenanceIntervalMs,
+      Math.max(runtime.pollIntervalMs * 5, 1_000),
+    );
     listener.start();
     claimLoop.start();
-    return { claimLoop, runner, outcomes, leases, listener };
+    maintenance.start();
+    return { claimLoop, runner, outcomes, leases, listener, maintenance };
   }
 }

@@ -8,12 +8,7 @@
  * @publicApi
  */
 export type RunState =
-  | 'pending'
-  | 'running'
-  | 'waiting'
-  | 'succeeded'
-  | 'failed'
-  | 'cancelled';
+  'pending' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled';
 
 export const TERMINAL_STATES: readonly RunState[] = [
   'succeeded',

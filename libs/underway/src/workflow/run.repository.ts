@@ -2,7 +2,10 @@ import type { SqlExecutor } from '../database/sql-executor';
 import type { Schema } from '../database/sql';
 import {
   AttemptRow,
-  cancelIdleRun,
+  cancelRun,
+  DeadLetterRow,
+  markRedriven,
+  selectDeadLetters,
   findByIdempotencyKey,
   insertRun,
   insertRuns,
@@ -33,7 +36,11 @@ export class RunRepository {
     // The key is taken: the insert waited for the holder to commit, so the
     // existing run is visible to this (new) statement.
     const existing = await executor.query<{ id: string }>(
-      findByIdempotencyKey(this.schema, run.workflowName, run.idempotencyKey ?? ''),
+      findByIdempotencyKey(
+        this.schema,
+        run.workflowName,
+        run.idempotencyKey ?? '',
+      ),
     );
     const found = existing.rows[0];
     if (!found) {
@@ -44,7 +51,10 @@ export class RunRepository {
     return { id: found.id, created: false };
   }
 
-  async insertMany(executor: SqlExecutor, runs: readonly NewRun[]): Promise<string[]> {
+  async insertMany(
+    executor: SqlExecutor,
+    runs: readonly NewRun[],
+  ): Promise<string[]> {
     const inserted = await executor.query<{ id: string }>(
       insertRuns(this.schema, runs),
     );
@@ -56,7 +66,10 @@ export class RunRepository {
     return result.rows[0];
   }
 
-  async status(executor: SqlExecutor, id: string): Promise<RunStatusRow | undefined> {
+  async status(
+    executor: SqlExecutor,
+    id: string,
+  ): Promise<RunStatusRow | undefined> {
     const result = await executor.query<RunStatusRow>(
       selectRunStatus(this.schema, id),
     );
@@ -70,9 +83,38 @@ export class RunRepository {
     return result.rows;
   }
 
-  /** Cancels a pending or waiting run; `false` when it was in another state. */
-  async cancelIdle(executor: SqlExecutor, id: string): Promise<boolean> {
-    const result = await executor.query(cancelIdleRun(this.schema, id));
-    return result.rowCount > 0;
+  /**
+   * Cancels a run that has not finished.
+   * @returns the state it was in, or `undefined` when it had already finished
+   */
+  async cancel(executor: SqlExecutor, id: string): Promise<string | undefined> {
+    const result = await executor.query<{ previous_state: string }>(
+      cancelRun(this.schema, id),
+    );
+    return result.rows[0]?.previous_state;
+  }
+
+  async deadLetters(
+    executor: SqlExecutor,
+    queue: string,
+    options: {
+      runIds: readonly string[] | null;
+      limit: number;
+      forRedrive: boolean;
+    },
+  ): Promise<DeadLetterRow[]> {
+    const result = await executor.query<DeadLetterRow>(
+      selectDeadLetters(this.schema, queue, options),
+    );
+    return result.rows;
+  }
+
+  async markRedriven(
+    executor: SqlExecutor,
+    entries: readonly { id: string; runId: string }[],
+  ): Promise<void> {
+    if (entries.length > 0) {
+      await executor.query(markRedriven(this.schema, entries));
+    }
   }
 }

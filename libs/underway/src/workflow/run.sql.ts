@@ -1,4 +1,10 @@
-import { ident, notificationChannel, Schema, sql, SqlQuery } from '../database/sql';
+import {
+  ident,
+  notificationChannel,
+  Schema,
+  sql,
+  SqlQuery,
+} from '../database/sql';
 
 /** One run to insert, as the client prepared it. */
 export interface NewRun {
@@ -16,6 +22,8 @@ export interface NewRun {
   readonly delayMs: number;
   readonly concurrencyKey: string | null;
   readonly idempotencyKey: string | null;
+  /** The workflow's dead-letter queue, if any. */
+  readonly deadLetter: string | null;
   readonly ttlMs: number;
 }
 
@@ -33,14 +41,18 @@ export function insertRun(schema: Schema, run: NewRun): SqlQuery {
     with inserted as (
       insert into ${ident(schema)}.workflow_run (
         id, workflow_name, input, max_attempts, lease_ms, priority, run_priority,
-        run_at, concurrency_key, idempotency_key, ttl_ms)
+        run_at, concurrency_key, idempotency_key, dead_letter, ttl_ms)
       values (
         ${run.id}, ${run.workflowName}, ${run.input}::jsonb, ${run.maxAttempts}, ${run.leaseMs},
         ${run.priority}, ${run.runPriority},
         coalesce(${run.runAt}::timestamptz, now() + ${run.delayMs}::bigint * interval '1 millisecond'),
-        ${run.concurrencyKey}, ${run.idempotencyKey}, ${run.ttlMs})
+        ${run.concurrencyKey}, ${run.idempotencyKey}, ${run.deadLetter}, ${run.ttlMs})
       on conflict (workflow_name, idempotency_key) where idempotency_key is not null do nothing
-      returning id, run_at
+      returning id, run_at, concurrency_key
+    ), slots as (
+      insert into ${ident(schema)}.concurrency_slot (key)
+      select concurrency_key from inserted where concurrency_key is not null
+      on conflict (key) do nothing
     ), woken as (
       select pg_notify(${notificationChannel(schema)}, case when min(run_at) <= now() then '' else ceil(extract(epoch from min(run_at) - now()) * 1000)::bigint::text end) from inserted having count(*) > 0
     )
@@ -53,20 +65,25 @@ export function insertRuns(schema: Schema, runs: readonly NewRun[]): SqlQuery {
     with inserted as (
       insert into ${ident(schema)}.workflow_run (
         id, workflow_name, input, max_attempts, lease_ms, priority, run_priority,
-        run_at, concurrency_key, ttl_ms)
+        run_at, concurrency_key, dead_letter, ttl_ms)
       select r.id, r.workflow_name, r.input::jsonb, r.max_attempts, r.lease_ms, r.priority, r.run_priority,
-        coalesce(r.run_at, now() + r.delay_ms * interval '1 millisecond'), r.concurrency_key, r.ttl_ms
+        coalesce(r.run_at, now() + r.delay_ms * interval '1 millisecond'), r.concurrency_key,
+        r.dead_letter, r.ttl_ms
       from unnest(
         ${runs.map((r) => r.id)}::uuid[], ${runs.map((r) => r.workflowName)}::text[],
         ${runs.map((r) => r.input)}::text[], ${runs.map((r) => r.maxAttempts)}::int[],
         ${runs.map((r) => r.leaseMs)}::int[], ${runs.map((r) => r.priority)}::int[],
         ${runs.map((r) => r.runPriority)}::int[], ${runs.map((r) => r.runAt)}::timestamptz[],
         ${runs.map((r) => r.delayMs)}::bigint[], ${runs.map((r) => r.concurrencyKey)}::text[],
-        ${runs.map((r) => r.ttlMs)}::bigint[]
+        ${runs.map((r) => r.deadLetter)}::text[], ${runs.map((r) => r.ttlMs)}::bigint[]
       ) with ordinality as r(id, workflow_name, input, max_attempts, lease_ms, priority, run_priority,
-        run_at, delay_ms, concurrency_key, ttl_ms, ord)
+        run_at, delay_ms, concurrency_key, dead_letter, ttl_ms, ord)
       order by r.ord
-      returning id, run_at
+      returning id, run_at, concurrency_key
+    ), slots as (
+      insert into ${ident(schema)}.concurrency_slot (key)
+      select distinct concurrency_key from inserted where concurrency_key is not null
+      on conflict (key) do nothing
     ), woken as (
       select pg_notify(${notificationChannel(schema)}, case when min(run_at) <= now() then '' else ceil(extract(epoch from min(run_at) - now()) * 1000)::bigint::text end) from inserted having count(*) > 0
     )
@@ -145,15 +162,88 @@ export function selectAttempts(schema: Schema, runId: string): SqlQuery {
 }
 
 /**
- * Cancels a run that is not executing right now (pending, or waiting between
- * steps). Returns the run when it was cancelled.
+ * Cancels a run that has not finished: pending or waiting runs stop at once; a
+ * running run's claim is fenced off (`fence + 1`, so its outcome changes
+ * nothing) and its worker is told to abort `ctx.signal`. Frees the run's
+ * concurrency key. Returns the state the run was in, or no row when it had
+ * already finished.
  */
-export function cancelIdleRun(schema: Schema, id: string): SqlQuery {
+export function cancelRun(schema: Schema, id: string): SqlQuery {
   return sql`
-    update ${ident(schema)}.workflow_run
-    set state = 'cancelled', completed_at = now(), updated_at = now(),
-      expires_at = now() + ttl_ms * interval '1 millisecond',
-      error = jsonb_build_object('code', 'cancelled', 'message', 'The run was cancelled.')
-    where id = ${id} and state in ('pending', 'waiting')
-    returning id`;
+    with target as (
+      select id, state, concurrency_key from ${ident(schema)}.workflow_run
+      where id = ${id} and state in ('pending', 'running', 'waiting')
+      for update
+    ), updated as (
+      update ${ident(schema)}.workflow_run r
+      set state = 'cancelled', fence = r.fence + 1, completed_at = now(), updated_at = now(),
+        lease_expires_at = null, lease_owner = null,
+        expires_at = now() + r.ttl_ms * interval '1 millisecond',
+        error = jsonb_build_object('code', 'cancelled', 'message', 'The run was cancelled.', 'name', 'Cancelled')
+      from target t
+      where r.id = t.id
+      returning r.id
+    ), released as (
+      update ${ident(schema)}.concurrency_slot s
+      set run_id = null, updated_at = now()
+      from target t
+      where s.key = t.concurrency_key and s.run_id = t.id
+      returning s.key
+    ), woken as (
+      select pg_notify(${notificationChannel(schema)}, 'cancel:' || t.id::text) from target t
+      where t.state = 'running'
+      union all
+      select pg_notify(${notificationChannel(schema)}, '') from released
+    )
+    select t.state as previous_state, (select count(*) from woken) as woken
+    from target t join updated u on u.id = t.id`;
+}
+
+export interface DeadLetterRow {
+  id: string;
+  queue: string;
+  run_id: string;
+  workflow_name: string;
+  input: string | null;
+  error: { code: string; message: string; name?: string } | null;
+  failed_at: Date;
+  redriven_at: Date | null;
+  redriven_run_id: string | null;
+}
+
+/** Dead-lettered runs of a queue, oldest first; locked when `forRedrive`. */
+export function selectDeadLetters(
+  schema: Schema,
+  queue: string,
+  options: {
+    runIds: readonly string[] | null;
+    limit: number;
+    forRedrive: boolean;
+  },
+): SqlQuery {
+  const base = sql`
+    select id::text as id, queue, run_id, workflow_name, input::text as input, error, failed_at,
+      redriven_at, redriven_run_id
+    from ${ident(schema)}.dead_letter
+    where queue = ${queue}
+      and (${options.runIds}::uuid[] is null or run_id = any(${options.runIds}::uuid[]))
+      and (redriven_at is null or not ${options.forRedrive}::boolean)
+    order by id
+    limit ${options.limit}`;
+  return options.forRedrive
+    ? { text: `${base.text} for update skip locked`, values: base.values }
+    : base;
+}
+
+/** Marks dead-letter entries as redriven, each with the run that replaced it. */
+export function markRedriven(
+  schema: Schema,
+  entries: readonly { id: string; runId: string }[],
+): SqlQuery {
+  return sql`
+    update ${ident(schema)}.dead_letter d
+    set redriven_at = now(), redriven_run_id = e.run_id
+    from unnest(${entries.map((e) => e.id)}::bigint[], ${entries.map((e) => e.runId)}::uuid[])
+      as e(id, run_id)
+    where d.id = e.id`;
 }

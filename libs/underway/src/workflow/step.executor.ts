@@ -1,4 +1,7 @@
-import type { StepDefinition, WorkflowDefinition } from '../discovery/workflow-definition';
+import type {
+  StepDefinition,
+  WorkflowDefinition,
+} from '../discovery/workflow-definition';
 import type { StepContext } from './step-context';
 
 /**

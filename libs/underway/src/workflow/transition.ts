@@ -1,6 +1,7 @@
 import type { Duration } from '../common/duration';
 
-const TRANSITION = Symbol('underway:transition');
+// Symbol.for: two installed copies of the library recognise each other's transitions.
+const TRANSITION = Symbol.for('underway:transition');
 
 /**
  * What a step returns: go on to the next step (now or after a delay), or
@@ -15,8 +16,7 @@ const TRANSITION = Symbol('underway:transition');
  * @publicApi
  */
 export type Transition<TNext = unknown, TOutput = unknown> =
-  | NextTransition<TNext>
-  | CompleteTransition<TOutput>;
+  NextTransition<TNext> | CompleteTransition<TOutput>;
 
 /** @publicApi */
 export interface NextTransition<TNext = unknown> {

@@ -1,0 +1,836 @@
+import {
+  Inject,
+  Injectable,
+  Module,
+  Provider,
+  Scope,
+  Type,
+} from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { Test, TestingModule } from '@nestjs/testing';
+import type { Duration } from '../common/duration';
+import { DEFAULT_RETRY_POLICY } from '../common/retry-policy';
+import { Step } from '../decorators/step.decorator';
+import type {
+  StepOptions,
+  WorkflowOptions,
+} from '../decorators/workflow-options.interface';
+import { Workflow } from '../decorators/workflow.decorator';
+import { DuplicateWorkflowError } from '../errors/duplicate-workflow.error';
+import { InvalidOptionsError } from '../errors/invalid-options.error';
+import { InvalidWorkflowDefinitionError } from '../errors/invalid-workflow-definition.error';
+import { WorkflowNotRegisteredError } from '../errors/workflow-not-registered.error';
+import { resolveOptions } from '../options/resolve-options';
+import type { ResolvedOptions } from '../options/resolved-options';
+import { UNDERWAY_OPTIONS } from '../underway.module-definition';
+import { Transition } from '../workflow/transition';
+import { UnderwayMetadataAccessor } from './underway-metadata.accessor';
+import { UnderwayExplorer } from './underway.explorer';
+import type { WorkflowDefinition } from './workflow-definition';
+import { WorkflowRegistry } from './workflow.registry';
+
+/** A value the `Duration` type refuses, to reach the run-time checks. */
+const badDuration = (value: string): Duration => value as unknown as Duration;
+
+// ---------------------------------------------------------------- fixtures
+
+@Workflow({ name: 'ordered' })
+class OrderedWorkflow {
+  @Step()
+  charge() {
+    return Transition.next(1);
+  }
+
+  @Step()
+  ship() {
+    return Transition.next(2);
+  }
+
+  @Step()
+  notify() {
+    return Transition.complete();
+  }
+}
+
+@Workflow({ name: 'policies', retry: { maxAttempts: 4 }, timeout: '5m' })
+class PolicyWorkflow {
+  @Step()
+  inherit() {
+    return Transition.next(1);
+  }
+
+  @Step({ retry: { maxAttempts: 2 }, heartbeat: '45s' })
+  override() {
+    return Transition.next(2);
+  }
+
+  @Step({ timeout: '30s', retry: { jitterFactor: 0 } })
+  partial() {
+    return Transition.complete();
+  }
+}
+
+@Workflow({ name: 'plain' })
+class PlainWorkflow {
+  @Step()
+  only() {
+    return Transition.complete();
+  }
+}
+
+@Workflow({ name: 'tuned', priority: 5, ttl: '1d' })
+class TunedWorkflow {
+  @Step({ priority: -2, delay: '5m' })
+  later() {
+    return Transition.complete();
+  }
+}
+
+@Workflow({ name: 'no-steps' })
+class NoStepWorkflow {
+  notAStep() {
+    return Transition.complete();
+  }
+}
+
+@Workflow({ name: 'dup' })
+class FirstDupWorkflow {
+  @Step()
+  run() {
+    return Transition.complete();
+  }
+}
+
+@Workflow({ name: 'dup' })
+class SecondDupWorkflow {
+  @Step()
+  run() {
+    return Transition.complete();
+  }
+}
+
+@Injectable({ scope: Scope.REQUEST })
+@Workflow({ name: 'request-scoped' })
+class RequestScopedWorkflow {
+  @Step()
+  run() {
+    return Transition.complete();
+  }
+}
+
+@Workflow({ name: 'request-scoped-below' })
+@Injectable({ scope: Scope.REQUEST })
+class RequestScopedBelowWorkflow {
+  @Step()
+  run() {
+    return Transition.complete();
+  }
+}
+
+@Injectable({ scope: Scope.TRANSIENT })
+@Workflow({ name: 'transient' })
+class TransientWorkflow {
+  @Step()
+  run() {
+    return Transition.complete();
+  }
+}
+
+@Injectable({ scope: Scope.REQUEST })
+class RequestContext {}
+
+@Workflow({ name: 'depends-on-request' })
+class DependsOnRequestWorkflow {
+  constructor(@Inject(RequestContext) readonly context: RequestContext) {}
+
+  @Step()
+  run() {
+    return Transition.complete();
+  }
+}
+
+const workflowTypo = { name: 'typo', retires: 3 };
+@Workflow(workflowTypo)
+class WorkflowTypoWorkflow {
+  @Step()
+  run() {
+    return Transition.complete();
+  }
+}
+
+const stepTypo = { timeout: '1m' as const, retires: 3 };
+@Workflow({ name: 'step-typo' })
+class StepTypoWorkflow {
+  @Step(stepTypo)
+  send() {
+    return Transition.complete();
+  }
+}
+
+@Workflow({ name: 'step-retry-typo' })
+class StepRetryTypoWorkflow {
+  @Step({ retry: { maxAttempt: 1 } as StepOptions['retry'] })
+  send() {
+    return Transition.complete();
+  }
+}
+
+@Workflow({ name: 'bad-step-retry' })
+class BadStepRetryWorkflow {
+  @Step({ retry: { maxAttempts: 0 } })
+  send() {
+    return Transition.complete();
+  }
+}
+
+@Workflow({ name: 'bad-step-timeout' })
+class BadStepTimeoutWorkflow {
+  @Step({ timeout: badDuration('soon') })
+  send() {
+    return Transition.complete();
+  }
+}
+
+@Workflow({ name: 'bad-step-heartbeat' })
+class BadStepHeartbeatWorkflow {
+  @Step({ heartbeat: '10ms' })
+  send() {
+    return Transition.complete();
+  }
+}
+
+@Workflow({ name: 'bad-step-delay' })
+class BadStepDelayWorkflow {
+  @Step({ delay: '-1s' })
+  send() {
+    return Transition.complete();
+  }
+}
+
+@Workflow({ name: 'bad-step-priority' })
+class BadStepPriorityWorkflow {
+  @Step({ priority: 1.5 })
+  send() {
+    return Transition.complete();
+  }
+}
+
+@Workflow({ name: 'bad-workflow-retry', retry: { jitterFactor: 2 } })
+class BadWorkflowRetryWorkflow {
+  @Step()
+  send() {
+    return Transition.complete();
+  }
+}
+
+@Workflow({ name: 'bad-workflow-timeout', timeout: badDuration('forever') })
+class BadWorkflowTimeoutWorkflow {
+  @Step()
+  send() {
+    return Transition.complete();
+  }
+}
+
+@Workflow({ name: '' })
+class EmptyNameWorkflow {
+  @Step()
+  send() {
+    return Transition.complete();
+  }
+}
+
+@Workflow({} as WorkflowOptions)
+class NamelessWorkflow {
+  @Step()
+  send() {
+    return Transition.complete();
+  }
+}
+
+@Workflow({ name: 'twice' })
+class TwiceDecoratedWorkflow {
+  @Step()
+  @Step()
+  send() {
+    return Transition.complete();
+  }
+}
+
+const SYMBOL_STEP = Symbol('symbolStep');
+@Workflow({ name: 'symbol-step' })
+class SymbolStepWorkflow {
+  @Step()
+  [SYMBOL_STEP]() {
+    return Transition.complete();
+  }
+}
+
+@Workflow({ name: 'factory' })
+class FactoryWorkflow {
+  @Step()
+  run() {
+    return Transition.complete();
+  }
+}
+
+@Workflow({ name: 'value' })
+class ValueWorkflow {
+  @Step()
+  run() {
+    return Transition.complete();
+  }
+}
+
+/** Two distinct classes that share a class name and a workflow name. */
+function makeClashWorkflow(): Type {
+  @Workflow({ name: 'clash' })
+  class ClashWorkflow {
+    @Step()
+    run() {
+      return Transition.complete();
+    }
+  }
+  return ClashWorkflow;
+}
+const ClashA = makeClashWorkflow();
+const ClashB = makeClashWorkflow();
+
+@Injectable()
+class UnrelatedService {}
+
+@Module({ providers: [PlainWorkflow] })
+class FirstFeatureModule {}
+
+@Module({ providers: [PlainWorkflow] })
+class SecondFeatureModule {}
+
+// ---------------------------------------------------------------- helpers
+
+const opened: TestingModule[] = [];
+
+async function boot(
+  providers: Provider[],
+  options: ResolvedOptions = resolveOptions({}),
+  imports: Type[] = [],
+): Promise<TestingModule> {
+  const moduleRef = await Test.createTestingModule({
+    imports: [DiscoveryModule, ...imports],
+    providers: [
+      UnderwayExplorer,
+      UnderwayMetadataAccessor,
+      WorkflowRegistry,
+      { provide: UNDERWAY_OPTIONS, useValue: options },
+      ...providers,
+    ],
+  }).compile();
+  opened.push(moduleRef);
+  return moduleRef;
+}
+
+/** Boots a module with `providers`, explores it and returns the registry. */
+async function explore(
+  providers: Provider[],
+  options?: ResolvedOptions,
+  imports?: Type[],
+): Promise<WorkflowRegistry> {
+  const moduleRef = await boot(providers, options, imports);
+  moduleRef.get(UnderwayExplorer).explore();
+  return moduleRef.get(WorkflowRegistry);
+}
+
+/** The error that exploring `providers` throws. */
+async function exploreError(
+  providers: Provider[],
+  options?: ResolvedOptions,
+  imports?: Type[],
+): Promise<unknown> {
+  const moduleRef = await boot(providers, options, imports);
+  try {
+    moduleRef.get(UnderwayExplorer).explore();
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected explore() to throw');
+}
+
+async function definitionOf(
+  workflow: Type,
+  options?: ResolvedOptions,
+): Promise<WorkflowDefinition> {
+  return (await explore([workflow], options)).get(workflow);
+}
+
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((moduleRef) => moduleRef.close()));
+});
+
+// ---------------------------------------------------------------- tests
+
+describe('UnderwayExplorer', () => {
+  describe('registration', () => {
+    it('registers the steps in declaration order, indexed from 0', async () => {
+      const { steps } = await definitionOf(OrderedWorkflow);
+      expect(steps.map((step) => [step.index, step.method])).toEqual([
+        [0, 'charge'],
+        [1, 'ship'],
+        [2, 'notify'],
+      ]);
+    });
+
+    it('records the workflow name, the class name and the Nest-managed instance', async () => {
+      const registry = await explore([OrderedWorkflow]);
+      const definition = registry.get(OrderedWorkflow);
+      expect([definition.name, definition.className]).toEqual([
+        'ordered',
+        'OrderedWorkflow',
+      ]);
+    });
+
+    it('keeps the Nest-managed singleton as the instance', async () => {
+      const moduleRef = await boot([OrderedWorkflow]);
+      moduleRef.get(UnderwayExplorer).explore();
+      expect(moduleRef.get(WorkflowRegistry).get('ordered').instance).toBe(
+        moduleRef.get(OrderedWorkflow),
+      );
+    });
+
+    it('gives priority 0, the default ttl and no step priority or delay by default', async () => {
+      const definition = await definitionOf(PlainWorkflow);
+      expect([
+        definition.priority,
+        definition.ttlMs,
+        definition.steps[0]?.priority,
+        definition.steps[0]?.delayMs,
+      ]).toEqual([0, 14 * 86_400_000, undefined, undefined]);
+    });
+
+    it('keeps the workflow priority and ttl, and the step priority and delay', async () => {
+      const definition = await definitionOf(TunedWorkflow);
+      expect([
+        definition.priority,
+        definition.ttlMs,
+        definition.steps[0]?.priority,
+        definition.steps[0]?.delayMs,
+      ]).toEqual([5, 86_400_000, -2, 300_000]);
+    });
+
+    it('freezes the definition and its steps', async () => {
+      const definition = await definitionOf(OrderedWorkflow);
+      expect([
+        Object.isFrozen(definition),
+        Object.isFrozen(definition.steps),
+        Object.isFrozen(definition.steps[0]),
+        Object.isFrozen(definition.steps[0]?.policy),
+      ]).toEqual([true, true, true, true]);
+    });
+
+    it('ignores providers that are not workflows', async () => {
+      const registry = await explore([UnrelatedService, OrderedWorkflow]);
+      expect(registry.names()).toEqual(['ordered']);
+    });
+
+    it('registers nothing when no workflow is provided', async () => {
+      expect((await explore([UnrelatedService])).names()).toEqual([]);
+    });
+
+    it('discovers a workflow provided with useFactory', async () => {
+      const registry = await explore([
+        { provide: 'X', useFactory: () => new FactoryWorkflow() },
+      ]);
+      expect(registry.get('factory').className).toBe('FactoryWorkflow');
+    });
+
+    it('finds a factory-provided workflow by its class too', async () => {
+      const registry = await explore([
+        { provide: 'X', useFactory: () => new FactoryWorkflow() },
+      ]);
+      expect(registry.get(FactoryWorkflow).name).toBe('factory');
+    });
+
+    it('discovers a workflow provided with useValue', async () => {
+      const registry = await explore([
+        { provide: 'V', useValue: new ValueWorkflow() },
+      ]);
+      expect(registry.get('value').className).toBe('ValueWorkflow');
+    });
+
+    // Regression (fixed): `useExisting` makes a factory wrapper (`inject` set, `isAlias`
+    // true) whose instance is the same workflow, so the explorer registers
+    // the class a second time and throws DuplicateWorkflowError
+    // ("provided more than once").
+    it('registers a workflow once when it is also aliased with useExisting', async () => {
+      const registry = await explore([
+        OrderedWorkflow,
+        { provide: 'ORDERED_ALIAS', useExisting: OrderedWorkflow },
+      ]);
+      expect(registry.names()).toEqual(['ordered']);
+    });
+  });
+
+  describe('policies (step > workflow > module defaults > built-in)', () => {
+    const moduleOptions = resolveOptions({
+      defaults: {
+        retry: { maxAttempts: 7, initialInterval: '3s' },
+        timeout: '2m',
+        heartbeat: '10s',
+      },
+    });
+
+    it('gives a workflow without options the module defaults, field by field over the built-in ones', async () => {
+      const { steps } = await definitionOf(PlainWorkflow, moduleOptions);
+      expect(steps[0]?.policy).toEqual({
+        retry: {
+          ...DEFAULT_RETRY_POLICY,
+          maxAttempts: 7,
+          initialIntervalMs: 3_000,
+        },
+        timeoutMs: 120_000,
+        heartbeatMs: 10_000,
+      });
+    });
+
+    it('gives a workflow without options the built-in defaults when the module sets none', async () => {
+      const { steps } = await definitionOf(PlainWorkflow);
+      expect(steps[0]?.policy).toEqual({
+        retry: DEFAULT_RETRY_POLICY,
+        timeoutMs: 900_000,
+        heartbeatMs: 30_000,
+      });
+    });
+
+    it("gives a step without options the workflow's retry and timeout, and the module's heartbeat", async () => {
+      const { steps } = await definitionOf(PolicyWorkflow, moduleOptions);
+      expect(steps[0]?.policy).toEqual({
+        retry: {
+          ...DEFAULT_RETRY_POLICY,
+          maxAttempts: 4,
+          initialIntervalMs: 3_000,
+        },
+        timeoutMs: 300_000,
+        heartbeatMs: 10_000,
+      });
+    });
+
+    it("lets a step's retry.maxAttempts and heartbeat override the workflow's and the module's", async () => {
+      const { steps } = await definitionOf(PolicyWorkflow, moduleOptions);
+      expect(steps[1]?.policy).toEqual({
+        retry: {
+          ...DEFAULT_RETRY_POLICY,
+          maxAttempts: 2,
+          initialIntervalMs: 3_000,
+        },
+        timeoutMs: 300_000,
+        heartbeatMs: 45_000,
+      });
+    });
+
+    it("lets a step's timeout override the workflow's while its retry keeps the workflow's maxAttempts", async () => {
+      const { steps } = await definitionOf(PolicyWorkflow, moduleOptions);
+      expect(steps[2]?.policy).toEqual({
+        retry: {
+          ...DEFAULT_RETRY_POLICY,
+          maxAttempts: 4,
+          initialIntervalMs: 3_000,
+          jitterFactor: 0,
+        },
+        timeoutMs: 30_000,
+        heartbeatMs: 10_000,
+      });
+    });
+  });
+
+  describe('boot errors', () => {
+    it('rejects a @Workflow without @Step, naming the class', async () => {
+      const err = await exploreError([NoStepWorkflow]);
+      expect(err).toBeInstanceOf(InvalidWorkflowDefinitionError);
+      expect(err).toMatchObject({
+        target: 'NoStepWorkflow',
+        message: expect.stringMatching(
+          /^NoStepWorkflow: @Workflow class has no @Step\(\) method/,
+        ),
+      });
+    });
+
+    it('rejects two classes with the same workflow name, naming both', async () => {
+      const err = await exploreError([FirstDupWorkflow, SecondDupWorkflow]);
+      expect(err).toBeInstanceOf(DuplicateWorkflowError);
+      expect(err).toMatchObject({
+        workflowName: 'dup',
+        message:
+          'Workflow name "dup" is used by both FirstDupWorkflow and SecondDupWorkflow. Give each @Workflow a unique name.',
+      });
+    });
+
+    it('rejects one class provided by two modules, saying to list it once', async () => {
+      const err = await exploreError([], undefined, [
+        FirstFeatureModule,
+        SecondFeatureModule,
+      ]);
+      expect(err).toMatchObject({
+        name: 'DuplicateWorkflowError',
+        message:
+          'Workflow "plain" (PlainWorkflow) is provided more than once. List PlainWorkflow in the providers of one module only.',
+      });
+    });
+
+    // Regression (fixed): DuplicateWorkflowError compares class *names*, so two distinct
+    // classes that happen to share one (e.g. two files' SignupWorkflow) get
+    // the "provided more than once, list it in one module only" advice,
+    // which does not fix anything.
+    it('does not mistake two distinct classes with one class name for one class provided twice', async () => {
+      const err = await exploreError([ClashA, ClashB]);
+      expect((err as Error).message).not.toContain('provided more than once');
+    });
+
+    it('rejects a request-scoped workflow class, naming it', async () => {
+      const err = await exploreError([RequestScopedWorkflow]);
+      expect(err).toBeInstanceOf(InvalidWorkflowDefinitionError);
+      expect(err).toMatchObject({
+        target: 'RequestScopedWorkflow',
+        message: expect.stringContaining('must be a singleton provider'),
+      });
+    });
+
+    it('rejects a transient workflow class, naming it', async () => {
+      const err = await exploreError([TransientWorkflow]);
+      expect(err).toMatchObject({
+        name: 'InvalidWorkflowDefinitionError',
+        target: 'TransientWorkflow',
+      });
+    });
+
+    it('rejects a workflow that depends on a request-scoped provider, naming it', async () => {
+      const err = await exploreError([
+        RequestContext,
+        DependsOnRequestWorkflow,
+      ]);
+      expect(err).toMatchObject({
+        name: 'InvalidWorkflowDefinitionError',
+        target: 'DependsOnRequestWorkflow',
+      });
+    });
+
+    // Regression (fixed): @Workflow applies Injectable() with no options. Decorators run
+    // bottom-up, so with @Injectable({ scope: REQUEST }) written below
+    // @Workflow, Injectable() overwrites the scope and the class silently
+    // becomes a singleton instead of failing the boot.
+    it('rejects a request-scoped workflow whichever order the decorators are written in', async () => {
+      const err = await exploreError([RequestScopedBelowWorkflow]);
+      expect(err).toMatchObject({
+        name: 'InvalidWorkflowDefinitionError',
+        target: 'RequestScopedBelowWorkflow',
+      });
+    });
+
+    it('rejects an unknown @Workflow option, naming the class and the key', async () => {
+      const err = await exploreError([WorkflowTypoWorkflow]);
+      expect(err).toMatchObject({
+        name: 'InvalidWorkflowDefinitionError',
+        target: 'WorkflowTypoWorkflow',
+        message: expect.stringContaining(
+          '@Workflow() has an unknown option "retires"',
+        ),
+      });
+    });
+
+    it('rejects an unknown @Step option, naming Class.method and the key', async () => {
+      const err = await exploreError([StepTypoWorkflow]);
+      expect(err).toMatchObject({
+        name: 'InvalidWorkflowDefinitionError',
+        target: 'StepTypoWorkflow.send',
+        message: expect.stringContaining(
+          '@Step() has an unknown option "retires"',
+        ),
+      });
+    });
+
+    // Regression (fixed): retry policies are merged without a key check (mergeRetryPolicy),
+    // so a misspelled retry field is silently ignored at every level.
+    it('rejects an unknown key inside @Step({ retry }), naming Class.method', async () => {
+      const err = await exploreError([StepRetryTypoWorkflow]);
+      expect(err).toMatchObject({
+        name: 'InvalidWorkflowDefinitionError',
+        target: 'StepRetryTypoWorkflow.send',
+      });
+    });
+
+    it.each<[string, string, string, Type]>([
+      [
+        'retry.maxAttempts 0',
+        'BadStepRetryWorkflow.send',
+        '@Step.retry.maxAttempts',
+        BadStepRetryWorkflow,
+      ],
+      [
+        'timeout "soon"',
+        'BadStepTimeoutWorkflow.send',
+        '@Step.timeout',
+        BadStepTimeoutWorkflow,
+      ],
+      [
+        'heartbeat below 30 ms',
+        'BadStepHeartbeatWorkflow.send',
+        '@Step.heartbeat',
+        BadStepHeartbeatWorkflow,
+      ],
+      [
+        'a negative delay',
+        'BadStepDelayWorkflow.send',
+        '@Step.delay',
+        BadStepDelayWorkflow,
+      ],
+    ])(
+      'rejects a @Step with %s, naming %s and %s',
+      async (_label, target, path, workflow) => {
+        const err = await exploreError([workflow]);
+        expect(err).toBeInstanceOf(InvalidWorkflowDefinitionError);
+        expect(err).toMatchObject({
+          target,
+          message: expect.stringContaining(
+            `${target}: Invalid option ${path}:`,
+          ),
+          cause: expect.objectContaining({ path }),
+        });
+      },
+    );
+
+    it('keeps the InvalidOptionsError as the cause of a bad step option', async () => {
+      const err = await exploreError([BadStepRetryWorkflow]);
+      expect((err as Error).cause).toBeInstanceOf(InvalidOptionsError);
+    });
+
+    it('rejects a non-integer step priority, naming Class.method', async () => {
+      const err = await exploreError([BadStepPriorityWorkflow]);
+      expect(err).toMatchObject({
+        name: 'InvalidWorkflowDefinitionError',
+        target: 'BadStepPriorityWorkflow.send',
+        message:
+          'BadStepPriorityWorkflow.send: priority must be a 32-bit integer, got 1.5',
+      });
+    });
+
+    it.each<[string, string, Type]>([
+      [
+        'retry.jitterFactor 2',
+        '@Workflow.retry.jitterFactor',
+        BadWorkflowRetryWorkflow,
+      ],
+      ['timeout "forever"', '@Workflow.timeout', BadWorkflowTimeoutWorkflow],
+    ])(
+      'rejects a @Workflow with %s, naming the class and %s',
+      async (_label, path, workflow) => {
+        const err = await exploreError([workflow]);
+        expect(err).toMatchObject({
+          name: 'InvalidWorkflowDefinitionError',
+          target: workflow.name,
+          message: expect.stringContaining(
+            `${workflow.name}: Invalid option ${path}:`,
+          ),
+        });
+      },
+    );
+
+    it('rejects an empty workflow name, naming the class', async () => {
+      const err = await exploreError([EmptyNameWorkflow]);
+      expect(err).toMatchObject({
+        name: 'InvalidWorkflowDefinitionError',
+        target: 'EmptyNameWorkflow',
+        message: expect.stringContaining(
+          '@Workflow({ name }) must be a non-empty string',
+        ),
+      });
+    });
+
+    it('rejects a @Workflow without a name, naming the class', async () => {
+      const err = await exploreError([NamelessWorkflow]);
+      expect(err).toMatchObject({
+        name: 'InvalidWorkflowDefinitionError',
+        target: 'NamelessWorkflow',
+        message: expect.stringContaining('got undefined'),
+      });
+    });
+
+    it('rejects @Step applied twice to one method, naming Class.method', async () => {
+      const err = await exploreError([TwiceDecoratedWorkflow]);
+      expect(err).toMatchObject({
+        name: 'InvalidWorkflowDefinitionError',
+        target: 'TwiceDecoratedWorkflow.send',
+        message:
+          'TwiceDecoratedWorkflow.send: @Step() is applied more than once to this method',
+      });
+    });
+
+    it('rejects @Step on a symbol-named method, naming it', async () => {
+      const err = await exploreError([SymbolStepWorkflow]);
+      expect(err).toMatchObject({
+        name: 'InvalidWorkflowDefinitionError',
+        target: 'SymbolStepWorkflow.Symbol(symbolStep)',
+      });
+    });
+  });
+});
+
+describe('WorkflowRegistry', () => {
+  it('returns the definition of a workflow by its class', async () => {
+    const registry = await explore([OrderedWorkflow, PlainWorkflow]);
+    expect(registry.get(PlainWorkflow).name).toBe('plain');
+  });
+
+  it('returns the definition of a workflow by its name', async () => {
+    const registry = await explore([OrderedWorkflow, PlainWorkflow]);
+    expect(registry.get('ordered').className).toBe('OrderedWorkflow');
+  });
+
+  it('returns the same definition by class and by name', async () => {
+    const registry = await explore([OrderedWorkflow]);
+    expect(registry.get(OrderedWorkflow)).toBe(registry.get('ordered'));
+  });
+
+  it('throws WorkflowNotRegisteredError for an unknown name, listing the registered names', async () => {
+    const registry = await explore([OrderedWorkflow, PlainWorkflow]);
+    expect(() => registry.get('signup')).toThrow(
+      new WorkflowNotRegisteredError('signup', ['ordered', 'plain']),
+    );
+  });
+
+  it('spells out the registered names in the message', async () => {
+    const registry = await explore([OrderedWorkflow, PlainWorkflow]);
+    expect(() => registry.get('signup')).toThrow(
+      'Workflow "signup" is not registered. Add its @Workflow class to a module\'s providers (registered: "ordered", "plain").',
+    );
+  });
+
+  it('names the class of an unregistered workflow class', async () => {
+    const registry = await explore([OrderedWorkflow]);
+    let thrown: unknown;
+    try {
+      registry.get(PlainWorkflow);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toMatchObject({
+      name: 'WorkflowNotRegisteredError',
+      workflowName: 'PlainWorkflow',
+    });
+  });
+
+  it('says when no workflow is registered at all', async () => {
+    const registry = await explore([]);
+    expect(() => registry.get('signup')).toThrow(
+      '(no workflow is registered in this application).',
+    );
+  });
+
+  it('find() returns undefined for an unknown name instead of throwing', async () => {
+    const registry = await explore([OrderedWorkflow]);
+    expect(registry.find('signup')).toBeUndefined();
+  });
+
+  it('lists every definition with all()', async () => {
+    const registry = await explore([OrderedWorkflow, PlainWorkflow]);
+    expect(registry.all().map((definition) => definition.name)).toEqual([
+      'ordered',
+      'plain',
+    ]);
+  });
+});

@@ -1,0 +1,386 @@
+import { hostname } from 'node:os';
+import { DEFAULT_RETRY_POLICY } from '../common/retry-policy';
+import { MAX_TIMER_DELAY_MS } from '../common/timers';
+import { InvalidOptionsError } from '../errors/invalid-options.error';
+import {
+  BUILTIN_DEFAULTS,
+  MIN_HEARTBEAT_MS,
+  resolveOptions,
+} from './resolve-options';
+import type { ResolvedRuntimeOptions } from './resolved-options';
+import type { UnderwayModuleOptions } from './underway-module-options.interface';
+
+function thrownBy(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a throw');
+}
+
+/** The `path` of the InvalidOptionsError that resolving `options` throws. */
+function rejectedPath(options: unknown): string {
+  const err = thrownBy(() => resolveOptions(options as UnderwayModuleOptions));
+  expect(err).toBeInstanceOf(InvalidOptionsError);
+  return (err as InvalidOptionsError).path;
+}
+
+function runtimeOf(options: UnderwayModuleOptions): ResolvedRuntimeOptions {
+  const { runtime } = resolveOptions(options);
+  if (runtime === false) {
+    throw new Error('expected a runtime');
+  }
+  return runtime;
+}
+
+describe('resolveOptions', () => {
+  describe('defaults (SPEC §2, §3)', () => {
+    it('fills in every SPEC default for empty options', () => {
+      expect(resolveOptions({})).toEqual({
+        dataSource: undefined,
+        dataSourceName: undefined,
+        schema: 'underway',
+        migrationsRun: true,
+        runtime: {
+          concurrency: 10,
+          pollIntervalMs: 1_000,
+          workflows: undefined,
+          maintenanceIntervalMs: 60_000,
+        },
+        instanceName: `${hostname()}:${process.pid}`,
+        maxInputSizeBytes: 1_048_576,
+        shutdownTimeoutMs: 30_000,
+        defaults: {
+          retry: {
+            maxAttempts: 5,
+            initialIntervalMs: 1_000,
+            maxIntervalMs: 60_000,
+            backoffCoefficient: 2,
+            jitterFactor: 0.5,
+          },
+          timeoutMs: 900_000,
+          heartbeatMs: 30_000,
+          ttlMs: 1_209_600_000,
+        },
+      });
+    });
+
+    it('treats no argument like empty options', () => {
+      expect(resolveOptions()).toEqual(resolveOptions({}));
+    });
+
+    it('exposes the built-in step defaults: 15 min timeout, 30 s heartbeat, 14 days ttl', () => {
+      expect(BUILTIN_DEFAULTS).toEqual({
+        retry: DEFAULT_RETRY_POLICY,
+        timeoutMs: 15 * 60_000,
+        heartbeatMs: 30_000,
+        ttlMs: 14 * 86_400_000,
+      });
+    });
+
+    it('names the instance <hostname>:<pid> by default', () => {
+      expect(resolveOptions({}).instanceName).toBe(
+        `${hostname()}:${process.pid}`,
+      );
+    });
+
+    it('keeps runtime: false, for an instance that only enqueues', () => {
+      expect(resolveOptions({ runtime: false }).runtime).toBe(false);
+    });
+
+    it('still names an enqueue-only instance <hostname>:<pid>', () => {
+      expect(resolveOptions({ runtime: false }).instanceName).toBe(
+        `${hostname()}:${process.pid}`,
+      );
+    });
+  });
+
+  describe('freezing', () => {
+    it('returns a frozen object', () => {
+      expect(Object.isFrozen(resolveOptions({}))).toBe(true);
+    });
+
+    it('freezes the runtime options', () => {
+      expect(Object.isFrozen(resolveOptions({}).runtime)).toBe(true);
+    });
+
+    it('freezes the defaults and their retry policy', () => {
+      const { defaults } = resolveOptions({
+        defaults: { retry: { maxAttempts: 2 } },
+      });
+      expect([
+        Object.isFrozen(defaults),
+        Object.isFrozen(defaults.retry),
+      ]).toEqual([true, true]);
+    });
+
+    it("copies and freezes runtime.workflows, so later changes to the caller's array do not leak in", () => {
+      const workflows = ['signup'];
+      const runtime = runtimeOf({ runtime: { workflows } });
+      workflows.push('receipt');
+      expect([runtime.workflows, Object.isFrozen(runtime.workflows)]).toEqual([
+        ['signup'],
+        true,
+      ]);
+    });
+  });
+
+  describe('given values', () => {
+    it('keeps the given schema, migrationsRun, maxInputSize and dataSourceName', () => {
+      expect(
+        resolveOptions({
+          schema: 'tenant_a',
+          migrationsRun: false,
+          maxInputSize: 4_096,
+          dataSourceName: 'analytics',
+        }),
+      ).toMatchObject({
+        schema: 'tenant_a',
+        migrationsRun: false,
+        maxInputSizeBytes: 4_096,
+        dataSourceName: 'analytics',
+      });
+    });
+
+    it('parses runtime durations and keeps concurrency, workflows and instanceName', () => {
+      const resolved = resolveOptions({
+        runtime: {
+          concurrency: 50,
+          pollInterval: '250ms',
+          maintenanceInterval: '5m',
+          workflows: ['signup'],
+          instanceName: 'worker-a',
+        },
+      });
+      expect([resolved.runtime, resolved.instanceName]).toEqual([
+        {
+          concurrency: 50,
+          pollIntervalMs: 250,
+          workflows: ['signup'],
+          maintenanceIntervalMs: 300_000,
+        },
+        'worker-a',
+      ]);
+    });
+
+    it('parses shutdownTimeout', () => {
+      expect(resolveOptions({ shutdownTimeout: '2m' }).shutdownTimeoutMs).toBe(
+        120_000,
+      );
+    });
+
+    it('accepts a shutdownTimeout of 0 (abort in-flight steps at once)', () => {
+      expect(resolveOptions({ shutdownTimeout: 0 }).shutdownTimeoutMs).toBe(0);
+    });
+
+    it('parses defaults.timeout, heartbeat and ttl', () => {
+      expect(
+        resolveOptions({
+          defaults: { timeout: '1h', heartbeat: '10s', ttl: '30d' },
+        }).defaults,
+      ).toMatchObject({
+        timeoutMs: 3_600_000,
+        heartbeatMs: 10_000,
+        ttlMs: 2_592_000_000,
+      });
+    });
+
+    it('merges defaults.retry field by field over the built-in policy', () => {
+      expect(
+        resolveOptions({
+          defaults: { retry: { maxAttempts: 3, jitterFactor: 0 } },
+        }).defaults.retry,
+      ).toEqual({ ...DEFAULT_RETRY_POLICY, maxAttempts: 3, jitterFactor: 0 });
+    });
+
+    it(`accepts the shortest heartbeat, ${MIN_HEARTBEAT_MS} ms`, () => {
+      expect(
+        resolveOptions({ defaults: { heartbeat: 30 } }).defaults.heartbeatMs,
+      ).toBe(30);
+    });
+
+    it('accepts the longest timer delay as a timeout', () => {
+      expect(
+        resolveOptions({ defaults: { timeout: MAX_TIMER_DELAY_MS } }).defaults
+          .timeoutMs,
+      ).toBe(MAX_TIMER_DELAY_MS);
+    });
+  });
+
+  describe('unknown keys', () => {
+    it('rejects an unknown top-level key, naming it', () => {
+      expect(rejectedPath({ schemaName: 'x' })).toBe('schemaName');
+    });
+
+    it('lists the known options in the message', () => {
+      expect(() =>
+        resolveOptions({ concurrency: 5 } as UnderwayModuleOptions),
+      ).toThrow(
+        'Invalid option concurrency: is not a known option (known: dataSource, dataSourceName, schema, migrationsRun, runtime, maxInputSize, shutdownTimeout, defaults).',
+      );
+    });
+
+    it('rejects an unknown runtime key, naming it', () => {
+      expect(rejectedPath({ runtime: { concurency: 5 } })).toBe(
+        'runtime.concurency',
+      );
+    });
+
+    it('rejects an unknown defaults key, naming it', () => {
+      expect(rejectedPath({ defaults: { retries: 3 } })).toBe(
+        'defaults.retries',
+      );
+    });
+  });
+
+  describe('invalid values', () => {
+    it.each<[string, string, unknown]>([
+      ['options null', 'options', null],
+      ['options an array', 'options', []],
+      ['options a string', 'options', 'underway'],
+      ['schema with upper case', 'schema', { schema: 'Underway' }],
+      ['schema with a leading digit', 'schema', { schema: '1x' }],
+      ['schema not a string', 'schema', { schema: 5 }],
+      ['migrationsRun "yes"', 'migrationsRun', { migrationsRun: 'yes' }],
+      ['runtime true', 'runtime', { runtime: true }],
+      ['concurrency 0', 'runtime.concurrency', { runtime: { concurrency: 0 } }],
+      [
+        'concurrency 1.5',
+        'runtime.concurrency',
+        { runtime: { concurrency: 1.5 } },
+      ],
+      [
+        'concurrency -1',
+        'runtime.concurrency',
+        { runtime: { concurrency: -1 } },
+      ],
+      [
+        'concurrency "10"',
+        'runtime.concurrency',
+        { runtime: { concurrency: '10' } },
+      ],
+      [
+        'concurrency NaN',
+        'runtime.concurrency',
+        { runtime: { concurrency: NaN } },
+      ],
+      [
+        'pollInterval "soon"',
+        'runtime.pollInterval',
+        { runtime: { pollInterval: 'soon' } },
+      ],
+      [
+        'pollInterval 0',
+        'runtime.pollInterval',
+        { runtime: { pollInterval: 0 } },
+      ],
+      [
+        'pollInterval over the timer limit',
+        'runtime.pollInterval',
+        { runtime: { pollInterval: '25d' } },
+      ],
+      [
+        'maintenanceInterval "0s"',
+        'runtime.maintenanceInterval',
+        { runtime: { maintenanceInterval: '0s' } },
+      ],
+      [
+        'workflows a string',
+        'runtime.workflows',
+        { runtime: { workflows: 'signup' } },
+      ],
+      [
+        'workflows with a number',
+        'runtime.workflows',
+        { runtime: { workflows: ['signup', 1] } },
+      ],
+      [
+        'instanceName empty',
+        'runtime.instanceName',
+        { runtime: { instanceName: '' } },
+      ],
+      [
+        'instanceName a number',
+        'runtime.instanceName',
+        { runtime: { instanceName: 7 } },
+      ],
+      ['maxInputSize 0', 'maxInputSize', { maxInputSize: 0 }],
+      ['maxInputSize 1.5', 'maxInputSize', { maxInputSize: 1.5 }],
+      ['maxInputSize "1MB"', 'maxInputSize', { maxInputSize: '1MB' }],
+      ['shutdownTimeout "-1s"', 'shutdownTimeout', { shutdownTimeout: '-1s' }],
+      ['shutdownTimeout -1', 'shutdownTimeout', { shutdownTimeout: -1 }],
+      ['defaults an array', 'defaults', { defaults: [] }],
+      ['defaults.timeout 0', 'defaults.timeout', { defaults: { timeout: 0 } }],
+      [
+        'defaults.timeout "15 minutes"',
+        'defaults.timeout',
+        { defaults: { timeout: '15 minutes' } },
+      ],
+      [
+        'defaults.timeout over the timer limit',
+        'defaults.timeout',
+        { defaults: { timeout: '25d' } },
+      ],
+      [
+        'defaults.heartbeat 29ms',
+        'defaults.heartbeat',
+        { defaults: { heartbeat: '29ms' } },
+      ],
+      [
+        'defaults.heartbeat 0',
+        'defaults.heartbeat',
+        { defaults: { heartbeat: 0 } },
+      ],
+      [
+        'defaults.heartbeat over the timer limit',
+        'defaults.heartbeat',
+        { defaults: { heartbeat: '25d' } },
+      ],
+      [
+        'defaults.ttl "forever"',
+        'defaults.ttl',
+        { defaults: { ttl: 'forever' } },
+      ],
+      ['defaults.ttl -1', 'defaults.ttl', { defaults: { ttl: -1 } }],
+      ['defaults.retry a number', 'defaults.retry', { defaults: { retry: 3 } }],
+      [
+        'defaults.retry.maxAttempts 0',
+        'defaults.retry.maxAttempts',
+        { defaults: { retry: { maxAttempts: 0 } } },
+      ],
+      [
+        'defaults.retry.jitterFactor 2',
+        'defaults.retry.jitterFactor',
+        { defaults: { retry: { jitterFactor: 2 } } },
+      ],
+      [
+        'defaults.retry.initialInterval "1 sec"',
+        'defaults.retry.initialInterval',
+        { defaults: { retry: { initialInterval: '1 sec' } } },
+      ],
+    ])('rejects %s with InvalidOptionsError at %p', (_label, path, options) => {
+      expect(rejectedPath(options)).toBe(path);
+    });
+
+    it('explains the heartbeat bounds in the message', () => {
+      expect(() => resolveOptions({ defaults: { heartbeat: '29ms' } })).toThrow(
+        `Invalid option defaults.heartbeat: must be between 30ms and ${MAX_TIMER_DELAY_MS}ms, got 29ms.`,
+      );
+    });
+
+    it('names the value it got for a bad concurrency', () => {
+      expect(() => resolveOptions({ runtime: { concurrency: 1.5 } })).toThrow(
+        'Invalid option runtime.concurrency: must be a positive integer, got 1.5.',
+      );
+    });
+
+    // Regression (fixed): every other timer option is capped at 2^31−1 ms, but shutdownTimeout
+    // is not; ClaimLoop.drain() then passes it to setTimeout, which fires after
+    // 1 ms for larger values (RELIABILITY: "setTimeout never receives more than
+    // 2^31−1 ms").
+    it('rejects a shutdownTimeout longer than setTimeout can wait, like every other timer option', () => {
+      expect(rejectedPath({ shutdownTimeout: '30d' })).toBe('shutdownTimeout');
+    });
+  });
+});

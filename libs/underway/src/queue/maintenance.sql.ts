@@ -1,0 +1,69 @@
+import { ident, Schema, sql, SqlQuery } from '../database/sql';
+
+/**
+ * Deletes up to `limit` finished runs whose retention (`ttl`) has passed, with
+ * their attempts. Only terminal runs have an `expires_at`; the state is checked
+ * again anyway, so an unfinished run is never deleted.
+ */
+export function pruneExpiredRuns(schema: Schema, limit: number): SqlQuery {
+  return sql`
+    with doomed as (
+      select id from ${ident(schema)}.workflow_run
+      where expires_at < now()
+      order by expires_at
+      limit ${limit}
+      for update skip locked
+    )
+    delete from ${ident(schema)}.workflow_run r
+    using doomed d
+    where r.id = d.id and r.state in ('succeeded', 'failed', 'cancelled')`;
+}
+
+export interface UnclaimableRow {
+  workflow_name: string;
+  runs: number;
+}
+
+/**
+ * Workflows with runs due for longer than `dueForMs` that no instance here can
+ * run: they are not claimed by this instance, and someone should know.
+ */
+export function dueRunsOfOtherWorkflows(
+  schema: Schema,
+  registered: readonly string[],
+  dueForMs: number,
+): SqlQuery {
+  return sql`
+    select workflow_name, count(*)::int as runs
+    from ${ident(schema)}.workflow_run
+    where state in ('pending', 'waiting')
+      and run_at <= now() - ${dueForMs}::bigint * interval '1 millisecond'
+      and workflow_name <> all(${registered}::text[])
+    group by workflow_name
+    order by runs desc
+    limit 20`;
+}
+
+/**
+ * Concurrency slots: re-creates a missing slot for keys with waiting runs, and
+ * removes free slots that no unfinished run has used for an hour.
+ */
+export function tidyConcurrencySlots(schema: Schema): SqlQuery {
+  return sql`
+    with repaired as (
+      insert into ${ident(schema)}.concurrency_slot (key)
+      select distinct r.concurrency_key from ${ident(schema)}.workflow_run r
+      where r.concurrency_key is not null and r.state in ('pending', 'waiting')
+        and not exists (select 1 from ${ident(schema)}.concurrency_slot s where s.key = r.concurrency_key)
+      on conflict (key) do nothing
+      returning key
+    ), removed as (
+      delete from ${ident(schema)}.concurrency_slot s
+      where s.run_id is null and s.updated_at < now() - interval '1 hour'
+        and not exists (
+          select 1 from ${ident(schema)}.workflow_run r
+          where r.concurrency_key = s.key and r.state in ('pending', 'running', 'waiting'))
+      returning key
+    )
+    select (select count(*) from repaired)::int as repaired, (select count(*) from removed)::int as removed`;
+}

@@ -1,0 +1,99 @@
+import { Logger } from '@nestjs/common';
+import type { Pool } from 'pg';
+import { PoolExecutor } from '../database/sql-executor';
+import type { Schema } from '../database/sql';
+import {
+  dueRunsOfOtherWorkflows,
+  pruneExpiredRuns,
+  tidyConcurrencySlots,
+  UnclaimableRow,
+} from '../queue/maintenance.sql';
+
+/** Runs deleted per statement; a pass deletes at most this many batches. */
+const PRUNE_BATCH = 1_000;
+const PRUNE_BATCHES_PER_PASS = 50;
+
+/**
+ * Housekeeping every `maintenanceInterval`: deletes finished runs past their
+ * `ttl` (in batches, never an unfinished one), tidies concurrency slots, and
+ * warns about due runs of workflows that this instance does not run.
+ */
+export class MaintenanceLoop {
+  private readonly logger = new Logger(MaintenanceLoop.name);
+  private timer: NodeJS.Timeout | undefined;
+  private pass: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly schema: Schema,
+    private readonly workflows: readonly string[],
+    private readonly intervalMs: number,
+    /** Runs due this long without being claimed are worth a warning. */
+    private readonly unclaimedAfterMs: number,
+  ) {}
+
+  start(): void {
+    this.schedule(Math.min(this.intervalMs, 1_000));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.pass;
+  }
+
+  /** One pass now (also used by tests through the interval option). */
+  async runOnce(): Promise<void> {
+    const executor = new PoolExecutor(this.pool);
+    let pruned = 0;
+    for (
+      let batch = 0;
+      batch < PRUNE_BATCHES_PER_PASS && !this.stopped;
+      batch += 1
+    ) {
+      const result = await executor.query(
+        pruneExpiredRuns(this.schema, PRUNE_BATCH),
+      );
+      pruned += result.rowCount;
+      if (result.rowCount < PRUNE_BATCH) {
+        break;
+      }
+    }
+    if (pruned > 0) {
+      this.logger.log(`Deleted ${pruned} finished run(s) past their retention`);
+    }
+    await executor.query(tidyConcurrencySlots(this.schema));
+    const others = await executor.query<UnclaimableRow>(
+      dueRunsOfOtherWorkflows(
+        this.schema,
+        this.workflows,
+        this.unclaimedAfterMs,
+      ),
+    );
+    for (const row of others.rows) {
+      this.logger.warn(
+        `${row.runs} run(s) of workflow "${row.workflow_name}" are due, but this instance does not run it ` +
+          `(it runs: ${this.workflows.join(', ')}). Register the workflow in an instance whose runtime runs it.`,
+      );
+    }
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) {
+      return;
+    }
+    this.timer = setTimeout(() => {
+      this.pass = this.runOnce()
+        .catch((err: Error) =>
+          this.logger.warn(
+            `Housekeeping failed (${err.message}); trying again next time`,
+          ),
+        )
+        .finally(() => {
+          this.pass = undefined;
+          this.schedule(this.intervalMs);
+        });
+    }, delayMs);
+  }
+}
