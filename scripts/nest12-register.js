@@ -26,3 +26,15 @@ Module._resolveFilename = function resolveFromCompat(request, parent, ...rest) {
   return originalResolve.call(this, request, parent, ...rest);
 };
 require('./register.js');
+
+const version = (name) =>
+  JSON.parse(
+    require('fs').readFileSync(
+      path.join(compatRoot, name, 'package.json'),
+      'utf8',
+    ),
+  ).version;
+// The smoke test reads this line to prove which versions ran.
+console.log(
+  `Nest ${version('@nestjs/core')} and TypeORM ${version('typeorm')} from compat/nest12`,
+);

@@ -24,7 +24,16 @@ export function readProcStat() {
     const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0];
     const f = line.trim().split(/\s+/).slice(1).map(Number);
     // user nice system idle iowait irq softirq steal guest guest_nice
-    const [user, nice, system, idle, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+    const [
+      user,
+      nice,
+      system,
+      idle,
+      iowait = 0,
+      irq = 0,
+      softirq = 0,
+      steal = 0,
+    ] = f;
     const total = user + nice + system + idle + iowait + irq + softirq + steal;
     return { total, idle: idle + iowait, steal };
   } catch {
@@ -59,14 +68,18 @@ export function round3(x) {
 // ---------------------------------------------------------------- Postgres target
 
 export function adminUrl() {
-  return process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
+  return (
+    process.env.BENCH_DATABASE_URL ||
+    'postgres://postgres@127.0.0.1:5432/postgres'
+  );
 }
 
 /** The admin URL pointed at another database (and at BENCH_PGHOST's socket if set). */
 export function dbUrl(database) {
   const u = new URL(adminUrl());
   u.pathname = '/' + encodeURIComponent(database);
-  if (process.env.BENCH_PGHOST) u.searchParams.set('host', process.env.BENCH_PGHOST);
+  if (process.env.BENCH_PGHOST)
+    u.searchParams.set('host', process.env.BENCH_PGHOST);
   return u.toString();
 }
 
@@ -74,7 +87,11 @@ export function dbUrl(database) {
 export function pgTarget() {
   const u = new URL(adminUrl());
   return {
-    host: process.env.BENCH_PGHOST || u.searchParams.get('host') || u.hostname || '127.0.0.1',
+    host:
+      process.env.BENCH_PGHOST ||
+      u.searchParams.get('host') ||
+      u.hostname ||
+      '127.0.0.1',
     port: Number(u.port || 5432),
     user: decodeURIComponent(u.username || process.env.USER || 'postgres'),
     adminDatabase: decodeURIComponent(u.pathname.slice(1) || 'postgres'),
@@ -82,7 +99,9 @@ export function pgTarget() {
 }
 
 export function databaseFor(system) {
-  return system.database ?? `bench_${system.name.replace(/[^a-zA-Z0-9_]/g, '_')}`;
+  return (
+    system.database ?? `bench_${system.name.replace(/[^a-zA-Z0-9_]/g, '_')}`
+  );
 }
 
 // ---------------------------------------------------------------- statistics
@@ -129,12 +148,22 @@ export function latencyStats(valuesMs) {
 /** JSON.stringify that keeps NaN/Infinity as null-free strings readable by parseRecord. */
 export function toJsonLine(obj) {
   return JSON.stringify(obj, (_k, v) =>
-    typeof v === 'number' && !Number.isFinite(v) ? (Number.isNaN(v) ? 'NaN' : String(v)) : v,
+    typeof v === 'number' && !Number.isFinite(v)
+      ? Number.isNaN(v)
+        ? 'NaN'
+        : String(v)
+      : v,
   );
 }
 
 export function parseRecord(line) {
   return JSON.parse(line, (_k, v) =>
-    v === 'NaN' ? NaN : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : v,
+    v === 'NaN'
+      ? NaN
+      : v === 'Infinity'
+        ? Infinity
+        : v === '-Infinity'
+          ? -Infinity
+          : v,
   );
 }

@@ -8,7 +8,8 @@ export const WORKLOADS = [
     base: 5000,
     callers: 1,
     unit: 'jobs/s',
-    definition: 'Empty queue, no worker. One caller awaits enqueue({i}) N times, one after another.',
+    definition:
+      'Empty queue, no worker. One caller awaits enqueue({i}) N times, one after another.',
     label: (n) => `Enqueue ${fmtInt(n)}, sequential, 1 caller (jobs/s)`,
   },
   {
@@ -17,7 +18,8 @@ export const WORKLOADS = [
     base: 5000,
     callers: 10,
     unit: 'jobs/s',
-    definition: '10 concurrent async callers share one adapter (pool of 10); each does N/10 sequential enqueues.',
+    definition:
+      '10 concurrent async callers share one adapter (pool of 10); each does N/10 sequential enqueues.',
     label: (n) => `Enqueue ${fmtInt(n)}, 10 concurrent callers (jobs/s)`,
   },
   {
@@ -26,7 +28,8 @@ export const WORKLOADS = [
     base: 10000,
     batch: 1000,
     unit: 'jobs/s',
-    definition: 'One caller does sequential enqueueBatch() calls of 1000 jobs (n/a without batch enqueue).',
+    definition:
+      'One caller does sequential enqueueBatch() calls of 1000 jobs (n/a without batch enqueue).',
     label: (n) => `Enqueue ${fmtInt(n)}, batches of 1000 (jobs/s)`,
   },
   {
@@ -35,7 +38,8 @@ export const WORKLOADS = [
     base: 20000,
     concurrency: 10,
     unit: 'jobs/s',
-    definition: 'Preload N jobs (enqueueBatch chunks of 1000), settle, fork a cold worker, timer from startWorker({concurrency:10}) to all handled + outstanding()=0.',
+    definition:
+      'Preload N jobs (enqueueBatch chunks of 1000), settle, fork a cold worker, timer from startWorker({concurrency:10}) to all handled + outstanding()=0.',
     label: (n) => `Process ${fmtInt(n)} pre-enqueued, concurrency 10 (jobs/s)`,
   },
   {
@@ -55,7 +59,8 @@ export const WORKLOADS = [
     slotMs: 20,
     warmup: 20,
     unit: 'ms',
-    definition: 'Warm idle worker (concurrency 10); N jobs enqueued open-loop at 20 ms slots; latency = handler start - enqueue call start.',
+    definition:
+      'Warm idle worker (concurrency 10); N jobs enqueued open-loop at 20 ms slots; latency = handler start - enqueue call start.',
     label: (n) => `Latency enqueue->handler start, ${fmtInt(n)} jobs`,
   },
   {
@@ -64,7 +69,8 @@ export const WORKLOADS = [
     base: 2000,
     concurrency: 10,
     unit: 'chains/s',
-    definition: 'Preload N chain heads {c,s:1} via enqueueBatch, settle; worker concurrency 10; handler returns {next:{c,s:s+1}} for s<3; done when every chain ran step 3 and outstanding()=0.',
+    definition:
+      'Preload N chain heads {c,s:1} via enqueueBatch, settle; worker concurrency 10; handler returns {next:{c,s:s+1}} for s<3; done when every chain ran step 3 and outstanding()=0.',
     label: (n) => `3-step chains x${fmtInt(n)}, concurrency 10 (chains/s)`,
   },
 ];
@@ -81,18 +87,22 @@ export const PGBENCH_WORKLOADS = [
     kind: 'pgbench',
     unit: 'tps',
     script: 'queue-1tx.sql',
-    label: 'pgbench-queue-1tx: insert + SKIP LOCKED claim + complete, 1 transaction (-M prepared)',
+    label:
+      'pgbench-queue-1tx: insert + SKIP LOCKED claim + complete, 1 transaction (-M prepared)',
   },
   {
     id: 'pgbench-queue-3tx',
     kind: 'pgbench',
     unit: 'tps',
     script: 'queue-3tx.sql',
-    label: 'pgbench-queue-3tx: insert + SKIP LOCKED claim + complete, 3 transactions (-M prepared)',
+    label:
+      'pgbench-queue-3tx: insert + SKIP LOCKED claim + complete, 3 transactions (-M prepared)',
   },
 ];
 
-export const ALL_WORKLOAD_IDS = [...WORKLOADS, ...PGBENCH_WORKLOADS].map((w) => w.id);
+export const ALL_WORKLOAD_IDS = [...WORKLOADS, ...PGBENCH_WORKLOADS].map(
+  (w) => w.id,
+);
 
 export function workloadById(id) {
   return [...WORKLOADS, ...PGBENCH_WORKLOADS].find((w) => w.id === id);

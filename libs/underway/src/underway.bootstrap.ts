@@ -1,24 +1,130 @@
-import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationShutdown,
+  OnModuleInit,
+} from '@nestjs/common';
 import { MigrationRunner } from './database/migration.runner';
+import { isTransientPgError } from './database/pg-errors';
+import { retryTransient } from './database/transient-retry';
 import { UnderwayDatabase } from './database/underway-database';
 import { UnderwayExplorer } from './discovery/underway.explorer';
+import { DatabaseUnavailableError } from './errors/database-unavailable.error';
 import type { ResolvedOptions } from './options/resolved-options';
 import { UNDERWAY_OPTIONS } from './underway.module-definition';
+
+/** How long a client call waits for a schema that is not ready yet. */
+const READY_WAIT_MS = 10_000;
 
 /**
  * Boot, in order: register the workflows (typed errors for bad decorators),
  * then migrate the schema (or check its version when `migrationsRun` is false).
+ *
+ * A database that cannot be reached at boot does not fail the boot: the app
+ * starts, Underway retries in the background with a log line per attempt, and
+ * the worker starts once the schema is ready. Any other error (a newer schema,
+ * bad credentials) fails the boot.
  */
 @Injectable()
-export class UnderwayBootstrap implements OnModuleInit {
+export class UnderwayBootstrap implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(UnderwayBootstrap.name);
+  private readonly stopSignal = new AbortController();
+  private readonly readyPromise: Promise<void>;
+  private resolveReady!: () => void;
+  private rejectReady!: (err: unknown) => void;
+  private isReady = false;
+  private lastError: unknown;
+  private retrying: Promise<void> | undefined;
+
   constructor(
     @Inject(UNDERWAY_OPTIONS) private readonly options: ResolvedOptions,
     private readonly explorer: UnderwayExplorer,
     private readonly database: UnderwayDatabase,
-  ) {}
+  ) {
+    this.readyPromise = new Promise<void>((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
+    });
+    this.readyPromise.catch(() => undefined);
+  }
+
+  /** Resolves once the schema is ready; rejects if it never can be. */
+  get ready(): Promise<void> {
+    return this.readyPromise;
+  }
 
   async onModuleInit(): Promise<void> {
     this.explorer.explore();
+    try {
+      await this.prepareSchema();
+      this.markReady();
+    } catch (err) {
+      if (!isTransientPgError(err)) {
+        throw err;
+      }
+      this.lastError = err;
+      this.logger.warn(
+        `Cannot reach the database at boot (${(err as Error).message}). Starting anyway: ` +
+          'Underway retries in the background and starts its worker once the database is back.',
+      );
+      this.retrying = this.retryInBackground();
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopSignal.abort();
+    await this.retrying;
+  }
+
+  /**
+   * For client calls: returns at once when ready, otherwise waits a while.
+   * @throws DatabaseUnavailableError when the schema is still not ready
+   */
+  async whenReady(): Promise<void> {
+    if (this.isReady) {
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const ready = await Promise.race([
+      this.readyPromise.then(() => true),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), READY_WAIT_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    if (!ready) {
+      throw new DatabaseUnavailableError(READY_WAIT_MS, {
+        cause: this.lastError,
+      });
+    }
+  }
+
+  private async retryInBackground(): Promise<void> {
+    try {
+      await retryTransient(() => this.prepareSchema(), {
+        backoff: this.options.reconnectBackoff,
+        signal: this.stopSignal.signal,
+        onRetry: (err, attempt, delayMs) => {
+          this.lastError = err;
+          this.logger.warn(
+            `Unable to reach the database (attempt ${attempt + 1}): ${err.message}. Retrying in ${delayMs}ms`,
+          );
+        },
+      });
+      this.logger.log('The database is reachable: schema ready, starting');
+      this.markReady();
+    } catch (err) {
+      if (!this.stopSignal.signal.aborted) {
+        this.logger.error(
+          `Underway cannot start: ${(err as Error).message}`,
+          (err as Error).stack,
+        );
+      }
+      this.rejectReady(err);
+    }
+  }
+
+  private async prepareSchema(): Promise<void> {
     const migrations = new MigrationRunner(
       this.database.pool,
       this.options.schema,
@@ -28,5 +134,10 @@ export class UnderwayBootstrap implements OnModuleInit {
     } else {
       await migrations.assertCurrent();
     }
+  }
+
+  private markReady(): void {
+    this.isReady = true;
+    this.resolveReady();
   }
 }

@@ -16,6 +16,7 @@ import { ResultTimeoutError } from '../errors/result-timeout.error';
 import { RunNotFoundError } from '../errors/run-not-found.error';
 import { WorkflowRunFailedError } from '../errors/workflow-run-failed.error';
 import type { ResolvedOptions } from '../options/resolved-options';
+import { UnderwayBootstrap } from '../underway.bootstrap';
 import { UNDERWAY_OPTIONS } from '../underway.module-definition';
 import { RunEvents } from '../workflow/run-events';
 import type { RunState } from '../workflow/run-state';
@@ -64,6 +65,7 @@ export class WorkflowClient implements RunHandleBackend {
     private readonly registry: WorkflowRegistry,
     private readonly database: UnderwayDatabase,
     private readonly events: RunEvents,
+    private readonly bootstrap: UnderwayBootstrap,
   ) {
     this.runs = new RunRepository(options.schema);
   }
@@ -81,7 +83,7 @@ export class WorkflowClient implements RunHandleBackend {
   ): Promise<WorkflowRun<TOutput>> {
     const definition = this.registry.get(workflow);
     const run = this.prepare(definition, this.serialize(input), options);
-    const executor = this.executor(options);
+    const executor = await this.executor(options);
     const { id } = await this.runs.insert(executor, run);
     return new WorkflowRun<TOutput>(id, definition.name, this);
   }
@@ -112,7 +114,7 @@ export class WorkflowClient implements RunHandleBackend {
     const runs = inputs.map((input) =>
       this.prepare(definition, this.serialize(input), options),
     );
-    const ids = await this.runs.insertMany(this.executor(options), runs);
+    const ids = await this.runs.insertMany(await this.executor(options), runs);
     return ids.map((id) => new WorkflowRun<TOutput>(id, definition.name, this));
   }
 
@@ -131,7 +133,7 @@ export class WorkflowClient implements RunHandleBackend {
     if (!isUuid(runId)) {
       return null;
     }
-    const executor = new PoolExecutor(this.database.pool);
+    const executor = await this.executor({});
     const row = await this.runs.find(executor, runId);
     if (!row) {
       return null;
@@ -184,7 +186,10 @@ export class WorkflowClient implements RunHandleBackend {
     if (!isUuid(runId)) {
       return false;
     }
-    const previous = await this.runs.cancel(this.executor(options), runId);
+    const previous = await this.runs.cancel(
+      await this.executor(options),
+      runId,
+    );
     return previous !== undefined;
   }
 
@@ -221,6 +226,7 @@ export class WorkflowClient implements RunHandleBackend {
           new WorkflowRun<TOutput>(ids[i] as string, run.workflowName, this),
       );
     };
+    await this.bootstrap.whenReady();
     return options.manager
       ? redrive(new EntityManagerExecutor(options.manager))
       : withTransaction(this.database.pool, redrive);
@@ -232,7 +238,7 @@ export class WorkflowClient implements RunHandleBackend {
     options: DeadLetterOptions = {},
   ): Promise<DeadLetterEntry[]> {
     const rows = await this.runs.deadLetters(
-      this.executor(options),
+      await this.executor(options),
       queue,
       this.deadLetterQuery(options, false),
     );
@@ -274,7 +280,7 @@ export class WorkflowClient implements RunHandleBackend {
   /** @throws RunNotFoundError */
   async status(runId: string): Promise<RunState> {
     const row = isUuid(runId)
-      ? await this.runs.status(new PoolExecutor(this.database.pool), runId)
+      ? await this.runs.status(await this.executor({}), runId)
       : undefined;
     if (!row) {
       throw new RunNotFoundError(runId);
@@ -295,7 +301,7 @@ export class WorkflowClient implements RunHandleBackend {
         ? Infinity
         : parseDuration(options.timeout, 'timeout');
     const deadline = Date.now() + timeoutMs;
-    const executor = new PoolExecutor(this.database.pool);
+    const executor = await this.executor({});
     let pollMs = 10;
     for (;;) {
       const row = isUuid(runId)
@@ -423,9 +429,11 @@ export class WorkflowClient implements RunHandleBackend {
     return value;
   }
 
-  private executor(options: {
+  /** Waits for the schema to be ready (after a boot with the database down). */
+  private async executor(options: {
     manager?: EnqueueOptions['manager'];
-  }): SqlExecutor {
+  }): Promise<SqlExecutor> {
+    await this.bootstrap.whenReady();
     return options.manager
       ? new EntityManagerExecutor(options.manager)
       : new PoolExecutor(this.database.pool);

@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
 import type { Client } from 'pg';
-import { jitteredBackoffMs, sleep } from '../common/timers';
+import { sleep } from '../common/timers';
 import { Identifier, Schema } from './sql';
+import { backoffDelayMs, ReconnectBackoff } from './transient-retry';
 
 /** How long `stop()` waits for a connection attempt before dropping its socket. */
 const STOP_GRACE_MS = 2_000;
@@ -24,7 +25,7 @@ export class NotificationListener {
     private readonly onNotification: (payload: string) => void,
     /** Called after every (re)connection: anything may have been missed meanwhile. */
     private readonly onConnected: () => void,
-    private readonly reconnectMaxMs = 5_000,
+    private readonly backoff: ReconnectBackoff,
   ) {}
 
   start(): void {
@@ -65,7 +66,7 @@ export class NotificationListener {
         return;
       }
       failures = lost instanceof Error ? failures + 1 : 1;
-      const delay = jitteredBackoffMs(failures, 100, this.reconnectMaxMs);
+      const delay = backoffDelayMs(this.backoff, failures);
       this.logger.warn(
         `Notification connection lost (${lost instanceof Error ? lost.message : 'closed'}); reconnecting in ${delay}ms`,
       );

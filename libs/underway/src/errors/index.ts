@@ -14,3 +14,4 @@ export { StepAbortedError } from './step-aborted.error';
 export { RunNotFoundError } from './run-not-found.error';
 export type { UnderwayErrorCode } from './underway.error';
 export type { AbortCause } from './step-aborted.error';
+export { DatabaseUnavailableError } from './database-unavailable.error';

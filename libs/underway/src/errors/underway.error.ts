@@ -12,6 +12,7 @@ export type UnderwayErrorCode =
   | 'invalid_input'
   | 'payload_too_large'
   | 'schema_version_mismatch'
+  | 'database_unavailable'
   | 'run_failed'
   | 'run_not_found'
   | 'result_timeout'

@@ -51,6 +51,7 @@ describe('resolveOptions', () => {
         instanceName: `${hostname()}:${process.pid}`,
         maxInputSizeBytes: 1_048_576,
         shutdownTimeoutMs: 30_000,
+        reconnectBackoff: { initialMs: 100, maxMs: 5_000 },
         defaults: {
           retry: {
             maxAttempts: 5,
@@ -217,7 +218,7 @@ describe('resolveOptions', () => {
       expect(() =>
         resolveOptions({ concurrency: 5 } as UnderwayModuleOptions),
       ).toThrow(
-        'Invalid option concurrency: is not a known option (known: dataSource, dataSourceName, schema, migrationsRun, runtime, maxInputSize, shutdownTimeout, defaults).',
+        'Invalid option concurrency: is not a known option (known: dataSource, dataSourceName, schema, migrationsRun, runtime, maxInputSize, shutdownTimeout, defaults, reconnectBackoff).',
       );
     });
 

@@ -4,6 +4,7 @@ import { parseDuration } from '../common/duration';
 import { DEFAULT_RETRY_POLICY, mergeRetryPolicy } from '../common/retry-policy';
 import { MAX_TIMER_DELAY_MS } from '../common/timers';
 import { parseSchema } from '../database/sql';
+import type { ReconnectBackoff } from '../database/transient-retry';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
 import type { ResolvedDefaults, ResolvedOptions } from './resolved-options';
 import type {
@@ -23,6 +24,7 @@ const MODULE_KEYS: ReadonlySet<string> = new Set([
   'maxInputSize',
   'shutdownTimeout',
   'defaults',
+  'reconnectBackoff',
 ]);
 const RUNTIME_KEYS: ReadonlySet<string> = new Set([
   'concurrency',
@@ -88,6 +90,7 @@ export function resolveOptions(
       0,
     ),
     defaults: resolveDefaults(BUILTIN_DEFAULTS, options.defaults, 'defaults'),
+    reconnectBackoff: resolveReconnectBackoff(options.reconnectBackoff),
   });
 }
 
@@ -165,6 +168,33 @@ function resolveRuntime(
       60_000,
     ),
   });
+}
+
+function resolveReconnectBackoff(
+  value: UnderwayModuleOptions['reconnectBackoff'],
+): ReconnectBackoff {
+  if (value === undefined) {
+    return Object.freeze({ initialMs: 100, maxMs: 5_000 });
+  }
+  assertObject(value, 'reconnectBackoff');
+  rejectUnknownKeys(value, new Set(['initial', 'max']), 'reconnectBackoff.');
+  const initialMs = positiveDuration(
+    value.initial,
+    'reconnectBackoff.initial',
+    100,
+  );
+  const maxMs = positiveDuration(
+    value.max,
+    'reconnectBackoff.max',
+    Math.max(5_000, initialMs),
+  );
+  if (maxMs < initialMs) {
+    throw new InvalidOptionsError(
+      'reconnectBackoff.max',
+      `must not be shorter than reconnectBackoff.initial (${initialMs}ms), got ${maxMs}ms`,
+    );
+  }
+  return Object.freeze({ initialMs, maxMs });
 }
 
 function timeoutMs(value: unknown, path: string): number {

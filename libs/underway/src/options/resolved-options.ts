@@ -1,6 +1,7 @@
 import type { DataSource, DataSourceOptions } from 'typeorm';
 import type { ResolvedRetryPolicy } from '../common/retry-policy';
 import type { Schema } from '../database/sql';
+import type { ReconnectBackoff } from '../database/transient-retry';
 
 /** The policies of one step, fully resolved, durations in milliseconds. */
 export interface StepPolicy {
@@ -32,4 +33,5 @@ export interface ResolvedOptions {
   readonly maxInputSizeBytes: number;
   readonly shutdownTimeoutMs: number;
   readonly defaults: ResolvedDefaults;
+  readonly reconnectBackoff: ReconnectBackoff;
 }

@@ -65,4 +65,10 @@ export interface UnderwayModuleOptions {
   shutdownTimeout?: Duration;
   /** Policies for every workflow and step that does not set its own. */
   defaults?: WorkflowDefaults;
+  /**
+   * Waits between attempts at reaching the database when it is down (at boot,
+   * for claims, outcomes, the listener): jittered, doubling from `initial` up
+   * to `max`. @default { initial: '100ms', max: '5s' }
+   */
+  reconnectBackoff?: { initial?: Duration; max?: Duration };
 }

@@ -1,5 +1,7 @@
 import { Logger } from '@nestjs/common';
-import { jitteredBackoffMs, MAX_TIMER_DELAY_MS, sleep } from '../common/timers';
+import { MAX_TIMER_DELAY_MS, sleep } from '../common/timers';
+import { isTransientPgError } from '../database/pg-errors';
+import { backoffDelayMs, ReconnectBackoff } from '../database/transient-retry';
 import type { ClaimedRun } from '../queue/claimed-run';
 import type { WakeScheduler } from './step.runner';
 
@@ -9,6 +11,7 @@ const DUE_SLACK_MS = 3;
 export interface ClaimLoopOptions {
   readonly concurrency: number;
   readonly pollIntervalMs: number;
+  readonly backoff: ReconnectBackoff;
   /** Claims up to `limit` due runs. */
   claim(limit: number): Promise<ClaimedRun[]>;
   /** Runs one claimed step; calls `stepDone` when its slot is free again. */
@@ -140,14 +143,13 @@ export class ClaimLoop implements WakeScheduler {
         } catch (err) {
           failures += 1;
           this.wanted = true;
-          const delay = jitteredBackoffMs(
-            failures,
-            100,
-            this.options.pollIntervalMs * 5,
-          );
-          this.logger.warn(
-            `Could not claim runs (attempt ${failures}): ${(err as Error).message}. Retrying in ${delay}ms`,
-          );
+          const delay = backoffDelayMs(this.options.backoff, failures);
+          const message = `Could not claim runs (attempt ${failures}): ${(err as Error).message}. Retrying in ${delay}ms`;
+          if (isTransientPgError(err)) {
+            this.logger.warn(message);
+          } else {
+            this.logger.error(message, (err as Error).stack);
+          }
           await sleep(delay, this.stopSignal.signal);
           continue;
         }

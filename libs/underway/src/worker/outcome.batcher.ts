@@ -1,8 +1,9 @@
 import { Logger } from '@nestjs/common';
 import type { Pool } from 'pg';
-import { jitteredBackoffMs, sleep } from '../common/timers';
+import { sleep } from '../common/timers';
 import { isTransientPgError } from '../database/pg-errors';
 import { PoolExecutor } from '../database/sql-executor';
+import { backoffDelayMs, ReconnectBackoff } from '../database/transient-retry';
 import type { ClaimedRun, RunOutcome } from '../queue/claimed-run';
 import type { RunQueueRepository } from '../queue/run-queue.repository';
 
@@ -33,6 +34,7 @@ export class OutcomeBatcher {
     private readonly repository: RunQueueRepository,
     private readonly pool: Pool,
     private readonly worker: string,
+    private readonly backoff: ReconnectBackoff,
   ) {}
 
   /**
@@ -86,7 +88,7 @@ export class OutcomeBatcher {
           await this.commitOneByOne(batch, err);
           continue;
         }
-        const delay = jitteredBackoffMs(failures, 50, 5_000);
+        const delay = backoffDelayMs(this.backoff, failures);
         this.logger.warn(
           `Could not commit ${batch.length} step outcome${batch.length === 1 ? '' : 's'} (${(err as Error).message}); retrying in ${delay}ms`,
         );

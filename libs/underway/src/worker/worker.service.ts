@@ -19,6 +19,7 @@ import type {
 import { RunQueueRepository } from '../queue/run-queue.repository';
 import { UNDERWAY_OPTIONS } from '../underway.module-definition';
 import { RunEvents } from '../workflow/run-events';
+import { UnderwayBootstrap } from '../underway.bootstrap';
 import { ClaimLoop } from './claim.loop';
 import { LeaseKeeper } from './lease.keeper';
 import { MaintenanceLoop } from './maintenance.loop';
@@ -53,12 +54,15 @@ export class WorkerService
 {
   private readonly logger = new Logger(WorkerService.name);
   private worker: RunningWorker | undefined;
+  private stopping = false;
+  private deferredStart: Promise<void> | undefined;
 
   constructor(
     @Inject(UNDERWAY_OPTIONS) private readonly options: ResolvedOptions,
     private readonly registry: WorkflowRegistry,
     private readonly database: UnderwayDatabase,
     private readonly events: RunEvents,
+    private readonly bootstrap: UnderwayBootstrap,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -71,18 +75,27 @@ export class WorkerService
       this.logger.log('No workflow to run: the worker stays idle');
       return;
     }
-    this.worker = this.startWorker(runtime, workflows);
-    this.logger.log(
-      `Worker started: concurrency=${runtime.concurrency}, schema="${this.options.schema}", ` +
-        `${workflows.length} workflow${workflows.length === 1 ? '' : 's'} (${workflows.join(', ')})`,
-    );
+    const start = (): void => {
+      if (this.stopping) {
+        return;
+      }
+      this.worker = this.startWorker(runtime, workflows);
+      this.logger.log(
+        `Worker started: concurrency=${runtime.concurrency}, schema="${this.options.schema}", ` +
+          `${workflows.length} workflow${workflows.length === 1 ? '' : 's'} (${workflows.join(', ')})`,
+      );
+    };
+    // Usually ready already; after a boot with the database down, start later.
+    this.deferredStart = this.bootstrap.ready.then(start, () => undefined);
   }
 
   async onModuleDestroy(): Promise<void> {
+    this.stopping = true;
     await this.worker?.claimLoop.stop();
   }
 
   async beforeApplicationShutdown(): Promise<void> {
+    this.stopping = true;
     const worker = this.worker;
     if (!worker) {
       return;
@@ -128,7 +141,7 @@ export class WorkerService
     runtime: ResolvedRuntimeOptions,
     workflows: string[],
   ): RunningWorker {
-    const { schema, instanceName } = this.options;
+    const { schema, instanceName, reconnectBackoff } = this.options;
     const queue = new RunQueueRepository(schema);
     const executor = new PoolExecutor(this.database.pool);
     const leases = new LeaseKeeper(queue, this.database.heartbeat);
@@ -136,10 +149,12 @@ export class WorkerService
       queue,
       this.database.pool,
       instanceName,
+      reconnectBackoff,
     );
     const claimLoop: ClaimLoop = new ClaimLoop({
       concurrency: runtime.concurrency,
       pollIntervalMs: runtime.pollIntervalMs,
+      backoff: reconnectBackoff,
       claim: (limit) => queue.claim(executor, workflows, limit, instanceName),
       runStep: (run, stepDone): Promise<void> => runner.run(run, stepDone),
       sweep: async () => {
@@ -182,6 +197,7 @@ export class WorkerService
         }
       },
       () => claimLoop.claimSoon(),
+      reconnectBackoff,
     );
     const maintenance = new MaintenanceLoop(
       this.database.maintenance,

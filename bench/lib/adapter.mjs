@@ -1,0 +1,69 @@
+// Registry of systems under test: every bench/peers/*.mjs exports `systems: SystemDef[]`
+// (PROTOCOL.md §3). Adding a system is adding one file there.
+//
+// interface BenchAdapter {
+//   info(): { package, version, settings }     // sync
+//   init(): Promise<void>                       // connect, migrate, create queue; idempotent; untimed
+//   reset(): Promise<void>                      // delete every job; untimed
+//   outstanding(): Promise<number>              // jobs not yet durably terminal
+//   enqueue(input): Promise<void>               // resolves when committed
+//   enqueueBatch?(inputs): Promise<void>
+//   startWorker({ concurrency, handler }): Promise<void>
+//   stop(): Promise<void>
+// }
+// SystemDef: { name, peer, description, database?, create(ctx) }
+//   ctx = { connectionString, database, role: 'producer' | 'worker', systemName }
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { BENCH_DIR } from './common.mjs';
+
+const PEERS_DIR = join(BENCH_DIR, 'peers');
+
+/** Preferred order in tables: the peers, then the system under test. */
+const ORDER = [
+  'graphile',
+  'graphile-batch',
+  'pgboss',
+  'pgboss-batch',
+  'underway',
+];
+
+export async function loadSystems() {
+  const files = readdirSync(PEERS_DIR)
+    .filter((f) => f.endsWith('.mjs'))
+    .sort();
+  const systems = [];
+  for (const file of files) {
+    const mod = await import(pathToFileURL(join(PEERS_DIR, file)).href);
+    for (const def of mod.systems ?? []) {
+      if (systems.some((s) => s.name === def.name)) {
+        throw new Error(`duplicate system name "${def.name}" in peers/${file}`);
+      }
+      systems.push({ ...def, file });
+    }
+  }
+  const rank = (n) => {
+    const i = ORDER.indexOf(n);
+    return i === -1 ? ORDER.length : i;
+  };
+  return systems.sort(
+    (a, b) => rank(a.name) - rank(b.name) || a.name.localeCompare(b.name),
+  );
+}
+
+export async function getSystem(name) {
+  const systems = await loadSystems();
+  const def = systems.find((s) => s.name === name);
+  if (!def) {
+    throw new Error(
+      `unknown system "${name}" (known: ${systems.map((s) => s.name).join(', ')})`,
+    );
+  }
+  return def;
+}
+
+/** Systems whose peer is the library under test (they get the ratio column). */
+export function isSubject(def) {
+  return def.peer === '@underway/nestjs';
+}

@@ -1,0 +1,473 @@
+// One measurement = one fresh process (PROTOCOL.md §4 rule 1): a producer adapter,
+// init() + reset(), the workload, and for worker workloads a separate worker process
+// (worker-child.mjs). Spawned by run.mjs with one JSON argument:
+//   { system, workload, rep, cap, scale, database, connectionString }
+// Sends { type: 'sample', sample } over IPC (or prints it when run by hand).
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { getSystem } from './adapter.mjs';
+import {
+  latencyStats,
+  machineCpu,
+  nowUs,
+  readProcStat,
+  round1,
+  round3,
+  sleep,
+} from './common.mjs';
+import { capFor, sizeOf, workloadById } from './workloads.mjs';
+
+const WORKER_CHILD = fileURLToPath(
+  new URL('./worker-child.mjs', import.meta.url),
+);
+const STOP_GRACE_MS = 25_000;
+const POLL_MS = 5;
+
+const spec = JSON.parse(process.argv[2]);
+let worker; // WorkerProcess
+
+/** The forked worker process and its IPC messages. */
+class WorkerProcess {
+  constructor() {
+    this.proc = fork(WORKER_CHILD, [], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: process.env,
+    });
+    this.queue = [];
+    this.waiters = [];
+    this.errors = [];
+    this.exited = null;
+    this.proc.on('message', (m) => this.onMessage(m));
+    this.proc.on('exit', (code, signal) => {
+      this.exited = { code, signal };
+      const err = new Error(
+        `worker process exited (code ${code}, signal ${signal})`,
+      );
+      for (const w of this.waiters.splice(0)) w.reject(err);
+    });
+  }
+
+  onMessage(m) {
+    if (m.type === 'error') {
+      this.errors.push(m);
+      console.error(
+        `[${spec.system} worker] error in ${m.where}: ${m.message}`,
+      );
+      const err = new Error(
+        `worker error in ${m.where}: ${m.message.split('\n')[0]}`,
+      );
+      for (const w of this.waiters.splice(0)) w.reject(err);
+      return;
+    }
+    const i = this.waiters.findIndex((w) => w.type === m.type);
+    if (i >= 0) {
+      const [w] = this.waiters.splice(i, 1);
+      w.resolve(m);
+    } else {
+      this.queue.push(m);
+    }
+  }
+
+  send(m) {
+    this.proc.send(m);
+  }
+
+  /** The next message of `type`; rejects after timeoutMs (or resolves null if soft). */
+  wait(type, timeoutMs, { soft = false } = {}) {
+    const i = this.queue.findIndex((m) => m.type === type);
+    if (i >= 0) return Promise.resolve(this.queue.splice(i, 1)[0]);
+    if (this.exited)
+      return Promise.reject(new Error('worker process has exited'));
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        type,
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      const timer = setTimeout(
+        () => {
+          const at = this.waiters.indexOf(waiter);
+          if (at >= 0) this.waiters.splice(at, 1);
+          if (soft) resolve(null);
+          else
+            reject(
+              new Error(
+                `timed out after ${Math.round(timeoutMs)} ms waiting for '${type}' from the worker`,
+              ),
+            );
+        },
+        Math.max(0, timeoutMs),
+      );
+      this.waiters.push(waiter);
+    });
+  }
+
+  async request(type, payload = {}, timeoutMs = 120_000) {
+    const reply = { init: 'ready', start: 'started', stats: 'stats' }[type];
+    this.send({ type, ...payload });
+    return this.wait(reply, timeoutMs);
+  }
+
+  /** Graceful stop() first, SIGKILL by PID after 25 s. */
+  async stop() {
+    if (this.exited) return { graceful: this.exited.code === 0 };
+    const exited = new Promise((r) => this.proc.once('exit', r));
+    try {
+      this.send({ type: 'stop' });
+    } catch {
+      /* channel closed */
+    }
+    const timer = sleep(STOP_GRACE_MS).then(() => 'timeout');
+    if ((await Promise.race([exited, timer])) === 'timeout') {
+      console.error(
+        `[${spec.system}] worker did not exit within ${STOP_GRACE_MS / 1000}s of stop(); SIGKILL ${this.proc.pid}`,
+      );
+      try {
+        process.kill(this.proc.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+      await exited;
+      return { graceful: false };
+    }
+    return { graceful: true };
+  }
+
+  kill() {
+    if (!this.exited) {
+      try {
+        process.kill(this.proc.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  }
+}
+
+process.on('SIGTERM', () => {
+  worker?.kill();
+  process.exit(143);
+});
+
+// ------------------------------------------------------------------ helpers
+
+async function settle(admin, { analyze }) {
+  if (analyze) await admin.query('vacuum analyze');
+  await admin.query('checkpoint');
+}
+
+async function preload(adapter, inputs) {
+  if (adapter.enqueueBatch) {
+    for (let k = 0; k < inputs.length; k += 1000) {
+      await adapter.enqueueBatch(inputs.slice(k, k + 1000));
+    }
+  } else {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 10 }, async () => {
+        while (next < inputs.length) await adapter.enqueue(inputs[next++]);
+      }),
+    );
+  }
+}
+
+/** Polls outstanding() every 5 ms until 0 or the deadline; returns { zeroAt } or { outstanding }. */
+async function pollOutstanding(adapter, deadlineUs) {
+  for (;;) {
+    const n = await adapter.outstanding();
+    const at = nowUs();
+    if (n === 0) return { zeroAt: at, outstanding: 0 };
+    if (at >= deadlineUs) return { zeroAt: null, outstanding: n };
+    await sleep(Math.min(POLL_MS, (deadlineUs - at) / 1000));
+  }
+}
+
+async function startWorkerProcess(ctx) {
+  worker = new WorkerProcess();
+  await worker.request('init', { systemName: spec.system, ctx }, 180_000);
+  return worker;
+}
+
+// ------------------------------------------------------------------ workloads
+
+async function runEnqueue(w, n, adapter, admin) {
+  const batch = w.kind === 'enqueue-batch';
+  if (batch && !adapter.enqueueBatch) {
+    return { value: NaN, na: true, note: 'no batch enqueue' };
+  }
+  // Warm-up (rule 9): 200 sequential, 200 from 10 callers, one batch of 1000.
+  for (let k = 0; k < 200; k++) await adapter.enqueue({ i: k });
+  await Promise.all(
+    Array.from({ length: 10 }, async (_, c) => {
+      for (let k = 0; k < 20; k++)
+        await adapter.enqueue({ i: 200 + c * 20 + k });
+    }),
+  );
+  if (adapter.enqueueBatch) {
+    await adapter.enqueueBatch(
+      Array.from({ length: 1000 }, (_, k) => ({ i: 400 + k })),
+    );
+  }
+  await adapter.reset();
+  await settle(admin, { analyze: false });
+
+  const stat0 = readProcStat();
+  const cpu0 = process.cpuUsage();
+  const start = nowUs();
+  if (batch) {
+    for (let k = 0; k < n; k += w.batch) {
+      const size = Math.min(w.batch, n - k);
+      await adapter.enqueueBatch(
+        Array.from({ length: size }, (_, j) => ({ i: k + j })),
+      );
+    }
+  } else {
+    const callers = w.callers;
+    const each = n / callers;
+    await Promise.all(
+      Array.from({ length: callers }, async (_, c) => {
+        for (let k = 0; k < each; k++)
+          await adapter.enqueue({ i: c * each + k });
+      }),
+    );
+  }
+  const end = nowUs();
+  const stat1 = readProcStat();
+  const cpu = process.cpuUsage(cpu0);
+  const outstandingAfter = await adapter.outstanding();
+  const elapsedUs = end - start;
+  return {
+    value: n / (elapsedUs / 1e6),
+    elapsedMs: round3(elapsedUs / 1000),
+    producerCpuPct: round1((100 * (cpu.user + cpu.system)) / elapsedUs),
+    outstandingAfter,
+    ...(outstandingAfter !== n
+      ? { checkFailed: `outstanding() = ${outstandingAfter}, expected ${n}` }
+      : {}),
+    ...machineCpu(stat0, stat1),
+  };
+}
+
+async function runProcessOrChain(w, n, cap, adapter, admin, ctx) {
+  const chain = w.kind === 'chain';
+  const inputs = chain
+    ? Array.from({ length: n }, (_, c) => ({ c, s: 1 }))
+    : Array.from({ length: n }, (_, i) => ({ i }));
+  await preload(adapter, inputs);
+  const preloaded = await adapter.outstanding();
+  if (preloaded !== n) {
+    throw new Error(`after preloading ${n} jobs, outstanding() = ${preloaded}`);
+  }
+  await settle(admin, { analyze: true });
+  await startWorkerProcess(ctx);
+
+  const stat0 = readProcStat();
+  const started = await worker.request('start', {
+    kind: w.kind,
+    n,
+    concurrency: w.concurrency,
+  });
+  const t0 = started.t0;
+  const deadline = t0 + cap * 1e6;
+  const done = await worker.wait('handlersDone', (deadline - nowUs()) / 1000, {
+    soft: true,
+  });
+  let end;
+  let capped = false;
+  let outstandingAtEnd = 0;
+  if (done) {
+    const polled = await pollOutstanding(adapter, deadline);
+    if (polled.zeroAt !== null) {
+      end = polled.zeroAt;
+    } else {
+      capped = true;
+      outstandingAtEnd = polled.outstanding;
+      end = nowUs();
+    }
+  } else {
+    capped = true;
+    outstandingAtEnd = await adapter.outstanding();
+    end = nowUs();
+  }
+  const stat1 = readProcStat();
+  const stats = await worker.request('stats');
+  const elapsedS = (end - t0) / 1e6;
+  const common = {
+    elapsedMs: round3((end - t0) / 1000),
+    handlersDoneMs: stats.handlersDoneAt
+      ? round3((stats.handlersDoneAt - t0) / 1000)
+      : null,
+    firstHandlerMs: stats.firstHandlerAt
+      ? round3((stats.firstHandlerAt - t0) / 1000)
+      : null,
+    workerStartMs: round3((started.startedAt - t0) / 1000),
+    handlerStarts: stats.handlerStarts,
+    duplicates: stats.duplicates,
+    workerCpuPct: round1((100 * stats.cpuUs) / stats.wallUs),
+    capped,
+    ...machineCpu(stat0, stat1),
+  };
+  if (chain) {
+    return {
+      value: stats.chainsCompleted / elapsedS,
+      stepsPerSec: stats.handlerStarts / elapsedS,
+      chainsCompleted: stats.chainsCompleted,
+      ...common,
+      ...(capped ? { outstandingAtCap: outstandingAtEnd } : {}),
+    };
+  }
+  const completed = n - outstandingAtEnd;
+  return { value: completed / elapsedS, completed, ...common };
+}
+
+async function runLatency(w, n, cap, adapter, admin, ctx) {
+  await settle(admin, { analyze: false });
+  await startWorkerProcess(ctx);
+  await worker.request('start', {
+    kind: 'latency',
+    n,
+    concurrency: w.concurrency,
+  });
+  // Warm-up (rule 9): 20 jobs through the running worker, outstanding() = 0, 1 s idle.
+  for (let k = 0; k < w.warmup; k++) await adapter.enqueue({ w: k });
+  const warmDeadline = nowUs() + 60e6;
+  for (;;) {
+    const s = await worker.request('stats');
+    if (s.warmups >= w.warmup && (await adapter.outstanding()) === 0) break;
+    if (nowUs() > warmDeadline)
+      throw new Error('latency warm-up did not finish within 60 s');
+    await sleep(20);
+  }
+  await settle(admin, { analyze: false });
+  await sleep(1000);
+
+  const before = await worker.request('stats');
+  const stat0 = readProcStat();
+  const T0 = nowUs();
+  const deadline = T0 + cap * 1e6;
+  let maxLagUs = 0;
+  for (let k = 0; k < n; k++) {
+    const slot = T0 + k * w.slotMs * 1000;
+    const wait = slot - nowUs();
+    if (wait > 0) await sleep(wait / 1000);
+    const t = nowUs();
+    maxLagUs = Math.max(maxLagUs, t - slot);
+    await adapter.enqueue({ i: k, t });
+  }
+  const done = await worker.wait('handlersDone', (deadline - nowUs()) / 1000, {
+    soft: true,
+  });
+  let capped = !done;
+  if (done) {
+    const polled = await pollOutstanding(adapter, deadline);
+    capped = polled.zeroAt === null;
+  }
+  const stat1 = readProcStat();
+  const after = await worker.request('stats', { withLatencies: true });
+  const lat = latencyStats(
+    (after.latUs ?? []).filter((x) => x !== null).map((us) => us / 1000),
+  );
+  return {
+    value: lat.p50,
+    latency: lat,
+    received: after.distinct,
+    maxSendLagMs: round3(maxLagUs / 1000),
+    duplicates: after.duplicates,
+    handlerStarts: after.handlerStarts,
+    capped,
+    workerCpuPct: round1(
+      (100 * (after.cpuUs - before.cpuUs)) / (after.at - before.at),
+    ),
+    ...machineCpu(stat0, stat1),
+  };
+}
+
+// ------------------------------------------------------------------ main
+
+async function main() {
+  const w = workloadById(spec.workload);
+  if (!w) throw new Error(`unknown workload ${spec.workload}`);
+  const n = sizeOf(w, spec.scale);
+  const cap = capFor(w, n, spec.cap);
+  const def = await getSystem(spec.system);
+  const ctx = {
+    connectionString: spec.connectionString,
+    database: spec.database,
+    systemName: spec.system,
+  };
+  const adapter = def.create({ ...ctx, role: 'producer' });
+  const admin = new pg.Client({ connectionString: spec.connectionString });
+  admin.on('error', () => undefined);
+  await admin.connect();
+  let result;
+  const t = Date.now();
+  try {
+    await adapter.init();
+    await adapter.reset();
+    if (w.kind === 'enqueue' || w.kind === 'enqueue-batch') {
+      result = await runEnqueue(w, n, adapter, admin);
+    } else if (w.kind === 'process' || w.kind === 'chain') {
+      result = await runProcessOrChain(w, n, cap, adapter, admin, ctx);
+    } else if (w.kind === 'latency') {
+      result = await runLatency(w, n, cap, adapter, admin, ctx);
+    } else {
+      throw new Error(`measure.mjs cannot run ${w.kind}`);
+    }
+  } catch (err) {
+    console.error(`[${spec.system} ${spec.workload}] ${err?.stack || err}`);
+    result = { value: NaN, error: String(err?.message || err) };
+  }
+  if (worker) {
+    const { graceful } = await worker.stop();
+    if (!graceful) result.workerKilled = true;
+    if (worker.errors.length)
+      result.workerErrors = worker.errors.map(
+        (e) => `${e.where}: ${e.message.split('\n')[0]}`,
+      );
+  }
+  try {
+    await adapter.stop();
+  } catch (err) {
+    console.error(`[${spec.system}] producer stop(): ${err?.message || err}`);
+  }
+  await admin.end().catch(() => undefined);
+  return {
+    unit: w.unit,
+    n,
+    cap: w.kind === 'enqueue' || w.kind === 'enqueue-batch' ? undefined : cap,
+    measureMs: Date.now() - t,
+    ...result,
+  };
+}
+
+main().then(
+  (sample) => {
+    if (process.send) {
+      process.send({ type: 'sample', sample }, () => process.exit(0));
+    } else {
+      console.log(JSON.stringify(sample));
+      process.exit(0);
+    }
+  },
+  (err) => {
+    console.error(err?.stack || err);
+    if (process.send) {
+      process.send(
+        {
+          type: 'sample',
+          sample: { value: NaN, error: String(err?.message || err) },
+        },
+        () => process.exit(1),
+      );
+    } else {
+      process.exit(1);
+    }
+  },
+);

@@ -1,0 +1,537 @@
+// Summaries (PROTOCOL.md §7) and the table of baseline-2026-11-22.md, with the
+// library under test added and its ratio to the best peer.
+import { median, spreadPct } from './common.mjs';
+import { PGBENCH_WORKLOADS, WORKLOADS, fmtInt, sizeOf } from './workloads.mjs';
+
+// ------------------------------------------------------------------ summaries
+
+/** metric -> value of one sample. */
+function metricsOf(sample) {
+  const m = {};
+  const w = sample.workload;
+  if (w === 'latency') {
+    m['latency-p50'] = sample.latency?.p50 ?? NaN;
+    m['latency-p95'] = sample.latency?.p95 ?? NaN;
+    m['latency-p99'] = sample.latency?.p99 ?? NaN;
+  } else {
+    m[w] = sample.value;
+  }
+  if (w === 'chain') m['chain-steps'] = sample.stepsPerSec ?? NaN;
+  if (sample.machineCpuPct != null)
+    m[`cpu-machine:${w}`] = sample.machineCpuPct;
+  if (sample.stealPct != null) m[`cpu-steal:${w}`] = sample.stealPct;
+  const client = sample.producerCpuPct ?? sample.workerCpuPct;
+  if (client != null) m[`cpu-client:${w}`] = client;
+  return m;
+}
+
+function notesOf(samples, workload) {
+  const notes = [];
+  const capped = samples.filter((s) => s.capped);
+  if (capped.length)
+    notes.push(`${capped.length} of ${samples.length} reps capped`);
+  const dups = samples.filter((s) => s.duplicates > 0);
+  if (dups.length)
+    notes.push(
+      `duplicates: ${dups.map((s) => `rep ${s.rep}: ${s.duplicates}`).join(', ')}`,
+    );
+  const errors = samples.filter((s) => s.error);
+  if (errors.length) notes.push(`${errors.length} failed: ${errors[0].error}`);
+  const na = samples.filter((s) => s.na);
+  if (na.length) notes.push(`n/a (${na[0].note ?? 'unsupported'})`);
+  void workload;
+  return notes;
+}
+
+export function summarize(records) {
+  const samples = records.filter((r) => r.type === 'sample');
+  const groups = new Map();
+  for (const s of samples) {
+    const key = `${s.system}\u0000${s.workload}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(s);
+  }
+  const out = [];
+  for (const group of groups.values()) {
+    const { system, workload } = group[0];
+    const perMetric = new Map();
+    for (const s of group) {
+      for (const [metric, v] of Object.entries(metricsOf(s))) {
+        if (!perMetric.has(metric)) perMetric.set(metric, []);
+        perMetric.get(metric).push(v);
+      }
+    }
+    const notes = notesOf(group, workload);
+    for (const [metric, values] of perMetric) {
+      const finite = values.filter((v) => Number.isFinite(v));
+      out.push({
+        type: 'summary',
+        system,
+        metric,
+        n: finite.length,
+        median: median(values),
+        min: finite.length ? Math.min(...finite) : NaN,
+        max: finite.length ? Math.max(...finite) : NaN,
+        spreadPct: spreadPct(values),
+        values,
+        notes: metric.startsWith('cpu-') ? [] : notes,
+      });
+    }
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ formatting
+
+export function fmtValue(x) {
+  if (x === undefined || x === null || Number.isNaN(x)) return 'n/a';
+  if (!Number.isFinite(x)) return '∞';
+  const a = Math.abs(x);
+  if (a >= 100) return fmtInt(x);
+  if (a >= 10) return x.toFixed(1);
+  return x.toFixed(2);
+}
+
+function fmtSpread(p) {
+  if (!Number.isFinite(p)) return '';
+  if (p >= 10) return `±${Math.round(p)}%`;
+  return `±${p.toFixed(1)}%`;
+}
+
+function fmtPct(x) {
+  return x === undefined || !Number.isFinite(x) ? '–' : `${Math.round(x)}%`;
+}
+
+function fmtRatio(r) {
+  if (r === undefined || Number.isNaN(r)) return 'n/a';
+  if (!Number.isFinite(r)) return '∞';
+  return r >= 10 ? `${r.toFixed(1)}×` : `${r.toFixed(2)}×`;
+}
+
+// ------------------------------------------------------------------ table
+
+/** The rows of the main table. */
+function tableRows(meta) {
+  const scale = meta.options.scale;
+  const n = (id) =>
+    sizeOf(
+      WORKLOADS.find((w) => w.id === id),
+      scale,
+    );
+  const label = (id) => WORKLOADS.find((w) => w.id === id).label(n(id));
+  return [
+    {
+      workload: 'enqueue-seq',
+      metric: 'enqueue-seq',
+      label: label('enqueue-seq'),
+      higher: true,
+    },
+    {
+      workload: 'enqueue-conc',
+      metric: 'enqueue-conc',
+      label: label('enqueue-conc'),
+      higher: true,
+    },
+    {
+      workload: 'enqueue-batch',
+      metric: 'enqueue-batch',
+      label: label('enqueue-batch'),
+      higher: true,
+    },
+    {
+      workload: 'process-c10',
+      metric: 'process-c10',
+      label: label('process-c10'),
+      higher: true,
+    },
+    {
+      workload: 'process-c50',
+      metric: 'process-c50',
+      label: label('process-c50'),
+      higher: true,
+    },
+    {
+      workload: 'latency',
+      metric: 'latency-p50',
+      label: `${label('latency')}, p50 (ms)`,
+      higher: false,
+    },
+    {
+      workload: 'latency',
+      metric: 'latency-p95',
+      label: 'Latency enqueue->handler start, p95 (ms)',
+      higher: false,
+    },
+    {
+      workload: 'latency',
+      metric: 'latency-p99',
+      label: 'Latency enqueue->handler start, p99 (ms)',
+      higher: false,
+    },
+    { workload: 'chain', metric: 'chain', label: label('chain'), higher: true },
+    {
+      workload: 'chain',
+      metric: 'chain-steps',
+      label: '  same, step jobs/s',
+      higher: true,
+    },
+  ];
+}
+
+/** SPEC §5 targets, for each system under test. */
+const TARGETS = [
+  {
+    metric: 'process-c10',
+    text: 'process, concurrency 10: ≥ 1.5× the best peer',
+    ratio: 1.5,
+  },
+  {
+    metric: 'process-c50',
+    text: 'process, concurrency 50: ≥ 1.5× the best peer',
+    ratio: 1.5,
+  },
+  {
+    metric: 'chain',
+    text: '3-step workflows: ≥ 1.5× the best peer (step transitions atomic)',
+    ratio: 1.5,
+  },
+  {
+    metric: 'enqueue-seq',
+    text: 'enqueue one by one: ≥ the best peer',
+    ratio: 1,
+  },
+  {
+    metric: 'enqueue-conc',
+    text: 'enqueue from 10 callers: ≥ the best peer',
+    ratio: 1,
+  },
+  {
+    metric: 'enqueue-batch',
+    text: 'enqueue in batches of 1,000: ≥ the best peer',
+    ratio: 1,
+  },
+  { metric: 'latency-p50', text: 'enqueue → step start p50: ≤ 3 ms', maxMs: 3 },
+  { metric: 'latency-p99', text: 'enqueue → step start p99: ≤ 8 ms', maxMs: 8 },
+];
+
+export function render(records) {
+  const meta = records.find((r) => r.type === 'meta');
+  if (!meta) throw new Error('no meta record in the results');
+  const systemRecs = records.filter((r) => r.type === 'system');
+  const samples = records.filter((r) => r.type === 'sample');
+  let summaries = records.filter((r) => r.type === 'summary');
+  if (summaries.length === 0) summaries = summarize(records);
+  const sum = (system, metric) =>
+    summaries.find((s) => s.system === system && s.metric === metric);
+  const systems = meta.systems
+    .map((s) => s.name)
+    .filter((name) => samples.some((x) => x.system === name));
+  const subjectNames = meta.systems
+    .filter((s) => s.subject)
+    .map((s) => s.name)
+    .filter((n) => systems.includes(n));
+  const peerNames = systems.filter((n) => !subjectNames.includes(n));
+  const lines = [];
+  const p = (s = '') => lines.push(s);
+
+  const o = meta.options;
+  const pgs = meta.postgres.settings ?? {};
+  p(`# Queue benchmark, ${meta.startedAt.slice(0, 10)} (${meta.startedAt})`);
+  p();
+  p(
+    `Host: ${meta.host.cpus} CPU (${meta.host.cpuModel}), ${meta.host.memGiB} GiB, Node ${meta.node}, ` +
+      `Postgres ${pgs.server_version ?? '?'} via ${meta.postgres.target.host}:${meta.postgres.target.port} (user ${meta.postgres.target.user})`,
+  );
+  p(
+    `Postgres: ${[
+      'shared_buffers',
+      'synchronous_commit',
+      'fsync',
+      'autovacuum',
+      'max_connections',
+    ]
+      .map((k) => `${k}=${pgs[k]}`)
+      .join(' ')}`,
+  );
+  p(
+    `Versions: ${Object.entries(meta.versions)
+      .map(([k, v]) => `${k}@${v}`)
+      .join(', ')}; reps=${o.reps}, cap=${o.cap}s, scale=${o.scale}` +
+      (meta.git
+        ? `; repo ${meta.git.commit?.slice(0, 10)}${meta.git.dirty ? ' + uncommitted changes' : ''}`
+        : ''),
+  );
+  if (o.scale !== 1) {
+    p();
+    p(
+      `Note: scale=${o.scale} — N differs from the protocol's; do not compare these figures with the baseline.`,
+    );
+  }
+  p();
+
+  const rows = tableRows(meta).filter((r) =>
+    samples.some((s) => s.workload === r.workload),
+  );
+  if (rows.length) {
+    const head = [
+      'Workload',
+      ...systems,
+      ...subjectNames.map((n) => `${n} ÷ best peer`),
+    ];
+    p(`| ${head.join(' | ')} |`);
+    p(`|${['---', ...head.slice(1).map(() => '---:')].join('|')}|`);
+    for (const row of rows) {
+      const cells = systems.map((name) => {
+        const s = sum(name, row.metric);
+        if (!s) return '–';
+        if (s.n === 0)
+          return s.notes.some((x) => x.startsWith('n/a')) ? 'n/a' : 'error';
+        const cappedMark = s.notes.some((x) => x.includes('capped')) ? '*' : '';
+        const spread = s.n >= 2 ? fmtSpread(s.spreadPct) : '';
+        return `${fmtValue(s.median)}${cappedMark}${spread ? ' ' + spread : ''}`;
+      });
+      const ratios = subjectNames.map((name) => {
+        const u = sum(name, row.metric)?.median;
+        const peers = peerNames
+          .map((n) => ({ n, v: sum(n, row.metric)?.median }))
+          .filter((x) => Number.isFinite(x.v));
+        if (!Number.isFinite(u) || peers.length === 0) return 'n/a';
+        const best = peers.reduce((a, b) =>
+          row.higher ? (b.v > a.v ? b : a) : b.v < a.v ? b : a,
+        );
+        const r = row.higher
+          ? best.v === 0
+            ? Infinity
+            : u / best.v
+          : u === 0
+            ? Infinity
+            : best.v / u;
+        return `${fmtRatio(r)}${row.higher ? '' : '†'} (${best.n})`;
+      });
+      p(`| ${row.label} | ${[...cells, ...ratios].join(' | ')} |`);
+    }
+    p();
+    p(
+      'Cells: median of the repetitions, ±spread = (max - min) / median (shown from 2 repetitions); * = at least one repetition capped (see below).',
+    );
+    if (subjectNames.length) {
+      p(
+        `Ratio column: ${subjectNames.join(', ')} against the best peer of this run (named in brackets); ` +
+          '> 1 means the library under test is better. Throughput rows: subject ÷ best peer. ' +
+          'Latency rows (†, lower is better): best peer ÷ subject, so > 1 still means faster.',
+      );
+    }
+    p();
+  }
+
+  // SPEC §5 targets
+  for (const name of subjectNames) {
+    const lines2 = [];
+    for (const t of TARGETS) {
+      const u = sum(name, t.metric)?.median;
+      if (u === undefined) continue;
+      if (t.maxMs !== undefined) {
+        const ok = Number.isFinite(u) && u <= t.maxMs;
+        lines2.push(
+          `- ${t.text}: ${fmtValue(u)} ms — ${ok ? 'met' : 'NOT met'}`,
+        );
+      } else {
+        const peers = peerNames
+          .map((n) => sum(n, t.metric)?.median)
+          .filter((v) => Number.isFinite(v));
+        if (!peers.length || !Number.isFinite(u)) {
+          lines2.push(`- ${t.text}: n/a (no peer figure in this run)`);
+          continue;
+        }
+        const best = Math.max(...peers);
+        const r = best === 0 ? Infinity : u / best;
+        lines2.push(
+          `- ${t.text}: ${fmtRatio(r)} — ${r >= t.ratio ? 'met' : 'NOT met'}`,
+        );
+      }
+    }
+    if (lines2.length) {
+      p(
+        `SPEC §5 targets, ${name}${o.scale !== 1 ? ` (at scale ${o.scale}: indicative only)` : ''}:`,
+      );
+      lines2.forEach((l) => p(l));
+      p();
+    }
+  }
+
+  // Capped runs
+  const cappedLines = [];
+  for (const name of systems) {
+    for (const w of WORKLOADS) {
+      const group = samples.filter(
+        (s) => s.system === name && s.workload === w.id,
+      );
+      const capped = group.filter((s) => s.capped);
+      if (!capped.length) continue;
+      const detail = capped
+        .map((s) => {
+          const secs = Math.round((s.elapsedMs ?? 0) / 1000);
+          if (w.kind === 'chain')
+            return `${s.chainsCompleted}/${s.n} chains in ${secs}s`;
+          if (w.kind === 'latency') return `received ${s.received}/${s.n}`;
+          return `${s.completed}/${s.n} in ${secs}s`;
+        })
+        .join('; ');
+      cappedLines.push(
+        `- ${name} / ${w.id}: ${capped.length} of ${group.length} reps capped (${detail})`,
+      );
+    }
+  }
+  if (cappedLines.length) {
+    p(
+      'Capped runs (did not finish within --cap; value = completed / elapsed):',
+    );
+    cappedLines.forEach((l) => p(l));
+  } else {
+    p('Capped runs: none.');
+  }
+  p();
+
+  // Duplicates, failures, checks
+  const dupLines = samples
+    .filter((s) => s.duplicates > 0)
+    .map(
+      (s) =>
+        `- ${s.system} / ${s.workload} rep ${s.rep}: ${s.duplicates} duplicate handler run(s) (${s.handlerStarts} runs)`,
+    );
+  const workerRuns = samples.filter((s) => s.duplicates !== undefined);
+  if (dupLines.length) {
+    p('Duplicates (a handler ran more than once for the same job/step):');
+    dupLines.forEach((l) => p(l));
+  } else if (workerRuns.length) {
+    p(
+      `Duplicates: none (${workerRuns.length} worker runs; every handler ran at most once per job/step).`,
+    );
+  }
+  const problems = samples
+    .filter((s) => s.error || s.checkFailed || s.workerKilled || s.workerErrors)
+    .map(
+      (s) =>
+        `- ${s.system} / ${s.workload} rep ${s.rep}: ` +
+        [
+          s.error && `error: ${s.error}`,
+          s.checkFailed && `check failed: ${s.checkFailed}`,
+          s.workerKilled && 'worker did not stop within 25 s (SIGKILL)',
+          s.workerErrors && `worker errors: ${s.workerErrors.join('; ')}`,
+        ]
+          .filter(Boolean)
+          .join('; '),
+    );
+  if (problems.length) {
+    p();
+    p('Problems:');
+    problems.forEach((l) => p(l));
+  }
+  p();
+
+  // CPU
+  const cpuWorkloads = WORKLOADS.filter((w) =>
+    samples.some((s) => s.workload === w.id),
+  );
+  if (cpuWorkloads.length) {
+    p(
+      'CPU during the timed window (medians): machine busy % of all cores / client process (producer or worker) % of one core / hypervisor steal % of all cores',
+    );
+    p();
+    p(`| Workload | ${systems.join(' | ')} |`);
+    p(`|---|${systems.map(() => '---:').join('|')}|`);
+    for (const w of cpuWorkloads) {
+      const cells = systems.map((name) => {
+        const m = sum(name, `cpu-machine:${w.id}`)?.median;
+        const c = sum(name, `cpu-client:${w.id}`)?.median;
+        const st = sum(name, `cpu-steal:${w.id}`)?.median;
+        return m === undefined && c === undefined
+          ? '–'
+          : `${fmtPct(m)} / ${fmtPct(c)} / ${fmtPct(st)}`;
+      });
+      p(`| ${w.id} | ${cells.join(' | ')} |`);
+    }
+    p();
+  }
+
+  // Latency detail and start-up
+  const lat = samples.filter((s) => s.workload === 'latency' && s.latency);
+  if (lat.length) {
+    p(
+      'Latency detail per rep (p50 / p95 / p99 / max ms; received; max send lag ms):',
+    );
+    for (const name of systems) {
+      const g = lat.filter((s) => s.system === name);
+      if (!g.length) continue;
+      p(
+        `- ${name}: ` +
+          g
+            .map(
+              (s) =>
+                `${fmtValue(s.latency.p50)} / ${fmtValue(s.latency.p95)} / ${fmtValue(s.latency.p99)} / ${fmtValue(s.latency.max)}; ${s.received}/${s.n}; ${fmtValue(s.maxSendLagMs)}`,
+            )
+            .join(' | '),
+      );
+    }
+    p();
+  }
+  const proc = samples.filter((s) => s.workerStartMs !== undefined);
+  if (proc.length) {
+    p(
+      'Worker start-up (median ms, processing and chain runs): workerStartMs (startWorker() resolved) / firstHandlerMs',
+    );
+    for (const name of systems) {
+      const g = proc.filter((s) => s.system === name);
+      if (!g.length) continue;
+      p(
+        `- ${name}: ${fmtValue(median(g.map((s) => s.workerStartMs)))} / ${fmtValue(median(g.map((s) => s.firstHandlerMs ?? NaN)))}`,
+      );
+    }
+    p();
+  }
+
+  // pgbench
+  const pgbenchSamples = samples.filter((s) => s.system === 'pgbench');
+  if (meta.pgbench?.skippedReason) {
+    p(`pgbench reference: skipped (${meta.pgbench.skippedReason}).`);
+    p();
+  } else if (pgbenchSamples.length) {
+    const d = pgbenchSamples[0].durationS ?? 20;
+    p(
+      `| pgbench reference (-c 10 -j 2 -T ${d}) | tps (median ±spread) | machine CPU / steal |`,
+    );
+    p('|---|---:|---:|');
+    for (const w of PGBENCH_WORKLOADS) {
+      const s = sum('pgbench', w.id);
+      if (!s) continue;
+      const m = sum('pgbench', `cpu-machine:${w.id}`)?.median;
+      const st = sum('pgbench', `cpu-steal:${w.id}`)?.median;
+      p(
+        `| ${w.label} | ${s.n ? `${fmtValue(s.median)}${s.n >= 2 ? ' ' + fmtSpread(s.spreadPct) : ''}` : 'error'} | ${fmtPct(m)} / ${fmtPct(st)} |`,
+      );
+    }
+    const jobs = pgbenchSamples.filter((s) => s.jobsDone !== undefined);
+    if (jobs.length) {
+      p();
+      p(
+        `Queue scripts, jobs done vs transactions processed: ${jobs.map((s) => `${s.workload} rep ${s.rep}: ${s.jobsDone}/${s.processed}`).join('; ')}`,
+      );
+    }
+    p();
+  }
+
+  p('Systems:');
+  for (const s of meta.systems) {
+    if (!systems.includes(s.name)) continue;
+    p(`- ${s.name}: ${s.description}`);
+  }
+  for (const r of systemRecs) {
+    if (!systems.includes(r.name)) continue;
+    if (r.info?.settings?.chainAtomic !== undefined) {
+      p(
+        `  (${r.name}: chain next step written atomically with the completion: ${r.info.settings.chainAtomic ? 'yes' : 'no'})`,
+      );
+    }
+  }
+  return lines.join('\n');
+}

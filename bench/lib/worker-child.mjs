@@ -1,0 +1,160 @@
+// The worker process of a measurement (PROTOCOL.md §4 rule 1), forked by measure.mjs.
+// Messages from the parent:
+//   { type: 'init', systemName, ctx }            -> { type: 'ready' }
+//   { type: 'start', kind, n, concurrency }      -> { type: 'started', t0, startedAt }
+//       then, once, { type: 'handlersDone', at } when the handler has run for all N
+//   { type: 'stats' }                            -> { type: 'stats', … }
+//   { type: 'stop' }                             -> { type: 'stopped' }, then exit
+// Timestamps are CLOCK_MONOTONIC µs, comparable with the parent's.
+import { getSystem } from './adapter.mjs';
+import { nowUs } from './common.mjs';
+
+let adapter;
+let book;
+let cpu0;
+let t0;
+
+function send(msg) {
+  if (process.connected) process.send(msg);
+}
+
+function fail(where, err) {
+  send({ type: 'error', where, message: err?.stack || String(err) });
+}
+
+/** The no-op handler: bookkeeping only (rule 6). */
+function makeHandler(kind, n) {
+  const seen = new Uint8Array(kind === 'chain' ? n * 3 : n);
+  book = {
+    kind,
+    n,
+    handlerStarts: 0,
+    distinct: 0,
+    chainsCompleted: 0,
+    warmups: 0,
+    firstHandlerAt: null,
+    handlersDoneAt: null,
+    latUs: kind === 'latency' ? new Array(n).fill(null) : null,
+    outOfRange: 0,
+  };
+  const done = () => {
+    book.handlersDoneAt = nowUs();
+    send({ type: 'handlersDone', at: book.handlersDoneAt });
+  };
+  if (kind === 'latency') {
+    return async (input) => {
+      const now = nowUs();
+      if (input && input.w !== undefined) {
+        book.warmups += 1;
+        return;
+      }
+      book.handlerStarts += 1;
+      book.firstHandlerAt ??= now;
+      const i = input?.i;
+      if (!(i >= 0 && i < n)) {
+        book.outOfRange += 1;
+        return;
+      }
+      if (!seen[i]) {
+        seen[i] = 1;
+        book.latUs[i] = now - input.t;
+        book.distinct += 1;
+        if (book.distinct === n) done();
+      }
+    };
+  }
+  if (kind === 'chain') {
+    return async (input) => {
+      const now = nowUs();
+      book.handlerStarts += 1;
+      book.firstHandlerAt ??= now;
+      const { c, s } = input ?? {};
+      const idx = c * 3 + (s - 1);
+      if (!(idx >= 0 && idx < n * 3 && s >= 1 && s <= 3)) {
+        book.outOfRange += 1;
+        return undefined;
+      }
+      if (!seen[idx]) {
+        seen[idx] = 1;
+        book.distinct += 1;
+        if (s === 3) {
+          book.chainsCompleted += 1;
+          if (book.chainsCompleted === n) done();
+        }
+      }
+      return s < 3 ? { next: { c, s: s + 1 } } : undefined;
+    };
+  }
+  return async (input) => {
+    const now = nowUs();
+    book.handlerStarts += 1;
+    book.firstHandlerAt ??= now;
+    const i = input?.i;
+    if (!(i >= 0 && i < n)) {
+      book.outOfRange += 1;
+      return;
+    }
+    if (!seen[i]) {
+      seen[i] = 1;
+      book.distinct += 1;
+      if (book.distinct === n) done();
+    }
+  };
+}
+
+process.on('message', async (msg) => {
+  try {
+    switch (msg.type) {
+      case 'init': {
+        const def = await getSystem(msg.systemName);
+        adapter = def.create({ ...msg.ctx, role: 'worker' });
+        await adapter.init();
+        send({ type: 'ready' });
+        break;
+      }
+      case 'start': {
+        const handler = makeHandler(msg.kind, msg.n);
+        cpu0 = process.cpuUsage();
+        t0 = nowUs();
+        await adapter.startWorker({ concurrency: msg.concurrency, handler });
+        send({ type: 'started', t0, startedAt: nowUs() });
+        break;
+      }
+      case 'stats': {
+        const at = nowUs();
+        const cpu = process.cpuUsage(cpu0);
+        send({
+          type: 'stats',
+          at,
+          cpuUs: cpu.user + cpu.system,
+          wallUs: at - t0,
+          handlerStarts: book?.handlerStarts ?? 0,
+          distinct: book?.distinct ?? 0,
+          duplicates: book
+            ? book.handlerStarts - book.distinct - book.outOfRange
+            : 0,
+          outOfRange: book?.outOfRange ?? 0,
+          chainsCompleted: book?.chainsCompleted ?? 0,
+          warmups: book?.warmups ?? 0,
+          firstHandlerAt: book?.firstHandlerAt ?? null,
+          handlersDoneAt: book?.handlersDoneAt ?? null,
+          latUs: msg.withLatencies ? book?.latUs : undefined,
+        });
+        break;
+      }
+      case 'stop': {
+        await adapter?.stop();
+        send({ type: 'stopped' });
+        setTimeout(() => process.exit(0), 20);
+        break;
+      }
+      default:
+        fail('message', new Error(`unknown message ${msg.type}`));
+    }
+  } catch (err) {
+    fail(msg.type, err);
+  }
+});
+
+process.on('disconnect', () => process.exit(0));
+process.on('unhandledRejection', (err) => fail('unhandledRejection', err));
