@@ -9,6 +9,10 @@ export {
   underwayMigrations,
   underwayMigrationsFor,
 } from './database/underway-migrations';
+export {
+  underwayMigrationSql,
+  underwayGrantSql,
+} from './database/underway-sql';
 export type { UnderwayMigrationClass } from '../../../migrations';
 
 // Decorators

@@ -104,7 +104,16 @@ export class UnderwayDatabase implements OnApplicationShutdown {
   }
 
   private connectionConfig(): PoolConfig {
-    this.config ??= connectionConfigFrom(this.resolveDataSource());
+    if (!this.config) {
+      const config = connectionConfigFrom(this.resolveDataSource());
+      // Every statement is schema-qualified; pinning search_path keeps objects
+      // of other schemas from ever shadowing the built-ins it calls.
+      const pin = '-c search_path=pg_catalog';
+      this.config = {
+        ...config,
+        options: config.options ? `${config.options} ${pin}` : pin,
+      };
+    }
     return this.config;
   }
 

@@ -1,0 +1,195 @@
+import { escapeIdentifier } from 'pg';
+import {
+  Step,
+  StepContext,
+  StepError,
+  Transition,
+  underwayGrantSql,
+  underwayMigrationSql,
+  Workflow,
+} from '@underway/nestjs';
+import { UnderwayDatabase } from '../../libs/underway/src/database/underway-database';
+import { createTestApp, useSchema } from '../support/create-test-app';
+import { databaseUrl, query } from '../support/database';
+import { currentTestSchema } from '../support/test-schema';
+import { StepRecorder } from '../support/step-recorder';
+import { sleep, waitFor } from '../support/wait-for';
+
+const recorder = new StepRecorder();
+
+@Workflow({
+  name: 'billing',
+  deadLetter: 'billing-dlq',
+  retry: { maxAttempts: 2, initialInterval: 10 },
+  ttl: 100,
+})
+class BillingWorkflow {
+  @Step()
+  async invoice(input: { fail?: boolean; hold?: boolean }, ctx: StepContext) {
+    recorder.record('invoice', input, ctx);
+    if (input.fail) {
+      throw StepError.retryable('declined', 'card declined');
+    }
+    if (input.hold) {
+      await new Promise((resolve) =>
+        ctx.signal.addEventListener('abort', resolve),
+      );
+    }
+    return Transition.after({ total: 10 }, 20);
+  }
+
+  @Step()
+  async send(input: { total: number }) {
+    return Transition.complete(input.total);
+  }
+}
+
+function urlFor(role: string, password: string): string {
+  const url = new URL(databaseUrl());
+  url.username = role;
+  url.password = password;
+  return url.toString();
+}
+
+describe('security', () => {
+  beforeEach(() => recorder.clear());
+
+  it('runs everything under a role with only USAGE and SELECT, INSERT, UPDATE, DELETE', async () => {
+    const schema = currentTestSchema();
+    const role = `${schema}_rt`;
+    await query(`drop role if exists ${escapeIdentifier(role)}`);
+    // The owner applies the printed migration SQL and grants.
+    await query(underwayMigrationSql(schema));
+    await query(
+      `create role ${escapeIdentifier(role)} login password 'rt-secret'`,
+    );
+    await query(underwayGrantSql(role, schema));
+    try {
+      const app = await createTestApp({
+        workflows: [BillingWorkflow],
+        underway: {
+          dataSource: { type: 'postgres', url: urlFor(role, 'rt-secret') },
+          migrationsRun: false,
+          runtime: { maintenanceInterval: 50, instanceName: 'least-privilege' },
+        },
+      });
+      const { client } = app;
+      const ok = await client.enqueue(
+        BillingWorkflow,
+        {},
+        { concurrencyKey: 'acct-1', idempotencyKey: 'inv-1' },
+      );
+      await expect(ok.result({ timeout: 5_000 })).resolves.toBe(10);
+      const failing = await client.enqueue(BillingWorkflow, { fail: true });
+      await expect(failing.result({ timeout: 5_000 })).rejects.toMatchObject({
+        errorCode: 'declined',
+      });
+      const [redriven] = await client.redrive('billing-dlq');
+      expect(redriven).toBeDefined();
+      const held = await client.enqueue(BillingWorkflow, { hold: true });
+      await waitFor(() => recorder.count('invoice', held.id) === 1);
+      await expect(held.cancel()).resolves.toBe(true);
+      // Retention deletes finished runs (ttl 100 ms) under the same role.
+      await waitFor(
+        async () =>
+          (
+            await query(`select 1 from ${schema}.workflow_run where id = $1`, [
+              ok.id,
+            ])
+          ).length === 0,
+        { timeoutMs: 5_000 },
+      );
+      // Its connections really are that role.
+      const users = await query<{ usename: string }>(
+        `select distinct usename from pg_stat_activity where application_name like 'underway:least-privilege:%'`,
+      );
+      expect(users).toEqual([{ usename: role }]);
+      // And that role cannot change the schema.
+      await expect(
+        (async () => {
+          const { Client } = await import('pg');
+          const c = new Client({ connectionString: urlFor(role, 'rt-secret') });
+          await c.connect();
+          try {
+            await c.query(
+              `alter table ${schema}.workflow_run add column x int`,
+            );
+          } finally {
+            await c.end();
+          }
+        })(),
+      ).rejects.toThrow(/must be owner/);
+      await app.close();
+    } finally {
+      await query(`drop owned by ${escapeIdentifier(role)}`).catch(
+        () => undefined,
+      );
+      await query(`drop role if exists ${escapeIdentifier(role)}`);
+    }
+  });
+
+  it('keeps two schemas in one database apart: runs, notifications and workers', async () => {
+    const schemaA = useSchema(currentTestSchema('a'));
+    const schemaB = useSchema(currentTestSchema('b'));
+    const a = await createTestApp({
+      workflows: [BillingWorkflow],
+      underway: {
+        schema: schemaA,
+        runtime: { pollInterval: '30s', instanceName: 'tenant-a' },
+      },
+    });
+    const b = await createTestApp({
+      workflows: [BillingWorkflow],
+      underway: {
+        schema: schemaB,
+        runtime: { pollInterval: '30s', instanceName: 'tenant-b' },
+      },
+    });
+    await sleep(200); // listeners connected
+
+    const runA = await a.client.enqueue(BillingWorkflow, {});
+    await expect(runA.result({ timeout: 5_000 })).resolves.toBe(10);
+    expect(await b.client.getRun(runA.id)).toBeNull();
+    expect(await query(`select 1 from ${schemaB}.workflow_run`)).toEqual([]);
+    const workers = await query<{ worker: string }>(
+      `select distinct worker from ${schemaA}.step_attempt`,
+    );
+    expect(workers).toEqual([{ worker: 'tenant-a' }]);
+
+    // A notification on B's channel wakes B only: B's run starts at once (30 s poll).
+    const runB = await b.client.enqueue(BillingWorkflow, {});
+    await expect(runB.result({ timeout: 3_000 })).resolves.toBe(10);
+    expect(await a.client.getRun(runB.id)).toBeNull();
+  });
+
+  it('names every connection it opens underway:<instanceName>:<role> and pins search_path', async () => {
+    const app = await createTestApp({
+      workflows: [BillingWorkflow],
+      underway: {
+        runtime: { instanceName: 'named-conn', maintenanceInterval: 50 },
+      },
+    });
+    const database = app.get(UnderwayDatabase);
+    const pinned = await database.pool.query<{ search_path: string }>(
+      'show search_path',
+    );
+    expect(pinned.rows[0]?.search_path).toBe('pg_catalog');
+    await waitFor(async () => {
+      const rows = await query<{ application_name: string }>(
+        `select application_name from pg_stat_activity where application_name like 'underway:named-conn:%'`,
+      );
+      const roles = new Set(rows.map((r) => r.application_name));
+      return ['claim', 'listen', 'maintenance'].every((r) =>
+        roles.has(`underway:named-conn:${r}`),
+      );
+    });
+    const names = await query<{ application_name: string }>(
+      `select distinct application_name from pg_stat_activity where application_name like 'underway:named-conn:%'`,
+    );
+    for (const { application_name } of names) {
+      expect(application_name).toMatch(
+        /^underway:named-conn:(claim|exec|heartbeat|listen|scheduler|activity|maintenance)$/,
+      );
+    }
+  });
+});
