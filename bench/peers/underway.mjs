@@ -127,12 +127,13 @@ async function createApp(url, runtime, holder) {
 const workflowOf = (input) =>
   input && input.c !== undefined ? 'bench-chain' : 'bench';
 
-function define(name) {
+function define(name, extraRuntime = {}, extraDescription = '') {
   return {
     name,
     peer: '@underway/nestjs',
     description:
-      'underway: runtime.concurrency C, pollInterval 1s, LISTEN/NOTIFY wake-ups; batched claims (one statement for the free slots) and batched fenced completions; chain = native 3-step workflow (next step written atomically with the step completion)',
+      'underway: runtime.concurrency C, pollInterval 1s, LISTEN/NOTIFY wake-ups; batched claims (one statement for the free slots) and batched fenced completions; chain = native 3-step workflow (next step written atomically with the step completion)' +
+      extraDescription,
     create(ctx) {
       const holder = {
         handler: async () => {
@@ -161,8 +162,11 @@ function define(name) {
             settings: {
               module:
                 "UnderwayModule.forRoot({ dataSource: { type: 'postgres', url }, schema: 'underway', runtime })",
-              runtime:
-                "producer: false; worker: { concurrency: C, pollInterval: '1s' }",
+              runtime: `producer: false; worker: { concurrency: C, pollInterval: '1s'${Object.entries(
+                extraRuntime,
+              )
+                .map(([k, v]) => `, ${k}: ${v}`)
+                .join('')} }`,
               concurrency:
                 'runtime.concurrency = C steps running at once in the worker process',
               pool: 'library main pool of 10 connections (+1 heartbeat, +1 LISTEN in the worker)',
@@ -230,7 +234,7 @@ function define(name) {
           holder.handler = handler;
           app = await createApp(
             ctx.connectionString,
-            { concurrency, pollInterval: '1s' },
+            { concurrency, pollInterval: '1s', ...extraRuntime },
             holder,
           );
         },
@@ -247,4 +251,13 @@ function define(name) {
   };
 }
 
-export const systems = [define('underway')];
+export const systems = [
+  define('underway'),
+  // The batch settings, like graphile-batch's localQueue.size 500: claim up to
+  // 500 runs ahead of the free slots, in one statement.
+  define(
+    'underway-batch',
+    { prefetch: 500 },
+    '; + runtime.prefetch 500 (up to 500 claimed runs wait locally for a slot)',
+  ),
+];

@@ -272,4 +272,68 @@ describe('the worker', () => {
     );
     expect(workersUsed.length).toBeGreaterThan(1);
   });
+
+  describe('with prefetch (runs claimed ahead of free slots)', () => {
+    it('still runs at most concurrency steps at once, and every run once', async () => {
+      const { client } = await createTestApp({
+        workflows: [BusyWorkflow],
+        underway: { runtime: { concurrency: 2, prefetch: 20 } },
+      });
+      const runs = await client.enqueueMany(
+        BusyWorkflow,
+        Array.from({ length: 30 }, () => ({ ms: 10 })),
+      );
+      await Promise.all(runs.map((run) => run.result({ timeout: 10_000 })));
+      expect(maxRunning).toBe(2);
+      expect(new Set(recorder.calls.map((c) => c.runId)).size).toBe(30);
+      expect(recorder.calls).toHaveLength(30);
+    });
+
+    it('renews the leases of runs waiting locally, so none is taken over', async () => {
+      const app = await createTestApp({
+        workflows: [BusyWorkflow],
+        underway: {
+          runtime: { concurrency: 1, prefetch: 5, pollInterval: 50 },
+          defaults: { heartbeat: 150 },
+        },
+      });
+      const runs = await app.client.enqueueMany(
+        BusyWorkflow,
+        Array.from({ length: 4 }, () => ({ ms: 200 })),
+      );
+      await Promise.all(runs.map((run) => run.result({ timeout: 10_000 })));
+      const expired = await query(
+        `select 1 from ${app.schema}.step_attempt where state <> 'succeeded'`,
+      );
+      expect(expired).toEqual([]);
+    });
+
+    it('gives runs that never started back on shutdown, without counting an attempt', async () => {
+      const app = await createTestApp({
+        workflows: [GatedWorkflow],
+        underway: {
+          runtime: { concurrency: 1, prefetch: 10 },
+          shutdownTimeout: 100,
+        },
+      });
+      const runs = await app.client.enqueueMany(GatedWorkflow, [1, 2, 3, 4]);
+      await waitFor(() => recorder.count('hold') === 1);
+      await waitFor(
+        async () =>
+          (
+            await query(
+              `select 1 from ${app.schema}.workflow_run where state = 'running'`,
+            )
+          ).length === 4,
+      );
+      await app.close();
+      const rows = await query<{ state: string; attempt: number }>(
+        `select state, attempt from ${app.schema}.workflow_run where id = any($1)`,
+        [runs.map((run) => run.id)],
+      );
+      expect(rows).toEqual(
+        Array.from({ length: 4 }, () => ({ state: 'pending', attempt: 0 })),
+      );
+    });
+  });
 });

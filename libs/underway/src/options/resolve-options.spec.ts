@@ -44,6 +44,7 @@ describe('resolveOptions', () => {
         migrationsRun: true,
         runtime: {
           concurrency: 10,
+          prefetch: 0,
           pollIntervalMs: 1_000,
           workflows: undefined,
           maintenanceIntervalMs: 60_000,
@@ -148,6 +149,7 @@ describe('resolveOptions', () => {
       const resolved = resolveOptions({
         runtime: {
           concurrency: 50,
+          prefetch: 200,
           pollInterval: '250ms',
           maintenanceInterval: '5m',
           workflows: ['signup'],
@@ -157,6 +159,7 @@ describe('resolveOptions', () => {
       expect([resolved.runtime, resolved.instanceName]).toEqual([
         {
           concurrency: 50,
+          prefetch: 200,
           pollIntervalMs: 250,
           workflows: ['signup'],
           maintenanceIntervalMs: 300_000,

@@ -28,6 +28,7 @@ const MODULE_KEYS: ReadonlySet<string> = new Set([
 ]);
 const RUNTIME_KEYS: ReadonlySet<string> = new Set([
   'concurrency',
+  'prefetch',
   'pollInterval',
   'workflows',
   'instanceName',
@@ -154,6 +155,7 @@ function resolveRuntime(
   }
   return Object.freeze({
     concurrency: positiveInteger(value.concurrency, 'runtime.concurrency', 10),
+    prefetch: nonNegativeInteger(value.prefetch, 'runtime.prefetch', 0),
     pollIntervalMs: positiveDuration(
       value.pollInterval,
       'runtime.pollInterval',
@@ -261,6 +263,17 @@ function positiveInteger(
     );
   }
   return value;
+}
+
+function nonNegativeInteger(
+  value: unknown,
+  path: string,
+  fallback: number,
+): number {
+  if (value === 0) {
+    return 0;
+  }
+  return positiveInteger(value, path, fallback);
 }
 
 function optionalBoolean(

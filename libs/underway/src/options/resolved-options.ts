@@ -16,6 +16,7 @@ export interface ResolvedDefaults extends StepPolicy {
 
 export interface ResolvedRuntimeOptions {
   readonly concurrency: number;
+  readonly prefetch: number;
   readonly pollIntervalMs: number;
   /** `undefined`: every registered workflow. */
   readonly workflows: readonly string[] | undefined;

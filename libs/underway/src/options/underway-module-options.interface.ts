@@ -30,6 +30,14 @@ export interface WorkflowDefaults {
 export interface RuntimeOptions {
   /** Steps running at once in this process. @default 10 */
   concurrency?: number;
+  /**
+   * Runs claimed ahead, beyond `concurrency`, that wait here for a free slot
+   * (their leases are renewed meanwhile). With many short steps, claiming in
+   * large batches multiplies throughput; the cost is that these runs wait
+   * here rather than on another worker, and if this process dies they wait
+   * for their lease to lapse. @default 0
+   */
+  prefetch?: number;
   /** Fallback poll when no notification arrives. @default '1s' */
   pollInterval?: Duration;
   /** Run only these workflows here. @default all registered workflows */

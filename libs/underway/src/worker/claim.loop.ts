@@ -7,13 +7,19 @@ import type { WakeScheduler } from './step.runner';
 
 /** Added to every due timer so that it never fires before the work is due. */
 const DUE_SLACK_MS = 3;
+/** The most runs one claim statement takes. */
+const MAX_CLAIM = 1_000;
 
 export interface ClaimLoopOptions {
   readonly concurrency: number;
+  /** Claimed runs that may wait here for a slot, beyond `concurrency`. */
+  readonly prefetch: number;
   readonly pollIntervalMs: number;
   readonly backoff: ReconnectBackoff;
   /** Claims up to `limit` due runs. */
   claim(limit: number): Promise<ClaimedRun[]>;
+  /** A run was claimed (its lease starts now), before it waits for a slot. */
+  onClaimed(run: ClaimedRun): void;
   /** Runs one claimed step; calls `stepDone` when its slot is free again. */
   runStep(run: ClaimedRun, stepDone: () => void): Promise<void>;
   /** Housekeeping on each poll tick (expired leases). */
@@ -22,15 +28,19 @@ export interface ClaimLoopOptions {
 
 /**
  * Wakes on a notification, a due timer, a freed slot or the poll interval,
- * and claims as many runs as there are free slots, in one statement.
+ * and claims runs in one statement: as many as there are free slots, plus up
+ * to `prefetch` more that wait in a local queue (their leases are renewed
+ * like running ones), so that short steps do not wait for a claim round trip
+ * each time a slot frees.
  *
  * Claims only happen when there may be work: after a wake-up, or after a
- * claim that filled every free slot (more may be waiting).
+ * claim that took all it asked for (more may be waiting).
  */
 export class ClaimLoop implements WakeScheduler {
   private readonly logger = new Logger(ClaimLoop.name);
   private readonly inFlight = new Set<Promise<void>>();
   private readonly stopSignal = new AbortController();
+  private readonly queued: ClaimedRun[] = [];
   private active = 0;
   private wanted = true;
   private wake: (() => void) | undefined;
@@ -53,8 +63,11 @@ export class ClaimLoop implements WakeScheduler {
     this.loop = this.run();
   }
 
-  /** Stops claiming; steps in flight go on (see `drain`). */
-  async stop(): Promise<void> {
+  /**
+   * Stops claiming and starting steps; steps in flight go on (see `drain`).
+   * @returns the claimed runs that never started, for the caller to give back
+   */
+  async stop(): Promise<ClaimedRun[]> {
     if (!this.stopSignal.signal.aborted) {
       this.stopSignal.abort();
       clearInterval(this.pollTimer);
@@ -63,6 +76,7 @@ export class ClaimLoop implements WakeScheduler {
     }
     await this.loop;
     await this.sweeping;
+    return this.queued.splice(0, this.queued.length);
   }
 
   /** Waits for steps in flight, at most `timeoutMs`; `true` when none is left. */
@@ -128,14 +142,20 @@ export class ClaimLoop implements WakeScheduler {
   }
 
   private async run(): Promise<void> {
+    const { concurrency, prefetch } = this.options;
     let failures = 0;
     while (!this.stopSignal.signal.aborted) {
-      const free = this.options.concurrency - this.active;
-      if (this.wanted && free > 0) {
+      this.startQueued();
+      const room = concurrency + prefetch - this.active - this.queued.length;
+      // With a local queue, refill it once it is half empty, in one statement.
+      const worthClaiming =
+        room > 0 && (prefetch === 0 || this.queued.length <= prefetch / 2);
+      if (this.wanted && worthClaiming) {
         this.wanted = false;
+        const limit = Math.min(room, MAX_CLAIM);
         let runs: ClaimedRun[];
         try {
-          runs = await this.options.claim(free);
+          runs = await this.options.claim(limit);
           if (failures > 0) {
             this.logger.log('Claiming works again');
           }
@@ -153,17 +173,28 @@ export class ClaimLoop implements WakeScheduler {
           await sleep(delay, this.stopSignal.signal);
           continue;
         }
-        if (runs.length === free) {
-          this.wanted = true; // the free slots were filled: more may be due
+        if (runs.length === limit) {
+          this.wanted = true; // it took all it asked for: more may be due
         }
         for (const run of runs) {
-          this.startStep(run);
+          this.options.onClaimed(run);
+          this.queued.push(run);
         }
         continue;
       }
       await new Promise<void>((resolve) => {
         this.wake = resolve;
       });
+    }
+  }
+
+  private startQueued(): void {
+    while (
+      this.active < this.options.concurrency &&
+      this.queued.length > 0 &&
+      !this.stopSignal.signal.aborted
+    ) {
+      this.startStep(this.queued.shift() as ClaimedRun);
     }
   }
 
@@ -176,7 +207,7 @@ export class ClaimLoop implements WakeScheduler {
       }
       done = true;
       this.active -= 1;
-      if (this.wanted) {
+      if (this.wanted || this.queued.length > 0) {
         this.signal();
       }
     };

@@ -54,10 +54,34 @@ export class StepRunner {
    * @param stepDone called as soon as the step's code has finished (the worker
    *   slot is free again), before its outcome is committed.
    */
-  async run(claimed: ClaimedRun, stepDone: () => void): Promise<void> {
+  /** Takes charge of a claimed run from the moment it is claimed: its lease, its signal. */
+  hold(claimed: ClaimedRun): AbortController {
     const controller = new AbortController();
     this.running.set(claimed.id, controller);
     this.leases.track(claimed, controller);
+    return controller;
+  }
+
+  /** Gives back claimed runs that never started, without counting an attempt. */
+  async release(runs: readonly ClaimedRun[]): Promise<void> {
+    await Promise.all(
+      runs.map(async (claimed) => {
+        try {
+          await this.outcomes.submit(claimed, { kind: 'release' });
+        } catch (err) {
+          this.logger.warn(
+            `Run ${claimed.id}: could not give its claim back (${(err as Error).message}); its lease will lapse`,
+          );
+        } finally {
+          this.leases.untrack(claimed.id);
+          this.running.delete(claimed.id);
+        }
+      }),
+    );
+  }
+
+  async run(claimed: ClaimedRun, stepDone: () => void): Promise<void> {
+    const controller = this.running.get(claimed.id) ?? this.hold(claimed);
     try {
       const outcome = await this.execute(claimed, controller);
       stepDone();

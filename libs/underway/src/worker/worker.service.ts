@@ -91,7 +91,10 @@ export class WorkerService
 
   async onModuleDestroy(): Promise<void> {
     this.stopping = true;
-    await this.worker?.claimLoop.stop();
+    const worker = this.worker;
+    if (worker) {
+      await worker.runner.release(await worker.claimLoop.stop());
+    }
   }
 
   async beforeApplicationShutdown(): Promise<void> {
@@ -101,7 +104,7 @@ export class WorkerService
       return;
     }
     this.worker = undefined;
-    await worker.claimLoop.stop();
+    await worker.runner.release(await worker.claimLoop.stop());
     const inFlight = worker.runner.inFlight;
     if (!(await worker.claimLoop.drain(this.options.shutdownTimeoutMs))) {
       this.logger.warn(
@@ -153,9 +156,11 @@ export class WorkerService
     );
     const claimLoop: ClaimLoop = new ClaimLoop({
       concurrency: runtime.concurrency,
+      prefetch: runtime.prefetch,
       pollIntervalMs: runtime.pollIntervalMs,
       backoff: reconnectBackoff,
       claim: (limit) => queue.claim(executor, workflows, limit, instanceName),
+      onClaimed: (run) => runner.hold(run),
       runStep: (run, stepDone): Promise<void> => runner.run(run, stepDone),
       sweep: async () => {
         const reclaimed = await queue.reclaimExpired(executor, RECLAIM_BATCH);
