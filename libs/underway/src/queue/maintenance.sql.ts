@@ -2,8 +2,9 @@ import { ident, Schema, sql, SqlQuery } from '../database/sql';
 
 /**
  * Deletes up to `limit` finished runs whose retention (`ttl`) has passed, with
- * their attempts. Only terminal runs have an `expires_at`; the state is checked
- * again anyway, so an unfinished run is never deleted.
+ * their attempts (in the same statement: there is no cascading foreign key).
+ * Only terminal runs have an `expires_at`; the state is checked again anyway,
+ * so an unfinished run is never deleted.
  */
 export function pruneExpiredRuns(schema: Schema, limit: number): SqlQuery {
   return sql`
@@ -13,10 +14,17 @@ export function pruneExpiredRuns(schema: Schema, limit: number): SqlQuery {
       order by expires_at
       limit ${limit}
       for update skip locked
+    ), deleted as (
+      delete from ${ident(schema)}.workflow_run r
+      using doomed d
+      where r.id = d.id and r.state in ('succeeded', 'failed', 'cancelled')
+      returning r.id
+    ), attempts as (
+      delete from ${ident(schema)}.step_attempt a
+      using deleted d
+      where a.run_id = d.id
     )
-    delete from ${ident(schema)}.workflow_run r
-    using doomed d
-    where r.id = d.id and r.state in ('succeeded', 'failed', 'cancelled')`;
+    select count(*)::int as deleted from deleted`;
 }
 
 export interface UnclaimableRow {

@@ -52,11 +52,12 @@ export class MaintenanceLoop {
       batch < PRUNE_BATCHES_PER_PASS && !this.stopped;
       batch += 1
     ) {
-      const result = await executor.query(
+      const result = await executor.query<{ deleted: number }>(
         pruneExpiredRuns(this.schema, PRUNE_BATCH),
       );
-      pruned += result.rowCount;
-      if (result.rowCount < PRUNE_BATCH) {
+      const deleted = result.rows[0]?.deleted ?? 0;
+      pruned += deleted;
+      if (deleted < PRUNE_BATCH) {
         break;
       }
     }
