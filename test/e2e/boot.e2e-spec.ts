@@ -1,4 +1,6 @@
-import { Inject, Injectable, Scope } from '@nestjs/common';
+import { Inject, Injectable, Module, Scope } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { DataSource } from 'typeorm';
 import { REQUEST } from '@nestjs/core';
 import {
   DuplicateWorkflowError,
@@ -6,9 +8,14 @@ import {
   InvalidWorkflowDefinitionError,
   Step,
   Transition,
+  UnderwayModule,
   Workflow,
+  WorkflowClient,
 } from '@underway/nestjs';
-import { createTestApp } from '../support/create-test-app';
+import { CaptureLogger } from '../support/capture-logger';
+import { createTestApp, useSchema } from '../support/create-test-app';
+import { databaseUrl, query } from '../support/database';
+import { currentTestSchema } from '../support/test-schema';
 
 @Workflow({ name: 'empty' })
 class EmptyWorkflow {
@@ -141,5 +148,48 @@ describe('boot', () => {
     });
     const run = await client.enqueue(FactoryMadeWorkflow);
     await expect(run.result({ timeout: 5_000 })).resolves.toBe('from factory');
+  });
+
+  it('takes its options from forRootAsync, with injected providers and a DataSource given by the app', async () => {
+    const schema = useSchema(currentTestSchema('async'));
+    const dataSource = new DataSource({ type: 'postgres', url: databaseUrl() });
+    @Module({
+      providers: [
+        { provide: 'SETTINGS', useValue: { schema, concurrency: 2 } },
+      ],
+      exports: ['SETTINGS'],
+    })
+    class SettingsModule {}
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        UnderwayModule.forRootAsync({
+          imports: [SettingsModule],
+          inject: ['SETTINGS'],
+          useFactory: (settings: { schema: string; concurrency: number }) => ({
+            dataSource,
+            schema: settings.schema,
+            runtime: { concurrency: settings.concurrency, pollInterval: 100 },
+          }),
+        }),
+      ],
+      providers: [FactoryMadeWorkflow],
+    })
+      .setLogger(new CaptureLogger())
+      .compile();
+    await moduleRef.init();
+    try {
+      const client = moduleRef.get(WorkflowClient);
+      const run = await client.enqueue(FactoryMadeWorkflow);
+      await expect(run.result({ timeout: 5_000 })).resolves.toBe(
+        'from factory',
+      );
+      const [row] = await query<{ state: string }>(
+        `select state from ${schema}.workflow_run where id = $1`,
+        [run.id],
+      );
+      expect(row?.state).toBe('succeeded');
+    } finally {
+      await moduleRef.close();
+    }
   });
 });

@@ -53,7 +53,9 @@ export async function createTestApp(
       TypeOrmModule.forRoot({
         type: 'postgres',
         url: databaseUrl(),
-        extra: { max: 3 },
+        // allowExitOnIdle: a DataSource whose app failed to compile (and so was
+        // never closed) must not keep the test process alive.
+        extra: { max: 3, allowExitOnIdle: true },
         retryAttempts: 0,
       }),
       UnderwayModule.forRoot({ ...underway, schema, runtime }),
