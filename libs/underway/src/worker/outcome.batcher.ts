@@ -16,18 +16,24 @@ interface PendingOutcome {
 
 /** Outcomes per statement; one statement (one commit) carries them all. */
 const MAX_BATCH = 500;
+/** Commits in flight at once, on separate connections. */
+const MAX_PARALLEL_FLUSHES = 2;
+/** A second commit starts only for a backlog at least this large. */
+const PARALLEL_THRESHOLD = 50;
 
 /**
  * Commits step outcomes in batches: whatever finished while the previous
- * commit was in flight goes out in the next statement. Each outcome is still
- * fenced on its own. Per-run transactions are commit-bound (~5,000/s on the
- * reference machine), batching is how the worker goes past that.
+ * commit was in flight goes out in the next statement, and a large backlog is
+ * split over two commits in parallel. Each outcome is still fenced on its own;
+ * two batches never hold the same run (a run has one outcome in flight at
+ * most). Per-run transactions are commit-bound (~5,000/s on the reference
+ * machine), batching is how the worker goes past that.
  */
 export class OutcomeBatcher {
   private readonly logger = new Logger(OutcomeBatcher.name);
   private readonly queue: PendingOutcome[] = [];
-  private flushing: Promise<void> | undefined;
-  private running = false;
+  private readonly flushes = new Set<Promise<void>>();
+  private active = 0;
   private readonly abandoned = new AbortController();
 
   constructor(
@@ -45,17 +51,14 @@ export class OutcomeBatcher {
   submit(run: ClaimedRun, outcome: RunOutcome): Promise<string | undefined> {
     return new Promise((resolve, reject) => {
       this.queue.push({ run, outcome, resolve, reject });
-      if (!this.running) {
-        this.running = true;
-        this.flushing = this.flush();
-      }
+      this.maybeStartFlush();
     });
   }
 
   /** Resolves once every queued outcome is committed (or given up). */
   async drain(): Promise<void> {
-    while (this.running) {
-      await this.flushing;
+    while (this.active > 0) {
+      await Promise.all(this.flushes);
     }
   }
 
@@ -64,29 +67,48 @@ export class OutcomeBatcher {
     this.abandoned.abort();
   }
 
+  private maybeStartFlush(): void {
+    const start =
+      this.active === 0 ||
+      (this.active < MAX_PARALLEL_FLUSHES &&
+        this.queue.length >= PARALLEL_THRESHOLD);
+    if (!start) {
+      return;
+    }
+    this.active += 1;
+    const flush = this.flush().finally(() => this.flushes.delete(flush));
+    this.flushes.add(flush);
+  }
+
   private async flush(): Promise<void> {
     // Let every step that finishes in this turn of the event loop join the batch.
     await new Promise<void>((resolve) => setImmediate(resolve));
-    let failures = 0;
     while (this.queue.length > 0) {
-      const batch = this.queue.slice(0, MAX_BATCH);
+      const batch = this.queue.splice(0, MAX_BATCH);
+      await this.commit(batch);
+    }
+    // In the same synchronous step as the last emptiness check, so that a
+    // later submit() always finds this flush gone and starts a new one.
+    this.active -= 1;
+  }
+
+  /** Commits one batch, retrying transient errors; settles every entry. */
+  private async commit(batch: PendingOutcome[]): Promise<void> {
+    for (let failures = 1; ; failures += 1) {
       try {
         const applied = await this.repository.commit(
           new PoolExecutor(this.pool),
           batch,
           this.worker,
         );
-        this.queue.splice(0, batch.length);
-        failures = 0;
         for (const entry of batch) {
           entry.resolve(applied.get(entry.run.id));
         }
+        return;
       } catch (err) {
-        failures += 1;
         if (!isTransientPgError(err) || this.abandoned.signal.aborted) {
-          this.queue.splice(0, batch.length);
           await this.commitOneByOne(batch, err);
-          continue;
+          return;
         }
         const delay = backoffDelayMs(this.backoff, failures);
         this.logger.warn(
@@ -95,9 +117,6 @@ export class OutcomeBatcher {
         await sleep(delay, this.abandoned.signal);
       }
     }
-    // In the same synchronous step as the last emptiness check, so that a
-    // later submit() always starts a new flush.
-    this.running = false;
   }
 
   /**
