@@ -11,7 +11,8 @@ export interface ClaimedRun {
   readonly leaseMs: number;
   /** JSON text of the step's input, `null` for none. */
   readonly input: string | null;
-  readonly claimedAt: Date;
+  /** When the claim was made, as the database printed it (sent back as is). */
+  readonly claimedAt: string;
 }
 
 /** How an attempt ended, as stored in `step_attempt.state`. */

@@ -16,7 +16,7 @@ export interface ClaimRow {
   max_attempts: number;
   lease_ms: number;
   input: string | null;
-  claimed_at: Date;
+  claimed_at: string;
 }
 
 /**
@@ -69,7 +69,7 @@ export function claimRuns(
       and (c.concurrency_key is null or exists (select 1 from slot where slot.run_id = c.id))
     returning r.id, r.workflow_name, r.step_index, r.attempt, r.fence, r.max_attempts, r.lease_ms,
       (case when r.step_index = 0 then r.input else r.step_input end)::text as input,
-      r.attempt_started_at as claimed_at`;
+      r.attempt_started_at::text as claimed_at`;
 }
 
 export interface RenewRow {
@@ -122,31 +122,43 @@ export function commitOutcomes(
   outcomes: readonly FencedOutcome[],
   worker: string,
 ): SqlQuery {
+  // One JSON array for the whole batch; fields that do not apply are left out
+  // (null in the record set), which keeps the parameter, and its parsing, small.
   const rows = outcomes.map(({ run, outcome }) => {
-    const o = outcome as Partial<Record<string, unknown>>;
-    return {
+    const row: Record<string, unknown> = {
       id: run.id,
       fence: run.fence,
       kind: outcome.kind,
       step_index: run.stepIndex,
       attempt: run.attempt,
       started_at: run.claimedAt,
-      attempt_state:
-        outcome.kind === 'next' || outcome.kind === 'complete'
-          ? 'succeeded'
-          : (o.attemptState ?? null),
-      error: o.error ?? null,
-      payload:
-        outcome.kind === 'next'
-          ? outcome.input
-          : outcome.kind === 'complete'
-            ? outcome.output
-            : null,
-      delay_ms: o.delayMs ?? 0,
-      max_attempts: o.maxAttempts ?? null,
-      lease_ms: o.leaseMs ?? null,
-      priority: o.priority ?? null,
     };
+    switch (outcome.kind) {
+      case 'next':
+        row.attempt_state = 'succeeded';
+        row.payload = outcome.input;
+        row.delay_ms = outcome.delayMs;
+        row.max_attempts = outcome.maxAttempts;
+        row.lease_ms = outcome.leaseMs;
+        row.priority = outcome.priority;
+        break;
+      case 'complete':
+        row.attempt_state = 'succeeded';
+        row.payload = outcome.output;
+        break;
+      case 'retry':
+        row.attempt_state = outcome.attemptState;
+        row.error = outcome.error;
+        row.delay_ms = outcome.delayMs;
+        break;
+      case 'fail':
+        row.attempt_state = outcome.attemptState;
+        row.error = outcome.error;
+        break;
+      case 'release':
+        break;
+    }
+    return row;
   });
   return sql`
     with o as (
@@ -159,7 +171,7 @@ export function commitOutcomes(
       set state = case o.kind
             when 'complete' then 'succeeded'
             when 'fail' then 'failed'
-            when 'next' then case when o.delay_ms > 0 then 'waiting' else 'pending' end
+            when 'next' then case when coalesce(o.delay_ms, 0) > 0 then 'waiting' else 'pending' end
             else 'pending' end,
         step_index = case when o.kind = 'next' then r.step_index + 1 else r.step_index end,
         step_input = case when o.kind = 'next' then o.payload::jsonb else r.step_input end,
@@ -171,8 +183,8 @@ export function commitOutcomes(
         error = case o.kind when 'retry' then o.error when 'fail' then o.error
             when 'release' then r.error else null end,
         run_at = case o.kind when 'release' then now()
-            when 'next' then now() + o.delay_ms * interval '1 millisecond'
-            when 'retry' then now() + o.delay_ms * interval '1 millisecond'
+            when 'next' then now() + coalesce(o.delay_ms, 0) * interval '1 millisecond'
+            when 'retry' then now() + coalesce(o.delay_ms, 0) * interval '1 millisecond'
             else r.run_at end,
         lease_expires_at = null, lease_owner = null, updated_at = now(),
         completed_at = case when o.kind in ('complete', 'fail') then now() end,

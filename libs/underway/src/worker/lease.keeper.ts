@@ -4,12 +4,13 @@ import { PoolExecutor } from '../database/sql-executor';
 import type { Pool } from 'pg';
 import { StepAbortedError } from '../errors/step-aborted.error';
 import type { ClaimedRun } from '../queue/claimed-run';
+import type { StepAbort } from '../workflow/step-abort';
 import type { RunQueueRepository } from '../queue/run-queue.repository';
 import type { RenewRow } from '../queue/run-queue.sql';
 
 interface HeldLease {
   readonly run: ClaimedRun;
-  readonly controller: AbortController;
+  readonly abort: StepAbort;
   renewAt: number;
   renewedAt: number;
 }
@@ -20,7 +21,7 @@ const RENEWALS_PER_LEASE = 3;
 /**
  * Keeps the leases of every run this worker holds, renewing all that are due
  * in one statement, three times per lease interval. A run whose renewal matches
- * no row was taken over (or cancelled): its `AbortController` aborts with
+ * no row was taken over (or cancelled): its attempt aborts with
  * `lease_lost`. When renewals keep failing (database unreachable) past the
  * lease itself, the attempt is abandoned too, since another worker may now own it.
  */
@@ -37,11 +38,11 @@ export class LeaseKeeper {
     private readonly pool: Pool,
   ) {}
 
-  track(run: ClaimedRun, controller: AbortController): void {
+  track(run: ClaimedRun, abort: StepAbort): void {
     const now = Date.now();
     const lease: HeldLease = {
       run,
-      controller,
+      abort,
       renewedAt: now,
       renewAt: now + run.leaseMs / RENEWALS_PER_LEASE,
     };
@@ -168,6 +169,6 @@ export class LeaseKeeper {
     this.logger.warn(
       `Run ${run.id} ${run.workflowName} step ${run.stepIndex} attempt ${run.attempt}: ${why}; abandoning the attempt`,
     );
-    lease.controller.abort(new StepAbortedError(cause));
+    lease.abort.abort(new StepAbortedError(cause));
   }
 }

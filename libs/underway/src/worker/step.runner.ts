@@ -18,6 +18,7 @@ import { UnderwayError } from '../errors/underway.error';
 import type { ClaimedRun, RunOutcome } from '../queue/claimed-run';
 import type { RunEvents } from '../workflow/run-events';
 import type { StepContext } from '../workflow/step-context';
+import { StepAbort } from '../workflow/step-abort';
 import { invokeStep } from '../workflow/step.executor';
 import { Transition } from '../workflow/transition';
 import type { LeaseKeeper } from './lease.keeper';
@@ -39,7 +40,7 @@ export interface WakeScheduler {
  */
 export class StepRunner {
   private readonly logger = new Logger(StepRunner.name);
-  private readonly running = new Map<string, AbortController>();
+  private readonly running = new Map<string, StepAbort>();
 
   constructor(
     private readonly registry: WorkflowRegistry,
@@ -55,8 +56,8 @@ export class StepRunner {
    *   slot is free again), before its outcome is committed.
    */
   /** Takes charge of a claimed run from the moment it is claimed: its lease, its signal. */
-  hold(claimed: ClaimedRun): AbortController {
-    const controller = new AbortController();
+  hold(claimed: ClaimedRun): StepAbort {
+    const controller = new StepAbort();
     this.running.set(claimed.id, controller);
     this.leases.track(claimed, controller);
     return controller;
@@ -105,7 +106,7 @@ export class StepRunner {
   /** Aborts the step of `runId` if it runs here (the run was cancelled). */
   cancel(runId: string): void {
     const controller = this.running.get(runId);
-    if (controller && !controller.signal.aborted) {
+    if (controller && !controller.aborted) {
       this.logger.log(
         `Run ${runId} was cancelled while its step ran; aborting the step`,
       );
@@ -126,7 +127,7 @@ export class StepRunner {
 
   private async execute(
     claimed: ClaimedRun,
-    controller: AbortController,
+    controller: StepAbort,
   ): Promise<RunOutcome | undefined> {
     const definition = this.registry.find(claimed.workflowName);
     const step = definition?.steps[claimed.stepIndex];
@@ -157,7 +158,9 @@ export class StepRunner {
         stepCount: definition.steps.length,
         attempt: claimed.attempt,
         maxAttempts: claimed.maxAttempts,
-        signal: controller.signal,
+        get signal(): AbortSignal {
+          return controller.signal;
+        },
       });
       this.logger.debug(
         `Run ${claimed.id} ${this.label(definition, step)} attempt ${claimed.attempt}/${claimed.maxAttempts} started`,
@@ -167,11 +170,12 @@ export class StepRunner {
         step,
         deserializePayload(claimed.input),
         ctx,
+        controller,
       );
       return this.transition(claimed, definition, step, value);
     } catch (thrown) {
-      const reason: unknown = controller.signal.aborted
-        ? controller.signal.reason
+      const reason: unknown = controller.aborted
+        ? controller.reason
         : undefined;
       if (reason instanceof StepAbortedError) {
         // Shutdown gives the claim back; a lost lease or a cancel writes nothing.
@@ -293,7 +297,7 @@ export class StepRunner {
     claimed: ClaimedRun,
     outcome: RunOutcome,
     state: string | undefined,
-    controller: AbortController,
+    controller: StepAbort,
   ): void {
     if (state === undefined) {
       this.logger.warn(

@@ -2,11 +2,12 @@ import type {
   StepDefinition,
   WorkflowDefinition,
 } from '../discovery/workflow-definition';
+import type { StepAbort } from './step-abort';
 import type { StepContext } from './step-context';
 
 /**
  * Invokes one `@Step` method on its Nest-managed instance. Settles with the
- * method's result, or rejects with `signal.reason` as soon as the signal aborts
+ * method's result, or rejects with the abort reason as soon as `abort` fires
  * (timeout, lost lease, cancel, shutdown) even if the method ignores it; its
  * late result or error is then dropped.
  */
@@ -15,15 +16,14 @@ export function invokeStep(
   step: StepDefinition,
   input: unknown,
   ctx: StepContext,
+  abort: StepAbort,
 ): Promise<unknown> {
-  const { signal } = ctx;
   return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason);
+    if (abort.aborted) {
+      reject(abort.reason);
       return;
     }
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
+    abort.onAbort(reject);
     let result: Promise<unknown>;
     try {
       const method = (definition.instance as Record<string, unknown>)[
@@ -35,11 +35,11 @@ export function invokeStep(
     }
     result.then(
       (value) => {
-        signal.removeEventListener('abort', onAbort);
+        abort.onAbort(undefined);
         resolve(value);
       },
       (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
+        abort.onAbort(undefined);
         reject(err);
       },
     );
