@@ -42,5 +42,10 @@ export function connectionConfigFrom(
     database: primary.database,
     ssl: primary.ssl ?? options.ssl,
     connectionTimeoutMillis: options.connectTimeoutMS ?? 10_000,
+    // TCP keepalive: a connection whose server vanished without closing it
+    // (a host or network failure) errors within about a minute, instead of
+    // the kernel default of hours; the listener then reconnects.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
   };
 }
