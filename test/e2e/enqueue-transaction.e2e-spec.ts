@@ -71,6 +71,7 @@ describe('enqueue inside the caller’s TypeORM transaction', () => {
       );
     });
     await waitFor(() => ran.includes(3));
+    await client.run(runId, 'welcome').result({ timeout: 5_000 });
     expect((await client.getRun(runId))?.state).toBe('succeeded');
   });
 

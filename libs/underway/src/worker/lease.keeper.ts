@@ -50,8 +50,11 @@ export class LeaseKeeper {
     this.arm(lease.renewAt);
   }
 
-  untrack(runId: string): void {
-    this.held.delete(runId);
+  /** Stops renewing this claim's lease (not a newer claim of the same run). */
+  untrack(run: ClaimedRun): void {
+    if (this.held.get(run.id)?.run === run) {
+      this.held.delete(run.id);
+    }
   }
 
   get size(): number {

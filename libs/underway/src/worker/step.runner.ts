@@ -40,7 +40,14 @@ export interface WakeScheduler {
  */
 export class StepRunner {
   private readonly logger = new Logger(StepRunner.name);
+  /** The latest claim of each run held here, by run id (for cancel and shutdown). */
   private readonly running = new Map<string, StepAbort>();
+  /**
+   * The abort state of each claim. A run can be held twice for a moment (a
+   * stale queued claim and a fresh one after its lease was taken back), so
+   * each claim keeps its own, and only removes what is its own.
+   */
+  private readonly aborts = new WeakMap<ClaimedRun, StepAbort>();
 
   constructor(
     private readonly registry: WorkflowRegistry,
@@ -58,6 +65,7 @@ export class StepRunner {
   /** Takes charge of a claimed run from the moment it is claimed: its lease, its signal. */
   hold(claimed: ClaimedRun): StepAbort {
     const controller = new StepAbort();
+    this.aborts.set(claimed, controller);
     this.running.set(claimed.id, controller);
     this.leases.track(claimed, controller);
     return controller;
@@ -74,15 +82,14 @@ export class StepRunner {
             `Run ${claimed.id}: could not give its claim back (${(err as Error).message}); its lease will lapse`,
           );
         } finally {
-          this.leases.untrack(claimed.id);
-          this.running.delete(claimed.id);
+          this.forget(claimed);
         }
       }),
     );
   }
 
   async run(claimed: ClaimedRun, stepDone: () => void): Promise<void> {
-    const controller = this.running.get(claimed.id) ?? this.hold(claimed);
+    const controller = this.aborts.get(claimed) ?? this.hold(claimed);
     try {
       const outcome = await this.execute(claimed, controller);
       stepDone();
@@ -98,7 +105,13 @@ export class StepRunner {
       );
     } finally {
       stepDone();
-      this.leases.untrack(claimed.id);
+      this.forget(claimed);
+    }
+  }
+
+  private forget(claimed: ClaimedRun): void {
+    this.leases.untrack(claimed);
+    if (this.running.get(claimed.id) === this.aborts.get(claimed)) {
       this.running.delete(claimed.id);
     }
   }

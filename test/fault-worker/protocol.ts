@@ -1,0 +1,142 @@
+/**
+ * What the fault-test parent and its worker child processes share: the
+ * environment variables that configure a child, the JSON lines it prints on
+ * stdout, and the table where its steps record their side effects.
+ *
+ * Kept free of Nest and of the library, so both sides can import it cheaply.
+ */
+
+/** The child's configuration, one environment variable each. */
+export const FAULT_ENV = {
+  /** Connection string of the database (required). */
+  databaseUrl: 'DATABASE_URL',
+  /** Underway's schema; the effects table lives in it too (required). */
+  schema: 'FAULT_SCHEMA',
+  /** `runtime.instanceName`: in `application_name`, logs and `step_attempt.worker`. */
+  instanceName: 'FAULT_INSTANCE',
+  /** `defaults.heartbeat` (the lease), ms. */
+  heartbeatMs: 'FAULT_HEARTBEAT_MS',
+  /** `runtime.pollInterval`, ms. */
+  pollMs: 'FAULT_POLL_MS',
+  /** `runtime.concurrency`. */
+  concurrency: 'FAULT_CONCURRENCY',
+  /** `runtime.prefetch`: claimed runs waiting for a slot (default: the library's). */
+  prefetch: 'FAULT_PREFETCH',
+  /** `shutdownTimeout`, ms. */
+  shutdownTimeoutMs: 'FAULT_SHUTDOWN_TIMEOUT_MS',
+  /** `runtime.maintenanceInterval`, ms. */
+  maintenanceMs: 'FAULT_MAINTENANCE_MS',
+  /** `reconnectBackoff.initial` / `.max`, ms. */
+  reconnectInitialMs: 'FAULT_RECONNECT_INITIAL_MS',
+  reconnectMaxMs: 'FAULT_RECONNECT_MAX_MS',
+  /** Comma-separated workflow names this child registers (default: all but `fault-ghost`). */
+  workflows: 'FAULT_WORKFLOWS',
+  /** `0`: do not print step-started/step-finished events (big runs). */
+  stepEvents: 'FAULT_STEP_EVENTS',
+  /** Default sleep of every step attempt, ms, when its input sets none. */
+  stepSleepMs: 'FAULT_STEP_SLEEP_MS',
+} as const;
+
+/**
+ * What a step does, from the run's input (passed on unchanged from step to
+ * step). Everything is optional: by default a step records its side effect
+ * and moves on at once.
+ */
+export interface FaultInput {
+  /** Each attempt sleeps this long (honouring `ctx.signal` unless `ignoreSignal`). */
+  readonly sleepMs?: number;
+  /** Sleep through `ctx.signal` (a step that hangs past its timeout or lost lease). */
+  readonly ignoreSignal?: boolean;
+  /** Throw this kind of value on every attempt (poison input). */
+  readonly throw?: 'error' | 'string' | 'object' | 'undefined' | 'fatal';
+  /** SIGKILL the worker process itself on every attempt (crash loop). */
+  readonly crash?: boolean;
+  /** One attempt misbehaves differently (see `OnceFault`). */
+  readonly once?: OnceFault;
+  /** Anything, to tell runs apart. */
+  readonly tag?: string | number;
+}
+
+/** Attempt `attempt` (default 1) of step `step` (default 0) only. */
+export interface OnceFault {
+  readonly step?: number;
+  readonly attempt?: number;
+  /** Sleeps this long instead of `sleepMs`. */
+  readonly sleepMs?: number;
+  /**
+   * Records the side effect, then stops its own process (SIGSTOP) until the
+   * test resumes it (SIGCONT); then returns at once. Deterministic: the
+   * process is stopped at a known point of the step, with its claim held.
+   */
+  readonly stopSelf?: boolean;
+}
+
+/** The output of a run's last step: which worker completed it. */
+export interface FaultOutput {
+  readonly by: string;
+  readonly pid: number;
+  readonly attempt: number;
+}
+
+export type StepOutcome = 'next' | 'complete';
+
+/** A step attempt began (right after its claim) or finished its body. */
+export interface StepEvent {
+  event: 'step-started' | 'step-finished';
+  instance: string;
+  pid: number;
+  runId: string;
+  workflow: string;
+  step: number;
+  attempt: number;
+  /** `Date.now()` in the child. */
+  at: number;
+}
+
+/** One JSON line of the child's stdout. */
+export type FaultEvent =
+  | { event: 'ready'; instance: string; pid: number }
+  | StepEvent
+  | {
+      event: 'log';
+      instance: string;
+      pid: number;
+      level: string;
+      context: string | undefined;
+      message: string;
+    }
+  | {
+      event: 'uncaught';
+      instance: string;
+      pid: number;
+      kind: string;
+      message: string;
+    }
+  | { event: 'boot-failed'; instance: string; pid: number; message: string };
+
+/** The table (in the test's schema) where steps record their side effects. */
+export function effectsTable(schema: string): string {
+  return `${schema}.fault_effect`;
+}
+
+/**
+ * One row per executed step body that reached its side effect. `phase` is
+ * `done` when the step body finished its work (just before returning its
+ * transition). Unique per (run, step, attempt, instance, phase), so a retried
+ * insert after an unknown commit outcome is harmless.
+ */
+export function createEffectsTableSql(schema: string): string {
+  return `
+    create schema if not exists ${schema};
+    create table if not exists ${effectsTable(schema)} (
+      id bigserial primary key,
+      run_id uuid not null,
+      step int not null,
+      attempt int not null,
+      instance text not null,
+      pid int not null,
+      phase text not null,
+      at timestamptz not null default clock_timestamp(),
+      unique (run_id, step, attempt, instance, phase)
+    )`;
+}
