@@ -1,4 +1,4 @@
-import type { Pool, PoolClient, QueryResultRow } from 'pg';
+import type { Pool, PoolClient, QueryConfig, QueryResultRow } from 'pg';
 import type { EntityManager, QueryRunner } from 'typeorm';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
 import type { SqlQuery } from './sql';
@@ -27,7 +27,7 @@ export class PoolExecutor implements SqlExecutor {
   async query<R extends QueryResultRow>(
     query: SqlQuery,
   ): Promise<SqlResult<R>> {
-    const result = await this.pool.query<R>(query.text, [...query.values]);
+    const result = await this.pool.query<R>(toPg(query));
     return { rows: result.rows, rowCount: result.rowCount ?? 0 };
   }
 }
@@ -39,7 +39,7 @@ export class ClientExecutor implements SqlExecutor {
   async query<R extends QueryResultRow>(
     query: SqlQuery,
   ): Promise<SqlResult<R>> {
-    const result = await this.client.query<R>(query.text, [...query.values]);
+    const result = await this.client.query<R>(toPg(query));
     return { rows: result.rows, rowCount: result.rowCount ?? 0 };
   }
 }
@@ -78,6 +78,10 @@ export class EntityManagerExecutor implements SqlExecutor {
     const rows = (Array.isArray(result.records) ? result.records : []) as R[];
     return { rows, rowCount: result.affected ?? rows.length };
   }
+}
+
+function toPg(query: SqlQuery): QueryConfig {
+  return { text: query.text, values: [...query.values], name: query.name };
 }
 
 /**

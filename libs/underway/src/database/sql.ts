@@ -8,6 +8,11 @@ export type Schema = string & { readonly __brand: 'Schema' };
 export interface SqlQuery {
   readonly text: string;
   readonly values: readonly unknown[];
+  /**
+   * A prepared-statement name: the library's own connections parse and plan
+   * the statement once, then only bind values (see {@link prepared}).
+   */
+  readonly name?: string;
 }
 
 const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -75,4 +80,19 @@ export function sql(
     text += strings[i + 1] ?? '';
   });
   return { text, values };
+}
+
+/**
+ * Names a hot statement so that the library's connections prepare it once:
+ * the claim, outcome and enqueue statements are long CTEs whose parsing and
+ * planning otherwise cost more than running them for a single run. The name is
+ * per operation and schema, whose text is then fixed; a statement whose text
+ * varies with its arguments must not be named.
+ */
+export function prepared(
+  query: SqlQuery,
+  operation: string,
+  schema: Schema,
+): SqlQuery {
+  return { ...query, name: `underway:${schema}:${operation}` };
 }

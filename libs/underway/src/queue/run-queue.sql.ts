@@ -1,6 +1,7 @@
 import {
   ident,
   notificationChannel,
+  prepared,
   Schema,
   sql,
   SqlQuery,
@@ -37,7 +38,8 @@ export function claimRuns(
   limit: number,
   owner: string,
 ): SqlQuery {
-  return sql`
+  return prepared(
+    sql`
     with candidate as (
       select r.id, r.concurrency_key from ${ident(schema)}.workflow_run r
       where r.state in ('pending', 'waiting') and r.run_at <= now()
@@ -69,7 +71,10 @@ export function claimRuns(
       and (c.concurrency_key is null or exists (select 1 from slot where slot.run_id = c.id))
     returning r.id, r.workflow_name, r.step_index, r.attempt, r.fence, r.max_attempts, r.lease_ms,
       (case when r.step_index = 0 then r.input else r.step_input end)::text as input,
-      r.attempt_started_at::text as claimed_at`;
+      r.attempt_started_at::text as claimed_at`,
+    'claim',
+    schema,
+  );
 }
 
 export interface RenewRow {
@@ -88,7 +93,8 @@ export function renewLeases(
   schema: Schema,
   runs: readonly { id: string; fence: string }[],
 ): SqlQuery {
-  return sql`
+  return prepared(
+    sql`
     with held as (
       select * from unnest(${runs.map((r) => r.id)}::uuid[], ${runs.map((r) => r.fence)}::bigint[])
         as h(id, fence)
@@ -102,7 +108,10 @@ export function renewLeases(
     select h.id, (n.id is not null) as renewed, r.state
     from held h
     left join renewed n on n.id = h.id
-    left join ${ident(schema)}.workflow_run r on r.id = h.id`;
+    left join ${ident(schema)}.workflow_run r on r.id = h.id`,
+    'renew',
+    schema,
+  );
 }
 
 /** An outcome to commit, with the claim it belongs to. */
@@ -160,7 +169,8 @@ export function commitOutcomes(
     }
     return row;
   });
-  return sql`
+  return prepared(
+    sql`
     with o as (
       select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as o(
         id uuid, fence bigint, kind text, step_index int, attempt int, started_at timestamptz,
@@ -223,7 +233,10 @@ export function commitOutcomes(
       ) due
       having count(*) > 0
     )
-    select id, state, (select count(*) from woken) as woken from updated`;
+    select id, state, (select count(*) from woken) as woken from updated`,
+    'commit',
+    schema,
+  );
 }
 
 /**
@@ -233,7 +246,8 @@ export function commitOutcomes(
  * the old worker's late writes out.
  */
 export function reclaimExpiredLeases(schema: Schema, limit: number): SqlQuery {
-  return sql`
+  return prepared(
+    sql`
     with expired as (
       select id, lease_owner from ${ident(schema)}.workflow_run
       where state = 'running' and lease_expires_at < now()
@@ -280,5 +294,8 @@ export function reclaimExpiredLeases(schema: Schema, limit: number): SqlQuery {
     )
     select id, workflow_name, step_index, attempt, max_attempts, state,
       (select count(*) from woken) as woken
-    from updated`;
+    from updated`,
+    'reclaim',
+    schema,
+  );
 }

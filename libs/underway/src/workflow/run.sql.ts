@@ -4,6 +4,7 @@ import {
   Schema,
   sql,
   SqlQuery,
+  prepared,
 } from '../database/sql';
 
 /** One run to insert, as the client prepared it. */
@@ -37,7 +38,8 @@ export interface NewRun {
  * inserts nothing and returns no row.
  */
 export function insertRun(schema: Schema, run: NewRun): SqlQuery {
-  return sql`
+  return prepared(
+    sql`
     with inserted as (
       insert into ${ident(schema)}.workflow_run (
         id, workflow_name, input, max_attempts, lease_ms, priority, run_priority,
@@ -56,12 +58,16 @@ export function insertRun(schema: Schema, run: NewRun): SqlQuery {
     ), woken as (
       select pg_notify(${notificationChannel(schema)}, case when min(run_at) <= now() then '' else ceil(extract(epoch from min(run_at) - now()) * 1000)::bigint::text end) from inserted having count(*) > 0
     )
-    select id, (select count(*) from woken) as woken from inserted`;
+    select id, (select count(*) from woken) as woken from inserted`,
+    'insert-run',
+    schema,
+  );
 }
 
 /** Inserts many runs in one statement: all or nothing. */
 export function insertRuns(schema: Schema, runs: readonly NewRun[]): SqlQuery {
-  return sql`
+  return prepared(
+    sql`
     with inserted as (
       insert into ${ident(schema)}.workflow_run (
         id, workflow_name, input, max_attempts, lease_ms, priority, run_priority,
@@ -87,7 +93,10 @@ export function insertRuns(schema: Schema, runs: readonly NewRun[]): SqlQuery {
     ), woken as (
       select pg_notify(${notificationChannel(schema)}, case when min(run_at) <= now() then '' else ceil(extract(epoch from min(run_at) - now()) * 1000)::bigint::text end) from inserted having count(*) > 0
     )
-    select id, (select count(*) from woken) as woken from inserted`;
+    select id, (select count(*) from woken) as woken from inserted`,
+    'insert-runs',
+    schema,
+  );
 }
 
 /** The run that already holds an idempotency key. */
@@ -137,11 +146,15 @@ export interface RunStatusRow {
 
 /** The state, and what `result()` needs once it is terminal. */
 export function selectRunStatus(schema: Schema, id: string): SqlQuery {
-  return sql`
+  return prepared(
+    sql`
     select state,
       case when state = 'succeeded' then output::text end as output,
       case when state in ('failed', 'cancelled') then error end as error
-    from ${ident(schema)}.workflow_run where id = ${id}`;
+    from ${ident(schema)}.workflow_run where id = ${id}`,
+    'run-status',
+    schema,
+  );
 }
 
 export interface AttemptRow {
