@@ -55,7 +55,6 @@ export class WorkerService
   private readonly logger = new Logger(WorkerService.name);
   private worker: RunningWorker | undefined;
   private stopping = false;
-  private deferredStart: Promise<void> | undefined;
 
   constructor(
     @Inject(UNDERWAY_OPTIONS) private readonly options: ResolvedOptions,
@@ -85,8 +84,10 @@ export class WorkerService
           `${workflows.length} workflow${workflows.length === 1 ? '' : 's'} (${workflows.join(', ')})`,
       );
     };
-    // Usually ready already; after a boot with the database down, start later.
-    this.deferredStart = this.bootstrap.ready.then(start, () => undefined);
+    // Usually ready already; after a boot with the database down, start once
+    // it is back. `ready` never rejects unhandled (a boot that cannot succeed
+    // is logged by UnderwayBootstrap), and shutdown checks `stopping`.
+    void this.bootstrap.ready.then(start, () => undefined);
   }
 
   async onModuleDestroy(): Promise<void> {
