@@ -1,15 +1,8 @@
+import { thrownBy } from '../testing/thrown-by';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
 import { formatDuration, parseDuration } from './duration';
 
 /** The error `fn` throws, so that several properties can be checked. */
-function thrownBy(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('parseDuration', () => {
   it.each([

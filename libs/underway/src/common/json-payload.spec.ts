@@ -1,18 +1,10 @@
+import { thrownBy } from '../testing/thrown-by';
 import { InvalidInputError } from '../errors/invalid-input.error';
 import { PayloadTooLargeError } from '../errors/payload-too-large.error';
 import { UnderwayError } from '../errors/underway.error';
 import { deserializePayload, serializePayload } from './json-payload';
 
 const LIMIT = 1024 * 1024;
-
-function thrownBy(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
-}
 
 /** The `path` of the InvalidInputError that serializing `value` throws. */
 function rejectedPath(value: unknown): string {

@@ -1,3 +1,4 @@
+import { thrownBy } from '../testing/thrown-by';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
 import {
   DEFAULT_RETRY_POLICY,
@@ -5,15 +6,6 @@ import {
   ResolvedRetryPolicy,
   RetryPolicy,
 } from './retry-policy';
-
-function thrownBy(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('DEFAULT_RETRY_POLICY', () => {
   it('holds the SPEC defaults: 5 attempts, 1s, 60s, coefficient 2.0, jitter 0.5', () => {

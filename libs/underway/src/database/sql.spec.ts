@@ -1,3 +1,4 @@
+import { thrownBy } from '../testing/thrown-by';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
 import {
   Identifier,
@@ -7,15 +8,6 @@ import {
   Schema,
   sql,
 } from './sql';
-
-function thrownBy(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
-}
 
 const schema = parseSchema('underway');
 

@@ -1,3 +1,4 @@
+import { thrownBy } from '../testing/thrown-by';
 import { hostname } from 'node:os';
 import { DEFAULT_RETRY_POLICY } from '../common/retry-policy';
 import { MAX_TIMER_DELAY_MS } from '../common/timers';
@@ -9,15 +10,6 @@ import {
 } from './resolve-options';
 import type { ResolvedRuntimeOptions } from './resolved-options';
 import type { UnderwayModuleOptions } from './underway-module-options.interface';
-
-function thrownBy(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
-}
 
 /** The `path` of the InvalidOptionsError that resolving `options` throws. */
 function rejectedPath(options: unknown): string {
