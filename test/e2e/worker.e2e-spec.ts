@@ -2,6 +2,7 @@ import { Step, StepContext, Transition, Workflow } from '@underway/nestjs';
 import { createTestApp } from '../support/create-test-app';
 import { query } from '../support/database';
 import { StepRecorder } from '../support/step-recorder';
+import { trackTimers } from '../support/timer-tracker';
 import { deferred, sleep, waitFor } from '../support/wait-for';
 
 const recorder = new StepRecorder();
@@ -206,9 +207,7 @@ describe('the worker', () => {
   });
 
   it('leaks no connection, timer or promise once closed', async () => {
-    const timersBefore = process
-      .getActiveResourcesInfo()
-      .filter((r) => r === 'Timeout').length;
+    const timers = trackTimers();
     const app = await createTestApp({
       workflows: [OrderedWorkflow, GatedWorkflow],
       underway: {
@@ -243,11 +242,12 @@ describe('the worker', () => {
         message: 'library connections still open after close',
       },
     );
-    await sleep(20);
-    const timersAfter = process
-      .getActiveResourcesInfo()
-      .filter((r) => r === 'Timeout').length;
-    expect(timersAfter).toBeLessThanOrEqual(timersBefore);
+    // A timer that fired is forgotten after its callback; give the last ones a moment.
+    await waitFor(() => timers.live().length === 0, {
+      timeoutMs: 500,
+    }).catch(() => undefined);
+    timers.stop();
+    expect(timers.live()).toEqual([]);
   });
 
   it('runs each run exactly once when several workers share the database', async () => {
