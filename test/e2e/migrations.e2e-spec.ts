@@ -10,6 +10,7 @@ import {
 import { createTestApp, useSchema } from '../support/create-test-app';
 import { databaseUrl, query } from '../support/database';
 import { currentTestSchema } from '../support/test-schema';
+import { waitFor } from '../support/wait-for';
 
 @Workflow({ name: 'noop' })
 class NoopWorkflow {
@@ -17,6 +18,20 @@ class NoopWorkflow {
   async run() {
     return Transition.complete('ok');
   }
+}
+
+/** A boot that failed leaves no connection open to keep the process alive. */
+async function expectNoConnections(instanceName: string): Promise<void> {
+  await waitFor(
+    async () =>
+      (
+        await query(
+          `select 1 from pg_stat_activity where application_name like $1`,
+          [`underway:${instanceName}:%`],
+        )
+      ).length === 0,
+    { timeoutMs: 2_000, message: 'connections still open after a failed boot' },
+  );
 }
 
 describe('schema migrations', () => {
@@ -41,24 +56,30 @@ describe('schema migrations', () => {
       `insert into ${first.schema}.migration (version, name) values (99, 'FromTheFuture')`,
     );
 
-    const error = await createTestApp({ workflows: [NoopWorkflow] }).catch(
-      (e: unknown) => e,
-    );
+    const error = await createTestApp({
+      workflows: [NoopWorkflow],
+      underway: { runtime: { instanceName: 'from-the-past' } },
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SchemaVersionError);
     expect((error as Error).message).toBe(
       `Schema "${first.schema}" is at version 99, newer than this library understands (1). Upgrade @underway/nestjs on this instance.`,
     );
+    await expectNoConnections('from-the-past');
   });
 
   it('with migrationsRun: false, refuses to start against an unmigrated schema', async () => {
     const error = await createTestApp({
       workflows: [NoopWorkflow],
-      underway: { migrationsRun: false },
+      underway: {
+        migrationsRun: false,
+        runtime: { instanceName: 'unmigrated' },
+      },
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SchemaVersionError);
     expect((error as Error).message).toMatch(
       /is at version 0, this library needs 1\. Apply underwayMigrations/,
     );
+    await expectNoConnections('unmigrated');
   });
 
   it('runs as TypeORM migrations in the app’s own DataSource, then boots with migrationsRun: false', async () => {

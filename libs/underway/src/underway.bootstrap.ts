@@ -61,6 +61,10 @@ export class UnderwayBootstrap implements OnModuleInit, OnApplicationShutdown {
       this.markReady();
     } catch (err) {
       if (!isTransientPgError(err)) {
+        // The boot fails, and Nest runs no shutdown hook after a failed init
+        // (app.close() rethrows the init error): close the pools here, or
+        // their idle connections keep the process alive for 30 s.
+        await this.database.close();
         throw err;
       }
       this.lastError = err;
