@@ -14,7 +14,7 @@ import {
 } from '@underway/nestjs';
 import { CaptureLogger } from '../support/capture-logger';
 import { createTestApp, useSchema } from '../support/create-test-app';
-import { databaseUrl, query } from '../support/database';
+import { databaseUrl, libraryConnections, query } from '../support/database';
 import { currentTestSchema } from '../support/test-schema';
 
 @Workflow({ name: 'empty' })
@@ -133,11 +133,21 @@ describe('boot', () => {
 
     const unknownWorkflow = await createTestApp({
       workflows: [FirstWorkflow],
-      underway: { runtime: { workflows: ['missing'] } },
+      underway: {
+        runtime: { workflows: ['missing'], instanceName: 'bad-list' },
+      },
     }).catch((e: unknown) => e);
+    expect(unknownWorkflow).toBeInstanceOf(InvalidOptionsError);
     expect((unknownWorkflow as Error).message).toMatch(
       /runtime\.workflows: lists "missing", which is not registered \(registered: same-name\)/,
     );
+    // Refused before anything touched the database.
+    expect(await libraryConnections('bad-list')).toBe(0);
+    expect(
+      await query(`select 1 from pg_namespace where nspname = $1`, [
+        currentTestSchema(),
+      ]),
+    ).toEqual([]);
   });
 
   it('discovers a workflow provided through useFactory', async () => {

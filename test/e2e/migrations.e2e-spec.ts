@@ -8,7 +8,7 @@ import {
   Workflow,
 } from '@underway/nestjs';
 import { createTestApp, useSchema } from '../support/create-test-app';
-import { databaseUrl, query } from '../support/database';
+import { databaseUrl, libraryConnections, query } from '../support/database';
 import { currentTestSchema } from '../support/test-schema';
 import { waitFor } from '../support/wait-for';
 
@@ -18,20 +18,6 @@ class NoopWorkflow {
   async run() {
     return Transition.complete('ok');
   }
-}
-
-/** A boot that failed leaves no connection open to keep the process alive. */
-async function expectNoConnections(instanceName: string): Promise<void> {
-  await waitFor(
-    async () =>
-      (
-        await query(
-          `select 1 from pg_stat_activity where application_name like $1`,
-          [`underway:${instanceName}:%`],
-        )
-      ).length === 0,
-    { timeoutMs: 2_000, message: 'connections still open after a failed boot' },
-  );
 }
 
 describe('schema migrations', () => {
@@ -64,7 +50,13 @@ describe('schema migrations', () => {
     expect((error as Error).message).toBe(
       `Schema "${first.schema}" is at version 99, newer than this library understands (1). Upgrade @underway/nestjs on this instance.`,
     );
-    await expectNoConnections('from-the-past');
+    await waitFor(
+      async () => (await libraryConnections('from-the-past')) === 0,
+      {
+        timeoutMs: 2_000,
+        message: 'connections still open after a failed boot',
+      },
+    );
   });
 
   it('with migrationsRun: false, refuses to start against an unmigrated schema', async () => {
@@ -79,7 +71,10 @@ describe('schema migrations', () => {
     expect((error as Error).message).toMatch(
       /is at version 0, this library needs 1\. Apply underwayMigrations/,
     );
-    await expectNoConnections('unmigrated');
+    await waitFor(async () => (await libraryConnections('unmigrated')) === 0, {
+      timeoutMs: 2_000,
+      message: 'connections still open after a failed boot',
+    });
   });
 
   it('runs as TypeORM migrations in the app’s own DataSource, then boots with migrationsRun: false', async () => {

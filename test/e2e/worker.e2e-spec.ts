@@ -1,6 +1,6 @@
 import { Step, StepContext, Transition, Workflow } from '@underway/nestjs';
 import { createTestApp } from '../support/create-test-app';
-import { query } from '../support/database';
+import { libraryConnections, query } from '../support/database';
 import { StepRecorder } from '../support/step-recorder';
 import { trackTimers } from '../support/timer-tracker';
 import { deferred, sleep, waitFor } from '../support/wait-for';
@@ -222,26 +222,14 @@ describe('the worker', () => {
     await Promise.all(runs.map((run) => run.result({ timeout: 5_000 })));
     await app.client.enqueue(GatedWorkflow);
     await waitFor(() => recorder.count('hold') === 1);
-    expect(
-      await query(
-        `select 1 from pg_stat_activity where application_name like 'underway:leak-check:%'`,
-      ),
-    ).not.toHaveLength(0);
+    expect(await libraryConnections('leak-check')).toBeGreaterThan(0);
 
     await app.close();
 
-    await waitFor(
-      async () =>
-        (
-          await query(
-            `select 1 from pg_stat_activity where application_name like 'underway:leak-check:%'`,
-          )
-        ).length === 0,
-      {
-        timeoutMs: 2_000,
-        message: 'library connections still open after close',
-      },
-    );
+    await waitFor(async () => (await libraryConnections('leak-check')) === 0, {
+      timeoutMs: 2_000,
+      message: 'library connections still open after close',
+    });
     // A timer that fired is forgotten after its callback; give the last ones a moment.
     await waitFor(() => timers.live().length === 0, {
       timeoutMs: 500,

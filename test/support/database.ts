@@ -39,3 +39,14 @@ export async function closeTestPool(): Promise<void> {
   pool = undefined;
   await current?.end();
 }
+
+/** How many connections the library holds open for `instanceName` (any role). */
+export async function libraryConnections(
+  instanceName: string,
+): Promise<number> {
+  const rows = await query(
+    `select 1 from pg_stat_activity where application_name like $1`,
+    [`underway:${instanceName}:%`],
+  );
+  return rows.length;
+}

@@ -10,6 +10,7 @@ import { isTransientPgError } from './database/pg-errors';
 import { retryTransient } from './database/transient-retry';
 import { UnderwayDatabase } from './database/underway-database';
 import { UnderwayExplorer } from './discovery/underway.explorer';
+import { WorkflowRegistry } from './discovery/workflow.registry';
 import { DatabaseUnavailableError } from './errors/database-unavailable.error';
 import type { ResolvedOptions } from './options/resolved-options';
 import { UNDERWAY_OPTIONS } from './underway.module-definition';
@@ -40,6 +41,7 @@ export class UnderwayBootstrap implements OnModuleInit, OnApplicationShutdown {
   constructor(
     @Inject(UNDERWAY_OPTIONS) private readonly options: ResolvedOptions,
     private readonly explorer: UnderwayExplorer,
+    private readonly registry: WorkflowRegistry,
     private readonly database: UnderwayDatabase,
   ) {
     this.readyPromise = new Promise<void>((resolve, reject) => {
@@ -56,6 +58,10 @@ export class UnderwayBootstrap implements OnModuleInit, OnApplicationShutdown {
 
   async onModuleInit(): Promise<void> {
     this.explorer.explore();
+    if (this.options.runtime) {
+      // Checked before any connection is opened: a bad list fails the boot at once.
+      this.registry.namesToRun(this.options.runtime.workflows);
+    }
     try {
       await this.prepareSchema();
       this.markReady();

@@ -1,5 +1,6 @@
 import { Injectable, Type } from '@nestjs/common';
 import { DuplicateWorkflowError } from '../errors/duplicate-workflow.error';
+import { InvalidOptionsError } from '../errors/invalid-options.error';
 import { WorkflowNotRegisteredError } from '../errors/workflow-not-registered.error';
 import type { WorkflowDefinition } from './workflow-definition';
 
@@ -43,6 +44,25 @@ export class WorkflowRegistry {
 
   find(name: string): WorkflowDefinition | undefined {
     return this.byName.get(name);
+  }
+
+  /**
+   * The workflows a worker runs: those of `runtime.workflows`, else all.
+   * @throws InvalidOptionsError for a listed name that is not registered
+   */
+  namesToRun(only: readonly string[] | undefined): string[] {
+    if (!only) {
+      return this.names();
+    }
+    for (const name of only) {
+      if (!this.byName.has(name)) {
+        throw new InvalidOptionsError(
+          'runtime.workflows',
+          `lists "${name}", which is not registered (registered: ${this.names().join(', ') || 'none'})`,
+        );
+      }
+    }
+    return [...only];
   }
 
   names(): string[] {

@@ -10,7 +10,6 @@ import { NotificationListener } from '../database/notification.listener';
 import { PoolExecutor } from '../database/sql-executor';
 import { UnderwayDatabase } from '../database/underway-database';
 import { WorkflowRegistry } from '../discovery/workflow.registry';
-import { InvalidOptionsError } from '../errors/invalid-options.error';
 import { StepAbortedError } from '../errors/step-aborted.error';
 import type {
   ResolvedOptions,
@@ -69,7 +68,7 @@ export class WorkerService
     if (runtime === false) {
       return;
     }
-    const workflows = this.workflowsToRun(runtime);
+    const workflows = this.registry.namesToRun(runtime.workflows);
     if (workflows.length === 0) {
       this.logger.log('No workflow to run: the worker stays idle');
       return;
@@ -123,22 +122,6 @@ export class WorkerService
     this.logger.log(
       `Worker stopped${inFlight ? ` (${inFlight} step(s) were in flight)` : ''}`,
     );
-  }
-
-  private workflowsToRun(runtime: ResolvedRuntimeOptions): string[] {
-    const registered = this.registry.names();
-    if (!runtime.workflows) {
-      return registered;
-    }
-    for (const name of runtime.workflows) {
-      if (!this.registry.find(name)) {
-        throw new InvalidOptionsError(
-          'runtime.workflows',
-          `lists "${name}", which is not registered (registered: ${registered.join(', ') || 'none'})`,
-        );
-      }
-    }
-    return [...runtime.workflows];
   }
 
   private startWorker(
