@@ -1,5 +1,6 @@
 import { escapeIdentifier } from 'pg';
 import {
+  InvalidInputError,
   Step,
   StepContext,
   StepError,
@@ -41,6 +42,53 @@ class BillingWorkflow {
   @Step()
   async send(input: { total: number }) {
     return Transition.complete(input.total);
+  }
+}
+
+/** A value that must never appear in a log line or an error message. */
+const SECRET = 'S3CR3T-4111-1111-1111-1111';
+
+interface Payment {
+  card: string;
+  mode: 'ok' | 'fatal' | 'unstorable' | 'not-a-transition' | 'slow' | 'hold';
+}
+
+@Workflow({
+  name: 'payment',
+  deadLetter: 'payments-dlq',
+  retry: { maxAttempts: 2, initialInterval: 10 },
+  timeout: 100,
+})
+class PaymentWorkflow {
+  @Step()
+  async authorize(input: Payment, ctx: StepContext) {
+    recorder.record('authorize', input, ctx);
+    switch (input.mode) {
+      case 'ok':
+        if (ctx.attempt === 1) {
+          throw StepError.retryable('gateway_busy', 'the gateway is busy');
+        }
+        return Transition.next({ card: input.card, token: `tok:${SECRET}` });
+      case 'fatal':
+        throw StepError.fatal('card_declined', 'the card was declined');
+      case 'unstorable':
+        return Transition.next({ card: input.card, amount: 10n });
+      case 'not-a-transition':
+        return { card: input.card };
+      case 'slow':
+        await sleep(300);
+        return Transition.next({ card: input.card });
+      case 'hold':
+        await new Promise((resolve) =>
+          ctx.signal.addEventListener('abort', resolve),
+        );
+        return Transition.next({ card: input.card });
+    }
+  }
+
+  @Step()
+  async capture(input: { card: string; token: string }) {
+    return Transition.complete({ receipt: `${input.token}:${input.card}` });
   }
 }
 
@@ -191,5 +239,65 @@ describe('security', () => {
         /^underway:named-conn:(claim|exec|heartbeat|listen|scheduler|activity|maintenance)$/,
       );
     }
+  });
+
+  it('keeps inputs, outputs and step results out of its logs and error messages', async () => {
+    const app = await createTestApp({
+      workflows: [PaymentWorkflow],
+      underway: { runtime: { instanceName: 'no-secrets' } },
+    });
+    const { client } = app;
+    const card = SECRET;
+    const ok = await client.enqueue(PaymentWorkflow, { card, mode: 'ok' });
+    await expect(ok.result({ timeout: 5_000 })).resolves.toEqual({
+      receipt: `tok:${SECRET}:${SECRET}`,
+    });
+    const failing = (
+      ['fatal', 'unstorable', 'not-a-transition', 'slow'] as const
+    ).map((mode) => client.enqueue(PaymentWorkflow, { card, mode }));
+    for (const run of await Promise.all(failing)) {
+      await expect(run.result({ timeout: 5_000 })).rejects.toMatchObject({
+        state: 'failed',
+      });
+    }
+    const held = await client.enqueue(PaymentWorkflow, { card, mode: 'hold' });
+    await waitFor(() => recorder.count('authorize', held.id) === 1);
+    await held.cancel();
+    await expect(held.result({ timeout: 5_000 })).rejects.toMatchObject({
+      state: 'cancelled',
+    });
+    await client.redrive('payments-dlq');
+    // Input rejected at the edge: the error names the path, not the value.
+    const rejected: unknown = await client
+      .enqueue(PaymentWorkflow, { card: `${SECRET}\u0000`, mode: 'ok' })
+      .catch((e: unknown) => e);
+    expect(rejected).toBeInstanceOf(InvalidInputError);
+    const rejection = (rejected as InvalidInputError).message;
+    expect(rejection).toContain('$.card');
+    const errors = await query<{ error: string }>(
+      `select error::text from ${app.schema}.workflow_run where error is not null`,
+    );
+    await app.close();
+
+    // What the worker did is in its logs, with ids and codes…
+    const lines = app.logs.entries
+      .filter((e) => ['log', 'warn', 'error', 'fatal'].includes(e.level))
+      .map((e) => e.message);
+    for (const code of [
+      'gateway_busy',
+      'card_declined',
+      'invalid_input',
+      'invalid_transition',
+      'timeout',
+    ]) {
+      expect(lines.some((l) => l.includes(code) && l.includes('Run '))).toBe(
+        true,
+      );
+    }
+    // …but never what the runs carried; nor do the recorded errors.
+    const leaks = [...lines, rejection, ...errors.map((e) => e.error)].filter(
+      (l) => l.includes(SECRET),
+    );
+    expect(leaks).toEqual([]);
   });
 });
