@@ -91,7 +91,11 @@ export class UnderwayDatabase implements OnApplicationShutdown {
     });
     pool.on('error', (err) => {
       // An idle client lost its connection (server restart, terminated backend):
-      // the pool discards it and opens a new one on demand.
+      // the pool discards it and opens a new one on demand. After close(), a
+      // connection still on its way out may see the server stop: not news.
+      if (this.closed) {
+        return;
+      }
       this.logger.warn(`Idle ${role} connection dropped: ${err.message}`);
     });
     pool.on('connect', (client) => {
