@@ -123,15 +123,16 @@ export class LeaseKeeper {
       this.onRenewFailure(due, err as Error);
       return;
     }
-    const after = Date.now();
     for (const lease of due) {
       if (this.held.get(lease.run.id) !== lease) {
         continue; // finished while the renewal was in flight
       }
       const row = renewed.get(lease.run.id);
       if (row?.renewed) {
-        lease.renewedAt = after;
-        lease.renewAt = after + lease.run.leaseMs / RENEWALS_PER_LEASE;
+        // Counted from before the statement was sent (the database extended
+        // the lease during it), so this worker never overestimates its lease.
+        lease.renewedAt = now;
+        lease.renewAt = now + lease.run.leaseMs / RENEWALS_PER_LEASE;
       } else if (row?.state === 'cancelled') {
         this.lose(lease, 'the run was cancelled', 'run_cancelled');
       } else {
