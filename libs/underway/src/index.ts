@@ -63,6 +63,7 @@ export {
   RunNotFoundError,
   StepTimeoutError,
   StepAbortedError,
+  DatabaseUnavailableError,
 } from './errors';
 export type { UnderwayErrorCode, AbortCause } from './errors';
 
