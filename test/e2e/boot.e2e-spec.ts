@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { Inject, Injectable, Module, Scope } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { DataSource } from 'typeorm';
@@ -70,6 +73,8 @@ class FactoryMadeWorkflow {
     return Transition.complete('from factory');
   }
 }
+
+const execFileAsync = promisify(execFile);
 
 describe('boot', () => {
   it('fails with a typed error naming a @Workflow class that has no @Step', async () => {
@@ -201,5 +206,40 @@ describe('boot', () => {
     } finally {
       await moduleRef.close();
     }
+  });
+
+  it('boots without @nestjs/typeorm (an optional peer) given a DataSource, and says what to do without one', async () => {
+    const schema = currentTestSchema();
+    const runFixture = async (env: Record<string, string>) => {
+      const { stdout } = await execFileAsync(
+        process.execPath,
+        [
+          '-r',
+          './scripts/register.js',
+          'test/fixtures/without-nest-typeorm.ts',
+        ],
+        {
+          cwd: resolve(__dirname, '..', '..'),
+          env: {
+            ...process.env,
+            DATABASE_URL: databaseUrl(),
+            SCHEMA: schema,
+            ...env,
+          },
+          timeout: 20_000,
+        },
+      );
+      return JSON.parse(stdout.trim().split('\n').pop()!) as unknown;
+    };
+    await expect(runFixture({})).resolves.toEqual({ output: { doubled: 42 } });
+    await expect(runFixture({ WITHOUT_DATA_SOURCE: '1' })).resolves.toEqual({
+      bootError: {
+        name: 'InvalidOptionsError',
+        message:
+          'Invalid option dataSource: no DataSource was given, and @nestjs/typeorm (through which ' +
+          'Underway finds the app’s) is not installed. Pass UnderwayModule.forRoot({ dataSource }) ' +
+          '(a DataSource or DataSourceOptions), or install @nestjs/typeorm.',
+      },
+    });
   });
 });

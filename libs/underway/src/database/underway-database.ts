@@ -5,7 +5,6 @@ import {
   OnApplicationShutdown,
 } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
-import { getDataSourceToken } from '@nestjs/typeorm';
 import { Client, Pool, PoolConfig } from 'pg';
 import type { DataSource } from 'typeorm';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
@@ -125,7 +124,14 @@ export class UnderwayDatabase implements OnApplicationShutdown {
     if (this.options.dataSource) {
       return this.options.dataSource;
     }
-    const token = getDataSourceToken(this.options.dataSourceName);
+    const token = appDataSourceToken(this.options.dataSourceName);
+    if (token === undefined) {
+      throw new InvalidOptionsError(
+        'dataSource',
+        'no DataSource was given, and @nestjs/typeorm (through which Underway finds the app’s) is not installed. ' +
+          'Pass UnderwayModule.forRoot({ dataSource }) (a DataSource or DataSourceOptions), or install @nestjs/typeorm',
+      );
+    }
     let dataSource: DataSource | undefined;
     try {
       dataSource = this.moduleRef.get<DataSource>(token, { strict: false });
@@ -141,4 +147,30 @@ export class UnderwayDatabase implements OnApplicationShutdown {
     }
     return dataSource;
   }
+}
+
+type NestTypeOrm = typeof import('@nestjs/typeorm');
+
+/**
+ * `@nestjs/typeorm`'s token for the app's DataSource, or `undefined` when that
+ * optional peer is not installed (an app that passes `dataSource` needs no
+ * `@nestjs/typeorm`): loaded here, not imported at the top, for that reason.
+ */
+function appDataSourceToken(
+  name: string | undefined,
+): ReturnType<NestTypeOrm['getDataSourceToken']> | undefined {
+  let nestTypeOrm: NestTypeOrm;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    nestTypeOrm = require('@nestjs/typeorm') as NestTypeOrm;
+  } catch (err) {
+    const missing =
+      (err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' &&
+      (err as Error).message.includes("'@nestjs/typeorm'");
+    if (missing) {
+      return undefined;
+    }
+    throw err;
+  }
+  return nestTypeOrm.getDataSourceToken(name);
 }
