@@ -241,4 +241,64 @@ describe('connection faults', () => {
       final: true,
     });
   }, 60_000);
+
+  it('SIGTERM while the database is down: the worker exits within shutdownTimeout, and its runs complete once the database is back', async () => {
+    const cluster = await createPgCluster();
+    await cluster.start();
+    const env = await prepareFaultEnv({ url: cluster.url, heartbeatMs: 1_000 });
+    const shutdownTimeoutMs = 1_000;
+    const worker = env.startWorker({
+      instance: 'term-db-down',
+      concurrency: 1,
+      prefetch: 4, // runs claimed ahead, to give back at shutdown
+      pollMs: 200,
+      shutdownTimeoutMs,
+      ...RECONNECT,
+    });
+    await worker.ready();
+    const runs = await env.client.enqueueMany(
+      SingleWorkflow,
+      Array.from({ length: 5 }, (_, tag): FaultInput => ({
+        sleepMs: 300,
+        tag,
+      })),
+    );
+    await worker.waitForEvent(
+      (e) => (e.event === 'step-started' ? e : undefined),
+      { timeoutMs: 10_000, what: 'a step started' },
+    );
+    await cluster.stop('fast');
+
+    // Neither the step's outcome nor the claims it holds ahead can be
+    // committed: the worker gives up on them, rather than wait for the database.
+    const termAt = Date.now();
+    worker.kill('SIGTERM');
+    const exit = await worker.exitWithin(10_000);
+    const exitedAfterMs = Date.now() - termAt;
+    // Nest's shutdown hooks re-raise the signal once they are done.
+    expect(exit.signal === 'SIGTERM' || exit.code === 0).toBe(true);
+    expect(worker.crashes()).toEqual([]);
+    expect(worker.logs('warn')).toContainEqual(
+      expect.stringMatching(
+        /^\d+ step outcome\(s\) still not committed at shutdown \(is the database reachable\?\); giving up on them/,
+      ),
+    );
+    // shutdownTimeout + 1 s for the outcomes + 1 s of slack.
+    expect(exitedAfterMs).toBeLessThan(shutdownTimeoutMs + 2_000);
+
+    // Nothing is lost: their leases lapse, and another worker runs them.
+    await cluster.start();
+    const next = env.startWorker({
+      instance: 'after-outage',
+      pollMs: 200,
+      ...RECONNECT,
+    });
+    await next.ready();
+    await Promise.all(runs.map((r) => r.result({ timeout: 20_000 })));
+    await expectInvariants(env.query, {
+      schema: env.schema,
+      runIds: runs.map((r) => r.id),
+      final: true,
+    });
+  }, 60_000);
 });

@@ -38,10 +38,10 @@ export interface ClaimLoopOptions {
  */
 export class ClaimLoop implements WakeScheduler {
   private readonly logger = new Logger(ClaimLoop.name);
-  private readonly inFlight = new Set<Promise<void>>();
+  /** Started steps until their code returns (their slot is free again). */
+  private readonly stepsRunning = new Set<Promise<void>>();
   private readonly stopSignal = new AbortController();
   private readonly queued: ClaimedRun[] = [];
-  private active = 0;
   private wanted = true;
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
@@ -79,17 +79,21 @@ export class ClaimLoop implements WakeScheduler {
     return this.queued.splice(0, this.queued.length);
   }
 
-  /** Waits for steps in flight, at most `timeoutMs`; `true` when none is left. */
+  /**
+   * Waits for the code of the steps in flight (not the commits of their
+   * outcomes), at most `timeoutMs`.
+   * @returns `true` when none is left running
+   */
   async drain(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
-    while (this.inFlight.size > 0) {
+    while (this.stepsRunning.size > 0) {
       const remaining = deadline - Date.now();
       if (remaining <= 0) {
         return false;
       }
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
-        Promise.all(this.inFlight),
+        Promise.all(this.stepsRunning),
         new Promise<void>((resolve) => {
           timer = setTimeout(resolve, remaining);
         }),
@@ -97,6 +101,11 @@ export class ClaimLoop implements WakeScheduler {
       clearTimeout(timer);
     }
     return true;
+  }
+
+  /** Steps whose code is running now. */
+  get running(): number {
+    return this.stepsRunning.size;
   }
 
   claimSoon(): void {
@@ -146,7 +155,8 @@ export class ClaimLoop implements WakeScheduler {
     let failures = 0;
     while (!this.stopSignal.signal.aborted) {
       this.startQueued();
-      const room = concurrency + prefetch - this.active - this.queued.length;
+      const room =
+        concurrency + prefetch - this.stepsRunning.size - this.queued.length;
       // With a local queue, refill it once it is half empty, in one statement.
       const worthClaiming =
         room > 0 && (prefetch === 0 || this.queued.length <= prefetch / 2);
@@ -190,7 +200,7 @@ export class ClaimLoop implements WakeScheduler {
 
   private startQueued(): void {
     while (
-      this.active < this.options.concurrency &&
+      this.stepsRunning.size < this.options.concurrency &&
       this.queued.length > 0 &&
       !this.stopSignal.signal.aborted
     ) {
@@ -199,19 +209,23 @@ export class ClaimLoop implements WakeScheduler {
   }
 
   private startStep(run: ClaimedRun): void {
-    this.active += 1;
-    let done = false;
+    let markDone!: () => void;
+    const codeDone = new Promise<void>((resolve) => {
+      markDone = resolve;
+    });
+    this.stepsRunning.add(codeDone);
     const stepDone = (): void => {
-      if (done) {
-        return;
+      if (!this.stepsRunning.delete(codeDone)) {
+        return; // called already
       }
-      done = true;
-      this.active -= 1;
+      markDone();
       if (this.wanted || this.queued.length > 0) {
         this.signal();
       }
     };
-    const promise = this.options
+    // Settles on its own (its errors are logged here); shutdown waits for the
+    // step's code through `stepsRunning`, and for its outcome in the batcher.
+    void this.options
       .runStep(run, stepDone)
       .catch((err: Error) =>
         this.logger.error(
@@ -219,10 +233,6 @@ export class ClaimLoop implements WakeScheduler {
           err.stack,
         ),
       )
-      .finally(() => {
-        stepDone();
-        this.inFlight.delete(promise);
-      });
-    this.inFlight.add(promise);
+      .finally(stepDone);
   }
 }

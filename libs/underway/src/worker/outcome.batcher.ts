@@ -34,6 +34,7 @@ export class OutcomeBatcher {
   private readonly queue: PendingOutcome[] = [];
   private readonly flushes = new Set<Promise<void>>();
   private active = 0;
+  private committing = 0;
   private readonly abandoned = new AbortController();
 
   constructor(
@@ -55,11 +56,31 @@ export class OutcomeBatcher {
     });
   }
 
-  /** Resolves once every queued outcome is committed (or given up). */
-  async drain(): Promise<void> {
+  /**
+   * Waits until every queued outcome is committed (or given up), at most
+   * `timeoutMs`.
+   * @returns `false` when outcomes were still waiting for the database then
+   */
+  async drain(timeoutMs = Infinity): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
     while (this.active > 0) {
-      await Promise.all(this.flushes);
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) {
+        return false;
+      }
+      const timer = new AbortController();
+      await Promise.race([
+        Promise.all(this.flushes),
+        sleep(remaining, timer.signal),
+      ]);
+      timer.abort();
     }
+    return true;
+  }
+
+  /** Outcomes not yet committed. */
+  get pending(): number {
+    return this.queue.length + this.committing;
   }
 
   /** Stops retrying: outcomes still queued are rejected (their leases will lapse). */
@@ -85,7 +106,12 @@ export class OutcomeBatcher {
     await new Promise<void>((resolve) => setImmediate(resolve));
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, MAX_BATCH);
-      await this.commit(batch);
+      this.committing += batch.length;
+      try {
+        await this.commit(batch);
+      } finally {
+        this.committing -= batch.length;
+      }
     }
     // In the same synchronous step as the last emptiness check, so that a
     // later submit() always finds this flush gone and starts a new one.

@@ -134,10 +134,6 @@ export class StepRunner {
     }
   }
 
-  get inFlight(): number {
-    return this.running.size;
-  }
-
   private async execute(
     claimed: ClaimedRun,
     controller: StepAbort,

@@ -31,6 +31,8 @@ const CANCEL_PREFIX = 'cancel:';
 const RECLAIM_BATCH = 500;
 /** After the drain timeout, how long aborted steps get to give their claims back. */
 const ABORT_GRACE_MS = 5_000;
+/** The least time step outcomes get to commit at shutdown, even past `shutdownTimeout`. */
+const OUTCOME_GRACE_MS = 1_000;
 
 interface RunningWorker {
   readonly claimLoop: ClaimLoop;
@@ -54,6 +56,7 @@ export class WorkerService
   private readonly logger = new Logger(WorkerService.name);
   private worker: RunningWorker | undefined;
   private stopping = false;
+  private releasing: Promise<void> | undefined;
 
   constructor(
     @Inject(UNDERWAY_OPTIONS) private readonly options: ResolvedOptions,
@@ -89,11 +92,16 @@ export class WorkerService
     void this.bootstrap.ready.then(start, () => undefined);
   }
 
-  async onModuleDestroy(): Promise<void> {
+  onModuleDestroy(): void {
     this.stopping = true;
     const worker = this.worker;
     if (worker) {
-      await worker.runner.release(await worker.claimLoop.stop());
+      // Stop claiming at once. The runs claimed ahead go back through the
+      // outcome queue, whose drain beforeApplicationShutdown bounds: not
+      // awaited here, where a database outage would hold the shutdown.
+      this.releasing = worker.claimLoop
+        .stop()
+        .then((queued) => worker.runner.release(queued));
     }
   }
 
@@ -104,18 +112,35 @@ export class WorkerService
       return;
     }
     this.worker = undefined;
-    await worker.runner.release(await worker.claimLoop.stop());
-    const inFlight = worker.runner.inFlight;
-    if (!(await worker.claimLoop.drain(this.options.shutdownTimeoutMs))) {
+    const { shutdownTimeoutMs } = this.options;
+    const deadline = Date.now() + shutdownTimeoutMs;
+    const released = Promise.all([
+      this.releasing,
+      worker.claimLoop.stop().then((queued) => worker.runner.release(queued)),
+    ]);
+    const inFlight = worker.claimLoop.running;
+    if (!(await worker.claimLoop.drain(shutdownTimeoutMs))) {
       this.logger.warn(
-        `${worker.runner.inFlight} step(s) still running after ${this.options.shutdownTimeoutMs}ms; aborting them`,
+        `${worker.claimLoop.running} step(s) still running after ${shutdownTimeoutMs}ms; aborting them`,
       );
       worker.runner.abortAll(new StepAbortedError('shutdown'));
       if (!(await worker.claimLoop.drain(ABORT_GRACE_MS))) {
         worker.outcomes.abandon();
       }
     }
-    await worker.outcomes.drain();
+    // Outcomes of finished steps and claims given back, committed while the
+    // database lets us: past the deadline, they are given up (their leases
+    // lapse, and the steps run again elsewhere: at-least-once).
+    const outcomeWaitMs = Math.max(deadline - Date.now(), OUTCOME_GRACE_MS);
+    if (!(await worker.outcomes.drain(outcomeWaitMs))) {
+      this.logger.warn(
+        `${worker.outcomes.pending} step outcome(s) still not committed at shutdown (is the database reachable?); ` +
+          'giving up on them: their runs are taken back once their leases lapse',
+      );
+      worker.outcomes.abandon();
+      await worker.outcomes.drain();
+    }
+    await released;
     await worker.leases.stop();
     await worker.maintenance.stop();
     await worker.listener.stop();
