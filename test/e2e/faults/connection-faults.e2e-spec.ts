@@ -283,6 +283,10 @@ describe('connection faults', () => {
         /^\d+ step outcome\(s\) still not committed at shutdown \(is the database reachable\?\); giving up on them/,
       ),
     );
+    // Claims that could not be given back are named in one line, not one each.
+    expect(
+      worker.logs('warn').filter((l) => /^Could not give back/.test(l)).length,
+    ).toBeLessThanOrEqual(1);
     // shutdownTimeout + 1 s for the outcomes + 1 s of slack.
     expect(exitedAfterMs).toBeLessThan(shutdownTimeoutMs + 2_000);
 

@@ -32,6 +32,9 @@ export interface WakeScheduler {
   wakeIn(delayMs: number): void;
 }
 
+/** Run ids named in the warning about claims that could not be given back. */
+const RELEASE_IDS_LOGGED = 10;
+
 /**
  * Runs one claimed step: holds its lease, invokes the method under its
  * timeout, turns the result (or the thrown value) into an outcome, and commits
@@ -58,10 +61,6 @@ export class StepRunner {
     private readonly maxPayloadBytes: number,
   ) {}
 
-  /**
-   * @param stepDone called as soon as the step's code has finished (the worker
-   *   slot is free again), before its outcome is committed.
-   */
   /** Takes charge of a claimed run from the moment it is claimed: its lease, its signal. */
   hold(claimed: ClaimedRun): StepAbort {
     const controller = new StepAbort();
@@ -73,21 +72,35 @@ export class StepRunner {
 
   /** Gives back claimed runs that never started, without counting an attempt. */
   async release(runs: readonly ClaimedRun[]): Promise<void> {
+    const failed: ClaimedRun[] = [];
+    let lastError: unknown;
     await Promise.all(
       runs.map(async (claimed) => {
         try {
           await this.outcomes.submit(claimed, { kind: 'release' });
         } catch (err) {
-          this.logger.warn(
-            `Run ${claimed.id}: could not give its claim back (${(err as Error).message}); its lease will lapse`,
-          );
+          failed.push(claimed);
+          lastError = err;
         } finally {
           this.forget(claimed);
         }
       }),
     );
+    if (failed.length > 0) {
+      // One line for them all: a worker may hold hundreds (prefetch).
+      const shown = failed.slice(0, RELEASE_IDS_LOGGED).map((run) => run.id);
+      const more = failed.length - shown.length;
+      this.logger.warn(
+        `Could not give back ${failed.length} claim(s) (${(lastError as Error).message}); ` +
+          `their leases will lapse: ${shown.join(', ')}${more > 0 ? ` and ${more} more` : ''}`,
+      );
+    }
   }
 
+  /**
+   * @param stepDone called as soon as the step's code has finished (the worker
+   *   slot is free again), before its outcome is committed.
+   */
   async run(claimed: ClaimedRun, stepDone: () => void): Promise<void> {
     const controller = this.aborts.get(claimed) ?? this.hold(claimed);
     try {
