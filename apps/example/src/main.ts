@@ -4,12 +4,15 @@ import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
+import { DatabaseConnection } from './database/database-connection';
+import { EmbeddedPostgresError } from './database/embedded-postgres';
 import { DemoService } from './demo/demo.service';
 
 const DEFAULT_PORT = 3000;
 
 async function bootstrap(): Promise<void> {
   const logger = new Logger('Main');
+  await DatabaseConnection.open();
   const app = await NestFactory.create<NestExpressApplication>(AppModule, {
     // Let boot errors reach the catch below instead of aborting the process.
     abortOnError: false,
@@ -42,9 +45,12 @@ async function bootstrap(): Promise<void> {
 }
 
 bootstrap().catch((err: unknown) => {
+  // An embedded server that cannot start says what happened and what to do on
+  // one line: its stack would only bury that line.
+  const expected = err instanceof EmbeddedPostgresError;
   new Logger('Main').error(
     `The example could not start: ${err instanceof Error ? err.message : String(err)}`,
-    err instanceof Error ? err.stack : undefined,
+    err instanceof Error && !expected ? err.stack : undefined,
   );
   process.exit(1);
 });

