@@ -64,6 +64,7 @@ export {
   StepTimeoutError,
   StepAbortedError,
   DatabaseUnavailableError,
+  UnderwayClosedError,
 } from './errors';
 export type { UnderwayErrorCode, AbortCause } from './errors';
 

@@ -38,6 +38,7 @@ const EXPORTED = [
   'StepTimeoutError',
   'StepAbortedError',
   'DatabaseUnavailableError',
+  'UnderwayClosedError',
 ];
 
 describe('the public API of @underway/nestjs', () => {

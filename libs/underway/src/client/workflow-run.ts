@@ -1,7 +1,11 @@
 import type { RunState } from '../workflow/run-state';
 import type { ResultOptions } from './enqueue-options.interface';
 
-/** What a run handle needs from the client; keeps the two files apart. */
+/**
+ * What a run handle needs from the client; keeps the two files apart. Each
+ * call rejects with `UnderwayClosedError` (naming the handle's method) once
+ * Underway has closed.
+ */
 export interface RunHandleBackend {
   status(runId: string): Promise<RunState>;
   result<TOutput>(runId: string, options?: ResultOptions): Promise<TOutput>;
@@ -9,7 +13,8 @@ export interface RunHandleBackend {
 }
 
 /**
- * A handle on an enqueued run.
+ * A handle on an enqueued run. Once its application has closed, each method
+ * rejects with `UnderwayClosedError`.
  *
  * @publicApi
  */
@@ -20,7 +25,7 @@ export class WorkflowRun<TOutput = unknown> {
     private readonly backend: RunHandleBackend,
   ) {}
 
-  /** The run's current state. @throws RunNotFoundError */
+  /** The run's current state. @throws RunNotFoundError, UnderwayClosedError */
   status(): Promise<RunState> {
     return this.backend.status(this.id);
   }
@@ -31,12 +36,13 @@ export class WorkflowRun<TOutput = unknown> {
    *
    * @throws WorkflowRunFailedError when the run fails or is cancelled
    * @throws ResultTimeoutError when `timeout` passes first
+   * @throws UnderwayClosedError when Underway closes first (at once, not at the next poll)
    */
   result(options?: ResultOptions): Promise<TOutput> {
     return this.backend.result<TOutput>(this.id, options);
   }
 
-  /** Cancels the run; `false` if it had already finished. */
+  /** Cancels the run; `false` if it had already finished. @throws UnderwayClosedError */
   cancel(): Promise<boolean> {
     return this.backend.cancel(this.id);
   }

@@ -14,6 +14,7 @@ import { WorkflowRef, WorkflowRegistry } from '../discovery/workflow.registry';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
 import { ResultTimeoutError } from '../errors/result-timeout.error';
 import { RunNotFoundError } from '../errors/run-not-found.error';
+import { UnderwayClosedError } from '../errors/underway-closed.error';
 import { WorkflowRunFailedError } from '../errors/workflow-run-failed.error';
 import type { ResolvedOptions } from '../options/resolved-options';
 import { UnderwayBootstrap } from '../underway.bootstrap';
@@ -54,11 +55,19 @@ const RESULT_POLL_MAX_MS = 1_000;
  *   client.enqueue(SignupWorkflow, { userId }, { manager }));
  * ```
  *
+ * Once its application has closed, every call (and every call of a
+ * `WorkflowRun` handle) rejects with `UnderwayClosedError`, `{ manager }`
+ * calls included, and a `result()` still waiting rejects with it at once.
+ *
  * @publicApi
  */
 @Injectable()
-export class WorkflowClient implements RunHandleBackend {
+export class WorkflowClient {
   private readonly runs: RunRepository;
+  /** What `WorkflowRun` handles call: the same work, named after the handle's methods. */
+  private readonly handles: RunHandleBackend;
+  /** The `result()` waits in progress, woken at once when Underway closes. */
+  private readonly waits = new Set<() => void>();
 
   constructor(
     @Inject(UNDERWAY_OPTIONS) private readonly options: ResolvedOptions,
@@ -68,24 +77,41 @@ export class WorkflowClient implements RunHandleBackend {
     private readonly bootstrap: UnderwayBootstrap,
   ) {
     this.runs = new RunRepository(options.schema);
+    this.handles = {
+      status: (runId) => this.readStatus('WorkflowRun.status()', runId),
+      result: <TOutput>(runId: string, resultOptions?: ResultOptions) =>
+        this.awaitResult<TOutput>('WorkflowRun.result()', runId, resultOptions),
+      cancel: (runId) => this.cancelRun('WorkflowRun.cancel()', runId, {}),
+    };
+    database.closedSignal.addEventListener(
+      'abort',
+      () => {
+        for (const wake of [...this.waits]) {
+          wake();
+        }
+      },
+      { once: true },
+    );
   }
 
   /**
    * Enqueues a run of `workflow` (its class or its name) with `input`, the
    * input of its first step.
    *
-   * @throws WorkflowNotRegisteredError, InvalidInputError, PayloadTooLargeError, InvalidOptionsError
+   * @throws WorkflowNotRegisteredError, InvalidInputError, PayloadTooLargeError, InvalidOptionsError, UnderwayClosedError
    */
   async enqueue<TOutput = unknown>(
     workflow: WorkflowRef,
     input?: unknown,
     options: EnqueueOptions = {},
   ): Promise<WorkflowRun<TOutput>> {
+    const operation = 'WorkflowClient.enqueue()';
+    this.assertOpen(operation);
     const definition = this.registry.get(workflow);
     const run = this.prepare(definition, this.serialize(input), options);
-    const executor = await this.executor(options);
+    const executor = await this.executor(operation, options);
     const { id } = await this.runs.insert(executor, run);
-    return new WorkflowRun<TOutput>(id, definition.name, this);
+    return new WorkflowRun<TOutput>(id, definition.name, this.handles);
   }
 
   /**
@@ -98,6 +124,8 @@ export class WorkflowClient implements RunHandleBackend {
     inputs: readonly unknown[],
     options: Omit<EnqueueOptions, 'idempotencyKey'> = {},
   ): Promise<WorkflowRun<TOutput>[]> {
+    const operation = 'WorkflowClient.enqueueMany()';
+    this.assertOpen(operation);
     const definition = this.registry.get(workflow);
     if (!Array.isArray(inputs)) {
       throw new InvalidOptionsError('inputs', 'must be an array');
@@ -114,26 +142,34 @@ export class WorkflowClient implements RunHandleBackend {
     const runs = inputs.map((input) =>
       this.prepare(definition, this.serialize(input), options),
     );
-    const ids = await this.runs.insertMany(await this.executor(options), runs);
-    return ids.map((id) => new WorkflowRun<TOutput>(id, definition.name, this));
+    const ids = await this.runs.insertMany(
+      await this.executor(operation, options),
+      runs,
+    );
+    return ids.map(
+      (id) => new WorkflowRun<TOutput>(id, definition.name, this.handles),
+    );
   }
 
-  /** A handle on an existing run, without reading it. */
+  /** A handle on an existing run, without reading it. @throws UnderwayClosedError */
   run<TOutput = unknown>(
     runId: string,
     workflowName: string,
   ): WorkflowRun<TOutput> {
-    return new WorkflowRun<TOutput>(runId, workflowName, this);
+    this.assertOpen('WorkflowClient.run()');
+    return new WorkflowRun<TOutput>(runId, workflowName, this.handles);
   }
 
   /** Everything known about a run, or `null` for an unknown id. */
   async getRun<TOutput = unknown>(
     runId: string,
   ): Promise<RunDetails<TOutput> | null> {
+    const operation = 'WorkflowClient.getRun()';
+    this.assertOpen(operation);
     if (!isUuid(runId)) {
       return null;
     }
-    const executor = await this.executor({});
+    const executor = await this.executor(operation, {});
     const row = await this.runs.find(executor, runId);
     if (!row) {
       return null;
@@ -183,11 +219,20 @@ export class WorkflowClient implements RunHandleBackend {
    * @returns `true` if this call cancelled the run, `false` if it had already finished
    */
   async cancel(runId: string, options: CancelOptions = {}): Promise<boolean> {
+    return this.cancelRun('WorkflowClient.cancel()', runId, options);
+  }
+
+  private async cancelRun(
+    operation: string,
+    runId: string,
+    options: CancelOptions,
+  ): Promise<boolean> {
+    this.assertOpen(operation);
     if (!isUuid(runId)) {
       return false;
     }
     const previous = await this.runs.cancel(
-      await this.executor(options),
+      await this.executor(operation, options),
       runId,
     );
     return previous !== undefined;
@@ -205,6 +250,8 @@ export class WorkflowClient implements RunHandleBackend {
     queue: string,
     options: DeadLetterOptions = {},
   ): Promise<WorkflowRun<TOutput>[]> {
+    const operation = 'WorkflowClient.redrive()';
+    this.assertOpen(operation);
     const query = this.deadLetterQuery(options, true);
     const redrive = async (
       executor: SqlExecutor,
@@ -223,13 +270,24 @@ export class WorkflowClient implements RunHandleBackend {
       );
       return runs.map(
         (run, i) =>
-          new WorkflowRun<TOutput>(ids[i] as string, run.workflowName, this),
+          new WorkflowRun<TOutput>(
+            ids[i] as string,
+            run.workflowName,
+            this.handles,
+          ),
       );
     };
-    await this.bootstrap.whenReady();
+    await this.ready(operation);
     return options.manager
-      ? redrive(new EntityManagerExecutor(options.manager))
-      : withTransaction(this.database.pool, redrive);
+      ? redrive(
+          this.refuseOnceClosed(
+            operation,
+            new EntityManagerExecutor(options.manager),
+          ),
+        )
+      : withTransaction(this.database.pool, (executor) =>
+          redrive(this.refuseOnceClosed(operation, executor)),
+        );
   }
 
   /** The entries of a dead-letter queue, oldest first (redriven ones included). */
@@ -237,8 +295,10 @@ export class WorkflowClient implements RunHandleBackend {
     queue: string,
     options: DeadLetterOptions = {},
   ): Promise<DeadLetterEntry[]> {
+    const operation = 'WorkflowClient.getDeadLetters()';
+    this.assertOpen(operation);
     const rows = await this.runs.deadLetters(
-      await this.executor(options),
+      await this.executor(operation, options),
       queue,
       this.deadLetterQuery(options, false),
     );
@@ -277,10 +337,18 @@ export class WorkflowClient implements RunHandleBackend {
     return { runIds: options.runIds ?? null, limit, forRedrive };
   }
 
-  /** @throws RunNotFoundError */
+  /** @throws RunNotFoundError, UnderwayClosedError */
   async status(runId: string): Promise<RunState> {
+    return this.readStatus('WorkflowClient.status()', runId);
+  }
+
+  private async readStatus(
+    operation: string,
+    runId: string,
+  ): Promise<RunState> {
+    this.assertOpen(operation);
     const row = isUuid(runId)
-      ? await this.runs.status(await this.executor({}), runId)
+      ? await this.runs.status(await this.executor(operation, {}), runId)
       : undefined;
     if (!row) {
       throw new RunNotFoundError(runId);
@@ -290,18 +358,29 @@ export class WorkflowClient implements RunHandleBackend {
 
   /**
    * Waits for a run to finish: resolves at once when this process's worker
-   * finishes it, otherwise polls with a backoff up to 1 s.
+   * finishes it, otherwise polls with a backoff up to 1 s. Rejects at once
+   * with `UnderwayClosedError` when Underway closes meanwhile.
    */
   async result<TOutput>(
     runId: string,
     options: ResultOptions = {},
   ): Promise<TOutput> {
+    return this.awaitResult<TOutput>('WorkflowClient.result()', runId, options);
+  }
+
+  private async awaitResult<TOutput>(
+    operation: string,
+    runId: string,
+    options: ResultOptions = {},
+  ): Promise<TOutput> {
+    this.assertOpen(operation);
     const timeoutMs =
       options.timeout === undefined
         ? Infinity
         : parseDuration(options.timeout, 'timeout');
     const deadline = Date.now() + timeoutMs;
-    const executor = await this.executor({});
+    // Refuses each poll once Underway has closed.
+    const executor = await this.executor(operation, {});
     let pollMs = 10;
     for (;;) {
       const row = isUuid(runId)
@@ -325,6 +404,8 @@ export class WorkflowClient implements RunHandleBackend {
       if (remaining <= 0) {
         throw new ResultTimeoutError(runId, timeoutMs);
       }
+      // Checked again just before waiting: close() wakes the waits it finds.
+      this.assertOpen(operation);
       await this.waitForFinish(runId, Math.min(pollMs, remaining));
       pollMs = Math.min(pollMs * 2, RESULT_POLL_MAX_MS);
     }
@@ -335,10 +416,12 @@ export class WorkflowClient implements RunHandleBackend {
       const done = (): void => {
         clearTimeout(timer);
         unsubscribe();
+        this.waits.delete(done);
         resolve();
       };
       const timer = setTimeout(done, ms);
       const unsubscribe = this.events.onFinished(runId, done);
+      this.waits.add(done);
     });
   }
 
@@ -429,13 +512,60 @@ export class WorkflowClient implements RunHandleBackend {
     return value;
   }
 
-  /** Waits for the schema to be ready (after a boot with the database down). */
-  private async executor(options: {
-    manager?: EnqueueOptions['manager'];
-  }): Promise<SqlExecutor> {
-    await this.bootstrap.whenReady();
-    return options.manager
-      ? new EntityManagerExecutor(options.manager)
-      : new PoolExecutor(this.database.pool);
+  /**
+   * Waits for the schema to be ready (after a boot with the database down);
+   * the executor refuses every statement once Underway has closed.
+   */
+  private async executor(
+    operation: string,
+    options: { manager?: EnqueueOptions['manager'] },
+  ): Promise<SqlExecutor> {
+    await this.ready(operation);
+    return this.refuseOnceClosed(
+      operation,
+      options.manager
+        ? new EntityManagerExecutor(options.manager)
+        : new PoolExecutor(this.database.pool),
+    );
+  }
+
+  /** @throws UnderwayClosedError when Underway closed while waiting (or before) */
+  private async ready(operation: string): Promise<void> {
+    try {
+      await this.bootstrap.whenReady();
+    } catch (err) {
+      // Closing during a boot with the database down ends the wait with the
+      // error of the boot it aborted: say what happened, keeping that as the cause.
+      this.assertOpen(operation, err);
+      throw err;
+    }
+    this.assertOpen(operation);
+  }
+
+  /**
+   * A call under way when Underway closes (a `getRun()` between its two
+   * statements, a `result()` between two polls) gets the typed error, not
+   * pg's "Cannot use a pool after calling end on the pool".
+   */
+  private refuseOnceClosed(
+    operation: string,
+    executor: SqlExecutor,
+  ): SqlExecutor {
+    return {
+      query: async (query) => {
+        this.assertOpen(operation);
+        return executor.query(query);
+      },
+    };
+  }
+
+  /** @throws UnderwayClosedError once Underway has closed (the application shut down) */
+  private assertOpen(operation: string, cause?: unknown): void {
+    if (this.database.isClosed) {
+      throw new UnderwayClosedError(
+        operation,
+        cause === undefined ? undefined : { cause },
+      );
+    }
   }
 }

@@ -8,6 +8,7 @@ import { ModuleRef } from '@nestjs/core';
 import { Client, Pool, PoolConfig } from 'pg';
 import type { DataSource } from 'typeorm';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
+import { UnderwayClosedError } from '../errors/underway-closed.error';
 import type { ResolvedOptions } from '../options/resolved-options';
 import { UNDERWAY_OPTIONS } from '../underway.module-definition';
 import { connectionConfigFrom } from './connection-config';
@@ -31,28 +32,47 @@ export class UnderwayDatabase implements OnApplicationShutdown {
   private heartbeatPool: Pool | undefined;
   private maintenancePool: Pool | undefined;
   private closed = false;
+  private readonly closing = new AbortController();
 
   constructor(
     @Inject(UNDERWAY_OPTIONS) private readonly options: ResolvedOptions,
     private readonly moduleRef: ModuleRef,
   ) {}
 
-  /** Claims, outcomes, client calls. */
+  /**
+   * Claims, outcomes, client calls.
+   * @throws UnderwayClosedError after close(), instead of pg's "Cannot use a
+   * pool after calling end on the pool" (and instead of opening a new pool
+   * that nothing would ever close)
+   */
   get pool(): Pool {
+    this.assertOpen('claim');
     this.mainPool ??= this.createPool('claim', MAIN_POOL_SIZE);
     return this.mainPool;
   }
 
-  /** Lease renewals and housekeeping. */
+  /** Lease renewals and housekeeping. @throws UnderwayClosedError after close() */
   get heartbeat(): Pool {
+    this.assertOpen('heartbeat');
     this.heartbeatPool ??= this.createPool('heartbeat', 1);
     return this.heartbeatPool;
   }
 
-  /** Retention and other housekeeping, off the claim and heartbeat paths. */
+  /** Retention and other housekeeping, off the claim and heartbeat paths. @throws UnderwayClosedError after close() */
   get maintenance(): Pool {
+    this.assertOpen('maintenance');
     this.maintenancePool ??= this.createPool('maintenance', 1);
     return this.maintenancePool;
+  }
+
+  /** True from the moment close() begins (the application's shutdown). */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Aborted when close() begins, before the pools end: wakes a pending `result()`. */
+  get closedSignal(): AbortSignal {
+    return this.closing.signal;
   }
 
   /** A new, unconnected client for `LISTEN`; the caller owns it. */
@@ -72,13 +92,22 @@ export class UnderwayDatabase implements OnApplicationShutdown {
     if (this.closed) {
       return;
     }
+    // Marked before the pools end, synchronously: a call made while they end
+    // gets UnderwayClosedError, never pg's message.
     this.closed = true;
+    this.closing.abort();
     const pools = [
       this.mainPool,
       this.heartbeatPool,
       this.maintenancePool,
     ].filter((pool): pool is Pool => pool !== undefined);
     await Promise.all(pools.map((pool) => pool.end()));
+  }
+
+  private assertOpen(role: ConnectionRole): void {
+    if (this.closed) {
+      throw new UnderwayClosedError(`a statement on Underway's ${role} pool`);
+    }
   }
 
   private createPool(role: ConnectionRole, max: number): Pool {

@@ -15,3 +15,4 @@ export { RunNotFoundError } from './run-not-found.error';
 export type { UnderwayErrorCode } from './underway.error';
 export type { AbortCause } from './step-aborted.error';
 export { DatabaseUnavailableError } from './database-unavailable.error';
+export { UnderwayClosedError } from './underway-closed.error';
