@@ -11,6 +11,7 @@ import {
 import { createServer, Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { ConsoleLogger, Logger } from '@nestjs/common';
 import { Client } from 'pg';
 import { startEmbeddedPostgres as startExampleServer } from '../../apps/example/src/database/embedded-postgres';
 import {
@@ -21,6 +22,7 @@ import {
   PostgresProcess,
   startServer,
 } from '../../scripts/embedded-postgres';
+import { CaptureLogger } from '../support/capture-logger';
 import { freePort } from '../support/free-port';
 
 /**
@@ -44,6 +46,13 @@ function privateDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'underway-private-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   expect(statSync(dir).mode & 0o777).toBe(0o700);
+  return dir;
+}
+
+/** An empty folder for a cluster, in the temp directory (reachable by the server user). */
+function dataDirectory(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'underway-pg-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
@@ -106,8 +115,7 @@ describe('embedded PostgreSQL', () => {
       expect(installation.nativeDir.startsWith(home)).toBe(false);
       expect(installation.runAs.uid).toBeGreaterThan(0);
 
-      const dataDir = mkdtempSync(join(tmpdir(), 'underway-pg-'));
-      cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+      const dataDir = dataDirectory();
       await initCluster(installation, dataDir);
       const port = await freePort();
       const server = await startServer(installation, dataDir, { port });
@@ -127,6 +135,11 @@ describe('embedded PostgreSQL', () => {
     async () => {
       const home = privateDir();
       const port = await freePort();
+      const logs = new CaptureLogger();
+      Logger.overrideLogger(logs);
+      cleanups.push(() => {
+        Logger.overrideLogger(new ConsoleLogger());
+      });
       const server = await startExampleServer({
         dataDir: join(home, 'app', '.data', 'postgres'),
         port,
@@ -138,6 +151,10 @@ describe('embedded PostgreSQL', () => {
       );
 
       expect(server.dataDir.startsWith(home)).toBe(false);
+      expect(logs.entries.map((entry) => entry.message)).toContain(
+        `The "postgres" OS user cannot reach ${join(home, 'app', '.data')} (a parent folder is private): ` +
+          `the data lives in ${server.dataDir} instead`,
+      );
       await expect(selectOne(server.url)).resolves.toBe(1);
       expect(statSync(home).mode & 0o777).toBe(0o700);
     },
@@ -176,8 +193,7 @@ describe('embedded PostgreSQL', () => {
     'reports a port already taken in one line, and leaves no server running',
     async () => {
       const installation = locatePostgres();
-      const dataDir = mkdtempSync(join(tmpdir(), 'underway-pg-'));
-      cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+      const dataDir = dataDirectory();
       await initCluster(installation, dataDir);
       const port = await freePort();
       await listenOn(port);
@@ -202,8 +218,7 @@ describe('embedded PostgreSQL', () => {
     'reports a data directory initdb refuses in one line',
     async () => {
       const installation = locatePostgres();
-      const dataDir = mkdtempSync(join(tmpdir(), 'underway-pg-'));
-      cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+      const dataDir = dataDirectory();
       writeFileSync(join(dataDir, 'something'), 'not a cluster');
 
       const err = await rejection(initCluster(installation, dataDir));
