@@ -167,7 +167,10 @@ async function main(): Promise<void> {
       module: FaultWorkerModule,
       imports: [
         UnderwayModule.forRoot({
-          dataSource: { type: 'postgres', url },
+          dataSource: {
+            type: 'postgres',
+            url: env(FAULT_ENV.underwayUrl) ?? url,
+          },
           schema,
           runtime: {
             concurrency,
@@ -184,6 +187,11 @@ async function main(): Promise<void> {
             initial: numberFrom(FAULT_ENV.reconnectInitialMs, 50),
             max: numberFrom(FAULT_ENV.reconnectMaxMs, 500),
           },
+          ...(env(FAULT_ENV.statementTimeoutMs) !== undefined && {
+            connections: {
+              statementTimeout: numberFrom(FAULT_ENV.statementTimeoutMs, 0),
+            },
+          }),
         }),
       ],
       providers: workflows,

@@ -35,6 +35,10 @@ export const FAULT_ENV = {
   stepEvents: 'FAULT_STEP_EVENTS',
   /** Default sleep of every step attempt, ms, when its input sets none. */
   stepSleepMs: 'FAULT_STEP_SLEEP_MS',
+  /** Where Underway connects, when not `databaseUrl` (a proxy); effects use `databaseUrl`. */
+  underwayUrl: 'FAULT_UNDERWAY_URL',
+  /** `connections.statementTimeout`, ms (default: the library's). */
+  statementTimeoutMs: 'FAULT_STATEMENT_TIMEOUT_MS',
 } as const;
 
 /**

@@ -33,6 +33,10 @@ export interface WorkerOptions {
   /** `false`: no step-started/step-finished events (big runs). */
   readonly stepEvents?: boolean;
   readonly stepSleepMs?: number;
+  /** Where Underway connects (a proxy, say); its steps' effects still go to `url`. */
+  readonly underwayUrl?: string;
+  /** `connections.statementTimeout`, ms. */
+  readonly statementTimeoutMs?: number;
 }
 
 export interface Exit {
@@ -320,6 +324,8 @@ export function startWorker(options: WorkerOptions): WorkerProcess {
     [FAULT_ENV.reconnectMaxMs, options.reconnectMaxMs],
     [FAULT_ENV.workflows, options.workflows?.join(',')],
     [FAULT_ENV.stepSleepMs, options.stepSleepMs],
+    [FAULT_ENV.underwayUrl, options.underwayUrl],
+    [FAULT_ENV.statementTimeoutMs, options.statementTimeoutMs],
     [FAULT_ENV.stepEvents, options.stepEvents === false ? '0' : undefined],
   ];
   for (const [name, value] of optional) {

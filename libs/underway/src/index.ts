@@ -3,6 +3,7 @@ export { UnderwayModule } from './underway.module';
 export type {
   UnderwayModuleOptions,
   RuntimeOptions,
+  ConnectionOptions,
   WorkflowDefaults,
 } from './options/underway-module-options.interface';
 export {

@@ -136,13 +136,18 @@ export class UnderwayBootstrap implements OnModuleInit, OnApplicationShutdown {
 
   private async prepareSchema(): Promise<void> {
     const migrations = new MigrationRunner(
-      this.database.pool,
+      this.database.migrations,
       this.options.schema,
     );
-    if (this.options.migrationsRun) {
-      await migrations.migrate();
-    } else {
-      await migrations.assertCurrent();
+    try {
+      if (this.options.migrationsRun) {
+        await migrations.migrate();
+      } else {
+        await migrations.assertCurrent();
+      }
+    } finally {
+      // Its one connection is for boot only.
+      await this.database.releaseMigrations();
     }
   }
 

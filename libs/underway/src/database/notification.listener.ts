@@ -27,6 +27,12 @@ export class NotificationListener {
     /** Called after every (re)connection: anything may have been missed meanwhile. */
     private readonly onConnected: () => void,
     private readonly backoff: ReconnectBackoff,
+    /**
+     * How often an idle listening connection is checked with `select 1`
+     * (bounded by the client's `query_timeout`): a connection that stops
+     * answering without closing delivers no notification and no error.
+     */
+    private readonly pingIntervalMs: number,
   ) {}
 
   start(): void {
@@ -104,6 +110,25 @@ export class NotificationListener {
     }
     this.listened = true;
     this.onConnected();
-    await ended;
+    let unanswered: Error | undefined;
+    let pinger: NodeJS.Timeout | undefined;
+    const ping = (): void => {
+      pinger = setTimeout(() => {
+        client.query('select 1').then(ping, (err: Error) => {
+          // Ends the connection (its socket is destroyed: a query is in flight).
+          unanswered ??= err;
+          void client.end().catch(() => undefined);
+        });
+      }, this.pingIntervalMs);
+    };
+    ping();
+    try {
+      await ended;
+    } finally {
+      clearTimeout(pinger);
+    }
+    if (unanswered && !this.stopSignal.signal.aborted) {
+      throw new Error(`no answer to a ping: ${unanswered.message}`);
+    }
   }
 }

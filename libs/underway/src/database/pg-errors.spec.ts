@@ -1,6 +1,7 @@
 import { DatabaseError } from 'pg';
 import { QueryFailedError } from 'typeorm';
 import {
+  isQueryTimeout,
   isTransientPgError,
   isUndefinedTable,
   isUniqueViolation,
@@ -34,6 +35,8 @@ describe('isTransientPgError', () => {
     ['40P01', 'deadlock_detected'],
     ['57P01', 'admin_shutdown'],
     ['57P03', 'cannot_connect_now'],
+    ['57014', 'query_canceled, as by statement_timeout'],
+    ['25P03', 'idle_in_transaction_session_timeout'],
   ])('is true for SQLSTATE %s (%s)', (code) => {
     expect(isTransientPgError(pgError(code))).toBe(true);
   });
@@ -44,6 +47,10 @@ describe('isTransientPgError', () => {
       expect(isTransientPgError(socketError(code))).toBe(true);
     },
   );
+
+  it("is true for pg's client-side query_timeout, which has no code", () => {
+    expect(isTransientPgError(new Error('Query read timeout'))).toBe(true);
+  });
 
   it('is true for "Connection terminated unexpectedly", which has no code', () => {
     expect(
@@ -142,5 +149,14 @@ describe('isUndefinedTable', () => {
 
   it('is false for other codes', () => {
     expect(isUndefinedTable(pgError('42703'))).toBe(false);
+  });
+});
+
+describe('isQueryTimeout', () => {
+  it("is true for pg's query_timeout error only", () => {
+    expect(isQueryTimeout(new Error('Query read timeout'))).toBe(true);
+    expect(isQueryTimeout(pgError('57014'))).toBe(false);
+    expect(isQueryTimeout(new Error('Connection terminated'))).toBe(false);
+    expect(isQueryTimeout('Query read timeout')).toBe(false);
   });
 });

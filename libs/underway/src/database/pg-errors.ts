@@ -13,6 +13,8 @@ const TRANSIENT_CODES = new Set([
   '57P02', // crash_shutdown
   '57P03', // cannot_connect_now (starting up)
   '53300', // too_many_connections
+  '57014', // query_canceled (statement_timeout: see statement-bounds.ts)
+  '25P03', // idle_in_transaction_session_timeout
   '08000', // connection_exception
   '08001', // sqlclient_unable_to_establish_sqlconnection
   '08003', // connection_does_not_exist
@@ -27,12 +29,16 @@ const TRANSIENT_CODES = new Set([
   'EAI_AGAIN',
 ]);
 
+/** pg's error when `query_timeout` passes without an answer from the server. */
+const QUERY_TIMEOUT_MESSAGE = 'Query read timeout';
+
 const TRANSIENT_MESSAGES = [
   'Connection terminated',
   'Client has encountered a connection error',
   'timeout exceeded when trying to connect',
   'Client was closed and is not queryable',
   'Cannot use a pool after calling end',
+  QUERY_TIMEOUT_MESSAGE,
 ];
 
 /** The SQLSTATE (or Node socket code) of an error from `pg` or TypeORM. */
@@ -55,6 +61,15 @@ export function isTransientPgError(err: unknown): boolean {
   }
   const message = err instanceof Error ? err.message : '';
   return TRANSIENT_MESSAGES.some((m) => message.includes(m));
+}
+
+/**
+ * True when the client gave up waiting for an answer (`query_timeout`): the
+ * connection may be half-open, so it is dropped rather than reused, and
+ * nothing more (not even a rollback) is sent on it.
+ */
+export function isQueryTimeout(err: unknown): boolean {
+  return err instanceof Error && err.message === QUERY_TIMEOUT_MESSAGE;
 }
 
 export function isUniqueViolation(err: unknown): boolean {

@@ -1,6 +1,8 @@
 import type { Pool, PoolClient, QueryConfig, QueryResultRow } from 'pg';
 import type { EntityManager, QueryRunner } from 'typeorm';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
+import { isQueryTimeout } from './pg-errors';
+import { checkout, giveBack } from './pool-checkout';
 import type { SqlQuery } from './sql';
 
 export interface SqlResult<R> {
@@ -22,13 +24,29 @@ export interface SqlExecutor {
 
 /** Runs each statement on its own pooled connection (autocommit). */
 export class PoolExecutor implements SqlExecutor {
-  constructor(private readonly pool: Pool) {}
+  constructor(
+    private readonly pool: Pool,
+    /** A client-side bound tighter than the pool's (`query_timeout`). */
+    private readonly timeoutMs?: number,
+  ) {}
 
   async query<R extends QueryResultRow>(
     query: SqlQuery,
   ): Promise<SqlResult<R>> {
-    const result = await this.pool.query<R>(toPg(query));
-    return { rows: result.rows, rowCount: result.rowCount ?? 0 };
+    // pg reads a per-query `query_timeout` (its types do not declare it).
+    const config: QueryConfig & { query_timeout?: number } = toPg(query);
+    if (this.timeoutMs !== undefined) {
+      config.query_timeout = this.timeoutMs;
+    }
+    const client = await checkout(this.pool);
+    try {
+      const result = await client.query<R>(config);
+      giveBack(this.pool, client);
+      return { rows: result.rows, rowCount: result.rowCount ?? 0 };
+    } catch (err) {
+      giveBack(this.pool, client, err);
+      throw err;
+    }
   }
 }
 
@@ -92,21 +110,27 @@ export async function withTransaction<T>(
   pool: Pool,
   fn: (executor: SqlExecutor) => Promise<T>,
 ): Promise<T> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
+  const client = await checkout(pool);
+  let broken: unknown;
   try {
     await client.query('begin');
     const result = await fn(new ClientExecutor(client));
     await client.query('commit');
     return result;
   } catch (err) {
+    if (isQueryTimeout(err)) {
+      // No answer: a rollback would wait as long again. Dropping the
+      // connection rolls the transaction back on the server's side.
+      broken = err;
+      throw err;
+    }
     try {
       await client.query('rollback');
     } catch (rollbackError) {
-      broken = rollbackError as Error;
+      broken = rollbackError;
     }
     throw err;
   } finally {
-    client.release(broken);
+    giveBack(pool, client, broken);
   }
 }

@@ -13,6 +13,11 @@ import type { ResolvedOptions } from '../options/resolved-options';
 import { UNDERWAY_OPTIONS } from '../underway.module-definition';
 import { connectionConfigFrom } from './connection-config';
 import { applicationName, ConnectionRole } from './connection-role';
+import {
+  serverSettings,
+  StatementBounds,
+  statementBounds,
+} from './statement-bounds';
 
 /** Connections of the main pool: claims, outcomes, and client calls without `manager`. */
 const MAIN_POOL_SIZE = 10;
@@ -31,6 +36,7 @@ export class UnderwayDatabase implements OnApplicationShutdown {
   private mainPool: Pool | undefined;
   private heartbeatPool: Pool | undefined;
   private maintenancePool: Pool | undefined;
+  private migrationPool: Pool | undefined;
   private closed = false;
   private readonly closing = new AbortController();
 
@@ -65,6 +71,29 @@ export class UnderwayDatabase implements OnApplicationShutdown {
     return this.maintenancePool;
   }
 
+  /**
+   * Schema migrations and the version check at boot: one connection without
+   * statement bounds (a migration may take long on a big table, and
+   * instances booting together wait on its advisory lock); ended after boot.
+   */
+  get migrations(): Pool {
+    this.assertOpen('exec');
+    this.migrationPool ??= this.createPool('exec', 1, false);
+    return this.migrationPool;
+  }
+
+  /** Ends the migration pool once boot no longer needs it. */
+  async releaseMigrations(): Promise<void> {
+    const pool = this.migrationPool;
+    this.migrationPool = undefined;
+    await pool?.end();
+  }
+
+  /** The statement bounds of the connections of `role` (`connections.statementTimeout`). */
+  bounds(role: ConnectionRole): StatementBounds {
+    return statementBounds(role, this.options.connections.statementTimeoutMs);
+  }
+
   /** True from the moment close() begins (the application's shutdown). */
   get isClosed(): boolean {
     return this.closed;
@@ -77,11 +106,7 @@ export class UnderwayDatabase implements OnApplicationShutdown {
 
   /** A new, unconnected client for `LISTEN`; the caller owns it. */
   createClient(role: ConnectionRole): Client {
-    const client = new Client({
-      ...this.connectionConfig(),
-      application_name: applicationName(this.options.instanceName, role),
-    });
-    return client;
+    return new Client(this.roleConfig(role, true));
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -100,6 +125,7 @@ export class UnderwayDatabase implements OnApplicationShutdown {
       this.mainPool,
       this.heartbeatPool,
       this.maintenancePool,
+      this.migrationPool,
     ].filter((pool): pool is Pool => pool !== undefined);
     await Promise.all(pools.map((pool) => pool.end()));
   }
@@ -110,10 +136,9 @@ export class UnderwayDatabase implements OnApplicationShutdown {
     }
   }
 
-  private createPool(role: ConnectionRole, max: number): Pool {
+  private createPool(role: ConnectionRole, max: number, bounded = true): Pool {
     const pool = new Pool({
-      ...this.connectionConfig(),
-      application_name: applicationName(this.options.instanceName, role),
+      ...this.roleConfig(role, bounded),
       max,
       idleTimeoutMillis: 30_000,
     });
@@ -133,6 +158,33 @@ export class UnderwayDatabase implements OnApplicationShutdown {
       client.on('error', () => undefined);
     });
     return pool;
+  }
+
+  /**
+   * The settings of a connection of `role`. Bounded: every statement has a
+   * server-side `statement_timeout` and a client-side `query_timeout`, so a
+   * connection that stops answering without closing is dropped in seconds
+   * (see `statement-bounds.ts`); and so does connecting.
+   */
+  private roleConfig(role: ConnectionRole, bounded: boolean): PoolConfig {
+    const config = this.connectionConfig();
+    const connectTimeout =
+      this.options.connections.connectTimeoutMs ??
+      config.connectionTimeoutMillis;
+    const base: PoolConfig = {
+      ...config,
+      connectionTimeoutMillis: connectTimeout,
+      application_name: applicationName(this.options.instanceName, role),
+    };
+    if (!bounded) {
+      return base;
+    }
+    const bounds = this.bounds(role);
+    return {
+      ...base,
+      options: `${config.options ?? ''} ${serverSettings(bounds)}`.trim(),
+      query_timeout: bounds.clientMs,
+    };
   }
 
   private connectionConfig(): PoolConfig {

@@ -13,6 +13,7 @@ export type UnderwayErrorCode =
   | 'payload_too_large'
   | 'schema_version_mismatch'
   | 'database_unavailable'
+  | 'underway_closed'
   | 'run_failed'
   | 'run_not_found'
   | 'result_timeout'

@@ -45,6 +45,10 @@ describe('resolveOptions', () => {
         maxInputSizeBytes: 1_048_576,
         shutdownTimeoutMs: 30_000,
         reconnectBackoff: { initialMs: 100, maxMs: 5_000 },
+        connections: {
+          statementTimeoutMs: 10_000,
+          connectTimeoutMs: undefined,
+        },
         defaults: {
           retry: {
             maxAttempts: 5,
@@ -213,7 +217,7 @@ describe('resolveOptions', () => {
       expect(() =>
         resolveOptions({ concurrency: 5 } as UnderwayModuleOptions),
       ).toThrow(
-        'Invalid option concurrency: is not a known option (known: dataSource, dataSourceName, schema, migrationsRun, runtime, maxInputSize, shutdownTimeout, defaults, reconnectBackoff).',
+        'Invalid option concurrency: is not a known option (known: dataSource, dataSourceName, schema, migrationsRun, runtime, maxInputSize, shutdownTimeout, defaults, reconnectBackoff, connections).',
       );
     });
 
@@ -227,6 +231,41 @@ describe('resolveOptions', () => {
       expect(rejectedPath({ defaults: { retries: 3 } })).toBe(
         'defaults.retries',
       );
+    });
+  });
+
+  describe('connections', () => {
+    it('takes statementTimeout and connectTimeout as durations', () => {
+      expect(
+        resolveOptions({
+          connections: { statementTimeout: '2s', connectTimeout: 500 },
+        }).connections,
+      ).toEqual({ statementTimeoutMs: 2_000, connectTimeoutMs: 500 });
+    });
+
+    it('accepts the bounds of each: 100ms to 1h, and 100ms to 10m', () => {
+      expect(
+        resolveOptions({
+          connections: { statementTimeout: 100, connectTimeout: 100 },
+        }).connections,
+      ).toEqual({ statementTimeoutMs: 100, connectTimeoutMs: 100 });
+      expect(
+        resolveOptions({
+          connections: { statementTimeout: '1h', connectTimeout: '10m' },
+        }).connections,
+      ).toEqual({ statementTimeoutMs: 3_600_000, connectTimeoutMs: 600_000 });
+    });
+
+    it.each<[string, unknown]>([
+      ['connections', 'fast'],
+      ['connections.statementTimeout', { statementTimeout: 99 }],
+      ['connections.statementTimeout', { statementTimeout: '2h' }],
+      ['connections.statementTimeout', { statementTimeout: 0 }],
+      ['connections.connectTimeout', { connectTimeout: '11m' }],
+      ['connections.connectTimeout', { connectTimeout: 'soon' }],
+      ['connections.statementTimout', { statementTimout: '1s' }],
+    ])('refuses %s in %p', (path, connections) => {
+      expect(rejectedPath({ connections })).toBe(path);
     });
   });
 

@@ -6,7 +6,11 @@ import { MAX_TIMER_DELAY_MS } from '../common/timers';
 import { parseSchema } from '../database/sql';
 import type { ReconnectBackoff } from '../database/transient-retry';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
-import type { ResolvedDefaults, ResolvedOptions } from './resolved-options';
+import type {
+  ResolvedConnectionOptions,
+  ResolvedDefaults,
+  ResolvedOptions,
+} from './resolved-options';
 import type {
   RuntimeOptions,
   UnderwayModuleOptions,
@@ -25,6 +29,7 @@ const MODULE_KEYS: ReadonlySet<string> = new Set([
   'shutdownTimeout',
   'defaults',
   'reconnectBackoff',
+  'connections',
 ]);
 const RUNTIME_KEYS: ReadonlySet<string> = new Set([
   'concurrency',
@@ -92,6 +97,7 @@ export function resolveOptions(
     ),
     defaults: resolveDefaults(BUILTIN_DEFAULTS, options.defaults, 'defaults'),
     reconnectBackoff: resolveReconnectBackoff(options.reconnectBackoff),
+    connections: resolveConnections(options.connections),
   });
 }
 
@@ -172,6 +178,45 @@ function resolveRuntime(
   });
 }
 
+const MAX_STATEMENT_TIMEOUT_MS = 3_600_000;
+const MAX_CONNECT_TIMEOUT_MS = 600_000;
+
+function resolveConnections(
+  value: UnderwayModuleOptions['connections'],
+): ResolvedConnectionOptions {
+  if (value === undefined) {
+    return Object.freeze({
+      statementTimeoutMs: 10_000,
+      connectTimeoutMs: undefined,
+    });
+  }
+  assertObject(value, 'connections');
+  rejectUnknownKeys(
+    value,
+    new Set(['statementTimeout', 'connectTimeout']),
+    'connections.',
+  );
+  return Object.freeze({
+    statementTimeoutMs: boundedDuration(
+      value.statementTimeout,
+      'connections.statementTimeout',
+      10_000,
+      100,
+      MAX_STATEMENT_TIMEOUT_MS,
+    ),
+    connectTimeoutMs:
+      value.connectTimeout === undefined
+        ? undefined
+        : boundedDuration(
+            value.connectTimeout,
+            'connections.connectTimeout',
+            10_000,
+            100,
+            MAX_CONNECT_TIMEOUT_MS,
+          ),
+  });
+}
+
 function resolveReconnectBackoff(
   value: UnderwayModuleOptions['reconnectBackoff'],
 ): ReconnectBackoff {
@@ -234,15 +279,16 @@ function boundedDuration(
   path: string,
   fallback: number,
   minMs: number,
+  maxMs = MAX_TIMER_DELAY_MS,
 ): number {
   if (value === undefined) {
     return fallback;
   }
   const ms = parseDuration(value, path);
-  if (ms < minMs || ms > MAX_TIMER_DELAY_MS) {
+  if (ms < minMs || ms > maxMs) {
     throw new InvalidOptionsError(
       path,
-      `must be between ${minMs}ms and ${MAX_TIMER_DELAY_MS}ms, got ${ms}ms`,
+      `must be between ${minMs}ms and ${maxMs}ms, got ${ms}ms`,
     );
   }
   return ms;

@@ -35,4 +35,11 @@ export interface ResolvedOptions {
   readonly shutdownTimeoutMs: number;
   readonly defaults: ResolvedDefaults;
   readonly reconnectBackoff: ReconnectBackoff;
+  readonly connections: ResolvedConnectionOptions;
+}
+
+export interface ResolvedConnectionOptions {
+  readonly statementTimeoutMs: number;
+  /** `undefined`: the DataSource's `connectTimeoutMS`, else 10 s. */
+  readonly connectTimeoutMs: number | undefined;
 }

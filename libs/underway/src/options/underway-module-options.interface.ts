@@ -49,6 +49,35 @@ export interface RuntimeOptions {
 }
 
 /**
+ * Bounds on the library's own connections (its worker pool, heartbeat,
+ * listener and housekeeping connections; not the app's pool, nor calls made
+ * with `manager`), so that a connection that stops answering without closing
+ * (a half-open TCP connection: a network partition, a dropped NAT or firewall
+ * entry) is detected in seconds, dropped and replaced.
+ *
+ * @publicApi
+ */
+export interface ConnectionOptions {
+  /**
+   * The longest a statement may run. PostgreSQL cancels it past this time
+   * (`statement_timeout`, and `idle_in_transaction_session_timeout` for a
+   * transaction left open), and the client drops a connection that has not
+   * answered within half as long again (250 ms to 5 s more). Housekeeping
+   * statements get three times as long; lease renewals at most a quarter of
+   * the shortest lease they renew (250 ms at least); the `LISTEN` connection
+   * is pinged this often; migrations are not bounded.
+   * Between 100ms and 1h. @default '10s'
+   */
+  statementTimeout?: Duration;
+  /**
+   * The longest a new connection may take to be established (and to wait for
+   * a free connection of the library's pool). Between 100ms and 10m.
+   * @default the DataSource's `connectTimeoutMS`, else '10s'
+   */
+  connectTimeout?: Duration;
+}
+
+/**
  * Options of `UnderwayModule.forRoot()` / `forRootAsync()`. All are optional.
  *
  * @publicApi
@@ -79,4 +108,6 @@ export interface UnderwayModuleOptions {
    * to `max`. @default { initial: '100ms', max: '5s' }
    */
   reconnectBackoff?: { initial?: Duration; max?: Duration };
+  /** Timeouts of the library's own connections; see `ConnectionOptions`. */
+  connections?: ConnectionOptions;
 }

@@ -15,6 +15,9 @@ interface HeldLease {
   renewedAt: number;
 }
 
+/** A renewal is never given less time than this, however short the lease. */
+const MIN_RENEW_TIMEOUT_MS = 250;
+
 /** Renewals per lease interval (RELIABILITY: at least three). */
 const RENEWALS_PER_LEASE = 3;
 
@@ -36,6 +39,8 @@ export class LeaseKeeper {
   constructor(
     private readonly queue: RunQueueRepository,
     private readonly pool: Pool,
+    /** The heartbeat connections' client-side statement bound. */
+    private readonly maxRenewTimeoutMs: number,
   ) {}
 
   track(run: ClaimedRun, abort: StepAbort): void {
@@ -116,7 +121,7 @@ export class LeaseKeeper {
     let renewed: Map<string, RenewRow>;
     try {
       renewed = await this.queue.renew(
-        new PoolExecutor(this.pool),
+        new PoolExecutor(this.pool, this.renewTimeoutMs(due)),
         due.map((lease) => ({ id: lease.run.id, fence: lease.run.fence })),
       );
     } catch (err) {
@@ -139,6 +144,21 @@ export class LeaseKeeper {
         this.lose(lease, 'its lease was taken over by another worker');
       }
     }
+  }
+
+  /**
+   * A renewal that gets no answer (a half-open connection) must fail while
+   * the leases it renews still have time for another try on a new
+   * connection. A renewal is sent with two thirds of a lease left; failing
+   * after a quarter, then waiting a sixth before the next try (see
+   * onRenewFailure), leaves a quarter of the lease for that try.
+   */
+  private renewTimeoutMs(due: readonly HeldLease[]): number {
+    const shortest = Math.min(...due.map((lease) => lease.run.leaseMs));
+    return Math.min(
+      this.maxRenewTimeoutMs,
+      Math.max(MIN_RENEW_TIMEOUT_MS, Math.round(shortest / 4)),
+    );
   }
 
   private onRenewFailure(due: HeldLease[], err: Error): void {

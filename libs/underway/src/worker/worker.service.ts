@@ -156,7 +156,11 @@ export class WorkerService
     const { schema, instanceName, reconnectBackoff } = this.options;
     const queue = new RunQueueRepository(schema);
     const executor = new PoolExecutor(this.database.pool);
-    const leases = new LeaseKeeper(queue, this.database.heartbeat);
+    const leases = new LeaseKeeper(
+      queue,
+      this.database.heartbeat,
+      this.database.bounds('heartbeat').clientMs,
+    );
     const outcomes = new OutcomeBatcher(
       queue,
       this.database.pool,
@@ -212,6 +216,7 @@ export class WorkerService
       },
       () => claimLoop.claimSoon(),
       reconnectBackoff,
+      this.database.bounds('listen').serverMs,
     );
     const maintenance = new MaintenanceLoop(
       this.database.maintenance,
