@@ -1,10 +1,25 @@
+import { createHash } from 'node:crypto';
 import { thrownBy } from '../testing/thrown-by';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
 import {
+  claimRuns,
+  commitOutcomes,
+  reclaimExpiredLeases,
+  renewLeases,
+} from '../queue/run-queue.sql';
+import {
+  insertRun,
+  insertRuns,
+  NewRun,
+  selectRunStatus,
+} from '../workflow/run.sql';
+import {
   Identifier,
   ident,
+  MAX_NAME_BYTES,
   notificationChannel,
   parseSchema,
+  prepared,
   Schema,
   sql,
 } from './sql';
@@ -121,6 +136,148 @@ describe('notificationChannel', () => {
 
   it('is quoted for LISTEN by Identifier.channelOf', () => {
     expect(Identifier.channelOf(schema).quoted).toBe('"underway:underway"');
+  });
+});
+
+const newRun: NewRun = {
+  id: 'run-1',
+  workflowName: 'w',
+  input: null,
+  maxAttempts: 1,
+  leaseMs: 1_000,
+  priority: 0,
+  runPriority: 0,
+  runAt: null,
+  delayMs: 0,
+  concurrencyKey: null,
+  idempotencyKey: null,
+  deadLetter: null,
+  ttlMs: 0,
+};
+
+/** The name of every prepared statement the library uses, for `schema`. */
+function statementNames(schema: Schema): string[] {
+  return [
+    claimRuns(schema, ['w'], 1, 'owner'),
+    renewLeases(schema, []),
+    commitOutcomes(schema, [], 'worker'),
+    reclaimExpiredLeases(schema, 1),
+    insertRun(schema, newRun),
+    insertRuns(schema, [newRun]),
+    selectRunStatus(schema, 'run-1'),
+  ].map((query) => query.name ?? '');
+}
+
+/** A valid schema name of exactly `length` characters, ending with `tail`. */
+function schemaOf(length: number, tail = ''): Schema {
+  return parseSchema('s'.repeat(length - tail.length) + tail);
+}
+
+function bytes(name: string): number {
+  return Buffer.byteLength(name);
+}
+
+/** A name as PostgreSQL keeps it: cut to 63 bytes. */
+function asKept(name: string): string {
+  return Buffer.from(name).subarray(0, MAX_NAME_BYTES).toString();
+}
+
+function schemaHash(schema: string): string {
+  return createHash('sha256').update(schema).digest('hex').slice(0, 12);
+}
+
+describe('names derived from the schema', () => {
+  const longest = schemaOf(63);
+
+  it('keeps underway:<schema>:<operation> and underway:<schema> while they fit', () => {
+    expect(statementNames(parseSchema('underway'))).toEqual([
+      'underway:underway:claim',
+      'underway:underway:renew',
+      'underway:underway:commit',
+      'underway:underway:reclaim',
+      'underway:underway:insert-run',
+      'underway:underway:insert-runs',
+      'underway:underway:run-status',
+    ]);
+    expect(notificationChannel(parseSchema('underway'))).toBe(
+      'underway:underway',
+    );
+  });
+
+  it('keeps the names of a 42-character schema and the channel of a 54-character one unchanged', () => {
+    const schema42 = schemaOf(42);
+    expect(statementNames(schema42)).toContain(
+      `underway:${schema42}:insert-runs`,
+    );
+    expect(statementNames(schema42).every((n) => !n.includes('~'))).toBe(true);
+    const schema54 = schemaOf(54);
+    expect(notificationChannel(schema54)).toBe(`underway:${schema54}`);
+    expect(bytes(notificationChannel(schema54))).toBe(MAX_NAME_BYTES);
+  });
+
+  it('shortens a name that would pass 63 bytes to the schema’s start, "~" and 12 hex digits of its SHA-256', () => {
+    const schema = schemaOf(43);
+    const hash = schemaHash(schema);
+    expect(prepared(sql`select 1`, 'insert-runs', schema).name).toBe(
+      `underway:${'s'.repeat(29)}~${hash}:insert-runs`,
+    );
+    // The shorter operations of the same schema still fit.
+    expect(prepared(sql`select 1`, 'claim', schema).name).toBe(
+      `underway:${schema}:claim`,
+    );
+    expect(notificationChannel(schemaOf(55))).toBe(
+      `underway:${'s'.repeat(41)}~${schemaHash(schemaOf(55))}`,
+    );
+  });
+
+  it('keeps every statement name and the channel of a 63-character schema within 63 bytes', () => {
+    for (const name of [
+      ...statementNames(longest),
+      notificationChannel(longest),
+    ]) {
+      expect(bytes(name)).toBeLessThanOrEqual(MAX_NAME_BYTES);
+    }
+  });
+
+  it.each([1, 8, 42, 43, 52, 55, 63])(
+    'gives each operation its own name, even cut to 63 bytes, for a %i-character schema',
+    (length) => {
+      const names = statementNames(schemaOf(length));
+      expect(new Set(names.map(asKept)).size).toBe(names.length);
+    },
+  );
+
+  it('gives two 63-character schemas that share a 62-character prefix different names', () => {
+    const a = schemaOf(63, 'a');
+    const b = schemaOf(63, 'b');
+    expect(asKept(notificationChannel(a))).not.toBe(
+      asKept(notificationChannel(b)),
+    );
+    const namesA = statementNames(a).map(asKept);
+    const namesB = statementNames(b).map(asKept);
+    expect(namesA.filter((name) => namesB.includes(name))).toEqual([]);
+  });
+
+  it('is stable: the same schema always gets the same names', () => {
+    expect(statementNames(schemaOf(63))).toEqual(statementNames(longest));
+    expect(notificationChannel(schemaOf(63))).toBe(
+      notificationChannel(longest),
+    );
+  });
+
+  it('quotes a shortened channel as one identifier for LISTEN', () => {
+    expect(Identifier.channelOf(longest).quoted).toBe(
+      `"${notificationChannel(longest)}"`,
+    );
+  });
+
+  it('refuses an operation that leaves no room for a schema, whatever the schema', () => {
+    expect(() =>
+      prepared(sql`select 1`, 'x'.repeat(41), parseSchema('a')),
+    ).toThrow('leaves no room for a schema');
+    expect(prepared(sql`select 1`, 'x'.repeat(40), longest).name).toHaveLength(
+      63,
+    );
   });
 });
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { escapeIdentifier } from 'pg';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
 
@@ -46,12 +47,43 @@ export class Identifier {
   }
 }
 
+/** PostgreSQL's longest name, in bytes (`NAMEDATALEN - 1`). */
+export const MAX_NAME_BYTES = 63;
+
+/** How many hex digits of the schema's SHA-256 stand in for a schema too long to fit. */
+const SCHEMA_HASH_CHARS = 12;
+
 /**
- * The `LISTEN`/`NOTIFY` channel of a schema: two schemas in one database never
- * see each other's notifications.
+ * A name PostgreSQL keeps whole (at most {@link MAX_NAME_BYTES} bytes) made of
+ * `prefix`, the schema and `suffix`. When `prefix + schema + suffix` fits, it is
+ * that, unchanged. Otherwise the schema is replaced by as much of its start as
+ * fits, `~` and the first 12 hex digits of the SHA-256 of the whole schema:
+ * stable, different for two schemas that share a prefix, and never equal to an
+ * unshortened name (a schema cannot contain `~`). Longer names are cut by
+ * PostgreSQL (prepared statements then collide) or refused (`NOTIFY` channels).
+ * A validated schema is ASCII: its characters are bytes.
+ */
+function nameWithSchema(prefix: string, schema: Schema, suffix = ''): string {
+  const fixed = Buffer.byteLength(prefix) + Buffer.byteLength(suffix);
+  const room = MAX_NAME_BYTES - fixed - 1 - SCHEMA_HASH_CHARS;
+  if (room < 0) {
+    // Checked for every schema, so a too-long operation fails in any test.
+    throw new Error(`"${prefix}…${suffix}" leaves no room for a schema`);
+  }
+  if (fixed + schema.length <= MAX_NAME_BYTES) {
+    return `${prefix}${schema}${suffix}`;
+  }
+  const hash = createHash('sha256').update(schema).digest('hex');
+  return `${prefix}${schema.slice(0, room)}~${hash.slice(0, SCHEMA_HASH_CHARS)}${suffix}`;
+}
+
+/**
+ * The `LISTEN`/`NOTIFY` channel of a schema, `underway:<schema>` (shortened
+ * as {@link nameWithSchema} says from 55 characters): two schemas in one
+ * database never see each other's notifications.
  */
 export function notificationChannel(schema: Schema): string {
-  return `underway:${schema}`;
+  return nameWithSchema('underway:', schema);
 }
 
 /** The quoted schema, for `sql` templates: `` sql`select … from ${ident(schema)}.task` ``. */
@@ -87,12 +119,17 @@ export function sql(
  * the claim, outcome and enqueue statements are long CTEs whose parsing and
  * planning otherwise cost more than running them for a single run. The name is
  * per operation and schema, whose text is then fixed; a statement whose text
- * varies with its arguments must not be named.
+ * varies with its arguments must not be named. It is
+ * `underway:<schema>:<operation>`, with the schema shortened as
+ * {@link nameWithSchema} says when that passes 63 bytes.
  */
 export function prepared(
   query: SqlQuery,
   operation: string,
   schema: Schema,
 ): SqlQuery {
-  return { ...query, name: `underway:${schema}:${operation}` };
+  return {
+    ...query,
+    name: nameWithSchema('underway:', schema, `:${operation}`),
+  };
 }
