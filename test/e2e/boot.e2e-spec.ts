@@ -114,7 +114,7 @@ describe('boot', () => {
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidWorkflowDefinitionError);
     expect((error as Error).message).toBe(
-      'BadStepOptionsWorkflow.charge: Invalid option @Step.retry.maxAttempts: must be an integer of at least 1, got 0.',
+      'BadStepOptionsWorkflow.charge: Invalid option @Step.retry.maxAttempts: must be an integer from 1 to 1000000, got 0.',
     );
   });
 
@@ -133,7 +133,7 @@ describe('boot', () => {
       underway: { runtime: { concurrency: 0 } },
     }).catch((e: unknown) => e);
     expect((badConcurrency as Error).message).toBe(
-      'Invalid option runtime.concurrency: must be a positive integer, got 0.',
+      'Invalid option runtime.concurrency: must be an integer from 1 to 10000, got 0.',
     );
 
     const unknownWorkflow = await createTestApp({

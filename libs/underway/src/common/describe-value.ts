@@ -28,5 +28,9 @@ export function describeValue(value: unknown): string {
   } catch {
     // circular, or holds a BigInt
   }
-  return Object.prototype.toString.call(value);
+  try {
+    return Object.prototype.toString.call(value);
+  } catch {
+    return 'an object that cannot be read';
+  }
 }

@@ -1,5 +1,6 @@
 import { InvalidOptionsError } from '../errors/invalid-options.error';
 import { describeValue } from './describe-value';
+import { MAX_STORED_DURATION_MS } from './limits';
 
 /** A duration unit suffix accepted in {@link Duration} strings. */
 export type DurationUnit = 'ms' | 's' | 'm' | 'h' | 'd';
@@ -22,13 +23,42 @@ const UNIT_MS: Record<DurationUnit, number> = {
 
 const DURATION_PATTERN = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/;
 
+/** Bounds of a duration option, in milliseconds (both inclusive). */
+export interface DurationBounds {
+  readonly min?: number;
+  readonly max?: number;
+}
+
 /**
- * Parses a {@link Duration} into whole milliseconds.
+ * Parses a {@link Duration} into whole milliseconds, within `bounds` (by
+ * default from 0 to {@link MAX_STORED_DURATION_MS}, 100 years: any such
+ * duration can be added to a timestamp and stored).
  *
  * @param path where the value came from, for the error message (`'runtime.pollInterval'`).
- * @throws InvalidOptionsError for negative, non-finite or malformed values.
+ * @throws InvalidOptionsError for negative, non-finite, malformed or out-of-bounds values.
  */
-export function parseDuration(value: unknown, path: string): number {
+export function parseDuration(
+  value: unknown,
+  path: string,
+  bounds: DurationBounds = {},
+): number {
+  const ms = parseAnyDuration(value, path);
+  const min = bounds.min ?? 0;
+  const max = bounds.max ?? MAX_STORED_DURATION_MS;
+  if (ms < min || ms > max) {
+    throw new InvalidOptionsError(
+      path,
+      `must be between ${formatBound(min)} and ${formatBound(max)}, got ${ms}ms`,
+    );
+  }
+  return ms;
+}
+
+function formatBound(ms: number): string {
+  return ms === MAX_STORED_DURATION_MS ? `${ms}ms (100 years)` : `${ms}ms`;
+}
+
+function parseAnyDuration(value: unknown, path: string): number {
   if (typeof value === 'number') {
     if (!Number.isFinite(value) || value < 0) {
       throw new InvalidOptionsError(

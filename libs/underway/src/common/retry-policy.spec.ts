@@ -166,7 +166,7 @@ describe('mergeRetryPolicy', () => {
         'SignupWorkflow.retry',
       ),
     ).toThrow(
-      'Invalid option SignupWorkflow.retry.maxAttempts: must be an integer of at least 1, got 0.',
+      'Invalid option SignupWorkflow.retry.maxAttempts: must be an integer from 1 to 1000000, got 0.',
     );
   });
 

@@ -1,5 +1,6 @@
 import { InvalidOptionsError } from '../errors/invalid-options.error';
 import { Duration, parseDuration } from './duration';
+import { MAX_ATTEMPTS } from './limits';
 
 /**
  * How often and how fast a failed step (or activity) is retried.
@@ -83,10 +84,14 @@ export function mergeRetryPolicy(
     backoffCoefficient: override.backoffCoefficient ?? base.backoffCoefficient,
     jitterFactor: override.jitterFactor ?? base.jitterFactor,
   };
-  if (!Number.isInteger(merged.maxAttempts) || merged.maxAttempts < 1) {
+  if (
+    !Number.isInteger(merged.maxAttempts) ||
+    merged.maxAttempts < 1 ||
+    merged.maxAttempts > MAX_ATTEMPTS
+  ) {
     throw new InvalidOptionsError(
       `${path}.maxAttempts`,
-      `must be an integer of at least 1, got ${String(merged.maxAttempts)}`,
+      `must be an integer from 1 to ${MAX_ATTEMPTS}, got ${String(merged.maxAttempts)}`,
     );
   }
   if (

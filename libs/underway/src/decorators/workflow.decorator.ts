@@ -20,5 +20,8 @@ import type { WorkflowOptions } from './workflow-options.interface';
  * @publicApi
  */
 export function Workflow(options: WorkflowOptions): ClassDecorator {
-  return SetMetadata(WORKFLOW_METADATA, options);
+  // `@Workflow()` without options (from JavaScript, or through a cast) still
+  // marks the class, so that the boot refuses it for its missing name rather
+  // than ignore it.
+  return SetMetadata(WORKFLOW_METADATA, options ?? {});
 }

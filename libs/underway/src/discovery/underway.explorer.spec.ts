@@ -9,6 +9,12 @@ import {
 import { DiscoveryModule } from '@nestjs/core';
 import { Test, TestingModule } from '@nestjs/testing';
 import type { Duration } from '../common/duration';
+import {
+  INT32_MAX,
+  INT32_MIN,
+  MAX_ATTEMPTS,
+  MAX_STORED_DURATION_MS,
+} from '../common/limits';
 import { DEFAULT_RETRY_POLICY } from '../common/retry-policy';
 import { Step } from '../decorators/step.decorator';
 import type {
@@ -705,7 +711,7 @@ describe('UnderwayExplorer', () => {
         name: 'InvalidWorkflowDefinitionError',
         target: 'BadStepPriorityWorkflow.send',
         message:
-          'BadStepPriorityWorkflow.send: priority must be a 32-bit integer, got 1.5',
+          'BadStepPriorityWorkflow.send: priority must be a 32-bit integer (-2147483648 to 2147483647), got 1.5',
       });
     });
 
@@ -729,6 +735,133 @@ describe('UnderwayExplorer', () => {
         });
       },
     );
+
+    describe('limits: the extremes accepted, and one past them refused', () => {
+      /** A one-step workflow class with these options. */
+      function workflowWith(
+        workflow: Record<string, unknown>,
+        step: Record<string, unknown> = {},
+      ): Type {
+        @Workflow({ name: 'limits', ...workflow })
+        class LimitsWorkflow {
+          @Step(step)
+          async only(): Promise<Transition> {
+            return Transition.complete();
+          }
+        }
+        return LimitsWorkflow;
+      }
+      const YEARS_100 = MAX_STORED_DURATION_MS;
+
+      it.each<[string, Record<string, unknown>, Record<string, unknown>]>([
+        ['priority INT32_MIN', { priority: INT32_MIN }, {}],
+        ['priority INT32_MAX', { priority: INT32_MAX }, {}],
+        ['step priority INT32_MIN', {}, { priority: INT32_MIN }],
+        ['ttl 0', { ttl: 0 }, {}],
+        ['ttl 100 years', { ttl: YEARS_100 }, {}],
+        ['step delay 100 years', {}, { delay: YEARS_100 }],
+        [
+          'retry.maxAttempts 1000000',
+          { retry: { maxAttempts: MAX_ATTEMPTS } },
+          {},
+        ],
+        [
+          'step retry intervals of 100 years',
+          {},
+          { retry: { initialInterval: YEARS_100, maxInterval: YEARS_100 } },
+        ],
+        ['a 200-character name', { name: 'n'.repeat(200) }, {}],
+        ['an astral name', { name: 'wf-😀' }, {}],
+      ])('accepts %s', async (_label, workflow, step) => {
+        await expect(
+          definitionOf(workflowWith(workflow, step)),
+        ).resolves.toBeDefined();
+      });
+
+      it.each<
+        [string, Record<string, unknown>, Record<string, unknown>, string]
+      >([
+        [
+          'priority INT32_MIN - 1',
+          { priority: INT32_MIN - 1 },
+          {},
+          'priority must be a 32-bit integer',
+        ],
+        [
+          'step priority INT32_MAX + 1',
+          {},
+          { priority: INT32_MAX + 1 },
+          'priority must be a 32-bit integer',
+        ],
+        [
+          'ttl 1e16',
+          { ttl: 1e16 },
+          {},
+          'Invalid option @Workflow.ttl: must be between 0ms and',
+        ],
+        ['ttl 1e300', { ttl: 1e300 }, {}, 'Invalid option @Workflow.ttl'],
+        ['step delay 1e20', {}, { delay: 1e20 }, 'Invalid option @Step.delay'],
+        [
+          'retry.maxAttempts 2 ** 31',
+          { retry: { maxAttempts: 2 ** 31 } },
+          {},
+          'Invalid option @Workflow.retry.maxAttempts',
+        ],
+        [
+          'a retry interval past 100 years',
+          {},
+          { retry: { maxInterval: YEARS_100 + 1 } },
+          'Invalid option @Step.retry.maxInterval',
+        ],
+        [
+          'a name with a lone surrogate',
+          { name: 'w\uD800' },
+          {},
+          '@Workflow({ name }) must be a non-empty string',
+        ],
+        [
+          'a name with \u0000',
+          { name: 'w\u0000' },
+          {},
+          '@Workflow({ name }) must be a non-empty string',
+        ],
+        [
+          'a 201-character name',
+          { name: 'n'.repeat(201) },
+          {},
+          '@Workflow({ name }) must be a non-empty string',
+        ],
+        [
+          'a deadLetter queue with a lone surrogate',
+          { deadLetter: 'dlq-\uDE00' },
+          {},
+          '@Workflow({ deadLetter }) must be a non-empty string',
+        ],
+      ])('refuses %s', async (_label, workflow, step, message) => {
+        const err = await exploreError([workflowWith(workflow, step)]);
+        expect(err).toBeInstanceOf(InvalidWorkflowDefinitionError);
+        expect((err as Error).message).toContain(message);
+      });
+
+      it('refuses @Workflow() without options instead of ignoring the class', async () => {
+        // @ts-expect-error -- the options are required; JavaScript callers can omit them
+        @Workflow()
+        class NamelessWorkflow {
+          @Step()
+          async only(): Promise<Transition> {
+            return Transition.complete();
+          }
+        }
+        const err = await exploreError([NamelessWorkflow]);
+        expect(err).toMatchObject({
+          name: 'InvalidWorkflowDefinitionError',
+          target: 'NamelessWorkflow',
+          message: expect.stringContaining(
+            '@Workflow({ name }) must be a non-empty string',
+          ),
+        });
+      });
+    });
 
     it('rejects an empty workflow name, naming the class', async () => {
       const err = await exploreError([EmptyNameWorkflow]);

@@ -3,6 +3,7 @@ import { DiscoveryService } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
 import { describeValue } from '../common/describe-value';
 import { parseDuration } from '../common/duration';
+import { INT32_MAX, INT32_MIN, isInt32, nameProblem } from '../common/limits';
 import type { StepMetadata } from '../decorators/step.decorator';
 import type {
   StepOptions,
@@ -37,7 +38,6 @@ const STEP_KEYS = new Set([
   'delay',
 ]);
 const MAX_NAME_LENGTH = 200;
-const INT32_MAX = 2_147_483_647;
 
 /**
  * Finds every `@Workflow` provider at boot, validates its decorators and
@@ -225,17 +225,16 @@ export class UnderwayExplorer {
 
   private checkName(name: unknown, className: string, option = 'name'): string {
     if (
-      typeof name !== 'string' ||
-      name.trim().length === 0 ||
-      name.length > MAX_NAME_LENGTH ||
-      name.includes('\u0000')
+      nameProblem(name, MAX_NAME_LENGTH) !== undefined ||
+      (name as string).trim().length === 0
     ) {
       throw new InvalidWorkflowDefinitionError(
         className,
-        `@Workflow({ ${option} }) must be a non-empty string of at most ${MAX_NAME_LENGTH} characters, got ${describeValue(name)}`,
+        `@Workflow({ ${option} }) must be a non-empty string of at most ${MAX_NAME_LENGTH} characters, ` +
+          `without \\u0000 or a lone surrogate, got ${describeValue(name)}`,
       );
     }
-    return name;
+    return name as string;
   }
 
   private checkPriority(
@@ -246,14 +245,10 @@ export class UnderwayExplorer {
     if (value === undefined) {
       return fallback;
     }
-    if (
-      typeof value !== 'number' ||
-      !Number.isInteger(value) ||
-      Math.abs(value) > INT32_MAX
-    ) {
+    if (!isInt32(value)) {
       throw new InvalidWorkflowDefinitionError(
         target,
-        `priority must be a 32-bit integer, got ${describeValue(value)}`,
+        `priority must be a 32-bit integer (${INT32_MIN} to ${INT32_MAX}), got ${describeValue(value)}`,
       );
     }
     return value;

@@ -23,14 +23,35 @@ const MAX_CODE_LENGTH = 200;
 /**
  * The one place that decides what a thrown value means: fatal or retryable, and
  * the code and message recorded for it. Any value can be thrown, so nothing here
- * assumes an `Error`.
+ * assumes an `Error`, and nothing here throws: a value whose `message`, `code`
+ * or `toString` cannot be read (a throwing getter, a revoked Proxy, a
+ * `StepError` given a non-string code) is still recorded, honestly, rather
+ * than leave its attempt to end as a lapsed lease.
  */
 export function classifyError(thrown: unknown): ErrorRecord {
+  try {
+    return classify(thrown);
+  } catch {
+    return record(
+      'error',
+      'A step threw a value that could not be read (its properties throw when accessed)',
+      'unknown',
+      true,
+    );
+  }
+}
+
+function classify(thrown: unknown): ErrorRecord {
   if (thrown instanceof StepTimeoutError) {
     return record('timeout', thrown.message, thrown.name, true);
   }
   if (thrown instanceof StepError) {
-    return record(thrown.code, thrown.message, thrown.name, thrown.retryable);
+    return record(
+      readText(() => thrown.code) || 'error',
+      readText(() => thrown.message) || 'StepError without a message',
+      readText(() => thrown.name) || 'StepError',
+      thrown.retryable !== false,
+    );
   }
   if (
     thrown instanceof InvalidInputError ||
@@ -44,7 +65,15 @@ export function classifyError(thrown: unknown): ErrorRecord {
     return record(thrown.code, thrown.message, thrown.name, true);
   }
   if (thrown instanceof Error) {
-    return record('error', thrown.message || thrown.name, thrown.name, true);
+    const name = readText(() => thrown.name) || 'Error';
+    const message = readText(() => thrown.message);
+    return record(
+      'error',
+      message ||
+        (message === undefined ? `${name} whose message cannot be read` : name),
+      name,
+      true,
+    );
   }
   return record(
     'error',
@@ -52,6 +81,32 @@ export function classifyError(thrown: unknown): ErrorRecord {
     thrown === null ? 'null' : typeof thrown,
     true,
   );
+}
+
+/**
+ * A property that should be text: itself when it is a string, `''` when it is
+ * missing, its `String()` otherwise; `undefined` when reading it throws.
+ */
+function readText(read: () => unknown): string | undefined {
+  try {
+    const value = read();
+    if (typeof value === 'string') {
+      return value;
+    }
+    if (value === undefined || value === null) {
+      return '';
+    }
+    switch (typeof value) {
+      case 'number':
+      case 'boolean':
+      case 'bigint':
+        return String(value);
+      default:
+        return describeValue(value);
+    }
+  } catch {
+    return undefined;
+  }
 }
 
 /** A fatal error record, for failures decided by Underway itself. */
@@ -88,7 +143,11 @@ function describeNonError(thrown: unknown): string {
       return `Non-Error value thrown: ${json}`;
     }
   } catch {
-    // circular or BigInt-holding object: fall through to String()
+    // circular or BigInt-holding object, or a throwing toJSON: fall through
   }
-  return `Non-Error value thrown: ${describeValue(thrown)}`;
+  try {
+    return `Non-Error value thrown: ${describeValue(thrown)}`;
+  } catch {
+    return `Non-Error value thrown: ${typeof thrown} that cannot be read`;
+  }
 }

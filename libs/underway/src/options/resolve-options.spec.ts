@@ -3,13 +3,20 @@ import { hostname } from 'node:os';
 import { DEFAULT_RETRY_POLICY } from '../common/retry-policy';
 import { MAX_TIMER_DELAY_MS } from '../common/timers';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
+import { MAX_ATTEMPTS, MAX_STORED_DURATION_MS } from '../common/limits';
 import {
   BUILTIN_DEFAULTS,
+  MAX_CONCURRENCY,
+  MAX_INPUT_SIZE,
+  MAX_PREFETCH,
   MIN_HEARTBEAT_MS,
   resolveOptions,
 } from './resolve-options';
 import type { ResolvedRuntimeOptions } from './resolved-options';
-import type { UnderwayModuleOptions } from './underway-module-options.interface';
+import type {
+  RuntimeOptions,
+  UnderwayModuleOptions,
+} from './underway-module-options.interface';
 
 /** The `path` of the InvalidOptionsError that resolving `options` throws. */
 function rejectedPath(options: unknown): string {
@@ -234,6 +241,188 @@ describe('resolveOptions', () => {
     });
   });
 
+  describe('limits: the extremes accepted, and one past them refused', () => {
+    const YEARS_100 = MAX_STORED_DURATION_MS;
+    // [path, options at the smallest accepted, at the largest, one below, one above]
+    const cases: [
+      string,
+      (v: unknown) => UnderwayModuleOptions,
+      unknown,
+      unknown,
+      unknown,
+      unknown,
+    ][] = [
+      [
+        'runtime.concurrency',
+        (v) => ({ runtime: { concurrency: v } as RuntimeOptions }),
+        1,
+        MAX_CONCURRENCY,
+        0,
+        MAX_CONCURRENCY + 1,
+      ],
+      [
+        'runtime.prefetch',
+        (v) => ({ runtime: { prefetch: v } as RuntimeOptions }),
+        0,
+        MAX_PREFETCH,
+        -1,
+        MAX_PREFETCH + 1,
+      ],
+      [
+        'runtime.pollInterval',
+        (v) => ({ runtime: { pollInterval: v } as RuntimeOptions }),
+        1,
+        MAX_TIMER_DELAY_MS,
+        0,
+        MAX_TIMER_DELAY_MS + 1,
+      ],
+      [
+        'runtime.maintenanceInterval',
+        (v) => ({ runtime: { maintenanceInterval: v } as RuntimeOptions }),
+        1,
+        MAX_TIMER_DELAY_MS,
+        0,
+        MAX_TIMER_DELAY_MS + 1,
+      ],
+      [
+        'maxInputSize',
+        (v) => ({ maxInputSize: v as number }),
+        1,
+        MAX_INPUT_SIZE,
+        0,
+        MAX_INPUT_SIZE + 1,
+      ],
+      [
+        'shutdownTimeout',
+        (v) => ({ shutdownTimeout: v as number }),
+        0,
+        MAX_TIMER_DELAY_MS,
+        -1,
+        MAX_TIMER_DELAY_MS + 1,
+      ],
+      [
+        'defaults.timeout',
+        (v) => ({ defaults: { timeout: v as number } }),
+        1,
+        MAX_TIMER_DELAY_MS,
+        0,
+        MAX_TIMER_DELAY_MS + 1,
+      ],
+      [
+        'defaults.heartbeat',
+        (v) => ({ defaults: { heartbeat: v as number } }),
+        MIN_HEARTBEAT_MS,
+        MAX_TIMER_DELAY_MS,
+        MIN_HEARTBEAT_MS - 1,
+        MAX_TIMER_DELAY_MS + 1,
+      ],
+      [
+        'defaults.ttl',
+        (v) => ({ defaults: { ttl: v as number } }),
+        0,
+        YEARS_100,
+        -1,
+        YEARS_100 + 1,
+      ],
+      [
+        'defaults.retry.maxAttempts',
+        (v) => ({ defaults: { retry: { maxAttempts: v as number } } }),
+        1,
+        MAX_ATTEMPTS,
+        0,
+        MAX_ATTEMPTS + 1,
+      ],
+      [
+        'defaults.retry.initialInterval',
+        (v) => ({
+          defaults: {
+            retry: { initialInterval: v as number, maxInterval: YEARS_100 },
+          },
+        }),
+        0,
+        YEARS_100,
+        -1,
+        YEARS_100 + 1,
+      ],
+      [
+        'defaults.retry.maxInterval',
+        (v) => ({
+          defaults: { retry: { initialInterval: 0, maxInterval: v as number } },
+        }),
+        0,
+        YEARS_100,
+        -1,
+        YEARS_100 + 1,
+      ],
+      [
+        'defaults.retry.jitterFactor',
+        (v) => ({ defaults: { retry: { jitterFactor: v as number } } }),
+        0,
+        1,
+        -0.01,
+        1.01,
+      ],
+      [
+        'reconnectBackoff.initial',
+        (v) => ({
+          reconnectBackoff: { initial: v as number, max: MAX_TIMER_DELAY_MS },
+        }),
+        1,
+        MAX_TIMER_DELAY_MS,
+        0,
+        MAX_TIMER_DELAY_MS + 1,
+      ],
+      [
+        'connections.statementTimeout',
+        (v) => ({ connections: { statementTimeout: v as number } }),
+        100,
+        3_600_000,
+        99,
+        3_600_001,
+      ],
+      [
+        'connections.connectTimeout',
+        (v) => ({ connections: { connectTimeout: v as number } }),
+        100,
+        600_000,
+        99,
+        600_001,
+      ],
+    ];
+
+    it.each(cases)('%s', (path, make, smallest, largest, below, above) => {
+      expect(() => resolveOptions(make(smallest))).not.toThrow();
+      expect(() => resolveOptions(make(largest))).not.toThrow();
+      expect(rejectedPath(make(below))).toBe(path);
+      expect(rejectedPath(make(above))).toBe(path);
+    });
+
+    it('names a duration past 100 years with its bound', () => {
+      expect(() => resolveOptions({ defaults: { ttl: 1e16 } })).toThrow(
+        `Invalid option defaults.ttl: must be between 0ms and ${MAX_STORED_DURATION_MS}ms (100 years), got 10000000000000000ms.`,
+      );
+    });
+
+    it.each([
+      ['\u0000', 'a\u0000b'],
+      ['a lone high surrogate', 'host-\uD83D'],
+      ['a lone low surrogate', 'host-\uDE00'],
+      ['an empty string', ''],
+      ['more than 255 characters', 'x'.repeat(256)],
+    ])('refuses an instanceName with %s', (_, instanceName) => {
+      expect(rejectedPath({ runtime: { instanceName } })).toBe(
+        'runtime.instanceName',
+      );
+    });
+
+    it('accepts an instanceName of 255 characters with astral characters', () => {
+      const instanceName = `${'😀'.repeat(100)}${'x'.repeat(55)}`;
+      expect(resolveOptions({ runtime: { instanceName } }).instanceName).toBe(
+        instanceName,
+      );
+    });
+  });
+
   describe('connections', () => {
     it('takes statementTimeout and connectTimeout as durations', () => {
       expect(
@@ -406,7 +595,7 @@ describe('resolveOptions', () => {
 
     it('names the value it got for a bad concurrency', () => {
       expect(() => resolveOptions({ runtime: { concurrency: 1.5 } })).toThrow(
-        'Invalid option runtime.concurrency: must be a positive integer, got 1.5.',
+        'Invalid option runtime.concurrency: must be an integer from 1 to 10000, got 1.5.',
       );
     });
 

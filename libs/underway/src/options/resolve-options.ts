@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { describeValue } from '../common/describe-value';
 import { parseDuration } from '../common/duration';
+import { nameProblem } from '../common/limits';
 import { DEFAULT_RETRY_POLICY, mergeRetryPolicy } from '../common/retry-policy';
 import { MAX_TIMER_DELAY_MS } from '../common/timers';
 import { parseSchema } from '../database/sql';
@@ -18,6 +19,12 @@ import type {
 } from './underway-module-options.interface';
 
 export const MIN_HEARTBEAT_MS = 30;
+/** Steps at once in one process. */
+export const MAX_CONCURRENCY = 10_000;
+/** Runs claimed ahead in one process. */
+export const MAX_PREFETCH = 100_000;
+/** PostgreSQL's largest `jsonb` value: 256 MiB less one byte. */
+export const MAX_INPUT_SIZE = 268_435_455;
 
 const MODULE_KEYS: ReadonlySet<string> = new Set([
   'dataSource',
@@ -67,11 +74,9 @@ export function resolveOptions(
   const instanceName =
     (options.runtime ? options.runtime.instanceName : undefined) ??
     `${hostname()}:${process.pid}`;
-  if (typeof instanceName !== 'string' || instanceName.length === 0) {
-    throw new InvalidOptionsError(
-      'runtime.instanceName',
-      'must be a non-empty string',
-    );
+  const instanceProblem = nameProblem(instanceName);
+  if (instanceProblem !== undefined) {
+    throw new InvalidOptionsError('runtime.instanceName', instanceProblem);
   }
   return Object.freeze({
     dataSource: options.dataSource,
@@ -88,6 +93,7 @@ export function resolveOptions(
       options.maxInputSize,
       'maxInputSize',
       1024 * 1024,
+      MAX_INPUT_SIZE,
     ),
     shutdownTimeoutMs: boundedDuration(
       options.shutdownTimeout,
@@ -160,8 +166,19 @@ function resolveRuntime(
     );
   }
   return Object.freeze({
-    concurrency: positiveInteger(value.concurrency, 'runtime.concurrency', 10),
-    prefetch: nonNegativeInteger(value.prefetch, 'runtime.prefetch', 0),
+    concurrency: positiveInteger(
+      value.concurrency,
+      'runtime.concurrency',
+      10,
+      MAX_CONCURRENCY,
+    ),
+    prefetch: boundedInteger(
+      value.prefetch,
+      'runtime.prefetch',
+      0,
+      0,
+      MAX_PREFETCH,
+    ),
     pollIntervalMs: positiveDuration(
       value.pollInterval,
       'runtime.pollInterval',
@@ -244,26 +261,17 @@ function resolveReconnectBackoff(
   return Object.freeze({ initialMs, maxMs });
 }
 
+/** A step attempt's bound: a timer, so at most 2^31−1 ms (about 24.8 days). */
 function timeoutMs(value: unknown, path: string): number {
-  const ms = parseDuration(value, path);
-  if (ms < 1 || ms > MAX_TIMER_DELAY_MS) {
-    throw new InvalidOptionsError(
-      path,
-      `must be between 1ms and ${MAX_TIMER_DELAY_MS}ms (about 24.8 days), got ${ms}ms`,
-    );
-  }
-  return ms;
+  return parseDuration(value, path, { min: 1, max: MAX_TIMER_DELAY_MS });
 }
 
+/** A lease: renewed by a timer a third of it apart. */
 function heartbeatMs(value: unknown, path: string): number {
-  const ms = parseDuration(value, path);
-  if (ms < MIN_HEARTBEAT_MS || ms > MAX_TIMER_DELAY_MS) {
-    throw new InvalidOptionsError(
-      path,
-      `must be between ${MIN_HEARTBEAT_MS}ms and ${MAX_TIMER_DELAY_MS}ms, got ${ms}ms`,
-    );
-  }
-  return ms;
+  return parseDuration(value, path, {
+    min: MIN_HEARTBEAT_MS,
+    max: MAX_TIMER_DELAY_MS,
+  });
 }
 
 function positiveDuration(
@@ -284,42 +292,40 @@ function boundedDuration(
   if (value === undefined) {
     return fallback;
   }
-  const ms = parseDuration(value, path);
-  if (ms < minMs || ms > maxMs) {
-    throw new InvalidOptionsError(
-      path,
-      `must be between ${minMs}ms and ${maxMs}ms, got ${ms}ms`,
-    );
-  }
-  return ms;
+  return parseDuration(value, path, { min: minMs, max: maxMs });
 }
 
 function positiveInteger(
   value: unknown,
   path: string,
   fallback: number,
+  max: number,
+): number {
+  return boundedInteger(value, path, fallback, 1, max);
+}
+
+function boundedInteger(
+  value: unknown,
+  path: string,
+  fallback: number,
+  min: number,
+  max: number,
 ): number {
   if (value === undefined) {
     return fallback;
   }
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+  if (
+    typeof value !== 'number' ||
+    !Number.isInteger(value) ||
+    value < min ||
+    value > max
+  ) {
     throw new InvalidOptionsError(
       path,
-      `must be a positive integer, got ${describeValue(value)}`,
+      `must be an integer from ${min} to ${max}, got ${describeValue(value)}`,
     );
   }
   return value;
-}
-
-function nonNegativeInteger(
-  value: unknown,
-  path: string,
-  fallback: number,
-): number {
-  if (value === 0) {
-    return 0;
-  }
-  return positiveInteger(value, path, fallback);
 }
 
 function optionalBoolean(

@@ -1,6 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { nextRetryDelayMs } from '../common/backoff';
+import { describeValue } from '../common/describe-value';
 import { formatDuration, parseDuration } from '../common/duration';
+import { isTransientPgError, pgErrorCode } from '../database/pg-errors';
 import { deserializePayload, serializePayload } from '../common/json-payload';
 import type {
   StepDefinition,
@@ -107,8 +109,13 @@ export class StepRunner {
       const outcome = await this.execute(claimed, controller);
       stepDone();
       if (outcome) {
-        const state = await this.outcomes.submit(claimed, outcome);
-        this.afterCommit(claimed, outcome, state, controller);
+        const committed = await this.commit(claimed, outcome);
+        this.afterCommit(
+          claimed,
+          committed.outcome,
+          committed.state,
+          controller,
+        );
       }
     } catch (err) {
       this.logger.error(
@@ -119,6 +126,43 @@ export class StepRunner {
     } finally {
       stepDone();
       this.forget(claimed);
+    }
+  }
+
+  /**
+   * Commits the outcome; one the database refuses for good (not a transient
+   * error: a value it cannot store, say) fails the attempt for good instead,
+   * with that reason recorded. Otherwise the attempt would end in a lapsed
+   * lease, run again, and be refused again, each time recorded as a crash.
+   */
+  private async commit(
+    claimed: ClaimedRun,
+    outcome: RunOutcome,
+  ): Promise<{ outcome: RunOutcome; state: string | undefined }> {
+    try {
+      return { outcome, state: await this.outcomes.submit(claimed, outcome) };
+    } catch (err) {
+      if (outcome.kind === 'release' || isTransientPgError(err)) {
+        throw err;
+      }
+      const code = pgErrorCode(err);
+      const fallback: RunOutcome = {
+        kind: 'fail',
+        attemptState: 'failed',
+        error: fatalError(
+          'unstorable_outcome',
+          `The database refused to store this attempt's outcome (${outcome.kind}): ` +
+            `${(err as Error).message}${code ? ` (SQLSTATE ${code})` : ''}`,
+        ),
+      };
+      this.logger.error(
+        `Run ${claimed.id} ${claimed.workflowName} step ${claimed.stepIndex} attempt ${claimed.attempt}: ` +
+          `its outcome was refused (${code ?? (err as Error).message}); failing the run`,
+      );
+      return {
+        outcome: fallback,
+        state: await this.outcomes.submit(claimed, fallback),
+      };
     }
   }
 
@@ -194,7 +238,22 @@ export class StepRunner {
         ctx,
         controller,
       );
-      return this.transition(claimed, definition, step, value);
+      try {
+        return this.transition(claimed, definition, step, value);
+      } catch (err) {
+        // What the step returned could not even be read (a throwing getter,
+        // a revoked Proxy): reading it again will not help.
+        return this.failure(
+          claimed,
+          step,
+          fatalError(
+            'invalid_transition',
+            `${definition.className}.${step.method} returned a value that could not be read: ${classifyError(err).message}`,
+          ),
+          'failed',
+          definition,
+        );
+      }
     } catch (thrown) {
       const reason: unknown = controller.aborted
         ? controller.reason
@@ -203,12 +262,14 @@ export class StepRunner {
         // Shutdown gives the claim back; a lost lease or a cancel writes nothing.
         return reason.code === 'shutdown' ? { kind: 'release' } : undefined;
       }
-      const cause = reason instanceof StepTimeoutError ? reason : thrown;
+      // Only our own reason is inspected: `thrown` may be anything, even a
+      // revoked Proxy that `instanceof` cannot look at (classifyError can).
+      const timedOut = reason instanceof StepTimeoutError;
       return this.failure(
         claimed,
         step,
-        classifyError(cause),
-        cause instanceof StepTimeoutError ? 'timed_out' : 'failed',
+        classifyError(timedOut ? reason : thrown),
+        timedOut ? 'timed_out' : 'failed',
         definition,
       );
     } finally {
@@ -232,6 +293,19 @@ export class StepRunner {
           'invalid_transition',
           `${definition.className}.${step.method} returned ${describe(value)}; a step must return ` +
             'Transition.next(input), Transition.after(input, delay) or Transition.complete(output)',
+        ),
+        'failed',
+        definition,
+      );
+    }
+    if (value.kind !== 'complete' && value.kind !== 'next') {
+      return this.failure(
+        claimed,
+        step,
+        fatalError(
+          'invalid_transition',
+          `${definition.className}.${step.method} returned a transition of unknown kind ${describeValue(value.kind)}; ` +
+            'a step must return Transition.next(input), Transition.after(input, delay) or Transition.complete(output)',
         ),
         'failed',
         definition,
