@@ -3,8 +3,18 @@ import { InvalidInputError } from '../errors/invalid-input.error';
 import { PayloadTooLargeError } from '../errors/payload-too-large.error';
 import { UnderwayError } from '../errors/underway.error';
 import { deserializePayload, serializePayload } from './json-payload';
+import { MAX_PAYLOAD_DEPTH } from './limits';
 
 const LIMIT = 1024 * 1024;
+
+/** `depth` arrays, one inside the other, around `leaf`: `[[leaf]]` is 2 deep. */
+function nested(depth: number, leaf: unknown = 'leaf'): unknown {
+  let value: unknown = [leaf];
+  for (let level = 1; level < depth; level++) {
+    value = [value];
+  }
+  return value;
+}
 
 /** The `path` of the InvalidInputError that serializing `value` throws. */
 function rejectedPath(value: unknown): string {
@@ -189,6 +199,33 @@ describe('serializePayload', () => {
       expect(rejectedPath({ user: { data: value } })).toBe('$.user.data');
     });
 
+    // Regression (fixed): binary data and Invalid Dates were stored silently as {} or null.
+    it.each<[string, unknown, RegExp]>([
+      [
+        'ArrayBuffer',
+        new ArrayBuffer(4),
+        /an ArrayBuffer \(convert it with Array\.from/,
+      ],
+      ['SharedArrayBuffer', new SharedArrayBuffer(4), /a SharedArrayBuffer/],
+      ['DataView', new DataView(new ArrayBuffer(4)), /a DataView \(convert it/],
+      [
+        'Uint8Array',
+        new Uint8Array([1, 2]),
+        /a Uint8Array \(convert it with Array\.from or encode it as base64\)/,
+      ],
+      ['Float64Array', new Float64Array(2), /a Float64Array/],
+      ['Int8Array', new Int8Array(2), /an Int8Array/],
+      ['BigInt64Array', new BigInt64Array(2), /a BigInt64Array/],
+      ['Invalid Date', new Date('not a date'), /an Invalid Date/],
+    ])('rejects %s, saying what to do', (_name, value, message) => {
+      expect(rejectedPath({ user: { data: value } })).toBe('$.user.data');
+      expect(() => serializePayload([value], LIMIT)).toThrow(message);
+    });
+
+    it('rejects an Invalid Date at the root', () => {
+      expect(rejectedPath(new Date(NaN))).toBe('$');
+    });
+
     it('names the class and the fix for a Map', () => {
       expect(() => serializePayload({ m: new Map() }, LIMIT)).toThrow(
         'a Map (convert it with Object.fromEntries) is not allowed',
@@ -231,6 +268,176 @@ describe('serializePayload', () => {
     // TypeError instead of an InvalidInputError naming the path.
     it('rejects a boxed BigInt with InvalidInputError', () => {
       expect(rejectedPath({ id: Object(10n) })).toBe('$.id');
+    });
+  });
+
+  describe('one walk: what is validated is what is stored', () => {
+    it.each<[string, unknown]>([
+      [
+        'nested objects and arrays',
+        { a: [1, { b: [true, null, 'x'] }], c: {} },
+      ],
+      [
+        'undefined properties and array items',
+        { a: undefined, b: [undefined, 1] },
+      ],
+      ['a Date', { at: new Date('2024-01-02T03:04:05.678Z') }],
+      [
+        'boxed primitives',
+        [new Number(1), new String('s'), new Boolean(false)],
+      ],
+      ['a Buffer (its toJSON)', { bytes: Buffer.from('hi') }],
+      [
+        'integer-like keys, which JSON writes first',
+        { b: 1, 2: 'two', 1: 'one' },
+      ],
+      ['-0', { zero: -0 }],
+      ['a toJSON that is not a function', { toJSON: 5 }],
+      ['an emoji key and value', { '😀': '😀' }],
+    ])('writes %s exactly as JSON.stringify does', (_what, value) => {
+      expect(serializePayload(value, LIMIT)).toBe(JSON.stringify(value));
+    });
+
+    // Regression (fixed): the check called toJSON('') everywhere while JSON.stringify calls
+    // toJSON(key), so what was checked was not what was stored.
+    it('calls toJSON with the property name, the array index as a string, or "" at the root', () => {
+      const keys: string[] = [];
+      const spy = { toJSON: (key: string) => (keys.push(key), key) };
+      expect(serializePayload({ name: spy, list: [spy, spy] }, LIMIT)).toBe(
+        '{"name":"name","list":["0","1"]}',
+      );
+      expect(serializePayload(spy, LIMIT)).toBe('""');
+      expect(keys).toEqual(['name', '0', '1', '']);
+    });
+
+    it('stores what toJSON(key) returns for its key, not what it returns for ""', () => {
+      const chameleon = {
+        toJSON: (key: string) => (key === '' ? 'checked' : 'stored'),
+      };
+      expect(serializePayload({ item: chameleon }, LIMIT)).toBe(
+        '{"item":"stored"}',
+      );
+    });
+
+    it('rejects what toJSON(key) returns for its key even when toJSON("") is harmless', () => {
+      const chameleon = {
+        toJSON: (key: string) => (key === '' ? 'ok' : 'a\u0000b'),
+      };
+      expect(rejectedPath({ item: chameleon })).toBe('$.item');
+      expect(rejectedPath([chameleon])).toBe('$[0]');
+    });
+
+    it('calls toJSON once per value, as JSON does: the toJSON of what it returns is a function like any other', () => {
+      const inner = { toJSON: () => 'inner' };
+      const outer = { toJSON: () => inner };
+      expect(rejectedPath({ v: outer })).toBe('$.v.toJSON');
+    });
+
+    it('reads each property once, so a getter cannot give the check one value and the store another', () => {
+      let reads = 0;
+      const value = {
+        get n() {
+          reads += 1;
+          return reads === 1 ? 1 : NaN;
+        },
+      };
+      expect(serializePayload(value, LIMIT)).toBe('{"n":1}');
+      expect(reads).toBe(1);
+    });
+
+    it('keeps an own "__proto__" key as a key', () => {
+      const value: unknown = JSON.parse('{"__proto__":{"a":1},"b":2}');
+      expect(serializePayload(value, LIMIT)).toBe(
+        '{"__proto__":{"a":1},"b":2}',
+      );
+    });
+
+    it('validates what a boxed primitive unwraps to with its own valueOf', () => {
+      const boxed = Object.assign(new Number(1), { valueOf: () => Infinity });
+      expect(rejectedPath({ n: boxed })).toBe('$.n');
+    });
+
+    it('rejects a boxed symbol like a symbol', () => {
+      expect(rejectedPath({ s: Object(Symbol('x')) })).toBe('$.s');
+    });
+
+    it('rejects a function that toJSON returns', () => {
+      expect(rejectedPath({ f: { toJSON: () => () => 1 } })).toBe('$.f');
+    });
+
+    it('honours a toJSON defined on BigInt.prototype, as JSON does', () => {
+      const proto = BigInt.prototype as unknown as { toJSON?: () => string };
+      proto.toJSON = function (this: bigint) {
+        return this.toString();
+      };
+      try {
+        expect(serializePayload({ id: 10n }, LIMIT)).toBe('{"id":"10"}');
+      } finally {
+        delete proto.toJSON;
+      }
+    });
+
+    it('writes built arrays without an inherited toJSON, even when one is defined on Array.prototype', () => {
+      const proto = Array.prototype as unknown as { toJSON?: () => string };
+      proto.toJSON = () => 'hijacked';
+      try {
+        // Like JSON, the walk calls it; what it returned is stored, nothing more is called.
+        expect(serializePayload({ list: [1] }, LIMIT)).toBe(
+          '{"list":"hijacked"}',
+        );
+        expect(
+          serializePayload({ list: { toJSON: () => [1, 2] } }, LIMIT),
+        ).toBe('{"list":[1,2]}');
+      } finally {
+        delete proto.toJSON;
+      }
+    });
+  });
+
+  describe('depth', () => {
+    it(`accepts arrays nested exactly ${MAX_PAYLOAD_DEPTH} levels deep`, () => {
+      const value = nested(MAX_PAYLOAD_DEPTH);
+      expect(serializePayload(value, LIMIT)).toBe(JSON.stringify(value));
+    });
+
+    it(`rejects arrays nested ${MAX_PAYLOAD_DEPTH + 1} levels deep, naming the path`, () => {
+      const err = thrownBy(() =>
+        serializePayload(nested(MAX_PAYLOAD_DEPTH + 1), LIMIT),
+      );
+      expect(err).toBeInstanceOf(InvalidInputError);
+      expect((err as InvalidInputError).path).toBe(
+        `$${'[0]'.repeat(MAX_PAYLOAD_DEPTH)}`,
+      );
+      expect((err as Error).message).toContain(
+        `an array or object nested deeper than ${MAX_PAYLOAD_DEPTH} levels is not allowed`,
+      );
+    });
+
+    it('counts objects and arrays alike', () => {
+      let value: unknown = 1;
+      for (let level = 0; level < MAX_PAYLOAD_DEPTH; level++) {
+        value = level % 2 ? [value] : { a: value };
+      }
+      expect(serializePayload(value, LIMIT)).toBe(JSON.stringify(value));
+      expect(() => serializePayload({ top: value }, LIMIT)).toThrow(
+        InvalidInputError,
+      );
+    });
+
+    // Regression (fixed): a value nested 10,000 levels deep overflowed the stack with a raw
+    // RangeError.
+    it('rejects a value nested 10,000 levels deep with InvalidInputError, not a RangeError', () => {
+      expect(
+        thrownBy(() => serializePayload(nested(10_000), LIMIT)),
+      ).toBeInstanceOf(InvalidInputError);
+    });
+
+    it('counts the levels that toJSON returns', () => {
+      const deep = { toJSON: () => nested(MAX_PAYLOAD_DEPTH) };
+      expect(() => serializePayload([deep], LIMIT)).toThrow(InvalidInputError);
+      expect(serializePayload(deep, LIMIT)).toBe(
+        JSON.stringify(nested(MAX_PAYLOAD_DEPTH)),
+      );
     });
   });
 
