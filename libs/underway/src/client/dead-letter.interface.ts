@@ -28,9 +28,9 @@ export interface DeadLetterEntry {
  * @publicApi
  */
 export interface DeadLetterOptions {
-  /** Only these failed runs. @default all */
+  /** Only these failed runs (their ids, UUIDs). @default all */
   runIds?: string[];
-  /** At most this many, oldest first. @default 100 */
+  /** At most this many, oldest first: 1 to 10,000. @default 100 */
   limit?: number;
   /** Redrive inside this transaction. */
   manager?: EntityManager;

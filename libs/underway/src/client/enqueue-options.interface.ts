@@ -2,7 +2,9 @@ import type { EntityManager } from 'typeorm';
 import type { Duration } from '../common/duration';
 
 /**
- * Options of `WorkflowClient.enqueue()` and `enqueueMany()`.
+ * Options of `WorkflowClient.enqueue()` and `enqueueMany()`. Like the options
+ * of every client call, an unknown key (a misspelling) or a value out of its
+ * bounds is an `InvalidOptionsError` naming it, and nothing is written.
  *
  * @publicApi
  */
@@ -13,23 +15,33 @@ export interface EnqueueOptions {
    * transaction, so it exists, and runs, only if the transaction commits.
    */
   manager?: EntityManager;
-  /** Start the first step after this delay (replaces the first step's own `delay`). */
+  /**
+   * Start the first step after this delay (replaces the first step's own
+   * `delay`): from 0 to 100 years.
+   */
   delay?: Duration;
-  /** Start the first step at this time. Not together with `delay`. */
+  /**
+   * Start the first step at this time, from 1970-01-01T00:00:00.000Z to
+   * 9999-12-31T23:59:59.999Z. Not together with `delay`.
+   */
   runAt?: Date;
-  /** Claim priority of the run: higher runs first. @default the workflow's priority (0) */
+  /**
+   * Claim priority of the run, a 32-bit integer (-2147483648 to 2147483647):
+   * higher runs first. @default the workflow's priority (0)
+   */
   priority?: number;
   /**
    * Runs with the same key execute one at a time, in enqueue order: at most
    * one of them is `running` or `waiting` (from its first step to its end);
    * the others stay `pending` until it finishes. A second enqueue waits its
-   * turn, it is not rejected.
+   * turn, it is not rejected. 1 to 255 characters (UTF-16 code units: an
+   * emoji counts two), without `\u0000` or a lone surrogate.
    */
   concurrencyKey?: string;
   /**
    * A second enqueue with the same key (for the same workflow) returns the
    * existing run instead of creating one, for as long as that run is kept.
-   * Not with `enqueueMany`.
+   * Not with `enqueueMany`. The same rules as `concurrencyKey`.
    */
   idempotencyKey?: string;
 }
@@ -50,6 +62,6 @@ export interface CancelOptions {
  * @publicApi
  */
 export interface ResultOptions {
-  /** Give up waiting after this long (the run goes on). @default no limit */
+  /** Give up waiting after this long, 0 to 100 years (the run goes on). @default no limit */
   timeout?: Duration;
 }

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { parseDuration } from '../common/duration';
+import { describeValue } from '../common/describe-value';
 import { deserializePayload, serializePayload } from '../common/json-payload';
 import { isUuid, uuidv7 } from '../common/uuid';
 import {
@@ -11,6 +11,7 @@ import {
 import { UnderwayDatabase } from '../database/underway-database';
 import type { WorkflowDefinition } from '../discovery/workflow-definition';
 import { WorkflowRef, WorkflowRegistry } from '../discovery/workflow.registry';
+import { InvalidInputError } from '../errors/invalid-input.error';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
 import { ResultTimeoutError } from '../errors/result-timeout.error';
 import { RunNotFoundError } from '../errors/run-not-found.error';
@@ -23,6 +24,16 @@ import { RunEvents } from '../workflow/run-events';
 import type { RunState } from '../workflow/run-state';
 import { RunRepository } from '../workflow/run.repository';
 import type { NewRun } from '../workflow/run.sql';
+import {
+  checkCancelOptions,
+  checkDeadLetterOptions,
+  CheckedEnqueueOptions,
+  checkEnqueueManyOptions,
+  checkEnqueueOptions,
+  checkQueueName,
+  checkResultOptions,
+  NO_ENQUEUE_OPTIONS,
+} from './call-options';
 import type {
   DeadLetterEntry,
   DeadLetterOptions,
@@ -35,16 +46,6 @@ import type {
 import type { AttemptDetails, RunDetails } from './run-details.interface';
 import { RunHandleBackend, WorkflowRun } from './workflow-run';
 
-const ENQUEUE_KEYS = new Set([
-  'manager',
-  'delay',
-  'runAt',
-  'priority',
-  'concurrencyKey',
-  'idempotencyKey',
-]);
-const MAX_KEY_LENGTH = 255;
-const INT32_MAX = 2_147_483_647;
 const RESULT_POLL_MAX_MS = 1_000;
 
 /**
@@ -54,6 +55,10 @@ const RESULT_POLL_MAX_MS = 1_000;
  * await dataSource.transaction((manager) =>
  *   client.enqueue(SignupWorkflow, { userId }, { manager }));
  * ```
+ *
+ * Every call checks its arguments and options before it writes anything: an
+ * unknown option key, options that are not a plain object, or a value out of
+ * its bounds (README "Limits") is an `InvalidOptionsError` naming it.
  *
  * Once its application has closed, every call (and every call of a
  * `WorkflowRun` handle) rejects with `UnderwayClosedError`, `{ manager }`
@@ -81,7 +86,8 @@ export class WorkflowClient {
       status: (runId) => this.readStatus('WorkflowRun.status()', runId),
       result: <TOutput>(runId: string, resultOptions?: ResultOptions) =>
         this.awaitResult<TOutput>('WorkflowRun.result()', runId, resultOptions),
-      cancel: (runId) => this.cancelRun('WorkflowRun.cancel()', runId, {}),
+      cancel: (runId) =>
+        this.cancelRun('WorkflowRun.cancel()', runId, undefined),
     };
     database.closedSignal.addEventListener(
       'abort',
@@ -103,13 +109,14 @@ export class WorkflowClient {
   async enqueue<TOutput = unknown>(
     workflow: WorkflowRef,
     input?: unknown,
-    options: EnqueueOptions = {},
+    options?: EnqueueOptions,
   ): Promise<WorkflowRun<TOutput>> {
     const operation = 'WorkflowClient.enqueue()';
     this.assertOpen(operation);
     const definition = this.registry.get(workflow);
-    const run = this.prepare(definition, this.serialize(input), options);
-    const executor = await this.executor(operation, options);
+    const checked = checkEnqueueOptions(options);
+    const run = this.prepare(definition, this.serialize(input), checked);
+    const executor = await this.executor(operation, checked);
     const { id } = await this.runs.insert(executor, run);
     return new WorkflowRun<TOutput>(id, definition.name, this.handles);
   }
@@ -117,33 +124,41 @@ export class WorkflowClient {
   /**
    * Enqueues one run per input, in one statement: all are written, or none.
    *
-   * @throws the errors of `enqueue`, for the first bad input (nothing is written)
+   * @throws the errors of `enqueue`, for the first bad input (nothing is written);
+   *   InvalidInputError (path `inputs[i]`) for a hole in a sparse array, or when `inputs` is not an array
    */
   async enqueueMany<TOutput = unknown>(
     workflow: WorkflowRef,
     inputs: readonly unknown[],
-    options: Omit<EnqueueOptions, 'idempotencyKey'> = {},
+    options?: Omit<EnqueueOptions, 'idempotencyKey'>,
   ): Promise<WorkflowRun<TOutput>[]> {
     const operation = 'WorkflowClient.enqueueMany()';
     this.assertOpen(operation);
     const definition = this.registry.get(workflow);
+    const checked = checkEnqueueManyOptions(options);
     if (!Array.isArray(inputs)) {
-      throw new InvalidOptionsError('inputs', 'must be an array');
-    }
-    if ((options as EnqueueOptions).idempotencyKey !== undefined) {
-      throw new InvalidOptionsError(
-        'idempotencyKey',
-        'is not supported by enqueueMany; enqueue runs that need one with enqueue()',
+      throw new InvalidInputError(
+        'inputs',
+        `an array of inputs is expected, got ${describeValue(inputs)}`,
       );
     }
-    if (inputs.length === 0) {
+    const runs: NewRun[] = [];
+    for (let index = 0; index < inputs.length; index++) {
+      if (!(index in inputs)) {
+        throw new InvalidInputError(
+          `inputs[${index}]`,
+          'a hole in a sparse array is not allowed (pass undefined for a run without input)',
+        );
+      }
+      runs.push(
+        this.prepare(definition, this.serialize(inputs[index]), checked),
+      );
+    }
+    if (runs.length === 0) {
       return [];
     }
-    const runs = inputs.map((input) =>
-      this.prepare(definition, this.serialize(input), options),
-    );
     const ids = await this.runs.insertMany(
-      await this.executor(operation, options),
+      await this.executor(operation, checked),
       runs,
     );
     return ids.map(
@@ -218,21 +233,22 @@ export class WorkflowClient {
    *
    * @returns `true` if this call cancelled the run, `false` if it had already finished
    */
-  async cancel(runId: string, options: CancelOptions = {}): Promise<boolean> {
+  async cancel(runId: string, options?: CancelOptions): Promise<boolean> {
     return this.cancelRun('WorkflowClient.cancel()', runId, options);
   }
 
   private async cancelRun(
     operation: string,
     runId: string,
-    options: CancelOptions,
+    options: unknown,
   ): Promise<boolean> {
     this.assertOpen(operation);
+    const checked = checkCancelOptions(options);
     if (!isUuid(runId)) {
       return false;
     }
     const previous = await this.runs.cancel(
-      await this.executor(operation, options),
+      await this.executor(operation, checked),
       runId,
     );
     return previous !== undefined;
@@ -245,23 +261,30 @@ export class WorkflowClient {
    *
    * @returns the new runs, oldest failure first
    * @throws WorkflowNotRegisteredError if an entry's workflow is not registered here (nothing is redriven)
+   * @throws InvalidOptionsError for a bad queue name or option (nothing is redriven)
    */
   async redrive<TOutput = unknown>(
     queue: string,
-    options: DeadLetterOptions = {},
+    options?: DeadLetterOptions,
   ): Promise<WorkflowRun<TOutput>[]> {
     const operation = 'WorkflowClient.redrive()';
     this.assertOpen(operation);
-    const query = this.deadLetterQuery(options, true);
+    const name = checkQueueName(queue);
+    const checked = checkDeadLetterOptions(options, 'redrive');
+    const query = { ...checked, forRedrive: true };
     const redrive = async (
       executor: SqlExecutor,
     ): Promise<WorkflowRun<TOutput>[]> => {
-      const entries = await this.runs.deadLetters(executor, queue, query);
+      const entries = await this.runs.deadLetters(executor, name, query);
       if (entries.length === 0) {
         return [];
       }
       const runs = entries.map((entry) =>
-        this.prepare(this.registry.get(entry.workflow_name), entry.input, {}),
+        this.prepare(
+          this.registry.get(entry.workflow_name),
+          entry.input,
+          NO_ENQUEUE_OPTIONS,
+        ),
       );
       const ids = await this.runs.insertMany(executor, runs);
       await this.runs.markRedriven(
@@ -278,11 +301,11 @@ export class WorkflowClient {
       );
     };
     await this.ready(operation);
-    return options.manager
+    return checked.manager
       ? redrive(
           this.refuseOnceClosed(
             operation,
-            new EntityManagerExecutor(options.manager),
+            new EntityManagerExecutor(checked.manager),
           ),
         )
       : withTransaction(this.database.pool, (executor) =>
@@ -290,17 +313,23 @@ export class WorkflowClient {
         );
   }
 
-  /** The entries of a dead-letter queue, oldest first (redriven ones included). */
+  /**
+   * The entries of a dead-letter queue, oldest first (redriven ones included).
+   *
+   * @throws InvalidOptionsError for a bad queue name or option
+   */
   async getDeadLetters(
     queue: string,
-    options: DeadLetterOptions = {},
+    options?: DeadLetterOptions,
   ): Promise<DeadLetterEntry[]> {
     const operation = 'WorkflowClient.getDeadLetters()';
     this.assertOpen(operation);
+    const name = checkQueueName(queue);
+    const checked = checkDeadLetterOptions(options, 'getDeadLetters');
     const rows = await this.runs.deadLetters(
-      await this.executor(operation, options),
-      queue,
-      this.deadLetterQuery(options, false),
+      await this.executor(operation, checked),
+      name,
+      { ...checked, forRedrive: false },
     );
     return rows.map((row) => ({
       queue: row.queue,
@@ -312,29 +341,6 @@ export class WorkflowClient {
       redrivenAt: row.redriven_at ?? undefined,
       redrivenRunId: row.redriven_run_id ?? undefined,
     }));
-  }
-
-  private deadLetterQuery(
-    options: DeadLetterOptions,
-    forRedrive: boolean,
-  ): { runIds: string[] | null; limit: number; forRedrive: boolean } {
-    const limit = options.limit ?? 100;
-    if (!Number.isInteger(limit) || limit < 1) {
-      throw new InvalidOptionsError(
-        'limit',
-        `must be a positive integer, got ${String(limit)}`,
-      );
-    }
-    if (
-      options.runIds !== undefined &&
-      (!Array.isArray(options.runIds) || !options.runIds.every(isUuid))
-    ) {
-      throw new InvalidOptionsError(
-        'runIds',
-        'must be an array of run ids (UUIDs)',
-      );
-    }
-    return { runIds: options.runIds ?? null, limit, forRedrive };
   }
 
   /** @throws RunNotFoundError, UnderwayClosedError */
@@ -363,7 +369,7 @@ export class WorkflowClient {
    */
   async result<TOutput>(
     runId: string,
-    options: ResultOptions = {},
+    options?: ResultOptions,
   ): Promise<TOutput> {
     return this.awaitResult<TOutput>('WorkflowClient.result()', runId, options);
   }
@@ -371,13 +377,11 @@ export class WorkflowClient {
   private async awaitResult<TOutput>(
     operation: string,
     runId: string,
-    options: ResultOptions = {},
+    options: unknown,
   ): Promise<TOutput> {
     this.assertOpen(operation);
-    const timeoutMs =
-      options.timeout === undefined
-        ? Infinity
-        : parseDuration(options.timeout, 'timeout');
+    // At most MAX_STORED_DURATION_MS (parseDuration's bound): the deadline stays finite.
+    const { timeoutMs } = checkResultOptions(options);
     const deadline = Date.now() + timeoutMs;
     // Refuses each poll once Underway has closed.
     const executor = await this.executor(operation, {});
@@ -432,51 +436,13 @@ export class WorkflowClient {
   private prepare(
     definition: WorkflowDefinition,
     input: string | null,
-    options: EnqueueOptions,
+    options: CheckedEnqueueOptions,
   ): NewRun {
-    if (typeof options !== 'object' || options === null) {
-      throw new InvalidOptionsError('options', 'must be an object');
-    }
-    for (const key of Object.keys(options)) {
-      if (!ENQUEUE_KEYS.has(key)) {
-        throw new InvalidOptionsError(
-          key,
-          `is not an enqueue option (known: ${[...ENQUEUE_KEYS].join(', ')})`,
-        );
-      }
-    }
-    if (options.delay !== undefined && options.runAt !== undefined) {
-      throw new InvalidOptionsError('runAt', 'cannot be combined with delay');
-    }
-    if (
-      options.runAt !== undefined &&
-      (!(options.runAt instanceof Date) ||
-        Number.isNaN(options.runAt.getTime()))
-    ) {
-      throw new InvalidOptionsError('runAt', 'must be a valid Date');
-    }
-    if (
-      options.priority !== undefined &&
-      (!Number.isInteger(options.priority) ||
-        Math.abs(options.priority) > INT32_MAX)
-    ) {
-      throw new InvalidOptionsError(
-        'priority',
-        `must be a 32-bit integer, got ${String(options.priority)}`,
-      );
-    }
-    const idempotencyKey = this.key(options.idempotencyKey, 'idempotencyKey');
     const firstStep = definition.steps[0];
     if (!firstStep) {
       throw new InvalidOptionsError('workflow', 'has no steps');
     }
     const runPriority = options.priority ?? definition.priority;
-    const delayMs =
-      options.delay !== undefined
-        ? parseDuration(options.delay, 'delay')
-        : options.runAt !== undefined
-          ? 0
-          : (firstStep.delayMs ?? 0);
     return {
       id: uuidv7(),
       workflowName: definition.name,
@@ -486,30 +452,14 @@ export class WorkflowClient {
       priority: firstStep.priority ?? runPriority,
       runPriority,
       runAt: options.runAt ?? null,
-      delayMs,
-      concurrencyKey: this.key(options.concurrencyKey, 'concurrencyKey'),
-      idempotencyKey,
+      delayMs:
+        options.delayMs ??
+        (options.runAt !== undefined ? 0 : (firstStep.delayMs ?? 0)),
+      concurrencyKey: options.concurrencyKey,
+      idempotencyKey: options.idempotencyKey,
       deadLetter: definition.deadLetter ?? null,
       ttlMs: definition.ttlMs,
     };
-  }
-
-  private key(value: unknown, path: string): string | null {
-    if (value === undefined) {
-      return null;
-    }
-    if (
-      typeof value !== 'string' ||
-      value.length === 0 ||
-      value.length > MAX_KEY_LENGTH ||
-      value.includes('\u0000')
-    ) {
-      throw new InvalidOptionsError(
-        path,
-        `must be a non-empty string of at most ${MAX_KEY_LENGTH} characters, without \\u0000`,
-      );
-    }
-    return value;
   }
 
   /**
@@ -518,7 +468,7 @@ export class WorkflowClient {
    */
   private async executor(
     operation: string,
-    options: { manager?: EnqueueOptions['manager'] },
+    options: { manager?: EnqueueOptions['manager'] | undefined },
   ): Promise<SqlExecutor> {
     await this.ready(operation);
     return this.refuseOnceClosed(
