@@ -32,9 +32,15 @@ async function claimLatencyMs(env: FaultEnv, runId: string): Promise<number> {
   return Number(row?.ms);
 }
 
+/**
+ * The instance's listening backends: connected, and past their `LISTEN` (a
+ * backend terminated between its connection and its `LISTEN` makes the next
+ * reconnection count as a second failure in a row).
+ */
 async function listenBackends(env: FaultEnv, instance: string) {
   return env.query<{ pid: number }>(
-    `select pid from pg_stat_activity where application_name = $1`,
+    `select pid from pg_stat_activity
+     where application_name = $1 and (query ilike 'listen %' or query = 'select 1')`,
     [`underway:${instance}:listen`],
   );
 }
