@@ -154,7 +154,10 @@ export class LeaseKeeper {
    * onRenewFailure), leaves a quarter of the lease for that try.
    */
   private renewTimeoutMs(due: readonly HeldLease[]): number {
-    const shortest = Math.min(...due.map((lease) => lease.run.leaseMs));
+    let shortest = Infinity; // a loop: prefetch may hold 100,000 leases, too many to spread
+    for (const lease of due) {
+      shortest = Math.min(shortest, lease.run.leaseMs);
+    }
     return Math.min(
       this.maxRenewTimeoutMs,
       Math.max(MIN_RENEW_TIMEOUT_MS, Math.round(shortest / 4)),
