@@ -74,6 +74,7 @@ export class WorkflowClient {
   /** The `result()` waits in progress, woken at once when Underway closes. */
   private readonly waits = new Set<() => void>();
 
+  /** @internal Made by Nest's injector; its parameters are the library's own. */
   constructor(
     @Inject(UNDERWAY_OPTIONS) private readonly options: ResolvedOptions,
     private readonly registry: WorkflowRegistry,

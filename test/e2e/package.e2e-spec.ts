@@ -1,0 +1,304 @@
+import { execFile } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { escapeIdentifier } from 'pg';
+import { databaseUrl, query } from '../support/database';
+import { PUBLIC_EXPORTS } from '../support/public-exports';
+
+/**
+ * The published package, tested as users install it: `npm pack` of
+ * libs/underway, installed into a scratch app in a temporary folder (from the
+ * npm cache, or the registry for what it lacks), compiled with `strict` and
+ * `skipLibCheck: false` and no `@types/pg`, then booted against the test
+ * database to run a two-step workflow in a transaction.
+ */
+const run = promisify(execFile);
+const REPO_ROOT = resolve(__dirname, '..', '..');
+const LIBRARY = join(REPO_ROOT, 'libs', 'underway');
+const MANIFEST = JSON.parse(
+  readFileSync(join(LIBRARY, 'package.json'), 'utf8'),
+) as {
+  main: string;
+  types: string;
+  bin: Record<string, string>;
+  exports: Record<string, unknown>;
+};
+/** What a consumer app installs besides the tarball: the versions this repo tests. */
+const CONSUMER_DEPENDENCIES = [
+  '@nestjs/common',
+  '@nestjs/core',
+  '@nestjs/typeorm',
+  'typeorm',
+  'pg',
+  'reflect-metadata',
+  'rxjs',
+];
+const CONSUMER_DEV_DEPENDENCIES = ['typescript', '@types/node'];
+const STEP_MS = 300_000;
+
+function installedVersion(name: string): string {
+  const manifest = JSON.parse(
+    readFileSync(join(REPO_ROOT, 'node_modules', name, 'package.json'), 'utf8'),
+  ) as { version: string };
+  return manifest.version;
+}
+
+function filesUnder(dir: string, base = dir): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory()
+      ? filesUnder(path, base)
+      : [path.slice(base.length + 1)];
+  });
+}
+
+const CONSUMER_MAIN = `import 'reflect-metadata';
+import { Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import {
+  Step,
+  Transition,
+  UnderwayModule,
+  Workflow,
+  WorkflowClient,
+  WorkflowRun,
+} from '@underway/nestjs';
+import { DataSource } from 'typeorm';
+
+interface Order {
+  orderId: number;
+}
+
+@Workflow({ name: 'packaged-order' })
+export class OrderWorkflow {
+  @Step()
+  async charge({ orderId }: Order) {
+    return Transition.next({ orderId, charged: true });
+  }
+
+  @Step()
+  async receipt({ orderId, charged }: { orderId: number; charged: boolean }) {
+    return Transition.complete({ receipt: \`R-\${orderId}\`, charged });
+  }
+}
+
+@Module({
+  imports: [
+    TypeOrmModule.forRoot({ type: 'postgres', url: process.env.DATABASE_URL }),
+    UnderwayModule.forRoot({
+      schema: process.env.UNDERWAY_SCHEMA,
+      runtime: { pollInterval: '200ms' },
+    }),
+  ],
+  providers: [OrderWorkflow],
+})
+class AppModule {}
+
+async function main(): Promise<void> {
+  const app = await NestFactory.createApplicationContext(AppModule, {
+    logger: ['error', 'warn'],
+  });
+  const client = app.get(WorkflowClient);
+  const dataSource = app.get(DataSource);
+  const run: WorkflowRun = await dataSource.transaction((manager) =>
+    client.enqueue(OrderWorkflow, { orderId: 7 }, { manager }),
+  );
+  const output = await run.result({ timeout: 30_000 });
+  const details = await client.getRun(run.id);
+  console.log(JSON.stringify({ output, state: details?.state, steps: details?.attempts.length }));
+  await app.close();
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
+`;
+
+const CONSUMER_TSCONFIG = {
+  compilerOptions: {
+    module: 'commonjs',
+    moduleResolution: 'node',
+    target: 'ES2022',
+    lib: ['ES2023'],
+    strict: true,
+    skipLibCheck: false,
+    experimentalDecorators: true,
+    emitDecoratorMetadata: true,
+    esModuleInterop: true,
+    types: ['node'],
+    outDir: 'dist',
+  },
+  include: ['src/**/*.ts'],
+};
+
+describe('the published package', () => {
+  let work: string;
+  let schema: string;
+
+  beforeAll(() => {
+    work = mkdtempSync(join(tmpdir(), 'underway-package-'));
+    schema = `pkg_${Date.now().toString(36)}`;
+  });
+
+  afterAll(async () => {
+    rmSync(work, { recursive: true, force: true });
+    await query(`drop schema if exists ${escapeIdentifier(schema)} cascade`);
+  });
+
+  it(
+    'packs, installs into a strict app without @types/pg, compiles, boots and runs a workflow',
+    async () => {
+      // 1. npm pack (its prepack builds dist afresh).
+      const packed = join(work, 'packed');
+      mkdirSync(packed);
+      await run('npm', ['pack', '--pack-destination', packed, '--silent'], {
+        cwd: LIBRARY,
+        maxBuffer: 16 * 1024 * 1024,
+      });
+      const [tarball] = readdirSync(packed);
+      expect(tarball).toMatch(/^underway-nestjs-.+\.tgz$/);
+      const unpacked = join(work, 'unpacked');
+      mkdirSync(unpacked);
+      await run('tar', ['-xzf', join(packed, tarball!), '-C', unpacked]);
+      const files = filesUnder(join(unpacked, 'package'));
+
+      // 2. What the tarball holds: the entry points, the bin, no tests or
+      // fixtures, and no source map pointing at a file it does not ship.
+      for (const entry of [MANIFEST.main, MANIFEST.types]) {
+        expect(files).toContain(entry);
+      }
+      for (const bin of Object.values(MANIFEST.bin)) {
+        expect(files).toContain(bin.replace(/^\.\//, ''));
+        expect(
+          readFileSync(join(unpacked, 'package', bin), 'utf8').startsWith(
+            '#!/usr/bin/env node',
+          ),
+        ).toBe(true);
+      }
+      expect(files).toContain('README.md');
+      expect(
+        files.filter((file) =>
+          /(\.spec\.|\.e2e-spec\.|\/testing\/|(^|\/)test\/|fixtures)/.test(
+            file,
+          ),
+        ),
+      ).toEqual([]);
+      for (const map of files.filter((file) => file.endsWith('.map'))) {
+        const { sources } = JSON.parse(
+          readFileSync(join(unpacked, 'package', map), 'utf8'),
+        ) as { sources: string[] };
+        for (const source of sources) {
+          expect(
+            existsSync(resolve(join(unpacked, 'package', map), '..', source)),
+          ).toBe(true);
+        }
+      }
+
+      // 3. A consumer app: the tarball and the peers, at this repo's versions.
+      const app = join(work, 'app');
+      mkdirSync(join(app, 'src'), { recursive: true });
+      writeFileSync(
+        join(app, 'package.json'),
+        JSON.stringify({
+          name: 'consumer',
+          private: true,
+          dependencies: {
+            '@underway/nestjs': `file:${join(packed, tarball!)}`,
+            ...Object.fromEntries(
+              CONSUMER_DEPENDENCIES.map((name) => [
+                name,
+                installedVersion(name),
+              ]),
+            ),
+          },
+          devDependencies: Object.fromEntries(
+            CONSUMER_DEV_DEPENDENCIES.map((name) => [
+              name,
+              installedVersion(name),
+            ]),
+          ),
+        }),
+      );
+      writeFileSync(
+        join(app, 'tsconfig.json'),
+        JSON.stringify(CONSUMER_TSCONFIG),
+      );
+      writeFileSync(join(app, 'src', 'main.ts'), CONSUMER_MAIN);
+      await run(
+        'npm',
+        [
+          'install',
+          '--prefer-offline',
+          '--no-audit',
+          '--no-fund',
+          '--loglevel=error',
+        ],
+        { cwd: app, maxBuffer: 16 * 1024 * 1024 },
+      );
+      expect(existsSync(join(app, 'node_modules', '@types', 'pg'))).toBe(false);
+
+      // 4. Strict compilation, library declarations included.
+      const compiled = await run(
+        join(app, 'node_modules', '.bin', 'tsc'),
+        ['-p', '.'],
+        { cwd: app },
+      ).catch((err: { stdout?: string; message: string }) => {
+        throw new Error(`tsc failed:\n${err.stdout ?? err.message}`);
+      });
+      expect(compiled.stdout).toBe('');
+
+      // 5. Every documented export, from the installed package.
+      const exported = await run(
+        process.execPath,
+        [
+          '-e',
+          "console.log(JSON.stringify(Object.keys(require('@underway/nestjs')).sort()))",
+        ],
+        { cwd: app },
+      );
+      expect(JSON.parse(exported.stdout)).toEqual([...PUBLIC_EXPORTS].sort());
+
+      // 6. Boot and run a two-step workflow to completion.
+      const started = await run(
+        process.execPath,
+        [join(app, 'dist', 'main.js')],
+        {
+          cwd: app,
+          env: {
+            ...process.env,
+            DATABASE_URL: databaseUrl(),
+            UNDERWAY_SCHEMA: schema,
+          },
+          timeout: 60_000,
+        },
+      );
+      expect(JSON.parse(started.stdout.trim().split('\n').pop()!)).toEqual({
+        output: { receipt: 'R-7', charged: true },
+        state: 'succeeded',
+        steps: 2,
+      });
+
+      // 7. The bin runs: the migration SQL for a schema.
+      const sql = await run(
+        join(app, 'node_modules', '.bin', 'underway-sql'),
+        ['--schema', 'billing'],
+        { cwd: app, maxBuffer: 16 * 1024 * 1024 },
+      );
+      expect(sql.stdout).toMatch(/create table "?billing"?\.workflow_run/i);
+    },
+    STEP_MS,
+  );
+});

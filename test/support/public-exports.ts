@@ -1,0 +1,40 @@
+/**
+ * The values `@underway/nestjs` exports (types vanish at run time; the type
+ * tests in test/types cover those). A change here is a change of the public
+ * surface: make it on purpose, and document it in the README. Checked against
+ * the sources (libs/underway/src/public-api.spec.ts) and against the packed
+ * tarball (test/e2e/package.e2e-spec.ts).
+ */
+export const PUBLIC_EXPORTS: readonly string[] = [
+  // Module
+  'UnderwayModule',
+  'underwayMigrations',
+  'underwayMigrationsFor',
+  'underwayMigrationSql',
+  'underwayGrantSql',
+  // Decorators
+  'Workflow',
+  'Step',
+  // Client
+  'WorkflowClient',
+  'WorkflowRun',
+  // Steps
+  'Transition',
+  // Errors
+  'UnderwayError',
+  'InvalidOptionsError',
+  'InvalidWorkflowDefinitionError',
+  'DuplicateWorkflowError',
+  'WorkflowNotRegisteredError',
+  'InvalidInputError',
+  'PayloadTooLargeError',
+  'SchemaVersionError',
+  'StepError',
+  'WorkflowRunFailedError',
+  'ResultTimeoutError',
+  'RunNotFoundError',
+  'StepTimeoutError',
+  'StepAbortedError',
+  'DatabaseUnavailableError',
+  'UnderwayClosedError',
+];
