@@ -15,6 +15,7 @@ export const PUBLIC_EXPORTS: readonly string[] = [
   // Decorators
   'Workflow',
   'Step',
+  'Activity',
   // Client
   'WorkflowClient',
   'WorkflowRun',

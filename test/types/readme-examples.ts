@@ -7,6 +7,7 @@ import { Injectable, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource, Entity, PrimaryGeneratedColumn, Column } from 'typeorm';
 import {
+  Activity,
   Duration,
   EnqueueOptions,
   RetryPolicy,
@@ -224,3 +225,27 @@ export const badPolicy: RetryPolicy = { maxAttempt: 3 };
 // @ts-expect-error workflows need a name
 @Workflow({ retry: { maxAttempts: 2 } })
 export class Nameless {}
+
+// --- README "Activities (declared today)" -----------------------------------
+@Workflow({ name: 'signup', retry: { maxAttempts: 5 } })
+export class SignupWithActivities {
+  // `name` is stored with each call (default: the method name): the method can be renamed.
+  @Activity({
+    name: 'lookup-email',
+    retry: { maxAttempts: 10 },
+    timeout: '30s',
+  })
+  async lookupEmail(userId: number): Promise<string> {
+    return `user-${userId}@example.com`;
+  }
+
+  @Step()
+  async resolve({ userId }: Signup) {
+    return Transition.next({ userId });
+  }
+
+  @Step()
+  async welcome() {
+    return Transition.complete();
+  }
+}

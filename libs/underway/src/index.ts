@@ -19,9 +19,11 @@ export type { UnderwayMigrationClass } from '../../../migrations';
 // Decorators
 export { Workflow } from './decorators/workflow.decorator';
 export { Step } from './decorators/step.decorator';
+export { Activity } from './decorators/activity.decorator';
 export type {
   WorkflowOptions,
   StepOptions,
+  ActivityOptions,
 } from './decorators/workflow-options.interface';
 
 // Client

@@ -1,3 +1,4 @@
 /** Metadata keys written by the decorators and read by `UnderwayMetadataAccessor`. */
 export const WORKFLOW_METADATA = 'underway:workflow';
 export const STEPS_METADATA = 'underway:steps';
+export const ACTIVITIES_METADATA = 'underway:activities';

@@ -46,3 +46,23 @@ export interface StepOptions {
    */
   delay?: Duration;
 }
+
+/**
+ * Options of `@Activity()`; `retry`, `timeout` and `heartbeat` override the
+ * workflow's (and the module `defaults`) for this activity.
+ *
+ * @publicApi
+ */
+export interface ActivityOptions {
+  /**
+   * The durable name stored with each call: keep it stable across
+   * deployments (renaming the method is then fine). Unique in the workflow.
+   * @default the method name
+   */
+  name?: string;
+  retry?: RetryPolicy;
+  /** Longest one attempt of the activity may run. */
+  timeout?: Duration;
+  /** The activity's lease, renewed while it runs. */
+  heartbeat?: Duration;
+}

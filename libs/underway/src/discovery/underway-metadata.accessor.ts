@@ -1,8 +1,13 @@
 import { Injectable, Type } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import type { ActivityMetadata } from '../decorators/activity.decorator';
 import type { StepMetadata } from '../decorators/step.decorator';
 import type { WorkflowOptions } from '../decorators/workflow-options.interface';
-import { STEPS_METADATA, WORKFLOW_METADATA } from '../underway.constants';
+import {
+  ACTIVITIES_METADATA,
+  STEPS_METADATA,
+  WORKFLOW_METADATA,
+} from '../underway.constants';
 
 /** The only reader of Underway's decorator metadata. */
 @Injectable()
@@ -25,6 +30,16 @@ export class UnderwayMetadataAccessor {
     return (
       this.reflector.get<StepMetadata[] | undefined>(STEPS_METADATA, target) ??
       []
+    );
+  }
+
+  /** The class's `@Activity` methods, in declaration order. */
+  getActivities(target: Function): readonly ActivityMetadata[] {
+    return (
+      this.reflector.get<ActivityMetadata[] | undefined>(
+        ACTIVITIES_METADATA,
+        target,
+      ) ?? []
     );
   }
 }

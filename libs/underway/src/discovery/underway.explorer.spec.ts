@@ -16,8 +16,10 @@ import {
   MAX_STORED_DURATION_MS,
 } from '../common/limits';
 import { DEFAULT_RETRY_POLICY } from '../common/retry-policy';
+import { Activity } from '../decorators/activity.decorator';
 import { Step } from '../decorators/step.decorator';
 import type {
+  ActivityOptions,
   StepOptions,
   WorkflowOptions,
 } from '../decorators/workflow-options.interface';
@@ -966,4 +968,193 @@ describe('WorkflowRegistry', () => {
       'plain',
     ]);
   });
+});
+
+describe('UnderwayExplorer: @Activity', () => {
+  @Workflow({
+    name: 'with-activities',
+    retry: { maxAttempts: 7, initialInterval: '2s' },
+    timeout: '5m',
+  })
+  class ActivitiesWorkflow {
+    @Activity({ name: 'lookup-email', retry: { maxAttempts: 10 } })
+    async lookupEmail(userId: number): Promise<string> {
+      return `user-${userId}@example.com`;
+    }
+
+    @Activity()
+    async trackSignupMetric(): Promise<void> {}
+
+    @Activity({ timeout: '30s', heartbeat: '3s' })
+    async render(): Promise<string> {
+      return 'pdf';
+    }
+
+    @Step()
+    async resolve(): Promise<Transition> {
+      return Transition.complete();
+    }
+  }
+
+  it('discovers activities with the steps: durable name (default the method), policy merged over the workflow and module defaults', async () => {
+    const options = resolveOptions({
+      defaults: { heartbeat: '20s', retry: { jitterFactor: 0 } },
+    });
+    const definition = await definitionOf(ActivitiesWorkflow, options);
+    expect([...definition.activities.keys()]).toEqual([
+      'lookupEmail',
+      'trackSignupMetric',
+      'render',
+    ]);
+    expect(definition.activities.get('lookupEmail')).toEqual({
+      name: 'lookup-email',
+      method: 'lookupEmail',
+      policy: {
+        retry: {
+          ...DEFAULT_RETRY_POLICY,
+          maxAttempts: 10,
+          initialIntervalMs: 2_000,
+          jitterFactor: 0,
+        },
+        timeoutMs: 300_000,
+        heartbeatMs: 20_000,
+      },
+    });
+    expect(definition.activities.get('trackSignupMetric')?.name).toBe(
+      'trackSignupMetric',
+    );
+    expect(
+      definition.activities.get('trackSignupMetric')?.policy.retry.maxAttempts,
+    ).toBe(7);
+    expect(definition.activities.get('render')?.policy).toMatchObject({
+      timeoutMs: 30_000,
+      heartbeatMs: 3_000,
+    });
+    expect(Object.isFrozen(definition.activities.get('render'))).toBe(true);
+  });
+
+  it('a workflow without activities has none', async () => {
+    expect((await definitionOf(PlainWorkflow)).activities.size).toBe(0);
+  });
+
+  function workflowWith(declare: (cls: { prototype: object }) => void): Type {
+    @Workflow({ name: 'bad-activities' })
+    class BadActivitiesWorkflow {
+      @Step()
+      async go(): Promise<Transition> {
+        return Transition.complete();
+      }
+
+      async a(): Promise<void> {}
+
+      async b(): Promise<void> {}
+    }
+    declare(BadActivitiesWorkflow);
+    return BadActivitiesWorkflow;
+  }
+  const decorate = (
+    cls: { prototype: object },
+    method: string | symbol,
+    decorator: MethodDecorator,
+  ): void => {
+    decorator(cls.prototype, method, {});
+  };
+
+  it.each<[string, (cls: { prototype: object }) => void, string, string]>([
+    [
+      'two activities with one durable name',
+      (cls) => {
+        decorate(cls, 'a', Activity({ name: 'same' }));
+        decorate(cls, 'b', Activity({ name: 'same' }));
+      },
+      'BadActivitiesWorkflow.b',
+      'its activity name "same" is already the name of BadActivitiesWorkflow.a',
+    ],
+    [
+      'a durable name equal to another activity method name',
+      (cls) => {
+        decorate(cls, 'a', Activity());
+        decorate(cls, 'b', Activity({ name: 'a' }));
+      },
+      'BadActivitiesWorkflow.b',
+      'its activity name "a" is already the name of BadActivitiesWorkflow.a',
+    ],
+    [
+      'an @Activity that is also a @Step',
+      (cls) => decorate(cls, 'go', Activity()),
+      'BadActivitiesWorkflow.go',
+      'is both a @Step() and an @Activity()',
+    ],
+    [
+      '@Activity applied twice',
+      (cls) => {
+        decorate(cls, 'a', Activity());
+        decorate(cls, 'a', Activity());
+      },
+      'BadActivitiesWorkflow.a',
+      '@Activity() is applied more than once to this method',
+    ],
+    [
+      'an unknown option',
+      (cls) =>
+        decorate(
+          cls,
+          'a',
+          Activity({ retries: 3 } as unknown as ActivityOptions),
+        ),
+      'BadActivitiesWorkflow.a',
+      '@Activity() has an unknown option "retries" (known: name, retry, timeout, heartbeat)',
+    ],
+    [
+      'a bad retry policy',
+      (cls) => decorate(cls, 'a', Activity({ retry: { maxAttempts: 0 } })),
+      'BadActivitiesWorkflow.a',
+      'Invalid option @Activity.retry.maxAttempts: must be an integer from 1 to 1000000, got 0.',
+    ],
+    [
+      'a bad timeout',
+      (cls) =>
+        decorate(
+          cls,
+          'a',
+          Activity({
+            timeout: 'forever' as unknown as ActivityOptions['timeout'],
+          }),
+        ),
+      'BadActivitiesWorkflow.a',
+      'Invalid option @Activity.timeout',
+    ],
+    [
+      'an empty name',
+      (cls) => decorate(cls, 'a', Activity({ name: '' })),
+      'BadActivitiesWorkflow.a',
+      '@Activity({ name }) must be a non-empty string',
+    ],
+    [
+      'a name with a lone surrogate',
+      (cls) => decorate(cls, 'a', Activity({ name: 'a\uD800' })),
+      'BadActivitiesWorkflow.a',
+      '@Activity({ name }) must be a non-empty string',
+    ],
+    [
+      'a symbol method',
+      (cls) => decorate(cls, Symbol('hidden'), Activity()),
+      'BadActivitiesWorkflow.Symbol(hidden)',
+      '@Activity() must decorate a method with a string name, not a symbol',
+    ],
+    [
+      'a property that is not a method',
+      (cls) => decorate(cls, 'missing', Activity()),
+      'BadActivitiesWorkflow.missing',
+      '@Activity() must decorate a method',
+    ],
+  ])(
+    'refuses %s at boot, naming the method',
+    async (_label, declare, target, message) => {
+      const err = await exploreError([workflowWith(declare)]);
+      expect(err).toBeInstanceOf(InvalidWorkflowDefinitionError);
+      expect(err).toMatchObject({ target });
+      expect((err as Error).message).toContain(message);
+    },
+  );
 });

@@ -11,6 +11,14 @@ export interface StepDefinition {
   readonly delayMs: number | undefined;
 }
 
+/** One `@Activity` of a registered workflow, options resolved. Frozen after boot. */
+export interface ActivityDefinition {
+  /** The durable name stored with each call. */
+  readonly name: string;
+  readonly method: string;
+  readonly policy: StepPolicy;
+}
+
 /** A registered `@Workflow` class. Frozen after boot. */
 export interface WorkflowDefinition {
   readonly name: string;
@@ -18,6 +26,8 @@ export interface WorkflowDefinition {
   /** The Nest-managed singleton whose step methods are invoked. */
   readonly instance: object;
   readonly steps: readonly StepDefinition[];
+  /** By method name. */
+  readonly activities: ReadonlyMap<string, ActivityDefinition>;
   readonly priority: number;
   readonly ttlMs: number;
   readonly deadLetter: string | undefined;

@@ -1,0 +1,292 @@
+import { describeValue } from '../common/describe-value';
+import { parseDuration } from '../common/duration';
+import { INT32_MAX, INT32_MIN, isInt32, nameProblem } from '../common/limits';
+import type { ActivityMetadata } from '../decorators/activity.decorator';
+import type { StepMetadata } from '../decorators/step.decorator';
+import type {
+  ActivityOptions,
+  StepOptions,
+  WorkflowOptions,
+} from '../decorators/workflow-options.interface';
+import { InvalidWorkflowDefinitionError } from '../errors/invalid-workflow-definition.error';
+import { UnderwayError } from '../errors/underway.error';
+import { resolveDefaults } from '../options/resolve-options';
+import type { ResolvedDefaults, StepPolicy } from '../options/resolved-options';
+import type {
+  ActivityDefinition,
+  StepDefinition,
+  WorkflowDefinition,
+} from './workflow-definition';
+
+const WORKFLOW_KEYS = new Set([
+  'name',
+  'retry',
+  'timeout',
+  'heartbeat',
+  'ttl',
+  'priority',
+  'deadLetter',
+]);
+const STEP_KEYS = new Set([
+  'retry',
+  'timeout',
+  'heartbeat',
+  'priority',
+  'delay',
+]);
+const ACTIVITY_KEYS = new Set(['name', 'retry', 'timeout', 'heartbeat']);
+/** Workflow, dead-letter queue and activity names. */
+const MAX_NAME_LENGTH = 200;
+
+/** What the explorer found on a `@Workflow` class. */
+export interface WorkflowSource {
+  readonly className: string;
+  /** The Nest-managed singleton. */
+  readonly instance: Record<string, unknown>;
+  readonly options: WorkflowOptions;
+  readonly steps: readonly StepMetadata[];
+  readonly activities: readonly ActivityMetadata[];
+}
+
+/**
+ * Validates a `@Workflow` class's decorators and resolves its policies
+ * (activity or step over workflow over module `defaults`), once, at boot: the
+ * definition it returns is frozen, and every later use trusts it.
+ *
+ * @throws InvalidWorkflowDefinitionError naming the class, and the method where one is at fault
+ */
+export function defineWorkflow(
+  source: WorkflowSource,
+  defaults: ResolvedDefaults,
+): WorkflowDefinition {
+  const { className, options, instance } = source;
+  checkKeys(options, WORKFLOW_KEYS, className, '@Workflow');
+  const name = checkName(options.name, className, '@Workflow({ name })');
+  const workflowPolicy = resolvePolicy(
+    defaults,
+    options,
+    className,
+    '@Workflow',
+  );
+  if (source.steps.length === 0) {
+    throw new InvalidWorkflowDefinitionError(
+      className,
+      '@Workflow class has no @Step() method. Decorate at least one method with @Step().',
+    );
+  }
+  const stepMethods = new Set<string>();
+  const steps = source.steps.map((metadata, index) => {
+    const step = defineStep(metadata, index, source, workflowPolicy);
+    if (stepMethods.has(step.method)) {
+      throw new InvalidWorkflowDefinitionError(
+        `${className}.${step.method}`,
+        '@Step() is applied more than once to this method',
+      );
+    }
+    stepMethods.add(step.method);
+    return step;
+  });
+  const activities = defineActivities(source, workflowPolicy, stepMethods);
+  return Object.freeze({
+    name,
+    className,
+    instance,
+    steps: Object.freeze(steps),
+    activities,
+    priority: checkPriority(options.priority, className, 0),
+    ttlMs: workflowPolicy.ttlMs,
+    deadLetter:
+      options.deadLetter === undefined
+        ? undefined
+        : checkName(options.deadLetter, className, '@Workflow({ deadLetter })'),
+  });
+}
+
+function defineStep(
+  metadata: StepMetadata,
+  index: number,
+  source: WorkflowSource,
+  workflowPolicy: ResolvedDefaults,
+): StepDefinition {
+  const method = checkMethod(metadata.method, source, '@Step()');
+  const target = `${source.className}.${method}`;
+  const options: StepOptions = metadata.options ?? {};
+  checkKeys(options, STEP_KEYS, target, '@Step');
+  const policy = resolvePolicy(workflowPolicy, options, target, '@Step');
+  return Object.freeze({
+    index,
+    method,
+    policy: stepPolicy(policy),
+    priority:
+      options.priority === undefined
+        ? undefined
+        : checkPriority(options.priority, target, 0),
+    delayMs:
+      options.delay === undefined
+        ? undefined
+        : wrap(target, () => parseDuration(options.delay, '@Step.delay')),
+  });
+}
+
+/** The `@Activity` methods, by method name; their durable names unique in the workflow. */
+function defineActivities(
+  source: WorkflowSource,
+  workflowPolicy: ResolvedDefaults,
+  stepMethods: ReadonlySet<string>,
+): ReadonlyMap<string, ActivityDefinition> {
+  const byMethod = new Map<string, ActivityDefinition>();
+  const byName = new Map<string, string>();
+  for (const metadata of source.activities) {
+    const method = checkMethod(metadata.method, source, '@Activity()');
+    const target = `${source.className}.${method}`;
+    if (stepMethods.has(method)) {
+      throw new InvalidWorkflowDefinitionError(
+        target,
+        'is both a @Step() and an @Activity(): a step is a stage of the run, an activity is work ' +
+          'a step calls with ctx.call(); give each its own method',
+      );
+    }
+    if (byMethod.has(method)) {
+      throw new InvalidWorkflowDefinitionError(
+        target,
+        '@Activity() is applied more than once to this method',
+      );
+    }
+    const options: ActivityOptions = metadata.options ?? {};
+    checkKeys(options, ACTIVITY_KEYS, target, '@Activity');
+    const name =
+      options.name === undefined
+        ? method
+        : checkName(options.name, target, '@Activity({ name })');
+    const clash = byName.get(name);
+    if (clash !== undefined) {
+      throw new InvalidWorkflowDefinitionError(
+        target,
+        `its activity name "${name}" is already the name of ${source.className}.${clash}; ` +
+          'the name is stored with each call, so it must be unique in the workflow: set @Activity({ name })',
+      );
+    }
+    byName.set(name, method);
+    const policy = resolvePolicy(workflowPolicy, options, target, '@Activity');
+    byMethod.set(
+      method,
+      Object.freeze({ name, method, policy: stepPolicy(policy) }),
+    );
+  }
+  return byMethod;
+}
+
+function checkMethod(
+  method: string | symbol,
+  source: WorkflowSource,
+  decorator: string,
+): string {
+  if (typeof method !== 'string') {
+    throw new InvalidWorkflowDefinitionError(
+      `${source.className}.${String(method)}`,
+      `${decorator} must decorate a method with a string name, not a symbol`,
+    );
+  }
+  if (typeof source.instance[method] !== 'function') {
+    throw new InvalidWorkflowDefinitionError(
+      `${source.className}.${method}`,
+      `${decorator} must decorate a method`,
+    );
+  }
+  return method;
+}
+
+function stepPolicy(policy: ResolvedDefaults): StepPolicy {
+  return Object.freeze({
+    retry: policy.retry,
+    timeoutMs: policy.timeoutMs,
+    heartbeatMs: policy.heartbeatMs,
+  });
+}
+
+function resolvePolicy(
+  base: ResolvedDefaults,
+  options: WorkflowOptions | StepOptions | ActivityOptions,
+  target: string,
+  label: string,
+): ResolvedDefaults {
+  return wrap(target, () =>
+    resolveDefaults(
+      base,
+      {
+        retry: options.retry,
+        timeout: options.timeout,
+        heartbeat: options.heartbeat,
+        ttl: 'ttl' in options ? options.ttl : undefined,
+      },
+      label,
+    ),
+  );
+}
+
+/** Re-throws an option error as a definition error that names the class/method. */
+function wrap<T>(target: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof UnderwayError) {
+      throw new InvalidWorkflowDefinitionError(target, err.message, {
+        cause: err,
+      });
+    }
+    throw err;
+  }
+}
+
+function checkName(name: unknown, target: string, option: string): string {
+  if (
+    nameProblem(name, MAX_NAME_LENGTH) !== undefined ||
+    (name as string).trim().length === 0
+  ) {
+    throw new InvalidWorkflowDefinitionError(
+      target,
+      `${option} must be a non-empty string of at most ${MAX_NAME_LENGTH} characters, ` +
+        `without \\u0000 or a lone surrogate, got ${describeValue(name)}`,
+    );
+  }
+  return name as string;
+}
+
+function checkPriority(
+  value: unknown,
+  target: string,
+  fallback: number,
+): number {
+  if (value === undefined) {
+    return fallback;
+  }
+  if (!isInt32(value)) {
+    throw new InvalidWorkflowDefinitionError(
+      target,
+      `priority must be a 32-bit integer (${INT32_MIN} to ${INT32_MAX}), got ${describeValue(value)}`,
+    );
+  }
+  return value;
+}
+
+function checkKeys(
+  options: object,
+  known: ReadonlySet<string>,
+  target: string,
+  decorator: string,
+): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidWorkflowDefinitionError(
+      target,
+      `${decorator}() options must be an object`,
+    );
+  }
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) {
+      throw new InvalidWorkflowDefinitionError(
+        target,
+        `${decorator}() has an unknown option "${key}" (known: ${[...known].join(', ')})`,
+      );
+    }
+  }
+}
