@@ -1,5 +1,4 @@
 import { Logger } from '@nestjs/common';
-import { nextRetryDelayMs } from '../common/backoff';
 import { describeValue } from '../common/describe-value';
 import { formatDuration, parseDuration } from '../common/duration';
 import { isTransientPgError, pgErrorCode } from '../database/pg-errors';
@@ -19,11 +18,12 @@ import { StepTimeoutError } from '../errors/step-timeout.error';
 import { UnderwayError } from '../errors/underway.error';
 import type { ClaimedRun, RunOutcome } from '../queue/claimed-run';
 import type { RunEvents } from '../workflow/run-events';
-import type { StepContext } from '../workflow/step-context';
+import { createStepContext } from '../workflow/step-context';
 import { StepAbort } from '../workflow/step-abort';
 import { invokeStep } from '../workflow/step.executor';
 import { Transition } from '../workflow/transition';
 import type { LeaseKeeper } from './lease.keeper';
+import { decideFailure } from './failure-decision';
 import type { OutcomeBatcher } from './outcome.batcher';
 
 /** How the runner asks the claim loop to look for work again. */
@@ -217,17 +217,7 @@ export class StepRunner {
       timeoutMs,
     );
     try {
-      const ctx: StepContext = Object.freeze({
-        runId: claimed.id,
-        workflowName: definition.name,
-        stepIndex: claimed.stepIndex,
-        stepCount: definition.steps.length,
-        attempt: claimed.attempt,
-        maxAttempts: claimed.maxAttempts,
-        get signal(): AbortSignal {
-          return controller.signal;
-        },
-      });
+      const ctx = createStepContext(claimed, definition, controller);
       this.logger.debug(
         `Run ${claimed.id} ${this.label(definition, step)} attempt ${claimed.attempt}/${claimed.maxAttempts} started`,
       );
@@ -376,17 +366,24 @@ export class StepRunner {
     const label =
       definition && step ? this.label(definition, step) : claimed.workflowName;
     const attempts = `attempt ${claimed.attempt}/${claimed.maxAttempts}`;
-    if (!error.retryable || !step || claimed.attempt >= claimed.maxAttempts) {
+    const decision = step
+      ? decideFailure(
+          step.policy.retry,
+          claimed.attempt,
+          claimed.maxAttempts,
+          error,
+        )
+      : ({ kind: 'fail', fatal: true } as const);
+    if (decision.kind === 'fail') {
       this.logger.error(
-        `Run ${claimed.id} ${label} ${attempts} failed${error.retryable ? ', no attempts left' : ''}: [${error.code}] ${error.message}`,
+        `Run ${claimed.id} ${label} ${attempts} failed${decision.fatal ? '' : ', no attempts left'}: [${error.code}] ${error.message}`,
       );
       return { kind: 'fail', error, attemptState };
     }
-    const delayMs = nextRetryDelayMs(step.policy.retry, claimed.attempt);
     this.logger.warn(
-      `Run ${claimed.id} ${label} ${attempts} failed, retrying in ${formatDuration(delayMs)}: [${error.code}] ${error.message}`,
+      `Run ${claimed.id} ${label} ${attempts} failed, retrying in ${formatDuration(decision.delayMs)}: [${error.code}] ${error.message}`,
     );
-    return { kind: 'retry', delayMs, error, attemptState };
+    return { kind: 'retry', delayMs: decision.delayMs, error, attemptState };
   }
 
   private afterCommit(

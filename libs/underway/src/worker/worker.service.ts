@@ -21,14 +21,13 @@ import { RunEvents } from '../workflow/run-events';
 import { UnderwayBootstrap } from '../underway.bootstrap';
 import { ClaimLoop } from './claim.loop';
 import { LeaseKeeper } from './lease.keeper';
+import { LeaseRescuer } from './lease.rescuer';
 import { MaintenanceLoop } from './maintenance.loop';
 import { OutcomeBatcher } from './outcome.batcher';
 import { StepRunner } from './step.runner';
 
 /** Notification payload prefix: a run was cancelled (`cancel:<runId>`). */
 const CANCEL_PREFIX = 'cancel:';
-/** Expired leases taken back per housekeeping statement. */
-const RECLAIM_BATCH = 500;
 /** After the drain timeout, how long aborted steps get to give their claims back. */
 const ABORT_GRACE_MS = 5_000;
 /** The least time step outcomes get to commit at shutdown, even past `shutdownTimeout`. */
@@ -175,22 +174,9 @@ export class WorkerService
       claim: (limit) => queue.claim(executor, workflows, limit, instanceName),
       onClaimed: (run) => runner.hold(run),
       runStep: (run, stepDone): Promise<void> => runner.run(run, stepDone),
-      sweep: async () => {
-        const reclaimed = await queue.reclaimExpired(executor, RECLAIM_BATCH);
-        for (const run of reclaimed) {
-          this.logger.warn(
-            `Run ${run.id} ${run.workflow_name} step ${run.step_index} attempt ${run.attempt}/${run.max_attempts}: ` +
-              `lease expired, ${run.state === 'failed' ? 'no attempts left, run failed' : 'will be retried'}`,
-          );
-          if (run.state === 'failed') {
-            this.events.finished(run.id);
-          }
-        }
-        if (reclaimed.length > 0) {
-          claimLoop.claimSoon();
-        }
-      },
+      sweep: () => rescuer.sweep(),
     });
+    const rescuer = new LeaseRescuer(queue, executor, this.events, claimLoop);
     const runner: StepRunner = new StepRunner(
       this.registry,
       leases,

@@ -1,3 +1,7 @@
+import type { WorkflowDefinition } from '../discovery/workflow-definition';
+import type { ClaimedRun } from '../queue/claimed-run';
+import type { StepAbort } from './step-abort';
+
 /**
  * What a step receives besides its input.
  *
@@ -26,4 +30,26 @@ export interface StepContext {
    * (`StepTimeoutError`, `StepAbortedError`). Pass it to I/O that accepts one.
    */
   readonly signal: AbortSignal;
+}
+
+/**
+ * The context of one claimed attempt. Frozen; `signal` is a getter, so the
+ * step's AbortController is made only when the step reads it.
+ */
+export function createStepContext(
+  claimed: ClaimedRun,
+  definition: WorkflowDefinition,
+  abort: StepAbort,
+): StepContext {
+  return Object.freeze({
+    runId: claimed.id,
+    workflowName: definition.name,
+    stepIndex: claimed.stepIndex,
+    stepCount: definition.steps.length,
+    attempt: claimed.attempt,
+    maxAttempts: claimed.maxAttempts,
+    get signal(): AbortSignal {
+      return abort.signal;
+    },
+  });
 }

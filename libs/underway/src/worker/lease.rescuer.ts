@@ -1,0 +1,44 @@
+import { Logger } from '@nestjs/common';
+import type { SqlExecutor } from '../database/sql-executor';
+import type { RunQueueRepository } from '../queue/run-queue.repository';
+import type { RunEvents } from '../workflow/run-events';
+import type { WakeScheduler } from './step.runner';
+
+/** Runs taken back per statement; the claim loop sweeps again on its next poll. */
+const RECLAIM_BATCH = 500;
+
+/**
+ * Takes back the runs whose lease lapsed (their worker died or stalled), on
+ * every poll of the claim loop: each becomes a new attempt, or fails when its
+ * attempts are used up (River's job rescuer). Its SQL re-checks state,
+ * attempt and lease in the statement that writes.
+ */
+export class LeaseRescuer {
+  private readonly logger = new Logger(LeaseRescuer.name);
+
+  constructor(
+    private readonly queue: RunQueueRepository,
+    private readonly executor: SqlExecutor,
+    private readonly events: RunEvents,
+    private readonly wake: Pick<WakeScheduler, 'claimSoon'>,
+  ) {}
+
+  async sweep(): Promise<void> {
+    const reclaimed = await this.queue.reclaimExpired(
+      this.executor,
+      RECLAIM_BATCH,
+    );
+    for (const run of reclaimed) {
+      this.logger.warn(
+        `Run ${run.id} ${run.workflow_name} step ${run.step_index} attempt ${run.attempt}/${run.max_attempts}: ` +
+          `lease expired, ${run.state === 'failed' ? 'no attempts left, run failed' : 'will be retried'}`,
+      );
+      if (run.state === 'failed') {
+        this.events.finished(run.id);
+      }
+    }
+    if (reclaimed.length > 0) {
+      this.wake.claimSoon();
+    }
+  }
+}
