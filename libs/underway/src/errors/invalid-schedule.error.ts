@@ -1,0 +1,23 @@
+import { describeValue } from '../common/describe-value';
+import { UnderwayError } from './underway.error';
+
+/**
+ * A schedule string that cannot be used: malformed or impossible cron, an
+ * unknown time zone, an empty string. Thrown where the schedule is given (at
+ * boot for a decorator), before anything is written.
+ */
+export class InvalidScheduleError extends UnderwayError {
+  readonly code = 'invalid_schedule';
+
+  constructor(
+    /** The schedule as given. */
+    readonly schedule: unknown,
+    problem: string,
+  ) {
+    super(
+      `Invalid schedule ${describeValue(schedule)}: ${problem}. ` +
+        'Use 5 fields (minute hour day month weekday) or 6 (with seconds first), or a macro ' +
+        "such as '@daily', optionally followed by an IANA time zone: '0 2 * * *[Europe/Paris]'.",
+    );
+  }
+}

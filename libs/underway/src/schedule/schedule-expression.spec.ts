@@ -1,0 +1,196 @@
+import { InvalidScheduleError } from '../errors/invalid-schedule.error';
+import { thrownBy } from '../testing/thrown-by';
+import { parseSchedule } from './schedule-expression';
+
+/** The next `count` fires after `from`, as ISO strings. */
+function fires(schedule: string, from: string, count: number): string[] {
+  const expression = parseSchedule(schedule);
+  const out: string[] = [];
+  let after = new Date(from);
+  for (let i = 0; i < count; i += 1) {
+    after = expression.nextAfter(after);
+    out.push(after.toISOString());
+  }
+  return out;
+}
+
+/** Every fire in [from, to), as ISO strings. */
+function firesBetween(schedule: string, from: string, to: string): string[] {
+  const expression = parseSchedule(schedule);
+  const out: string[] = [];
+  const end = new Date(to).getTime();
+  let after = new Date(new Date(from).getTime() - 1);
+  for (;;) {
+    after = expression.nextAfter(after);
+    if (after.getTime() >= end) {
+      return out;
+    }
+    out.push(after.toISOString());
+  }
+}
+
+function rejection(schedule: unknown): InvalidScheduleError {
+  const err = thrownBy(() => parseSchedule(schedule));
+  expect(err).toBeInstanceOf(InvalidScheduleError);
+  return err as InvalidScheduleError;
+}
+
+describe('parseSchedule', () => {
+  it('reads 5-field cron in UTC when no zone is given', () => {
+    const expression = parseSchedule('0 2 * * *');
+    expect(expression).toMatchObject({
+      source: '0 2 * * *',
+      cron: '0 2 * * *',
+      timezone: 'UTC',
+    });
+    expect(fires('0 2 * * *', '2026-12-01T00:00:00Z', 2)).toEqual([
+      '2026-12-01T02:00:00.000Z',
+      '2026-12-02T02:00:00.000Z',
+    ]);
+  });
+
+  it('reads 6-field cron with seconds first', () => {
+    expect(fires('*/10 * * * * *', '2026-12-01T00:00:03Z', 3)).toEqual([
+      '2026-12-01T00:00:10.000Z',
+      '2026-12-01T00:00:20.000Z',
+      '2026-12-01T00:00:30.000Z',
+    ]);
+  });
+
+  it('fires strictly after the given instant', () => {
+    expect(fires('0 2 * * *', '2026-12-01T02:00:00Z', 1)).toEqual([
+      '2026-12-02T02:00:00.000Z',
+    ]);
+  });
+
+  it.each([
+    ['@yearly', '2027-01-01T00:00:00.000Z'],
+    ['@annually', '2027-01-01T00:00:00.000Z'],
+    ['@monthly', '2027-01-01T00:00:00.000Z'],
+    ['@weekly', '2026-12-06T00:00:00.000Z'],
+    ['@daily', '2026-12-02T00:00:00.000Z'],
+    ['@midnight', '2026-12-02T00:00:00.000Z'],
+    ['@hourly', '2026-12-01T11:00:00.000Z'],
+  ])('reads the macro %s', (macro, next) => {
+    expect(fires(macro, '2026-12-01T10:30:00Z', 1)).toEqual([next]);
+  });
+
+  it('reads a [Zone] suffix: the local time of that zone', () => {
+    expect(parseSchedule('@daily[America/Los_Angeles]')).toMatchObject({
+      cron: '@daily',
+      timezone: 'America/Los_Angeles',
+    });
+    // Midnight in Los Angeles (PST, UTC−8) and in Paris (CET, UTC+1).
+    expect(
+      fires('@daily[America/Los_Angeles]', '2026-12-01T00:00:00Z', 1),
+    ).toEqual(['2026-12-01T08:00:00.000Z']);
+    expect(
+      fires('0 2 * * * [Europe/Paris]', '2026-12-01T00:00:00Z', 1),
+    ).toEqual(['2026-12-01T01:00:00.000Z']);
+  });
+
+  it('accepts IANA links and UTC spellings of the tz database', () => {
+    expect(parseSchedule('@daily[UTC]').timezone).toBe('UTC');
+    expect(parseSchedule('@daily[Etc/UTC]').timezone).toBe('Etc/UTC');
+    expect(parseSchedule('@daily[US/Pacific]').timezone).toBe('US/Pacific');
+  });
+
+  describe('time changes in the zone (Europe/Paris, 2026: forward on March 29, back on October 25)', () => {
+    it('a daily 02:30 fires once on the spring-forward Sunday, at 03:30 (right after the gap)', () => {
+      expect(
+        firesBetween(
+          '30 2 * * *[Europe/Paris]',
+          '2026-03-28T00:00:00Z',
+          '2026-03-31T00:00:00Z',
+        ),
+      ).toEqual([
+        '2026-03-28T01:30:00.000Z', // 02:30 CET
+        '2026-03-29T01:30:00.000Z', // 03:30 CEST: 02:30 does not exist
+        '2026-03-30T00:30:00.000Z', // 02:30 CEST
+      ]);
+    });
+
+    it('a daily 02:30 fires once on the fall-back Sunday, at the first 02:30', () => {
+      expect(
+        firesBetween(
+          '30 2 * * *[Europe/Paris]',
+          '2026-10-24T00:00:00Z',
+          '2026-10-27T00:00:00Z',
+        ),
+      ).toEqual([
+        '2026-10-24T00:30:00.000Z', // 02:30 CEST
+        '2026-10-25T00:30:00.000Z', // the first 02:30 (CEST); not again at 02:30 CET
+        '2026-10-26T01:30:00.000Z', // 02:30 CET
+      ]);
+    });
+
+    it('an hourly schedule fires every real hour: 23 times on the spring-forward day, 25 on the fall-back day', () => {
+      // The local days: March 29 00:00 CET = 23:00Z the day before; October 25 00:00 CEST = 22:00Z.
+      const spring = firesBetween(
+        '@hourly[Europe/Paris]',
+        '2026-03-28T23:00:00Z',
+        '2026-03-29T22:00:00Z',
+      );
+      const fall = firesBetween(
+        '@hourly[Europe/Paris]',
+        '2026-10-24T22:00:00Z',
+        '2026-10-25T23:00:00Z',
+      );
+      expect(spring).toHaveLength(23);
+      expect(fall).toHaveLength(25);
+      for (const day of [spring, fall]) {
+        const gaps = day
+          .slice(1)
+          .map((at, i) => Date.parse(at) - Date.parse(day[i]!));
+        expect(new Set(gaps)).toEqual(new Set([3_600_000]));
+      }
+    });
+  });
+
+  describe('bad schedules: InvalidScheduleError naming the string', () => {
+    it.each<[string, unknown, string]>([
+      ['an empty string', '', 'it is empty'],
+      ['blanks', '   ', 'it is empty'],
+      ['not a string', 5, 'a schedule must be a string'],
+      ['4 fields', '* * * *', 'it has 4 fields, not 5 or 6'],
+      ['7 fields', '0 0 0 * * * *', 'it has 7 fields, not 5 or 6'],
+      ['a value out of range', '61 * * * *', 'Constraint error'],
+      ['garbage', '0 2 * * * garbage', 'cannot resolve alias'],
+      ['words', 'every day', 'it has 2 fields'],
+      ['an unknown macro', '@fortnightly', '"@fortnightly" is not a macro'],
+      [
+        'an impossible date',
+        '0 0 31 2 *',
+        'Invalid explicit day of month definition',
+      ],
+      [
+        'an unknown zone',
+        '0 2 * * *[Mars/Phobos]',
+        '"Mars/Phobos" is not an IANA time zone',
+      ],
+      [
+        'a zone in the wrong case',
+        '@daily[europe/paris]',
+        'is spelt "Europe/Paris"',
+      ],
+      ['utc in lower case', '@daily[utc]', 'is spelt "UTC"'],
+      ['an empty zone', '@daily[]', 'the time zone in [ ] is empty'],
+      [
+        'a zone alone',
+        '[Europe/Paris]',
+        'there is no cron expression before the time zone',
+      ],
+      [
+        'a very long string',
+        `${'0 '.repeat(150)}`,
+        'longer than 200 characters',
+      ],
+    ])('refuses %s', (_label, schedule, problem) => {
+      const err = rejection(schedule);
+      expect(err.code).toBe('invalid_schedule');
+      expect(err.schedule).toBe(schedule);
+      expect(err.message).toContain(problem);
+      expect(err.message.startsWith('Invalid schedule ')).toBe(true);
+    });
+  });
+});

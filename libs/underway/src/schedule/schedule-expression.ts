@@ -1,0 +1,165 @@
+import { CronExpressionParser } from 'cron-parser';
+import { InvalidScheduleError } from '../errors/invalid-schedule.error';
+
+/**
+ * A parsed schedule string: a cron expression (5 fields, or 6 with seconds
+ * first) or a macro, and an optional `[Zone]` suffix, an IANA time zone (UTC
+ * when omitted):
+ *
+ * ```
+ * '0 2 * * *'                  every day at 02:00 UTC
+ * '*\/10 * * * * *'            every 10 seconds
+ * '@daily[America/Los_Angeles]' every day at midnight in Los Angeles
+ * ```
+ *
+ * Time changes are those of the zone, and follow one rule: a schedule fires at
+ * every real instant whose local time matches. So a local time that a
+ * spring-forward skips fires once, right after the gap (a daily 02:30 in
+ * Europe/Paris fires at 03:30 that Sunday), a local time that a fall-back
+ * repeats fires once, at its first occurrence, and schedules that step
+ * through the hours fire every real hour (an hourly schedule fires 23 times
+ * on the spring-forward day and 25 on the fall-back day).
+ */
+export interface ScheduleExpression {
+  /** The schedule as given. */
+  readonly source: string;
+  /** The cron part: the expression or macro, without the zone. */
+  readonly cron: string;
+  /** The IANA zone, `UTC` when none was given. */
+  readonly timezone: string;
+  /** The first fire strictly after `after` (the database clock's now, for the scheduler). */
+  nextAfter(after: Date): Date;
+}
+
+const MACROS: Readonly<Record<string, string>> = {
+  '@yearly': '0 0 1 1 *',
+  '@annually': '0 0 1 1 *',
+  '@monthly': '0 0 1 * *',
+  '@weekly': '0 0 * * 0',
+  '@daily': '0 0 * * *',
+  '@midnight': '0 0 * * *',
+  '@hourly': '0 * * * *',
+};
+const WITH_ZONE = /^(.*?)\s*\[([^\]]*)\]$/s;
+/** Longest schedule string accepted. */
+const MAX_LENGTH = 200;
+
+/**
+ * Parses and checks a schedule string, at once: a bad one never reaches the
+ * database. @throws InvalidScheduleError naming the string
+ */
+export function parseSchedule(schedule: unknown): ScheduleExpression {
+  if (typeof schedule !== 'string') {
+    throw new InvalidScheduleError(schedule, 'a schedule must be a string');
+  }
+  const source = schedule;
+  if (source.trim() === '') {
+    throw new InvalidScheduleError(source, 'it is empty');
+  }
+  if (source.length > MAX_LENGTH) {
+    throw new InvalidScheduleError(
+      source,
+      `it is longer than ${MAX_LENGTH} characters`,
+    );
+  }
+  const zoned = WITH_ZONE.exec(source.trim());
+  const cron = (zoned ? zoned[1]! : source).trim();
+  const timezone = zoned ? checkZone(source, zoned[2]!.trim()) : 'UTC';
+  const expression = expand(source, cron);
+  // Parsing is also how impossible expressions are found ('0 0 31 2 *'): a
+  // schedule that can never fire is refused here, not discovered later.
+  try {
+    const parsed = CronExpressionParser.parse(expression, {
+      tz: timezone,
+      currentDate: new Date(0),
+    });
+    parsed.next();
+  } catch (err) {
+    throw new InvalidScheduleError(
+      source,
+      (err as Error).message.replace(/\.$/, ''),
+    );
+  }
+  return Object.freeze({
+    source,
+    cron,
+    timezone,
+    nextAfter(after: Date): Date {
+      return CronExpressionParser.parse(expression, {
+        tz: timezone,
+        currentDate: after,
+      })
+        .next()
+        .toDate();
+    },
+  });
+}
+
+/** The cron expression of `cron`: a macro's, or itself when it has 5 or 6 fields. */
+function expand(source: string, cron: string): string {
+  if (cron.startsWith('@')) {
+    const macro = MACROS[cron];
+    if (macro === undefined) {
+      throw new InvalidScheduleError(
+        source,
+        `"${cron}" is not a macro (known: ${Object.keys(MACROS).join(', ')})`,
+      );
+    }
+    return macro;
+  }
+  if (cron === '') {
+    throw new InvalidScheduleError(
+      source,
+      'there is no cron expression before the time zone',
+    );
+  }
+  const fields = cron.split(/\s+/).length;
+  if (fields !== 5 && fields !== 6) {
+    throw new InvalidScheduleError(
+      source,
+      `it has ${fields} field${fields === 1 ? '' : 's'}, not 5 or 6`,
+    );
+  }
+  return cron;
+}
+
+/**
+ * An IANA zone, spelt as the tz database spells it: an unknown zone, or one
+ * in the wrong case ('europe/paris'), is refused, with the right spelling
+ * where there is one.
+ */
+function checkZone(source: string, zone: string): string {
+  if (zone === '') {
+    throw new InvalidScheduleError(source, 'the time zone in [ ] is empty');
+  }
+  let resolved: string;
+  try {
+    resolved = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone,
+    }).resolvedOptions().timeZone;
+  } catch {
+    throw new InvalidScheduleError(
+      source,
+      `"${zone}" is not an IANA time zone (such as Europe/Paris or America/New_York)`,
+    );
+  }
+  const canonical = knownZones();
+  if (
+    zone !== 'UTC' &&
+    !canonical.has(zone) &&
+    zone.toLowerCase() === resolved.toLowerCase()
+  ) {
+    throw new InvalidScheduleError(
+      source,
+      `the time zone "${zone}" is spelt "${resolved}" in the tz database`,
+    );
+  }
+  return zone;
+}
+
+let zones: ReadonlySet<string> | undefined;
+
+function knownZones(): ReadonlySet<string> {
+  zones ??= new Set(Intl.supportedValuesOf('timeZone'));
+  return zones;
+}
