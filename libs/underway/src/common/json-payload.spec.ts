@@ -217,9 +217,27 @@ describe('serializePayload', () => {
       ['Int8Array', new Int8Array(2), /an Int8Array/],
       ['BigInt64Array', new BigInt64Array(2), /a BigInt64Array/],
       ['Invalid Date', new Date('not a date'), /an Invalid Date/],
+      // JSON would keep none of an Error's message or stack: {}.
+      [
+        'Error',
+        new Error('card declined'),
+        /an Error \(JSON keeps none of its message or stack: pass \{ name, message \} instead\)/,
+      ],
+      ['TypeError', new TypeError('bad'), /an Error/],
     ])('rejects %s, saying what to do', (_name, value, message) => {
       expect(rejectedPath({ user: { data: value } })).toBe('$.user.data');
       expect(() => serializePayload([value], LIMIT)).toThrow(message);
+    });
+
+    it('keeps an Error that says how it serializes (its own toJSON)', () => {
+      class CardError extends Error {
+        toJSON() {
+          return { name: 'CardError', message: this.message };
+        }
+      }
+      expect(serializePayload({ e: new CardError('declined') }, LIMIT)).toBe(
+        '{"e":{"name":"CardError","message":"declined"}}',
+      );
     });
 
     it('rejects an Invalid Date at the root', () => {

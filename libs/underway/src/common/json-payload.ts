@@ -31,6 +31,11 @@ const UNSERIALIZABLE: ReadonlyArray<
   [types.isPromise, () => 'a Promise (await it first)'],
   [types.isRegExp, () => 'a RegExp'],
   [
+    types.isNativeError,
+    () =>
+      'an Error (JSON keeps none of its message or stack: pass { name, message } instead)',
+  ],
+  [
     types.isAnyArrayBuffer,
     (value) =>
       `${article(tagOf(value))} (${BINARY_ADVICE}: Array.from(new Uint8Array(buffer)))`,
