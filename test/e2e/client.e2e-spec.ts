@@ -187,7 +187,13 @@ describe('WorkflowClient', () => {
         bigint,
         { orderId: 3 },
       ]),
-    ).rejects.toMatchObject({ code: 'invalid_input', path: '$.orderId' });
+    ).rejects.toMatchObject({
+      code: 'invalid_input',
+      path: 'inputs[1].orderId',
+      message: expect.stringContaining(
+        'Invalid workflow input at inputs[1].orderId: a BigInt',
+      ),
+    });
     expect(await query(`select 1 from ${schema}.workflow_run`)).toHaveLength(0);
 
     const runs = await client.enqueueMany(

@@ -152,7 +152,12 @@ export class WorkflowClient {
         );
       }
       runs.push(
-        this.prepare(definition, this.serialize(inputs[index]), checked),
+        this.prepare(
+          definition,
+          // Paths name the input: `inputs[1].orderId`.
+          this.serialize(inputs[index], `inputs[${index}]`),
+          checked,
+        ),
       );
     }
     if (runs.length === 0) {
@@ -430,8 +435,13 @@ export class WorkflowClient {
     });
   }
 
-  private serialize(input: unknown): string | null {
-    return serializePayload(input, this.options.maxInputSizeBytes, 'input');
+  private serialize(input: unknown, root?: string): string | null {
+    return serializePayload(
+      input,
+      this.options.maxInputSizeBytes,
+      'input',
+      root,
+    );
   }
 
   private prepare(

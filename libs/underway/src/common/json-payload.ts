@@ -66,8 +66,10 @@ export function serializePayload(
   value: unknown,
   maxBytes: number,
   kind: PayloadKind = 'input',
+  /** How error paths start: `$`, or `inputs[3]` for one input of many. */
+  root = '$',
 ): string | null {
-  const json = new PayloadWalk(kind).property(value, '');
+  const json = new PayloadWalk(kind, root).property(value, '');
   if (json === undefined) {
     return null; // undefined, or a toJSON() that returned it: nothing to store
   }
@@ -101,7 +103,10 @@ class PayloadWalk {
   private readonly shieldArrays =
     'toJSON' in Array.prototype || 'toJSON' in Object.prototype;
 
-  constructor(private readonly kind: PayloadKind) {}
+  constructor(
+    private readonly kind: PayloadKind,
+    private readonly root: string,
+  ) {}
 
   /** What JSON makes of `value` found under `key`; `undefined` means "omitted". */
   property(input: unknown, key: string): JsonValue | undefined {
@@ -207,7 +212,7 @@ class PayloadWalk {
 
   private fail(problem: string): never {
     throw new InvalidInputError(
-      renderPath(this.path),
+      renderPath(this.root, this.path),
       `${problem} is not allowed`,
       this.kind,
     );
@@ -231,8 +236,8 @@ function unboxed(value: object): unknown {
   return value;
 }
 
-function renderPath(path: readonly (string | number)[]): string {
-  let rendered = '$';
+function renderPath(root: string, path: readonly (string | number)[]): string {
+  let rendered = root;
   for (const segment of path) {
     rendered +=
       typeof segment === 'number'
