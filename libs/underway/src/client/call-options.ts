@@ -59,16 +59,6 @@ const DEAD_LETTER_KEYS = ['runIds', 'limit', 'manager'] as const;
 const CANCEL_KEYS = ['manager'] as const;
 const RESULT_KEYS = ['timeout'] as const;
 
-/** What a run gets with no options (a redriven run): its workflow's defaults. */
-export const NO_ENQUEUE_OPTIONS: CheckedEnqueueOptions = Object.freeze({
-  manager: undefined,
-  delayMs: undefined,
-  runAt: undefined,
-  priority: undefined,
-  concurrencyKey: null,
-  idempotencyKey: null,
-});
-
 /** `limit` of `redrive()` / `getDeadLetters()` when none is given. */
 const DEFAULT_DEAD_LETTER_LIMIT = 100;
 

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { describeValue } from '../common/describe-value';
 import { deserializePayload, serializePayload } from '../common/json-payload';
-import { isUuid, uuidv7 } from '../common/uuid';
+import { isUuid } from '../common/uuid';
 import {
   EntityManagerExecutor,
   PoolExecutor,
@@ -9,10 +9,8 @@ import {
   withTransaction,
 } from '../database/sql-executor';
 import { UnderwayDatabase } from '../database/underway-database';
-import type { WorkflowDefinition } from '../discovery/workflow-definition';
 import { WorkflowRef, WorkflowRegistry } from '../discovery/workflow.registry';
 import { InvalidInputError } from '../errors/invalid-input.error';
-import { InvalidOptionsError } from '../errors/invalid-options.error';
 import { ResultTimeoutError } from '../errors/result-timeout.error';
 import { RunNotFoundError } from '../errors/run-not-found.error';
 import { UnderwayClosedError } from '../errors/underway-closed.error';
@@ -22,17 +20,16 @@ import { UnderwayBootstrap } from '../underway.bootstrap';
 import { UNDERWAY_OPTIONS } from '../underway.module-definition';
 import { RunEvents } from '../workflow/run-events';
 import type { RunState } from '../workflow/run-state';
+import { newRunOf } from '../workflow/new-run';
 import { RunRepository } from '../workflow/run.repository';
 import type { NewRun } from '../workflow/run.sql';
 import {
   checkCancelOptions,
   checkDeadLetterOptions,
-  CheckedEnqueueOptions,
   checkEnqueueManyOptions,
   checkEnqueueOptions,
   checkQueueName,
   checkResultOptions,
-  NO_ENQUEUE_OPTIONS,
 } from './call-options';
 import type {
   DeadLetterEntry,
@@ -116,7 +113,7 @@ export class WorkflowClient {
     this.assertOpen(operation);
     const definition = this.registry.get(workflow);
     const checked = checkEnqueueOptions(options);
-    const run = this.prepare(definition, this.serialize(input), checked);
+    const run = newRunOf(definition, this.serialize(input), checked);
     const executor = await this.executor(operation, checked);
     const { id } = await this.runs.insert(executor, run);
     return new WorkflowRun<TOutput>(id, definition.name, this.handles);
@@ -152,7 +149,7 @@ export class WorkflowClient {
         );
       }
       runs.push(
-        this.prepare(
+        newRunOf(
           definition,
           // Paths name the input: `inputs[1].orderId`.
           this.serialize(inputs[index], `inputs[${index}]`),
@@ -286,11 +283,7 @@ export class WorkflowClient {
         return [];
       }
       const runs = entries.map((entry) =>
-        this.prepare(
-          this.registry.get(entry.workflow_name),
-          entry.input,
-          NO_ENQUEUE_OPTIONS,
-        ),
+        newRunOf(this.registry.get(entry.workflow_name), entry.input),
       );
       const ids = await this.runs.insertMany(executor, runs);
       await this.runs.markRedriven(
@@ -442,35 +435,6 @@ export class WorkflowClient {
       'input',
       root,
     );
-  }
-
-  private prepare(
-    definition: WorkflowDefinition,
-    input: string | null,
-    options: CheckedEnqueueOptions,
-  ): NewRun {
-    const firstStep = definition.steps[0];
-    if (!firstStep) {
-      throw new InvalidOptionsError('workflow', 'has no steps');
-    }
-    const runPriority = options.priority ?? definition.priority;
-    return {
-      id: uuidv7(),
-      workflowName: definition.name,
-      input,
-      maxAttempts: firstStep.policy.retry.maxAttempts,
-      leaseMs: firstStep.policy.heartbeatMs,
-      priority: firstStep.priority ?? runPriority,
-      runPriority,
-      runAt: options.runAt ?? null,
-      delayMs:
-        options.delayMs ??
-        (options.runAt !== undefined ? 0 : (firstStep.delayMs ?? 0)),
-      concurrencyKey: options.concurrencyKey,
-      idempotencyKey: options.idempotencyKey,
-      deadLetter: definition.deadLetter ?? null,
-      ttlMs: definition.ttlMs,
-    };
   }
 
   /**
