@@ -1,5 +1,6 @@
 import { escapeIdentifier } from 'pg';
 import { UnderwayInit } from './1700000000000-UnderwayInit';
+import { UnderwaySchedules } from './1700000000001-UnderwaySchedules';
 import {
   migrationClass,
   UnderwayMigrationClass,
@@ -9,6 +10,7 @@ import {
 /** Every schema change, in order. Append only: a released entry is never edited. */
 export const MIGRATION_DEFINITIONS: readonly UnderwayMigrationDefinition[] = [
   UnderwayInit,
+  UnderwaySchedules,
 ];
 
 /** The schema version this code needs and understands. */

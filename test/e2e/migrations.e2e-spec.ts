@@ -29,10 +29,29 @@ describe('schema migrations', () => {
     const versions = await query<{ version: number }>(
       `select version from ${schema}.migration`,
     );
-    expect(versions).toEqual([{ version: 1 }]);
+    expect(versions).toEqual([{ version: 1 }, { version: 2 }]);
     await expect(
       (await apps[1]!.client.enqueue(NoopWorkflow)).result({ timeout: 5_000 }),
     ).resolves.toBe('ok');
+  });
+
+  it('upgrades a schema of version 1 in place at boot, keeping its runs', async () => {
+    const first = await createTestApp({ workflows: [NoopWorkflow] });
+    const run = await first.client.enqueue(NoopWorkflow);
+    await run.result({ timeout: 5_000 });
+    await first.close();
+    // Back to what version 1 of the library left.
+    await query(`drop table ${first.schema}.schedule`);
+    await query(`delete from ${first.schema}.migration where version = 2`);
+
+    const upgraded = await createTestApp({ workflows: [NoopWorkflow] });
+    expect(
+      await query<{ version: number }>(
+        `select version from ${upgraded.schema}.migration order by version`,
+      ),
+    ).toEqual([{ version: 1 }, { version: 2 }]);
+    expect((await upgraded.client.getRun(run.id))?.state).toBe('succeeded');
+    await expect(upgraded.client.listSchedules()).resolves.toEqual([]);
   });
 
   it('refuses to start against a schema migrated by a newer version of the library', async () => {
@@ -48,7 +67,7 @@ describe('schema migrations', () => {
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SchemaVersionError);
     expect((error as Error).message).toBe(
-      `Schema "${first.schema}" is at version 99, newer than this library understands (1). Upgrade @underway/nestjs on this instance.`,
+      `Schema "${first.schema}" is at version 99, newer than this library understands (2). Upgrade @underway/nestjs on this instance.`,
     );
     await waitFor(
       async () => (await libraryConnections('from-the-past')) === 0,
@@ -69,7 +88,7 @@ describe('schema migrations', () => {
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SchemaVersionError);
     expect((error as Error).message).toMatch(
-      /is at version 0, this library needs 1\. Apply underwayMigrations/,
+      /is at version 0, this library needs 2\. Apply underwayMigrations/,
     );
     await waitFor(async () => (await libraryConnections('unmigrated')) === 0, {
       timeoutMs: 2_000,
@@ -90,6 +109,7 @@ describe('schema migrations', () => {
       const applied = await dataSource.runMigrations();
       expect(applied.map((m) => m.name)).toEqual([
         `UnderwayInit_${schema}_1700000000000`,
+        `UnderwaySchedules_${schema}_1700000000001`,
       ]);
     } finally {
       await dataSource.query(
@@ -110,6 +130,7 @@ describe('schema migrations', () => {
   it('names the default-schema migrations as TypeORM expects', () => {
     expect(underwayMigrations.map((M) => new M().name)).toEqual([
       'UnderwayInit1700000000000',
+      'UnderwaySchedules1700000000001',
     ]);
     expect(() => underwayMigrationsFor('Bad-Name')).toThrow(
       /Invalid option schema/,

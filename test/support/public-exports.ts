@@ -38,4 +38,5 @@ export const PUBLIC_EXPORTS: readonly string[] = [
   'StepAbortedError',
   'DatabaseUnavailableError',
   'UnderwayClosedError',
+  'InvalidScheduleError',
 ];

@@ -12,6 +12,7 @@ import {
   EnqueueOptions,
   RetryPolicy,
   RunDetails,
+  ScheduleInfo,
   Step,
   StepContext,
   StepError,
@@ -248,4 +249,33 @@ export class SignupWithActivities {
   async welcome() {
     return Transition.complete();
   }
+}
+
+// --- README "Schedules" --------------------------------------------------------
+@Workflow({ name: 'report' })
+export class ReportWorkflow {
+  @Step()
+  async build(_input: { kind?: string; tenant?: number }) {
+    return Transition.complete();
+  }
+}
+
+export async function scheduleReports(client: WorkflowClient): Promise<void> {
+  // Every day at 02:00 in Paris, a run of ReportWorkflow with this input:
+  await client.schedule(ReportWorkflow, '0 2 * * *[Europe/Paris]', {
+    kind: 'daily',
+  });
+  // Several schedules of one workflow, each with its key; skip a tick while the last run is unfinished:
+  await client.schedule(
+    ReportWorkflow,
+    '*/15 * * * *',
+    { tenant: 7 },
+    { key: 'tenant:7', overlap: 'skip' },
+  );
+  const schedules: ScheduleInfo[] = await client.listSchedules(ReportWorkflow);
+  void schedules;
+  const removed: boolean = await client.unschedule(ReportWorkflow, {
+    key: 'tenant:7',
+  });
+  void removed;
 }

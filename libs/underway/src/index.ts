@@ -39,6 +39,11 @@ export type {
   DeadLetterOptions,
 } from './client/dead-letter.interface';
 export type {
+  ScheduleInfo,
+  ScheduleOptions,
+  UnscheduleOptions,
+} from './schedule/schedule.interface';
+export type {
   RunDetails,
   AttemptDetails,
   RecordedError,
@@ -68,6 +73,7 @@ export {
   StepAbortedError,
   DatabaseUnavailableError,
   UnderwayClosedError,
+  InvalidScheduleError,
 } from './errors';
 export type { UnderwayErrorCode, AbortCause } from './errors';
 

@@ -58,6 +58,10 @@ const ENQUEUE_MANY_KEYS = [
 const DEAD_LETTER_KEYS = ['runIds', 'limit', 'manager'] as const;
 const CANCEL_KEYS = ['manager'] as const;
 const RESULT_KEYS = ['timeout'] as const;
+const SCHEDULE_KEYS = ['key', 'overlap', 'manager'] as const;
+const UNSCHEDULE_KEYS = ['key', 'manager'] as const;
+/** The key of a schedule given none. */
+const DEFAULT_SCHEDULE_KEY = 'default';
 
 /** `limit` of `redrive()` / `getDeadLetters()` when none is given. */
 const DEFAULT_DEAD_LETTER_LIMIT = 100;
@@ -117,6 +121,54 @@ export function checkResultOptions(options: unknown): { timeoutMs: number } {
     timeoutMs:
       timeout === undefined ? Infinity : parseDuration(timeout, 'timeout'),
   };
+}
+
+/** The options of `schedule()`, checked. @throws InvalidOptionsError */
+export function checkScheduleOptions(options: unknown): {
+  key: string;
+  overlap: 'allow' | 'skip';
+  manager: EntityManager | undefined;
+} {
+  const { key, overlap, manager } = ownOptions(
+    options,
+    SCHEDULE_KEYS,
+    'a schedule',
+  );
+  if (overlap !== undefined && overlap !== 'allow' && overlap !== 'skip') {
+    throw new InvalidOptionsError(
+      'overlap',
+      `must be 'allow' or 'skip', got ${describeValue(overlap)}`,
+    );
+  }
+  return {
+    key: checkScheduleKey(key),
+    overlap: overlap ?? 'allow',
+    manager: checkManager(manager),
+  };
+}
+
+/** The options of `unschedule()`, checked. @throws InvalidOptionsError */
+export function checkUnscheduleOptions(options: unknown): {
+  key: string;
+  manager: EntityManager | undefined;
+} {
+  const { key, manager } = ownOptions(
+    options,
+    UNSCHEDULE_KEYS,
+    'an unschedule',
+  );
+  return { key: checkScheduleKey(key), manager: checkManager(manager) };
+}
+
+function checkScheduleKey(key: unknown): string {
+  if (key === undefined) {
+    return DEFAULT_SCHEDULE_KEY;
+  }
+  const problem = nameProblem(key);
+  if (problem !== undefined) {
+    throw new InvalidOptionsError('key', problem);
+  }
+  return key as string;
 }
 
 /** The queue name of `redrive()` / `getDeadLetters()`. @throws InvalidOptionsError */

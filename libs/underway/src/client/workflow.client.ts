@@ -20,6 +20,13 @@ import { UnderwayBootstrap } from '../underway.bootstrap';
 import { UNDERWAY_OPTIONS } from '../underway.module-definition';
 import { RunEvents } from '../workflow/run-events';
 import type { RunState } from '../workflow/run-state';
+import { parseSchedule } from '../schedule/schedule-expression';
+import type {
+  ScheduleInfo,
+  ScheduleOptions,
+  UnscheduleOptions,
+} from '../schedule/schedule.interface';
+import { ScheduleRepository } from '../schedule/schedule.repository';
 import { newRunOf } from '../workflow/new-run';
 import { RunRepository } from '../workflow/run.repository';
 import type { NewRun } from '../workflow/run.sql';
@@ -30,6 +37,8 @@ import {
   checkEnqueueOptions,
   checkQueueName,
   checkResultOptions,
+  checkScheduleOptions,
+  checkUnscheduleOptions,
 } from './call-options';
 import type {
   DeadLetterEntry,
@@ -66,6 +75,7 @@ const RESULT_POLL_MAX_MS = 1_000;
 @Injectable()
 export class WorkflowClient {
   private readonly runs: RunRepository;
+  private readonly schedules: ScheduleRepository;
   /** What `WorkflowRun` handles call: the same work, named after the handle's methods. */
   private readonly handles: RunHandleBackend;
   /** The `result()` waits in progress, woken at once when Underway closes. */
@@ -80,6 +90,7 @@ export class WorkflowClient {
     private readonly bootstrap: UnderwayBootstrap,
   ) {
     this.runs = new RunRepository(options.schema);
+    this.schedules = new ScheduleRepository(options.schema);
     this.handles = {
       status: (runId) => this.readStatus('WorkflowRun.status()', runId),
       result: <TOutput>(runId: string, resultOptions?: ResultOptions) =>
@@ -310,6 +321,72 @@ export class WorkflowClient {
       : withTransaction(this.database.pool, (executor) =>
           redrive(this.refuseOnceClosed(operation, executor)),
         );
+  }
+
+  /**
+   * Creates or replaces the schedule `options.key` (default `'default'`) of
+   * `workflow`: a run with `input` at every tick of `schedule` (5- or 6-field
+   * cron or a macro, with an optional `[Zone]`: `'0 2 * * *[Europe/Paris]'`),
+   * each tick fired exactly once across instances. With `manager`, it joins
+   * your transaction: rolled back, nothing changed.
+   *
+   * @throws WorkflowNotRegisteredError, InvalidScheduleError, InvalidInputError, PayloadTooLargeError, InvalidOptionsError
+   */
+  async schedule(
+    workflow: WorkflowRef,
+    schedule: string,
+    input: unknown,
+    options?: ScheduleOptions,
+  ): Promise<ScheduleInfo> {
+    const operation = 'WorkflowClient.schedule()';
+    this.assertOpen(operation);
+    const definition = this.registry.get(workflow);
+    const expression = parseSchedule(schedule);
+    const checked = checkScheduleOptions(options);
+    const json = this.serialize(input);
+    const upsert = (executor: SqlExecutor): Promise<ScheduleInfo> =>
+      this.schedules.upsert(executor, {
+        workflowName: definition.name,
+        key: checked.key,
+        expression,
+        input: json,
+        overlap: checked.overlap,
+        source: 'client',
+      });
+    await this.ready(operation);
+    return checked.manager
+      ? upsert(await this.executor(operation, checked))
+      : withTransaction(this.database.pool, (executor) =>
+          upsert(this.refuseOnceClosed(operation, executor)),
+        );
+  }
+
+  /**
+   * Removes the schedule `options.key` (default `'default'`) of `workflow`.
+   * @returns whether there was one
+   */
+  async unschedule(
+    workflow: WorkflowRef,
+    options?: UnscheduleOptions,
+  ): Promise<boolean> {
+    const operation = 'WorkflowClient.unschedule()';
+    this.assertOpen(operation);
+    const definition = this.registry.get(workflow);
+    const checked = checkUnscheduleOptions(options);
+    return this.schedules.delete(
+      await this.executor(operation, checked),
+      definition.name,
+      checked.key,
+    );
+  }
+
+  /** The schedules of `workflow`, or of every workflow, by workflow and key. */
+  async listSchedules(workflow?: WorkflowRef): Promise<ScheduleInfo[]> {
+    const operation = 'WorkflowClient.listSchedules()';
+    this.assertOpen(operation);
+    const name =
+      workflow === undefined ? null : this.registry.get(workflow).name;
+    return this.schedules.list(await this.executor(operation, {}), name);
   }
 
   /**

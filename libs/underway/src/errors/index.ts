@@ -16,3 +16,4 @@ export type { UnderwayErrorCode } from './underway.error';
 export type { AbortCause } from './step-aborted.error';
 export { DatabaseUnavailableError } from './database-unavailable.error';
 export { UnderwayClosedError } from './underway-closed.error';
+export { InvalidScheduleError } from './invalid-schedule.error';

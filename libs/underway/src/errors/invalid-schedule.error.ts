@@ -5,6 +5,8 @@ import { UnderwayError } from './underway.error';
  * A schedule string that cannot be used: malformed or impossible cron, an
  * unknown time zone, an empty string. Thrown where the schedule is given (at
  * boot for a decorator), before anything is written.
+ *
+ * @publicApi
  */
 export class InvalidScheduleError extends UnderwayError {
   readonly code = 'invalid_schedule';

@@ -14,6 +14,7 @@ export type UnderwayErrorCode =
   | 'schema_version_mismatch'
   | 'database_unavailable'
   | 'underway_closed'
+  | 'invalid_schedule'
   | 'run_failed'
   | 'run_not_found'
   | 'result_timeout'

@@ -22,6 +22,8 @@ import { UnderwayBootstrap } from '../underway.bootstrap';
 import { ClaimLoop } from './claim.loop';
 import { LeaseKeeper } from './lease.keeper';
 import { LeaseRescuer } from './lease.rescuer';
+import { Scheduler } from '../schedule/scheduler';
+import { SCHEDULES_CHANGED } from '../schedule/schedule.sql';
 import { MaintenanceLoop } from './maintenance.loop';
 import { OutcomeBatcher } from './outcome.batcher';
 import { StepRunner } from './step.runner';
@@ -40,6 +42,7 @@ interface RunningWorker {
   readonly leases: LeaseKeeper;
   readonly listener: NotificationListener;
   readonly maintenance: MaintenanceLoop;
+  readonly scheduler: Scheduler;
 }
 
 /**
@@ -95,6 +98,9 @@ export class WorkerService
     this.stopping = true;
     const worker = this.worker;
     if (worker) {
+      // No new fires: a tick not fired here is fired by another instance,
+      // or once this one starts again.
+      void worker.scheduler.stop();
       // Stop claiming at once. The runs claimed ahead go back through the
       // outcome queue, whose drain beforeApplicationShutdown bounds: not
       // awaited here, where a database outage would hold the shutdown.
@@ -140,6 +146,7 @@ export class WorkerService
       await worker.outcomes.drain();
     }
     await released;
+    await worker.scheduler.stop();
     await worker.leases.stop();
     await worker.maintenance.stop();
     await worker.listener.stop();
@@ -193,6 +200,10 @@ export class WorkerService
           runner.cancel(payload.slice(CANCEL_PREFIX.length));
           return;
         }
+        if (payload === SCHEDULES_CHANGED) {
+          scheduler.rearm();
+          return;
+        }
         const dueInMs = payload === '' ? 0 : Number(payload);
         if (Number.isFinite(dueInMs) && dueInMs > 0) {
           claimLoop.wakeIn(dueInMs);
@@ -200,7 +211,11 @@ export class WorkerService
           claimLoop.claimSoon();
         }
       },
-      () => claimLoop.claimSoon(),
+      () => {
+        // Anything may have been missed while the listener was away.
+        claimLoop.claimSoon();
+        scheduler.rearm();
+      },
       reconnectBackoff,
       this.database.bounds('listen').serverMs,
     );
@@ -211,9 +226,25 @@ export class WorkerService
       runtime.maintenanceIntervalMs,
       Math.max(runtime.pollIntervalMs * 5, 1_000),
     );
+    const scheduler = new Scheduler(
+      this.database.pool,
+      schema,
+      this.registry,
+      workflows,
+      reconnectBackoff,
+    );
     listener.start();
     claimLoop.start();
     maintenance.start();
-    return { claimLoop, runner, outcomes, leases, listener, maintenance };
+    scheduler.start();
+    return {
+      claimLoop,
+      runner,
+      outcomes,
+      leases,
+      listener,
+      maintenance,
+      scheduler,
+    };
   }
 }

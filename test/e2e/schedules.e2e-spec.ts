@@ -1,0 +1,377 @@
+import {
+  InvalidInputError,
+  InvalidOptionsError,
+  InvalidScheduleError,
+  Step,
+  StepContext,
+  Transition,
+  Workflow,
+  WorkflowNotRegisteredError,
+} from '@underway/nestjs';
+import { createTestApp, TestApp } from '../support/create-test-app';
+import { query } from '../support/database';
+import { sleep, waitFor } from '../support/wait-for';
+
+/**
+ * Schedules made with the client: each tick fired exactly once across
+ * instances, the fire and the advance in one transaction, the timer re-armed
+ * by a notification, one catch-up fire after every instance was down.
+ */
+
+@Workflow({ name: 'tick' })
+class TickWorkflow {
+  @Step()
+  async record(input: { label: string }, ctx: StepContext) {
+    return Transition.complete({ label: input.label, runId: ctx.runId });
+  }
+}
+
+@Workflow({ name: 'slow-tick' })
+class SlowTickWorkflow {
+  @Step()
+  async work(input: { ms: number }, ctx: StepContext) {
+    await sleep(input.ms);
+    return Transition.complete(ctx.runId);
+  }
+}
+
+@Workflow({ name: 'not-scheduled' })
+class OtherWorkflow {
+  @Step()
+  async only() {
+    return Transition.complete();
+  }
+}
+
+interface FiredRun {
+  id: string;
+  idempotency_key: string;
+  state: string;
+  created_at: Date;
+  started_at: Date | null;
+  completed_at: Date | null;
+}
+
+async function firedRuns(app: TestApp, workflow: string): Promise<FiredRun[]> {
+  return query<FiredRun>(
+    `select id, idempotency_key, state, created_at, started_at, completed_at
+     from ${app.schema}.workflow_run where workflow_name = $1 order by idempotency_key`,
+    [workflow],
+  );
+}
+
+const WORKFLOWS = [TickWorkflow, SlowTickWorkflow, OtherWorkflow];
+
+describe('client.schedule', () => {
+  it('fires every tick exactly once across two instances, each as a run with the schedule input', async () => {
+    const first = await createTestApp({ workflows: WORKFLOWS });
+    const second = await createTestApp({
+      workflows: WORKFLOWS,
+      underway: { schema: first.schema },
+    });
+    await first.client.schedule(TickWorkflow, '*/2 * * * * *', {
+      label: 'every 2 s',
+    });
+
+    const runs = await waitFor(
+      async () => {
+        const rows = await firedRuns(first, 'tick');
+        return rows.filter((row) => row.state === 'succeeded').length >= 4
+          ? rows
+          : undefined;
+      },
+      { timeoutMs: 30_000, message: 'four ticks did not fire' },
+    );
+    await first.client.unschedule(TickWorkflow);
+
+    // One run per tick: the idempotency key is (schedule, fire time), and no
+    // key appears twice.
+    const keys = runs.map((run) => run.idempotency_key);
+    expect(new Set(keys).size).toBe(keys.length);
+    const ticks = keys.map((key) =>
+      Date.parse(key.replace(/^schedule:default:/, '')),
+    );
+    for (const tick of ticks) {
+      expect(tick % 2_000).toBe(0); // on the even seconds
+    }
+    // Every fired run ran with the schedule's input.
+    const output = await first.client.result(runs[0]!.id, { timeout: 10_000 });
+    expect(output).toMatchObject({ label: 'every 2 s' });
+    const [schedule] = await first.client.listSchedules(TickWorkflow);
+    expect(schedule).toBeUndefined();
+    void second;
+  }, 60_000);
+
+  it('creates, replaces, lists and removes schedules by (workflow, key)', async () => {
+    const app = await createTestApp({
+      workflows: WORKFLOWS,
+      underway: { runtime: false },
+    });
+    const before = Date.now();
+    const created = await app.client.schedule(
+      TickWorkflow,
+      '0 2 * * *[Europe/Paris]',
+      { label: 'nightly' },
+    );
+    expect(created).toMatchObject({
+      workflowName: 'tick',
+      key: 'default',
+      cron: '0 2 * * *',
+      timezone: 'Europe/Paris',
+      overlap: 'allow',
+      source: 'client',
+      lastFireAt: undefined,
+      lastRunId: undefined,
+      skipped: 0,
+    });
+    expect(created.nextFireAt.getTime()).toBeGreaterThan(before);
+    // 02:00 in Paris is 00:00 or 01:00 UTC.
+    expect([0, 1]).toContain(created.nextFireAt.getUTCHours());
+
+    await app.client.schedule(TickWorkflow, '@hourly', { label: 'replaced' });
+    await app.client.schedule(
+      'tick',
+      '*/5 * * * *',
+      { label: 'tenant 7' },
+      { key: 'tenant:7', overlap: 'skip' },
+    );
+    const listed = await app.client.listSchedules();
+    expect(
+      listed.map(({ workflowName, key, cron, timezone, overlap }) => ({
+        workflowName,
+        key,
+        cron,
+        timezone,
+        overlap,
+      })),
+    ).toEqual([
+      {
+        workflowName: 'tick',
+        key: 'default',
+        cron: '@hourly',
+        timezone: 'UTC',
+        overlap: 'allow',
+      },
+      {
+        workflowName: 'tick',
+        key: 'tenant:7',
+        cron: '*/5 * * * *',
+        timezone: 'UTC',
+        overlap: 'skip',
+      },
+    ]);
+    const [row] = await query<{ input: unknown }>(
+      `select input from ${app.schema}.schedule where key = 'default'`,
+    );
+    expect(row?.input).toEqual({ label: 'replaced' });
+    expect(await app.client.listSchedules(OtherWorkflow)).toEqual([]);
+
+    await expect(app.client.unschedule(TickWorkflow)).resolves.toBe(true);
+    await expect(app.client.unschedule(TickWorkflow)).resolves.toBe(false);
+    await expect(
+      app.client.unschedule(TickWorkflow, { key: 'tenant:7' }),
+    ).resolves.toBe(true);
+    expect(await app.client.listSchedules()).toEqual([]);
+  });
+
+  it('joins the caller’s transaction: rolled back, no schedule exists', async () => {
+    const app = await createTestApp({
+      workflows: WORKFLOWS,
+      underway: { runtime: false },
+    });
+    await expect(
+      app.dataSource.transaction(async (manager) => {
+        await app.client.schedule(
+          TickWorkflow,
+          '@daily',
+          { label: 'x' },
+          { manager },
+        );
+        throw new Error('roll back');
+      }),
+    ).rejects.toThrow('roll back');
+    expect(await app.client.listSchedules()).toEqual([]);
+
+    await app.dataSource.transaction((manager) =>
+      app.client.schedule(TickWorkflow, '@daily', { label: 'y' }, { manager }),
+    );
+    expect(await app.client.listSchedules()).toHaveLength(1);
+  });
+
+  it('refuses bad schedules, inputs, options and workflows with typed errors, writing nothing', async () => {
+    const app = await createTestApp({
+      workflows: WORKFLOWS,
+      underway: { runtime: false },
+    });
+    const refusals: [
+      () => Promise<unknown>,
+      new (...args: never[]) => Error,
+      string,
+    ][] = [
+      [
+        () => app.client.schedule(TickWorkflow, '0 0 31 2 *', {}),
+        InvalidScheduleError,
+        'Invalid schedule "0 0 31 2 *"',
+      ],
+      [
+        () => app.client.schedule(TickWorkflow, '', {}),
+        InvalidScheduleError,
+        'it is empty',
+      ],
+      [
+        () => app.client.schedule(TickWorkflow, '@daily[Mars/Phobos]', {}),
+        InvalidScheduleError,
+        '"Mars/Phobos" is not an IANA time zone',
+      ],
+      [
+        () => app.client.schedule(TickWorkflow, '* * * *', {}),
+        InvalidScheduleError,
+        'it has 4 fields',
+      ],
+      [
+        () => app.client.schedule(TickWorkflow, '@daily', { n: 1n }),
+        InvalidInputError,
+        'a BigInt',
+      ],
+      [
+        () =>
+          app.client.schedule(TickWorkflow, '@daily', {}, {
+            keys: 'x',
+          } as never),
+        InvalidOptionsError,
+        'is not a schedule option',
+      ],
+      [
+        () =>
+          app.client.schedule(
+            TickWorkflow,
+            '@daily',
+            {},
+            { overlap: 'never' as never },
+          ),
+        InvalidOptionsError,
+        "must be 'allow' or 'skip'",
+      ],
+      [
+        () =>
+          app.client.schedule(TickWorkflow, '@daily', {}, { key: 'k\uD800' }),
+        InvalidOptionsError,
+        'lone surrogate',
+      ],
+      [
+        () => app.client.schedule('unknown-workflow', '@daily', {}),
+        WorkflowNotRegisteredError,
+        'unknown-workflow',
+      ],
+      [
+        () => app.client.unschedule(TickWorkflow, { key: '' }),
+        InvalidOptionsError,
+        'must not be empty',
+      ],
+    ];
+    for (const [call, type, message] of refusals) {
+      const err = await call().then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(err).toBeInstanceOf(type);
+      expect((err as Error).message).toContain(message);
+    }
+    expect(await query(`select 1 from ${app.schema}.schedule`)).toHaveLength(0);
+  });
+
+  it('a schedule made while the worker sleeps wakes it through a notification, and fires on time', async () => {
+    const app = await createTestApp({
+      workflows: WORKFLOWS,
+      // Neither the claim poll nor the scheduler's own sleep would come in time.
+      underway: { runtime: { pollInterval: '30s' } },
+    });
+    await sleep(300); // the scheduler has looked once and found nothing
+    await app.client.schedule(TickWorkflow, '* * * * * *', { label: 'soon' });
+    const [run] = await waitFor(
+      async () => {
+        const rows = await firedRuns(app, 'tick');
+        return rows.length > 0 ? rows : undefined;
+      },
+      { timeoutMs: 10_000, message: 'the schedule did not fire' },
+    );
+    await app.client.unschedule(TickWorkflow);
+    const tick = Date.parse(
+      run!.idempotency_key.replace(/^schedule:default:/, ''),
+    );
+    // Enqueued right after its tick (the database clock), with room for a loaded machine.
+    expect(run!.created_at.getTime() - tick).toBeGreaterThanOrEqual(0);
+    expect(run!.created_at.getTime() - tick).toBeLessThan(2_000);
+  });
+
+  it('ticks missed while every instance was down fire once on recovery, then the schedule goes on from the next future tick', async () => {
+    const producer = await createTestApp({
+      workflows: WORKFLOWS,
+      underway: { runtime: false },
+    });
+    await producer.client.schedule(TickWorkflow, '@hourly', {
+      label: 'caught up',
+    });
+    // Three hourly ticks went by with no instance running.
+    await query(
+      `update ${producer.schema}.schedule
+       set next_fire_at = date_trunc('hour', now()) - interval '3 hours'`,
+    );
+    const worker = await createTestApp({
+      workflows: WORKFLOWS,
+      underway: { schema: producer.schema },
+    });
+    const [run] = await waitFor(
+      async () => {
+        const rows = await firedRuns(worker, 'tick');
+        return rows.length > 0 ? rows : undefined;
+      },
+      { timeoutMs: 10_000 },
+    );
+    await sleep(500); // time for a second (wrong) fire, were there one
+    expect(await firedRuns(worker, 'tick')).toHaveLength(1);
+    const [schedule] = await worker.client.listSchedules(TickWorkflow);
+    expect(schedule!.lastRunId).toBe(run!.id);
+    expect(schedule!.nextFireAt.getTime()).toBeGreaterThan(Date.now());
+    expect(schedule!.nextFireAt.getTime() - Date.now()).toBeLessThanOrEqual(
+      3_600_000,
+    );
+    expect(Date.now() - schedule!.lastFireAt!.getTime()).toBeGreaterThan(
+      2 * 3_600_000,
+    );
+  });
+
+  it("overlap: 'skip' skips (and counts) ticks while the previous run is unfinished", async () => {
+    const app = await createTestApp({ workflows: WORKFLOWS });
+    await app.client.schedule(
+      SlowTickWorkflow,
+      '* * * * * *',
+      { ms: 2_500 },
+      { overlap: 'skip' },
+    );
+    const info = await waitFor(
+      async () => {
+        const [schedule] = await app.client.listSchedules(SlowTickWorkflow);
+        return schedule && schedule.skipped >= 2 ? schedule : undefined;
+      },
+      { timeoutMs: 20_000, message: 'no tick was skipped' },
+    );
+    await app.client.unschedule(SlowTickWorkflow);
+    expect(info.skipped).toBeGreaterThanOrEqual(2);
+    // The runs of this schedule never overlapped.
+    const runs = (await firedRuns(app, 'slow-tick')).filter(
+      (run) => run.started_at,
+    );
+    const ordered = [...runs].sort(
+      (a, b) => a.started_at!.getTime() - b.started_at!.getTime(),
+    );
+    for (let i = 1; i < ordered.length; i += 1) {
+      const previous = ordered[i - 1]!;
+      if (previous.completed_at) {
+        expect(ordered[i]!.created_at.getTime()).toBeGreaterThanOrEqual(
+          previous.completed_at.getTime() - 5,
+        );
+      }
+    }
+  }, 40_000);
+});
