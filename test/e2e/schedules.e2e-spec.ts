@@ -375,3 +375,164 @@ describe('client.schedule', () => {
     }
   }, 40_000);
 });
+
+function declaredWorkflow(schedule: unknown): new () => object {
+  @Workflow({ name: 'declared', schedule } as never)
+  class DeclaredWorkflow {
+    @Step()
+    async run(input: unknown) {
+      return Transition.complete(input);
+    }
+  }
+  return DeclaredWorkflow;
+}
+
+describe('@Workflow({ schedule })', () => {
+  it('is synced at boot: added, changed and removed with the code, client schedules left alone', async () => {
+    const first = await createTestApp({
+      workflows: [
+        declaredWorkflow([
+          { cron: '@daily[Europe/Paris]', input: { report: 'daily' } },
+          {
+            cron: '*/2 * * * * *',
+            key: 'fast',
+            input: { n: 1 },
+            overlap: 'skip',
+          },
+        ]),
+      ],
+    });
+    expect(
+      (await first.client.listSchedules('declared')).map(
+        ({ key, cron, timezone, overlap, source }) => ({
+          key,
+          cron,
+          timezone,
+          overlap,
+          source,
+        }),
+      ),
+    ).toEqual([
+      {
+        key: 'default',
+        cron: '@daily',
+        timezone: 'Europe/Paris',
+        overlap: 'allow',
+        source: 'decorator',
+      },
+      {
+        key: 'fast',
+        cron: '*/2 * * * * *',
+        timezone: 'UTC',
+        overlap: 'skip',
+        source: 'decorator',
+      },
+    ]);
+    // The declared schedule fires like any other.
+    await waitFor(async () => (await firedRuns(first, 'declared')).length > 0, {
+      timeoutMs: 10_000,
+    });
+    await first.client.schedule(
+      'declared',
+      '@weekly',
+      { mine: true },
+      { key: 'mine' },
+    );
+    const [daily] = await first.client.listSchedules('declared');
+    await first.close();
+
+    // The same code again: nothing changes, not even the next tick.
+    const same = await createTestApp({
+      workflows: [
+        declaredWorkflow([
+          { cron: '@daily[Europe/Paris]', input: { report: 'daily' } },
+          {
+            cron: '*/2 * * * * *',
+            key: 'fast',
+            input: { n: 1 },
+            overlap: 'skip',
+          },
+        ]),
+      ],
+      underway: { schema: first.schema, runtime: false },
+    });
+    const [again] = await same.client.listSchedules('declared');
+    expect(again!.nextFireAt).toEqual(daily!.nextFireAt);
+    await same.close();
+
+    // New code: the default schedule changed, "fast" is gone.
+    const changed = await createTestApp({
+      workflows: [
+        declaredWorkflow({ cron: '@hourly', input: { report: 'hourly' } }),
+      ],
+      underway: { schema: first.schema, runtime: false },
+    });
+    expect(
+      (await changed.client.listSchedules('declared')).map(
+        ({ key, cron, source }) => ({
+          key,
+          cron,
+          source,
+        }),
+      ),
+    ).toEqual([
+      { key: 'default', cron: '@hourly', source: 'decorator' },
+      { key: 'mine', cron: '@weekly', source: 'client' },
+    ]);
+    const [row] = await query<{ input: unknown }>(
+      `select input from ${first.schema}.schedule where key = 'default'`,
+    );
+    expect(row?.input).toEqual({ report: 'hourly' });
+  }, 40_000);
+
+  it.each<[string, unknown, new (...args: never[]) => Error, string]>([
+    [
+      'an impossible cron',
+      { cron: '0 0 31 2 *' },
+      InvalidScheduleError,
+      'DeclaredWorkflow @Workflow({ schedule }): Invalid schedule "0 0 31 2 *"',
+    ],
+    [
+      'an unknown zone',
+      { cron: '@daily[Nowhere/City]' },
+      InvalidScheduleError,
+      '"Nowhere/City" is not an IANA time zone',
+    ],
+    [
+      'a key declared twice',
+      [{ cron: '@daily' }, { cron: '@hourly' }],
+      Error,
+      'declares the key "default" twice',
+    ],
+    [
+      'an input that is not JSON',
+      { cron: '@daily', input: { n: 1n } },
+      Error,
+      'a BigInt',
+    ],
+    [
+      'an unknown option',
+      { cron: '@daily', every: 'day' },
+      Error,
+      'unknown option "every"',
+    ],
+    [
+      'a bad overlap',
+      { cron: '@daily', overlap: 'sometimes' },
+      Error,
+      "must be 'allow' or 'skip'",
+    ],
+  ])(
+    'refuses %s at boot, writing nothing',
+    async (_label, schedule, type, message) => {
+      const err = await createTestApp({
+        workflows: [declaredWorkflow(schedule)],
+      }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(err).toBeInstanceOf(type);
+      expect((err as Error).message).toContain(message);
+    },
+  );
+});

@@ -279,3 +279,22 @@ export async function scheduleReports(client: WorkflowClient): Promise<void> {
   });
   void removed;
 }
+
+@Workflow({
+  name: 'daily-report',
+  schedule: [
+    { cron: '@daily[Europe/Paris]', input: { scope: 'all' } },
+    {
+      cron: '*/15 * * * *',
+      key: 'quarter-hourly',
+      input: { scope: 'recent' },
+      overlap: 'skip',
+    },
+  ],
+})
+export class DailyReportWorkflow {
+  @Step()
+  async build(_input: { scope: string }) {
+    return Transition.complete();
+  }
+}

@@ -24,6 +24,7 @@ export type {
   WorkflowOptions,
   StepOptions,
   ActivityOptions,
+  WorkflowSchedule,
 } from './decorators/workflow-options.interface';
 
 // Client

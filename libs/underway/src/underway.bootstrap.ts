@@ -6,6 +6,7 @@ import {
   OnModuleInit,
 } from '@nestjs/common';
 import { MigrationRunner } from './database/migration.runner';
+import { syncDeclaredSchedules } from './schedule/schedule-sync';
 import { isTransientPgError } from './database/pg-errors';
 import { retryTransient } from './database/transient-retry';
 import { UnderwayDatabase } from './database/underway-database';
@@ -145,6 +146,11 @@ export class UnderwayBootstrap implements OnModuleInit, OnApplicationShutdown {
       } else {
         await migrations.assertCurrent();
       }
+      await syncDeclaredSchedules(
+        this.database.migrations,
+        this.options.schema,
+        this.registry.all(),
+      );
     } finally {
       // Its one connection is for boot only.
       await this.database.releaseMigrations();

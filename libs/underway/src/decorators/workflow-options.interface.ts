@@ -28,6 +28,29 @@ export interface WorkflowOptions {
    * `WorkflowClient.redrive(name)`.
    */
   deadLetter?: string;
+  /**
+   * Runs of this workflow on a schedule, declared here and synced at boot:
+   * added, changed (cron, input, overlap) and removed when gone from the
+   * code. Schedules made with `WorkflowClient.schedule()` are never touched
+   * by the sync. One, or several each with its own `key`.
+   */
+  schedule?: WorkflowSchedule | readonly WorkflowSchedule[];
+}
+
+/**
+ * A schedule declared on `@Workflow({ schedule })`.
+ *
+ * @publicApi
+ */
+export interface WorkflowSchedule {
+  /** `'0 2 * * *[Europe/Paris]'`, `'@daily'`, `'*\/10 * * * * *'`: see README "Schedules". */
+  cron: string;
+  /** The input of each run. */
+  input?: unknown;
+  /** Unique in the workflow. @default 'default' */
+  key?: string;
+  /** `skip`: skip a tick while the previous run is unfinished. @default 'allow' */
+  overlap?: 'allow' | 'skip';
 }
 
 /**

@@ -78,6 +78,7 @@ export class UnderwayExplorer {
         activities: this.accessor.getActivities(target),
       },
       this.options.defaults,
+      this.options.maxInputSizeBytes,
     );
   }
 }

@@ -7,13 +7,21 @@ import type {
   ActivityOptions,
   StepOptions,
   WorkflowOptions,
+  WorkflowSchedule,
 } from '../decorators/workflow-options.interface';
+import { serializePayload } from '../common/json-payload';
+import { InvalidScheduleError } from '../errors/invalid-schedule.error';
+import {
+  parseSchedule,
+  ScheduleExpression,
+} from '../schedule/schedule-expression';
 import { InvalidWorkflowDefinitionError } from '../errors/invalid-workflow-definition.error';
 import { UnderwayError } from '../errors/underway.error';
 import { resolveDefaults } from '../options/resolve-options';
 import type { ResolvedDefaults, StepPolicy } from '../options/resolved-options';
 import type {
   ActivityDefinition,
+  DeclaredSchedule,
   StepDefinition,
   WorkflowDefinition,
 } from './workflow-definition';
@@ -26,6 +34,7 @@ const WORKFLOW_KEYS = new Set([
   'ttl',
   'priority',
   'deadLetter',
+  'schedule',
 ]);
 const STEP_KEYS = new Set([
   'retry',
@@ -35,6 +44,7 @@ const STEP_KEYS = new Set([
   'delay',
 ]);
 const ACTIVITY_KEYS = new Set(['name', 'retry', 'timeout', 'heartbeat']);
+const SCHEDULE_KEYS = new Set(['cron', 'input', 'key', 'overlap']);
 /** Workflow, dead-letter queue and activity names. */
 const MAX_NAME_LENGTH = 200;
 
@@ -58,6 +68,7 @@ export interface WorkflowSource {
 export function defineWorkflow(
   source: WorkflowSource,
   defaults: ResolvedDefaults,
+  maxInputSizeBytes: number,
 ): WorkflowDefinition {
   const { className, options, instance } = source;
   checkKeys(options, WORKFLOW_KEYS, className, '@Workflow');
@@ -99,7 +110,65 @@ export function defineWorkflow(
       options.deadLetter === undefined
         ? undefined
         : checkName(options.deadLetter, className, '@Workflow({ deadLetter })'),
+    schedules: defineSchedules(options.schedule, className, maxInputSizeBytes),
   });
+}
+
+/** `@Workflow({ schedule })`: one or several, each checked now, keys unique. */
+function defineSchedules(
+  value: WorkflowOptions['schedule'],
+  className: string,
+  maxInputSizeBytes: number,
+): readonly DeclaredSchedule[] {
+  if (value === undefined) {
+    return Object.freeze([]);
+  }
+  const where = `${className} @Workflow({ schedule })`;
+  const declared = Array.isArray(value) ? value : [value];
+  const keys = new Set<string>();
+  return Object.freeze(
+    declared.map((item: WorkflowSchedule) => {
+      checkKeys(item, SCHEDULE_KEYS, className, '@Workflow({ schedule })');
+      let expression: ScheduleExpression;
+      try {
+        expression = parseSchedule(item.cron);
+      } catch (err) {
+        if (err instanceof InvalidScheduleError) {
+          throw new InvalidScheduleError(err.schedule, err.problem, where);
+        }
+        throw err;
+      }
+      const key =
+        item.key === undefined
+          ? 'default'
+          : checkName(item.key, className, '@Workflow({ schedule: { key } })');
+      if (keys.has(key)) {
+        throw new InvalidWorkflowDefinitionError(
+          className,
+          `@Workflow({ schedule }) declares the key "${key}" twice; give each schedule its own key`,
+        );
+      }
+      keys.add(key);
+      if (
+        item.overlap !== undefined &&
+        item.overlap !== 'allow' &&
+        item.overlap !== 'skip'
+      ) {
+        throw new InvalidWorkflowDefinitionError(
+          className,
+          `@Workflow({ schedule: { overlap } }) must be 'allow' or 'skip', got ${describeValue(item.overlap)}`,
+        );
+      }
+      return Object.freeze({
+        key,
+        expression,
+        input: wrap(className, () =>
+          serializePayload(item.input, maxInputSizeBytes, 'input'),
+        ),
+        overlap: item.overlap ?? 'allow',
+      });
+    }),
+  );
 }
 
 function defineStep(

@@ -1,4 +1,14 @@
 import type { StepPolicy } from '../options/resolved-options';
+import type { ScheduleExpression } from '../schedule/schedule-expression';
+
+/** A schedule of `@Workflow({ schedule })`, checked. Frozen after boot. */
+export interface DeclaredSchedule {
+  readonly key: string;
+  readonly expression: ScheduleExpression;
+  /** JSON text, or `null` for no input. */
+  readonly input: string | null;
+  readonly overlap: 'allow' | 'skip';
+}
 
 /** One `@Step` of a registered workflow, options resolved. Frozen after boot. */
 export interface StepDefinition {
@@ -31,4 +41,6 @@ export interface WorkflowDefinition {
   readonly priority: number;
   readonly ttlMs: number;
   readonly deadLetter: string | undefined;
+  /** `@Workflow({ schedule })`, by key. */
+  readonly schedules: readonly DeclaredSchedule[];
 }

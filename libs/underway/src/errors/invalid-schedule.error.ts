@@ -14,10 +14,13 @@ export class InvalidScheduleError extends UnderwayError {
   constructor(
     /** The schedule as given. */
     readonly schedule: unknown,
-    problem: string,
+    /** What is wrong with it. */
+    readonly problem: string,
+    /** Where it was given, for a decorator: `ReportWorkflow @Workflow({ schedule })`. */
+    where?: string,
   ) {
     super(
-      `Invalid schedule ${describeValue(schedule)}: ${problem}. ` +
+      `${where ? `${where}: ` : ''}Invalid schedule ${describeValue(schedule)}: ${problem}. ` +
         'Use 5 fields (minute hour day month weekday) or 6 (with seconds first), or a macro ' +
         "such as '@daily', optionally followed by an IANA time zone: '0 2 * * *[Europe/Paris]'.",
     );

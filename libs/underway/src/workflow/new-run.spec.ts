@@ -27,6 +27,7 @@ function definition(
     priority: 5,
     ttlMs: 60_000,
     deadLetter: 'orders-dlq',
+    schedules: [],
   };
 }
 
