@@ -5,6 +5,7 @@ import { DatabaseConnection } from './database/database-connection';
 import { DatabaseModule } from './database/database.module';
 import { DemoModule } from './demo/demo.module';
 import { OrdersModule } from './orders/orders.module';
+import { ReportsModule } from './reports/reports.module';
 import { RunsModule } from './runs/runs.module';
 import { UsersModule } from './users/users.module';
 
@@ -38,6 +39,7 @@ import { UsersModule } from './users/users.module';
     }),
     UsersModule,
     OrdersModule,
+    ReportsModule,
     RunsModule,
     DemoModule,
   ],
