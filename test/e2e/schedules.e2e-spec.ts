@@ -9,7 +9,8 @@ import {
   WorkflowNotRegisteredError,
 } from '@underway/nestjs';
 import { createTestApp, TestApp } from '../support/create-test-app';
-import { query } from '../support/database';
+import { Client } from 'pg';
+import { databaseUrl, query } from '../support/database';
 import { sleep, waitFor } from '../support/wait-for';
 
 /**
@@ -339,6 +340,53 @@ describe('client.schedule', () => {
     expect(Date.now() - schedule!.lastFireAt!.getTime()).toBeGreaterThan(
       2 * 3_600_000,
     );
+  });
+
+  it('waits without spinning while another instance holds a due schedule, and fires it once that one lets go', async () => {
+    const producer = await createTestApp({
+      workflows: WORKFLOWS,
+      underway: { runtime: false },
+    });
+    await producer.client.schedule(TickWorkflow, '@hourly', { label: 'held' });
+    await query(
+      `update ${producer.schema}.schedule set next_fire_at = now() - interval '1 second'`,
+    );
+    // A stalled instance: it claimed the due schedule and holds it.
+    const holder = new Client({ connectionString: databaseUrl() });
+    await holder.connect();
+    try {
+      await holder.query('begin');
+      await holder.query(
+        `select 1 from ${producer.schema}.schedule for update`,
+      );
+      const worker = await createTestApp({
+        workflows: WORKFLOWS,
+        underway: { schema: producer.schema },
+      });
+      const transactions = async (): Promise<number> => {
+        const [row] = await query<{ n: string }>(
+          `select xact_commit + xact_rollback as n from pg_stat_database where datname = current_database()`,
+        );
+        return Number(row!.n);
+      };
+      const before = await transactions();
+      await sleep(2_000);
+      expect(await firedRuns(worker, 'tick')).toHaveLength(0);
+      await holder.query('rollback');
+      await waitFor(
+        async () => (await firedRuns(worker, 'tick')).length === 1,
+        {
+          timeoutMs: 5_000,
+          message: 'the tick did not fire once the holder let go',
+        },
+      );
+      await sleep(1_200); // statistics reach pg_stat_database within a second
+      // Looking every 100 ms is a few dozen transactions; spinning would be thousands.
+      // (About 120 here; spinning, about 1,300 on this machine.)
+      expect((await transactions()) - before).toBeLessThan(600);
+    } finally {
+      await holder.end();
+    }
   });
 
   it("overlap: 'skip' skips (and counts) ticks while the previous run is unfinished", async () => {

@@ -146,8 +146,10 @@ export class UnderwayBootstrap implements OnModuleInit, OnApplicationShutdown {
       } else {
         await migrations.assertCurrent();
       }
+      // On a bounded connection: a schedule row held by a stalled instance
+      // is waited for only until the statement timeout, then retried.
       await syncDeclaredSchedules(
-        this.database.migrations,
+        this.database.pool,
         this.options.schema,
         this.registry.all(),
       );

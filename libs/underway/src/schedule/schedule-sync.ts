@@ -24,7 +24,9 @@ const logger = new Logger('ScheduleSync');
  * (its cron, zone, input or overlap; the next tick is computed again only when
  * the cron or the zone changed) or removed when gone from the code. Schedules
  * made with the client are never touched, even under a declared key.
- * Workflows this instance does not register are left alone.
+ * Workflows this instance does not register are left alone. The rows are
+ * read, not locked: other syncs wait on the advisory lock, and a schedule
+ * being fired right now is only waited for if its declaration changed.
  */
 export async function syncDeclaredSchedules(
   pool: Pool,
@@ -44,8 +46,7 @@ export async function syncDeclaredSchedules(
       sql`select workflow_name, key, cron, timezone, input::text as input, overlap, source,
           next_fire_at, last_fire_at, last_run_id, skipped
         from ${ident(schema)}.schedule
-        where workflow_name = any(${definitions.map((d) => d.name)}::text[])
-        for update`,
+        where workflow_name = any(${definitions.map((d) => d.name)}::text[])`,
     );
     const rows = new Map(
       existing.rows.map((row) => [`${row.workflow_name}\n${row.key}`, row]),

@@ -23,6 +23,8 @@ const FIRE_BATCH = 100;
  */
 const MAX_SLEEP_MS = 60_000;
 const UNFINISHED = new Set(['pending', 'running', 'waiting']);
+/** How soon to look again at a due schedule that another instance holds. */
+const LOCKED_RETRY_MS = 100;
 
 /**
  * Fires the due schedules of the workflows this instance runs, every tick
@@ -86,10 +88,16 @@ export class Scheduler {
   private async fireAndArm(): Promise<void> {
     let waitMs: number;
     try {
-      while (!this.stopped && (await this.fireDue()) === FIRE_BATCH) {
-        // a backlog: another batch at once
-      }
+      let claimed: number;
+      do {
+        claimed = await this.fireDue();
+      } while (!this.stopped && claimed === FIRE_BATCH); // a backlog: more at once
       waitMs = await this.nextDueInMs();
+      if (waitMs <= 0 && claimed === 0) {
+        // Due, yet nothing could be claimed: another instance is firing it (or
+        // stalled holding it). Look again soon, without spinning.
+        waitMs = LOCKED_RETRY_MS;
+      }
       this.failures = 0;
     } catch (err) {
       this.failures += 1;
