@@ -64,43 +64,38 @@ async function firedRuns(app: TestApp, workflow: string): Promise<FiredRun[]> {
 const WORKFLOWS = [TickWorkflow, SlowTickWorkflow, OtherWorkflow];
 
 describe('client.schedule', () => {
-  it('fires every tick exactly once across two instances, each as a run with the schedule input', async () => {
+  it('fires every tick of an every-second schedule exactly once across two instances, each as a run with the schedule input', async () => {
     const first = await createTestApp({ workflows: WORKFLOWS });
-    const second = await createTestApp({
+    await createTestApp({
       workflows: WORKFLOWS,
       underway: { schema: first.schema },
     });
-    await first.client.schedule(TickWorkflow, '*/2 * * * * *', {
-      label: 'every 2 s',
+    await first.client.schedule(TickWorkflow, '* * * * * *', {
+      label: 'every second',
     });
 
     const runs = await waitFor(
       async () => {
         const rows = await firedRuns(first, 'tick');
-        return rows.filter((row) => row.state === 'succeeded').length >= 4
+        return rows.filter((row) => row.state === 'succeeded').length >= 5
           ? rows
           : undefined;
       },
-      { timeoutMs: 30_000, message: 'four ticks did not fire' },
+      { timeoutMs: 30_000, message: 'five ticks did not fire' },
     );
     await first.client.unschedule(TickWorkflow);
 
-    // One run per tick: the idempotency key is (schedule, fire time), and no
-    // key appears twice.
+    // Counted per tick: one run each. The idempotency key is (schedule, fire
+    // time), and no key appears twice.
     const keys = runs.map((run) => run.idempotency_key);
     expect(new Set(keys).size).toBe(keys.length);
-    const ticks = keys.map((key) =>
-      Date.parse(key.replace(/^schedule:default:/, '')),
-    );
-    for (const tick of ticks) {
-      expect(tick % 2_000).toBe(0); // on the even seconds
+    for (const key of keys) {
+      expect(Date.parse(key.replace(/^schedule:default:/, '')) % 1_000).toBe(0);
     }
     // Every fired run ran with the schedule's input.
     const output = await first.client.result(runs[0]!.id, { timeout: 10_000 });
-    expect(output).toMatchObject({ label: 'every 2 s' });
-    const [schedule] = await first.client.listSchedules(TickWorkflow);
-    expect(schedule).toBeUndefined();
-    void second;
+    expect(output).toMatchObject({ label: 'every second' });
+    expect(await first.client.listSchedules(TickWorkflow)).toEqual([]);
   }, 60_000);
 
   it('creates, replaces, lists and removes schedules by (workflow, key)', async () => {
@@ -424,6 +419,12 @@ describe('client.schedule', () => {
   }, 40_000);
 });
 
+/** Two schedules, as the code of one release declares them. */
+const DECLARED = [
+  { cron: '@daily[Europe/Paris]', input: { report: 'daily' } },
+  { cron: '*/2 * * * * *', key: 'fast', input: { n: 1 }, overlap: 'skip' },
+];
+
 function declaredWorkflow(schedule: unknown): new () => object {
   @Workflow({ name: 'declared', schedule } as never)
   class DeclaredWorkflow {
@@ -438,17 +439,7 @@ function declaredWorkflow(schedule: unknown): new () => object {
 describe('@Workflow({ schedule })', () => {
   it('is synced at boot: added, changed and removed with the code, client schedules left alone', async () => {
     const first = await createTestApp({
-      workflows: [
-        declaredWorkflow([
-          { cron: '@daily[Europe/Paris]', input: { report: 'daily' } },
-          {
-            cron: '*/2 * * * * *',
-            key: 'fast',
-            input: { n: 1 },
-            overlap: 'skip',
-          },
-        ]),
-      ],
+      workflows: [declaredWorkflow(structuredClone(DECLARED))],
     });
     expect(
       (await first.client.listSchedules('declared')).map(
@@ -491,17 +482,7 @@ describe('@Workflow({ schedule })', () => {
 
     // The same code again: nothing changes, not even the next tick.
     const same = await createTestApp({
-      workflows: [
-        declaredWorkflow([
-          { cron: '@daily[Europe/Paris]', input: { report: 'daily' } },
-          {
-            cron: '*/2 * * * * *',
-            key: 'fast',
-            input: { n: 1 },
-            overlap: 'skip',
-          },
-        ]),
-      ],
+      workflows: [declaredWorkflow(structuredClone(DECLARED))],
       underway: { schema: first.schema, runtime: false },
     });
     const [again] = await same.client.listSchedules('declared');
