@@ -1,6 +1,7 @@
 import { escapeIdentifier } from 'pg';
 import { UnderwayInit } from './1700000000000-UnderwayInit';
 import { UnderwaySchedules } from './1700000000001-UnderwaySchedules';
+import { UnderwayActivities } from './1700000000002-UnderwayActivities';
 import {
   migrationClass,
   UnderwayMigrationClass,
@@ -11,6 +12,7 @@ import {
 export const MIGRATION_DEFINITIONS: readonly UnderwayMigrationDefinition[] = [
   UnderwayInit,
   UnderwaySchedules,
+  UnderwayActivities,
 ];
 
 /** The schema version this code needs and understands. */

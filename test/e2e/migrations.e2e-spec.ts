@@ -1,4 +1,5 @@
 import { DataSource } from 'typeorm';
+import { MIGRATION_DEFINITIONS } from '../../migrations';
 import {
   SchemaVersionError,
   Step,
@@ -20,6 +21,19 @@ class NoopWorkflow {
   }
 }
 
+/** Undoes the migrations after `version`, as an older library left the schema. */
+async function downgradeTo(schema: string, version: number): Promise<void> {
+  const definitions = MIGRATION_DEFINITIONS.filter((m) => m.version > version);
+  for (const definition of [...definitions].reverse()) {
+    for (const statement of definition.down(`"${schema}"`)) {
+      await query(statement);
+    }
+    await query(`delete from ${schema}.migration where version = $1`, [
+      definition.version,
+    ]);
+  }
+}
+
 describe('schema migrations', () => {
   it('applies the schema once when several instances boot together', async () => {
     const apps = await Promise.all(
@@ -29,7 +43,7 @@ describe('schema migrations', () => {
     const versions = await query<{ version: number }>(
       `select version from ${schema}.migration`,
     );
-    expect(versions).toEqual([{ version: 1 }, { version: 2 }]);
+    expect(versions).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
     await expect(
       (await apps[1]!.client.enqueue(NoopWorkflow)).result({ timeout: 5_000 }),
     ).resolves.toBe('ok');
@@ -41,17 +55,38 @@ describe('schema migrations', () => {
     await run.result({ timeout: 5_000 });
     await first.close();
     // Back to what version 1 of the library left.
-    await query(`drop table ${first.schema}.schedule`);
-    await query(`delete from ${first.schema}.migration where version = 2`);
+    await downgradeTo(first.schema, 1);
 
     const upgraded = await createTestApp({ workflows: [NoopWorkflow] });
     expect(
       await query<{ version: number }>(
         `select version from ${upgraded.schema}.migration order by version`,
       ),
-    ).toEqual([{ version: 1 }, { version: 2 }]);
+    ).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
     expect((await upgraded.client.getRun(run.id))?.state).toBe('succeeded');
     await expect(upgraded.client.listSchedules()).resolves.toEqual([]);
+  });
+
+  it('upgrades a schema of version 2 in place at boot: runs in flight go on, with no activity call', async () => {
+    const first = await createTestApp({
+      workflows: [NoopWorkflow],
+      underway: { runtime: false },
+    });
+    const done = await first.client.enqueue(NoopWorkflow);
+    await first.close();
+    await downgradeTo(first.schema, 2);
+
+    const upgraded = await createTestApp({ workflows: [NoopWorkflow] });
+    expect(
+      await query<{ version: number }>(
+        `select version from ${upgraded.schema}.migration order by version`,
+      ),
+    ).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
+    // Enqueued under version 2, run under version 3.
+    await expect(
+      upgraded.client.run(done.id, 'noop').result({ timeout: 5_000 }),
+    ).resolves.toBe('ok');
+    expect((await upgraded.client.getRun(done.id))?.activityCalls).toEqual([]);
   });
 
   it('refuses to start against a schema migrated by a newer version of the library', async () => {
@@ -67,7 +102,7 @@ describe('schema migrations', () => {
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SchemaVersionError);
     expect((error as Error).message).toBe(
-      `Schema "${first.schema}" is at version 99, newer than this library understands (2). Upgrade @underway/nestjs on this instance.`,
+      `Schema "${first.schema}" is at version 99, newer than this library understands (3). Upgrade @underway/nestjs on this instance.`,
     );
     await waitFor(
       async () => (await libraryConnections('from-the-past')) === 0,
@@ -88,7 +123,7 @@ describe('schema migrations', () => {
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SchemaVersionError);
     expect((error as Error).message).toMatch(
-      /is at version 0, this library needs 2\. Apply underwayMigrations/,
+      /is at version 0, this library needs 3\. Apply underwayMigrations/,
     );
     await waitFor(async () => (await libraryConnections('unmigrated')) === 0, {
       timeoutMs: 2_000,
@@ -110,6 +145,7 @@ describe('schema migrations', () => {
       expect(applied.map((m) => m.name)).toEqual([
         `UnderwayInit_${schema}_1700000000000`,
         `UnderwaySchedules_${schema}_1700000000001`,
+        `UnderwayActivities_${schema}_1700000000002`,
       ]);
     } finally {
       await dataSource.query(
@@ -131,6 +167,7 @@ describe('schema migrations', () => {
     expect(underwayMigrations.map((M) => new M().name)).toEqual([
       'UnderwayInit1700000000000',
       'UnderwaySchedules1700000000001',
+      'UnderwayActivities1700000000002',
     ]);
     expect(() => underwayMigrationsFor('Bad-Name')).toThrow(
       /Invalid option schema/,

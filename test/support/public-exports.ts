@@ -21,6 +21,9 @@ export const PUBLIC_EXPORTS: readonly string[] = [
   'WorkflowRun',
   // Steps
   'Transition',
+  // Activities
+  'currentActivity',
+  'OutsideActivityError',
   // Errors
   'UnderwayError',
   'InvalidOptionsError',
@@ -39,4 +42,8 @@ export const PUBLIC_EXPORTS: readonly string[] = [
   'DatabaseUnavailableError',
   'UnderwayClosedError',
   'InvalidScheduleError',
+  'ActivityError',
+  'ActivityFailedError',
+  'NonDeterministicReplayError',
+  'InvalidActivityCallError',
 ];

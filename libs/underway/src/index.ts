@@ -49,11 +49,27 @@ export type {
   AttemptDetails,
   RecordedError,
 } from './client/run-details.interface';
+export type {
+  ActivityCallDetails,
+  ActivityAttemptDetails,
+} from './activity/activity-call-details';
 
 // Steps
 export { Transition } from './workflow/transition';
 export type { NextTransition, CompleteTransition } from './workflow/transition';
-export type { StepContext } from './workflow/step-context';
+export type {
+  StepContext,
+  ActivityName,
+  ActivityArgs,
+  ActivityResult,
+} from './workflow/step-context';
+
+// Activities
+export {
+  currentActivity,
+  OutsideActivityError,
+} from './activity/current-activity';
+export type { ActivityContext } from './activity/current-activity';
 export type { RunState } from './workflow/run-state';
 
 // Errors
@@ -75,6 +91,10 @@ export {
   DatabaseUnavailableError,
   UnderwayClosedError,
   InvalidScheduleError,
+  ActivityError,
+  ActivityFailedError,
+  NonDeterministicReplayError,
+  InvalidActivityCallError,
 } from './errors';
 export type { UnderwayErrorCode, AbortCause } from './errors';
 

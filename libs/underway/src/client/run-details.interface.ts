@@ -1,3 +1,4 @@
+import type { ActivityCallDetails } from '../activity/activity-call-details';
 import type { RunState } from '../workflow/run-state';
 
 /**
@@ -62,11 +63,16 @@ export interface RunDetails<TOutput = unknown> {
   readonly attempt: number;
   readonly maxAttempts: number;
   readonly priority: number;
-  /** When the current step is (or was) due. */
-  readonly runAt: Date;
+  /**
+   * When the current step is (or was) due; `undefined` while the step is
+   * suspended on activity calls (it is due when the last one finishes).
+   */
+  readonly runAt: Date | undefined;
   readonly idempotencyKey: string | undefined;
   /** Every finished attempt, by step then attempt. */
   readonly attempts: readonly AttemptDetails[];
+  /** Every `ctx.call` and `ctx.emit`, by step then call order, each with its attempts. */
+  readonly activityCalls: readonly ActivityCallDetails[];
   readonly createdAt: Date;
   readonly updatedAt: Date;
   readonly startedAt: Date | undefined;

@@ -1,3 +1,5 @@
+import { ActivityCallRepository } from '../activity/activity-call.repository';
+import { toActivityCallDetails } from '../activity/activity-call-details';
 import { Inject, Injectable } from '@nestjs/common';
 import { describeValue } from '../common/describe-value';
 import { deserializePayload, serializePayload } from '../common/json-payload';
@@ -75,6 +77,7 @@ const RESULT_POLL_MAX_MS = 1_000;
 @Injectable()
 export class WorkflowClient {
   private readonly runs: RunRepository;
+  private readonly calls: ActivityCallRepository;
   private readonly schedules: ScheduleRepository;
   /** What `WorkflowRun` handles call: the same work, named after the handle's methods. */
   private readonly handles: RunHandleBackend;
@@ -90,6 +93,7 @@ export class WorkflowClient {
     private readonly bootstrap: UnderwayBootstrap,
   ) {
     this.runs = new RunRepository(options.schema);
+    this.calls = new ActivityCallRepository(options.schema);
     this.schedules = new ScheduleRepository(options.schema);
     this.handles = {
       status: (runId) => this.readStatus('WorkflowRun.status()', runId),
@@ -203,7 +207,10 @@ export class WorkflowClient {
     if (!row) {
       return null;
     }
-    const attemptRows = await this.runs.attempts(executor, runId);
+    const [attemptRows, callRows] = await Promise.all([
+      this.runs.attempts(executor, runId),
+      this.calls.ofRun(executor, runId),
+    ]);
     const definition = this.registry.find(row.workflow_name);
     const stepName = (index: number): string | undefined =>
       definition?.steps[index]?.method;
@@ -229,9 +236,10 @@ export class WorkflowClient {
       attempt: row.attempt,
       maxAttempts: row.max_attempts,
       priority: row.priority,
-      runAt: row.run_at,
+      runAt: row.run_at ?? undefined,
       idempotencyKey: row.idempotency_key ?? undefined,
       attempts,
+      activityCalls: callRows.map(toActivityCallDetails),
       createdAt: row.created_at,
       updatedAt: row.updated_at,
       startedAt: row.started_at ?? undefined,

@@ -4,7 +4,8 @@ import { PayloadTooLargeError } from '../errors/payload-too-large.error';
 import { MAX_PAYLOAD_DEPTH } from './limits';
 
 /** What a payload is, for error messages: `input`, `output`, `step input`. */
-export type PayloadKind = 'input' | 'output' | 'step input';
+export type PayloadKind =
+  'input' | 'output' | 'step input' | 'activity arguments' | 'activity result';
 
 /** A value `JSON.stringify` writes as it is: what the walk below builds. */
 type JsonValue =

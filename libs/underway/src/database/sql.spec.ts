@@ -14,6 +14,7 @@ import {
   selectRunStatus,
 } from '../workflow/run.sql';
 import {
+  fragment,
   Identifier,
   ident,
   MAX_NAME_BYTES,
@@ -40,6 +41,17 @@ describe('sql', () => {
     ).toEqual({
       text: 'update t set state = $1 where id = $2 and attempt = $3',
       values: ['running', 'run-1', 3],
+    });
+  });
+
+  it('splices a fragment with its values renumbered after those before it', () => {
+    const a = 1;
+    const b = 2;
+    const c = 3;
+    const piece = fragment`x = ${b} and y = ${c} and z = ${b}`;
+    expect(sql`select ${a} where ${piece} and w = ${a}`).toEqual({
+      text: 'select $1 where x = $2 and y = $3 and z = $4 and w = $5',
+      values: [1, 2, 3, 2, 1],
     });
   });
 

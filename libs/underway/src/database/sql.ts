@@ -105,6 +105,14 @@ export function sql(
   params.forEach((param, i) => {
     if (param instanceof Identifier) {
       text += param.quoted;
+    } else if (param instanceof SqlFragment) {
+      // Its placeholders are renumbered after the values bound so far.
+      const offset = values.length;
+      text += param.query.text.replace(
+        /\$(\d+)/g,
+        (_, n: string) => `$${Number(n) + offset}`,
+      );
+      values.push(...param.query.values);
     } else {
       values.push(param);
       text += `$${values.length}`;
@@ -112,6 +120,26 @@ export function sql(
     text += strings[i + 1] ?? '';
   });
   return { text, values };
+}
+
+/**
+ * A piece of a statement, built with {@link fragment} and spliced into a
+ * {@link sql} template with its values (one CTE shared by two statements).
+ */
+export class SqlFragment {
+  private constructor(readonly query: SqlQuery) {}
+
+  static of(query: SqlQuery): SqlFragment {
+    return new SqlFragment(query);
+  }
+}
+
+/** Like {@link sql}, for a piece of a statement: `` sql`with ${fragment`…`} select …` ``. */
+export function fragment(
+  strings: TemplateStringsArray,
+  ...params: readonly unknown[]
+): SqlFragment {
+  return SqlFragment.of(sql(strings, ...params));
 }
 
 /**

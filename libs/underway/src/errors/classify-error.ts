@@ -1,4 +1,8 @@
 import { describeValue } from '../common/describe-value';
+import { ActivityError } from './activity.error';
+import { ActivityFailedError } from './activity-failed.error';
+import { InvalidActivityCallError } from './invalid-activity-call.error';
+import { NonDeterministicReplayError } from './non-deterministic-replay.error';
 import { storableText } from '../common/storable-text';
 import { InvalidInputError } from './invalid-input.error';
 import { InvalidOptionsError } from './invalid-options.error';
@@ -45,15 +49,21 @@ function classify(thrown: unknown): ErrorRecord {
   if (thrown instanceof StepTimeoutError) {
     return record('timeout', thrown.message, thrown.name, true);
   }
-  if (thrown instanceof StepError) {
+  if (thrown instanceof StepError || thrown instanceof ActivityError) {
+    const kind = thrown instanceof StepError ? 'StepError' : 'ActivityError';
     return record(
       readText(() => thrown.code) || 'error',
-      readText(() => thrown.message) || 'StepError without a message',
-      readText(() => thrown.name) || 'StepError',
+      readText(() => thrown.message) || `${kind} without a message`,
+      readText(() => thrown.name) || kind,
       thrown.retryable !== false,
     );
   }
   if (
+    // A failed call replays as failed; a replay or a call that does not
+    // match the code will not match it on retry either.
+    thrown instanceof ActivityFailedError ||
+    thrown instanceof NonDeterministicReplayError ||
+    thrown instanceof InvalidActivityCallError ||
     thrown instanceof InvalidInputError ||
     thrown instanceof PayloadTooLargeError ||
     thrown instanceof InvalidOptionsError

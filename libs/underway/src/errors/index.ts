@@ -17,3 +17,7 @@ export type { AbortCause } from './step-aborted.error';
 export { DatabaseUnavailableError } from './database-unavailable.error';
 export { UnderwayClosedError } from './underway-closed.error';
 export { InvalidScheduleError } from './invalid-schedule.error';
+export { ActivityError } from './activity.error';
+export { ActivityFailedError } from './activity-failed.error';
+export { NonDeterministicReplayError } from './non-deterministic-replay.error';
+export { InvalidActivityCallError } from './invalid-activity-call.error';

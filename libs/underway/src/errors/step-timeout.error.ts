@@ -1,7 +1,8 @@
 import { UnderwayError } from './underway.error';
 
 /**
- * The reason on `ctx.signal` when a step attempt ran past its `timeout`;
+ * The reason on `ctx.signal` (or `currentActivity().signal`) when a step or
+ * activity attempt ran past its `timeout`;
  * the attempt counts as failed (code `'timeout'`).
  *
  * @publicApi
@@ -9,7 +10,10 @@ import { UnderwayError } from './underway.error';
 export class StepTimeoutError extends UnderwayError {
   readonly code = 'step_timeout';
 
-  constructor(readonly timeoutMs: number) {
-    super(`Step attempt timed out after ${timeoutMs}ms.`);
+  constructor(
+    readonly timeoutMs: number,
+    what: 'Step' | 'Activity' = 'Step',
+  ) {
+    super(`${what} attempt timed out after ${timeoutMs}ms.`);
   }
 }

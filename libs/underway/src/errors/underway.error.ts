@@ -21,7 +21,12 @@ export type UnderwayErrorCode =
   | 'step_timeout'
   | 'lease_lost'
   | 'run_cancelled'
-  | 'shutdown';
+  | 'shutdown'
+  | 'suspended'
+  | 'activity_failed'
+  | 'non_deterministic_replay'
+  | 'invalid_activity_call'
+  | 'outside_activity';
 
 /**
  * Base class of every error Underway throws. `code` is stable and meant for

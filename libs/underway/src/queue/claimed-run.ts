@@ -1,5 +1,6 @@
 /** A run claimed by this worker: its current step, and the fencing token. */
 export interface ClaimedRun {
+  readonly kind: 'step';
   readonly id: string;
   readonly workflowName: string;
   readonly stepIndex: number;
@@ -13,10 +14,57 @@ export interface ClaimedRun {
   readonly input: string | null;
   /** When the claim was made, as the database printed it (sent back as is). */
   readonly claimedAt: string;
+  /** Activity calls and emits this step recorded before (0: nothing to replay). */
+  readonly recordedCalls: number;
+}
+
+/** An activity call claimed by this worker, fenced like a run. */
+export interface ClaimedActivity {
+  readonly kind: 'activity';
+  /** `<runId>/<stepIndex>/<callIndex>`: unique among the claims of a worker. */
+  readonly id: string;
+  readonly runId: string;
+  readonly workflowName: string;
+  readonly stepIndex: number;
+  /** The call's position among the step's `ctx.call` and `ctx.emit`. */
+  readonly callIndex: number;
+  /** The durable `@Activity({ name })`. */
+  readonly name: string;
+  readonly callKind: 'call' | 'emit';
+  readonly attempt: number;
+  readonly fence: string;
+  readonly maxAttempts: number;
+  readonly leaseMs: number;
+  /** JSON text of the argument array. */
+  readonly args: string;
+  readonly claimedAt: string;
+}
+
+/** Work claimed by this worker: a step of a run, or an activity call. */
+export type Claim = ClaimedRun | ClaimedActivity;
+
+/** The key of an activity call among claims (`ClaimedActivity.id`). */
+export function activityClaimId(
+  runId: string,
+  stepIndex: number,
+  callIndex: number,
+): string {
+  return `${runId}/${stepIndex}/${callIndex}`;
 }
 
 /** How an attempt ended, as stored in `step_attempt.state`. */
 export type AttemptState = 'succeeded' | 'failed' | 'timed_out';
+
+/** A `ctx.call` or `ctx.emit` of a step's attempt, written by the outcome it commits. */
+export interface NewActivityCall {
+  readonly callIndex: number;
+  readonly kind: 'call' | 'emit';
+  readonly name: string;
+  /** JSON text of the argument array. */
+  readonly args: string;
+  readonly maxAttempts: number;
+  readonly leaseMs: number;
+}
 
 /** What a worker commits for a claimed run, fenced by `fence`. */
 export type RunOutcome =
@@ -27,8 +75,19 @@ export type RunOutcome =
       readonly maxAttempts: number;
       readonly leaseMs: number;
       readonly priority: number | null;
+      /** Emits of this attempt. */
+      readonly calls?: readonly NewActivityCall[];
     }
-  | { readonly kind: 'complete'; readonly output: string | null }
+  | {
+      readonly kind: 'complete';
+      readonly output: string | null;
+      readonly calls?: readonly NewActivityCall[];
+    }
+  /**
+   * The step waits on activity calls: the run is `waiting` until the last of
+   * them finishes, and the attempt is not counted (it resumes as the same one).
+   */
+  | { readonly kind: 'suspend'; readonly calls: readonly NewActivityCall[] }
   | {
       readonly kind: 'retry';
       readonly delayMs: number;
@@ -42,3 +101,24 @@ export type RunOutcome =
     }
   /** Give the claim back without counting the attempt (shutdown). */
   | { readonly kind: 'release' };
+
+/** What a worker commits for a claimed activity call, fenced by `fence`. */
+export type ActivityOutcome =
+  | { readonly kind: 'succeed'; readonly result: string | null }
+  | {
+      readonly kind: 'retry';
+      readonly delayMs: number;
+      readonly error: object;
+      readonly attemptState: AttemptState;
+    }
+  | {
+      readonly kind: 'fail';
+      readonly error: object;
+      readonly attemptState: AttemptState;
+    }
+  | { readonly kind: 'release' };
+
+/** An outcome to commit, with the claim it belongs to. */
+export type FencedOutcome =
+  | { readonly run: ClaimedRun; readonly outcome: RunOutcome }
+  | { readonly run: ClaimedActivity; readonly outcome: ActivityOutcome };

@@ -2,7 +2,9 @@ import { ident, Schema, sql, SqlQuery } from '../database/sql';
 
 /**
  * Deletes up to `limit` finished runs whose retention (`ttl`) has passed, with
- * their attempts (in the same statement: there is no cascading foreign key).
+ * their attempts and activity calls (in the same statement: there is no
+ * cascading foreign key). A run with an emitted activity still to run waits
+ * for it.
  * Only terminal runs have an `expires_at`; the state is checked again anyway,
  * so an unfinished run is never deleted.
  */
@@ -18,9 +20,20 @@ export function pruneExpiredRuns(schema: Schema, limit: number): SqlQuery {
       delete from ${ident(schema)}.workflow_run r
       using doomed d
       where r.id = d.id and r.state in ('succeeded', 'failed', 'cancelled')
+        -- an emitted activity still to run keeps its finished run
+        and not exists (select 1 from ${ident(schema)}.activity_call c
+          where c.run_id = r.id and c.state in ('pending', 'running'))
       returning r.id
     ), attempts as (
       delete from ${ident(schema)}.step_attempt a
+      using deleted d
+      where a.run_id = d.id
+    ), calls as (
+      delete from ${ident(schema)}.activity_call c
+      using deleted d
+      where c.run_id = d.id
+    ), call_attempts as (
+      delete from ${ident(schema)}.activity_attempt a
       using deleted d
       where a.run_id = d.id
     )

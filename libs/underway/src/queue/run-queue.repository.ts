@@ -1,14 +1,26 @@
+import {
+  CallOutcome,
+  commitActivityOutcomes,
+  reclaimExpiredCalls,
+  ReclaimedCallRow,
+} from '../activity/activity.sql';
 import type { SqlExecutor } from '../database/sql-executor';
 import type { Schema } from '../database/sql';
-import type { ClaimedRun } from './claimed-run';
+import {
+  activityClaimId,
+  Claim,
+  ClaimedActivity,
+  ClaimedRun,
+  FencedOutcome,
+} from './claimed-run';
 import {
   claimRuns,
   ClaimRow,
   commitOutcomes,
-  FencedOutcome,
   reclaimExpiredLeases,
   RenewRow,
   renewLeases,
+  StepOutcome,
 } from './run-queue.sql';
 
 export interface ReclaimedRun {
@@ -20,7 +32,10 @@ export interface ReclaimedRun {
   state: 'pending' | 'failed';
 }
 
-/** The worker's statements: claim, renew leases, commit outcomes, reclaim. */
+/**
+ * The worker's statements: claim, renew leases, commit outcomes, reclaim,
+ * each over both kinds of claimable work (steps of runs, activity calls).
+ */
 export class RunQueueRepository {
   constructor(private readonly schema: Schema) {}
 
@@ -29,47 +44,80 @@ export class RunQueueRepository {
     workflowNames: readonly string[],
     limit: number,
     owner: string,
-  ): Promise<ClaimedRun[]> {
+  ): Promise<Claim[]> {
     const result = await executor.query<ClaimRow>(
       claimRuns(this.schema, workflowNames, limit, owner),
     );
-    return result.rows.map((row) => ({
-      id: row.id,
-      workflowName: row.workflow_name,
-      stepIndex: row.step_index,
-      attempt: row.attempt,
-      fence: row.fence,
-      maxAttempts: row.max_attempts,
-      leaseMs: row.lease_ms,
-      input: row.input,
-      claimedAt: row.claimed_at,
-    }));
+    return result.rows.map(toClaim);
   }
 
   /**
-   * @returns for each run asked for: renewed, or why not (its current state,
-   *   `null` when the run no longer exists)
+   * @returns for each claim asked for, by claim id: renewed, or why not (its
+   *   current state, `null` when the task no longer exists)
    */
   async renew(
     executor: SqlExecutor,
-    runs: readonly { id: string; fence: string }[],
+    claims: readonly Claim[],
   ): Promise<Map<string, RenewRow>> {
+    const runs: ClaimedRun[] = [];
+    const calls: ClaimedActivity[] = [];
+    for (const claim of claims) {
+      if (claim.kind === 'step') {
+        runs.push(claim);
+      } else {
+        calls.push(claim);
+      }
+    }
     const result = await executor.query<RenewRow>(
-      renewLeases(this.schema, runs),
+      renewLeases(this.schema, runs, calls),
     );
     return new Map(result.rows.map((row) => [row.id, row]));
   }
 
-  /** @returns the state each applied outcome left its run in, by id; stale ones are absent. */
+  /**
+   * Commits step outcomes and activity outcomes (one statement for each kind
+   * present).
+   * @returns the state each applied outcome left its task in, by claim id;
+   *   stale ones are absent.
+   */
   async commit(
     executor: SqlExecutor,
     outcomes: readonly FencedOutcome[],
     worker: string,
   ): Promise<Map<string, string>> {
-    const result = await executor.query<{ id: string; state: string }>(
-      commitOutcomes(this.schema, outcomes, worker),
-    );
-    return new Map(result.rows.map((row) => [row.id, row.state]));
+    const steps: StepOutcome[] = [];
+    const calls: CallOutcome[] = [];
+    for (const entry of outcomes) {
+      if (entry.run.kind === 'step') {
+        steps.push(entry as StepOutcome);
+      } else {
+        calls.push(entry as CallOutcome);
+      }
+    }
+    const applied = new Map<string, string>();
+    if (steps.length > 0) {
+      const result = await executor.query<{ id: string; state: string }>(
+        commitOutcomes(this.schema, steps, worker),
+      );
+      for (const row of result.rows) {
+        applied.set(row.id, row.state);
+      }
+    }
+    if (calls.length > 0) {
+      const result = await executor.query<{
+        run_id: string;
+        step_index: number;
+        call_index: number;
+        state: string;
+      }>(commitActivityOutcomes(this.schema, calls, worker));
+      for (const row of result.rows) {
+        applied.set(
+          activityClaimId(row.run_id, row.step_index, row.call_index),
+          row.state,
+        );
+      }
+    }
+    return applied;
   }
 
   async reclaimExpired(
@@ -81,4 +129,49 @@ export class RunQueueRepository {
     );
     return result.rows;
   }
+
+  async reclaimExpiredCalls(
+    executor: SqlExecutor,
+    limit: number,
+  ): Promise<ReclaimedCallRow[]> {
+    const result = await executor.query<ReclaimedCallRow>(
+      reclaimExpiredCalls(this.schema, limit),
+    );
+    return result.rows;
+  }
+}
+
+function toClaim(row: ClaimRow): Claim {
+  if (row.kind === 'activity') {
+    const callIndex = row.call_index as number;
+    return {
+      kind: 'activity',
+      id: activityClaimId(row.id, row.step_index, callIndex),
+      runId: row.id,
+      workflowName: row.workflow_name,
+      stepIndex: row.step_index,
+      callIndex,
+      name: row.name as string,
+      callKind: row.call_kind as 'call' | 'emit',
+      attempt: row.attempt,
+      fence: row.fence,
+      maxAttempts: row.max_attempts,
+      leaseMs: row.lease_ms,
+      args: row.input as string,
+      claimedAt: row.claimed_at,
+    };
+  }
+  return {
+    kind: 'step',
+    id: row.id,
+    workflowName: row.workflow_name,
+    stepIndex: row.step_index,
+    attempt: row.attempt,
+    fence: row.fence,
+    maxAttempts: row.max_attempts,
+    leaseMs: row.lease_ms,
+    input: row.input,
+    claimedAt: row.claimed_at,
+    recordedCalls: row.recorded_calls,
+  };
 }

@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { MAX_TIMER_DELAY_MS, sleep } from '../common/timers';
 import { isTransientPgError } from '../database/pg-errors';
 import { backoffDelayMs, ReconnectBackoff } from '../database/transient-retry';
-import type { ClaimedRun } from '../queue/claimed-run';
+import type { Claim } from '../queue/claimed-run';
 import type { WakeScheduler } from './step.runner';
 
 /** Added to every due timer so that it never fires before the work is due. */
@@ -17,11 +17,11 @@ export interface ClaimLoopOptions {
   readonly pollIntervalMs: number;
   readonly backoff: ReconnectBackoff;
   /** Claims up to `limit` due runs. */
-  claim(limit: number): Promise<ClaimedRun[]>;
+  claim(limit: number): Promise<Claim[]>;
   /** A run was claimed (its lease starts now), before it waits for a slot. */
-  onClaimed(run: ClaimedRun): void;
+  onClaimed(run: Claim): void;
   /** Runs one claimed step; calls `stepDone` when its slot is free again. */
-  runStep(run: ClaimedRun, stepDone: () => void): Promise<void>;
+  runStep(run: Claim, stepDone: () => void): Promise<void>;
   /** Housekeeping on each poll tick (expired leases). */
   sweep(): Promise<void>;
 }
@@ -41,7 +41,7 @@ export class ClaimLoop implements WakeScheduler {
   /** Started steps until their code returns (their slot is free again). */
   private readonly stepsRunning = new Set<Promise<void>>();
   private readonly stopSignal = new AbortController();
-  private readonly queued: ClaimedRun[] = [];
+  private readonly queued: Claim[] = [];
   private wanted = true;
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
@@ -67,7 +67,7 @@ export class ClaimLoop implements WakeScheduler {
    * Stops claiming and starting steps; steps in flight go on (see `drain`).
    * @returns the claimed runs that never started, for the caller to give back
    */
-  async stop(): Promise<ClaimedRun[]> {
+  async stop(): Promise<Claim[]> {
     if (!this.stopSignal.signal.aborted) {
       this.stopSignal.abort();
       clearInterval(this.pollTimer);
@@ -163,7 +163,7 @@ export class ClaimLoop implements WakeScheduler {
       if (this.wanted && worthClaiming) {
         this.wanted = false;
         const limit = Math.min(room, MAX_CLAIM);
-        let runs: ClaimedRun[];
+        let runs: Claim[];
         try {
           runs = await this.options.claim(limit);
           if (failures > 0) {
@@ -204,11 +204,11 @@ export class ClaimLoop implements WakeScheduler {
       this.queued.length > 0 &&
       !this.stopSignal.signal.aborted
     ) {
-      this.startStep(this.queued.shift() as ClaimedRun);
+      this.startStep(this.queued.shift() as Claim);
     }
   }
 
-  private startStep(run: ClaimedRun): void {
+  private startStep(run: Claim): void {
     let markDone!: () => void;
     const codeDone = new Promise<void>((resolve) => {
       markDone = resolve;

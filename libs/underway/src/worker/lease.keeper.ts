@@ -3,13 +3,13 @@ import { MAX_TIMER_DELAY_MS } from '../common/timers';
 import { PoolExecutor } from '../database/sql-executor';
 import type { Pool } from 'pg';
 import { StepAbortedError } from '../errors/step-aborted.error';
-import type { ClaimedRun } from '../queue/claimed-run';
+import type { Claim } from '../queue/claimed-run';
 import type { StepAbort } from '../workflow/step-abort';
 import type { RunQueueRepository } from '../queue/run-queue.repository';
 import type { RenewRow } from '../queue/run-queue.sql';
 
 interface HeldLease {
-  readonly run: ClaimedRun;
+  readonly run: Claim;
   readonly abort: StepAbort;
   renewAt: number;
   renewedAt: number;
@@ -43,7 +43,7 @@ export class LeaseKeeper {
     private readonly maxRenewTimeoutMs: number,
   ) {}
 
-  track(run: ClaimedRun, abort: StepAbort): void {
+  track(run: Claim, abort: StepAbort): void {
     const now = Date.now();
     const lease: HeldLease = {
       run,
@@ -56,7 +56,7 @@ export class LeaseKeeper {
   }
 
   /** Stops renewing this claim's lease (not a newer claim of the same run). */
-  untrack(run: ClaimedRun): void {
+  untrack(run: Claim): void {
     if (this.held.get(run.id)?.run === run) {
       this.held.delete(run.id);
     }
@@ -122,7 +122,7 @@ export class LeaseKeeper {
     try {
       renewed = await this.queue.renew(
         new PoolExecutor(this.pool, this.renewTimeoutMs(due)),
-        due.map((lease) => ({ id: lease.run.id, fence: lease.run.fence })),
+        due.map((lease) => lease.run),
       );
     } catch (err) {
       this.onRenewFailure(due, err as Error);
@@ -193,8 +193,12 @@ export class LeaseKeeper {
   ): void {
     this.held.delete(lease.run.id);
     const { run } = lease;
+    const task =
+      run.kind === 'step'
+        ? `Run ${run.id} ${run.workflowName} step ${run.stepIndex}`
+        : `Run ${run.runId} ${run.workflowName} activity ${run.name} (step ${run.stepIndex}, call ${run.callIndex})`;
     this.logger.warn(
-      `Run ${run.id} ${run.workflowName} step ${run.stepIndex} attempt ${run.attempt}: ${why}; abandoning the attempt`,
+      `${task} attempt ${run.attempt}: ${why}; abandoning the attempt`,
     );
     lease.abort.abort(new StepAbortedError(cause));
   }

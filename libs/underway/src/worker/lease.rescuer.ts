@@ -8,9 +8,9 @@ import type { WakeScheduler } from './step.runner';
 const RECLAIM_BATCH = 500;
 
 /**
- * Takes back the runs whose lease lapsed (their worker died or stalled), on
- * every poll of the claim loop: each becomes a new attempt, or fails when its
- * attempts are used up (River's job rescuer). Its SQL re-checks state,
+ * Takes back the runs and activity calls whose lease lapsed (their worker
+ * died or stalled), on every poll of the claim loop: each becomes a new
+ * attempt, or fails when its attempts are used up (River's job rescuer). Its SQL re-checks state,
  * attempt and lease in the statement that writes.
  */
 export class LeaseRescuer {
@@ -24,10 +24,16 @@ export class LeaseRescuer {
   ) {}
 
   async sweep(): Promise<void> {
-    const reclaimed = await this.queue.reclaimExpired(
-      this.executor,
-      RECLAIM_BATCH,
-    );
+    const [reclaimed, calls] = await Promise.all([
+      this.queue.reclaimExpired(this.executor, RECLAIM_BATCH),
+      this.queue.reclaimExpiredCalls(this.executor, RECLAIM_BATCH),
+    ]);
+    for (const call of calls) {
+      this.logger.warn(
+        `Run ${call.run_id} ${call.workflow_name} activity ${call.name} (call ${call.call_index} of step ${call.step_index}) ` +
+          `attempt ${call.attempt}/${call.max_attempts}: lease expired, ${call.state === 'failed' ? 'no attempts left, call failed' : 'will be retried'}`,
+      );
+    }
     for (const run of reclaimed) {
       this.logger.warn(
         `Run ${run.id} ${run.workflow_name} step ${run.step_index} attempt ${run.attempt}/${run.max_attempts}: ` +
@@ -37,7 +43,7 @@ export class LeaseRescuer {
         this.events.finished(run.id);
       }
     }
-    if (reclaimed.length > 0) {
+    if (reclaimed.length > 0 || calls.length > 0) {
       this.wake.claimSoon();
     }
   }

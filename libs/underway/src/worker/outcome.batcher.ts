@@ -4,15 +4,19 @@ import { sleep } from '../common/timers';
 import { isTransientPgError } from '../database/pg-errors';
 import { PoolExecutor } from '../database/sql-executor';
 import { backoffDelayMs, ReconnectBackoff } from '../database/transient-retry';
-import type { ClaimedRun, RunOutcome } from '../queue/claimed-run';
+import type {
+  ActivityOutcome,
+  ClaimedActivity,
+  ClaimedRun,
+  FencedOutcome,
+  RunOutcome,
+} from '../queue/claimed-run';
 import type { RunQueueRepository } from '../queue/run-queue.repository';
 
-interface PendingOutcome {
-  readonly run: ClaimedRun;
-  readonly outcome: RunOutcome;
+type PendingOutcome = FencedOutcome & {
   readonly resolve: (state: string | undefined) => void;
   readonly reject: (err: unknown) => void;
-}
+};
 
 /** Outcomes per statement; one statement (one commit) carries them all. */
 const MAX_BATCH = 500;
@@ -49,9 +53,22 @@ export class OutcomeBatcher {
    * @returns the state the run was left in, or `undefined` when the claim was
    * lost and the outcome changed nothing.
    */
-  submit(run: ClaimedRun, outcome: RunOutcome): Promise<string | undefined> {
+  submit(run: ClaimedRun, outcome: RunOutcome): Promise<string | undefined>;
+  submit(
+    run: ClaimedActivity,
+    outcome: ActivityOutcome,
+  ): Promise<string | undefined>;
+  submit(
+    run: ClaimedRun | ClaimedActivity,
+    outcome: RunOutcome | ActivityOutcome,
+  ): Promise<string | undefined> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ run, outcome, resolve, reject });
+      this.queue.push({
+        run,
+        outcome,
+        resolve,
+        reject,
+      } as PendingOutcome);
       this.maybeStartFlush();
     });
   }

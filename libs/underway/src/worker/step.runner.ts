@@ -16,7 +16,15 @@ import {
 import { StepAbortedError } from '../errors/step-aborted.error';
 import { StepTimeoutError } from '../errors/step-timeout.error';
 import { UnderwayError } from '../errors/underway.error';
-import type { ClaimedRun, RunOutcome } from '../queue/claimed-run';
+import type { ActivityExecutor } from '../activity/activity.executor';
+import type { RecordedCallRow } from '../activity/activity.sql';
+import { CallInterruption, StepCalls } from '../activity/step-calls';
+import type {
+  ActivityOutcome,
+  Claim,
+  ClaimedRun,
+  RunOutcome,
+} from '../queue/claimed-run';
 import type { RunEvents } from '../workflow/run-events';
 import { createStepContext } from '../workflow/step-context';
 import { StepAbort } from '../workflow/step-abort';
@@ -52,7 +60,7 @@ export class StepRunner {
    * stale queued claim and a fresh one after its lease was taken back), so
    * each claim keeps its own, and only removes what is its own.
    */
-  private readonly aborts = new WeakMap<ClaimedRun, StepAbort>();
+  private readonly aborts = new WeakMap<Claim, StepAbort>();
 
   constructor(
     private readonly registry: WorkflowRegistry,
@@ -61,10 +69,16 @@ export class StepRunner {
     private readonly events: RunEvents,
     private readonly wake: WakeScheduler,
     private readonly maxPayloadBytes: number,
+    private readonly activities: ActivityExecutor,
+    /** Reads the calls a step recorded, for its replay. */
+    private readonly recordedCalls: (
+      runId: string,
+      stepIndex: number,
+    ) => Promise<RecordedCallRow[]>,
   ) {}
 
-  /** Takes charge of a claimed run from the moment it is claimed: its lease, its signal. */
-  hold(claimed: ClaimedRun): StepAbort {
+  /** Takes charge of a claimed task from the moment it is claimed: its lease, its signal. */
+  hold(claimed: Claim): StepAbort {
     const controller = new StepAbort();
     this.aborts.set(claimed, controller);
     this.running.set(claimed.id, controller);
@@ -73,13 +87,13 @@ export class StepRunner {
   }
 
   /** Gives back claimed runs that never started, without counting an attempt. */
-  async release(runs: readonly ClaimedRun[]): Promise<void> {
-    const failed: ClaimedRun[] = [];
+  async release(runs: readonly Claim[]): Promise<void> {
+    const failed: Claim[] = [];
     let lastError: unknown;
     await Promise.all(
       runs.map(async (claimed) => {
         try {
-          await this.outcomes.submit(claimed, { kind: 'release' });
+          await this.submit(claimed, { kind: 'release' });
         } catch (err) {
           failed.push(claimed);
           lastError = err;
@@ -103,10 +117,13 @@ export class StepRunner {
    * @param stepDone called as soon as the step's code has finished (the worker
    *   slot is free again), before its outcome is committed.
    */
-  async run(claimed: ClaimedRun, stepDone: () => void): Promise<void> {
+  async run(claimed: Claim, stepDone: () => void): Promise<void> {
     const controller = this.aborts.get(claimed) ?? this.hold(claimed);
     try {
-      const outcome = await this.execute(claimed, controller);
+      const outcome =
+        claimed.kind === 'step'
+          ? await this.execute(claimed, controller)
+          : await this.activities.execute(claimed, controller);
       stepDone();
       if (outcome) {
         const committed = await this.commit(claimed, outcome);
@@ -119,7 +136,7 @@ export class StepRunner {
       }
     } catch (err) {
       this.logger.error(
-        `Run ${claimed.id} ${claimed.workflowName} step ${claimed.stepIndex} attempt ${claimed.attempt}: ` +
+        `${taskLabel(claimed)} attempt ${claimed.attempt}: ` +
           `could not commit its outcome (${(err as Error).message}); the lease will lapse and the step run again`,
         (err as Error).stack,
       );
@@ -136,17 +153,20 @@ export class StepRunner {
    * lease, run again, and be refused again, each time recorded as a crash.
    */
   private async commit(
-    claimed: ClaimedRun,
-    outcome: RunOutcome,
-  ): Promise<{ outcome: RunOutcome; state: string | undefined }> {
+    claimed: Claim,
+    outcome: RunOutcome | ActivityOutcome,
+  ): Promise<{
+    outcome: RunOutcome | ActivityOutcome;
+    state: string | undefined;
+  }> {
     try {
-      return { outcome, state: await this.outcomes.submit(claimed, outcome) };
+      return { outcome, state: await this.submit(claimed, outcome) };
     } catch (err) {
       if (outcome.kind === 'release' || isTransientPgError(err)) {
         throw err;
       }
       const code = pgErrorCode(err);
-      const fallback: RunOutcome = {
+      const fallback = {
         kind: 'fail',
         attemptState: 'failed',
         error: fatalError(
@@ -154,33 +174,45 @@ export class StepRunner {
           `The database refused to store this attempt's outcome (${outcome.kind}): ` +
             `${(err as Error).message}${code ? ` (SQLSTATE ${code})` : ''}`,
         ),
-      };
+      } as const;
       this.logger.error(
-        `Run ${claimed.id} ${claimed.workflowName} step ${claimed.stepIndex} attempt ${claimed.attempt}: ` +
-          `its outcome was refused (${code ?? (err as Error).message}); failing the run`,
+        `${taskLabel(claimed)} attempt ${claimed.attempt}: ` +
+          `its outcome was refused (${code ?? (err as Error).message}); failing ${claimed.kind === 'step' ? 'the run' : 'the call'}`,
       );
       return {
         outcome: fallback,
-        state: await this.outcomes.submit(claimed, fallback),
+        state: await this.submit(claimed, fallback),
       };
     }
   }
 
-  private forget(claimed: ClaimedRun): void {
+  /** Queues the outcome of either kind of claim for the next commit. */
+  private submit(
+    claimed: Claim,
+    outcome: RunOutcome | ActivityOutcome,
+  ): Promise<string | undefined> {
+    return claimed.kind === 'step'
+      ? this.outcomes.submit(claimed, outcome as RunOutcome)
+      : this.outcomes.submit(claimed, outcome as ActivityOutcome);
+  }
+
+  private forget(claimed: Claim): void {
     this.leases.untrack(claimed);
     if (this.running.get(claimed.id) === this.aborts.get(claimed)) {
       this.running.delete(claimed.id);
     }
   }
 
-  /** Aborts the step of `runId` if it runs here (the run was cancelled). */
+  /** Aborts the step and activity calls of `runId` that run here (the run was cancelled). */
   cancel(runId: string): void {
-    const controller = this.running.get(runId);
-    if (controller && !controller.aborted) {
-      this.logger.log(
-        `Run ${runId} was cancelled while its step ran; aborting the step`,
-      );
-      controller.abort(new StepAbortedError('run_cancelled'));
+    const callPrefix = `${runId}/`;
+    for (const [id, controller] of this.running) {
+      if ((id === runId || id.startsWith(callPrefix)) && !controller.aborted) {
+        this.logger.log(
+          `Run ${runId} was cancelled while its ${id === runId ? 'step' : 'activity call'} ran; aborting it`,
+        );
+        controller.abort(new StepAbortedError('run_cancelled'));
+      }
     }
   }
 
@@ -216,40 +248,46 @@ export class StepRunner {
       () => controller.abort(new StepTimeoutError(timeoutMs)),
       timeoutMs,
     );
+    const calls = new StepCalls(
+      definition,
+      claimed.recordedCalls,
+      () => this.recordedCalls(claimed.id, claimed.stepIndex),
+      this.maxPayloadBytes,
+      () => controller.abort(new StepAbortedError('suspended')),
+    );
+    let value: unknown;
+    let thrown: { value: unknown } | undefined;
     try {
-      const ctx = createStepContext(claimed, definition, controller);
+      const ctx = createStepContext(claimed, definition, controller, calls);
       this.logger.debug(
         `Run ${claimed.id} ${this.label(definition, step)} attempt ${claimed.attempt}/${claimed.maxAttempts} started`,
       );
-      const value = await invokeStep(
+      value = await invokeStep(
         definition,
         step,
         deserializePayload(claimed.input),
         ctx,
         controller,
       );
-      try {
-        return this.transition(claimed, definition, step, value);
-      } catch (err) {
-        // What the step returned could not even be read (a throwing getter,
-        // a revoked Proxy): reading it again will not help.
-        return this.failure(
-          claimed,
-          step,
-          fatalError(
-            'invalid_transition',
-            `${definition.className}.${step.method} returned a value that could not be read: ${classifyError(err).message}`,
-          ),
-          'failed',
-          definition,
-        );
-      }
-    } catch (thrown) {
-      const reason: unknown = controller.aborted
-        ? controller.reason
-        : undefined;
+    } catch (err) {
+      thrown = { value: err };
+    } finally {
+      clearTimeout(timer);
+    }
+    const reason: unknown = controller.aborted ? controller.reason : undefined;
+    const interruption = calls.close();
+    if (
+      reason instanceof StepAbortedError &&
+      (reason.code === 'lease_lost' || reason.code === 'run_cancelled')
+    ) {
+      return undefined; // the claim is gone: write nothing
+    }
+    if (interruption) {
+      return this.interrupted(claimed, definition, step, interruption, calls);
+    }
+    if (thrown) {
       if (reason instanceof StepAbortedError) {
-        // Shutdown gives the claim back; a lost lease or a cancel writes nothing.
+        // Shutdown gives the claim back.
         return reason.code === 'shutdown' ? { kind: 'release' } : undefined;
       }
       // Only our own reason is inspected: `thrown` may be anything, even a
@@ -258,13 +296,57 @@ export class StepRunner {
       return this.failure(
         claimed,
         step,
-        classifyError(timedOut ? reason : thrown),
+        classifyError(timedOut ? reason : thrown.value),
         timedOut ? 'timed_out' : 'failed',
         definition,
       );
-    } finally {
-      clearTimeout(timer);
     }
+    let outcome: RunOutcome;
+    try {
+      outcome = this.transition(claimed, definition, step, value);
+    } catch (err) {
+      // What the step returned could not even be read (a throwing getter,
+      // a revoked Proxy): reading it again will not help.
+      return this.failure(
+        claimed,
+        step,
+        fatalError(
+          'invalid_transition',
+          `${definition.className}.${step.method} returned a value that could not be read: ${classifyError(err).message}`,
+        ),
+        'failed',
+        definition,
+      );
+    }
+    // The attempt's emits are written with the outcome that ends it well.
+    return calls.newCalls.length > 0 &&
+      (outcome.kind === 'next' || outcome.kind === 'complete')
+      ? { ...outcome, calls: calls.newCalls }
+      : outcome;
+  }
+
+  /** The outcome of an attempt that its calls suspended or failed. */
+  private interrupted(
+    claimed: ClaimedRun,
+    definition: WorkflowDefinition,
+    step: StepDefinition,
+    interruption: CallInterruption,
+    calls: StepCalls,
+  ): RunOutcome {
+    if (interruption.kind === 'suspend') {
+      const waiting = calls.newCalls.filter((c) => c.kind === 'call').length;
+      this.logger.debug(
+        `Run ${claimed.id} ${this.label(definition, step)} suspended on ${waiting} new activity call(s)`,
+      );
+      return { kind: 'suspend', calls: calls.newCalls };
+    }
+    return this.failure(
+      claimed,
+      step,
+      interruption.error,
+      'failed',
+      definition,
+    );
   }
 
   /** The outcome of a step that returned `value`. */
@@ -387,15 +469,15 @@ export class StepRunner {
   }
 
   private afterCommit(
-    claimed: ClaimedRun,
-    outcome: RunOutcome,
+    claimed: Claim,
+    outcome: RunOutcome | ActivityOutcome,
     state: string | undefined,
     controller: StepAbort,
   ): void {
     if (state === undefined) {
       this.logger.warn(
-        `Run ${claimed.id} ${claimed.workflowName} step ${claimed.stepIndex} attempt ${claimed.attempt}: ` +
-          'outcome discarded, this worker no longer holds the run (lease expired or run cancelled)',
+        `${taskLabel(claimed)} attempt ${claimed.attempt}: ` +
+          `outcome discarded, this worker no longer holds the ${claimed.kind === 'step' ? 'run' : 'call'} (lease expired or run cancelled)`,
       );
       controller.abort(new StepAbortedError('lease_lost'));
       return;
@@ -403,8 +485,14 @@ export class StepRunner {
     switch (outcome.kind) {
       case 'complete':
       case 'fail':
-        this.events.finished(claimed.id);
-        this.logger.debug(`Run ${claimed.id} ${claimed.workflowName} ${state}`);
+        if (claimed.kind === 'step') {
+          this.events.finished(claimed.id);
+          this.logger.debug(
+            `Run ${claimed.id} ${claimed.workflowName} ${state}`,
+          );
+        } else {
+          this.wake.claimSoon(); // it may have woken its step
+        }
         return;
       case 'next':
       case 'retry':
@@ -414,6 +502,8 @@ export class StepRunner {
           this.wake.claimSoon();
         }
         return;
+      case 'succeed': // it may have woken its step
+      case 'suspend': // its calls are due now
       case 'release':
         this.wake.claimSoon();
         return;
@@ -433,4 +523,11 @@ function describe(value: unknown): string {
     return `an object (${value.constructor?.name ?? 'Object'})`;
   }
   return `a ${typeof value}`;
+}
+
+/** A claim, for log lines: `Run <id> <workflow> step 1` or `… activity <name> (call 0 of step 1)`. */
+function taskLabel(claimed: Claim): string {
+  return claimed.kind === 'step'
+    ? `Run ${claimed.id} ${claimed.workflowName} step ${claimed.stepIndex}`
+    : `Run ${claimed.runId} ${claimed.workflowName} activity ${claimed.name} (${claimed.callKind} ${claimed.callIndex} of step ${claimed.stepIndex})`;
 }

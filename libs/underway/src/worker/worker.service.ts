@@ -6,6 +6,8 @@ import {
   OnApplicationBootstrap,
   OnModuleDestroy,
 } from '@nestjs/common';
+import { ActivityExecutor } from '../activity/activity.executor';
+import { ActivityCallRepository } from '../activity/activity-call.repository';
 import { NotificationListener } from '../database/notification.listener';
 import { PoolExecutor } from '../database/sql-executor';
 import { UnderwayDatabase } from '../database/underway-database';
@@ -161,6 +163,7 @@ export class WorkerService
   ): RunningWorker {
     const { schema, instanceName, reconnectBackoff } = this.options;
     const queue = new RunQueueRepository(schema);
+    const calls = new ActivityCallRepository(schema);
     const executor = new PoolExecutor(this.database.pool);
     const leases = new LeaseKeeper(
       queue,
@@ -191,6 +194,8 @@ export class WorkerService
       this.events,
       claimLoop,
       this.options.maxInputSizeBytes,
+      new ActivityExecutor(this.registry, this.options.maxInputSizeBytes),
+      (runId, stepIndex) => calls.recorded(executor, runId, stepIndex),
     );
     const listener = new NotificationListener(
       () => this.database.createClient('listen'),

@@ -121,7 +121,8 @@ export interface RunRow {
   attempt: number;
   max_attempts: number;
   priority: number;
-  run_at: Date;
+  /** `null` while suspended on activity calls. */
+  run_at: Date | null;
   concurrency_key: string | null;
   idempotency_key: string | null;
   created_at: Date;
@@ -133,7 +134,8 @@ export interface RunRow {
 export function selectRun(schema: Schema, id: string): SqlQuery {
   return sql`
     select id, workflow_name, state, step_index, input::text as input, output::text as output,
-      error, attempt, max_attempts, priority, run_at, concurrency_key, idempotency_key,
+      error, attempt, max_attempts, priority,
+      case when run_at < 'infinity' then run_at end as run_at, concurrency_key, idempotency_key,
       created_at, updated_at, started_at, completed_at
     from ${ident(schema)}.workflow_run where id = ${id}`;
 }
@@ -177,8 +179,10 @@ export function selectAttempts(schema: Schema, runId: string): SqlQuery {
 /**
  * Cancels a run that has not finished: pending or waiting runs stop at once; a
  * running run's claim is fenced off (`fence + 1`, so its outcome changes
- * nothing) and its worker is told to abort `ctx.signal`. Frees the run's
- * concurrency key. Returns the state the run was in, or no row when it had
+ * nothing) and its worker is told to abort `ctx.signal`. Its unfinished
+ * activity calls and emits are cancelled too (a running one's outcome is
+ * fenced off by its state, and its worker told to abort its signal). Frees
+ * the run's concurrency key. Returns the state the run was in, or no row when it had
  * already finished.
  */
 export function cancelRun(schema: Schema, id: string): SqlQuery {
@@ -196,6 +200,12 @@ export function cancelRun(schema: Schema, id: string): SqlQuery {
       from target t
       where r.id = t.id
       returning r.id
+    ), calls as (
+      update ${ident(schema)}.activity_call c
+      set state = 'cancelled', completed_at = now(), updated_at = now(),
+        lease_expires_at = null, lease_owner = null
+      from target t
+      where c.run_id = t.id and c.state in ('pending', 'running')
     ), released as (
       update ${ident(schema)}.concurrency_slot s
       set run_id = null, updated_at = now()
@@ -204,7 +214,8 @@ export function cancelRun(schema: Schema, id: string): SqlQuery {
       returning s.key
     ), woken as (
       select pg_notify(${notificationChannel(schema)}, 'cancel:' || t.id::text) from target t
-      where t.state = 'running'
+      where t.state = 'running' or exists (
+        select 1 from ${ident(schema)}.activity_call c where c.run_id = t.id and c.state = 'running')
       union all
       select pg_notify(${notificationChannel(schema)}, '') from released
     )

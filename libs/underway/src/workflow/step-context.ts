@@ -1,46 +1,132 @@
+import type { StepCalls } from '../activity/step-calls';
 import type { WorkflowDefinition } from '../discovery/workflow-definition';
 import type { ClaimedRun } from '../queue/claimed-run';
 import type { StepAbort } from './step-abort';
 
+declare const untyped: unique symbol;
+
 /**
- * What a step receives besides its input.
+ * What `StepContext` stands for without a workflow class: `call` and `emit`
+ * then take any name and arguments. (A check of `W` against `unknown` would
+ * compare every member of `W`, and a step's type may depend on its calls.)
+ */
+export interface UntypedWorkflow {
+  readonly [untyped]: true;
+}
+
+/**
+ * The names `ctx.call` and `ctx.emit` accept: the members of `W` (a member
+ * that is not a method takes no argument list, so naming it does not
+ * compile). Only the named member's type is read, never the others': a step
+ * whose return type depends on a call's result (`Transition.next({ email })`)
+ * would otherwise make its own type circular.
+ */
+export type ActivityName<W> = W extends UntypedWorkflow
+  ? string
+  : keyof W & string;
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the widest function type, to extract from
+type AnyMethod = (...args: any) => any;
+
+/** `W[K]` when it is a method (`never` otherwise). */
+type MethodOf<W, K extends keyof W> = Extract<W[K], AnyMethod>;
+
+/** The parameters of `W[K]`. */
+export type ActivityArgs<W, K> = W extends UntypedWorkflow
+  ? unknown[]
+  : K extends keyof W
+    ? Parameters<MethodOf<W, K>>
+    : never;
+
+/** What `W[K]` resolves to (`Promise<T>` → `T`). */
+export type ActivityResult<W, K> = W extends UntypedWorkflow
+  ? unknown
+  : K extends keyof W
+    ? Awaited<ReturnType<MethodOf<W, K>>>
+    : never;
+
+/**
+ * `T`, but not a place TypeScript infers type arguments from (the built-in
+ * `NoInfer` of TypeScript 5.4, written so older compilers read it too).
+ * `ctx.call`'s method is inferred from its name only: inferring it from the
+ * result's expected type (`Transition.complete(await ctx.call(…))`) would
+ * read every method of the workflow, the step's own included, whose type
+ * depends on that very call.
+ */
+type NotInferred<T> = [T][T extends unknown ? 0 : never];
+
+/**
+ * What a step receives besides its input. Give it the workflow class,
+ * `StepContext<MyWorkflow>`, and `call` and `emit` are checked against its
+ * methods at compile time: a misspelled name or a wrong argument is an error,
+ * and the result type is the method's.
  *
  * ```ts
  * @Step()
- * async charge(input: Charge, ctx: StepContext) {
- *   await this.payments.charge(input, { signal: ctx.signal });
- *   return Transition.next({ receiptFor: input.orderId });
+ * async charge(input: Charge, ctx: StepContext<CheckoutWorkflow>) {
+ *   const receipt = await ctx.call('chargeCard', input.orderId, input.cents); // typed
+ *   await ctx.emit('trackCharge', input.orderId);
+ *   return Transition.next({ receipt });
  * }
  * ```
  *
  * @publicApi
  */
-export interface StepContext {
+export interface StepContext<W = UntypedWorkflow> {
   readonly runId: string;
   readonly workflowName: string;
   /** 0-based position of this step. */
   readonly stepIndex: number;
   readonly stepCount: number;
-  /** 1 on the first attempt of this step. */
+  /**
+   * 1 on the first attempt of this step. A replay after a suspension on
+   * `ctx.call` keeps it: a suspension is not a failed attempt.
+   */
   readonly attempt: number;
   readonly maxAttempts: number;
   /**
    * Aborts when the attempt times out, the worker loses its lease, the run is
-   * cancelled or the process shuts down; `signal.reason` tells which
-   * (`StepTimeoutError`, `StepAbortedError`). Pass it to I/O that accepts one.
+   * cancelled, the process shuts down, or the step is suspended on a call;
+   * `signal.reason` tells which (`StepTimeoutError`, `StepAbortedError`).
+   * Pass it to I/O that accepts one.
    */
   readonly signal: AbortSignal;
+  /**
+   * Calls the `@Activity()` method `method` of this workflow, durably. The
+   * first time, the call is recorded and the step suspends (the run waits,
+   * no worker slot or connection is held, no attempt is used); the activity
+   * runs as its own task, with its own retries and lease; then the step runs
+   * again from the top and this call returns the stored result at once.
+   * Calls made together (`Promise.all`) run in parallel and resume once.
+   *
+   * @throws ActivityFailedError when the activity failed for good
+   */
+  call<K extends ActivityName<W>>(
+    method: K,
+    ...args: ActivityArgs<W, K>
+  ): Promise<NotInferred<ActivityResult<W, K>>>;
+  /**
+   * Starts the `@Activity()` method `method` without waiting for it: resolves
+   * at once. The intent is written with the step's outcome (never if the
+   * attempt fails), and the activity runs once, retried per its policy; its
+   * failure does not fail the run. A replay does not emit again.
+   */
+  emit<K extends ActivityName<W>>(
+    method: K,
+    ...args: ActivityArgs<W, K>
+  ): Promise<void>;
 }
 
 /**
  * The context of one claimed attempt. Frozen; `signal` is a getter, so the
  * step's AbortController is made only when the step reads it.
  */
-export function createStepContext(
+export function createStepContext<W = UntypedWorkflow>(
   claimed: ClaimedRun,
   definition: WorkflowDefinition,
   abort: StepAbort,
-): StepContext {
+  calls: StepCalls,
+): StepContext<W> {
   return Object.freeze({
     runId: claimed.id,
     workflowName: definition.name,
@@ -51,5 +137,10 @@ export function createStepContext(
     get signal(): AbortSignal {
       return abort.signal;
     },
+    // The types are the caller's promise (checked at compile time against
+    // W); at run time any name may come, and StepCalls checks it.
+    call: ((method: string, ...args: unknown[]) =>
+      calls.call(method, args)) as StepContext<W>['call'],
+    emit: (method: string, ...args: unknown[]) => calls.emit(method, args),
   });
 }

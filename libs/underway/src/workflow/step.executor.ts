@@ -8,14 +8,27 @@ import type { StepContext } from './step-context';
 /**
  * Invokes one `@Step` method on its Nest-managed instance. Settles with the
  * method's result, or rejects with the abort reason as soon as `abort` fires
- * (timeout, lost lease, cancel, shutdown) even if the method ignores it; its
- * late result or error is then dropped.
+ * (timeout, lost lease, cancel, shutdown, suspension) even if the method
+ * ignores it; its late result or error is then dropped.
  */
 export function invokeStep(
   definition: WorkflowDefinition,
   step: StepDefinition,
   input: unknown,
   ctx: StepContext,
+  abort: StepAbort,
+): Promise<unknown> {
+  return invokeAbortable(definition.instance, step.method, [input, ctx], abort);
+}
+
+/**
+ * Calls `instance[method](...args)` (a step or an activity), settling as the
+ * call does or rejecting with the abort reason as soon as `abort` fires.
+ */
+export function invokeAbortable(
+  instance: object,
+  method: string,
+  args: readonly unknown[],
   abort: StepAbort,
 ): Promise<unknown> {
   return new Promise((resolve, reject) => {
@@ -26,10 +39,10 @@ export function invokeStep(
     abort.onAbort(reject);
     let result: Promise<unknown>;
     try {
-      const method = (definition.instance as Record<string, unknown>)[
-        step.method
-      ] as (input: unknown, ctx: StepContext) => unknown;
-      result = Promise.resolve(method.call(definition.instance, input, ctx));
+      const fn = (instance as Record<string, unknown>)[method] as (
+        ...args: unknown[]
+      ) => unknown;
+      result = Promise.resolve(fn.apply(instance, args as unknown[]));
     } catch (err) {
       result = Promise.reject(err);
     }

@@ -1,0 +1,165 @@
+import { Logger } from '@nestjs/common';
+import { formatDuration } from '../common/duration';
+import { serializePayload } from '../common/json-payload';
+import type {
+  ActivityDefinition,
+  WorkflowDefinition,
+} from '../discovery/workflow-definition';
+import type { WorkflowRegistry } from '../discovery/workflow.registry';
+import {
+  classifyError,
+  ErrorRecord,
+  fatalError,
+} from '../errors/classify-error';
+import { StepAbortedError } from '../errors/step-aborted.error';
+import { StepTimeoutError } from '../errors/step-timeout.error';
+import type { ActivityOutcome, ClaimedActivity } from '../queue/claimed-run';
+import { decideFailure } from '../worker/failure-decision';
+import type { StepAbort } from '../workflow/step-abort';
+import { invokeAbortable } from '../workflow/step.executor';
+import { ActivityContext, runInActivity } from './current-activity';
+
+/** The `@Activity` of `definition` whose durable name is `name`. */
+export function findActivity(
+  definition: WorkflowDefinition,
+  name: string,
+): ActivityDefinition | undefined {
+  for (const activity of definition.activities.values()) {
+    if (activity.name === name) {
+      return activity;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Runs one claimed activity call: invokes the method with its recorded
+ * arguments under its timeout, inside its `currentActivity()` context, and
+ * turns the result (or the thrown value) into the outcome to commit. The
+ * step runner holds its lease and commits the outcome, as for a step.
+ */
+export class ActivityExecutor {
+  private readonly logger = new Logger('ActivityRunner');
+
+  constructor(
+    private readonly registry: WorkflowRegistry,
+    private readonly maxPayloadBytes: number,
+  ) {}
+
+  async execute(
+    claimed: ClaimedActivity,
+    controller: StepAbort,
+  ): Promise<ActivityOutcome | undefined> {
+    const definition = this.registry.find(claimed.workflowName);
+    const activity = definition && findActivity(definition, claimed.name);
+    if (!definition || !activity) {
+      return this.failure(
+        claimed,
+        undefined,
+        fatalError(
+          'invalid_activity',
+          `Activity "${claimed.name}" of workflow "${claimed.workflowName}" is ` +
+            (definition
+              ? 'not an @Activity() here; was it renamed (its @Activity({ name }) changed) while calls were in flight?'
+              : 'not registered here'),
+        ),
+        'failed',
+      );
+    }
+    const timeoutMs = activity.policy.timeoutMs;
+    const timer = setTimeout(
+      () => controller.abort(new StepTimeoutError(timeoutMs, 'Activity')),
+      timeoutMs,
+    );
+    try {
+      const args = JSON.parse(claimed.args) as unknown[];
+      const context: ActivityContext = Object.freeze({
+        runId: claimed.runId,
+        workflowName: claimed.workflowName,
+        activityName: claimed.name,
+        kind: claimed.callKind,
+        stepIndex: claimed.stepIndex,
+        callIndex: claimed.callIndex,
+        attempt: claimed.attempt,
+        maxAttempts: claimed.maxAttempts,
+        get signal(): AbortSignal {
+          return controller.signal;
+        },
+      });
+      this.logger.debug(
+        `Run ${claimed.runId} ${this.label(claimed)} attempt ${claimed.attempt}/${claimed.maxAttempts} started`,
+      );
+      const value = await runInActivity(context, () =>
+        invokeAbortable(definition.instance, activity.method, args, controller),
+      );
+      try {
+        return {
+          kind: 'succeed',
+          result: serializePayload(
+            value,
+            this.maxPayloadBytes,
+            'activity result',
+          ),
+        };
+      } catch (err) {
+        // A result that cannot be stored will not become storable on retry.
+        return this.failure(
+          claimed,
+          activity,
+          { ...classifyError(err), retryable: false },
+          'failed',
+        );
+      }
+    } catch (thrown) {
+      const reason: unknown = controller.aborted
+        ? controller.reason
+        : undefined;
+      if (reason instanceof StepAbortedError) {
+        // Shutdown gives the claim back; a lost lease or a cancel writes nothing.
+        return reason.code === 'shutdown' ? { kind: 'release' } : undefined;
+      }
+      const timedOut = reason instanceof StepTimeoutError;
+      return this.failure(
+        claimed,
+        activity,
+        classifyError(timedOut ? reason : thrown),
+        timedOut ? 'timed_out' : 'failed',
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private failure(
+    claimed: ClaimedActivity,
+    activity: ActivityDefinition | undefined,
+    error: ErrorRecord,
+    attemptState: 'failed' | 'timed_out',
+  ): ActivityOutcome {
+    const attempts = `attempt ${claimed.attempt}/${claimed.maxAttempts}`;
+    const decision = activity
+      ? decideFailure(
+          activity.policy.retry,
+          claimed.attempt,
+          claimed.maxAttempts,
+          error,
+        )
+      : ({ kind: 'fail', fatal: true } as const);
+    const label = `Run ${claimed.runId} ${this.label(claimed)} ${attempts}`;
+    if (decision.kind === 'fail') {
+      // An emit's failure does not fail the run; a call's makes ctx.call throw.
+      this.logger.error(
+        `${label} failed${decision.fatal ? '' : ', no attempts left'}: [${error.code}] ${error.message}`,
+      );
+      return { kind: 'fail', error, attemptState };
+    }
+    this.logger.warn(
+      `${label} failed, retrying in ${formatDuration(decision.delayMs)}: [${error.code}] ${error.message}`,
+    );
+    return { kind: 'retry', delayMs: decision.delayMs, error, attemptState };
+  }
+
+  private label(claimed: ClaimedActivity): string {
+    return `${claimed.workflowName} activity ${claimed.name} (${claimed.callKind} ${claimed.callIndex} of step ${claimed.stepIndex})`;
+  }
+}
