@@ -66,7 +66,7 @@ class ParallelWorkflow {
     }
     // A try/catch around a suspending call, and a step that then returns:
     // neither breaks the suspension.
-    let total = -1;
+    let total: number;
     try {
       total = (
         await Promise.all([1, 2, 3].map((n) => ctx.call('square', n)))
