@@ -8,6 +8,8 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource, Entity, PrimaryGeneratedColumn, Column } from 'typeorm';
 import {
   Activity,
+  ActivityError,
+  currentActivity,
   Duration,
   EnqueueOptions,
   RetryPolicy,
@@ -227,9 +229,21 @@ export const badPolicy: RetryPolicy = { maxAttempt: 3 };
 @Workflow({ retry: { maxAttempts: 2 } })
 export class Nameless {}
 
-// --- README "Activities (declared today)" -----------------------------------
+// --- README "Activities" ---------------------------------------------------
+@Injectable()
+class Metrics {
+  increment(_name: string, _options: { signal: AbortSignal }): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
 @Workflow({ name: 'signup', retry: { maxAttempts: 5 } })
 export class SignupWithActivities {
+  constructor(
+    private readonly users: UsersService,
+    private readonly metrics: Metrics,
+  ) {}
+
   // `name` is stored with each call (default: the method name): the method can be renamed.
   @Activity({
     name: 'lookup-email',
@@ -237,18 +251,40 @@ export class SignupWithActivities {
     timeout: '30s',
   })
   async lookupEmail(userId: number): Promise<string> {
-    return `user-${userId}@example.com`;
+    const user = await this.users.find(userId);
+    if (!user) {
+      throw ActivityError.fatal(
+        'missing_user',
+        `No user found for id ${userId}`,
+      );
+    }
+    return user.email;
+  }
+
+  @Activity()
+  async trackSignup(_email: string): Promise<void> {
+    await this.metrics.increment('signups', {
+      signal: currentActivity().signal,
+    });
   }
 
   @Step()
-  async resolve({ userId }: Signup) {
-    return Transition.next({ userId });
+  async resolve({ userId }: Signup, ctx: StepContext<SignupWithActivities>) {
+    const email = await ctx.call('lookupEmail', userId); // typed: string
+    await ctx.emit('trackSignup', email); // durable fire-and-forget
+    return Transition.next({ email });
   }
 
   @Step()
-  async welcome() {
-    return Transition.complete();
+  async welcome({ email }: { email: string }) {
+    return Transition.complete({ welcomed: email });
   }
+}
+// The result type is the method's.
+export async function typedResult(
+  ctx: StepContext<SignupWithActivities>,
+): Promise<string> {
+  return ctx.call('lookupEmail', 1);
 }
 
 // --- README "Schedules" --------------------------------------------------------
