@@ -4,7 +4,11 @@ import {
   Logger,
   OnModuleDestroy,
 } from '@nestjs/common';
-import { AttemptDetails, WorkflowClient } from '@underway/nestjs';
+import {
+  ActivityCallDetails,
+  AttemptDetails,
+  WorkflowClient,
+} from '@underway/nestjs';
 import { PlaceOrderDto } from '../orders/dto/place-order.dto';
 import { OrdersService } from '../orders/orders.service';
 import { CreateUserDto } from '../users/dto/create-user.dto';
@@ -74,8 +78,13 @@ export class DemoService implements OnModuleDestroy {
       );
 
       const [signupResult, receiptResult] = await Promise.allSettled([
-        signup.result({ timeout: DEMO_TIMEOUT }).then(() => {
-          this.logger.log(`Demo: signup run ${signup.id} succeeded`);
+        signup.result({ timeout: DEMO_TIMEOUT }).then(async () => {
+          const details = await this.workflows.getRun(signup.id);
+          this.logger.log(
+            `Demo: signup run ${signup.id} succeeded; attempts: ${describeAttempts(details?.attempts ?? [])} ` +
+              '(the suspension on ctx.call used no attempt); ' +
+              `activity calls: ${describeCalls(details?.activityCalls ?? [])}`,
+          );
         }),
         receipt.result({ timeout: DEMO_TIMEOUT }).then(async (output) => {
           const details = await this.workflows.getRun(receipt.id);
@@ -137,6 +146,16 @@ function describeAttempts(attempts: readonly AttemptDetails[]): string {
       (a) =>
         `${a.stepName ?? `step ${a.stepIndex}`} #${a.attempt} ${a.state}` +
         (a.error ? ` (${a.error.message})` : ''),
+    )
+    .join(', ');
+}
+
+function describeCalls(calls: readonly ActivityCallDetails[]): string {
+  return calls
+    .map(
+      (c) =>
+        `${c.kind} ${c.name} ${c.state}` +
+        (c.attempts.length > 0 ? ` after ${c.attempts.length} attempt(s)` : ''),
     )
     .join(', ');
 }
