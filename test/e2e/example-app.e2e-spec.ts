@@ -36,7 +36,27 @@ interface RunResponse {
     readonly attempt: number;
     readonly state: string;
   }[];
+  readonly activityCalls: readonly {
+    readonly stepIndex: number;
+    readonly callIndex: number;
+    readonly name: string;
+    readonly kind: string;
+    readonly state: string;
+    readonly attempts: readonly { readonly state: string }[];
+  }[];
 }
+
+interface ActivityCallRow {
+  readonly step_index: number;
+  readonly call_index: number;
+  readonly kind: string;
+  readonly name: string;
+  readonly state: string;
+  readonly attempt: number;
+}
+
+/** What the signup workflow logs for one run, in order, without the Nest prefix. */
+const SIGNUP_STEP_AND_ACTIVITY_LINES = /\[SignupWorkflow\] (.*)$/;
 
 const databases: string[] = [];
 const apps: ExampleApp[] = [];
@@ -160,6 +180,59 @@ function describeAttempts(run: RunResponse): string[] {
   return run.attempts.map((a) => `${a.stepName}#${a.attempt} ${a.state}`);
 }
 
+/**
+ * The signup workflow's log lines of one run, in order, with the run id
+ * replaced by `<run>` and the user's id and email by `<user>` / `<email>`.
+ */
+function signupLines(
+  output: string,
+  runId: string,
+  user: { id: number | string; email: string },
+): string[] {
+  return output
+    .split('\n')
+    .map((line) => SIGNUP_STEP_AND_ACTIVITY_LINES.exec(line)?.[1])
+    .filter(
+      (line): line is string => line?.startsWith(`Run ${runId} `) ?? false,
+    )
+    .map((line) =>
+      line
+        .replaceAll(runId, '<run>')
+        .replaceAll(user.email, '<email>')
+        .replaceAll(`user ${user.id}`, 'user <user>'),
+    );
+}
+
+/** The signup run's step and activity log: the step suspends on ctx.call, then replays. */
+const SIGNUP_LOG = [
+  // First execution: ctx.call records the call and suspends the step.
+  'Run <run> signup#resolve attempt 1/5: looking up the email of user <user> (the first execution suspends here until lookup-email has run; a replay gets the stored email at once)',
+  'Run <run> signup activity lookup-email attempt 1/10: reading user <user>',
+  // The replay: the same attempt, and ctx.call returns the stored email.
+  'Run <run> signup#resolve attempt 1/5: looking up the email of user <user> (the first execution suspends here until lookup-email has run; a replay gets the stored email at once)',
+  'Run <run> signup#resolve attempt 1: replayed with the stored email <email>',
+];
+
+/** The emitted metric runs beside the next step, in either order. */
+function withoutMetric(lines: readonly string[]): string[] {
+  return lines.filter((line) => !line.includes('trackSignupMetric'));
+}
+
+async function activityCalls(
+  url: string,
+  runId: string,
+): Promise<ActivityCallRow[]> {
+  const { rows } = await withDatabase(url, (client) =>
+    client.query<ActivityCallRow>(
+      `select step_index, call_index, kind, name, state, attempt
+       from underway.activity_call where run_id = $1
+       order by step_index, call_index`,
+      [runId],
+    ),
+  );
+  return rows;
+}
+
 describe('the example app', () => {
   afterEach(async () => {
     for (const app of apps.splice(0)) {
@@ -188,6 +261,42 @@ describe('the example app', () => {
     const output = app.output();
     expect({ ...exit, output }).toMatchObject({ code: 0 });
     expect(output).toMatch(new RegExp(`Demo: signup run ${RUN_ID} succeeded`));
+    // The signup step suspended on ctx.call('lookupEmail'), the activity ran
+    // once, and the step was replayed with the stored email, in one attempt.
+    const [, userId = '', signupRunId = ''] =
+      new RegExp(
+        `Demo: user (\\d+) signed up; signup run (${RUN_ID}) enqueued`,
+      ).exec(output) ?? [];
+    const email = /ada\.\d+@example\.com/.exec(output)?.[0] ?? '';
+    const lines = signupLines(output, signupRunId, { id: userId, email });
+    expect(withoutMetric(lines)).toEqual([
+      ...SIGNUP_LOG,
+      'Run <run> signup#sendWelcomeEmail attempt 1/3: welcome email sent to <email> (user <user>)',
+    ]);
+    expect(lines).toContain(
+      'Run <run> signup activity trackSignupMetric: 1 signup(s) from example.com so far',
+    );
+    expect(output).toContain(
+      `Demo: signup run ${signupRunId} succeeded; attempts: resolve #1 succeeded, sendWelcomeEmail #1 succeeded`,
+    );
+    expect(await activityCalls(url, signupRunId)).toEqual([
+      {
+        step_index: 0,
+        call_index: 0,
+        kind: 'call',
+        name: 'lookup-email',
+        state: 'succeeded',
+        attempt: 1,
+      },
+      {
+        step_index: 0,
+        call_index: 1,
+        kind: 'emit',
+        name: 'trackSignupMetric',
+        state: 'succeeded',
+        attempt: 1,
+      },
+    ]);
     expect(output).toMatch(
       new RegExp(
         `Demo: order-receipt run ${RUN_ID} succeeded with \\{"receiptId":"RCPT-\\d+"\\}`,
@@ -219,6 +328,87 @@ describe('the example app', () => {
       { workflow_name: 'signup', state: 'succeeded' },
       { workflow_name: 'order-receipt', state: 'succeeded' },
     ]);
+  }, 90_000);
+
+  it('signs a user up over HTTP: the signup run suspends on its activity call and replays, as GET /runs/:id shows', async () => {
+    const url = await createDatabase();
+    const app = startExample(url);
+    const port = await waitForOutput(
+      app,
+      /Listening on http:\/\/localhost:(\d+)/,
+    );
+    const email = `grace.${Date.now()}@example.com`;
+    const response = await fetch(`http://127.0.0.1:${port}/users`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, name: 'Grace Hopper' }),
+    });
+    expect(response.status).toBe(201);
+    const { user, runId } = (await response.json()) as {
+      user: { id: number };
+      runId: string;
+    };
+
+    // Finished: the run, and the metric emitted beside its second step.
+    const run = await waitFor(
+      async () => {
+        const { body } = await getRun(app, runId);
+        return body.state === 'succeeded' &&
+          body.activityCalls.every((c) => c.state === 'succeeded')
+          ? body
+          : undefined;
+      },
+      {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+        message: `run ${runId} did not finish. Output:\n${app.output()}`,
+      },
+    );
+    expect(describeAttempts(run)).toEqual([
+      'resolve#1 succeeded',
+      'sendWelcomeEmail#1 succeeded',
+    ]);
+    expect(
+      run.activityCalls.map((c) => ({
+        stepIndex: c.stepIndex,
+        callIndex: c.callIndex,
+        name: c.name,
+        kind: c.kind,
+        state: c.state,
+        attempts: c.attempts.map((a) => a.state),
+      })),
+    ).toEqual([
+      {
+        stepIndex: 0,
+        callIndex: 0,
+        name: 'lookup-email',
+        kind: 'call',
+        state: 'succeeded',
+        attempts: ['succeeded'],
+      },
+      {
+        stepIndex: 0,
+        callIndex: 1,
+        name: 'trackSignupMetric',
+        kind: 'emit',
+        state: 'succeeded',
+        attempts: ['succeeded'],
+      },
+    ]);
+    const lines = signupLines(app.output(), runId, { id: user.id, email });
+    expect(withoutMetric(lines)).toEqual([
+      ...SIGNUP_LOG,
+      'Run <run> signup#sendWelcomeEmail attempt 1/3: welcome email sent to <email> (user <user>)',
+    ]);
+    // Counted with the demo's signup, which may run before or after it.
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        /^Run <run> signup activity trackSignupMetric: [12] signup\(s\) from example\.com so far$/,
+      ),
+    );
+
+    app.child.kill('SIGTERM');
+    await exitOf(app, 20_000);
   }, 90_000);
 
   it('resumes a run stopped mid-step (SIGTERM) at the next step when started again', async () => {
