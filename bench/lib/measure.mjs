@@ -259,7 +259,7 @@ async function runProcessOrChain(w, n, cap, adapter, admin, ctx) {
   const chain = w.kind === 'chain';
   const inputs = chain
     ? Array.from({ length: n }, (_, c) => ({ c, s: 1 }))
-    : Array.from({ length: n }, (_, i) => ({ i }));
+    : Array.from({ length: n }, (_, i) => ({ i, ...w.input }));
   await preload(adapter, inputs);
   const preloaded = await adapter.outstanding();
   if (preloaded !== n) {
@@ -327,27 +327,94 @@ async function runProcessOrChain(w, n, cap, adapter, admin, ctx) {
   return { value: completed / elapsedS, completed, ...common };
 }
 
-async function runLatency(w, n, cap, adapter, admin, ctx) {
+/**
+ * The latency workload (rule 9 warm-up, open-loop 20 ms slots). A workload
+ * with `phases` runs each phase the same way through the same warm worker,
+ * job ids `phase * N + k`, with the queue drained, settled and idle for 1 s
+ * between phases; odd repetitions run the phases in order, even ones reversed.
+ */
+async function runLatency(w, n, cap, adapter, admin, ctx, rep) {
+  const phases = w.phases ?? [{ id: 'latency', input: {} }];
   await settle(admin, { analyze: false });
   await startWorkerProcess(ctx);
   await worker.request('start', {
     kind: 'latency',
-    n,
+    n: n * phases.length,
+    phaseSize: n,
     concurrency: w.concurrency,
   });
-  // Warm-up (rule 9): 20 jobs through the running worker, outstanding() = 0, 1 s idle.
-  for (let k = 0; k < w.warmup; k++) await adapter.enqueue({ w: k });
+  // Warm-up (rule 9): 20 jobs of each phase through the running worker,
+  // outstanding() = 0, 1 s idle.
+  for (const phase of phases) {
+    for (let k = 0; k < w.warmup; k++)
+      await adapter.enqueue({ w: k, ...phase.input });
+  }
   const warmDeadline = nowUs() + 60e6;
   for (;;) {
     const s = await worker.request('stats');
-    if (s.warmups >= w.warmup && (await adapter.outstanding()) === 0) break;
+    if (
+      s.warmups >= w.warmup * phases.length &&
+      (await adapter.outstanding()) === 0
+    )
+      break;
     if (nowUs() > warmDeadline)
       throw new Error('latency warm-up did not finish within 60 s');
     await sleep(20);
   }
-  await settle(admin, { analyze: false });
-  await sleep(1000);
 
+  const order = phases.map((_, v) => v);
+  if (rep % 2 === 0) order.reverse();
+  const results = [];
+  for (const v of order) {
+    await settle(admin, { analyze: false });
+    await sleep(1000);
+    results[v] = await latencyPhase(w, n, cap, adapter, v, phases[v].input);
+  }
+  const after = await worker.request('stats', { withLatencies: true });
+  const summaries = results.map((r, v) => {
+    const received = (after.latUs ?? [])
+      .slice(v * n, (v + 1) * n)
+      .filter((x) => x !== null);
+    return {
+      latency: latencyStats(received.map((us) => us / 1000)),
+      received: received.length,
+      ...r,
+    };
+  });
+  const common = {
+    duplicates: after.duplicates,
+    handlerStarts: after.handlerStarts,
+    capped: summaries.some((r) => r.capped),
+  };
+  if (!w.phases) {
+    return { value: summaries[0].latency.p50, ...summaries[0], ...common };
+  }
+  // The last phase is the one measured (`call`); the others go by their id.
+  const measured = summaries[phases.length - 1];
+  const named = Object.fromEntries(
+    phases.slice(0, -1).map((phase, v) => [phase.id, summaries[v]]),
+  );
+  const base = named.baseline;
+  const added = base
+    ? Object.fromEntries(
+        ['p50', 'p95', 'p99'].map((p) => [
+          p,
+          round3(measured.latency[p] - base.latency[p]),
+        ]),
+      )
+    : undefined;
+  return {
+    value: measured.latency.p50,
+    ...measured,
+    ...named,
+    addedMs: added,
+    phaseOrder: order.map((v) => phases[v].id),
+    ...common,
+  };
+}
+
+/** One phase: N jobs `{ i: phase * N + k, t, ...input }` at fixed slots. */
+async function latencyPhase(w, n, cap, adapter, phase, input) {
   const before = await worker.request('stats');
   const stat0 = readProcStat();
   const T0 = nowUs();
@@ -359,28 +426,18 @@ async function runLatency(w, n, cap, adapter, admin, ctx) {
     if (wait > 0) await sleep(wait / 1000);
     const t = nowUs();
     maxLagUs = Math.max(maxLagUs, t - slot);
-    await adapter.enqueue({ i: k, t });
+    await adapter.enqueue({ i: phase * n + k, t, ...input });
   }
-  const done = await worker.wait('handlersDone', (deadline - nowUs()) / 1000, {
-    soft: true,
-  });
+  const done = await waitPhaseDone(phase, deadline);
   let capped = !done;
   if (done) {
     const polled = await pollOutstanding(adapter, deadline);
     capped = polled.zeroAt === null;
   }
   const stat1 = readProcStat();
-  const after = await worker.request('stats', { withLatencies: true });
-  const lat = latencyStats(
-    (after.latUs ?? []).filter((x) => x !== null).map((us) => us / 1000),
-  );
+  const after = await worker.request('stats');
   return {
-    value: lat.p50,
-    latency: lat,
-    received: after.distinct,
     maxSendLagMs: round3(maxLagUs / 1000),
-    duplicates: after.duplicates,
-    handlerStarts: after.handlerStarts,
     capped,
     workerCpuPct: round1(
       (100 * (after.cpuUs - before.cpuUs)) / (after.at - before.at),
@@ -389,7 +446,24 @@ async function runLatency(w, n, cap, adapter, admin, ctx) {
   };
 }
 
+/** The worker's `phaseDone` of `phase`, or null at the deadline. */
+async function waitPhaseDone(phase, deadlineUs) {
+  for (;;) {
+    const m = await worker.wait('phaseDone', (deadlineUs - nowUs()) / 1000, {
+      soft: true,
+    });
+    if (m === null || m.phase === phase) return m;
+  }
+}
+
 // ------------------------------------------------------------------ main
+
+/** Whether the workload's runs await an activity call (`a` in their input). */
+function callsActivities(w) {
+  return [w.input, ...(w.phases ?? []).map((p) => p.input)].some(
+    (input) => input?.a !== undefined,
+  );
+}
 
 async function main() {
   const w = workloadById(spec.workload);
@@ -411,12 +485,14 @@ async function main() {
   try {
     await adapter.init();
     await adapter.reset();
-    if (w.kind === 'enqueue' || w.kind === 'enqueue-batch') {
+    if (callsActivities(w) && !adapter.activities) {
+      result = { value: NaN, na: true, note: 'no activities' };
+    } else if (w.kind === 'enqueue' || w.kind === 'enqueue-batch') {
       result = await runEnqueue(w, n, adapter, admin);
     } else if (w.kind === 'process' || w.kind === 'chain') {
       result = await runProcessOrChain(w, n, cap, adapter, admin, ctx);
     } else if (w.kind === 'latency') {
-      result = await runLatency(w, n, cap, adapter, admin, ctx);
+      result = await runLatency(w, n, cap, adapter, admin, ctx, spec.rep);
     } else {
       throw new Error(`measure.mjs cannot run ${w.kind}`);
     }

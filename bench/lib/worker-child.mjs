@@ -1,8 +1,11 @@
 // The worker process of a measurement (PROTOCOL.md §4 rule 1), forked by measure.mjs.
 // Messages from the parent:
 //   { type: 'init', systemName, ctx }            -> { type: 'ready' }
-//   { type: 'start', kind, n, concurrency }      -> { type: 'started', t0, startedAt }
-//       then, once, { type: 'handlersDone', at } when the handler has run for all N
+//   { type: 'start', kind, n, concurrency, phaseSize? }
+//                                                -> { type: 'started', t0, startedAt }
+//       then, once, { type: 'handlersDone', at } when the handler has run for all N;
+//       latency: { type: 'phaseDone', phase, at } once the handler has run for all
+//       ids phase * phaseSize … (phase + 1) * phaseSize - 1 (phaseSize: default N)
 //   { type: 'stats' }                            -> { type: 'stats', … }
 //   { type: 'stop' }                             -> { type: 'stopped' }, then exit
 // Timestamps are CLOCK_MONOTONIC µs, comparable with the parent's.
@@ -23,7 +26,7 @@ function fail(where, err) {
 }
 
 /** The no-op handler: bookkeeping only (rule 6). */
-function makeHandler(kind, n) {
+function makeHandler(kind, n, phaseSize = n) {
   const seen = new Uint8Array(kind === 'chain' ? n * 3 : n);
   book = {
     kind,
@@ -42,6 +45,7 @@ function makeHandler(kind, n) {
     send({ type: 'handlersDone', at: book.handlersDoneAt });
   };
   if (kind === 'latency') {
+    const perPhase = new Array(Math.ceil(n / phaseSize)).fill(0);
     return async (input) => {
       const now = nowUs();
       if (input && input.w !== undefined) {
@@ -59,6 +63,11 @@ function makeHandler(kind, n) {
         seen[i] = 1;
         book.latUs[i] = now - input.t;
         book.distinct += 1;
+        const phase = Math.floor(i / phaseSize);
+        perPhase[phase] += 1;
+        if (perPhase[phase] === Math.min(phaseSize, n - phase * phaseSize)) {
+          send({ type: 'phaseDone', phase, at: now });
+        }
         if (book.distinct === n) done();
       }
     };
@@ -113,7 +122,7 @@ process.on('message', async (msg) => {
         break;
       }
       case 'start': {
-        const handler = makeHandler(msg.kind, msg.n);
+        const handler = makeHandler(msg.kind, msg.n, msg.phaseSize);
         cpu0 = process.cpuUsage();
         t0 = nowUs();
         await adapter.startWorker({ concurrency: msg.concurrency, handler });
