@@ -40,6 +40,7 @@ import {
   ALL_WORKLOAD_IDS,
   PGBENCH_WORKLOADS,
   WORKLOADS,
+  WORKLOAD_GROUPS,
   capFor,
   sizeOf,
 } from './lib/workloads.mjs';
@@ -52,7 +53,7 @@ const USAGE = `usage: node bench/run.mjs [options]
   --reps N              repetitions per (workload, system) (default 3)
   --cap S               cap of each worker run in seconds (default 60; latency: at least N x 20 ms + 30 s)
   --scale F             multiplies N of every workload (default 1)
-  --only a,b            workloads: ${ALL_WORKLOAD_IDS.join(', ')} (also: pgbench = the three pgbench rows)
+  --only a,b            workloads: ${ALL_WORKLOAD_IDS.join(', ')} (also: pgbench = the three pgbench rows, activity = activity-runs + activity-latency)
   --systems a,b         systems (default: every peers/*.mjs system)
   --no-fresh            keep the bench_* databases instead of dropping and re-creating them
   --no-build            do not compile the library first (use libs/underway/dist as is)
@@ -133,13 +134,11 @@ function parseArgs(argv) {
     }
   }
   if (o.only) {
-    o.only = o.only.flatMap((id) =>
-      id === 'pgbench' ? PGBENCH_WORKLOADS.map((w) => w.id) : [id],
-    );
+    o.only = o.only.flatMap((id) => WORKLOAD_GROUPS[id] ?? [id]);
     for (const id of o.only) {
       if (!ALL_WORKLOAD_IDS.includes(id))
         throw new Error(
-          `unknown workload ${id} (known: ${ALL_WORKLOAD_IDS.join(', ')}, pgbench)`,
+          `unknown workload ${id} (known: ${ALL_WORKLOAD_IDS.join(', ')}, ${Object.keys(WORKLOAD_GROUPS).join(', ')})`,
         );
     }
   }
@@ -239,6 +238,12 @@ function progressLine(sample) {
   let s;
   if (sample.workload === 'latency') {
     s = `p50 ${fmtValue(sample.latency.p50)} / p95 ${fmtValue(sample.latency.p95)} / p99 ${fmtValue(sample.latency.p99)} ms (${sample.received}/${sample.n})`;
+  } else if (sample.workload === 'activity-latency') {
+    const b = sample.baseline;
+    s =
+      `with a call p50 ${fmtValue(sample.latency.p50)} / p99 ${fmtValue(sample.latency.p99)} ms (${sample.received}/${sample.n}), ` +
+      `without p50 ${fmtValue(b.latency.p50)} / p99 ${fmtValue(b.latency.p99)} ms (${b.received}/${sample.n}): ` +
+      `added p50 ${fmtValue(sample.addedMs.p50)} / p99 ${fmtValue(sample.addedMs.p99)} ms`;
   } else if (sample.workload === 'chain') {
     s = `${fmtValue(sample.value)} chains/s, ${fmtValue(sample.stepsPerSec)} steps/s`;
   } else {
@@ -272,7 +277,10 @@ async function main() {
   const pgbenchWorkloads = PGBENCH_WORKLOADS.filter(
     (w) => !o.only || o.only.includes(w.id),
   );
-  if (workloads.length === 0) systems = [];
+  // Only the systems that run a selected workload (the peers have no activities).
+  systems = systems.filter((s) =>
+    workloads.some((w) => !w.subjectOnly || isSubject(s)),
+  );
 
   // Build the library under test (the adapter loads its compiled JS).
   if (o.build && systems.some(isSubject) && workloads.length) {
@@ -423,7 +431,8 @@ async function main() {
     const n = sizeOf(w, o.scale);
     const cap = capFor(w, n, o.cap);
     for (let rep = 1; rep <= o.reps; rep++) {
-      for (const s of systems) {
+      // Workloads that only the library under test can run (activities).
+      for (const s of systems.filter((x) => !w.subjectOnly || isSubject(x))) {
         const t = Date.now();
         const spec = {
           system: s.name,
@@ -434,7 +443,7 @@ async function main() {
           database: databaseFor(s),
           connectionString: dbUrl(databaseFor(s)),
         };
-        const result = await measure(spec, cap);
+        const result = await measure(spec, cap * (w.phases?.length ?? 1));
         const sample = {
           type: 'sample',
           system: s.name,

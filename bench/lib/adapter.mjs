@@ -10,6 +10,10 @@
 //   enqueueBatch?(inputs): Promise<void>
 //   startWorker({ concurrency, handler }): Promise<void>
 //   stop(): Promise<void>
+//   activities?: true                           // runs the activity workloads: an input with
+//                                               // `a` is a one-step job whose step awaits one
+//                                               // no-op activity call, then the handler
+//                                               // (omit => those workloads report n/a)
 // }
 // SystemDef: { name, peer, description, database?, create(ctx) }
 //   ctx = { connectionString, database, role: 'producer' | 'worker', systemName }

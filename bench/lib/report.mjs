@@ -13,6 +13,12 @@ function metricsOf(sample) {
     m['latency-p50'] = sample.latency?.p50 ?? NaN;
     m['latency-p95'] = sample.latency?.p95 ?? NaN;
     m['latency-p99'] = sample.latency?.p99 ?? NaN;
+  } else if (w === 'activity-latency') {
+    for (const p of ['p50', 'p95', 'p99']) {
+      m[`activity-latency-${p}`] = sample.latency?.[p] ?? NaN;
+      m[`activity-baseline-${p}`] = sample.baseline?.latency?.[p] ?? NaN;
+      m[`activity-added-${p}`] = sample.addedMs?.[p] ?? NaN;
+    }
   } else {
     m[w] = sample.value;
   }
@@ -178,6 +184,37 @@ function tableRows(meta) {
   ];
 }
 
+/** The rows of the activity table (the systems under test only). */
+function activityRows(meta) {
+  const w = (id) => WORKLOADS.find((x) => x.id === id);
+  const n = (id) => sizeOf(w(id), meta.options.scale);
+  const lat = `Latency enqueue->handler start, ${fmtInt(n('activity-latency'))} one-step runs`;
+  return [
+    {
+      workload: 'activity-runs',
+      metric: 'activity-runs',
+      label: w('activity-runs').label(n('activity-runs')),
+    },
+    ...['p50', 'p99'].flatMap((p) => [
+      {
+        workload: 'activity-latency',
+        metric: `activity-baseline-${p}`,
+        label: `${lat} without a call, ${p} (ms)`,
+      },
+      {
+        workload: 'activity-latency',
+        metric: `activity-latency-${p}`,
+        label: `  same, the step awaits one no-op ctx.call first, ${p} (ms)`,
+      },
+      {
+        workload: 'activity-latency',
+        metric: `activity-added-${p}`,
+        label: `  added by one call, ${p} (ms)`,
+      },
+    ]),
+  ];
+}
+
 /** SPEC §5 targets, for each system under test. */
 const TARGETS = [
   {
@@ -233,6 +270,16 @@ export function render(records) {
   const peerNames = systems.filter((n) => !subjectNames.includes(n));
   const lines = [];
   const p = (s = '') => lines.push(s);
+  /** Median with ±spread, `*` when a repetition was capped. */
+  const cell = (name, metric) => {
+    const s = sum(name, metric);
+    if (!s) return '–';
+    if (s.n === 0)
+      return s.notes.some((x) => x.startsWith('n/a')) ? 'n/a' : 'error';
+    const cappedMark = s.notes.some((x) => x.includes('capped')) ? '*' : '';
+    const spread = s.n >= 2 ? fmtSpread(s.spreadPct) : '';
+    return `${fmtValue(s.median)}${cappedMark}${spread ? ' ' + spread : ''}`;
+  };
 
   const o = meta.options;
   const pgs = meta.postgres.settings ?? {};
@@ -281,15 +328,7 @@ export function render(records) {
     p(`| ${head.join(' | ')} |`);
     p(`|${['---', ...head.slice(1).map(() => '---:')].join('|')}|`);
     for (const row of rows) {
-      const cells = systems.map((name) => {
-        const s = sum(name, row.metric);
-        if (!s) return '–';
-        if (s.n === 0)
-          return s.notes.some((x) => x.startsWith('n/a')) ? 'n/a' : 'error';
-        const cappedMark = s.notes.some((x) => x.includes('capped')) ? '*' : '';
-        const spread = s.n >= 2 ? fmtSpread(s.spreadPct) : '';
-        return `${fmtValue(s.median)}${cappedMark}${spread ? ' ' + spread : ''}`;
-      });
+      const cells = systems.map((name) => cell(name, row.metric));
       const ratios = subjectNames.map((name) => {
         const u = sum(name, row.metric)?.median;
         const peers = peerNames
@@ -321,6 +360,32 @@ export function render(records) {
           'Latency rows (†, lower is better): best peer ÷ subject, so > 1 still means faster.',
       );
     }
+    p();
+  }
+
+  // Activities: the systems under test only, reported as measured.
+  const actRows = activityRows(meta).filter((r) =>
+    samples.some((s) => s.workload === r.workload),
+  );
+  const actSystems = subjectNames.filter((name) =>
+    samples.some((s) => s.system === name && s.workload.startsWith('activity')),
+  );
+  if (actRows.length && actSystems.length) {
+    p(
+      `| Activity calls (no peer has activities) | ${actSystems.join(' | ')} |`,
+    );
+    p(`|---|${actSystems.map(() => '---:').join('|')}|`);
+    for (const row of actRows) {
+      p(
+        `| ${row.label} | ${actSystems.map((name) => cell(name, row.metric)).join(' | ')} |`,
+      );
+    }
+    p();
+    p(
+      'Latency rows: both kinds of runs go through one warm worker in one measurement, each as the latency workload does ' +
+        '(open-loop 20 ms slots, handler start - enqueue call start); with a call, the handler starts in the replay, after the call returned. ' +
+        '"added" is the difference of the two percentiles within each repetition (median over repetitions).',
+    );
     p();
   }
 
@@ -455,6 +520,30 @@ export function render(records) {
   }
 
   // Latency detail and start-up
+  const actLat = samples.filter(
+    (s) => s.workload === 'activity-latency' && s.baseline,
+  );
+  if (actLat.length) {
+    p(
+      'Activity latency per rep (p50 / p99 ms without a call → with one call; received; phase order):',
+    );
+    for (const name of systems) {
+      const g = actLat.filter((s) => s.system === name);
+      if (!g.length) continue;
+      p(
+        `- ${name}: ` +
+          g
+            .map(
+              (s) =>
+                `${fmtValue(s.baseline.latency.p50)} / ${fmtValue(s.baseline.latency.p99)} → ` +
+                `${fmtValue(s.latency.p50)} / ${fmtValue(s.latency.p99)}; ` +
+                `${s.baseline.received}+${s.received}/${s.n}+${s.n}; ${(s.phaseOrder ?? []).join(' then ')}`,
+            )
+            .join(' | '),
+      );
+    }
+    p();
+  }
   const lat = samples.filter((s) => s.workload === 'latency' && s.latency);
   if (lat.length) {
     p(

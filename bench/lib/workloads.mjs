@@ -1,4 +1,5 @@
-// The workloads of PROTOCOL.md §5 (and the pgbench reference of §6).
+// The workloads of PROTOCOL.md §5 (and the pgbench reference of §6), plus the
+// activity workloads of the library under test (bench/README.md).
 // N values are given at scale 1; `sizeOf(w, scale)` applies --scale.
 
 export const WORKLOADS = [
@@ -73,6 +74,45 @@ export const WORKLOADS = [
       'Preload N chain heads {c,s:1} via enqueueBatch, settle; worker concurrency 10; handler returns {next:{c,s:s+1}} for s<3; done when every chain ran step 3 and outstanding()=0.',
     label: (n) => `3-step chains x${fmtInt(n)}, concurrency 10 (chains/s)`,
   },
+  // Activities: the systems under test only (the peers have none). A run with
+  // `a: 1` in its input is a one-step workflow whose step awaits one no-op
+  // activity call, `await ctx.call('noop')`, and then calls the handler. A
+  // call suspends the step, runs the activity as its own task and replays the
+  // step with the stored result, so the handler starts once per run, after
+  // the call returned.
+  {
+    id: 'activity-runs',
+    kind: 'process',
+    base: 2000,
+    concurrency: 10,
+    input: { a: 1 },
+    subjectOnly: true,
+    unit: 'runs/s',
+    definition:
+      "As process-c10 with N one-step runs whose step awaits one no-op activity (await ctx.call('noop')) before the handler.",
+    label: (n) =>
+      `Process ${fmtInt(n)} pre-enqueued one-step runs, each awaiting one no-op ctx.call, concurrency 10 (runs/s)`,
+  },
+  {
+    id: 'activity-latency',
+    kind: 'latency',
+    base: 500,
+    concurrency: 10,
+    slotMs: 20,
+    warmup: 20,
+    // Two phases through one warm worker, each the latency workload: runs
+    // without a call, then runs whose step awaits one call (the other order
+    // in even repetitions). The handler starts after the call returned.
+    phases: [
+      { id: 'baseline', input: {} },
+      { id: 'call', input: { a: 1 } },
+    ],
+    subjectOnly: true,
+    unit: 'ms',
+    definition:
+      "As latency, twice through one warm worker: N one-step runs without a call, and N whose step awaits one no-op ctx.call('noop') before the handler (order alternating by repetition); added = call - baseline, per percentile.",
+    label: (n) => `Latency enqueue->handler start, ${fmtInt(n)} one-step runs`,
+  },
 ];
 
 export const PGBENCH_WORKLOADS = [
@@ -104,6 +144,12 @@ export const ALL_WORKLOAD_IDS = [...WORKLOADS, ...PGBENCH_WORKLOADS].map(
   (w) => w.id,
 );
 
+/** `--only` names that stand for several workloads. */
+export const WORKLOAD_GROUPS = {
+  pgbench: PGBENCH_WORKLOADS.map((w) => w.id),
+  activity: ['activity-runs', 'activity-latency'],
+};
+
 export function workloadById(id) {
   return [...WORKLOADS, ...PGBENCH_WORKLOADS].find((w) => w.id === id);
 }
@@ -118,7 +164,10 @@ export function sizeOf(w, scale) {
   return raw;
 }
 
-/** The cap of a worker run: at least N x 20 ms + 30 s for latency (rule 8). */
+/**
+ * The cap of a worker run: at least N x 20 ms + 30 s for latency (rule 8).
+ * A latency workload with phases has this cap per phase.
+ */
 export function capFor(w, n, cap) {
   if (w.kind === 'latency') return Math.max(cap, (n * w.slotMs) / 1000 + 30);
   return cap;

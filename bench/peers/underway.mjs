@@ -3,11 +3,15 @@
 // process: the producer with `runtime: false`, the worker with
 // `runtime: { concurrency, pollInterval: '1s' }`.
 //
-// Two workflows are registered in both processes:
-//   'bench'        one @Step `run`: calls the harness handler, Transition.complete()
-//   'bench-chain'  three @Steps s1, s2, s3: each calls the handler; s1/s2 return
-//                  Transition.next(result.next), s3 Transition.complete(). The next
-//                  step is written by the same UPDATE that completes the current one.
+// Three workflows are registered in both processes:
+//   'bench'          one @Step `run`: calls the harness handler, Transition.complete()
+//   'bench-chain'    three @Steps s1, s2, s3: each calls the handler; s1/s2 return
+//                    Transition.next(result.next), s3 Transition.complete(). The next
+//                    step is written by the same UPDATE that completes the current one.
+//   'bench-activity' one @Step `run`: await ctx.call('noop') (an @Activity that does
+//                    nothing), then the handler, Transition.complete(). The first
+//                    execution suspends on the call; the handler runs in the replay.
+//                    Inputs with `a` (the activity workloads) go to it.
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -26,6 +30,8 @@ const RESET_TABLES = [
   'step_attempt',
   'concurrency_slot',
   'dead_letter',
+  'activity_call',
+  'activity_attempt',
 ];
 
 let loaded;
@@ -49,14 +55,15 @@ function load() {
 /** A fresh root module (fresh classes too: decorators are applied by calling them). */
 function buildModule(url, runtime, holder) {
   const { lib, common } = load();
-  const { UnderwayModule, Workflow, Step, Transition } = lib;
+  const { UnderwayModule, Workflow, Step, Activity, Transition } = lib;
   const { Inject, Module } = common;
-  const step = (cls, method) =>
-    Step()(
+  const decorate = (decorator, cls, method) =>
+    decorator(
       cls.prototype,
       method,
       Object.getOwnPropertyDescriptor(cls.prototype, method),
     );
+  const step = (cls, method) => decorate(Step(), cls, method);
   const retry = { maxAttempts: 3, initialInterval: '100ms' };
 
   class BenchWorkflow {
@@ -95,6 +102,22 @@ function buildModule(url, runtime, holder) {
   Inject(HANDLER)(BenchChainWorkflow, undefined, 0);
   Workflow({ name: 'bench-chain', retry })(BenchChainWorkflow);
 
+  class BenchActivityWorkflow {
+    constructor(holder) {
+      this.holder = holder;
+    }
+    async noop() {}
+    async run(input, ctx) {
+      await ctx.call('noop');
+      await this.holder.handler(input);
+      return Transition.complete();
+    }
+  }
+  decorate(Activity({ retry }), BenchActivityWorkflow, 'noop');
+  step(BenchActivityWorkflow, 'run');
+  Inject(HANDLER)(BenchActivityWorkflow, undefined, 0);
+  Workflow({ name: 'bench-activity', retry })(BenchActivityWorkflow);
+
   class BenchModule {}
   Module({
     imports: [
@@ -108,6 +131,7 @@ function buildModule(url, runtime, holder) {
       { provide: HANDLER, useValue: holder },
       BenchWorkflow,
       BenchChainWorkflow,
+      BenchActivityWorkflow,
     ],
   })(BenchModule);
   return BenchModule;
@@ -125,7 +149,11 @@ async function createApp(url, runtime, holder) {
 }
 
 const workflowOf = (input) =>
-  input && input.c !== undefined ? 'bench-chain' : 'bench';
+  input?.c !== undefined
+    ? 'bench-chain'
+    : input?.a !== undefined
+      ? 'bench-activity'
+      : 'bench';
 
 function define(name, extraRuntime = {}, extraDescription = '') {
   return {
@@ -144,6 +172,8 @@ function define(name, extraRuntime = {}, extraDescription = '') {
       let client;
       let housekeeping;
       return {
+        // Runs the activity workloads: inputs with `a` await one ctx.call.
+        activities: true,
         info() {
           let version = 'unknown';
           try {
@@ -176,11 +206,14 @@ function define(name, extraRuntime = {}, extraDescription = '') {
                 'outcomes of finished steps committed in batches (≤500 per statement), each fenced',
               wake: 'LISTEN/NOTIFY (pg_notify in the enqueue statement) + 1 s poll',
               retry: { maxAttempts: 3, initialInterval: '100ms' },
-              enqueue: "WorkflowClient.enqueue('bench' | 'bench-chain', input)",
+              enqueue:
+                "WorkflowClient.enqueue('bench' | 'bench-chain' | 'bench-activity', input)",
               enqueueBatch:
                 'WorkflowClient.enqueueMany(name, inputs) (one INSERT … SELECT FROM unnest)',
               chain:
                 "native 3-step workflow 'bench-chain' (@Step s1, s2, s3; Transition.next / complete)",
+              activity:
+                "'bench-activity': one @Step run: await ctx.call('noop') (a no-op @Activity, retry as above), then the handler, Transition.complete(); the first execution suspends on the call, the activity runs as its own claimed task, the step is replayed with its stored result",
               chainAtomic: true,
               chainAtomicHow:
                 'the next step (step_index+1, its input, state pending) is written by the same fenced UPDATE that records the current step as succeeded',
