@@ -1,5 +1,7 @@
 import { escapeIdentifier } from 'pg';
 import {
+  Activity,
+  currentActivity,
   InvalidInputError,
   Step,
   StepContext,
@@ -25,8 +27,21 @@ const recorder = new StepRecorder();
   ttl: 100,
 })
 class BillingWorkflow {
+  @Activity()
+  async total(cents: number): Promise<number> {
+    return cents / 10;
+  }
+
+  @Activity()
+  async receipt(_total: number): Promise<void> {
+    recorder.record('receipt', null, currentActivity());
+  }
+
   @Step()
-  async invoice(input: { fail?: boolean; hold?: boolean }, ctx: StepContext) {
+  async invoice(
+    input: { fail?: boolean; hold?: boolean },
+    ctx: StepContext<BillingWorkflow>,
+  ) {
     recorder.record('invoice', input, ctx);
     if (input.fail) {
       throw StepError.retryable('declined', 'card declined');
@@ -36,7 +51,10 @@ class BillingWorkflow {
         ctx.signal.addEventListener('abort', resolve),
       );
     }
-    return Transition.after({ total: 10 }, 20);
+    // Activities run under the same role: their table, their attempts.
+    const total = await ctx.call('total', 100);
+    await ctx.emit('receipt', total);
+    return Transition.after({ total }, 20);
   }
 
   @Step()
@@ -128,6 +146,7 @@ describe('security', () => {
         { concurrencyKey: 'acct-1', idempotencyKey: 'inv-1' },
       );
       await expect(ok.result({ timeout: 5_000 })).resolves.toBe(10);
+      await waitFor(() => recorder.count('receipt', ok.id) === 1);
       const failing = await client.enqueue(BillingWorkflow, { fail: true });
       await expect(failing.result({ timeout: 5_000 })).rejects.toMatchObject({
         errorCode: 'declined',
@@ -137,7 +156,8 @@ describe('security', () => {
       const held = await client.enqueue(BillingWorkflow, { hold: true });
       await waitFor(() => recorder.count('invoice', held.id) === 1);
       await expect(held.cancel()).resolves.toBe(true);
-      // Retention deletes finished runs (ttl 100 ms) under the same role.
+      // Retention deletes finished runs (ttl 100 ms), with their activity
+      // calls, under the same role.
       await waitFor(
         async () =>
           (
@@ -147,6 +167,11 @@ describe('security', () => {
           ).length === 0,
         { timeoutMs: 5_000 },
       );
+      expect(
+        await query(`select 1 from ${schema}.activity_call where run_id = $1`, [
+          ok.id,
+        ]),
+      ).toEqual([]);
       // Its connections really are that role.
       const users = await query<{ usename: string }>(
         `select distinct usename from pg_stat_activity where application_name like 'underway:least-privilege:%'`,

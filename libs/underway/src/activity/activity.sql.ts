@@ -28,8 +28,10 @@ function wakeParents(schema: Schema): SqlFragment {
       set open_calls = greatest(r.open_calls - k.n, 0),
         state = case when r.state = 'waiting' and r.run_at = 'infinity' and r.open_calls <= k.n
             then 'pending' else r.state end,
+        -- Due since its step was claimed: it goes back to its place in line,
+        -- ahead of runs enqueued while it waited, not behind them.
         run_at = case when r.state = 'waiting' and r.run_at = 'infinity' and r.open_calls <= k.n
-            then now() else r.run_at end,
+            then least(coalesce(r.attempt_started_at, now()), now()) else r.run_at end,
         updated_at = now()
       from closed k
       where r.id = k.run_id and r.step_index = k.step_index

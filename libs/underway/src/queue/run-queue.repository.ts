@@ -5,6 +5,7 @@ import {
   ReclaimedCallRow,
 } from '../activity/activity.sql';
 import type { SqlExecutor } from '../database/sql-executor';
+import { leaseKey } from '../worker/lease.keeper';
 import type { Schema } from '../database/sql';
 import {
   activityClaimId,
@@ -52,7 +53,7 @@ export class RunQueueRepository {
   }
 
   /**
-   * @returns for each claim asked for, by claim id: renewed, or why not (its
+   * @returns for each claim asked for, by `leaseKey` (claim id and fence): renewed, or why not (its
    *   current state, `null` when the task no longer exists)
    */
   async renew(
@@ -71,7 +72,7 @@ export class RunQueueRepository {
     const result = await executor.query<RenewRow>(
       renewLeases(this.schema, runs, calls),
     );
-    return new Map(result.rows.map((row) => [row.id, row]));
+    return new Map(result.rows.map((row) => [leaseKey(row), row]));
   }
 
   /**

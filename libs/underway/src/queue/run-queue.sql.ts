@@ -113,6 +113,8 @@ export function claimRuns(
 export interface RenewRow {
   /** The claim's id: a run id, or `<runId>/<stepIndex>/<callIndex>` for a call. */
   id: string;
+  /** The fence the claim holds (as sent). */
+  fence: string;
   renewed: boolean;
   /** The task's state, for tasks whose lease was not renewed. */
   state: string | null;
@@ -146,7 +148,7 @@ export function renewLeases(
       set lease_expires_at = now() + r.lease_ms * interval '1 millisecond'
       from held h
       where r.id = h.id and r.fence = h.fence and r.state = 'running'
-      returning r.id
+      returning r.id, r.fence
     ), held_call as (
       select * from unnest(${calls.map((c) => c.runId)}::uuid[], ${calls.map((c) => c.stepIndex)}::int[],
         ${calls.map((c) => c.callIndex)}::int[], ${calls.map((c) => c.fence)}::bigint[])
@@ -157,17 +159,19 @@ export function renewLeases(
       from held_call h
       where c.run_id = h.run_id and c.step_index = h.step_index and c.call_index = h.call_index
         and c.fence = h.fence and c.state = 'running'
-      returning c.run_id, c.step_index, c.call_index
+      returning c.run_id, c.step_index, c.call_index, c.fence
     )
-    select h.id::text as id, (n.id is not null) as renewed, r.state
+    select h.id::text as id, h.fence::text as fence, (n.id is not null) as renewed, r.state
     from held h
-    left join renewed n on n.id = h.id
+    left join renewed n on n.id = h.id and n.fence = h.fence
     left join ${ident(schema)}.workflow_run r on r.id = h.id
     union all
-    select h.run_id::text || '/' || h.step_index || '/' || h.call_index, (n.run_id is not null), c.state
+    select h.run_id::text || '/' || h.step_index || '/' || h.call_index, h.fence::text,
+      (n.run_id is not null), c.state
     from held_call h
     left join renewed_call n
       on n.run_id = h.run_id and n.step_index = h.step_index and n.call_index = h.call_index
+        and n.fence = h.fence
     left join ${ident(schema)}.activity_call c
       on c.run_id = h.run_id and c.step_index = h.step_index and c.call_index = h.call_index`,
     'renew',

@@ -51,14 +51,14 @@ export class LeaseKeeper {
       renewedAt: now,
       renewAt: now + run.leaseMs / RENEWALS_PER_LEASE,
     };
-    this.held.set(run.id, lease);
+    this.held.set(leaseKey(run), lease);
     this.arm(lease.renewAt);
   }
 
   /** Stops renewing this claim's lease (not a newer claim of the same run). */
   untrack(run: Claim): void {
-    if (this.held.get(run.id)?.run === run) {
-      this.held.delete(run.id);
+    if (this.held.get(leaseKey(run))?.run === run) {
+      this.held.delete(leaseKey(run));
     }
   }
 
@@ -129,10 +129,10 @@ export class LeaseKeeper {
       return;
     }
     for (const lease of due) {
-      if (this.held.get(lease.run.id) !== lease) {
+      if (this.held.get(leaseKey(lease.run)) !== lease) {
         continue; // finished while the renewal was in flight
       }
-      const row = renewed.get(lease.run.id);
+      const row = renewed.get(leaseKey(lease.run));
       if (row?.renewed) {
         // Counted from before the statement was sent (the database extended
         // the lease during it), so this worker never overestimates its lease.
@@ -170,7 +170,7 @@ export class LeaseKeeper {
       `Could not renew ${due.length} lease${due.length === 1 ? '' : 's'}: ${err.message}`,
     );
     for (const lease of due) {
-      if (this.held.get(lease.run.id) !== lease) {
+      if (this.held.get(leaseKey(lease.run)) !== lease) {
         continue;
       }
       if (now - lease.renewedAt >= lease.run.leaseMs) {
@@ -191,7 +191,7 @@ export class LeaseKeeper {
     why: string,
     cause: 'lease_lost' | 'run_cancelled' = 'lease_lost',
   ): void {
-    this.held.delete(lease.run.id);
+    this.held.delete(leaseKey(lease.run));
     const { run } = lease;
     const task =
       run.kind === 'step'
@@ -202,4 +202,14 @@ export class LeaseKeeper {
     );
     lease.abort.abort(new StepAbortedError(cause));
   }
+}
+
+/**
+ * A lease's key: the claim and its fence. A task can be held twice here for a
+ * moment (a stalled attempt and a new one claimed after its lease was taken
+ * back): each keeps its own lease, so the stale one learns at its next
+ * renewal that it lost the task, and aborts.
+ */
+export function leaseKey(claim: { id: string; fence: string }): string {
+  return `${claim.id}@${claim.fence}`;
 }
