@@ -1,12 +1,23 @@
+import { randomUUID } from 'node:crypto';
 import type { Type } from '@nestjs/common';
 import {
+  Activity,
+  currentActivity,
   Step,
   StepContext,
   StepError,
   Transition,
   Workflow,
 } from '@underway/nestjs';
-import type { FaultInput, FaultOutput } from './protocol';
+import type {
+  ActivityFaultInput,
+  ActivityFaultOutput,
+  CallResult,
+  CallSpec,
+  FaultInput,
+  FaultOutput,
+  LedgerEntry,
+} from './protocol';
 
 /**
  * The workflows of the fault suite. The worker child registers them and runs
@@ -25,6 +36,8 @@ export interface StepHooks {
   /** Records the step's side effect (the `fault_effect` table). */
   effect(ctx: StepContext): Promise<void>;
   finished(ctx: StepContext): void;
+  /** Writes a line of the ledger (the `fault_ledger` table), retried while the database is away. */
+  record(entry: LedgerEntry): Promise<void>;
 }
 
 let hooks: StepHooks | undefined;
@@ -189,6 +202,151 @@ export class EphemeralWorkflow {
   }
 }
 
+function requireHooks(): StepHooks {
+  if (!hooks) {
+    throw new Error('fault workflows run only in the fault worker process');
+  }
+  return hooks;
+}
+
+/** Records that a step body begins; returns its execution's token. */
+async function stepStarted(ctx: StepContext, name: string): Promise<string> {
+  const h = requireHooks();
+  h.started(ctx);
+  const token = randomUUID();
+  await h.record({
+    token,
+    runId: ctx.runId,
+    kind: 'step',
+    step: ctx.stepIndex,
+    callIndex: null,
+    name,
+    attempt: ctx.attempt,
+    phase: 'started',
+  });
+  return token;
+}
+
+async function stepDone(
+  ctx: StepContext,
+  name: string,
+  token: string,
+): Promise<void> {
+  const h = requireHooks();
+  await h.record({
+    token,
+    runId: ctx.runId,
+    kind: 'step',
+    step: ctx.stepIndex,
+    callIndex: null,
+    name,
+    attempt: ctx.attempt,
+    phase: 'done',
+  });
+  h.finished(ctx);
+}
+
+/** One attempt of an activity call: ledger, misbehave as asked, ledger, result. */
+async function activityBody(spec: CallSpec): Promise<CallResult> {
+  const h = requireHooks();
+  const activity = currentActivity();
+  const entry = {
+    token: randomUUID(),
+    runId: activity.runId,
+    kind: 'activity',
+    step: activity.stepIndex,
+    callIndex: activity.callIndex,
+    name: activity.activityName,
+    attempt: activity.attempt,
+  } as const;
+  // Recorded before anything else: a body the test sees in the ledger is
+  // running (or ran), whatever happens to its process next.
+  await h.record({ ...entry, phase: 'started' });
+  if (spec.crash) {
+    process.kill(process.pid, 'SIGKILL');
+    await new Promise<never>(() => undefined);
+  }
+  const sleepMs =
+    (spec.slowOn?.instance === h.instance ? spec.slowOn.sleepMs : undefined) ??
+    (spec.once && (spec.once.attempt ?? 1) === activity.attempt
+      ? spec.once.sleepMs
+      : undefined) ??
+    spec.sleepMs ??
+    0;
+  if (sleepMs > 0) {
+    await sleepUnless(sleepMs, activity.signal);
+  }
+  await h.record({ ...entry, phase: 'done' });
+  return {
+    by: h.instance,
+    pid: process.pid,
+    attempt: activity.attempt,
+    callIndex: activity.callIndex,
+  };
+}
+
+/**
+ * Two steps that each wait on activities: step 0 makes its calls in parallel
+ * (and may emit), step 1 makes one more. Each step therefore runs twice when
+ * nothing fails: once to suspend on its calls, once to replay with their
+ * results. Every execution of a body, step or activity, is written to the
+ * ledger (`fault_ledger`), so that tests can count them.
+ */
+@Workflow({
+  name: 'fault-activity',
+  retry: { ...FAST_RETRY, maxAttempts: 10 },
+})
+export class ActivityWorkflow {
+  @Activity()
+  async work(spec: CallSpec): Promise<CallResult> {
+    return activityBody(spec);
+  }
+
+  /** Three attempts: an activity crash loop runs out of them. */
+  @Activity({ retry: { maxAttempts: 3 } })
+  async fragile(spec: CallSpec): Promise<CallResult> {
+    return activityBody(spec);
+  }
+
+  /** Emitted (fire-and-forget). */
+  @Activity()
+  async note(tag: string | number | null): Promise<CallResult> {
+    void tag; // only told apart in activity_call.args
+    return activityBody({});
+  }
+
+  @Step()
+  async fanOut(input: ActivityFaultInput, ctx: StepContext<ActivityWorkflow>) {
+    const token = await stepStarted(ctx, 'fanOut');
+    const results = await Promise.all(
+      input.calls.map((spec) =>
+        spec.fragile ? ctx.call('fragile', spec) : ctx.call('work', spec),
+      ),
+    );
+    if (input.emit) {
+      await ctx.emit('note', input.tag ?? null);
+    }
+    await stepDone(ctx, 'fanOut', token);
+    return Transition.next({ ...input, results });
+  }
+
+  @Step()
+  async finish(
+    input: ActivityFaultInput & { results: CallResult[] },
+    ctx: StepContext<ActivityWorkflow>,
+  ) {
+    const token = await stepStarted(ctx, 'finish');
+    const last = await ctx.call('work', input.then ?? {});
+    await stepDone(ctx, 'finish', token);
+    const out: ActivityFaultOutput = {
+      ...output(ctx),
+      results: input.results,
+      last,
+    };
+    return Transition.complete(out);
+  }
+}
+
 /** Registered by the parent only: no worker process can run it. */
 @Workflow({ name: 'fault-ghost' })
 export class GhostWorkflow {
@@ -204,6 +362,7 @@ export const FAULT_WORKFLOWS: readonly Type[] = [
   FragileWorkflow,
   TimeoutWorkflow,
   EphemeralWorkflow,
+  ActivityWorkflow,
   GhostWorkflow,
 ];
 
@@ -215,6 +374,7 @@ export function faultWorkflowsNamed(names: readonly string[]): Type[] {
     ['fault-fragile', FragileWorkflow],
     ['fault-timeout', TimeoutWorkflow],
     ['fault-ephemeral', EphemeralWorkflow],
+    ['fault-activity', ActivityWorkflow],
     ['fault-ghost', GhostWorkflow],
   ]);
   return names.map((name) => {
@@ -234,3 +394,6 @@ export const DEFAULT_CHILD_WORKFLOWS = [
   'fault-timeout',
   'fault-ephemeral',
 ];
+
+/** The defaults and `fault-activity`: for the activity scenarios and the chaos test. */
+export const WITH_ACTIVITIES = [...DEFAULT_CHILD_WORKFLOWS, 'fault-activity'];

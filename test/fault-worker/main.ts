@@ -9,7 +9,7 @@ import {
   setDefaultStepSleep,
   setStepHooks,
 } from './fault.workflows';
-import { effectsTable, FAULT_ENV, FaultEvent } from './protocol';
+import { effectsTable, FAULT_ENV, FaultEvent, ledgerTable } from './protocol';
 
 /**
  * A worker as a plain process, for the fault suite (test/e2e/faults): a Nest
@@ -17,7 +17,8 @@ import { effectsTable, FAULT_ENV, FaultEvent } from './protocol';
  * through environment variables (see `FAULT_ENV`). It prints JSON lines on
  * stdout (`FaultEvent`): `ready`, each step attempt started and finished, and
  * every log line of the library. Its steps record their side effects in the
- * test schema's `fault_effect` table.
+ * test schema's `fault_effect` table, and the bodies of `fault-activity`
+ * (steps and activities) each execution in its `fault_ledger`.
  *
  *   node -r ./scripts/register.js test/fault-worker/main.ts
  */
@@ -116,6 +117,26 @@ async function main(): Promise<void> {
   const insert = `insert into ${effectsTable(schema)} (run_id, step, attempt, instance, pid, phase)
     values ($1, $2, $3, $4, $5, 'done') on conflict do nothing`;
 
+  const record = `insert into ${ledgerTable(schema)}
+      (token, run_id, kind, step, call_index, name, attempt, instance, pid, phase)
+    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) on conflict do nothing`;
+  // A side effect is retried while the database is away (a restart), so that
+  // a step does not fail for a reason the test did not ask for.
+  const untilStored = async (text: string, values: unknown[]) => {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      try {
+        await effects.query(text, values);
+        return;
+      } catch (err) {
+        if (Date.now() > deadline) {
+          throw err;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  };
+
   const stepEvent = (
     event: 'step-started' | 'step-finished',
     ctx: StepContext,
@@ -135,28 +156,27 @@ async function main(): Promise<void> {
     instance,
     started: (ctx) => stepEvent('step-started', ctx),
     finished: (ctx) => stepEvent('step-finished', ctx),
-    // The side effect. Retried while the database is away (a restart), so
-    // that a step does not fail for a reason the test did not ask for.
-    effect: async (ctx) => {
-      const deadline = Date.now() + 20_000;
-      for (;;) {
-        try {
-          await effects.query(insert, [
-            ctx.runId,
-            ctx.stepIndex,
-            ctx.attempt,
-            instance,
-            process.pid,
-          ]);
-          return;
-        } catch (err) {
-          if (Date.now() > deadline) {
-            throw err;
-          }
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-      }
-    },
+    effect: (ctx) =>
+      untilStored(insert, [
+        ctx.runId,
+        ctx.stepIndex,
+        ctx.attempt,
+        instance,
+        process.pid,
+      ]),
+    record: (entry) =>
+      untilStored(record, [
+        entry.token,
+        entry.runId,
+        entry.kind,
+        entry.step,
+        entry.callIndex,
+        entry.name,
+        entry.attempt,
+        instance,
+        process.pid,
+        entry.phase,
+      ]),
   });
 
   @Module({})

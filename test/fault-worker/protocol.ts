@@ -75,6 +75,43 @@ export interface OnceFault {
   readonly stopSelf?: boolean;
 }
 
+/**
+ * One activity call of the `fault-activity` workflow: what its body does on
+ * each attempt. By default it records itself in the ledger and returns.
+ */
+export interface CallSpec {
+  /** Every attempt sleeps this long (honouring its signal). */
+  readonly sleepMs?: number;
+  /** Attempt `attempt` (default 1) sleeps `sleepMs` instead: a body to kill mid-flight. */
+  readonly once?: { readonly attempt?: number; readonly sleepMs: number };
+  /** Sleeps `sleepMs` when it runs on `instance` only: a body still running at shutdown. */
+  readonly slowOn?: { readonly instance: string; readonly sleepMs: number };
+  /** Made with the `fragile` activity (3 attempts) instead of `work` (10). */
+  readonly fragile?: boolean;
+  /** SIGKILL the worker process itself on every attempt (an activity crash loop). */
+  readonly crash?: boolean;
+}
+
+/** The input of the `fault-activity` workflow (passed on to its second step). */
+export interface ActivityFaultInput {
+  /** Step 0 makes these calls in parallel (`Promise.all`). */
+  readonly calls: readonly CallSpec[];
+  /** Step 0 then emits `note` (fire-and-forget), written with its outcome. */
+  readonly emit?: boolean;
+  /** Step 1 makes this one call (default `{}`). */
+  readonly then?: CallSpec;
+  /** Anything, to tell runs apart. */
+  readonly tag?: string | number;
+}
+
+/** What an activity body returns: who ran which attempt of which call. */
+export interface CallResult {
+  readonly by: string;
+  readonly pid: number;
+  readonly attempt: number;
+  readonly callIndex: number;
+}
+
 /** The output of a run's last step: which worker completed it. */
 export interface FaultOutput {
   readonly by: string;
@@ -83,6 +120,14 @@ export interface FaultOutput {
 }
 
 export type StepOutcome = 'next' | 'complete';
+
+/** The output of `fault-activity`: what its steps' calls returned. */
+export interface ActivityFaultOutput extends FaultOutput {
+  /** Step 0's calls, in call order. */
+  readonly results: readonly CallResult[];
+  /** Step 1's call. */
+  readonly last: CallResult;
+}
 
 /** A step attempt began (right after its claim) or finished its body. */
 export interface StepEvent {
@@ -123,11 +168,41 @@ export function effectsTable(schema: string): string {
   return `${schema}.fault_effect`;
 }
 
+/** The table (in the test's schema) where step and activity bodies log each execution. */
+export function ledgerTable(schema: string): string {
+  return `${schema}.fault_ledger`;
+}
+
+/** One line of the ledger: an execution of a body began, or reached its end. */
+export interface LedgerEntry {
+  /** Random, one per execution: a retried insert (unknown commit outcome) is harmless. */
+  readonly token: string;
+  readonly runId: string;
+  readonly kind: 'step' | 'activity';
+  readonly step: number;
+  /** Activities only. */
+  readonly callIndex: number | null;
+  /** The step's method or the activity's durable name. */
+  readonly name: string;
+  readonly attempt: number;
+  /**
+   * `started`: the body began (recorded before it does anything else);
+   * `done`: it reached its end (a step: all its calls answered, about to
+   * return its transition; an activity: about to return its result).
+   */
+  readonly phase: 'started' | 'done';
+}
+
 /**
  * One row per executed step body that reached its side effect. `phase` is
  * `done` when the step body finished its work (just before returning its
  * transition). Unique per (run, step, attempt, instance, phase), so a retried
  * insert after an unknown commit outcome is harmless.
+ *
+ * Also creates the ledger (`LedgerEntry`): one row per execution of a body
+ * of the `fault-activity` workflow, step or activity, replays included, so
+ * that a test can count executions against `step_attempt` and
+ * `activity_attempt`.
  */
 export function createEffectsTableSql(schema: string): string {
   return `
@@ -142,5 +217,20 @@ export function createEffectsTableSql(schema: string): string {
       phase text not null,
       at timestamptz not null default clock_timestamp(),
       unique (run_id, step, attempt, instance, phase)
+    );
+    create table if not exists ${ledgerTable(schema)} (
+      id bigserial primary key,
+      token uuid not null,
+      run_id uuid not null,
+      kind text not null check (kind in ('step', 'activity')),
+      step int not null,
+      call_index int,
+      name text not null,
+      attempt int not null,
+      instance text not null,
+      pid int not null,
+      phase text not null check (phase in ('started', 'done')),
+      at timestamptz not null default clock_timestamp(),
+      unique (token, phase)
     )`;
 }

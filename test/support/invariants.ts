@@ -1,5 +1,5 @@
 import type { QueryResultRow } from 'pg';
-import { effectsTable } from '../fault-worker/protocol';
+import { effectsTable, ledgerTable } from '../fault-worker/protocol';
 
 /**
  * The invariants of RELIABILITY.md, checked with SQL on the documented tables
@@ -50,6 +50,30 @@ export interface InvariantReport {
   readonly attemptsOverMax: string[];
   /** A terminal run without `completed_at`/`expires_at`, or a failed one without an error. */
   readonly badTerminalRows: string[];
+  /** I1: a run parked on activity calls (`waiting`, `run_at = 'infinity'`) that none of its step's open calls will wake. */
+  readonly stuckWaiting: string[];
+  /** A (non-cancelled) run whose `open_calls` is not the number of its current step's unfinished calls. */
+  readonly openCallsMismatch: string[];
+  /** I1: activity calls not terminal (only checked when `final`). */
+  readonly callsNotTerminal: string[];
+  /** A `running` activity call without a live lease: stuck. */
+  readonly callsRunningWithoutLease: string[];
+  /** I2: more than one succeeded attempt for one activity call. */
+  readonly callDoubleSuccess: string[];
+  /** I2: a succeeded call without exactly one succeeded attempt. */
+  readonly callSuccessUnaccounted: string[];
+  /** I3: an attempt recorded after the call's succeeded attempt. */
+  readonly callAttemptAfterSuccess: string[];
+  /** I4: attempt numbers of a call not exactly 1..n. */
+  readonly callAttemptGaps: string[];
+  /** I4: more attempts recorded than the call's `max_attempts`. */
+  readonly callAttemptsOverMax: string[];
+  /**
+   * I4: attempts made (the call's `attempt` counter) ≠ attempts recorded:
+   * a pending or finished call has one row per attempt made, a running one
+   * has one more made than recorded (its open attempt).
+   */
+  readonly callAttemptsUnrecorded: string[];
 }
 
 interface RunRow {
@@ -64,6 +88,30 @@ interface RunRow {
   completed_at: Date | null;
   expires_at: Date | null;
   error: unknown;
+}
+
+interface RunCallsRow {
+  id: string;
+  state: string;
+  step_index: number;
+  open_calls: number;
+  parked: boolean;
+  open: number;
+}
+
+interface CallRow {
+  run_id: string;
+  step_index: number;
+  call_index: number;
+  kind: string;
+  name: string;
+  state: string;
+  attempt: number;
+  max_attempts: number;
+  lease_live: boolean;
+  lease_owner: string | null;
+  attempts: number[];
+  states: string[];
 }
 
 interface AttemptGroup {
@@ -109,6 +157,16 @@ export async function checkInvariants(
     attemptGaps: [] as string[],
     attemptsOverMax: [] as string[],
     badTerminalRows: [] as string[],
+    stuckWaiting: [] as string[],
+    openCallsMismatch: [] as string[],
+    callsNotTerminal: [] as string[],
+    callsRunningWithoutLease: [] as string[],
+    callDoubleSuccess: [] as string[],
+    callSuccessUnaccounted: [] as string[],
+    callAttemptAfterSuccess: [] as string[],
+    callAttemptGaps: [] as string[],
+    callAttemptsOverMax: [] as string[],
+    callAttemptsUnrecorded: [] as string[],
   };
   for (const run of runs) {
     byState[run.state] = (byState[run.state] ?? 0) + 1;
@@ -167,7 +225,104 @@ export async function checkInvariants(
       }
     }
   }
+  await checkActivityCalls(query, options, report);
   return report;
+}
+
+/** The activity-call part of `checkInvariants` (`activity_call`, `activity_attempt`). */
+async function checkActivityCalls(
+  query: Query,
+  options: InvariantOptions,
+  report: {
+    -readonly [K in keyof InvariantReport]: InvariantReport[K];
+  },
+): Promise<void> {
+  const { schema } = options;
+  // One statement, one snapshot: open_calls and the calls' states change
+  // together, in the statement that finishes a call.
+  const runs = await query<RunCallsRow>(
+    `select r.id, r.state, r.step_index, r.open_calls,
+       (r.state = 'waiting' and r.run_at = 'infinity') as parked,
+       (select count(*)::int from ${schema}.activity_call c
+        where c.run_id = r.id and c.step_index = r.step_index and c.kind = 'call'
+          and c.state in ('pending', 'running')) as open
+     from ${schema}.workflow_run r`,
+  );
+  for (const run of runs) {
+    if (run.parked && run.open === 0) {
+      report.stuckWaiting.push(
+        `${run.id} waiting at step ${run.step_index} with open_calls ${run.open_calls} and no open call`,
+      );
+    }
+    if (run.state !== 'cancelled' && run.open_calls !== run.open) {
+      report.openCallsMismatch.push(
+        `${run.id} ${run.state} at step ${run.step_index}: open_calls ${run.open_calls}, ${run.open} call(s) open`,
+      );
+    }
+  }
+  const calls = await query<CallRow>(
+    `select c.run_id, c.step_index, c.call_index, c.kind, c.name, c.state, c.attempt,
+       c.max_attempts, coalesce(c.lease_expires_at > now(), false) as lease_live, c.lease_owner,
+       coalesce(array_agg(a.attempt order by a.attempt) filter (where a.attempt is not null),
+         '{}') as attempts,
+       coalesce(array_agg(a.state order by a.attempt) filter (where a.attempt is not null),
+         '{}') as states
+     from ${schema}.activity_call c
+     left join ${schema}.activity_attempt a
+       on a.run_id = c.run_id and a.step_index = c.step_index and a.call_index = c.call_index
+     group by c.run_id, c.step_index, c.call_index`,
+  );
+  for (const call of calls) {
+    const where = `${call.run_id} step ${call.step_index} ${call.kind} ${call.call_index} (${call.name})`;
+    const history = call.attempts
+      .map((a, i) => `#${a} ${call.states[i]}`)
+      .join(', ');
+    if (options.final && !TERMINAL.includes(call.state)) {
+      report.callsNotTerminal.push(`${where} ${call.state}`);
+    }
+    if (call.state === 'running' && (!call.lease_live || !call.lease_owner)) {
+      report.callsRunningWithoutLease.push(
+        `${where} (owner ${call.lease_owner ?? 'none'})`,
+      );
+    }
+    const successes = call.states.filter((s) => s === 'succeeded').length;
+    if (successes > 1) {
+      report.callDoubleSuccess.push(
+        `${where}: ${successes} succeeded attempts`,
+      );
+    }
+    if (call.state === 'succeeded' && successes !== 1) {
+      report.callSuccessUnaccounted.push(
+        `${where}: succeeded with ${successes} succeeded attempt(s) (${history})`,
+      );
+    }
+    const success = call.states.indexOf('succeeded');
+    if (success >= 0 && success !== call.states.length - 1) {
+      report.callAttemptAfterSuccess.push(`${where}: ${history}`);
+    }
+    if (call.attempts.some((a, i) => a !== i + 1)) {
+      report.callAttemptGaps.push(
+        `${where}: attempts ${call.attempts.join(',')}`,
+      );
+    }
+    if (
+      call.attempts.length > 0 &&
+      Math.max(...call.attempts) > call.max_attempts
+    ) {
+      report.callAttemptsOverMax.push(
+        `${where}: attempt ${Math.max(...call.attempts)} > max ${call.max_attempts}`,
+      );
+    }
+    const open = call.state === 'running' ? 1 : 0;
+    if (
+      call.state !== 'cancelled' &&
+      call.attempt !== call.attempts.length + open
+    ) {
+      report.callAttemptsUnrecorded.push(
+        `${where} ${call.state}: ${call.attempt} attempt(s) made, ${call.attempts.length} recorded (${history})`,
+      );
+    }
+  }
 }
 
 /** The broken invariants, one line each (empty when all hold). */
@@ -189,6 +344,22 @@ export function violations(report: InvariantReport): string[] {
   add('I4 attempt gaps', report.attemptGaps);
   add('I4 attempts over max', report.attemptsOverMax);
   add('bad terminal rows', report.badTerminalRows);
+  add('I1 runs waiting on no call', report.stuckWaiting);
+  add('open_calls mismatch', report.openCallsMismatch);
+  add('I1 activity calls not terminal', report.callsNotTerminal);
+  add(
+    'activity calls running without a live lease',
+    report.callsRunningWithoutLease,
+  );
+  add('I2 activity call double success', report.callDoubleSuccess);
+  add('I2 succeeded activity calls unaccounted', report.callSuccessUnaccounted);
+  add('I3 activity attempt after success', report.callAttemptAfterSuccess);
+  add('I4 activity attempt gaps', report.callAttemptGaps);
+  add('I4 activity attempts over max', report.callAttemptsOverMax);
+  add(
+    'I4 activity attempts made but not recorded',
+    report.callAttemptsUnrecorded,
+  );
   return lines;
 }
 
@@ -360,5 +531,223 @@ export async function checkEffects(
     successWithoutEffect: missing.map(
       (m) => `${m.run_id} step ${m.step_index}`,
     ),
+  };
+}
+
+export interface ActivityLedgerReport {
+  /** Activity bodies started (`fault_ledger`) and attempts recorded (`activity_attempt`). */
+  readonly bodies: number;
+  readonly attempts: number;
+  /** Calls whose body started more than once (allowed: activities are at-least-once). */
+  readonly reexecuted: number;
+  /**
+   * A body that ran without an attempt row of its call, attempt and worker:
+   * work the database does not account for. Only a claim given back at
+   * shutdown (a release, which counts no attempt) may leave one.
+   */
+  readonly offBooks: string[];
+  /** A finished attempt (not `lease_expired`) whose body never started on its worker: a foreign or invented write. */
+  readonly unstarted: string[];
+  /** `lease_expired` attempts whose body never started: claimed, then killed before it began (allowed). */
+  readonly lostBeforeStart: string[];
+  /** A succeeded attempt whose body did not reach its end on that worker. */
+  readonly successWithoutDone: string[];
+  /** A body started once its call had succeeded (a replay ran a finished call again). */
+  readonly ranAfterSuccess: string[];
+  /** A succeeded call whose stored result names another worker or attempt than its succeeded attempt. */
+  readonly foreignResults: string[];
+}
+
+/**
+ * The activity bodies of `fault-activity` (the ledger) against the attempts
+ * the database recorded: every execution of a body is accounted for by an
+ * attempt of the same call, number and worker, and every finished attempt by
+ * an execution. Check once every worker is stopped.
+ */
+export async function checkActivityLedger(
+  query: Query,
+  schema: string,
+): Promise<ActivityLedgerReport> {
+  const ledger = ledgerTable(schema);
+  const call = (r: {
+    run_id: string;
+    step: number;
+    call_index: number;
+    attempt: number;
+    worker: string | null;
+  }): string =>
+    `${r.run_id} step ${r.step} call ${r.call_index} attempt ${r.attempt} on ${r.worker ?? '?'}`;
+  type Row = Parameters<typeof call>[0] & { state?: string };
+  const [counts] = await query<{
+    bodies: number;
+    attempts: number;
+    reexecuted: number;
+  }>(
+    `select
+       (select count(*)::int from ${ledger} where kind = 'activity' and phase = 'started') as bodies,
+       (select count(*)::int from ${schema}.activity_attempt) as attempts,
+       (select count(*)::int from (
+          select 1 from ${ledger} where kind = 'activity' and phase = 'started'
+          group by run_id, step, call_index having count(*) > 1) d) as reexecuted`,
+  );
+  const offBooks = await query<Row>(
+    `select l.run_id, l.step, l.call_index, l.attempt, l.instance as worker
+     from ${ledger} l
+     where l.kind = 'activity' and l.phase = 'started' and not exists (
+       select 1 from ${schema}.activity_attempt a
+       where a.run_id = l.run_id and a.step_index = l.step and a.call_index = l.call_index
+         and a.attempt = l.attempt and a.worker = l.instance)
+     order by l.id`,
+  );
+  const unstartedOrLost = await query<Row>(
+    `select a.run_id, a.step_index as step, a.call_index, a.attempt, a.worker, a.state
+     from ${schema}.activity_attempt a
+     where not exists (
+       select 1 from ${ledger} l
+       where l.kind = 'activity' and l.phase = 'started' and l.run_id = a.run_id
+         and l.step = a.step_index and l.call_index = a.call_index
+         and l.attempt = a.attempt and l.instance = a.worker)`,
+  );
+  const successWithoutDone = await query<Row>(
+    `select a.run_id, a.step_index as step, a.call_index, a.attempt, a.worker
+     from ${schema}.activity_attempt a
+     where a.state = 'succeeded' and not exists (
+       select 1 from ${ledger} l
+       where l.kind = 'activity' and l.phase = 'done' and l.run_id = a.run_id
+         and l.step = a.step_index and l.call_index = a.call_index
+         and l.attempt = a.attempt and l.instance = a.worker)`,
+  );
+  const ranAfterSuccess = await query<Row>(
+    `select l.run_id, l.step, l.call_index, l.attempt, l.instance as worker
+     from ${ledger} l
+     join ${schema}.activity_call c
+       on c.run_id = l.run_id and c.step_index = l.step and c.call_index = l.call_index
+     where l.kind = 'activity' and l.phase = 'started' and c.state = 'succeeded'
+       and (l.at > c.completed_at or exists (
+         select 1 from ${schema}.activity_attempt a
+         where a.run_id = c.run_id and a.step_index = c.step_index
+           and a.call_index = c.call_index and a.state = 'succeeded' and a.attempt < l.attempt))
+     order by l.id`,
+  );
+  const foreignResults = await query<
+    Row & { by: string; result_attempt: number }
+  >(
+    `select c.run_id, c.step_index as step, c.call_index, a.attempt, a.worker,
+       c.result->>'by' as by, (c.result->>'attempt')::int as result_attempt
+     from ${schema}.activity_call c
+     join ${schema}.activity_attempt a
+       on a.run_id = c.run_id and a.step_index = c.step_index and a.call_index = c.call_index
+         and a.state = 'succeeded'
+     where c.state = 'succeeded' and c.result ? 'by'
+       and (c.result->>'by' is distinct from a.worker
+         or (c.result->>'attempt')::int is distinct from a.attempt)`,
+  );
+  return {
+    bodies: counts?.bodies ?? 0,
+    attempts: counts?.attempts ?? 0,
+    reexecuted: counts?.reexecuted ?? 0,
+    offBooks: offBooks.map(call),
+    unstarted: unstartedOrLost
+      .filter((r) => r.state !== 'lease_expired')
+      .map((r) => `${call(r)} ${r.state}`),
+    lostBeforeStart: unstartedOrLost
+      .filter((r) => r.state === 'lease_expired')
+      .map(call),
+    successWithoutDone: successWithoutDone.map(call),
+    ranAfterSuccess: ranAfterSuccess.map(call),
+    foreignResults: foreignResults.map(
+      (r) => `${call(r)}: result by ${r.by} attempt ${r.result_attempt}`,
+    ),
+  };
+}
+
+export interface StepReplayReport {
+  /** (run, step) pairs checked: the steps of succeeded runs of the given workflows. */
+  readonly steps: number;
+  /** Step bodies started (`fault_ledger`), replays included. */
+  readonly executions: number;
+  /** (run, step) that ran more than the expected executions (each extra one accounted for by a lost attempt). */
+  readonly reexecuted: number;
+  /**
+   * A step that ran fewer times than expected, or more than expected plus
+   * its lost attempts (`step_attempt` rows other than `succeeded`): a replay
+   * too many (a suspended step woken twice), or one missing.
+   */
+  readonly unaccounted: string[];
+  /** The step's succeeded attempt has no execution of that attempt and worker that reached its end. */
+  readonly successWithoutDone: string[];
+}
+
+/**
+ * Step executions of `fault-activity` (the ledger) against its attempts.
+ * Without faults each step runs `executionsPerStep` times (for
+ * `fault-activity`, 2: one suspends on its calls, one replays with their
+ * results; a suspension gives its attempt back, so both run as the same
+ * attempt). An execution the faults cost (its worker killed or paused past
+ * its lease, its commit lost with the database) is recorded as a lost
+ * attempt, so a step may run at most once more per lost attempt.
+ */
+export async function checkStepReplays(
+  query: Query,
+  schema: string,
+  {
+    workflows,
+    executionsPerStep,
+  }: { workflows: readonly string[]; executionsPerStep: number },
+): Promise<StepReplayReport> {
+  const ledger = ledgerTable(schema);
+  const rows = await query<{
+    run_id: string;
+    step: number;
+    started: number;
+    done: number;
+    lost: number;
+    done_matches: boolean;
+  }>(
+    `with l as (
+       select run_id, step, count(*) filter (where phase = 'started')::int as started,
+         count(*) filter (where phase = 'done')::int as done
+       from ${ledger} where kind = 'step' group by run_id, step
+     ), a as (
+       select run_id, step_index as step,
+         count(*) filter (where state <> 'succeeded')::int as lost,
+         max(attempt) filter (where state = 'succeeded') as ok_attempt,
+         max(worker) filter (where state = 'succeeded') as ok_worker
+       from ${schema}.step_attempt group by run_id, step_index
+     )
+     select r.id as run_id, g.step, coalesce(l.started, 0) as started,
+       coalesce(l.done, 0) as done, coalesce(a.lost, 0) as lost,
+       exists (select 1 from ${ledger} x
+         where x.kind = 'step' and x.phase = 'done' and x.run_id = r.id and x.step = g.step
+           and x.attempt = a.ok_attempt and x.instance = a.ok_worker) as done_matches
+     from ${schema}.workflow_run r
+     cross join lateral generate_series(0, r.step_index) as g(step)
+     left join l on l.run_id = r.id and l.step = g.step
+     left join a on a.run_id = r.id and a.step = g.step
+     where r.workflow_name = any($1::text[]) and r.state = 'succeeded'
+     order by r.id, g.step`,
+    [workflows],
+  );
+  const where = (r: { run_id: string; step: number }): string =>
+    `${r.run_id} step ${r.step}`;
+  return {
+    steps: rows.length,
+    executions: rows.reduce((n, r) => n + r.started, 0),
+    reexecuted: rows.filter((r) => r.started > executionsPerStep).length,
+    unaccounted: rows
+      .filter(
+        (r) =>
+          r.started < executionsPerStep ||
+          r.started > executionsPerStep + r.lost ||
+          r.done < 1 ||
+          r.done > 1 + r.lost,
+      )
+      .map(
+        (r) =>
+          `${where(r)}: ${r.started} execution(s), ${r.done} to the end, ${r.lost} lost attempt(s); expected ${executionsPerStep}`,
+      ),
+    successWithoutDone: rows
+      .filter((r) => !r.done_matches)
+      .map((r) => where(r)),
   };
 }
