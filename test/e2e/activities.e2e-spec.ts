@@ -133,6 +133,21 @@ describe('activities', () => {
     ]);
   });
 
+  it('wakes the suspended step when its call finishes, not on the poll', async () => {
+    const { client } = await createTestApp({
+      workflows: [SignupWorkflow],
+      underway: { runtime: { pollInterval: '10s' } },
+    });
+    gates.lookup.resolve();
+    const started = Date.now();
+    const run = await client.enqueue(SignupWorkflow, { userId: 8 });
+    await expect(run.result({ timeout: 5_000 })).resolves.toEqual({
+      welcomed: 'user8@example.com',
+    });
+    // Claim, suspend, call, wake, replay, next step: each woken by NOTIFY.
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
   it('currentActivity() outside an activity throws a typed error', () => {
     expect(() => currentActivity()).toThrow(OutsideActivityError);
   });

@@ -81,6 +81,7 @@ class ParallelWorkflow {
 @Workflow({
   name: 'flaky-activities',
   retry: { initialInterval: 10, maxInterval: 20 },
+  deadLetter: 'flaky-dlq',
 })
 class FlakyWorkflow {
   @Activity({ retry: { maxAttempts: 3 } })
@@ -343,6 +344,11 @@ describe('activities in detail', () => {
       state: 'failed',
       error: { code: 'missing_user', message: 'No user found for id 7' },
     });
+    // Failed for good: recorded in the workflow's dead-letter queue.
+    const dead = await client.getDeadLetters('flaky-dlq');
+    expect(dead.map((d) => [d.runId, d.error?.code])).toEqual([
+      [run.id, 'activity_failed'],
+    ]);
   });
 
   it('lets a step catch ActivityFailedError (retries exhausted) and go on', async () => {
