@@ -34,3 +34,19 @@ export function describeValue(value: unknown): string {
     return 'an object that cannot be read';
   }
 }
+
+/**
+ * What kind of value `value` is (`an object (Order)`, `a string`, `null`),
+ * never the value itself: for messages about a step's return value, which is
+ * user data that must not reach the logs (RELIABILITY: no inputs, outputs or
+ * results in log lines), unlike {@link describeValue}.
+ */
+export function describeType(value: unknown): string {
+  if (value === undefined || value === null) {
+    return String(value);
+  }
+  if (typeof value === 'object') {
+    return `an object (${value.constructor?.name ?? 'Object'})`;
+  }
+  return `a ${typeof value}`;
+}

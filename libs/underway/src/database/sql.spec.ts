@@ -1,12 +1,8 @@
 import { createHash } from 'node:crypto';
 import { thrownBy } from '../testing/thrown-by';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
-import {
-  claimRuns,
-  commitOutcomes,
-  reclaimExpiredLeases,
-  renewLeases,
-} from '../queue/run-queue.sql';
+import { claimRuns, renewLeases } from '../queue/claim.sql';
+import { commitOutcomes, reclaimExpiredLeases } from '../queue/run-queue.sql';
 import {
   insertRun,
   insertRuns,

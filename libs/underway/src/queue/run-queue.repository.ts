@@ -14,13 +14,10 @@ import {
   ClaimedRun,
   FencedOutcome,
 } from './claimed-run';
+import { claimRuns, ClaimRow, RenewRow, renewLeases } from './claim.sql';
 import {
-  claimRuns,
-  ClaimRow,
   commitOutcomes,
   reclaimExpiredLeases,
-  RenewRow,
-  renewLeases,
   StepOutcome,
 } from './run-queue.sql';
 

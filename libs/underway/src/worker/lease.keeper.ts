@@ -6,7 +6,7 @@ import { StepAbortedError } from '../errors/step-aborted.error';
 import type { Claim } from '../queue/claimed-run';
 import type { StepAbort } from '../workflow/step-abort';
 import type { RunQueueRepository } from '../queue/run-queue.repository';
-import type { RenewRow } from '../queue/run-queue.sql';
+import type { RenewRow } from '../queue/claim.sql';
 
 interface HeldLease {
   readonly run: Claim;

@@ -28,6 +28,7 @@ import { Scheduler } from '../schedule/scheduler';
 import { SCHEDULES_CHANGED } from '../schedule/schedule.sql';
 import { MaintenanceLoop } from './maintenance.loop';
 import { OutcomeBatcher } from './outcome.batcher';
+import { StepExecutor } from './step-attempt.executor';
 import { StepRunner } from './step.runner';
 
 /** Notification payload prefix: a run was cancelled (`cancel:<runId>`). */
@@ -188,14 +189,16 @@ export class WorkerService
     });
     const rescuer = new LeaseRescuer(queue, executor, this.events, claimLoop);
     const runner: StepRunner = new StepRunner(
-      this.registry,
       leases,
       outcomes,
       this.events,
       claimLoop,
-      this.options.maxInputSizeBytes,
+      new StepExecutor(
+        this.registry,
+        this.options.maxInputSizeBytes,
+        (runId, stepIndex) => calls.recorded(executor, runId, stepIndex),
+      ),
       new ActivityExecutor(this.registry, this.options.maxInputSizeBytes),
-      (runId, stepIndex) => calls.recorded(executor, runId, stepIndex),
     );
     const listener = new NotificationListener(
       () => this.database.createClient('listen'),

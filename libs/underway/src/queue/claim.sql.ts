@@ -1,0 +1,172 @@
+import { ident, prepared, Schema, sql, SqlQuery } from '../database/sql';
+
+export interface ClaimRow {
+  kind: 'step' | 'activity';
+  /** The run's id (for an activity call too). */
+  id: string;
+  workflow_name: string;
+  step_index: number;
+  /** Activity calls only: the call's position, its durable name and kind. */
+  call_index: number | null;
+  name: string | null;
+  call_kind: 'call' | 'emit' | null;
+  recorded_calls: number;
+  attempt: number;
+  fence: string;
+  max_attempts: number;
+  lease_ms: number;
+  input: string | null;
+  claimed_at: string;
+}
+
+/**
+ * Claims up to `limit` due tasks of the given workflows in one statement:
+ * activity calls first (they finish work already under way), then runs,
+ * highest priority first, then by due time and enqueue order. `FOR UPDATE SKIP
+ * LOCKED` lets any number of workers claim side by side. Each claim bumps
+ * `attempt` and `fence` and starts a lease of the task's `lease_ms`.
+ *
+ * A run with a concurrency key is claimable only if it already holds its key,
+ * or if it is the oldest unfinished run of that key and the key is free. The
+ * key's `concurrency_slot` row is locked and re-read at its latest committed
+ * version (not the statement's snapshot), so two workers can never both take a
+ * key, even when their snapshots differ. A run suspended on activity calls
+ * waits with `run_at = 'infinity'`: only the commit of its last call wakes it.
+ */
+export function claimRuns(
+  schema: Schema,
+  workflowNames: readonly string[],
+  limit: number,
+  owner: string,
+): SqlQuery {
+  return prepared(
+    sql`
+    with call_candidate as (
+      select c.run_id, c.step_index, c.call_index from ${ident(schema)}.activity_call c
+      where c.state = 'pending' and c.run_at <= now()
+        and c.workflow_name = any(${workflowNames}::text[])
+      order by c.priority desc, c.run_at, c.run_id, c.step_index, c.call_index
+      limit ${limit}
+      for update of c skip locked
+    ), call_claimed as (
+      update ${ident(schema)}.activity_call c
+      set state = 'running', attempt = c.attempt + 1, fence = c.fence + 1,
+        lease_expires_at = now() + c.lease_ms * interval '1 millisecond', lease_owner = ${owner},
+        started_at = coalesce(c.started_at, now()), attempt_started_at = now(), updated_at = now()
+      from call_candidate k
+      where c.run_id = k.run_id and c.step_index = k.step_index and c.call_index = k.call_index
+      returning c.run_id, c.workflow_name, c.step_index, c.call_index, c.name, c.kind, c.attempt,
+        c.fence, c.max_attempts, c.lease_ms, c.args::text as args, c.attempt_started_at::text as claimed_at
+    ), candidate as (
+      select r.id, r.concurrency_key from ${ident(schema)}.workflow_run r
+      where r.state in ('pending', 'waiting') and r.run_at <= now()
+        and r.workflow_name = any(${workflowNames}::text[])
+        and (r.concurrency_key is null or r.started_at is not null or not exists (
+          select 1 from ${ident(schema)}.workflow_run o
+          where o.concurrency_key = r.concurrency_key and o.id < r.id
+            and o.state in ('pending', 'running', 'waiting')))
+      order by r.priority desc, r.run_at, r.id
+      limit greatest(${limit}::int - (select count(*) from call_candidate), 0)
+      for update of r skip locked
+    ), slot as (
+      select s.key, c.id as run_id from ${ident(schema)}.concurrency_slot s
+      join candidate c on c.concurrency_key = s.key
+      where s.run_id is null or s.run_id = c.id
+      for update of s skip locked
+    ), taken as (
+      update ${ident(schema)}.concurrency_slot s
+      set run_id = slot.run_id, updated_at = now()
+      from slot
+      where s.key = slot.key and s.run_id is distinct from slot.run_id
+    ), claimed as (
+      update ${ident(schema)}.workflow_run r
+      set state = 'running', attempt = r.attempt + 1, fence = r.fence + 1,
+        lease_expires_at = now() + r.lease_ms * interval '1 millisecond', lease_owner = ${owner},
+        started_at = coalesce(r.started_at, now()), attempt_started_at = now(), updated_at = now()
+      from candidate c
+      where r.id = c.id
+        and (c.concurrency_key is null or exists (select 1 from slot where slot.run_id = c.id))
+      returning r.id, r.workflow_name, r.step_index, r.attempt, r.fence, r.max_attempts, r.lease_ms,
+        (case when r.step_index = 0 then r.input else r.step_input end)::text as input,
+        r.attempt_started_at::text as claimed_at, r.recorded_calls
+    )
+    select 'step' as kind, id, workflow_name, step_index, null::int as call_index, null::text as name,
+      null::text as call_kind, attempt, fence, max_attempts, lease_ms, input, claimed_at, recorded_calls
+    from claimed
+    union all
+    select 'activity', run_id, workflow_name, step_index, call_index, name, kind, attempt, fence,
+      max_attempts, lease_ms, args, claimed_at, 0
+    from call_claimed`,
+    'claim',
+    schema,
+  );
+}
+
+export interface RenewRow {
+  /** The claim's id: a run id, or `<runId>/<stepIndex>/<callIndex>` for a call. */
+  id: string;
+  /** The fence the claim holds (as sent). */
+  fence: string;
+  renewed: boolean;
+  /** The task's state, for tasks whose lease was not renewed. */
+  state: string | null;
+}
+
+/** An activity call whose lease this worker holds. */
+export interface HeldCall {
+  readonly runId: string;
+  readonly stepIndex: number;
+  readonly callIndex: number;
+  readonly fence: string;
+}
+
+/**
+ * Renews the leases of the runs and activity calls this worker holds, in one
+ * statement. Returns every task asked for: `renewed` false means the claim is
+ * gone (taken over, or the run cancelled: see `state`).
+ */
+export function renewLeases(
+  schema: Schema,
+  runs: readonly { id: string; fence: string }[],
+  calls: readonly HeldCall[] = [],
+): SqlQuery {
+  return prepared(
+    sql`
+    with held as (
+      select * from unnest(${runs.map((r) => r.id)}::uuid[], ${runs.map((r) => r.fence)}::bigint[])
+        as h(id, fence)
+    ), renewed as (
+      update ${ident(schema)}.workflow_run r
+      set lease_expires_at = now() + r.lease_ms * interval '1 millisecond'
+      from held h
+      where r.id = h.id and r.fence = h.fence and r.state = 'running'
+      returning r.id, r.fence
+    ), held_call as (
+      select * from unnest(${calls.map((c) => c.runId)}::uuid[], ${calls.map((c) => c.stepIndex)}::int[],
+        ${calls.map((c) => c.callIndex)}::int[], ${calls.map((c) => c.fence)}::bigint[])
+        as h(run_id, step_index, call_index, fence)
+    ), renewed_call as (
+      update ${ident(schema)}.activity_call c
+      set lease_expires_at = now() + c.lease_ms * interval '1 millisecond'
+      from held_call h
+      where c.run_id = h.run_id and c.step_index = h.step_index and c.call_index = h.call_index
+        and c.fence = h.fence and c.state = 'running'
+      returning c.run_id, c.step_index, c.call_index, c.fence
+    )
+    select h.id::text as id, h.fence::text as fence, (n.id is not null) as renewed, r.state
+    from held h
+    left join renewed n on n.id = h.id and n.fence = h.fence
+    left join ${ident(schema)}.workflow_run r on r.id = h.id
+    union all
+    select h.run_id::text || '/' || h.step_index || '/' || h.call_index, h.fence::text,
+      (n.run_id is not null), c.state
+    from held_call h
+    left join renewed_call n
+      on n.run_id = h.run_id and n.step_index = h.step_index and n.call_index = h.call_index
+        and n.fence = h.fence
+    left join ${ident(schema)}.activity_call c
+      on c.run_id = h.run_id and c.step_index = h.step_index and c.call_index = h.call_index`,
+    'renew',
+    schema,
+  );
+}

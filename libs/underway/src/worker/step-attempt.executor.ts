@@ -1,0 +1,296 @@
+import { Logger } from '@nestjs/common';
+import type { RecordedCallRow } from '../activity/activity.sql';
+import { CallInterruption, StepCalls } from '../activity/step-calls';
+import { describeType, describeValue } from '../common/describe-value';
+import { formatDuration, parseDuration } from '../common/duration';
+import { deserializePayload, serializePayload } from '../common/json-payload';
+import type {
+  StepDefinition,
+  WorkflowDefinition,
+} from '../discovery/workflow-definition';
+import type { WorkflowRegistry } from '../discovery/workflow.registry';
+import {
+  classifyError,
+  ErrorRecord,
+  fatalError,
+} from '../errors/classify-error';
+import { StepAbortedError } from '../errors/step-aborted.error';
+import { StepTimeoutError } from '../errors/step-timeout.error';
+import { UnderwayError } from '../errors/underway.error';
+import type { ClaimedRun, RunOutcome } from '../queue/claimed-run';
+import { createStepContext } from '../workflow/step-context';
+import type { StepAbort } from '../workflow/step-abort';
+import { invokeStep } from '../workflow/step.executor';
+import { Transition } from '../workflow/transition';
+import { decideFailure } from './failure-decision';
+
+/**
+ * Runs one claimed step attempt: invokes the method under its timeout with
+ * its `ctx` (calls and emits included), and turns what it returned, threw or
+ * was interrupted by (a suspension, a call that cannot be made) into the
+ * outcome to commit. `undefined`: write nothing (the claim is gone). The step
+ * runner holds the lease and commits; the activity executor is its twin for
+ * activity calls.
+ */
+export class StepExecutor {
+  private readonly logger = new Logger('StepRunner');
+
+  constructor(
+    private readonly registry: WorkflowRegistry,
+    private readonly maxPayloadBytes: number,
+    /** Reads the calls a step recorded, for its replay. */
+    private readonly recordedCalls: (
+      runId: string,
+      stepIndex: number,
+    ) => Promise<RecordedCallRow[]>,
+  ) {}
+
+  async execute(
+    claimed: ClaimedRun,
+    controller: StepAbort,
+  ): Promise<RunOutcome | undefined> {
+    const definition = this.registry.find(claimed.workflowName);
+    const step = definition?.steps[claimed.stepIndex];
+    if (!definition || !step) {
+      return this.failure(
+        claimed,
+        undefined,
+        fatalError(
+          'invalid_step',
+          `Run is at step ${claimed.stepIndex} of workflow "${claimed.workflowName}", which ` +
+            (definition
+              ? `has only ${definition.steps.length} step(s) here; was a step removed while runs were in flight?`
+              : 'is not registered here'),
+        ),
+        'failed',
+      );
+    }
+    const timeoutMs = step.policy.timeoutMs;
+    const timer = setTimeout(
+      () => controller.abort(new StepTimeoutError(timeoutMs)),
+      timeoutMs,
+    );
+    const calls = new StepCalls(
+      definition,
+      claimed.recordedCalls,
+      () => this.recordedCalls(claimed.id, claimed.stepIndex),
+      this.maxPayloadBytes,
+      () => controller.abort(new StepAbortedError('suspended')),
+    );
+    let value: unknown;
+    let thrown: { value: unknown } | undefined;
+    try {
+      const ctx = createStepContext(claimed, definition, controller, calls);
+      this.logger.debug(
+        `Run ${claimed.id} ${this.label(definition, step)} attempt ${claimed.attempt}/${claimed.maxAttempts} started`,
+      );
+      value = await invokeStep(
+        definition,
+        step,
+        deserializePayload(claimed.input),
+        ctx,
+        controller,
+      );
+    } catch (err) {
+      thrown = { value: err };
+    } finally {
+      clearTimeout(timer);
+    }
+    const reason: unknown = controller.aborted ? controller.reason : undefined;
+    const interruption = calls.close();
+    if (
+      reason instanceof StepAbortedError &&
+      (reason.code === 'lease_lost' || reason.code === 'run_cancelled')
+    ) {
+      return undefined; // the claim is gone: write nothing
+    }
+    if (interruption) {
+      return this.interrupted(claimed, definition, step, interruption, calls);
+    }
+    if (thrown) {
+      if (reason instanceof StepAbortedError) {
+        // Shutdown gives the claim back.
+        return reason.code === 'shutdown' ? { kind: 'release' } : undefined;
+      }
+      // Only our own reason is inspected: `thrown` may be anything, even a
+      // revoked Proxy that `instanceof` cannot look at (classifyError can).
+      const timedOut = reason instanceof StepTimeoutError;
+      return this.failure(
+        claimed,
+        step,
+        classifyError(timedOut ? reason : thrown.value),
+        timedOut ? 'timed_out' : 'failed',
+        definition,
+      );
+    }
+    let outcome: RunOutcome;
+    try {
+      outcome = this.transition(claimed, definition, step, value);
+    } catch (err) {
+      // What the step returned could not even be read (a throwing getter,
+      // a revoked Proxy): reading it again will not help.
+      return this.failure(
+        claimed,
+        step,
+        fatalError(
+          'invalid_transition',
+          `${definition.className}.${step.method} returned a value that could not be read: ${classifyError(err).message}`,
+        ),
+        'failed',
+        definition,
+      );
+    }
+    // The attempt's emits are written with the outcome that ends it well.
+    return calls.newCalls.length > 0 &&
+      (outcome.kind === 'next' || outcome.kind === 'complete')
+      ? { ...outcome, calls: calls.newCalls }
+      : outcome;
+  }
+
+  /** The outcome of an attempt that its calls suspended or failed. */
+  private interrupted(
+    claimed: ClaimedRun,
+    definition: WorkflowDefinition,
+    step: StepDefinition,
+    interruption: CallInterruption,
+    calls: StepCalls,
+  ): RunOutcome {
+    if (interruption.kind === 'suspend') {
+      const waiting = calls.newCalls.filter((c) => c.kind === 'call').length;
+      this.logger.debug(
+        `Run ${claimed.id} ${this.label(definition, step)} suspended on ${waiting} new activity call(s)`,
+      );
+      return { kind: 'suspend', calls: calls.newCalls };
+    }
+    return this.failure(
+      claimed,
+      step,
+      interruption.error,
+      'failed',
+      definition,
+    );
+  }
+
+  /** The outcome of a step that returned `value`. */
+  private transition(
+    claimed: ClaimedRun,
+    definition: WorkflowDefinition,
+    step: StepDefinition,
+    value: unknown,
+  ): RunOutcome {
+    const label = this.label(definition, step);
+    if (!Transition.is(value)) {
+      return this.failure(
+        claimed,
+        step,
+        fatalError(
+          'invalid_transition',
+          `${definition.className}.${step.method} returned ${describeType(value)}; a step must return ` +
+            'Transition.next(input), Transition.after(input, delay) or Transition.complete(output)',
+        ),
+        'failed',
+        definition,
+      );
+    }
+    if (value.kind !== 'complete' && value.kind !== 'next') {
+      return this.failure(
+        claimed,
+        step,
+        fatalError(
+          'invalid_transition',
+          `${definition.className}.${step.method} returned a transition of unknown kind ${describeValue(value.kind)}; ` +
+            'a step must return Transition.next(input), Transition.after(input, delay) or Transition.complete(output)',
+        ),
+        'failed',
+        definition,
+      );
+    }
+    try {
+      if (value.kind === 'complete') {
+        return {
+          kind: 'complete',
+          output: serializePayload(
+            value.output,
+            this.maxPayloadBytes,
+            'output',
+          ),
+        };
+      }
+      const next = definition.steps[step.index + 1];
+      if (!next) {
+        return this.failure(
+          claimed,
+          step,
+          fatalError(
+            'invalid_transition',
+            `${definition.className}.${step.method} returned Transition.next() but is the last step; ` +
+              'return Transition.complete() instead',
+          ),
+          'failed',
+          definition,
+        );
+      }
+      return {
+        kind: 'next',
+        input: serializePayload(
+          value.input,
+          this.maxPayloadBytes,
+          'step input',
+        ),
+        delayMs:
+          value.delay !== undefined
+            ? parseDuration(value.delay, `${label} Transition.after delay`)
+            : (next.delayMs ?? 0),
+        maxAttempts: next.policy.retry.maxAttempts,
+        leaseMs: next.policy.heartbeatMs,
+        priority: next.priority ?? null,
+      };
+    } catch (err) {
+      if (err instanceof UnderwayError) {
+        // A value that cannot be stored will not become storable on retry.
+        return this.failure(
+          claimed,
+          step,
+          { ...classifyError(err), retryable: false },
+          'failed',
+          definition,
+        );
+      }
+      throw err;
+    }
+  }
+
+  private failure(
+    claimed: ClaimedRun,
+    step: StepDefinition | undefined,
+    error: ErrorRecord,
+    attemptState: 'failed' | 'timed_out',
+    definition?: WorkflowDefinition,
+  ): RunOutcome {
+    const label =
+      definition && step ? this.label(definition, step) : claimed.workflowName;
+    const attempts = `attempt ${claimed.attempt}/${claimed.maxAttempts}`;
+    const decision = step
+      ? decideFailure(
+          step.policy.retry,
+          claimed.attempt,
+          claimed.maxAttempts,
+          error,
+        )
+      : ({ kind: 'fail', fatal: true } as const);
+    if (decision.kind === 'fail') {
+      this.logger.error(
+        `Run ${claimed.id} ${label} ${attempts} failed${decision.fatal ? '' : ', no attempts left'}: [${error.code}] ${error.message}`,
+      );
+      return { kind: 'fail', error, attemptState };
+    }
+    this.logger.warn(
+      `Run ${claimed.id} ${label} ${attempts} failed, retrying in ${formatDuration(decision.delayMs)}: [${error.code}] ${error.message}`,
+    );
+    return { kind: 'retry', delayMs: decision.delayMs, error, attemptState };
+  }
+
+  private label(definition: WorkflowDefinition, step: StepDefinition): string {
+    return `${definition.name}#${step.method}`;
+  }
+}
