@@ -37,6 +37,7 @@ export const PUBLIC_EXPORTS: readonly string[] = [
   'WorkflowRunFailedError',
   'ResultTimeoutError',
   'RunNotFoundError',
+  'RunNotRetryableError',
   'StepTimeoutError',
   'StepAbortedError',
   'DatabaseUnavailableError',

@@ -33,6 +33,7 @@ export { WorkflowRun } from './client/workflow-run';
 export type {
   EnqueueOptions,
   CancelOptions,
+  RetryOptions,
   ResultOptions,
 } from './client/enqueue-options.interface';
 export type {
@@ -86,6 +87,7 @@ export {
   WorkflowRunFailedError,
   ResultTimeoutError,
   RunNotFoundError,
+  RunNotRetryableError,
   StepTimeoutError,
   StepAbortedError,
   DatabaseUnavailableError,

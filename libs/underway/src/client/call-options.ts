@@ -114,6 +114,14 @@ export function checkCancelOptions(options: unknown): {
   return { manager: checkManager(manager) };
 }
 
+/** @throws InvalidOptionsError */
+export function checkRetryOptions(options: unknown): {
+  manager: EntityManager | undefined;
+} {
+  const { manager } = ownOptions(options, CANCEL_KEYS, 'a retry');
+  return { manager: checkManager(manager) };
+}
+
 /** The `timeout` of `result()` in ms (`Infinity`: none). @throws InvalidOptionsError */
 export function checkResultOptions(options: unknown): { timeoutMs: number } {
   const { timeout } = ownOptions(options, RESULT_KEYS, 'a result');

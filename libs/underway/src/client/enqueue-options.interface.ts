@@ -57,6 +57,16 @@ export interface CancelOptions {
 }
 
 /**
+ * Options of `client.retry()`.
+ *
+ * @publicApi
+ */
+export interface RetryOptions {
+  /** Retry inside this transaction: rolled back, the run stays failed. */
+  manager?: EntityManager;
+}
+
+/**
  * Options of `WorkflowRun.result()`.
  *
  * @publicApi

@@ -31,6 +31,7 @@ import type {
 import { ScheduleRepository } from '../schedule/schedule.repository';
 import { newRunOf } from '../workflow/new-run';
 import { RunRepository } from '../workflow/run.repository';
+import { retryRun } from '../workflow/run-retry';
 import type { NewRun } from '../workflow/run.sql';
 import {
   checkCancelOptions,
@@ -39,6 +40,7 @@ import {
   checkEnqueueOptions,
   checkQueueName,
   checkResultOptions,
+  checkRetryOptions,
   checkScheduleOptions,
   checkUnscheduleOptions,
 } from './call-options';
@@ -50,6 +52,7 @@ import type {
   CancelOptions,
   EnqueueOptions,
   ResultOptions,
+  RetryOptions,
 } from './enqueue-options.interface';
 import type { AttemptDetails, RunDetails } from './run-details.interface';
 import { RunHandleBackend, WorkflowRun } from './workflow-run';
@@ -274,6 +277,43 @@ export class WorkflowClient {
       runId,
     );
     return previous !== undefined;
+  }
+
+  /**
+   * Retries a `failed` run in place (same id): it gets a fresh attempt budget
+   * at the step that failed, whose failed `ctx.call`s run again first;
+   * finished steps are not repeated. Its dead-letter entry, if any, is
+   * removed. With `manager`, it joins your transaction.
+   *
+   * @returns a handle on the run
+   * @throws RunNotFoundError for an unknown run
+   * @throws RunNotRetryableError for a run that is not failed, or whose dead-letter entry was redriven
+   * @throws WorkflowNotRegisteredError if its workflow is not registered here (nothing is changed)
+   */
+  async retry<TOutput = unknown>(
+    runId: string,
+    options?: RetryOptions,
+  ): Promise<WorkflowRun<TOutput>> {
+    const operation = 'WorkflowClient.retry()';
+    this.assertOpen(operation);
+    const checked = checkRetryOptions(options);
+    if (!isUuid(runId)) {
+      throw new RunNotFoundError(runId);
+    }
+    const retry = (executor: SqlExecutor) =>
+      retryRun(executor, this.options.schema, this.registry, runId);
+    await this.ready(operation);
+    const { workflowName } = checked.manager
+      ? await retry(
+          this.refuseOnceClosed(
+            operation,
+            new EntityManagerExecutor(checked.manager),
+          ),
+        )
+      : await withTransaction(this.database.pool, (executor) =>
+          retry(this.refuseOnceClosed(operation, executor)),
+        );
+    return new WorkflowRun<TOutput>(runId, workflowName, this.handles);
   }
 
   /**

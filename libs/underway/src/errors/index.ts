@@ -12,6 +12,7 @@ export { ResultTimeoutError } from './result-timeout.error';
 export { StepTimeoutError } from './step-timeout.error';
 export { StepAbortedError } from './step-aborted.error';
 export { RunNotFoundError } from './run-not-found.error';
+export { RunNotRetryableError } from './run-not-retryable.error';
 export type { UnderwayErrorCode } from './underway.error';
 export type { AbortCause } from './step-aborted.error';
 export { DatabaseUnavailableError } from './database-unavailable.error';
