@@ -28,6 +28,8 @@ export interface TestAppOptions {
   underway?: UnderwayModuleOptions;
   /** `false`: do not call init() (for boot-error tests, use `compileTestApp`). */
   init?: boolean;
+  /** TypeORM entities of the app's DataSource (their tables are the test's to create). */
+  entities?: (new () => object)[];
 }
 
 const openApps = new Set<TestApp>();
@@ -57,6 +59,7 @@ export async function createTestApp(
         // never closed) must not keep the test process alive.
         extra: { max: 3, allowExitOnIdle: true },
         retryAttempts: 0,
+        entities: options.entities ?? [],
       }),
       UnderwayModule.forRoot({ ...underway, schema, runtime }),
     ],

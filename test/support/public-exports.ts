@@ -47,4 +47,5 @@ export const PUBLIC_EXPORTS: readonly string[] = [
   'ActivityFailedError',
   'NonDeterministicReplayError',
   'InvalidActivityCallError',
+  'TransactionClosedError',
 ];

@@ -287,6 +287,28 @@ export async function typedResult(
   return ctx.call('lookupEmail', 1);
 }
 
+// --- README "Transactional steps" --------------------------------------------
+@Entity()
+class Receipt {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column() orderId!: number;
+  @Column() issuedAt!: Date;
+}
+
+@Workflow({ name: 'order-receipt' })
+export class OrderReceiptWorkflow {
+  @Step({ transactional: true })
+  async store({ orderId }: { orderId: number }, ctx: StepContext) {
+    await ctx.manager!.save(Receipt, { orderId, issuedAt: new Date() }); // your entity
+    return Transition.next({ orderId }); // commits with the receipt row
+  }
+
+  @Step()
+  async email(_input: { orderId: number }) {
+    return Transition.complete();
+  }
+}
+
 // --- README "Schedules" --------------------------------------------------------
 @Workflow({ name: 'report' })
 export class ReportWorkflow {

@@ -97,6 +97,7 @@ export {
   ActivityFailedError,
   NonDeterministicReplayError,
   InvalidActivityCallError,
+  TransactionClosedError,
 } from './errors';
 export type { UnderwayErrorCode, AbortCause } from './errors';
 

@@ -17,6 +17,12 @@ import type { ActivityOutcome, ClaimedActivity } from '../queue/claimed-run';
 import { decideFailure } from '../worker/failure-decision';
 import type { StepAbort } from '../workflow/step-abort';
 import { invokeAbortable } from '../workflow/step.executor';
+import type { EntityManager } from 'typeorm';
+import type {
+  AttemptTransaction,
+  TransactionOpener,
+} from '../transaction/attempt-transaction';
+import type { Executed } from '../worker/step-attempt.executor';
 import { ActivityContext, runInActivity } from './current-activity';
 
 /** The `@Activity` of `definition` whose durable name is `name`. */
@@ -44,28 +50,70 @@ export class ActivityExecutor {
   constructor(
     private readonly registry: WorkflowRegistry,
     private readonly maxPayloadBytes: number,
+    private readonly transactions: TransactionOpener,
   ) {}
 
   async execute(
     claimed: ClaimedActivity,
     controller: StepAbort,
-  ): Promise<ActivityOutcome | undefined> {
+  ): Promise<Executed<ActivityOutcome>> {
     const definition = this.registry.find(claimed.workflowName);
     const activity = definition && findActivity(definition, claimed.name);
     if (!definition || !activity) {
-      return this.failure(
-        claimed,
-        undefined,
-        fatalError(
-          'invalid_activity',
-          `Activity "${claimed.name}" of workflow "${claimed.workflowName}" is ` +
-            (definition
-              ? 'not an @Activity() here; was it renamed (its @Activity({ name }) changed) while calls were in flight?'
-              : 'not registered here'),
-        ),
-        'failed',
-      );
+      return { outcome: this.missing(claimed, definition) };
     }
+    if (!activity.transactional) {
+      return {
+        outcome: await this.attempt(claimed, controller, definition, activity),
+      };
+    }
+    let transaction: AttemptTransaction;
+    try {
+      transaction = await this.transactions.open(
+        `run ${claimed.runId} ${this.label(claimed)}`,
+      );
+    } catch (err) {
+      return {
+        outcome: this.failure(claimed, activity, classifyError(err), 'failed'),
+      };
+    }
+    return {
+      outcome: await this.attempt(
+        claimed,
+        controller,
+        definition,
+        activity,
+        transaction.manager,
+      ),
+      transaction,
+    };
+  }
+
+  private missing(
+    claimed: ClaimedActivity,
+    definition: WorkflowDefinition | undefined,
+  ): ActivityOutcome {
+    return this.failure(
+      claimed,
+      undefined,
+      fatalError(
+        'invalid_activity',
+        `Activity "${claimed.name}" of workflow "${claimed.workflowName}" is ` +
+          (definition
+            ? 'not an @Activity() here; was it renamed (its @Activity({ name }) changed) while calls were in flight?'
+            : 'not registered here'),
+      ),
+      'failed',
+    );
+  }
+
+  private async attempt(
+    claimed: ClaimedActivity,
+    controller: StepAbort,
+    definition: WorkflowDefinition,
+    activity: ActivityDefinition,
+    manager?: EntityManager,
+  ): Promise<ActivityOutcome | undefined> {
     const timeoutMs = activity.policy.timeoutMs;
     const timer = setTimeout(
       () => controller.abort(new StepTimeoutError(timeoutMs, 'Activity')),
@@ -85,6 +133,7 @@ export class ActivityExecutor {
         get signal(): AbortSignal {
           return controller.signal;
         },
+        manager,
       });
       this.logger.debug(
         `Run ${claimed.runId} ${this.label(claimed)} attempt ${claimed.attempt}/${claimed.maxAttempts} started`,

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { EntityManager } from 'typeorm';
 import { UnderwayError } from '../errors/underway.error';
 
 /**
@@ -25,6 +26,12 @@ export interface ActivityContext {
    * cancelled or the process shuts down; `signal.reason` tells which.
    */
   readonly signal: AbortSignal;
+  /**
+   * In an `@Activity({ transactional: true })`: a TypeORM `EntityManager` in
+   * a transaction on the app's DataSource, which the activity's result
+   * commits. `undefined` in other activities.
+   */
+  readonly manager: EntityManager | undefined;
 }
 
 /** Thrown by {@link currentActivity} outside an activity. */

@@ -15,6 +15,7 @@ const activity = (method: string, name = method): ActivityDefinition => ({
   method,
   name,
   policy,
+  transactional: false,
 });
 const definition = {
   name: 'w',

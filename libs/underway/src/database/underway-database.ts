@@ -201,6 +201,23 @@ export class UnderwayDatabase implements OnApplicationShutdown {
     return this.config;
   }
 
+  /**
+   * The app's DataSource, for transactional steps and activities (their
+   * writes go through its EntityManager).
+   * @throws InvalidOptionsError when the module was given DataSourceOptions
+   */
+  appDataSource(): DataSource {
+    const source = this.resolveDataSource();
+    if (typeof (source as DataSource).createQueryRunner !== 'function') {
+      throw new InvalidOptionsError(
+        'dataSource',
+        'is DataSourceOptions, but transactional steps and activities write through the app’s own DataSource: ' +
+          'pass UnderwayModule.forRoot({ dataSource }) the DataSource instance, or use TypeOrmModule',
+      );
+    }
+    return source as DataSource;
+  }
+
   private resolveDataSource(): NonNullable<ResolvedOptions['dataSource']> {
     if (this.options.dataSource) {
       return this.options.dataSource;

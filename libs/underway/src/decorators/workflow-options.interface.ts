@@ -68,6 +68,15 @@ export interface StepOptions {
    * `Transition.after(input, delay)` replaces it.
    */
   delay?: Duration;
+  /**
+   * Run the step in a transaction on the app's DataSource, handed to it as
+   * `ctx.manager`: its writes and its outcome (`next`, `after`, `complete`)
+   * commit together, once. A failed, timed-out, cancelled or fenced-out
+   * attempt (or a suspension on `ctx.call`, which replays) rolls the writes
+   * back. Such a step holds one connection of the app's pool while it runs.
+   * @default false
+   */
+  transactional?: boolean;
 }
 
 /**
@@ -88,4 +97,11 @@ export interface ActivityOptions {
   timeout?: Duration;
   /** The activity's lease, renewed while it runs. */
   heartbeat?: Duration;
+  /**
+   * Run the activity in a transaction on the app's DataSource, handed to it as
+   * `currentActivity().manager`: its writes and its result commit together,
+   * once; a failed, timed-out, cancelled or fenced-out attempt rolls them back.
+   * @default false
+   */
+  transactional?: boolean;
 }

@@ -548,6 +548,45 @@ describe('UnderwayExplorer', () => {
   });
 
   describe('boot errors', () => {
+    it('rejects a transactional option that is not a boolean, on a step or an activity', async () => {
+      @Workflow({ name: 'bad-tx' })
+      class BadTransactionalWorkflow {
+        @Activity({ transactional: 1 as unknown as boolean })
+        async store() {
+          return 1;
+        }
+
+        @Step({ transactional: 'yes' as unknown as boolean })
+        async run() {
+          return Transition.complete();
+        }
+      }
+      const err = await exploreError([BadTransactionalWorkflow]);
+      expect(err).toBeInstanceOf(InvalidWorkflowDefinitionError);
+      expect((err as Error).message).toBe(
+        'BadTransactionalWorkflow.run: Invalid option @Step.transactional: must be true or false, got "yes"',
+      );
+    });
+
+    it('marks a workflow with a transactional step or activity', async () => {
+      @Workflow({ name: 'tx' })
+      class TransactionalWorkflow {
+        @Activity({ transactional: true })
+        async store() {
+          return 1;
+        }
+
+        @Step({ transactional: true })
+        async run() {
+          return Transition.complete();
+        }
+      }
+      const definition = await definitionOf(TransactionalWorkflow);
+      expect(definition.transactional).toBe(true);
+      expect(definition.steps[0]?.transactional).toBe(true);
+      expect(definition.activities.get('store')?.transactional).toBe(true);
+    });
+
     it('rejects a @Workflow without @Step, naming the class', async () => {
       const err = await exploreError([NoStepWorkflow]);
       expect(err).toBeInstanceOf(InvalidWorkflowDefinitionError);
@@ -1019,6 +1058,7 @@ describe('UnderwayExplorer: @Activity', () => {
         timeoutMs: 300_000,
         heartbeatMs: 20_000,
       },
+      transactional: false,
     });
     expect(definition.activities.get('trackSignupMetric')?.name).toBe(
       'trackSignupMetric',
@@ -1103,7 +1143,7 @@ describe('UnderwayExplorer: @Activity', () => {
           Activity({ retries: 3 } as unknown as ActivityOptions),
         ),
       'BadActivitiesWorkflow.a',
-      '@Activity() has an unknown option "retries" (known: name, retry, timeout, heartbeat)',
+      '@Activity() has an unknown option "retries" (known: name, retry, timeout, heartbeat, transactional)',
     ],
     [
       'a bad retry policy',

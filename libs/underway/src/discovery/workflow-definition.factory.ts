@@ -42,8 +42,15 @@ const STEP_KEYS = new Set([
   'heartbeat',
   'priority',
   'delay',
+  'transactional',
 ]);
-const ACTIVITY_KEYS = new Set(['name', 'retry', 'timeout', 'heartbeat']);
+const ACTIVITY_KEYS = new Set([
+  'name',
+  'retry',
+  'timeout',
+  'heartbeat',
+  'transactional',
+]);
 const SCHEDULE_KEYS = new Set(['cron', 'input', 'key', 'overlap']);
 /** Workflow, dead-letter queue and activity names. */
 const MAX_NAME_LENGTH = 200;
@@ -104,6 +111,9 @@ export function defineWorkflow(
     instance,
     steps: Object.freeze(steps),
     activities,
+    transactional:
+      steps.some((step) => step.transactional) ||
+      [...activities.values()].some((activity) => activity.transactional),
     priority: checkPriority(options.priority, className, 0),
     ttlMs: workflowPolicy.ttlMs,
     deadLetter:
@@ -194,6 +204,7 @@ function defineStep(
       options.delay === undefined
         ? undefined
         : wrap(target, () => parseDuration(options.delay, '@Step.delay')),
+    transactional: checkTransactional(options.transactional, target, '@Step'),
   });
 }
 
@@ -239,10 +250,36 @@ function defineActivities(
     const policy = resolvePolicy(workflowPolicy, options, target, '@Activity');
     byMethod.set(
       method,
-      Object.freeze({ name, method, policy: stepPolicy(policy) }),
+      Object.freeze({
+        name,
+        method,
+        policy: stepPolicy(policy),
+        transactional: checkTransactional(
+          options.transactional,
+          target,
+          '@Activity',
+        ),
+      }),
     );
   }
   return byMethod;
+}
+
+function checkTransactional(
+  value: unknown,
+  target: string,
+  decorator: string,
+): boolean {
+  if (value === undefined) {
+    return false;
+  }
+  if (typeof value !== 'boolean') {
+    throw new InvalidWorkflowDefinitionError(
+      target,
+      `Invalid option ${decorator}.transactional: must be true or false, got ${describeValue(value)}`,
+    );
+  }
+  return value;
 }
 
 function checkMethod(

@@ -19,6 +19,8 @@ export interface StepDefinition {
   readonly priority: number | undefined;
   /** `undefined`: enter the step at once. */
   readonly delayMs: number | undefined;
+  /** `@Step({ transactional })`: runs in a transaction that its outcome commits. */
+  readonly transactional: boolean;
 }
 
 /** One `@Activity` of a registered workflow, options resolved. Frozen after boot. */
@@ -27,6 +29,8 @@ export interface ActivityDefinition {
   readonly name: string;
   readonly method: string;
   readonly policy: StepPolicy;
+  /** `@Activity({ transactional })`: runs in a transaction that its result commits. */
+  readonly transactional: boolean;
 }
 
 /** A registered `@Workflow` class. Frozen after boot. */
@@ -38,6 +42,8 @@ export interface WorkflowDefinition {
   readonly steps: readonly StepDefinition[];
   /** By method name. */
   readonly activities: ReadonlyMap<string, ActivityDefinition>;
+  /** Some step or activity is transactional: the worker needs the app's DataSource. */
+  readonly transactional: boolean;
   readonly priority: number;
   readonly ttlMs: number;
   readonly deadLetter: string | undefined;

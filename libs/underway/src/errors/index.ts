@@ -22,3 +22,4 @@ export { ActivityError } from './activity.error';
 export { ActivityFailedError } from './activity-failed.error';
 export { NonDeterministicReplayError } from './non-deterministic-replay.error';
 export { InvalidActivityCallError } from './invalid-activity-call.error';
+export { TransactionClosedError } from './transaction-closed.error';

@@ -27,7 +27,8 @@ export type UnderwayErrorCode =
   | 'activity_failed'
   | 'non_deterministic_replay'
   | 'invalid_activity_call'
-  | 'outside_activity';
+  | 'outside_activity'
+  | 'transaction_closed';
 
 /**
  * Base class of every error Underway throws. `code` is stable and meant for

@@ -17,12 +17,26 @@ import {
 import { StepAbortedError } from '../errors/step-aborted.error';
 import { StepTimeoutError } from '../errors/step-timeout.error';
 import { UnderwayError } from '../errors/underway.error';
+import type { EntityManager } from 'typeorm';
 import type { ClaimedRun, RunOutcome } from '../queue/claimed-run';
+import type {
+  AttemptTransaction,
+  TransactionOpener,
+} from '../transaction/attempt-transaction';
 import { createStepContext } from '../workflow/step-context';
 import type { StepAbort } from '../workflow/step-abort';
 import { invokeStep } from '../workflow/step.executor';
 import { Transition } from '../workflow/transition';
 import { decideFailure } from './failure-decision';
+
+/**
+ * An attempt's outcome, and for a transactional one its open transaction,
+ * which the outcome commits (or which is rolled back).
+ */
+export interface Executed<O> {
+  readonly outcome: O | undefined;
+  readonly transaction?: AttemptTransaction;
+}
 
 /**
  * Runs one claimed step attempt: invokes the method under its timeout with
@@ -43,28 +57,72 @@ export class StepExecutor {
       runId: string,
       stepIndex: number,
     ) => Promise<RecordedCallRow[]>,
+    private readonly transactions: TransactionOpener,
   ) {}
 
   async execute(
     claimed: ClaimedRun,
     controller: StepAbort,
-  ): Promise<RunOutcome | undefined> {
+  ): Promise<Executed<RunOutcome>> {
     const definition = this.registry.find(claimed.workflowName);
     const step = definition?.steps[claimed.stepIndex];
     if (!definition || !step) {
-      return this.failure(
-        claimed,
-        undefined,
-        fatalError(
-          'invalid_step',
-          `Run is at step ${claimed.stepIndex} of workflow "${claimed.workflowName}", which ` +
-            (definition
-              ? `has only ${definition.steps.length} step(s) here; was a step removed while runs were in flight?`
-              : 'is not registered here'),
+      return {
+        outcome: this.failure(
+          claimed,
+          undefined,
+          fatalError(
+            'invalid_step',
+            `Run is at step ${claimed.stepIndex} of workflow "${claimed.workflowName}", which ` +
+              (definition
+                ? `has only ${definition.steps.length} step(s) here; was a step removed while runs were in flight?`
+                : 'is not registered here'),
+          ),
+          'failed',
         ),
-        'failed',
-      );
+      };
     }
+    if (!step.transactional) {
+      return {
+        outcome: await this.attempt(claimed, controller, definition, step),
+      };
+    }
+    let transaction: AttemptTransaction;
+    try {
+      transaction = await this.transactions.open(
+        `run ${claimed.id} ${this.label(definition, step)}`,
+      );
+    } catch (err) {
+      // No connection of the app's pool, say: a failed attempt, retried.
+      return {
+        outcome: this.failure(
+          claimed,
+          step,
+          classifyError(err),
+          'failed',
+          definition,
+        ),
+      };
+    }
+    return {
+      outcome: await this.attempt(
+        claimed,
+        controller,
+        definition,
+        step,
+        transaction.manager,
+      ),
+      transaction,
+    };
+  }
+
+  private async attempt(
+    claimed: ClaimedRun,
+    controller: StepAbort,
+    definition: WorkflowDefinition,
+    step: StepDefinition,
+    manager?: EntityManager,
+  ): Promise<RunOutcome | undefined> {
     const timeoutMs = step.policy.timeoutMs;
     const timer = setTimeout(
       () => controller.abort(new StepTimeoutError(timeoutMs)),
@@ -80,7 +138,13 @@ export class StepExecutor {
     let value: unknown;
     let thrown: { value: unknown } | undefined;
     try {
-      const ctx = createStepContext(claimed, definition, controller, calls);
+      const ctx = createStepContext(
+        claimed,
+        definition,
+        controller,
+        calls,
+        manager,
+      );
       this.logger.debug(
         `Run ${claimed.id} ${this.label(definition, step)} attempt ${claimed.attempt}/${claimed.maxAttempts} started`,
       );

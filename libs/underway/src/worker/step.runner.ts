@@ -3,7 +3,14 @@ import type { ActivityExecutor } from '../activity/activity.executor';
 import { isTransientPgError, pgErrorCode } from '../database/pg-errors';
 import { fatalError } from '../errors/classify-error';
 import { StepAbortedError } from '../errors/step-aborted.error';
-import type { ActivityOutcome, Claim, RunOutcome } from '../queue/claimed-run';
+import type { SqlExecutor } from '../database/sql-executor';
+import type {
+  ActivityOutcome,
+  Claim,
+  FencedOutcome,
+  RunOutcome,
+} from '../queue/claimed-run';
+import type { AttemptTransaction } from '../transaction/attempt-transaction';
 import type { RunEvents } from '../workflow/run-events';
 import { StepAbort } from '../workflow/step-abort';
 import type { LeaseKeeper } from './lease.keeper';
@@ -45,6 +52,11 @@ export class StepRunner {
     private readonly wake: WakeScheduler,
     private readonly steps: StepExecutor,
     private readonly activities: ActivityExecutor,
+    /** Runs the fenced outcome statement on a given executor (a transaction's). */
+    private readonly commitIn: (
+      executor: SqlExecutor,
+      outcomes: readonly FencedOutcome[],
+    ) => Promise<Map<string, string>>,
   ) {}
 
   /** Takes charge of a claimed task from the moment it is claimed: its lease, its signal. */
@@ -90,13 +102,25 @@ export class StepRunner {
   async run(claimed: Claim, stepDone: () => void): Promise<void> {
     const controller = this.aborts.get(claimed) ?? this.hold(claimed);
     try {
-      const outcome =
+      const { outcome, transaction } =
         claimed.kind === 'step'
           ? await this.steps.execute(claimed, controller)
           : await this.activities.execute(claimed, controller);
       stepDone();
-      if (outcome) {
-        const committed = await this.commit(claimed, outcome);
+      let committed:
+        | { outcome: RunOutcome | ActivityOutcome; state: string | undefined }
+        | undefined;
+      if (transaction && outcome && commitsWrites(outcome)) {
+        committed = await this.commitWithWrites(claimed, outcome, transaction);
+      } else if (transaction) {
+        // Nothing of an attempt that did not end well survives; an attempt
+        // abandoned (timeout, lost claim, suspension) may still run a query.
+        await transaction.rollback(controller.aborted);
+      }
+      if (!committed && outcome) {
+        committed = await this.commit(claimed, outcome);
+      }
+      if (committed) {
         this.afterCommit(
           claimed,
           committed.outcome,
@@ -135,25 +159,67 @@ export class StepRunner {
       if (outcome.kind === 'release' || isTransientPgError(err)) {
         throw err;
       }
-      const code = pgErrorCode(err);
-      const fallback = {
-        kind: 'fail',
-        attemptState: 'failed',
-        error: fatalError(
-          'unstorable_outcome',
-          `The database refused to store this attempt's outcome (${outcome.kind}): ` +
-            `${(err as Error).message}${code ? ` (SQLSTATE ${code})` : ''}`,
-        ),
-      } as const;
-      this.logger.error(
-        `${taskLabel(claimed)} attempt ${claimed.attempt}: ` +
-          `its outcome was refused (${code ?? (err as Error).message}); failing ${claimed.kind === 'step' ? 'the run' : 'the call'}`,
-      );
+      const fallback = this.unstorable(claimed, outcome, err);
       return {
         outcome: fallback,
         state: await this.submit(claimed, fallback),
       };
     }
+  }
+
+  /**
+   * Commits a transactional attempt's outcome in its own transaction, with
+   * its writes: both, or (claim gone) neither. An outcome the database
+   * refuses for good fails the attempt instead, without its writes.
+   */
+  private async commitWithWrites(
+    claimed: Claim,
+    outcome: RunOutcome | ActivityOutcome,
+    transaction: AttemptTransaction,
+  ): Promise<
+    | { outcome: RunOutcome | ActivityOutcome; state: string | undefined }
+    | undefined
+  > {
+    try {
+      const state = await transaction.commitWith(async (executor) => {
+        const applied = await this.commitIn(executor, [
+          { run: claimed, outcome } as FencedOutcome,
+        ]);
+        const state = applied.get(claimed.id);
+        return { applied: state !== undefined, value: state };
+      });
+      return { outcome, state };
+    } catch (err) {
+      if (isTransientPgError(err) || pgErrorCode(err) === undefined) {
+        // Rolled back (its connection failed, say): the attempt runs again
+        // once its lease lapses, as after a crash.
+        throw err;
+      }
+      const fallback = this.unstorable(claimed, outcome, err);
+      return { outcome: fallback, state: await this.submit(claimed, fallback) };
+    }
+  }
+
+  /** The outcome that replaces one the database refused for good. */
+  private unstorable(
+    claimed: Claim,
+    outcome: RunOutcome | ActivityOutcome,
+    err: unknown,
+  ): RunOutcome & ActivityOutcome {
+    const code = pgErrorCode(err);
+    this.logger.error(
+      `${taskLabel(claimed)} attempt ${claimed.attempt}: ` +
+        `its outcome was refused (${code ?? (err as Error).message}); failing ${claimed.kind === 'step' ? 'the run' : 'the call'}`,
+    );
+    return {
+      kind: 'fail',
+      attemptState: 'failed',
+      error: fatalError(
+        'unstorable_outcome',
+        `The database refused to store this attempt's outcome (${outcome.kind}): ` +
+          `${(err as Error).message}${code ? ` (SQLSTATE ${code})` : ''}`,
+      ),
+    };
   }
 
   /** Queues the outcome of either kind of claim for the next commit. */
@@ -241,4 +307,13 @@ function taskLabel(claimed: Claim): string {
   return claimed.kind === 'step'
     ? `Run ${claimed.id} ${claimed.workflowName} step ${claimed.stepIndex}`
     : `Run ${claimed.runId} ${claimed.workflowName} activity ${claimed.name} (${claimed.callKind} ${claimed.callIndex} of step ${claimed.stepIndex})`;
+}
+
+/** Outcomes that a transactional attempt commits with its writes. */
+function commitsWrites(outcome: RunOutcome | ActivityOutcome): boolean {
+  return (
+    outcome.kind === 'next' ||
+    outcome.kind === 'complete' ||
+    outcome.kind === 'succeed'
+  );
 }

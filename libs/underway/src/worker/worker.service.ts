@@ -26,6 +26,8 @@ import { LeaseKeeper } from './lease.keeper';
 import { LeaseRescuer } from './lease.rescuer';
 import { Scheduler } from '../schedule/scheduler';
 import { SCHEDULES_CHANGED } from '../schedule/schedule.sql';
+import { cancelBackend } from '../transaction/transaction.sql';
+import { transactionOpener } from '../transaction/attempt-transaction';
 import { MaintenanceLoop } from './maintenance.loop';
 import { OutcomeBatcher } from './outcome.batcher';
 import { StepExecutor } from './step-attempt.executor';
@@ -77,6 +79,9 @@ export class WorkerService
       return;
     }
     const workflows = this.registry.namesToRun(runtime.workflows);
+    if (workflows.some((name) => this.registry.find(name)?.transactional)) {
+      this.database.appDataSource(); // fails the boot without a DataSource
+    }
     if (workflows.length === 0) {
       this.logger.log('No workflow to run: the worker stays idle');
       return;
@@ -165,6 +170,12 @@ export class WorkerService
     const { schema, instanceName, reconnectBackoff } = this.options;
     const queue = new RunQueueRepository(schema);
     const calls = new ActivityCallRepository(schema);
+    const transactions = transactionOpener(
+      () => this.database.appDataSource(),
+      async (pid) => {
+        await executor.query(cancelBackend(pid));
+      },
+    );
     const executor = new PoolExecutor(this.database.pool);
     const leases = new LeaseKeeper(
       queue,
@@ -197,8 +208,14 @@ export class WorkerService
         this.registry,
         this.options.maxInputSizeBytes,
         (runId, stepIndex) => calls.recorded(executor, runId, stepIndex),
+        transactions,
       ),
-      new ActivityExecutor(this.registry, this.options.maxInputSizeBytes),
+      new ActivityExecutor(
+        this.registry,
+        this.options.maxInputSizeBytes,
+        transactions,
+      ),
+      (on, entries) => queue.commit(on, entries, instanceName),
     );
     const listener = new NotificationListener(
       () => this.database.createClient('listen'),

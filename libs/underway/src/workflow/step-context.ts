@@ -1,3 +1,4 @@
+import type { EntityManager } from 'typeorm';
 import type { StepCalls } from '../activity/step-calls';
 import type { WorkflowDefinition } from '../discovery/workflow-definition';
 import type { ClaimedRun } from '../queue/claimed-run';
@@ -92,6 +93,14 @@ export interface StepContext<W = UntypedWorkflow> {
    */
   readonly signal: AbortSignal;
   /**
+   * In a `@Step({ transactional: true })`: a TypeORM `EntityManager` in a
+   * transaction on the app's DataSource, which the step's outcome commits
+   * (its writes and the next step appear together, or neither does).
+   * `undefined` in other steps. Using it after the step returned throws
+   * `TransactionClosedError`.
+   */
+  readonly manager: EntityManager | undefined;
+  /**
    * Calls the `@Activity()` method `method` of this workflow, durably. The
    * first time, the call is recorded and the step suspends (the run waits,
    * no worker slot or connection is held, no attempt is used); the activity
@@ -126,6 +135,7 @@ export function createStepContext<W = UntypedWorkflow>(
   definition: WorkflowDefinition,
   abort: StepAbort,
   calls: StepCalls,
+  manager?: EntityManager,
 ): StepContext<W> {
   return Object.freeze({
     runId: claimed.id,
@@ -137,6 +147,7 @@ export function createStepContext<W = UntypedWorkflow>(
     get signal(): AbortSignal {
       return abort.signal;
     },
+    manager,
     // The types are the caller's promise (checked at compile time against
     // W); at run time any name may come, and StepCalls checks it.
     call: ((method: string, ...args: unknown[]) =>
