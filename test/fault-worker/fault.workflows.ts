@@ -243,6 +243,7 @@ async function stepDone(
     attempt: ctx.attempt,
     phase: 'done',
   });
+  await h.effect(ctx); // like every fault step's (checkEffects)
   h.finished(ctx);
 }
 

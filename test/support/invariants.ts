@@ -552,8 +552,19 @@ export interface ActivityLedgerReport {
   readonly lostBeforeStart: string[];
   /** A succeeded attempt whose body did not reach its end on that worker. */
   readonly successWithoutDone: string[];
-  /** A body started once its call had succeeded (a replay ran a finished call again). */
+  /**
+   * A body started once its call had succeeded, under a claim made after
+   * that success or under the succeeded attempt itself: a finished call run
+   * again (by a replay, say).
+   */
   readonly ranAfterSuccess: string[];
+  /**
+   * A body started once its call had succeeded, under an older claim that
+   * had already lapsed (recorded `lease_expired` on that very worker): a
+   * worker stopped past its lease catching up on a claim it held. Its
+   * outcome is fenced; the body ran once more all the same (at-least-once).
+   */
+  readonly staleAfterSuccess: string[];
   /** A succeeded call whose stored result names another worker or attempt than its succeeded attempt. */
   readonly foreignResults: string[];
 }
@@ -617,8 +628,13 @@ export async function checkActivityLedger(
          and l.step = a.step_index and l.call_index = a.call_index
          and l.attempt = a.attempt and l.instance = a.worker)`,
   );
-  const ranAfterSuccess = await query<Row>(
-    `select l.run_id, l.step, l.call_index, l.attempt, l.instance as worker
+  const afterSuccess = await query<Row & { stale: boolean }>(
+    `select l.run_id, l.step, l.call_index, l.attempt, l.instance as worker,
+       (l.attempt < c.attempt and exists (
+         select 1 from ${schema}.activity_attempt a
+         where a.run_id = l.run_id and a.step_index = l.step and a.call_index = l.call_index
+           and a.attempt = l.attempt and a.worker = l.instance and a.state = 'lease_expired'))
+         as stale
      from ${ledger} l
      join ${schema}.activity_call c
        on c.run_id = l.run_id and c.step_index = l.step and c.call_index = l.call_index
@@ -654,7 +670,8 @@ export async function checkActivityLedger(
       .filter((r) => r.state === 'lease_expired')
       .map(call),
     successWithoutDone: successWithoutDone.map(call),
-    ranAfterSuccess: ranAfterSuccess.map(call),
+    ranAfterSuccess: afterSuccess.filter((r) => !r.stale).map(call),
+    staleAfterSuccess: afterSuccess.filter((r) => r.stale).map(call),
     foreignResults: foreignResults.map(
       (r) => `${call(r)}: result by ${r.by} attempt ${r.result_attempt}`,
     ),

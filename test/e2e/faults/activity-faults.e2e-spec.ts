@@ -268,6 +268,15 @@ describe('activity faults', () => {
     await body(bad, 0, 1, 'started');
     await body(bad, 0, 1, 'done');
     await body(bad, 0, 3, 'started', { now: true });
+    // Succeeded on attempt 2; attempt 1's worker, stopped past its lease,
+    // started its body once the call had succeeded (a stale claim).
+    const late = await run('succeeded');
+    await call(late, 0, 'succeeded', 2, { result: result('w1', 2) });
+    await attempt(late, 0, 1, 'lease_expired', 'w8');
+    await attempt(late, 0, 2, 'succeeded');
+    await body(late, 0, 2, 'started');
+    await body(late, 0, 2, 'done');
+    await body(late, 0, 1, 'started', { worker: 'w8', now: true });
     // Parked on two open calls: a pending one that made 2 attempts but
     // recorded 1, whose recorded attempt has no body; a running one without
     // a live lease, whose body has no attempt, and whose lease_expired
@@ -326,21 +335,22 @@ describe('activity faults', () => {
 
     const checked = await checkActivityLedger(env.query, s);
     expect(checked).toEqual({
-      bodies: 4,
-      attempts: 5,
-      reexecuted: 1,
+      bodies: 6,
+      attempts: 7,
+      reexecuted: 2,
       offBooks: [`${open} step 0 call 1 attempt 1 on w3`],
       unstarted: [`${open} step 0 call 0 attempt 1 on w2 failed`],
       lostBeforeStart: [`${open} step 0 call 1 attempt 2 on w4`],
       successWithoutDone: [`${bad} step 0 call 0 attempt 3 on w1`],
       ranAfterSuccess: [`${bad} step 0 call 0 attempt 3 on w1`],
+      staleAfterSuccess: [`${late} step 0 call 0 attempt 1 on w8`],
       foreignResults: expect.arrayContaining([
         `${bad} step 0 call 0 attempt 1 on w1: result by w7 attempt 3`,
         `${bad} step 0 call 0 attempt 3 on w1: result by w7 attempt 3`,
       ]) as unknown,
     });
 
-    // Step replays: the step of `good` ran twice (suspended, replayed), that
+    // Step replays: the steps of `good` and `late` ran twice (suspended, replayed), that
     // of `bad` once, that of `thrice` three times with no lost attempt to
     // account for the third; `thin` replayed, but not on its succeeded
     // attempt's worker. `open` is not succeeded: not checked.
@@ -370,6 +380,7 @@ describe('activity faults', () => {
     const thrice = await run('succeeded');
     const thin = await run('succeeded');
     await steps(good, 2, 1);
+    await steps(late, 2, 1);
     await steps(bad, 1, 1);
     await steps(thrice, 3, 1);
     await steps(thin, 2, 1, 'w5');
@@ -378,8 +389,8 @@ describe('activity faults', () => {
       workflows: ['fault-activity'],
       executionsPerStep: 2,
     });
-    expect(replays.steps).toBe(4);
-    expect(replays.executions).toBe(8);
+    expect(replays.steps).toBe(5);
+    expect(replays.executions).toBe(10);
     expect(replays.reexecuted).toBe(1);
     expect(sorted(runOf(replays.unaccounted))).toEqual(sorted([bad, thrice]));
     expect(replays.successWithoutDone).toEqual([`${thin} step 0`]);
@@ -551,6 +562,7 @@ describe('activity faults', () => {
       lostBeforeStart: [],
       successWithoutDone: [],
       ranAfterSuccess: [],
+      staleAfterSuccess: [],
       foreignResults: [],
     });
     expect(replays).toEqual({
@@ -667,6 +679,7 @@ describe('activity faults', () => {
       unstarted: [],
       successWithoutDone: [],
       ranAfterSuccess: [],
+      staleAfterSuccess: [],
       foreignResults: [],
     });
     expect(
@@ -859,6 +872,7 @@ describe('activity faults', () => {
       unstarted: [],
       successWithoutDone: [],
       ranAfterSuccess: [],
+      staleAfterSuccess: [],
       foreignResults: [],
     });
     expect(steps).toMatchObject({
@@ -1043,6 +1057,7 @@ describe('activity faults', () => {
       lostBeforeStart: [],
       successWithoutDone: [],
       ranAfterSuccess: [],
+      staleAfterSuccess: [],
       foreignResults: [],
       reexecuted: 1,
     });
