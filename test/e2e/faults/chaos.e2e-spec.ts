@@ -1,10 +1,19 @@
-import { ChainWorkflow } from '../../fault-worker/fault.workflows';
-import type { FaultInput } from '../../fault-worker/protocol';
+import {
+  ActivityWorkflow,
+  ChainWorkflow,
+  WITH_ACTIVITIES,
+} from '../../fault-worker/fault.workflows';
+import type {
+  ActivityFaultInput,
+  FaultInput,
+} from '../../fault-worker/protocol';
 import { cleanupFaults, prepareFaultEnv } from '../../support/fault-env';
 import {
+  checkActivityLedger,
   checkEffects,
   checkInvariants,
   checkStaleWrites,
+  checkStepReplays,
   FencedOutcome,
   parseFencedOutcome,
   unfinishedRuns,
@@ -14,20 +23,23 @@ import { sleep, waitFor } from '../../support/wait-for';
 import { WorkerProcess } from '../../support/worker-process';
 
 /**
- * Chaos: worker processes run thousands of three-step runs while the test
- * SIGKILLs random workers (and starts them again) and pauses some past their
- * lease (SIGSTOP … SIGCONT). At the end: no run lost, none completed twice,
- * no write by a fenced worker, and a bounded recovery after the last kill.
+ * Chaos: worker processes run thousands of three-step runs, and runs whose
+ * steps wait on activities (`fault-activity`: two or three parallel calls,
+ * an emit on every second run, then one more call), while the test SIGKILLs
+ * random workers (and starts them again) and pauses some past their lease
+ * (SIGSTOP … SIGCONT). At the end: no run lost, none completed twice, no
+ * write by a fenced worker, and a bounded recovery after the last kill.
  *
  * The `npm test` version is small. A longer run, for example:
  *
  *   CHAOS_RUNS=20000 CHAOS_KILLS=12 CHAOS_PAUSES=4 npx jest --config jest.config.js \
  *     test/e2e/faults/chaos --selectProjects e2e
  *
- * Settings (environment): CHAOS_RUNS (2000), CHAOS_WORKERS (4), CHAOS_KILLS
+ * Settings (environment): CHAOS_RUNS (2000 three-step runs), CHAOS_ACTIVITY_RUNS
+ * (activity runs besides them: CHAOS_RUNS / 20), CHAOS_WORKERS (4), CHAOS_KILLS
  * (4, the last one measured), CHAOS_PAUSES (1), CHAOS_CONCURRENCY (10),
  * CHAOS_PREFETCH (runtime.prefetch of every second worker: 20),
- * CHAOS_STEP_MS (each step sleeps this long: 30), CHAOS_HEARTBEAT_MS (the
+ * CHAOS_STEP_MS (each step and activity sleeps this long: 30), CHAOS_HEARTBEAT_MS (the
  * lease: 1000), CHAOS_POLL_MS (200), CHAOS_SEED (random; printed, to replay
  * the same fault schedule).
  *
@@ -38,13 +50,20 @@ import { WorkerProcess } from '../../support/worker-process';
  *   one (I2). Side effects (`fault_effect`) may run more than once (steps are
  *   at-least-once): that is reported, not failed; but every succeeded attempt
  *   must have the side effect of that very attempt and worker;
+ * - activity calls: every call and emit terminal, its attempts numbered
+ *   1..n within its max and all recorded, at most one succeeded (its last);
+ *   every activity body that ran (the ledger, `fault_ledger`) accounted for
+ *   by an attempt of that call, number and worker, every finished attempt by
+ *   a body that ran there, no finished call run again; and the step replays
+ *   accounted for: each step of `fault-activity` ran twice (suspended, then
+ *   replayed), plus at most once per attempt the faults cost it;
  * - stale writes: an outcome row written by a worker other than the one that
  *   claimed that attempt (per the workers' step-started events), a row left by
  *   an outcome its worker reported as discarded, a run output naming another
  *   worker than its succeeded last attempt, or an attempt recorded after a
  *   step's success (I3);
- * - recovery after the last kill: until every run the killed worker held has
- *   been taken back and claimed again (or finished); at most lease + poll
+ * - recovery after the last kill: until every run and activity call the
+ *   killed worker held has been taken back and claimed again (or finished); at most lease + poll
  *   interval + reconnect backoff cap + 1 s (I5). The last kill comes once at
  *   most 2 × workers × concurrency runs are left, so that no backlog of older
  *   runs stands in front of the recovered ones.
@@ -63,6 +82,7 @@ function setting(name: string, fallback: number): number {
 }
 
 const RUNS = setting('CHAOS_RUNS', 2_000);
+const ACTIVITY_RUNS = setting('CHAOS_ACTIVITY_RUNS', Math.round(RUNS / 20));
 const WORKERS = Math.max(2, setting('CHAOS_WORKERS', 4));
 const KILLS = Math.max(1, setting('CHAOS_KILLS', 4));
 const PAUSES = setting('CHAOS_PAUSES', 1);
@@ -79,7 +99,8 @@ const RECOVERY_BOUND_MS = HEARTBEAT_MS + POLL_MS + RECONNECT_MAX_MS + 1_000;
 /** The last kill comes once this few runs are left, so that no backlog hides the recovery. */
 const FINAL_KILL_AT = 2 * WORKERS * CONCURRENCY;
 const STEPS = 3;
-const TIMEOUT_MS = 120_000 + RUNS * 30;
+const TIMEOUT_MS = 120_000 + (RUNS + ACTIVITY_RUNS) * 30;
+const ALL_RUNS = RUNS + ACTIVITY_RUNS;
 
 /** mulberry32: a seeded PRNG, so a failing schedule can be replayed. */
 function prng(seed: number): () => number {
@@ -109,7 +130,7 @@ describe('chaos', () => {
   afterEach(cleanupFaults);
 
   it(
-    `loses no run, completes none twice and lets no fenced worker write, while workers are killed and paused at random (${RUNS} runs, ${WORKERS} workers)`,
+    `loses no run, completes none twice and lets no fenced worker write, while workers are killed and paused at random (${RUNS} runs and ${ACTIVITY_RUNS} with activities, ${WORKERS} workers)`,
     async () => {
       const random = prng(SEED);
       const env = await prepareFaultEnv({ heartbeatMs: HEARTBEAT_MS });
@@ -123,6 +144,7 @@ describe('chaos', () => {
           reconnectInitialMs: 50,
           reconnectMaxMs: RECONNECT_MAX_MS,
           shutdownTimeoutMs: 10_000,
+          workflows: WITH_ACTIVITIES,
         });
         everyWorker.push(worker);
         return worker;
@@ -136,6 +158,23 @@ describe('chaos', () => {
 
       const began = Date.now();
       const runIds: string[] = [];
+      // Activity runs first, so that their calls and replays go on among
+      // the three-step runs all along.
+      for (let offset = 0; offset < ACTIVITY_RUNS; offset += 2_000) {
+        const inputs = Array.from(
+          { length: Math.min(2_000, ACTIVITY_RUNS - offset) },
+          (_, i): ActivityFaultInput => ({
+            calls: Array.from({ length: 2 + ((offset + i) % 2) }, () => ({
+              sleepMs: STEP_MS,
+            })),
+            emit: (offset + i) % 2 === 0,
+            then: { sleepMs: STEP_MS },
+            tag: offset + i,
+          }),
+        );
+        const runs = await env.client.enqueueMany(ActivityWorkflow, inputs);
+        runIds.push(...runs.map((r) => r.id));
+      }
       for (let offset = 0; offset < RUNS; offset += 2_000) {
         const inputs = Array.from(
           { length: Math.min(2_000, RUNS - offset) },
@@ -145,10 +184,14 @@ describe('chaos', () => {
         runIds.push(...runs.map((r) => r.id));
       }
 
+      /** Runs and activity calls each worker holds. */
       const held = async (): Promise<Map<string, number>> => {
         const rows = await env.query<{ owner: string; n: number }>(
-          `select lease_owner as owner, count(*)::int as n from ${env.schema}.workflow_run
-         where state = 'running' group by lease_owner`,
+          `select owner, count(*)::int as n from (
+             select lease_owner as owner from ${env.schema}.workflow_run where state = 'running'
+             union all
+             select lease_owner from ${env.schema}.activity_call where state = 'running') h
+           group by owner`,
         );
         return new Map(rows.map((r) => [r.owner, r.n]));
       };
@@ -181,10 +224,12 @@ describe('chaos', () => {
         return record;
       };
       let pauses = 0;
+      const paused: string[] = [];
       const resumed: Promise<void>[] = [];
       const pause = (slot: Slot): void => {
         slot.paused = true;
         pauses += 1;
+        paused.push(slot.worker.instance);
         slot.worker.kill('SIGSTOP');
         resumed.push(
           sleep(HEARTBEAT_MS + 300 + random() * 500).then(() => {
@@ -225,20 +270,33 @@ describe('chaos', () => {
           (await unfinishedRuns(env.query, env.schema)) <= FINAL_KILL_AT,
         { timeoutMs: TIMEOUT_MS / 2, intervalMs: 50 },
       );
-      // The last victim holds runs: their recovery is what is measured.
-      const { finalSlot, victimRuns, dbNow } = await waitFor(async () => {
-        const slot = await pickVictim();
-        const [now] = await env.query<{ now: Date }>('select now() as now');
-        const ids = (
-          await env.query<{ id: string }>(
-            `select id from ${env.schema}.workflow_run where state = 'running' and lease_owner = $1`,
+      // The last victim holds runs: their recovery (and that of the
+      // activity calls it holds, if any) is what is measured.
+      const { finalSlot, victimRuns, victimCalls, dbNow } = await waitFor(
+        async () => {
+          const slot = await pickVictim();
+          const [now] = await env.query<{ now: Date }>('select now() as now');
+          const ids = (
+            await env.query<{ id: string }>(
+              `select id from ${env.schema}.workflow_run where state = 'running' and lease_owner = $1`,
+              [slot?.worker.instance],
+            )
+          ).map((r) => r.id);
+          const calls = await env.query<{ id: string }>(
+            `select run_id || '/' || step_index || '/' || call_index as id
+             from ${env.schema}.activity_call where state = 'running' and lease_owner = $1`,
             [slot?.worker.instance],
-          )
-        ).map((r) => r.id);
-        return slot && ids.length > 0
-          ? { finalSlot: slot, victimRuns: ids, dbNow: now }
-          : undefined;
-      });
+          );
+          return slot && ids.length > 0
+            ? {
+                finalSlot: slot,
+                victimRuns: ids,
+                victimCalls: calls.map((c) => c.id),
+                dbNow: now,
+              }
+            : undefined;
+        },
+      );
       const victim = finalSlot.worker.instance;
       const lastKill = await kill(finalSlot);
 
@@ -250,8 +308,13 @@ describe('chaos', () => {
           const rows = await env.query<{ mine: boolean; moved: boolean }>(
             `select (state = 'running' and lease_owner = $2) as mine,
              (state in ('succeeded', 'failed', 'cancelled') or attempt_started_at > $3) as moved
-           from ${env.schema}.workflow_run where id = any($1)`,
-            [victimRuns, victim, dbNow?.now],
+           from ${env.schema}.workflow_run where id = any($1)
+           union all
+           select (state = 'running' and lease_owner = $2),
+             (state in ('succeeded', 'failed', 'cancelled') or attempt_started_at > $3)
+           from ${env.schema}.activity_call
+           where run_id || '/' || step_index || '/' || call_index = any($4)`,
+            [victimRuns, victim, dbNow?.now, victimCalls],
           );
           if (reclaimedMs === undefined && rows.every((r) => !r.mine)) {
             reclaimedMs = Date.now() - lastKill.at;
@@ -266,12 +329,22 @@ describe('chaos', () => {
       );
       const recoveredMs = Date.now() - lastKill.at;
 
+      // Every run, and every activity call (an emit may outlive its run).
+      const openCalls = async (): Promise<number> =>
+        (
+          await env.query<{ n: number }>(
+            `select count(*)::int as n from ${env.schema}.activity_call
+             where state not in ('succeeded', 'failed', 'cancelled')`,
+          )
+        )[0]?.n ?? 0;
       await waitFor(
-        async () => (await unfinishedRuns(env.query, env.schema)) === 0,
+        async () =>
+          (await unfinishedRuns(env.query, env.schema)) === 0 &&
+          (await openCalls()) === 0,
         {
           timeoutMs: TIMEOUT_MS / 2,
           intervalMs: 100,
-          message: `runs left unfinished\n${slots.map((s) => s.worker.output()).join('\n')}`,
+          message: `runs or calls left unfinished\n${slots.map((s) => s.worker.output()).join('\n')}`,
         },
       );
       const elapsedMs = Date.now() - began;
@@ -282,7 +355,7 @@ describe('chaos', () => {
         schema: env.schema,
         runIds,
         final: true,
-        stepCounts: { 'fault-chain': STEPS },
+        stepCounts: { 'fault-chain': STEPS, 'fault-activity': 2 },
       });
       const claims = everyWorker.flatMap((w) =>
         w.steps().map((e) => ({ ...e, instance: w.instance })),
@@ -300,6 +373,20 @@ describe('chaos', () => {
         fenced,
       );
       const effects = await checkEffects(env.query, env.schema);
+      const ledger = await checkActivityLedger(env.query, env.schema);
+      const replays = await checkStepReplays(env.query, env.schema, {
+        workflows: ['fault-activity'],
+        executionsPerStep: 2,
+      });
+      const callStates = await env.query<{ outcome: string; n: number }>(
+        `select kind || ' ' || state as outcome, count(*)::int as n
+         from ${env.schema}.activity_call group by 1 order by 2 desc`,
+      );
+      const callAttemptStates = await env.query<{ state: string; n: number }>(
+        `select state, count(*)::int as n from ${env.schema}.activity_attempt
+         group by 1 order by 2 desc`,
+      );
+      const faulted = new Set([...kills.map((k) => k.instance), ...paused]);
       const attemptStates = await env.query<{ outcome: string; n: number }>(
         `select state || coalesce(' (' || (error->>'code') || ')', '') as outcome, count(*)::int as n
          from ${env.schema}.step_attempt group by 1 order by 2 desc`,
@@ -317,15 +404,22 @@ describe('chaos', () => {
         report.missing.length +
         (runIds.length - report.missing.length - terminal);
       const doubleCompletions =
-        report.doubleSuccess.length + report.unaccountedTransitions.length;
+        report.doubleSuccess.length +
+        report.unaccountedTransitions.length +
+        report.callDoubleSuccess.length +
+        report.callSuccessUnaccounted.length;
       const staleWrites =
         stale.foreignWrites.length +
         stale.fencedButWritten.length +
         stale.foreignOutputs.length +
-        report.attemptAfterSuccess.length;
+        report.attemptAfterSuccess.length +
+        report.callAttemptAfterSuccess.length +
+        ledger.unstarted.length +
+        ledger.foreignResults.length;
       console.log(
         [
-          `Chaos (seed ${SEED}): ${RUNS} runs × ${STEPS} steps, ${WORKERS} workers × ${CONCURRENCY} (every second one prefetching ${PREFETCH}), ` +
+          `Chaos (seed ${SEED}): ${RUNS} runs × ${STEPS} steps and ${ACTIVITY_RUNS} runs × 2 steps waiting on 3–4 activity calls ` +
+            `(an emit on every second one), ${WORKERS} workers × ${CONCURRENCY} (every second one prefetching ${PREFETCH}), ` +
             `lease ${HEARTBEAT_MS} ms, poll ${POLL_MS} ms, steps ${STEP_MS} ms`,
           `  faults: ${kills.length}/${KILLS} SIGKILLs (each worker restarted), ${pauses}/${PAUSES} SIGSTOP pauses past the lease; ` +
             `done in ${elapsedMs} ms`,
@@ -335,7 +429,12 @@ describe('chaos', () => {
           `  stale writes: ${staleWrites}; fenced outcomes discarded: ${fenced.length}, attempts abandoned on a lost lease: ${abandoned}`,
           `  attempts: ${attemptStates.map((a) => `${a.n} ${a.outcome}`).join(', ')}; ` +
             `side effects run more than once (at-least-once steps): ${effects.reexecuted}`,
-          `  last kill: ${lastKill.instance} holding ${victimRuns.length} run(s); leases taken back after ${reclaimedMs} ms, ` +
+          `  activity calls: ${callStates.map((c) => `${c.n} ${c.outcome}`).join(', ')}; ` +
+            `attempts: ${callAttemptStates.map((a) => `${a.n} ${a.state}`).join(', ')}; ` +
+            `bodies run ${ledger.bodies} (${ledger.reexecuted} call(s) more than once, ${ledger.lostBeforeStart.length} claim(s) lost before their body began, ` +
+            `${ledger.staleAfterSuccess.length} lapsed claim(s) of a paused worker run after their call had succeeded)`,
+          `  step replays: ${replays.executions} executions of ${replays.steps} activity steps (2 each without faults; ${replays.reexecuted} ran again after a lost attempt)`,
+          `  last kill: ${lastKill.instance} holding ${victimRuns.length} run(s) and ${victimCalls.length} call(s); leases taken back after ${reclaimedMs} ms, ` +
             `claimed again after ${recoveredMs} ms (bound: lease + poll + reconnect cap + 1 s = ${RECOVERY_BOUND_MS} ms)`,
         ].join('\n'),
       );
@@ -350,7 +449,28 @@ describe('chaos', () => {
       });
       expect(staleWrites).toBe(0);
       expect(effects.successWithoutEffect).toEqual([]);
-      expect(report.byState).toEqual({ succeeded: RUNS });
+      expect(ledger).toMatchObject({
+        offBooks: [],
+        unstarted: [],
+        successWithoutDone: [],
+        ranAfterSuccess: [],
+        foreignResults: [],
+      });
+      const on = (instances: Iterable<string>) => (line: string) =>
+        [...instances].some((instance) => line.endsWith(` on ${instance}`));
+      // A claim lost before its body began: only on a killed or paused
+      // worker; a lapsed claim run once its call had succeeded elsewhere:
+      // only on a paused one, catching up after SIGCONT.
+      expect(ledger.lostBeforeStart.filter((l) => !on(faulted)(l))).toEqual([]);
+      expect(ledger.staleAfterSuccess.filter((l) => !on(paused)(l))).toEqual(
+        [],
+      );
+      expect(replays).toMatchObject({
+        steps: 2 * ACTIVITY_RUNS,
+        unaccounted: [],
+        successWithoutDone: [],
+      });
+      expect(report.byState).toEqual({ succeeded: ALL_RUNS });
       expect(crashes).toEqual([]);
       expect(kills.length).toBeGreaterThanOrEqual(
         RUNS >= 1_000 ? Math.min(KILLS, 2) : 1,
