@@ -30,6 +30,7 @@ interface RunRow {
 
 interface RunResponse {
   readonly state: string;
+  readonly input: unknown;
   readonly output: unknown;
   readonly attempts: readonly {
     readonly stepName: string;
@@ -159,6 +160,20 @@ async function runRow(url: string, runId: string): Promise<RunRow | undefined> {
     ),
   );
   return rows[0];
+}
+
+/** The receipt rows of the order a run's input names. */
+async function receiptRows(
+  url: string,
+  input: unknown,
+): Promise<{ id: string }[]> {
+  const { rows } = await withDatabase(url, (client) =>
+    client.query<{ id: string }>(
+      'select id from app_receipt where "orderId" = $1',
+      [(input as { orderId: number }).orderId],
+    ),
+  );
+  return rows;
 }
 
 async function getRun(
@@ -500,6 +515,10 @@ describe('the example app', () => {
       'renderReceipt#2 succeeded',
       'emailReceipt#1 failed',
       'emailReceipt#2 succeeded',
+    ]);
+    // The killed attempt's receipt row died with its transaction: one row.
+    expect(await receiptRows(url, body.input)).toEqual([
+      { id: (body.output as { receiptId: string }).receiptId },
     ]);
 
     second.child.kill('SIGTERM');

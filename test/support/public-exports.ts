@@ -24,6 +24,8 @@ export const PUBLIC_EXPORTS: readonly string[] = [
   // Activities
   'currentActivity',
   'OutsideActivityError',
+  // Health
+  'UnderwayHealthIndicator',
   // Errors
   'UnderwayError',
   'InvalidOptionsError',

@@ -73,6 +73,14 @@ export {
 export type { ActivityContext } from './activity/current-activity';
 export type { RunState } from './workflow/run-state';
 
+// Health
+export { UnderwayHealthIndicator } from './health/underway-health.indicator';
+export type {
+  UnderwayHealthOptions,
+  UnderwayHealthDetails,
+  UnderwayHealthResult,
+} from './health/underway-health.interface';
+
 // Errors
 export {
   UnderwayError,

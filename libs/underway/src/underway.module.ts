@@ -5,6 +5,8 @@ import { UnderwayDatabase } from './database/underway-database';
 import { UnderwayMetadataAccessor } from './discovery/underway-metadata.accessor';
 import { UnderwayExplorer } from './discovery/underway.explorer';
 import { WorkflowRegistry } from './discovery/workflow.registry';
+import { UnderwayHealthIndicator } from './health/underway-health.indicator';
+import { UnderwayMetrics } from './observability/underway-metrics';
 import { resolveOptions } from './options/resolve-options';
 import type { UnderwayModuleOptions } from './options/underway-module-options.interface';
 import { UnderwayBootstrap } from './underway.bootstrap';
@@ -51,7 +53,9 @@ import { WorkerService } from './worker/worker.service';
     UnderwayBootstrap,
     WorkflowClient,
     WorkerService,
+    UnderwayMetrics,
+    UnderwayHealthIndicator,
   ],
-  exports: [WorkflowClient],
+  exports: [WorkflowClient, UnderwayHealthIndicator],
 })
 export class UnderwayModule extends UnderwayConfigurableModule {}

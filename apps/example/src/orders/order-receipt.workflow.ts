@@ -12,6 +12,7 @@ import {
 } from '@underway/nestjs';
 import { Repository } from 'typeorm';
 import { Order } from './order.entity';
+import { Receipt } from './receipt.entity';
 
 /** Input of an `order-receipt` run. */
 export interface OrderReceiptInput {
@@ -38,7 +39,10 @@ const RENDER_TIME_MS = 2_000;
 /**
  * Renders an order's receipt, then emails it. Each step is durable: once
  * `renderReceipt` has returned, a restart goes on with `emailReceipt` and never
- * renders again. The first email attempt fails on purpose, to show a retry.
+ * renders again. `renderReceipt` is transactional: the receipt row it stores
+ * through `ctx.manager` commits with the run's move to the next step, or not
+ * at all (a crash mid-step leaves no row, and the retry stores one). The
+ * first email attempt fails on purpose, to show a retry.
  */
 @Workflow({ name: 'order-receipt' })
 export class OrderReceiptWorkflow {
@@ -48,7 +52,7 @@ export class OrderReceiptWorkflow {
     @InjectRepository(Order) private readonly orders: Repository<Order>,
   ) {}
 
-  @Step()
+  @Step({ transactional: true })
   async renderReceipt(
     { orderId }: OrderReceiptInput,
     ctx: StepContext,
@@ -64,8 +68,10 @@ export class OrderReceiptWorkflow {
     // on timeout, cancel, lost lease or shutdown.
     await sleep(RENDER_TIME_MS, undefined, { signal: ctx.signal });
     const receiptId = `RCPT-${String(order.id).padStart(6, '0')}`;
+    // In the step's transaction: committed with Transition.next below.
+    await ctx.manager!.save(Receipt, { id: receiptId, orderId });
     this.logger.log(
-      `Run ${ctx.runId} order-receipt#renderReceipt: receipt ${receiptId} rendered`,
+      `Run ${ctx.runId} order-receipt#renderReceipt: receipt ${receiptId} rendered (its row commits with the next step)`,
     );
     return Transition.next({ orderId, receiptId });
   }

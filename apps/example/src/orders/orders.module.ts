@@ -1,12 +1,13 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { Order } from './order.entity';
+import { Receipt } from './receipt.entity';
 import { OrderReceiptWorkflow } from './order-receipt.workflow';
 import { OrdersController } from './orders.controller';
 import { OrdersService } from './orders.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([Order])],
+  imports: [TypeOrmModule.forFeature([Order, Receipt])],
   controllers: [OrdersController],
   providers: [OrdersService, OrderReceiptWorkflow],
   exports: [OrdersService],

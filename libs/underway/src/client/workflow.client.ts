@@ -18,6 +18,7 @@ import { RunNotFoundError } from '../errors/run-not-found.error';
 import { UnderwayClosedError } from '../errors/underway-closed.error';
 import { WorkflowRunFailedError } from '../errors/workflow-run-failed.error';
 import type { ResolvedOptions } from '../options/resolved-options';
+import { UnderwayMetrics } from '../observability/underway-metrics';
 import { UnderwayBootstrap } from '../underway.bootstrap';
 import { UNDERWAY_OPTIONS } from '../underway.module-definition';
 import { RunEvents } from '../workflow/run-events';
@@ -94,8 +95,9 @@ export class WorkflowClient {
     private readonly database: UnderwayDatabase,
     private readonly events: RunEvents,
     private readonly bootstrap: UnderwayBootstrap,
+    metrics: UnderwayMetrics,
   ) {
-    this.runs = new RunRepository(options.schema);
+    this.runs = new RunRepository(options.schema, metrics);
     this.calls = new ActivityCallRepository(options.schema);
     this.schedules = new ScheduleRepository(options.schema);
     this.handles = {

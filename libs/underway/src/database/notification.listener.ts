@@ -39,6 +39,11 @@ export class NotificationListener {
     this.loop ??= this.run();
   }
 
+  /** Connected and listening now (the health indicator reads it). */
+  get listening(): boolean {
+    return this.listened;
+  }
+
   async stop(): Promise<void> {
     this.stopSignal.abort();
     const client = this.client;

@@ -17,6 +17,8 @@ export interface ClaimRow {
   lease_ms: number;
   input: string | null;
   claimed_at: string;
+  /** How long the task was due before this claim, in ms (`run_at` to now). */
+  queue_wait_ms: number;
 }
 
 /**
@@ -56,7 +58,8 @@ export function claimRuns(
       from call_candidate k
       where c.run_id = k.run_id and c.step_index = k.step_index and c.call_index = k.call_index
       returning c.run_id, c.workflow_name, c.step_index, c.call_index, c.name, c.kind, c.attempt,
-        c.fence, c.max_attempts, c.lease_ms, c.args::text as args, c.attempt_started_at::text as claimed_at
+        c.fence, c.max_attempts, c.lease_ms, c.args::text as args, c.attempt_started_at::text as claimed_at,
+        (extract(epoch from now() - c.run_at) * 1000)::float8 as queue_wait_ms
     ), candidate as (
       select r.id, r.concurrency_key from ${ident(schema)}.workflow_run r
       where r.state in ('pending', 'waiting') and r.run_at <= now()
@@ -88,14 +91,16 @@ export function claimRuns(
         and (c.concurrency_key is null or exists (select 1 from slot where slot.run_id = c.id))
       returning r.id, r.workflow_name, r.step_index, r.attempt, r.fence, r.max_attempts, r.lease_ms,
         (case when r.step_index = 0 then r.input else r.step_input end)::text as input,
-        r.attempt_started_at::text as claimed_at, r.recorded_calls
+        r.attempt_started_at::text as claimed_at, r.recorded_calls,
+        (extract(epoch from now() - r.run_at) * 1000)::float8 as queue_wait_ms
     )
     select 'step' as kind, id, workflow_name, step_index, null::int as call_index, null::text as name,
-      null::text as call_kind, attempt, fence, max_attempts, lease_ms, input, claimed_at, recorded_calls
+      null::text as call_kind, attempt, fence, max_attempts, lease_ms, input, claimed_at, recorded_calls,
+      queue_wait_ms
     from claimed
     union all
     select 'activity', run_id, workflow_name, step_index, call_index, name, kind, attempt, fence,
-      max_attempts, lease_ms, args, claimed_at, 0
+      max_attempts, lease_ms, args, claimed_at, 0, queue_wait_ms
     from call_claimed`,
     'claim',
     schema,

@@ -16,6 +16,8 @@ export interface ClaimedRun {
   readonly claimedAt: string;
   /** Activity calls and emits this step recorded before (0: nothing to replay). */
   readonly recordedCalls: number;
+  /** How long the step was due before this claim, in ms (for `underway.run.queue_wait`). */
+  readonly queueWaitMs: number;
 }
 
 /** An activity call claimed by this worker, fenced like a run. */
@@ -38,6 +40,8 @@ export interface ClaimedActivity {
   /** JSON text of the argument array. */
   readonly args: string;
   readonly claimedAt: string;
+  /** How long the call was due before this claim, in ms. */
+  readonly queueWaitMs: number;
 }
 
 /** Work claimed by this worker: a step of a run, or an activity call. */

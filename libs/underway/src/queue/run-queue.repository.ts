@@ -157,6 +157,7 @@ function toClaim(row: ClaimRow): Claim {
       leaseMs: row.lease_ms,
       args: row.input as string,
       claimedAt: row.claimed_at,
+      queueWaitMs: row.queue_wait_ms,
     };
   }
   return {
@@ -171,5 +172,6 @@ function toClaim(row: ClaimRow): Claim {
     input: row.input,
     claimedAt: row.claimed_at,
     recordedCalls: row.recorded_calls,
+    queueWaitMs: row.queue_wait_ms,
   };
 }

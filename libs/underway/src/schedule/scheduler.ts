@@ -6,7 +6,7 @@ import type { Schema } from '../database/sql';
 import { backoffDelayMs, ReconnectBackoff } from '../database/transient-retry';
 import type { WorkflowRegistry } from '../discovery/workflow.registry';
 import { newRunOf } from '../workflow/new-run';
-import { RunRepository } from '../workflow/run.repository';
+import { RunRecorder, RunRepository } from '../workflow/run.repository';
 import { parseSchedule } from './schedule-expression';
 import {
   advanceSchedule,
@@ -52,8 +52,9 @@ export class Scheduler {
     private readonly registry: WorkflowRegistry,
     private readonly workflows: readonly string[],
     private readonly backoff: ReconnectBackoff,
+    recorder?: RunRecorder,
   ) {
-    this.runs = new RunRepository(schema);
+    this.runs = new RunRepository(schema, recorder);
   }
 
   start(): void {

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { SqlExecutor } from '../database/sql-executor';
+import type { UnderwayMetrics } from '../observability/underway-metrics';
 import type { RunQueueRepository } from '../queue/run-queue.repository';
 import type { RunEvents } from '../workflow/run-events';
 import type { WakeScheduler } from './step.runner';
@@ -21,6 +22,7 @@ export class LeaseRescuer {
     private readonly executor: SqlExecutor,
     private readonly events: RunEvents,
     private readonly wake: Pick<WakeScheduler, 'claimSoon'>,
+    private readonly metrics: Pick<UnderwayMetrics, 'leasesExpired'>,
   ) {}
 
   async sweep(): Promise<void> {
@@ -28,6 +30,7 @@ export class LeaseRescuer {
       this.queue.reclaimExpired(this.executor, RECLAIM_BATCH),
       this.queue.reclaimExpiredCalls(this.executor, RECLAIM_BATCH),
     ]);
+    this.metrics.leasesExpired(reclaimed, calls);
     for (const call of calls) {
       this.logger.warn(
         `Run ${call.run_id} ${call.workflow_name} activity ${call.name} (call ${call.call_index} of step ${call.step_index}) ` +

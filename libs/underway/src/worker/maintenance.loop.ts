@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { Pool } from 'pg';
-import { PoolExecutor } from '../database/sql-executor';
+import { PoolExecutor, SqlExecutor } from '../database/sql-executor';
 import type { Schema } from '../database/sql';
 import {
   dueRunsOfOtherWorkflows,
@@ -31,6 +31,8 @@ export class MaintenanceLoop {
     private readonly intervalMs: number,
     /** Runs due this long without being claimed are worth a warning. */
     private readonly unclaimedAfterMs: number,
+    /** Samples the queue for the metrics' gauges (observability/queue.sampler.ts). */
+    private readonly sampleQueue: (executor: SqlExecutor) => Promise<void>,
   ) {}
 
   start(): void {
@@ -46,6 +48,7 @@ export class MaintenanceLoop {
   /** One pass now (also used by tests through the interval option). */
   async runOnce(): Promise<void> {
     const executor = new PoolExecutor(this.pool);
+    await this.sampleQueue(executor);
     let pruned = 0;
     for (
       let batch = 0;

@@ -97,7 +97,9 @@ export class StepRunner {
 
   /**
    * @param stepDone called as soon as the step's code has finished (the worker
-   *   slot is free again), before its outcome is committed.
+   *   slot is free again), before its outcome is committed; for a
+   *   transactional attempt, once its transaction has ended (committed with
+   *   the outcome, or rolled back), so that shutdown waits for it.
    */
   async run(claimed: Claim, stepDone: () => void): Promise<void> {
     const controller = this.aborts.get(claimed) ?? this.hold(claimed);
@@ -106,7 +108,9 @@ export class StepRunner {
         claimed.kind === 'step'
           ? await this.steps.execute(claimed, controller)
           : await this.activities.execute(claimed, controller);
-      stepDone();
+      if (!transaction) {
+        stepDone();
+      }
       let committed:
         | { outcome: RunOutcome | ActivityOutcome; state: string | undefined }
         | undefined;
@@ -117,6 +121,8 @@ export class StepRunner {
         // abandoned (timeout, lost claim, suspension) may still run a query.
         await transaction.rollback(controller.aborted);
       }
+      // A transaction ends with its attempt's slot: shutdown waits for both.
+      stepDone();
       if (!committed && outcome) {
         committed = await this.commit(claimed, outcome);
       }

@@ -17,6 +17,8 @@ import type {
   ResolvedOptions,
   ResolvedRuntimeOptions,
 } from '../options/resolved-options';
+import { QueueSampler } from '../observability/queue.sampler';
+import { UnderwayMetrics } from '../observability/underway-metrics';
 import { RunQueueRepository } from '../queue/run-queue.repository';
 import { UNDERWAY_OPTIONS } from '../underway.module-definition';
 import { RunEvents } from '../workflow/run-events';
@@ -39,6 +41,18 @@ const CANCEL_PREFIX = 'cancel:';
 const ABORT_GRACE_MS = 5_000;
 /** The least time step outcomes get to commit at shutdown, even past `shutdownTimeout`. */
 const OUTCOME_GRACE_MS = 1_000;
+
+/** What the health indicator reads of this process's worker. */
+export interface WorkerStatus {
+  /**
+   * `disabled`: `runtime: false`; `idle`: no workflow to run here;
+   * `starting`: not started yet (the database was down at boot);
+   * `stopped`: shut down.
+   */
+  readonly state: 'disabled' | 'idle' | 'starting' | 'running' | 'stopped';
+  /** Its `LISTEN` connection is connected and listening. */
+  readonly listening: boolean;
+}
 
 interface RunningWorker {
   readonly claimLoop: ClaimLoop;
@@ -71,7 +85,24 @@ export class WorkerService
     private readonly database: UnderwayDatabase,
     private readonly events: RunEvents,
     private readonly bootstrap: UnderwayBootstrap,
+    private readonly metrics: UnderwayMetrics,
   ) {}
+
+  status(): WorkerStatus {
+    const runtime = this.options.runtime;
+    if (this.worker) {
+      return { state: 'running', listening: this.worker.listener.listening };
+    }
+    const state =
+      runtime === false
+        ? 'disabled'
+        : this.registry.namesToRun(runtime.workflows).length === 0
+          ? 'idle'
+          : this.stopping
+            ? 'stopped'
+            : 'starting';
+    return { state, listening: false };
+  }
 
   onApplicationBootstrap(): void {
     const runtime = this.options.runtime;
@@ -198,8 +229,15 @@ export class WorkerService
       runStep: (run, stepDone): Promise<void> => runner.run(run, stepDone),
       sweep: () => rescuer.sweep(),
     });
-    const rescuer = new LeaseRescuer(queue, executor, this.events, claimLoop);
+    const rescuer = new LeaseRescuer(
+      queue,
+      executor,
+      this.events,
+      claimLoop,
+      this.metrics,
+    );
     const runner: StepRunner = new StepRunner(
+      this.metrics,
       leases,
       outcomes,
       this.events,
@@ -244,12 +282,14 @@ export class WorkerService
       reconnectBackoff,
       this.database.bounds('listen').serverMs,
     );
+    const sampler = new QueueSampler(this.metrics, schema, workflows);
     const maintenance = new MaintenanceLoop(
       this.database.maintenance,
       schema,
       workflows,
       runtime.maintenanceIntervalMs,
       Math.max(runtime.pollIntervalMs * 5, 1_000),
+      (on) => sampler.sample(on),
     );
     const scheduler = new Scheduler(
       this.database.pool,
@@ -257,6 +297,7 @@ export class WorkerService
       this.registry,
       workflows,
       reconnectBackoff,
+      this.metrics,
     );
     listener.start();
     claimLoop.start();

@@ -1,5 +1,6 @@
 import type { SqlExecutor } from '../database/sql-executor';
 import type { Schema } from '../database/sql';
+import type { UnderwayMetrics } from '../observability/underway-metrics';
 import {
   AttemptRow,
   cancelRun,
@@ -17,9 +18,22 @@ import {
   selectRunStatus,
 } from './run.sql';
 
-/** Runs `run.sql.ts` through whatever executor (and transaction) the caller picks. */
+/** What a repository counts of the runs it writes (`underway.runs.*`). */
+export type RunRecorder = Pick<
+  UnderwayMetrics,
+  'enabled' | 'enqueued' | 'finished'
+>;
+
+/**
+ * Runs `run.sql.ts` through whatever executor (and transaction) the caller
+ * picks; with a recorder, counts the runs it enqueues and cancels (when the
+ * statement succeeds: a caller's transaction may still roll back).
+ */
 export class RunRepository {
-  constructor(private readonly schema: Schema) {}
+  constructor(
+    private readonly schema: Schema,
+    private readonly recorder?: RunRecorder,
+  ) {}
 
   /** Inserts a run; with a known idempotency key, returns the existing run's id. */
   async insert(
@@ -31,6 +45,7 @@ export class RunRepository {
     );
     const row = inserted.rows[0];
     if (row) {
+      this.recorder?.enqueued(run.workflowName);
       return { id: row.id, created: true };
     }
     // The key is taken: the insert waited for the holder to commit, so the
@@ -58,6 +73,11 @@ export class RunRepository {
     const inserted = await executor.query<{ id: string }>(
       insertRuns(this.schema, runs),
     );
+    if (this.recorder?.enabled) {
+      for (const run of runs) {
+        this.recorder.enqueued(run.workflowName);
+      }
+    }
     return inserted.rows.map((row) => row.id);
   }
 
@@ -88,10 +108,15 @@ export class RunRepository {
    * @returns the state it was in, or `undefined` when it had already finished
    */
   async cancel(executor: SqlExecutor, id: string): Promise<string | undefined> {
-    const result = await executor.query<{ previous_state: string }>(
-      cancelRun(this.schema, id),
-    );
-    return result.rows[0]?.previous_state;
+    const result = await executor.query<{
+      previous_state: string;
+      workflow_name: string;
+    }>(cancelRun(this.schema, id));
+    const row = result.rows[0];
+    if (row) {
+      this.recorder?.finished(row.workflow_name, 'cancelled');
+    }
+    return row?.previous_state;
   }
 
   async deadLetters(

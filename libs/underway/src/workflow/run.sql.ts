@@ -188,7 +188,7 @@ export function selectAttempts(schema: Schema, runId: string): SqlQuery {
 export function cancelRun(schema: Schema, id: string): SqlQuery {
   return sql`
     with target as (
-      select id, state, concurrency_key from ${ident(schema)}.workflow_run
+      select id, state, concurrency_key, workflow_name from ${ident(schema)}.workflow_run
       where id = ${id} and state in ('pending', 'running', 'waiting')
       for update
     ), updated as (
@@ -219,7 +219,7 @@ export function cancelRun(schema: Schema, id: string): SqlQuery {
       union all
       select pg_notify(${notificationChannel(schema)}, '') from released
     )
-    select t.state as previous_state, (select count(*) from woken) as woken
+    select t.state as previous_state, t.workflow_name, (select count(*) from woken) as woken
     from target t join updated u on u.id = t.id`;
 }
 
