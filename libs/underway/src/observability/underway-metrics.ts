@@ -1,40 +1,17 @@
 import { Injectable, OnApplicationShutdown } from '@nestjs/common';
 import {
   Attributes,
-  BatchObservableCallback,
-  Counter,
   createNoopMeter,
-  Histogram,
   Meter,
   metrics,
-  ObservableGauge,
 } from '@opentelemetry/api';
 import type { ReclaimedCallRow } from '../activity/activity.sql';
 import { WorkflowRegistry } from '../discovery/workflow.registry';
 import type { ActivityOutcome, Claim, RunOutcome } from '../queue/claimed-run';
 import type { ReclaimedRun } from '../queue/run-queue.repository';
-import {
-  ATTRIBUTE,
-  AttemptOutcome,
-  DURATION_BUCKETS_MS,
-  METER_NAME,
-  METRIC,
-} from './metric-names';
+import { createInstruments, Instruments } from './metric-instruments';
+import { ATTRIBUTE, AttemptOutcome, METER_NAME } from './metric-names';
 import type { WorkflowQueueStats } from './queue-stats';
-
-interface Instruments {
-  readonly meter: Meter;
-  readonly runsEnqueued: Counter;
-  readonly runsFinished: Counter;
-  readonly stepAttempts: Counter;
-  readonly stepDuration: Histogram;
-  readonly activityAttempts: Counter;
-  readonly activityDuration: Histogram;
-  readonly queueWait: Histogram;
-  readonly queueDepth: ObservableGauge;
-  readonly oldestDueAge: ObservableGauge;
-  readonly observe: BatchObservableCallback;
-}
 
 /**
  * Underway's metrics, through `@opentelemetry/api` only (meter
@@ -56,7 +33,9 @@ export class UnderwayMetrics implements OnApplicationShutdown {
 
   constructor(private readonly registry: WorkflowRegistry) {
     const meter = metrics.getMeter(METER_NAME);
-    this.instruments = isNoopMeter(meter) ? undefined : this.create(meter);
+    this.instruments = isNoopMeter(meter)
+      ? undefined
+      : createInstruments(meter, () => this.queue);
   }
 
   /** False when no OpenTelemetry SDK is installed (every method is a no-op). */
@@ -205,72 +184,6 @@ export class UnderwayMetrics implements OnApplicationShutdown {
       [ATTRIBUTE.workflow]: workflowName,
       [ATTRIBUTE.activity]: activityName,
       [ATTRIBUTE.outcome]: outcome,
-    };
-  }
-
-  private create(meter: Meter): Instruments {
-    const histogram = (name: string, description: string): Histogram =>
-      meter.createHistogram(name, {
-        description,
-        unit: 'ms',
-        advice: { explicitBucketBoundaries: DURATION_BUCKETS_MS },
-      });
-    const queueDepth = meter.createObservableGauge(METRIC.queueDepth, {
-      description:
-        'Unfinished runs, by workflow and state (sampled every maintenanceInterval)',
-      unit: '{run}',
-    });
-    const oldestDueAge = meter.createObservableGauge(METRIC.oldestDueAge, {
-      description:
-        'Age of the oldest due run or activity call not yet claimed, by workflow (sampled every maintenanceInterval)',
-      unit: 'ms',
-    });
-    const observe: BatchObservableCallback = (result) => {
-      for (const stats of this.queue) {
-        const workflow = { [ATTRIBUTE.workflow]: stats.workflowName };
-        for (const [state, count] of Object.entries(stats.runs)) {
-          result.observe(queueDepth, count, {
-            ...workflow,
-            [ATTRIBUTE.state]: state,
-          });
-        }
-        result.observe(oldestDueAge, stats.oldestDueMs, workflow);
-      }
-    };
-    meter.addBatchObservableCallback(observe, [queueDepth, oldestDueAge]);
-    return {
-      meter,
-      runsEnqueued: meter.createCounter(METRIC.runsEnqueued, {
-        description: 'Runs enqueued (enqueue, enqueueMany, redrive, schedules)',
-        unit: '{run}',
-      }),
-      runsFinished: meter.createCounter(METRIC.runsFinished, {
-        description: 'Runs that reached a final state, by workflow and state',
-        unit: '{run}',
-      }),
-      stepAttempts: meter.createCounter(METRIC.stepAttempts, {
-        description: 'Step attempts, by workflow, step and outcome',
-        unit: '{attempt}',
-      }),
-      stepDuration: histogram(
-        METRIC.stepDuration,
-        'How long a step attempt ran, by workflow, step and outcome',
-      ),
-      activityAttempts: meter.createCounter(METRIC.activityAttempts, {
-        description: 'Activity attempts, by workflow, activity and outcome',
-        unit: '{attempt}',
-      }),
-      activityDuration: histogram(
-        METRIC.activityDuration,
-        'How long an activity attempt ran, by workflow, activity and outcome',
-      ),
-      queueWait: histogram(
-        METRIC.queueWait,
-        'From when a step was due to when a worker claimed it, by workflow',
-      ),
-      queueDepth,
-      oldestDueAge,
-      observe,
     };
   }
 }

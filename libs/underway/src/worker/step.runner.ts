@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { ActivityExecutor } from '../activity/activity.executor';
+import type { UnderwayMetrics } from '../observability/underway-metrics';
 import { isTransientPgError, pgErrorCode } from '../database/pg-errors';
 import { fatalError } from '../errors/classify-error';
 import { StepAbortedError } from '../errors/step-aborted.error';
@@ -46,6 +47,7 @@ export class StepRunner {
   private readonly aborts = new WeakMap<Claim, StepAbort>();
 
   constructor(
+    private readonly metrics: UnderwayMetrics,
     private readonly leases: LeaseKeeper,
     private readonly outcomes: OutcomeBatcher,
     private readonly events: RunEvents,
@@ -65,6 +67,7 @@ export class StepRunner {
     this.aborts.set(claimed, controller);
     this.running.set(claimed.id, controller);
     this.leases.track(claimed, controller);
+    this.metrics.claimed(claimed);
     return controller;
   }
 
@@ -103,6 +106,7 @@ export class StepRunner {
    */
   async run(claimed: Claim, stepDone: () => void): Promise<void> {
     const controller = this.aborts.get(claimed) ?? this.hold(claimed);
+    const startedAt = this.metrics.now();
     try {
       const { outcome, transaction } =
         claimed.kind === 'step'
@@ -132,6 +136,7 @@ export class StepRunner {
           committed.outcome,
           committed.state,
           controller,
+          startedAt,
         );
       }
     } catch (err) {
@@ -270,7 +275,9 @@ export class StepRunner {
     outcome: RunOutcome | ActivityOutcome,
     state: string | undefined,
     controller: StepAbort,
+    startedAt: number,
   ): void {
+    this.metrics.committed(claimed, outcome, state, startedAt);
     if (state === undefined) {
       this.logger.warn(
         `${taskLabel(claimed)} attempt ${claimed.attempt}: ` +
