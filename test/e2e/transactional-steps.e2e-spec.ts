@@ -78,6 +78,17 @@ class ReceiptWorkflow {
   }
 }
 
+@Workflow({ name: 'tx-long' })
+class LongTransactionWorkflow {
+  @Step({ transactional: true, heartbeat: 300, timeout: '10s' })
+  async write(_input: unknown, ctx: StepContext) {
+    recorder.record('long', null, ctx);
+    await ctx.manager!.save(Receipt, { runId: ctx.runId, label: 'long' });
+    await gate.promise;
+    return Transition.complete('ok');
+  }
+}
+
 async function receipts(runId: string): Promise<string[]> {
   const rows = await query<{ label: string }>(
     `select label from tx_test_receipt where "runId" = $1 order by id`,
@@ -121,6 +132,30 @@ describe('transactional steps', () => {
     ]);
     // A step that is not transactional gets no manager.
     expect(recorder.calls.find((c) => c.step === 'after')?.input).toBe(true);
+  });
+
+  it('holds one connection of the app’s pool while it runs, its lease renewed meanwhile', async () => {
+    const { client, schema } = await createTestApp({
+      workflows: [LongTransactionWorkflow],
+      entities: [Receipt],
+    });
+    const run = await client.enqueue(LongTransactionWorkflow);
+    await waitFor(() => recorder.count('long') === 1);
+    const held = await query<{ n: number }>(
+      `select count(*)::int as n from pg_stat_activity
+       where state = 'idle in transaction' and query like '%tx_test_receipt%'`,
+    );
+    expect(held).toEqual([{ n: 1 }]);
+    // Well past its 300 ms lease: renewed on Underway's own connection.
+    await sleep(1_500);
+    const [row] = await query<{ state: string; attempt: number }>(
+      `select state, attempt from ${schema}.workflow_run where id = $1`,
+      [run.id],
+    );
+    expect(row).toEqual({ state: 'running', attempt: 1 });
+    gate.resolve();
+    await expect(run.result({ timeout: 5_000 })).resolves.toBe('ok');
+    expect(await receipts(run.id)).toEqual(['long']);
   });
 
   it('rolls back the writes of a step that throws, and records the failed attempt', async () => {
