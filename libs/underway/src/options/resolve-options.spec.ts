@@ -43,7 +43,8 @@ describe('resolveOptions', () => {
         migrationsRun: true,
         runtime: {
           concurrency: 10,
-          prefetch: 0,
+          prefetch: 1_000,
+          adaptivePrefetch: true,
           pollIntervalMs: 1_000,
           workflows: undefined,
           maintenanceIntervalMs: 60_000,
@@ -163,6 +164,7 @@ describe('resolveOptions', () => {
         {
           concurrency: 50,
           prefetch: 200,
+          adaptivePrefetch: false,
           pollIntervalMs: 250,
           workflows: ['signup'],
           maintenanceIntervalMs: 300_000,
@@ -239,6 +241,20 @@ describe('resolveOptions', () => {
         'defaults.retries',
       );
     });
+  });
+
+  it("takes prefetch 'auto' (the default) as adaptive, up to 1,000, and refuses other strings", () => {
+    expect(
+      resolveOptions({ runtime: { prefetch: 'auto' } }).runtime,
+    ).toMatchObject({
+      prefetch: 1_000,
+      adaptivePrefetch: true,
+    });
+    expect(() =>
+      resolveOptions({ runtime: { prefetch: 'lots' as unknown as number } }),
+    ).toThrow(
+      'Invalid option runtime.prefetch: must be \'auto\' or an integer from 0 to 100000, got "lots".',
+    );
   });
 
   describe('limits: the extremes accepted, and one past them refused', () => {

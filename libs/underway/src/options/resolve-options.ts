@@ -23,6 +23,8 @@ export const MIN_HEARTBEAT_MS = 30;
 export const MAX_CONCURRENCY = 10_000;
 /** Runs claimed ahead in one process. */
 export const MAX_PREFETCH = 100_000;
+/** The most runs `prefetch: 'auto'` claims ahead. */
+export const AUTO_PREFETCH_LIMIT = 1_000;
 /** PostgreSQL's largest `jsonb` value: 256 MiB less one byte. */
 export const MAX_INPUT_SIZE = 268_435_455;
 
@@ -172,13 +174,11 @@ function resolveRuntime(
       10,
       MAX_CONCURRENCY,
     ),
-    prefetch: boundedInteger(
-      value.prefetch,
-      'runtime.prefetch',
-      0,
-      0,
-      MAX_PREFETCH,
-    ),
+    prefetch:
+      value.prefetch === undefined || value.prefetch === 'auto'
+        ? AUTO_PREFETCH_LIMIT
+        : prefetchCount(value.prefetch),
+    adaptivePrefetch: value.prefetch === undefined || value.prefetch === 'auto',
     pollIntervalMs: positiveDuration(
       value.pollInterval,
       'runtime.pollInterval',
@@ -302,6 +302,16 @@ function positiveInteger(
   max: number,
 ): number {
   return boundedInteger(value, path, fallback, 1, max);
+}
+
+function prefetchCount(value: unknown): number {
+  if (typeof value !== 'number') {
+    throw new InvalidOptionsError(
+      'runtime.prefetch',
+      `must be 'auto' or an integer from 0 to ${MAX_PREFETCH}, got ${describeValue(value)}`,
+    );
+  }
+  return boundedInteger(value, 'runtime.prefetch', 0, 0, MAX_PREFETCH);
 }
 
 function boundedInteger(

@@ -16,7 +16,10 @@ export interface ResolvedDefaults extends StepPolicy {
 
 export interface ResolvedRuntimeOptions {
   readonly concurrency: number;
+  /** Runs claimed ahead: exactly this many, or with `adaptivePrefetch` at most this many. */
   readonly prefetch: number;
+  /** `prefetch: 'auto'`: claim ahead in proportion to the observed pace. */
+  readonly adaptivePrefetch: boolean;
   readonly pollIntervalMs: number;
   /** `undefined`: every registered workflow. */
   readonly workflows: readonly string[] | undefined;

@@ -9,11 +9,22 @@ import type { WakeScheduler } from './step.runner';
 const DUE_SLACK_MS = 3;
 /** The most runs one claim statement takes. */
 const MAX_CLAIM = 1_000;
+/** Adaptive prefetch: claim ahead what starts here in this long at the current pace. */
+const CLAIM_AHEAD_MS = 50;
+/** How quickly the pace estimate follows a change (its time constant). */
+const PACE_WINDOW_MS = 1_000;
 
 export interface ClaimLoopOptions {
   readonly concurrency: number;
-  /** Claimed runs that may wait here for a slot, beyond `concurrency`. */
+  /**
+   * Claimed runs that may wait here for a slot, beyond `concurrency`:
+   * exactly this many, or with `adaptivePrefetch` at most this many.
+   */
   readonly prefetch: number;
+  /** Claim ahead in proportion to the pace at which steps start here. */
+  readonly adaptivePrefetch?: boolean;
+  /** The shortest lease of the work claimed here (bounds what is claimed ahead). */
+  readonly shortestLeaseMs?: number;
   readonly pollIntervalMs: number;
   readonly backoff: ReconnectBackoff;
   /** Claims up to `limit` due runs. */
@@ -49,8 +60,42 @@ export class ClaimLoop implements WakeScheduler {
   private dueTimer: NodeJS.Timeout | undefined;
   private dueAt = Infinity;
   private sweeping: Promise<void> | undefined;
+  /** Steps started per second here, smoothed (adaptive prefetch). */
+  private pace = 0;
+  private startedSince = 0;
+  private paceAt = Date.now();
 
   constructor(private readonly options: ClaimLoopOptions) {}
+
+  /**
+   * How many runs to hold claimed ahead now: fixed, or (adaptive) what starts
+   * here in {@link CLAIM_AHEAD_MS} at the current pace, so an idle worker or
+   * one with slow steps claims nothing ahead, while one racing through short
+   * steps claims in large batches; never more than it starts in half its
+   * shortest lease, so a worker that dies holds no more than it could have
+   * started before its leases lapse.
+   */
+  private prefetchNow(): number {
+    const { prefetch, adaptivePrefetch, shortestLeaseMs } = this.options;
+    if (!adaptivePrefetch) {
+      return prefetch;
+    }
+    const now = Date.now();
+    const elapsed = now - this.paceAt;
+    if (elapsed >= 10) {
+      const current = (this.startedSince * 1_000) / elapsed;
+      const weight = Math.min(1, elapsed / PACE_WINDOW_MS);
+      this.pace += (current - this.pace) * weight;
+      this.startedSince = 0;
+      this.paceAt = now;
+    }
+    const ahead = Math.floor((this.pace * CLAIM_AHEAD_MS) / 1_000);
+    const leaseBound =
+      shortestLeaseMs === undefined
+        ? Infinity
+        : Math.floor((this.pace * shortestLeaseMs) / 2_000);
+    return Math.max(0, Math.min(prefetch, ahead, leaseBound));
+  }
 
   start(): void {
     if (this.loop) {
@@ -151,10 +196,11 @@ export class ClaimLoop implements WakeScheduler {
   }
 
   private async run(): Promise<void> {
-    const { concurrency, prefetch } = this.options;
+    const { concurrency } = this.options;
     let failures = 0;
     while (!this.stopSignal.signal.aborted) {
       this.startQueued();
+      const prefetch = this.prefetchNow();
       const room =
         concurrency + prefetch - this.stepsRunning.size - this.queued.length;
       // With a local queue, refill it once it is half empty, in one statement.
@@ -209,6 +255,7 @@ export class ClaimLoop implements WakeScheduler {
   }
 
   private startStep(run: Claim): void {
+    this.startedSince += 1;
     let markDone!: () => void;
     const codeDone = new Promise<void>((resolve) => {
       markDone = resolve;

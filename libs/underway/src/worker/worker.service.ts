@@ -194,6 +194,21 @@ export class WorkerService
     );
   }
 
+  /** The shortest lease of any step or activity this worker runs. */
+  private shortestLeaseMs(workflows: readonly string[]): number {
+    let shortest = Infinity;
+    for (const name of workflows) {
+      const definition = this.registry.find(name);
+      for (const task of [
+        ...(definition?.steps ?? []),
+        ...(definition?.activities.values() ?? []),
+      ]) {
+        shortest = Math.min(shortest, task.policy.heartbeatMs);
+      }
+    }
+    return shortest;
+  }
+
   private startWorker(
     runtime: ResolvedRuntimeOptions,
     workflows: string[],
@@ -222,6 +237,8 @@ export class WorkerService
     const claimLoop: ClaimLoop = new ClaimLoop({
       concurrency: runtime.concurrency,
       prefetch: runtime.prefetch,
+      adaptivePrefetch: runtime.adaptivePrefetch,
+      shortestLeaseMs: this.shortestLeaseMs(workflows),
       pollIntervalMs: runtime.pollIntervalMs,
       backoff: reconnectBackoff,
       claim: (limit) => queue.claim(executor, workflows, limit, instanceName),
