@@ -12,6 +12,8 @@ export const PUBLIC_EXPORTS: readonly string[] = [
   'underwayMigrationsFor',
   'underwayMigrationSql',
   'underwayGrantSql',
+  // Dashboard
+  'UnderwayDashboardModule',
   // Decorators
   'Workflow',
   'Step',

@@ -16,6 +16,13 @@ export {
 } from './database/underway-sql';
 export type { UnderwayMigrationClass } from '../../../migrations';
 
+// Dashboard
+export { UnderwayDashboardModule } from './dashboard/underway-dashboard.module';
+export type {
+  UnderwayDashboardOptions,
+  UnderwayDashboardExtras,
+} from './dashboard/dashboard-options.interface';
+
 // Decorators
 export { Workflow } from './decorators/workflow.decorator';
 export { Step } from './decorators/step.decorator';

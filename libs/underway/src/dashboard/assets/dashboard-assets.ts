@@ -1,0 +1,31 @@
+import { createHash } from 'node:crypto';
+import { DASHBOARD_CSS } from './dashboard.css';
+import { DASHBOARD_SCRIPT } from './dashboard.script';
+
+export interface DashboardAsset {
+  /** The file name, with a hash of the content: cached for good, never stale. */
+  readonly name: string;
+  readonly contentType: string;
+  readonly body: string;
+}
+
+function asset(
+  base: string,
+  ext: string,
+  contentType: string,
+  body: string,
+): DashboardAsset {
+  const hash = createHash('sha256').update(body).digest('hex').slice(0, 12);
+  return { name: `${base}-${hash}.${ext}`, contentType, body };
+}
+
+/** The dashboard's stylesheet and script, shipped in the package as code. */
+export const DASHBOARD_ASSETS = {
+  css: asset('dashboard', 'css', 'text/css; charset=utf-8', DASHBOARD_CSS),
+  js: asset(
+    'dashboard',
+    'js',
+    'text/javascript; charset=utf-8',
+    DASHBOARD_SCRIPT,
+  ),
+} as const;

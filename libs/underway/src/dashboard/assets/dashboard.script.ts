@@ -1,0 +1,98 @@
+/**
+ * The dashboard's one script, served from the dashboard itself: the
+ * Content-Security-Policy allows no inline script and no other origin.
+ *
+ * - Action buttons (`data-action`) take two clicks (the first asks to
+ *   confirm), then `POST` with the header `X-Underway-Dashboard: 1`, which no
+ *   cross-site form can send (and cross-site `fetch` cannot without a CORS
+ *   preflight the dashboard never answers), and reload the page with the
+ *   outcome.
+ * - Sections marked `data-live` are refreshed every `data-refresh-ms` while
+ *   the tab is visible: the page is fetched again and each section replaced
+ *   by its new version (rendered and escaped by the server, parsed inertly).
+ *
+ * Plain ES2017, written as a string so that it ships as is: no build step.
+ */
+export const DASHBOARD_SCRIPT = `'use strict';
+(function () {
+  var FLASH_KEY = 'underway-dashboard-flash';
+
+  function showFlash() {
+    var flash = document.getElementById('flash');
+    var stored = null;
+    try { stored = JSON.parse(sessionStorage.getItem(FLASH_KEY) || 'null'); } catch (e) { stored = null; }
+    sessionStorage.removeItem(FLASH_KEY);
+    if (flash && stored && typeof stored.message === 'string') {
+      flash.textContent = stored.message;
+      flash.className = stored.ok ? '' : 'bad';
+      flash.hidden = false;
+    }
+  }
+
+  function post(button) {
+    button.disabled = true;
+    var body = button.getAttribute('data-body') || '{}';
+    fetch(button.getAttribute('data-action'), {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'content-type': 'application/json', 'x-underway-dashboard': '1' },
+      body: body
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (json) {
+        var message = json && typeof json.message === 'string' ? json.message
+          : (response.ok ? 'Done.' : 'Refused (' + response.status + ').');
+        sessionStorage.setItem(FLASH_KEY, JSON.stringify({ ok: response.ok, message: message }));
+        location.reload();
+      });
+    }, function (error) {
+      sessionStorage.setItem(FLASH_KEY, JSON.stringify({ ok: false, message: 'Request failed: ' + error }));
+      location.reload();
+    });
+  }
+
+  document.addEventListener('click', function (event) {
+    var target = event.target;
+    var button = target && target.closest ? target.closest('button[data-action]') : null;
+    if (!button || button.disabled) { return; }
+    event.preventDefault();
+    if (button.getAttribute('data-confirming') === '1') {
+      post(button);
+      return;
+    }
+    var label = button.textContent;
+    button.setAttribute('data-confirming', '1');
+    button.classList.add('confirming');
+    button.textContent = 'Confirm: ' + label.toLowerCase() + '?';
+    setTimeout(function () {
+      if (!button.disabled) {
+        button.removeAttribute('data-confirming');
+        button.classList.remove('confirming');
+        button.textContent = label;
+      }
+    }, 5000);
+  });
+
+  function refresh() {
+    var live = document.querySelectorAll('[data-live][id]');
+    if (live.length === 0 || document.hidden || document.querySelector('[data-confirming]')) { return; }
+    fetch(location.href, { credentials: 'same-origin', headers: { 'x-underway-refresh': '1' } })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (text) {
+        if (text === null) { return; }
+        var next = new DOMParser().parseFromString(text, 'text/html');
+        live.forEach(function (section) {
+          var replacement = next.getElementById(section.id);
+          if (replacement) { section.replaceWith(document.importNode(replacement, true)); }
+        });
+        document.body.setAttribute('data-refreshed-at', String(Date.now()));
+      })
+      .catch(function () { /* the next tick tries again */ });
+  }
+
+  document.addEventListener('DOMContentLoaded', function () {
+    showFlash();
+    var ms = Number(document.body.getAttribute('data-refresh-ms'));
+    if (ms > 0) { setInterval(refresh, ms); }
+  });
+})();
+`;

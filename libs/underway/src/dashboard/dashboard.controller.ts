@@ -1,0 +1,295 @@
+import {
+  applyDecorators,
+  BadRequestException,
+  Body,
+  ConflictException,
+  Controller,
+  Get,
+  Header,
+  HttpCode,
+  Inject,
+  NotFoundException,
+  Param,
+  Post,
+  Query,
+  Req,
+  Type,
+  UseFilters,
+  UseGuards,
+} from '@nestjs/common';
+import { isUuid } from '../common/uuid';
+import { InvalidOptionsError } from '../errors/invalid-options.error';
+import { RunNotFoundError } from '../errors/run-not-found.error';
+import { RunNotRetryableError } from '../errors/run-not-retryable.error';
+import { WorkflowNotRegisteredError } from '../errors/workflow-not-registered.error';
+import { DASHBOARD_ASSETS } from './assets/dashboard-assets';
+import { DashboardAccessGuard } from './dashboard-access.guard';
+import { DashboardActionGuard } from './dashboard-action.guard';
+import { DashboardExceptionFilter } from './dashboard-exception.filter';
+import { baseOf, DashboardRequest } from './dashboard-request';
+import { PAGE_HEADERS } from './dashboard-security';
+import { DashboardService } from './dashboard.service';
+import { DASHBOARD_OPTIONS, DASHBOARD_PATH } from './dashboard.constants';
+import {
+  deadLetterQueuesPage,
+  deadLettersPage,
+} from './pages/dead-letters.page';
+import type { PageContext } from './pages/layout';
+import { overviewPage } from './pages/overview.page';
+import { runPage } from './pages/run.page';
+import { runsPage } from './pages/runs.page';
+import { schedulesPage } from './pages/schedules.page';
+import type { ResolvedDashboardOptions } from './resolve-dashboard-options';
+import { parseRunsFilter } from './runs-filter';
+
+/** An HTML page with the dashboard's security headers. */
+const Page = (): MethodDecorator =>
+  applyDecorators(
+    Header('Content-Type', 'text/html; charset=utf-8'),
+    ...PAGE_HEADERS.map(([name, value]) => Header(name, value)),
+  );
+
+/** A `POST` action: after the access guards, refused in readOnly mode or cross-site. */
+const Action = (path: string): MethodDecorator =>
+  applyDecorators(
+    Post(path),
+    HttpCode(200),
+    UseGuards(DashboardActionGuard),
+    ...PAGE_HEADERS.map(([name, value]) => Header(name, value)),
+  );
+
+const Asset = (asset: { name: string; contentType: string }): MethodDecorator =>
+  applyDecorators(
+    Get(`assets/${asset.name}`),
+    Header('Content-Type', asset.contentType),
+    Header('Cache-Control', 'public, max-age=31536000, immutable'),
+    Header('X-Content-Type-Options', 'nosniff'),
+    Header('Cross-Origin-Resource-Policy', 'same-origin'),
+  );
+
+const MAX_QUEUE_LENGTH = 255;
+
+/**
+ * The dashboard's routes, relative to its `path` (a subclass made by
+ * `dashboardControllerFor` carries it). Every route passes the access guards;
+ * actions also pass `DashboardActionGuard`. Handlers return the body and
+ * leave the response to Nest, so that Express and Fastify behave alike.
+ */
+@UseGuards(DashboardAccessGuard)
+@UseFilters(DashboardExceptionFilter)
+export class DashboardController {
+  /** @internal Made by Nest's injector. */
+  constructor(
+    private readonly dashboard: DashboardService,
+    @Inject(DASHBOARD_OPTIONS)
+    private readonly options: ResolvedDashboardOptions,
+    @Inject(DASHBOARD_PATH) private readonly path: string,
+  ) {}
+
+  @Get()
+  @Page()
+  async overview(@Req() request: DashboardRequest): Promise<string> {
+    return overviewPage(
+      this.context(request, 0),
+      await this.dashboard.overview(),
+    ).text;
+  }
+
+  @Get('runs')
+  @Page()
+  async runs(
+    @Req() request: DashboardRequest,
+    @Query() query: Record<string, unknown>,
+  ): Promise<string> {
+    const parsed = parseRunsFilter(query);
+    const result = await this.dashboard.runs(parsed.query);
+    return runsPage(
+      this.context(request, 1),
+      parsed,
+      result,
+      this.dashboard.workflowNames(),
+    ).text;
+  }
+
+  @Get('runs/:id')
+  @Page()
+  async run(
+    @Req() request: DashboardRequest,
+    @Param('id') id: string,
+  ): Promise<string> {
+    const page = await this.dashboard.run(id);
+    if (!page) {
+      throw new NotFoundException(
+        `No run ${id}: an unknown id, or a finished run removed after its ttl.`,
+      );
+    }
+    return runPage(this.context(request, 2), page).text;
+  }
+
+  @Get('dead-letters')
+  @Page()
+  async deadLetterQueues(@Req() request: DashboardRequest): Promise<string> {
+    return deadLetterQueuesPage(
+      this.context(request, 1),
+      await this.dashboard.deadLetterQueues(),
+    ).text;
+  }
+
+  @Get('dead-letters/:queue')
+  @Page()
+  async deadLetters(
+    @Req() request: DashboardRequest,
+    @Param('queue') queue: string,
+    @Query('before') before: unknown,
+    @Query('all') all: unknown,
+  ): Promise<string> {
+    const name = checkQueue(queue);
+    const cursor =
+      typeof before === 'string' && /^\d{1,18}$/.test(before)
+        ? before
+        : undefined;
+    const includeRedriven = all === '1';
+    const rows = await this.dashboard.deadLetters(name, {
+      before: cursor,
+      includeRedriven,
+    });
+    return deadLettersPage(this.context(request, 2), name, rows, {
+      includeRedriven,
+      before: cursor,
+    }).text;
+  }
+
+  @Get('schedules')
+  @Page()
+  async schedules(@Req() request: DashboardRequest): Promise<string> {
+    return schedulesPage(
+      this.context(request, 1),
+      await this.dashboard.schedules(),
+    ).text;
+  }
+
+  @Asset(DASHBOARD_ASSETS.css)
+  stylesheet(): string {
+    return DASHBOARD_ASSETS.css.body;
+  }
+
+  @Asset(DASHBOARD_ASSETS.js)
+  script(): string {
+    return DASHBOARD_ASSETS.js.body;
+  }
+
+  @Action('runs/:id/cancel')
+  async cancel(@Param('id') id: string): Promise<ActionResult> {
+    const cancelled = isUuid(id) && (await this.dashboard.cancel(id));
+    if (!cancelled) {
+      throw new ConflictException(
+        `Run ${id} was not cancelled: it had already finished (or does not exist).`,
+      );
+    }
+    return { ok: true, message: `Run ${id} cancelled.` };
+  }
+
+  @Action('runs/:id/retry')
+  async retry(@Param('id') id: string): Promise<ActionResult> {
+    try {
+      await this.dashboard.retry(id);
+    } catch (err) {
+      throw asHttpError(err);
+    }
+    return {
+      ok: true,
+      message: `Run ${id} retried: it runs again from the step that failed.`,
+    };
+  }
+
+  @Action('dead-letters/:queue/redrive')
+  async redrive(
+    @Param('queue') queue: string,
+    @Body() body: unknown,
+  ): Promise<ActionResult> {
+    const name = checkQueue(queue);
+    const runIds = checkRunIds(body);
+    let redriven: string[];
+    try {
+      redriven = await this.dashboard.redrive(name, runIds);
+    } catch (err) {
+      throw asHttpError(err);
+    }
+    return {
+      ok: true,
+      message:
+        redriven.length === 0
+          ? 'Nothing to redrive (already redriven?).'
+          : `${redriven.length} run(s) redriven from ${name}.`,
+      runIds: redriven,
+    };
+  }
+
+  private context(request: DashboardRequest, segments: number): PageContext {
+    return {
+      base: baseOf(request, segments, this.path),
+      readOnly: this.options.readOnly,
+      showPayloads: this.options.showPayloads,
+      refreshMs: this.options.refreshIntervalMs,
+    };
+  }
+}
+
+interface ActionResult {
+  readonly ok: true;
+  readonly message: string;
+  readonly runIds?: string[];
+}
+
+function checkQueue(queue: string): string {
+  if (queue.length === 0 || queue.length > MAX_QUEUE_LENGTH) {
+    throw new NotFoundException(`No dead-letter queue "${queue}".`);
+  }
+  return queue;
+}
+
+function checkRunIds(body: unknown): string[] | undefined {
+  if (body === undefined || body === null || typeof body !== 'object') {
+    return undefined;
+  }
+  const { runIds } = body as { runIds?: unknown };
+  if (runIds === undefined) {
+    return undefined;
+  }
+  if (
+    !Array.isArray(runIds) ||
+    runIds.length === 0 ||
+    !runIds.every((id) => isUuid(id))
+  ) {
+    throw new BadRequestException(
+      'runIds must be a non-empty array of run ids.',
+    );
+  }
+  return runIds;
+}
+
+/** The refusals of the client, as HTTP answers; anything else stays a 500. */
+function asHttpError(err: unknown): unknown {
+  if (err instanceof RunNotFoundError) {
+    return new NotFoundException(err.message);
+  }
+  if (
+    err instanceof RunNotRetryableError ||
+    err instanceof WorkflowNotRegisteredError
+  ) {
+    return new ConflictException(err.message);
+  }
+  if (err instanceof InvalidOptionsError) {
+    return new BadRequestException(err.message);
+  }
+  return err;
+}
+
+/** The controller class for one `path`: its own subclass, so two apps in one process may differ. */
+export function dashboardControllerFor(
+  path: string,
+): Type<DashboardController> {
+  class UnderwayDashboardController extends DashboardController {}
+  Controller(path)(UnderwayDashboardController);
+  return UnderwayDashboardController;
+}

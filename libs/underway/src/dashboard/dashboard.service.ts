@@ -1,0 +1,252 @@
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import { WorkflowClient } from '../client/workflow.client';
+import type { RunDetails } from '../client/run-details.interface';
+import { isUuid } from '../common/uuid';
+import { PoolExecutor, SqlExecutor } from '../database/sql-executor';
+import type { SqlQuery } from '../database/sql';
+import { UnderwayDatabase } from '../database/underway-database';
+import { WorkflowRegistry } from '../discovery/workflow.registry';
+import { InvalidOptionsError } from '../errors/invalid-options.error';
+import type { ResolvedOptions } from '../options/resolved-options';
+import { UnderwayBootstrap } from '../underway.bootstrap';
+import { UNDERWAY_OPTIONS } from '../underway.module-definition';
+import type { QueryResultRow } from 'pg';
+import {
+  ActiveCountRow,
+  DeadLetterPageRow,
+  DeadLetterQueueRow,
+  FinishedCountRow,
+  RunExtrasRow,
+  RunsPageQuery,
+  RunsPageRow,
+  ScheduleRow,
+  selectActiveCounts,
+  selectDeadLetterPage,
+  selectDeadLetterQueues,
+  selectFinishedCounts,
+  selectRunExtras,
+  selectRunsPage,
+  selectSchedules,
+} from './dashboard.sql';
+import { DASHBOARD_OPTIONS } from './dashboard.constants';
+import type { ResolvedDashboardOptions } from './resolve-dashboard-options';
+
+/** The window of the overview's "finished" counts. */
+export const FINISHED_WINDOW_MS = 3_600_000;
+
+/** Entries shown per page of a dead-letter queue. */
+export const DEAD_LETTER_PAGE_SIZE = 50;
+
+export interface WorkflowOverview {
+  readonly name: string;
+  readonly registered: boolean;
+  readonly pending: number;
+  readonly running: number;
+  readonly waiting: number;
+  readonly oldestDueMs: number | undefined;
+  readonly succeeded: number;
+  readonly failed: number;
+  readonly cancelled: number;
+}
+
+export interface Overview {
+  readonly workflows: readonly WorkflowOverview[];
+  readonly deadLetters: readonly DeadLetterQueueRow[];
+}
+
+export interface RunPage {
+  readonly run: RunDetails;
+  readonly extras: RunExtrasRow;
+  /** The step names of its workflow, when registered here. */
+  readonly stepNames: readonly string[] | undefined;
+}
+
+/**
+ * What the dashboard's pages read and do, on Underway's own connections
+ * (the main pool, `underway:<instance>:claim`, bounded like every client
+ * call). Actions go through `WorkflowClient`, as an app's own code would.
+ */
+@Injectable()
+export class DashboardService implements OnModuleInit {
+  private client!: WorkflowClient;
+  private database!: UnderwayDatabase;
+  private registry!: WorkflowRegistry;
+  private bootstrap!: UnderwayBootstrap;
+  private underway!: ResolvedOptions;
+
+  /** @internal Made by Nest's injector. */
+  constructor(
+    private readonly moduleRef: ModuleRef,
+    @Inject(DASHBOARD_OPTIONS) readonly options: ResolvedDashboardOptions,
+  ) {}
+
+  /**
+   * Underway's providers, found wherever UnderwayModule was imported (they
+   * are not exported to the app: the dashboard is part of the library).
+   */
+  onModuleInit(): void {
+    const find = <T>(token: unknown): T => {
+      try {
+        return this.moduleRef.get<T>(token as string, { strict: false });
+      } catch (err) {
+        throw Object.assign(
+          new InvalidOptionsError(
+            'UnderwayDashboardModule',
+            'needs UnderwayModule: import UnderwayModule.forRoot(...) (or forRootAsync) in the same application',
+          ),
+          { cause: err },
+        );
+      }
+    };
+    this.client = find(WorkflowClient);
+    this.database = find(UnderwayDatabase);
+    this.registry = find(WorkflowRegistry);
+    this.bootstrap = find(UnderwayBootstrap);
+    this.underway = find(UNDERWAY_OPTIONS);
+  }
+
+  async overview(): Promise<Overview> {
+    const ttls = [
+      this.underway.defaults.ttlMs,
+      ...this.registry.all().map((w) => w.ttlMs),
+    ];
+    const [active, finished, deadLetters] = await Promise.all([
+      this.rows<ActiveCountRow>(selectActiveCounts(this.underway.schema)),
+      this.rows<FinishedCountRow>(
+        selectFinishedCounts(
+          this.underway.schema,
+          [...new Set(ttls)],
+          FINISHED_WINDOW_MS,
+        ),
+      ),
+      this.rows<DeadLetterQueueRow>(
+        selectDeadLetterQueues(this.underway.schema),
+      ),
+    ]);
+    const byName = new Map<string, Record<string, number | undefined>>();
+    const entry = (name: string): Record<string, number | undefined> => {
+      let found = byName.get(name);
+      if (!found) {
+        found = {};
+        byName.set(name, found);
+      }
+      return found;
+    };
+    for (const name of this.registry.names()) {
+      entry(name);
+    }
+    for (const row of active) {
+      const counts = entry(row.workflow_name);
+      counts[row.state] = row.runs;
+      if (row.oldest_due_ms !== null) {
+        counts.oldestDueMs = Math.max(
+          counts.oldestDueMs ?? 0,
+          Number(row.oldest_due_ms),
+        );
+      }
+    }
+    for (const row of finished) {
+      entry(row.workflow_name)[row.state] = row.runs;
+    }
+    const workflows = [...byName.entries()]
+      .map(([name, c]) => ({
+        name,
+        registered: this.registry.find(name) !== undefined,
+        pending: c.pending ?? 0,
+        running: c.running ?? 0,
+        waiting: c.waiting ?? 0,
+        oldestDueMs: c.oldestDueMs,
+        succeeded: c.succeeded ?? 0,
+        failed: c.failed ?? 0,
+        cancelled: c.cancelled ?? 0,
+      }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+    return { workflows, deadLetters };
+  }
+
+  /** Workflow names for the runs filter: the registered ones. */
+  workflowNames(): string[] {
+    return this.registry.names().sort();
+  }
+
+  async runs(query: RunsPageQuery): Promise<RunsPageRow> {
+    const [row] = await this.rows<RunsPageRow>(
+      selectRunsPage(this.underway.schema, query),
+    );
+    return row ?? { runs: [], scanned: null, frontier: null };
+  }
+
+  async run(runId: string): Promise<RunPage | undefined> {
+    if (!isUuid(runId)) {
+      return undefined;
+    }
+    const [run, extras] = await Promise.all([
+      this.client.getRun(runId),
+      this.rows<RunExtrasRow>(
+        selectRunExtras(this.underway.schema, runId, this.options.showPayloads),
+      ),
+    ]);
+    if (!run || !extras[0]) {
+      return undefined;
+    }
+    const definition = this.registry.find(run.workflowName);
+    return {
+      run,
+      extras: extras[0],
+      stepNames: definition?.steps.map((s) => s.method),
+    };
+  }
+
+  async deadLetterQueues(): Promise<DeadLetterQueueRow[]> {
+    return this.rows(selectDeadLetterQueues(this.underway.schema));
+  }
+
+  async deadLetters(
+    queue: string,
+    options: { before: string | undefined; includeRedriven: boolean },
+  ): Promise<DeadLetterPageRow[]> {
+    return this.rows(
+      selectDeadLetterPage(this.underway.schema, queue, {
+        ...options,
+        limit: DEAD_LETTER_PAGE_SIZE + 1,
+        showPayloads: this.options.showPayloads,
+      }),
+    );
+  }
+
+  async schedules(): Promise<ScheduleRow[]> {
+    return this.rows(
+      selectSchedules(this.underway.schema, this.options.showPayloads),
+    );
+  }
+
+  cancel(runId: string): Promise<boolean> {
+    return this.client.cancel(runId);
+  }
+
+  async retry(runId: string): Promise<void> {
+    await this.client.retry(runId);
+  }
+
+  async redrive(
+    queue: string,
+    runIds: string[] | undefined,
+  ): Promise<string[]> {
+    const runs = await this.client.redrive(queue, {
+      runIds,
+      limit: 10_000,
+    });
+    return runs.map((run) => run.id);
+  }
+
+  private async rows<R extends QueryResultRow>(query: SqlQuery): Promise<R[]> {
+    const executor = await this.executor();
+    return (await executor.query<R>(query)).rows;
+  }
+
+  private async executor(): Promise<SqlExecutor> {
+    await this.bootstrap.whenReady();
+    return new PoolExecutor(this.database.pool);
+  }
+}

@@ -1,0 +1,311 @@
+import {
+  fragment,
+  ident,
+  Schema,
+  sql,
+  SqlFragment,
+  SqlQuery,
+} from '../database/sql';
+
+/*
+ * The dashboard's reads. None of them scans the whole run table: each one
+ * walks an index for the rows it shows (see README "Dashboard": the EXPLAIN
+ * of each on 1,000,000 runs, checked by test/e2e/dashboard-explain.e2e-spec.ts).
+ */
+
+export interface ActiveCountRow {
+  workflow_name: string;
+  state: 'pending' | 'running' | 'waiting';
+  runs: number;
+  /** Age of the oldest run due now and not yet started, in ms. */
+  oldest_due_ms: number | null;
+}
+
+/**
+ * Unfinished runs per workflow and state, with the age of the oldest due
+ * one: exact, through the partial indexes of the claim (`pending`,
+ * `waiting`) and of the leases (`running`), whose size is the unfinished
+ * runs, not the table.
+ */
+export function selectActiveCounts(schema: Schema): SqlQuery {
+  return sql`
+    select workflow_name, state, count(*)::int as runs,
+      (extract(epoch from now() - min(run_at) filter (where run_at <= now())) * 1000)::bigint::float8
+        as oldest_due_ms
+    from ${ident(schema)}.workflow_run
+    where state in ('pending', 'waiting')
+    group by workflow_name, state
+    union all
+    select workflow_name, 'running', count(*)::int, null
+    from ${ident(schema)}.workflow_run
+    where state = 'running'
+    group by workflow_name`;
+}
+
+export interface FinishedCountRow {
+  workflow_name: string;
+  state: 'succeeded' | 'failed' | 'cancelled';
+  runs: number;
+}
+
+/**
+ * Runs finished in the last `windowMs`, per workflow and final state. A
+ * finished run's `expires_at` is its `completed_at` plus its `ttl_ms`, and is
+ * indexed for retention: for each retention in use (`ttlsMs`: those of the
+ * registered workflows and the default, plus those of unfinished runs), the
+ * runs finished in the window are one range of that index. So the cost is
+ * the runs counted, not the table. A run whose `ttl_ms` is in none of these
+ * (a workflow neither registered here nor running, whose retention changed)
+ * is not counted.
+ */
+export function selectFinishedCounts(
+  schema: Schema,
+  ttlsMs: readonly number[],
+  windowMs: number,
+): SqlQuery {
+  return sql`
+    with ttl as (
+      select unnest(${ttlsMs}::bigint[]) as ttl_ms
+      union
+      select distinct ttl_ms from ${ident(schema)}.workflow_run where state in ('pending', 'waiting')
+      union
+      select distinct ttl_ms from ${ident(schema)}.workflow_run where state = 'running'
+    )
+    select r.workflow_name, r.state, count(*)::int as runs
+    from ttl t
+    join ${ident(schema)}.workflow_run r on r.ttl_ms = t.ttl_ms
+      and r.expires_at > now() + (t.ttl_ms - ${windowMs}::bigint) * interval '1 millisecond'
+      and r.expires_at <= now() + t.ttl_ms * interval '1 millisecond'
+    where r.state in ('succeeded', 'failed', 'cancelled')
+    group by r.workflow_name, r.state`;
+}
+
+/** Which runs a page of the runs list shows. */
+export interface RunsPageQuery {
+  readonly workflow: string | undefined;
+  readonly state: string | undefined;
+  /** Time filter, as UUIDv7 bounds: `id >= fromId` and `id < toId`. */
+  readonly fromId: string | undefined;
+  readonly toId: string | undefined;
+  /** Keyset cursor: older than `before` (newest first), or newer than `after`. */
+  readonly before: string | undefined;
+  readonly after: string | undefined;
+  /** Rows to return (one more than a page, to know whether there is more). */
+  readonly limit: number;
+  /**
+   * `undefined`: every run in range is a candidate (the filters are served by
+   * an index). Otherwise at most this many runs, walked in id order, are
+   * looked at (`scanned`, `frontier` say how far it went), so that a filter
+   * matching few runs costs a bounded walk per page, never a table scan.
+   */
+  readonly window: number | undefined;
+}
+
+export interface RunListRow {
+  id: string;
+  workflow_name: string;
+  state: string;
+  step_index: number;
+  attempt: number;
+  max_attempts: number;
+  error: { code: string; message: string; name?: string } | null;
+  created_at: string;
+  updated_at: string;
+  completed_at: string | null;
+}
+
+export interface RunsPageRow {
+  runs: RunListRow[];
+  /** With a window: the runs looked at, and the last of them in walk order. */
+  scanned: number | null;
+  frontier: string | null;
+}
+
+/**
+ * One page of the runs list, keyset-paginated on the primary key (run ids
+ * are UUIDv7: their order is enqueue order, and a time range is an id
+ * range). Newest first; with `after`, the page just newer than the cursor
+ * (returned newest first too).
+ */
+export function selectRunsPage(schema: Schema, q: RunsPageQuery): SqlQuery {
+  const range: SqlFragment[] = [];
+  if (q.fromId !== undefined) {
+    range.push(fragment`id >= ${q.fromId}::uuid`);
+  }
+  if (q.toId !== undefined) {
+    range.push(fragment`id < ${q.toId}::uuid`);
+  }
+  if (q.before !== undefined) {
+    range.push(fragment`id < ${q.before}::uuid`);
+  }
+  if (q.after !== undefined) {
+    range.push(fragment`id > ${q.after}::uuid`);
+  }
+  const filters: SqlFragment[] = [];
+  if (q.workflow !== undefined) {
+    filters.push(fragment`workflow_name = ${q.workflow}`);
+  }
+  if (q.state !== undefined) {
+    filters.push(fragment`state = ${q.state}`);
+  }
+  const newestFirst = q.after === undefined;
+  const order = newestFirst
+    ? fragment`order by id desc`
+    : fragment`order by id asc`;
+  const columns = fragment`id, workflow_name, state, step_index, attempt, max_attempts, error,
+    created_at, updated_at, completed_at`;
+  const rowJson = fragment`jsonb_build_object('id', id, 'workflow_name', workflow_name,
+    'state', state, 'step_index', step_index, 'attempt', attempt, 'max_attempts', max_attempts,
+    'error', error, 'created_at', created_at, 'updated_at', updated_at, 'completed_at', completed_at)`;
+  if (q.window === undefined) {
+    return sql`
+      with page as (
+        select ${columns} from ${ident(schema)}.workflow_run
+        ${where([...range, ...filters])}
+        ${order}
+        limit ${q.limit}
+      )
+      select coalesce(jsonb_agg(${rowJson} order by id desc), '[]'::jsonb) as runs,
+        null::int as scanned, null::text as frontier
+      from page`;
+  }
+  return sql`
+    with scanned as materialized (
+      select id, workflow_name, state from ${ident(schema)}.workflow_run
+      ${where(range)}
+      ${order}
+      limit ${q.window}
+    ), matched as (
+      select id from scanned
+      ${where(filters)}
+      ${order}
+      limit ${q.limit}
+    ), page as (
+      select ${columns} from ${ident(schema)}.workflow_run
+      where id in (select id from matched)
+    )
+    select coalesce((select jsonb_agg(${rowJson} order by id desc) from page), '[]'::jsonb) as runs,
+      (select count(*) from scanned)::int as scanned,
+      (select ${newestFirst ? fragment`min` : fragment`max`}(id::text) from scanned) as frontier`;
+}
+
+function where(conditions: readonly SqlFragment[]): SqlFragment {
+  if (conditions.length === 0) {
+    return fragment``;
+  }
+  let clause = fragment`where ${conditions[0]}`;
+  for (const condition of conditions.slice(1)) {
+    clause = fragment`${clause} and ${condition}`;
+  }
+  return clause;
+}
+
+export interface RunExtrasRow {
+  step_input: string | null;
+  concurrency_key: string | null;
+  lease_owner: string | null;
+  lease_expires_at: Date | null;
+  attempt_started_at: Date | null;
+  open_calls: number;
+  dead_letter: string | null;
+  dead_letter_failed_at: Date | null;
+  redriven_at: Date | null;
+  redriven_run_id: string | null;
+}
+
+/** What the run page shows besides `getRun()`. */
+export function selectRunExtras(
+  schema: Schema,
+  runId: string,
+  showPayloads: boolean,
+): SqlQuery {
+  return sql`
+    select case when ${showPayloads}::boolean then r.step_input::text end as step_input,
+      r.concurrency_key, r.lease_owner, r.lease_expires_at, r.attempt_started_at, r.open_calls,
+      d.queue as dead_letter, d.failed_at as dead_letter_failed_at, d.redriven_at, d.redriven_run_id
+    from ${ident(schema)}.workflow_run r
+    left join ${ident(schema)}.dead_letter d on d.run_id = r.id
+    where r.id = ${runId}`;
+}
+
+export interface DeadLetterQueueRow {
+  queue: string;
+  waiting: number;
+  total: number;
+  oldest_failed_at: Date | null;
+  latest_failed_at: Date;
+}
+
+/** Every dead-letter queue with its entries waiting to be redriven. */
+export function selectDeadLetterQueues(schema: Schema): SqlQuery {
+  return sql`
+    select queue, count(*) filter (where redriven_at is null)::int as waiting, count(*)::int as total,
+      min(failed_at) filter (where redriven_at is null) as oldest_failed_at,
+      max(failed_at) as latest_failed_at
+    from ${ident(schema)}.dead_letter
+    group by queue
+    order by queue`;
+}
+
+export interface DeadLetterPageRow {
+  id: string;
+  run_id: string;
+  workflow_name: string;
+  input: string | null;
+  error: { code: string; message: string; name?: string } | null;
+  failed_at: Date;
+  redriven_at: Date | null;
+  redriven_run_id: string | null;
+}
+
+/** A page of a queue's entries, newest first, keyset on the entry id. */
+export function selectDeadLetterPage(
+  schema: Schema,
+  queue: string,
+  options: {
+    before: string | undefined;
+    includeRedriven: boolean;
+    limit: number;
+    showPayloads: boolean;
+  },
+): SqlQuery {
+  return sql`
+    select id::text as id, run_id, workflow_name,
+      case when ${options.showPayloads}::boolean then input::text end as input,
+      error, failed_at, redriven_at, redriven_run_id
+    from ${ident(schema)}.dead_letter
+    where queue = ${queue}
+      ${options.includeRedriven ? fragment`` : fragment`and redriven_at is null`}
+      ${options.before === undefined ? fragment`` : fragment`and id < ${options.before}::bigint`}
+    order by id desc
+    limit ${options.limit}`;
+}
+
+export interface ScheduleRow {
+  workflow_name: string;
+  key: string;
+  cron: string;
+  timezone: string;
+  overlap: string;
+  source: string;
+  input: string | null;
+  next_fire_at: Date;
+  last_fire_at: Date | null;
+  last_run_id: string | null;
+  last_run_state: string | null;
+  skipped: number;
+}
+
+/** Every schedule, with the state of its last run. */
+export function selectSchedules(
+  schema: Schema,
+  showPayloads: boolean,
+): SqlQuery {
+  return sql`
+    select s.workflow_name, s.key, s.cron, s.timezone, s.overlap, s.source,
+      case when ${showPayloads}::boolean then s.input::text end as input,
+      s.next_fire_at, s.last_fire_at, s.last_run_id, r.state as last_run_state, s.skipped
+    from ${ident(schema)}.schedule s
+    left join ${ident(schema)}.workflow_run r on r.id = s.last_run_id
+    order by s.workflow_name, s.key`;
+}

@@ -1,0 +1,133 @@
+import { Html, html, HtmlValue } from '../html';
+import { DASHBOARD_ASSETS } from '../assets/dashboard-assets';
+
+/** What every page needs to know about where and how it is served. */
+export interface PageContext {
+  /** The dashboard's URL prefix as the browser sees it: `/underway`. */
+  readonly base: string;
+  readonly readOnly: boolean;
+  readonly showPayloads: boolean;
+  readonly refreshMs: number;
+}
+
+export type Section = 'overview' | 'runs' | 'dead-letters' | 'schedules';
+
+const NAV: readonly [Section, string, string][] = [
+  ['overview', 'Overview', ''],
+  ['runs', 'Runs', '/runs'],
+  ['dead-letters', 'Dead letters', '/dead-letters'],
+  ['schedules', 'Schedules', '/schedules'],
+];
+
+/** A whole page: the assets come from the dashboard itself (no CDN, no inline script). */
+export function layout(
+  ctx: PageContext,
+  section: Section | undefined,
+  title: string,
+  body: HtmlValue,
+): Html {
+  return html`<!doctype html>
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <meta name="referrer" content="same-origin" />
+        <title>${title} · Underway</title>
+        <link
+          rel="stylesheet"
+          href="${ctx.base}/assets/${DASHBOARD_ASSETS.css.name}"
+        />
+        <script
+          src="${ctx.base}/assets/${DASHBOARD_ASSETS.js.name}"
+          defer
+        ></script>
+      </head>
+      <body data-refresh-ms="${ctx.refreshMs}">
+        <header class="top">
+          <a class="brand" href="${ctx.base}">Underway</a>
+          <nav>
+            ${NAV.map(
+              ([key, label, href]) =>
+                html`<a
+                  href="${ctx.base}${href}"
+                  ${key === section ? html` aria-current="page"` : ''}
+                  >${label}</a
+                >`,
+            )}
+          </nav>
+          ${ctx.readOnly ? html`<span class="badge read-only" title="readOnly: true">read-only</span>` : ''}
+        </header>
+        <main>
+          <div id="flash" role="status" aria-live="polite" hidden></div>
+          ${body}
+        </main>
+      </body>
+    </html> `;
+}
+
+/** `<span class="state state-failed">failed</span>` */
+export function stateBadge(state: string | null | undefined): Html {
+  if (!state) {
+    return html``;
+  }
+  return html`<span
+    class="state state-${/^[a-z_]+$/.test(state) ? state : 'unknown'}"
+    >${state}</span
+  >`;
+}
+
+/** A button the script turns into a `POST` (two clicks: the first asks to confirm). */
+export function actionButton(
+  ctx: PageContext,
+  label: string,
+  url: string,
+  body: Record<string, unknown> = {},
+): Html {
+  if (ctx.readOnly) {
+    return html``;
+  }
+  return html`<button
+    type="button"
+    class="action"
+    data-action="${url}"
+    data-body="${JSON.stringify(body)}"
+  >
+    ${label}
+  </button>`;
+}
+
+/** A recorded error: its code, class name and message, all as text. */
+export function errorText(
+  error: { code?: string; message?: string; name?: string } | null | undefined,
+): Html {
+  if (!error) {
+    return html``;
+  }
+  return html`<span class="error"
+    ><code>${error.code ?? 'error'}</code
+    >${error.name ? html` <span class="muted">${error.name}</span>` : ''}
+    ${error.message ?? ''}</span
+  >`;
+}
+
+/** A link to a run's page, its id shortened. */
+export function runLink(ctx: PageContext, id: string | null | undefined): Html {
+  if (!id) {
+    return html``;
+  }
+  return html`<a class="run-id" href="${ctx.base}/runs/${id}" title="${id}"
+    >${id.slice(-12)}</a
+  >`;
+}
+
+/** A query string from the set values, `?a=1&b=2`, or `''`. */
+export function queryString(
+  params: Record<string, string | undefined>,
+): string {
+  const entries = Object.entries(params).filter(
+    (entry): entry is [string, string] => entry[1] !== undefined,
+  );
+  return entries.length === 0
+    ? ''
+    : `?${new URLSearchParams(entries).toString()}`;
+}
