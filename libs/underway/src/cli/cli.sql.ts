@@ -1,0 +1,114 @@
+import type { SqlExecutor } from '../database/sql-executor';
+import { ident, Schema, sql, SqlQuery } from '../database/sql';
+
+/** The version the schema's migrations reached (0: none, or no such schema). */
+export async function schemaVersion(
+  executor: SqlExecutor,
+  schema: Schema,
+): Promise<number> {
+  const table = `${ident(schema).quoted}.migration`;
+  const found = await executor.query<{ exists: boolean }>(
+    sql`select to_regclass(${table}) is not null as exists`,
+  );
+  if (!found.rows[0]?.exists) {
+    return 0;
+  }
+  const result = await executor.query<{ version: number }>(
+    sql`select coalesce(max(version), 0)::int as version from ${ident(schema)}.migration`,
+  );
+  return result.rows[0]?.version ?? 0;
+}
+
+export interface RunListRow {
+  id: string;
+  workflow_name: string;
+  state: string;
+  step_index: number;
+  attempt: number;
+  max_attempts: number;
+  error_code: string | null;
+  run_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** The newest runs first (ids are UUIDv7: in enqueue order), filtered. */
+export function listRuns(
+  schema: Schema,
+  filter: { workflow: string | null; state: string | null; limit: number },
+): SqlQuery {
+  return sql`
+    select id, workflow_name, state, step_index, attempt, max_attempts,
+      error->>'code' as error_code,
+      case when run_at = 'infinity' then null else run_at end as run_at, created_at, updated_at
+    from ${ident(schema)}.workflow_run
+    where (${filter.workflow}::text is null or workflow_name = ${filter.workflow})
+      and (${filter.state}::text is null or state = ${filter.state})
+    order by id desc
+    limit ${filter.limit}`;
+}
+
+export interface FinishedRow {
+  workflow_name: string;
+  state: 'succeeded' | 'failed' | 'cancelled';
+  count: number;
+}
+
+/** Runs finished in the last hour, by workflow and final state. */
+export function finishedLastHour(schema: Schema): SqlQuery {
+  return sql`
+    select workflow_name, state, count(*)::int as count
+    from ${ident(schema)}.workflow_run
+    where state in ('succeeded', 'failed', 'cancelled')
+      and completed_at > now() - interval '1 hour'
+    group by workflow_name, state
+    order by workflow_name, state`;
+}
+
+export interface DeadLetterCountRow {
+  queue: string;
+  waiting: number;
+  redriven: number;
+}
+
+/** Entries of each dead-letter queue: still dead, and redriven. */
+export function deadLetterCounts(schema: Schema): SqlQuery {
+  return sql`
+    select queue, (count(*) filter (where redriven_at is null))::int as waiting,
+      (count(*) filter (where redriven_at is not null))::int as redriven
+    from ${ident(schema)}.dead_letter
+    group by queue
+    order by queue`;
+}
+
+export interface RunTemplateRow {
+  workflow_name: string;
+  max_attempts: number;
+  lease_ms: number;
+  priority: number;
+  run_priority: number;
+  ttl_ms: string;
+  dead_letter: string | null;
+}
+
+/**
+ * For each workflow, the newest retained run still at its first step: the
+ * first step's attempts, lease and priority as the app's code last wrote
+ * them (the CLI has no workflow code to read them from).
+ */
+export function firstStepTemplates(
+  schema: Schema,
+  workflows: readonly string[],
+): SqlQuery {
+  return sql`
+    select distinct on (workflow_name) workflow_name, max_attempts, lease_ms, priority,
+      run_priority, ttl_ms::text as ttl_ms, dead_letter
+    from ${ident(schema)}.workflow_run
+    where workflow_name = any(${workflows}::text[]) and step_index = 0
+    order by workflow_name, id desc`;
+}
+
+/** Whether a dead-letter queue has ever had an entry. */
+export function deadLetterQueueExists(schema: Schema, queue: string): SqlQuery {
+  return sql`select exists (select 1 from ${ident(schema)}.dead_letter where queue = ${queue}) as exists`;
+}

@@ -1,0 +1,267 @@
+import { uuidv7 } from '../common/uuid';
+import { withTransaction } from '../database/sql-executor';
+import { readQueueStats } from '../observability/queue-stats';
+import { BUILTIN_DEFAULTS } from '../options/resolve-options';
+import { ScheduleRepository } from '../schedule/schedule.repository';
+import { RunRepository } from '../workflow/run.repository';
+import type { NewRun } from '../workflow/run.sql';
+import {
+  deadLetterCounts,
+  DeadLetterCountRow,
+  deadLetterQueueExists,
+  finishedLastHour,
+  FinishedRow,
+  firstStepTemplates,
+  RunTemplateRow,
+} from './cli.sql';
+import { refused, usageError } from './cli.error';
+import { Command, print } from './command';
+import { isRunId, migrated, parseLimit } from './command-arguments';
+import { formatAge, formatTable } from './table';
+
+export const redriveCommand: Command = {
+  name: 'redrive',
+  summary: 'enqueue again the runs of a dead-letter queue',
+  usage:
+    'underway redrive <queue> [--run <id>]... [--limit <n>] [--schema <name>] [--json]\n\n' +
+    'As client.redrive(): each entry not yet redriven becomes a new run of its workflow\n' +
+    'with the same input, and is marked redriven, in one transaction (oldest first, at\n' +
+    'most --limit, default 100; --run picks entries by their failed run id). The CLI has\n' +
+    'no workflow code: a new run takes its first step’s attempts, lease and priority from\n' +
+    'the newest retained run of its workflow at that step, else the built-in defaults\n' +
+    '(it says so).',
+  positionals: ['<queue>'],
+  options: {
+    run: { type: 'string', multiple: true },
+    limit: { type: 'string' },
+  },
+  async run(context) {
+    const queue = context.positionals[0]!;
+    if (queue.length === 0 || queue.length > 255) {
+      throw usageError('<queue> must be a queue name of 1 to 255 characters');
+    }
+    const runIds = (context.values.run as string[] | undefined) ?? null;
+    for (const id of runIds ?? []) {
+      if (!isRunId(id)) {
+        throw usageError(`--run "${id}" is not a run id (a UUID)`);
+      }
+    }
+    const limit = parseLimit(context.values.limit, 100);
+    const database = await migrated(context);
+    const runs = new RunRepository(database.schema);
+    const { redriven, defaulted } = await withTransaction(
+      database.pool,
+      async (executor) => {
+        const entries = await runs.deadLetters(executor, queue, {
+          runIds,
+          limit,
+          forRedrive: true,
+        });
+        if (entries.length === 0) {
+          const known = await executor.query<{ exists: boolean }>(
+            deadLetterQueueExists(database.schema, queue),
+          );
+          if (!known.rows[0]?.exists) {
+            throw refused(
+              `No dead-letter queue "${queue}" in schema "${database.schema}"`,
+            );
+          }
+          return { redriven: [], defaulted: [] };
+        }
+        const workflows = [...new Set(entries.map((e) => e.workflow_name))];
+        const templates = new Map(
+          (
+            await executor.query<RunTemplateRow>(
+              firstStepTemplates(database.schema, workflows),
+            )
+          ).rows.map((row) => [row.workflow_name, row]),
+        );
+        const newRuns = entries.map((entry) =>
+          newRunLike(entry.workflow_name, entry.input, queue, templates),
+        );
+        const ids = await runs.insertMany(executor, newRuns);
+        await runs.markRedriven(
+          executor,
+          entries.map((entry, i) => ({ id: entry.id, runId: ids[i]! })),
+        );
+        return {
+          redriven: entries.map((entry, i) => ({
+            runId: entry.run_id,
+            workflowName: entry.workflow_name,
+            newRunId: ids[i]!,
+          })),
+          defaulted: workflows.filter((name) => !templates.has(name)),
+        };
+      },
+    );
+    for (const name of defaulted) {
+      context.output.err(
+        `warning: no retained run of workflow "${name}" shows its first step's policy; ` +
+          `its new runs got the defaults (${BUILTIN_DEFAULTS.retry.maxAttempts} attempts, ` +
+          `${BUILTIN_DEFAULTS.heartbeatMs}ms lease, priority 0)\n`,
+      );
+    }
+    print(
+      context,
+      { queue, redriven },
+      redriven.length === 0
+        ? `Nothing to redrive in "${queue}".\n`
+        : `Redrove ${redriven.length} run(s) from "${queue}":\n` +
+            formatTable(
+              ['FAILED RUN', 'WORKFLOW', 'NEW RUN'],
+              redriven.map((r) => [r.runId, r.workflowName, r.newRunId]),
+            ),
+    );
+  },
+};
+
+export const schedulesCommand: Command = {
+  name: 'schedules',
+  summary: 'list the schedules and their next fire',
+  usage: 'underway schedules [--workflow <name>] [--schema <name>] [--json]',
+  options: { workflow: { type: 'string' } },
+  async run(context) {
+    const database = await migrated(context);
+    const schedules = await new ScheduleRepository(database.schema).list(
+      database.executor,
+      (context.values.workflow as string | undefined) ?? null,
+    );
+    print(
+      context,
+      schedules,
+      formatTable(
+        [
+          'WORKFLOW',
+          'KEY',
+          'CRON',
+          'ZONE',
+          'OVERLAP',
+          'NEXT FIRE',
+          'LAST FIRE',
+          'LAST RUN',
+          'SOURCE',
+        ],
+        schedules.map((s) => [
+          s.workflowName,
+          s.key,
+          s.cron,
+          s.timezone,
+          s.overlap,
+          s.nextFireAt,
+          s.lastFireAt,
+          s.lastRunId,
+          s.source,
+        ]),
+      ),
+    );
+  },
+};
+
+export const statsCommand: Command = {
+  name: 'stats',
+  summary:
+    'the queue per workflow, runs finished in the last hour, dead-letter queues',
+  usage:
+    'underway stats [--schema <name>] [--json]\n\n' +
+    'Per workflow: unfinished runs by state, work due and not claimed yet (runs and\n' +
+    'activity calls) with the age of the oldest, and runs finished in the last hour by\n' +
+    'final state; then each dead-letter queue.',
+  async run(context) {
+    const database = await migrated(context);
+    const [queue, finished, deadLetters] = await Promise.all([
+      readQueueStats(database.executor, database.schema, null),
+      database.executor.query<FinishedRow>(finishedLastHour(database.schema)),
+      database.executor.query<DeadLetterCountRow>(
+        deadLetterCounts(database.schema),
+      ),
+    ]);
+    const names = [
+      ...new Set([
+        ...queue.map((s) => s.workflowName),
+        ...finished.rows.map((r) => r.workflow_name),
+      ]),
+    ].sort();
+    const workflows = names.map((name) => {
+      const stats = queue.find((s) => s.workflowName === name);
+      const done = (state: FinishedRow['state']): number =>
+        finished.rows.find((r) => r.workflow_name === name && r.state === state)
+          ?.count ?? 0;
+      return {
+        workflowName: name,
+        pending: stats?.runs.pending ?? 0,
+        running: stats?.runs.running ?? 0,
+        waiting: stats?.runs.waiting ?? 0,
+        due: stats?.due ?? 0,
+        oldestDueMs: stats?.oldestDueMs ?? 0,
+        lastHour: {
+          succeeded: done('succeeded'),
+          failed: done('failed'),
+          cancelled: done('cancelled'),
+        },
+      };
+    });
+    const queues = deadLetters.rows.map((row) => ({
+      queue: row.queue,
+      waiting: row.waiting,
+      redriven: row.redriven,
+    }));
+    print(
+      context,
+      { workflows, deadLetterQueues: queues },
+      formatTable(
+        [
+          'WORKFLOW',
+          'PENDING',
+          'RUNNING',
+          'WAITING',
+          'DUE',
+          'OLDEST DUE',
+          'SUCCEEDED 1H',
+          'FAILED 1H',
+          'CANCELLED 1H',
+        ],
+        workflows.map((w) => [
+          w.workflowName,
+          w.pending,
+          w.running,
+          w.waiting,
+          w.due,
+          w.due > 0 ? formatAge(w.oldestDueMs) : null,
+          w.lastHour.succeeded,
+          w.lastHour.failed,
+          w.lastHour.cancelled,
+        ]),
+      ) +
+        '\nDead-letter queues\n' +
+        formatTable(
+          ['QUEUE', 'WAITING', 'REDRIVEN'],
+          queues.map((q) => [q.queue, q.waiting, q.redriven]),
+        ),
+    );
+  },
+};
+
+/** A new run of `workflowName` at its first step, as the app last wrote one. */
+function newRunLike(
+  workflowName: string,
+  input: string | null,
+  queue: string,
+  templates: ReadonlyMap<string, RunTemplateRow>,
+): NewRun {
+  const template = templates.get(workflowName);
+  return {
+    id: uuidv7(),
+    workflowName,
+    input,
+    maxAttempts: template?.max_attempts ?? BUILTIN_DEFAULTS.retry.maxAttempts,
+    leaseMs: template?.lease_ms ?? BUILTIN_DEFAULTS.heartbeatMs,
+    priority: template?.priority ?? 0,
+    runPriority: template?.run_priority ?? 0,
+    runAt: null,
+    delayMs: 0,
+    concurrencyKey: null,
+    idempotencyKey: null,
+    deadLetter: template ? template.dead_letter : queue,
+    ttlMs: template ? Number(template.ttl_ms) : BUILTIN_DEFAULTS.ttlMs,
+  };
+}

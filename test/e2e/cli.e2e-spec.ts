@@ -1,0 +1,434 @@
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { Step, StepError, Transition, Workflow } from '@underway/nestjs';
+import { COMMANDS, runCli } from '@underway/nestjs/cli/cli';
+import { createTestApp } from '../support/create-test-app';
+import { databaseUrl, query } from '../support/database';
+import { currentTestSchema } from '../support/test-schema';
+import { waitFor } from '../support/wait-for';
+
+// `npx underway` (SPEC §6): every command against the real database, as a
+// child process through ts-node (as `npm start` runs the sources), with the
+// exit codes 0 / 1 (not found, refused) / 2 (usage, connection, schema).
+// A few more cases run the same entry point in-process, to keep the file fast.
+
+const REPO_ROOT = resolve(__dirname, '..', '..');
+const UNKNOWN_ID = '01936d1e-8f4a-7c3b-9d2e-5f6a7b8c9d0e';
+
+interface Result {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a bin of the package (`main.ts`: `underway`; `print-sql.ts`: `underway-sql`). */
+function cli(
+  args: readonly string[],
+  env: Record<string, string | undefined> = {},
+  bin = 'main.ts',
+): Promise<Result> {
+  return new Promise((done, fail) => {
+    const child = spawn(
+      process.execPath,
+      ['-r', './scripts/register.js', `libs/underway/src/cli/${bin}`, ...args],
+      {
+        cwd: REPO_ROOT,
+        env: { ...process.env, DATABASE_URL: databaseUrl(), ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', fail);
+    child.on('exit', (code) => done({ code, stdout, stderr }));
+  });
+}
+
+/** The same entry point in this process: same code, no process start. */
+async function inProcess(
+  args: readonly string[],
+  env: Record<string, string | undefined> = {},
+): Promise<Result> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(
+    args,
+    { out: (text) => (stdout += text), err: (text) => (stderr += text) },
+    { ...process.env, DATABASE_URL: databaseUrl(), ...env },
+  );
+  return { code, stdout, stderr };
+}
+
+const behaviour = { declined: true };
+
+@Workflow({
+  name: 'cli-order',
+  deadLetter: 'cli-dlq',
+  retry: { maxAttempts: 2, initialInterval: 10 },
+})
+class CliOrderWorkflow {
+  @Step()
+  async charge({ n }: { n: number }) {
+    if (behaviour.declined) {
+      throw StepError.fatal('declined', 'Card declined');
+    }
+    return Transition.complete({ charged: n });
+  }
+}
+
+async function stateOf(schema: string, id: string): Promise<string> {
+  const [row] = await query<{ state: string }>(
+    `select state from ${schema}.workflow_run where id = $1`,
+    [id],
+  );
+  return row!.state;
+}
+
+describe('underway (the CLI)', () => {
+  beforeEach(() => {
+    behaviour.declined = true;
+  });
+
+  it('prints help for every command, and refuses unknown commands, options and arguments (exit 2)', async () => {
+    const help = await cli(['--help']);
+    expect(help.code).toBe(0);
+    for (const command of COMMANDS) {
+      expect(help.stdout).toContain(`  ${command.name}`);
+      const own = await inProcess([command.name, '--help']);
+      expect(own.code).toBe(0);
+      expect(own.stdout).toMatch(
+        new RegExp(`^usage: underway ${command.name}`),
+      );
+      expect(own.stdout).toContain('--schema <name>');
+    }
+    expect(help.stdout).toMatch(/Exit codes: 0 done; 1 not found or refused/);
+    const bare = await inProcess([]);
+    expect(bare.code).toBe(2);
+    expect(bare.stdout).toContain('Commands:');
+    for (const [args, error] of [
+      [['frobnicate'], /^underway: unknown command "frobnicate"/],
+      [['runs', '--bogus'], /^underway: Unknown option '--bogus'/],
+      [['run'], /^underway: usage: underway run <id>/],
+      [['stats', 'extra'], /^underway: stats takes no argument/],
+      [['runs', '--limit', '0'], /^underway: --limit must be an integer/],
+      [['runs', '--state', 'sleeping'], /^underway: --state must be one of/],
+      [['run', 'not-a-uuid'], /^underway: "not-a-uuid" is not a run id/],
+      [['runs', '--schema', 'Bad-Name'], /^underway: Invalid option --schema/],
+    ] as const) {
+      const result = await inProcess(args);
+      expect({ args, code: result.code }).toEqual({ args, code: 2 });
+      expect(result.stderr).toMatch(error);
+    }
+  });
+
+  it('sql prints the migration SQL or the grants without connecting; underway-sql is the same command', async () => {
+    const unreachable = { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' };
+    const migration = await cli(['sql', '--schema', 'billing'], unreachable);
+    expect(migration.code).toBe(0);
+    expect(migration.stdout).toMatch(/create table "?billing"?\.workflow_run/i);
+    const alias = await cli(
+      ['--schema', 'billing', '--grant', 'app_runtime'],
+      unreachable,
+      'print-sql.ts',
+    );
+    expect(alias).toEqual({
+      code: 0,
+      stdout:
+        'grant usage on schema "billing" to "app_runtime";\n' +
+        'grant select, insert, update, delete on all tables in schema "billing" to "app_runtime";\n',
+      stderr: '',
+    });
+  });
+
+  it('migrate brings a schema to the current version, then finds it up to date', async () => {
+    const schema = currentTestSchema();
+    const first = await cli(['migrate', '--schema', schema]);
+    expect(first).toMatchObject({ code: 0, stderr: '' });
+    expect(first.stdout).toMatch(
+      new RegExp(`^Schema "${schema}" migrated from version 0 to \\d+\\.\\n$`),
+    );
+    const again = await inProcess(['migrate', '--schema', schema, '--json']);
+    expect(again.code).toBe(0);
+    const { from, to } = JSON.parse(again.stdout) as {
+      from: number;
+      to: number;
+    };
+    expect(from).toBe(to);
+    await query(`drop schema ${schema} cascade`);
+  });
+
+  it('runs, run, schedules and stats show what the database holds, as tables and as JSON', async () => {
+    const { client, schema } = await createTestApp({
+      workflows: [CliOrderWorkflow],
+    });
+    const declined = await client.enqueue(CliOrderWorkflow, { n: 1 });
+    await expect(declined.result({ timeout: 10_000 })).rejects.toThrow();
+    const later = await client.enqueue(
+      CliOrderWorkflow,
+      { n: 2 },
+      { delay: '1h' },
+    );
+    await client.schedule(CliOrderWorkflow, '0 3 * * *[Europe/Paris]', {
+      n: 3,
+    });
+    const env = { UNDERWAY_SCHEMA: schema };
+
+    const runs = await cli(['runs'], env);
+    expect(runs.code).toBe(0);
+    const lines = runs.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(
+      /^ID\s+WORKFLOW\s+STATE\s+STEP\s+ATTEMPT\s+ERROR\s+CREATED$/,
+    );
+    expect(lines[1]).toMatch(
+      new RegExp(`^${later.id}\\s+cli-order\\s+pending\\s+0\\s+0/2\\s+-`),
+    );
+    expect(lines[2]).toMatch(
+      new RegExp(
+        `^${declined.id}\\s+cli-order\\s+failed\\s+0\\s+1/2\\s+declined`,
+      ),
+    );
+    const failedOnly = await inProcess(
+      ['runs', '--state', 'failed', '--json'],
+      env,
+    );
+    expect(
+      (JSON.parse(failedOnly.stdout) as { id: string }[]).map((r) => r.id),
+    ).toEqual([declined.id]);
+    const limited = await inProcess(['runs', '--limit', '1', '--json'], env);
+    expect(JSON.parse(limited.stdout)).toHaveLength(1);
+
+    const run = await cli(['run', declined.id, '--json'], env);
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      id: declined.id,
+      workflowName: 'cli-order',
+      state: 'failed',
+      input: { n: 1 },
+      error: { code: 'declined', message: 'Card declined' },
+      attempts: [{ stepIndex: 0, attempt: 1, state: 'failed' }],
+      activityCalls: [],
+    });
+    const human = await inProcess(['run', declined.id], env);
+    expect(human.stdout).toMatch(
+      /^Run:\s+[0-9a-f-]{36}\nWorkflow:\s+cli-order\nState:\s+failed\n/,
+    );
+    expect(human.stdout).toContain('[declined] Card declined');
+    const unknown = await inProcess(['run', UNKNOWN_ID], env);
+    expect(unknown).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `underway: No run ${UNKNOWN_ID} in schema "${schema}"\n`,
+    });
+
+    const schedules = await cli(['schedules', '--json'], env);
+    expect(schedules.code).toBe(0);
+    expect(JSON.parse(schedules.stdout)).toMatchObject([
+      {
+        workflowName: 'cli-order',
+        key: 'default',
+        cron: '0 3 * * *',
+        timezone: 'Europe/Paris',
+        source: 'client',
+      },
+    ]);
+    const scheduleTable = await inProcess(['schedules'], env);
+    expect(scheduleTable.stdout).toMatch(
+      /cli-order\s+default\s+0 3 \* \* \*\s+Europe\/Paris\s+allow/,
+    );
+
+    const stats = await cli(['stats', '--json'], env);
+    expect(stats.code).toBe(0);
+    expect(JSON.parse(stats.stdout)).toEqual({
+      workflows: [
+        {
+          workflowName: 'cli-order',
+          pending: 1,
+          running: 0,
+          waiting: 0,
+          due: 0,
+          oldestDueMs: 0,
+          lastHour: { succeeded: 0, failed: 1, cancelled: 0 },
+        },
+      ],
+      deadLetterQueues: [{ queue: 'cli-dlq', waiting: 1, redriven: 0 }],
+    });
+    const statsTable = await inProcess(['stats'], env);
+    expect(statsTable.stdout).toMatch(
+      /^WORKFLOW\s+PENDING\s+RUNNING\s+WAITING\s+DUE\s+OLDEST DUE/,
+    );
+    expect(statsTable.stdout).toMatch(/cli-dlq\s+1\s+0/);
+  });
+
+  it('cancel cancels an unfinished run, and refuses a finished or unknown one (exit 1)', async () => {
+    const { client, schema } = await createTestApp({
+      workflows: [CliOrderWorkflow],
+    });
+    const later = await client.enqueue(
+      CliOrderWorkflow,
+      { n: 1 },
+      { delay: '1h' },
+    );
+    const env = { UNDERWAY_SCHEMA: schema };
+    const cancelled = await cli(['cancel', later.id], env);
+    expect(cancelled).toEqual({
+      code: 0,
+      stdout: `Run ${later.id} cancelled (it was pending).\n`,
+      stderr: '',
+    });
+    expect(await stateOf(schema, later.id)).toBe('cancelled');
+    const again = await inProcess(['cancel', later.id], env);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toBe(
+      `underway: Run ${later.id} is cancelled: only a pending, running or waiting run can be cancelled\n`,
+    );
+    expect((await inProcess(['cancel', UNKNOWN_ID], env)).code).toBe(1);
+  });
+
+  it('retry gives a failed run its attempts again, and the worker finishes it; a run that is not failed is refused (exit 1)', async () => {
+    const { client, schema } = await createTestApp({
+      workflows: [CliOrderWorkflow],
+    });
+    const declined = await client.enqueue(CliOrderWorkflow, { n: 5 });
+    await expect(declined.result({ timeout: 10_000 })).rejects.toThrow();
+    behaviour.declined = false;
+    const env = { UNDERWAY_SCHEMA: schema };
+    const retried = await cli(['retry', declined.id, '--json'], env);
+    expect(retried).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(retried.stdout)).toEqual({
+      runId: declined.id,
+      state: 'pending',
+      stepIndex: 0,
+      resetCalls: 0,
+    });
+    await expect(declined.result({ timeout: 10_000 })).resolves.toEqual({
+      charged: 5,
+    });
+    const [row] = await query<{ max_attempts: number; attempt: number }>(
+      `select max_attempts, attempt from ${schema}.workflow_run where id = $1`,
+      [declined.id],
+    );
+    // One attempt made, then as many again as it had (2): 1 + 2.
+    expect(row).toEqual({ max_attempts: 3, attempt: 2 });
+    const refusedRetry = await inProcess(['retry', declined.id], env);
+    expect(refusedRetry.code).toBe(1);
+    expect(refusedRetry.stderr).toMatch(
+      /is succeeded: only a failed run can be retried/,
+    );
+    expect((await inProcess(['retry', UNKNOWN_ID], env)).code).toBe(1);
+  });
+
+  it('redrive enqueues the dead letters again as new runs, once; an unknown queue is refused (exit 1)', async () => {
+    const { client, schema } = await createTestApp({
+      workflows: [CliOrderWorkflow],
+    });
+    const declined = await client.enqueue(CliOrderWorkflow, { n: 7 });
+    await expect(declined.result({ timeout: 10_000 })).rejects.toThrow();
+    behaviour.declined = false;
+    // An entry whose workflow has no retained run: its new run gets the defaults.
+    await query(
+      `insert into ${schema}.dead_letter (queue, run_id, workflow_name, input)
+       values ('cli-dlq', $1, 'cli-archived', '{"n": 8}')`,
+      [UNKNOWN_ID],
+    );
+    const env = { UNDERWAY_SCHEMA: schema };
+
+    const redriven = await cli(['redrive', 'cli-dlq', '--json'], env);
+    expect(redriven.code).toBe(0);
+    expect(redriven.stderr).toBe(
+      'warning: no retained run of workflow "cli-archived" shows its first step\'s policy; ' +
+        'its new runs got the defaults (5 attempts, 30000ms lease, priority 0)\n',
+    );
+    const { redriven: entries } = JSON.parse(redriven.stdout) as {
+      redriven: { runId: string; workflowName: string; newRunId: string }[];
+    };
+    expect(entries.map((e) => [e.runId, e.workflowName])).toEqual([
+      [declined.id, 'cli-order'],
+      [UNKNOWN_ID, 'cli-archived'],
+    ]);
+    const newRun = entries[0]!.newRunId;
+    await expect(
+      client.run(newRun, 'cli-order').result({ timeout: 10_000 }),
+    ).resolves.toEqual({ charged: 7 });
+    const runs = await query<{
+      workflow_name: string;
+      max_attempts: number;
+      lease_ms: number;
+      dead_letter: string;
+    }>(
+      `select workflow_name, max_attempts, lease_ms, dead_letter from ${schema}.workflow_run
+       where id = any($1) order by workflow_name`,
+      [entries.map((e) => e.newRunId)],
+    );
+    expect(runs).toEqual([
+      {
+        workflow_name: 'cli-archived',
+        max_attempts: 5,
+        lease_ms: 30_000,
+        dead_letter: 'cli-dlq',
+      },
+      {
+        workflow_name: 'cli-order',
+        max_attempts: 2,
+        lease_ms: 30_000,
+        dead_letter: 'cli-dlq',
+      },
+    ]);
+    const marked = await query(
+      `select 1 from ${schema}.dead_letter where redriven_at is not null and redriven_run_id = any($1)`,
+      [entries.map((e) => e.newRunId)],
+    );
+    expect(marked).toHaveLength(2);
+
+    const again = await inProcess(['redrive', 'cli-dlq'], env);
+    expect(again).toEqual({
+      code: 0,
+      stdout: 'Nothing to redrive in "cli-dlq".\n',
+      stderr: '',
+    });
+    const unknown = await inProcess(['redrive', 'no-such-queue'], env);
+    expect(unknown).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `underway: No dead-letter queue "no-such-queue" in schema "${schema}"\n`,
+    });
+    await waitFor(async () => (await stateOf(schema, newRun)) === 'succeeded');
+  });
+
+  it('says clearly when DATABASE_URL is missing, malformed or unreachable, or the schema is not migrated (exit 2), never printing the password', async () => {
+    const schema = currentTestSchema();
+    const missing = await cli(['runs'], { DATABASE_URL: undefined });
+    expect(missing).toMatchObject({ code: 2, stdout: '' });
+    expect(missing.stderr).toMatch(/^underway: DATABASE_URL is not set/);
+    for (const [url, error] of [
+      [
+        'not a url s3cret',
+        /^underway: DATABASE_URL is not a valid URL; expected postgres:/,
+      ],
+      [
+        'mysql://root:s3cret@127.0.0.1/db',
+        /^underway: DATABASE_URL must be a postgres:\/\/ URL/,
+      ],
+      [
+        'postgres://root:s3cret@127.0.0.1:1/db',
+        /^underway: Cannot connect to the database at 127\.0\.0\.1:1\/db: .*ECONNREFUSED/,
+      ],
+    ] as const) {
+      const result = await inProcess(['stats'], { DATABASE_URL: url });
+      expect({ url, code: result.code }).toEqual({ url, code: 2 });
+      expect(result.stderr).toMatch(error);
+      expect(result.stderr).not.toContain('s3cret');
+    }
+    const unmigrated = await inProcess(['runs', '--schema', schema]);
+    expect(unmigrated).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: expect.stringMatching(
+        new RegExp(
+          `^underway: Schema "${schema}" is not migrated \\(this library needs version \\d+\\)\\. Run: underway migrate --schema ${schema}\\n$`,
+        ),
+      ) as string,
+    });
+  });
+});
