@@ -54,7 +54,9 @@ import { WorkerProcess } from '../../support/worker-process';
  *   1..n within its max and all recorded, at most one succeeded (its last);
  *   every activity body that ran (the ledger, `fault_ledger`) accounted for
  *   by an attempt of that call, number and worker, every finished attempt by
- *   a body that ran there, no finished call run again; and the step replays
+ *   a body that ran there, no finished call claimed and run again (a paused
+ *   worker's lapsed claim may still start its body once after SIGCONT: that
+ *   is reported, and allowed on a paused worker only); and the step replays
  *   accounted for: each step of `fault-activity` ran twice (suspended, then
  *   replayed), plus at most once per attempt the faults cost it;
  * - stale writes: an outcome row written by a worker other than the one that
@@ -63,8 +65,8 @@ import { WorkerProcess } from '../../support/worker-process';
  *   worker than its succeeded last attempt, or an attempt recorded after a
  *   step's success (I3);
  * - recovery after the last kill: until every run and activity call the
- *   killed worker held has been taken back and claimed again (or finished); at most lease + poll
- *   interval + reconnect backoff cap + 1 s (I5). The last kill comes once at
+ *   killed worker held has been taken back and claimed again (or finished);
+ *   at most lease + poll interval + reconnect backoff cap + 1 s (I5). The last kill comes once at
  *   most 2 × workers × concurrency runs are left, so that no backlog of older
  *   runs stands in front of the recovered ones.
  */
