@@ -4,6 +4,7 @@ import { UnderwayModule } from '@underway/nestjs';
 import { DatabaseConnection } from './database/database-connection';
 import { DatabaseModule } from './database/database.module';
 import { DemoModule } from './demo/demo.module';
+import { HealthModule } from './health/health.module';
 import { OrdersModule } from './orders/orders.module';
 import { ReportsModule } from './reports/reports.module';
 import { RunsModule } from './runs/runs.module';
@@ -42,6 +43,7 @@ import { UsersModule } from './users/users.module';
     ReportsModule,
     RunsModule,
     DemoModule,
+    HealthModule,
   ],
 })
 export class AppModule {}

@@ -30,6 +30,7 @@ async function bootstrap(): Promise<void> {
       `  curl -s -X POST ${base}/users -H 'content-type: application/json' -d '{"email":"grace@example.com","name":"Grace Hopper"}'`,
       `  curl -s -X POST ${base}/orders -H 'content-type: application/json' -d '{"customerEmail":"grace@example.com","item":"Compiler manual","amountCents":2500}'`,
       `  curl -s ${base}/runs/<runId from either response>`,
+      `  curl -s ${base}/health`,
     ].join('\n'),
   );
 
