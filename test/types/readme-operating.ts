@@ -1,0 +1,65 @@
+/**
+ * The examples of the README's "Operating it" and "Observability" sections,
+ * compiled by `npm run typecheck` so they cannot drift from the API.
+ */
+import { Controller, Get, Module } from '@nestjs/common';
+import {
+  HealthCheck,
+  HealthCheckService,
+  TerminusModule,
+} from '@nestjs/terminus';
+import { metrics } from '@opentelemetry/api';
+import {
+  ConsoleMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+} from '@opentelemetry/sdk-metrics';
+import {
+  UnderwayHealthDetails,
+  UnderwayHealthIndicator,
+  UnderwayHealthOptions,
+} from '@underway/nestjs';
+
+// --- Health: UnderwayHealthIndicator ----------------------------------------
+@Controller('health')
+export class HealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly underway: UnderwayHealthIndicator,
+  ) {}
+
+  @Get()
+  @HealthCheck()
+  check() {
+    return this.health.check([
+      () => this.underway.isHealthy('underway', { maxOldestDueAge: '5m' }),
+    ]);
+  }
+}
+
+@Module({ imports: [TerminusModule], controllers: [HealthController] })
+export class HealthModule {}
+
+export async function readDetails(
+  indicator: UnderwayHealthIndicator,
+): Promise<UnderwayHealthDetails> {
+  const options: UnderwayHealthOptions = { timeout: '500ms' };
+  const result = await indicator.isHealthy('queue', options);
+  // @ts-expect-error the result is keyed by the key given
+  void result.underway;
+  return result.queue;
+}
+
+// --- Observability: metrics ---------------------------------------------------
+export function startMetrics(): void {
+  metrics.setGlobalMeterProvider(
+    new MeterProvider({
+      readers: [
+        new PeriodicExportingMetricReader({
+          exporter: new ConsoleMetricExporter(), // or new OTLPMetricExporter() (@opentelemetry/exporter-metrics-otlp-http)
+          exportIntervalMillis: 15_000,
+        }),
+      ],
+    }),
+  );
+}
