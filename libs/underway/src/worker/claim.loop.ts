@@ -33,6 +33,14 @@ export interface ClaimLoopOptions {
   onClaimed(run: Claim): void;
   /** Runs one claimed step; calls `stepDone` when its slot is free again. */
   runStep(run: Claim, stepDone: () => void): Promise<void>;
+  /**
+   * Whether a claim that waited in the local queue may still be held: one
+   * whose lease may have lapsed (no renewal within its lease, a process
+   * paused past it) is dropped, not started, since another worker may run it.
+   */
+  stillHeld?(run: Claim): boolean;
+  /** A queued claim was dropped without starting (its lease may have lapsed). */
+  dropped?(run: Claim): void;
   /** Housekeeping on each poll tick (expired leases). */
   sweep(): Promise<void>;
 }
@@ -250,7 +258,12 @@ export class ClaimLoop implements WakeScheduler {
       this.queued.length > 0 &&
       !this.stopSignal.signal.aborted
     ) {
-      this.startStep(this.queued.shift() as Claim);
+      const run = this.queued.shift() as Claim;
+      if (this.options.stillHeld && !this.options.stillHeld(run)) {
+        this.options.dropped?.(run);
+        continue;
+      }
+      this.startStep(run);
     }
   }
 

@@ -66,6 +66,20 @@ export class LeaseKeeper {
     return this.held.size;
   }
 
+  /**
+   * Whether this worker may still hold `run`'s lease: it is tracked, and was
+   * renewed (or claimed) within its lease. Counted from before each renewal
+   * was sent, so never an overestimate.
+   */
+  mayHold(run: Claim): boolean {
+    const lease = this.held.get(leaseKey(run));
+    return (
+      lease !== undefined &&
+      lease.run === run &&
+      Date.now() - lease.renewedAt < run.leaseMs
+    );
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     this.disarm();

@@ -71,6 +71,18 @@ export class StepRunner {
     return controller;
   }
 
+  /**
+   * Forgets a claim that waited here past its lease without starting: it is
+   * not run (another worker may have it now) nor given back (its claim may
+   * be another's); the rescuer takes it back if nobody holds it.
+   */
+  drop(claimed: Claim): void {
+    this.logger.warn(
+      `${taskLabel(claimed)} attempt ${claimed.attempt}: its lease may have lapsed while it waited here to start; not starting it`,
+    );
+    this.forget(claimed);
+  }
+
   /** Gives back claimed runs that never started, without counting an attempt. */
   async release(runs: readonly Claim[]): Promise<void> {
     const failed: Claim[] = [];

@@ -244,6 +244,8 @@ export class WorkerService
       claim: (limit) => queue.claim(executor, workflows, limit, instanceName),
       onClaimed: (run) => runner.hold(run),
       runStep: (run, stepDone): Promise<void> => runner.run(run, stepDone),
+      stillHeld: (run) => leases.mayHold(run),
+      dropped: (run) => runner.drop(run),
       sweep: () => rescuer.sweep(),
     });
     const rescuer = new LeaseRescuer(

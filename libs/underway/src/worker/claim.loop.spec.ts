@@ -1,0 +1,110 @@
+import type { Claim, ClaimedRun } from '../queue/claimed-run';
+import { ClaimLoop, ClaimLoopOptions } from './claim.loop';
+
+function run(id: string): ClaimedRun {
+  return {
+    kind: 'step',
+    id,
+    workflowName: 'w',
+    stepIndex: 0,
+    attempt: 1,
+    fence: '1',
+    maxAttempts: 5,
+    leaseMs: 1_000,
+    input: null,
+    claimedAt: 'now',
+    recordedCalls: 0,
+    queueWaitMs: 0,
+  };
+}
+
+function loop(overrides: Partial<ClaimLoopOptions>): {
+  loop: ClaimLoop;
+  started: string[];
+  dropped: string[];
+} {
+  const started: string[] = [];
+  const dropped: string[] = [];
+  const options: ClaimLoopOptions = {
+    concurrency: 1,
+    prefetch: 2,
+    pollIntervalMs: 60_000,
+    backoff: { initialMs: 10, maxMs: 10 },
+    claim: () => Promise.resolve([]),
+    onClaimed: () => undefined,
+    runStep: (claim: Claim, stepDone: () => void) => {
+      started.push(claim.id);
+      stepDone();
+      return Promise.resolve();
+    },
+    sweep: () => Promise.resolve(),
+    dropped: (claim) => dropped.push(claim.id),
+    ...overrides,
+  };
+  return { loop: new ClaimLoop(options), started, dropped };
+}
+
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i += 1) {
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+describe('ClaimLoop', () => {
+  it('drops a queued claim whose lease may have lapsed instead of starting it', async () => {
+    let claimed = false;
+    const {
+      loop: claimLoop,
+      started,
+      dropped,
+    } = loop({
+      claim: () => {
+        if (claimed) {
+          return Promise.resolve([]);
+        }
+        claimed = true;
+        return Promise.resolve([run('a'), run('stale'), run('c')]);
+      },
+      stillHeld: (claim) => claim.id !== 'stale',
+    });
+    claimLoop.start();
+    await settle();
+    await claimLoop.stop();
+    expect(started).toEqual(['a', 'c']);
+    expect(dropped).toEqual(['stale']);
+  });
+
+  it('claims only free slots with prefetch 0', async () => {
+    const limits: number[] = [];
+    const { loop: claimLoop } = loop({
+      concurrency: 3,
+      prefetch: 0,
+      claim: (limit) => {
+        limits.push(limit);
+        return Promise.resolve([]);
+      },
+    });
+    claimLoop.start();
+    await settle();
+    await claimLoop.stop();
+    expect(limits).toEqual([3]);
+  });
+
+  it("claims nothing ahead with prefetch 'auto' before any step has started", async () => {
+    const limits: number[] = [];
+    const { loop: claimLoop } = loop({
+      concurrency: 3,
+      prefetch: 1_000,
+      adaptivePrefetch: true,
+      shortestLeaseMs: 30_000,
+      claim: (limit) => {
+        limits.push(limit);
+        return Promise.resolve([]);
+      },
+    });
+    claimLoop.start();
+    await settle();
+    await claimLoop.stop();
+    expect(limits).toEqual([3]);
+  });
+});
