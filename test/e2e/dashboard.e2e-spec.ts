@@ -231,14 +231,18 @@ describe.each<Platform>(['express', 'fastify'])(
         const assets = [
           ...page.body.matchAll(/(?:src|href)="(\/underway\/assets\/[^"]+)"/g),
         ].map((m) => m[1]!);
-        expect(assets).toHaveLength(2);
+        expect(assets).toHaveLength(3); // icon, stylesheet, script
         let weight = Buffer.byteLength(page.body);
         for (const asset of assets) {
           const file = await get(app, asset);
           expect(file.status).toBe(200);
           expect(file.headers.get('cache-control')).toContain('immutable');
           expect(file.headers.get('content-type')).toMatch(
-            asset.endsWith('.js') ? /^text\/javascript/ : /^text\/css/,
+            asset.endsWith('.js')
+              ? /^text\/javascript/
+              : asset.endsWith('.css')
+                ? /^text\/css/
+                : /^image\/svg\+xml/,
           );
           weight += Buffer.byteLength(file.body);
         }

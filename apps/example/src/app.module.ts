@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { UnderwayModule } from '@underway/nestjs';
+import { UnderwayDashboardModule, UnderwayModule } from '@underway/nestjs';
 import { DatabaseConnection } from './database/database-connection';
 import { DatabaseModule } from './database/database.module';
 import { DemoModule } from './demo/demo.module';
@@ -38,6 +38,10 @@ import { UsersModule } from './users/users.module';
         heartbeat: '5s',
       },
     }),
+    // The dashboard at /underway (see the README: in production, give it a
+    // guard, and `readOnly: true` where nobody should act from it). The demo's
+    // inputs are no secret, so it shows them.
+    UnderwayDashboardModule.forRoot({ path: '/underway', showPayloads: true }),
     UsersModule,
     OrdersModule,
     ReportsModule,

@@ -24,6 +24,7 @@ async function bootstrap(): Promise<void> {
   const { port } = app.getHttpServer().address() as AddressInfo;
   const base = `http://localhost:${port}`;
   logger.log(`Listening on ${base}`);
+  logger.log(`Dashboard: ${base}/underway`);
   logger.log(
     [
       'Try:',

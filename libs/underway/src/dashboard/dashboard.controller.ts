@@ -173,6 +173,11 @@ export class DashboardController {
     return DASHBOARD_ASSETS.css.body;
   }
 
+  @Asset(DASHBOARD_ASSETS.icon)
+  icon(): string {
+    return DASHBOARD_ASSETS.icon.body;
+  }
+
   @Asset(DASHBOARD_ASSETS.js)
   script(): string {
     return DASHBOARD_ASSETS.js.body;

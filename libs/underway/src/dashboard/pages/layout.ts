@@ -34,6 +34,11 @@ export function layout(
         <meta name="referrer" content="same-origin" />
         <title>${title} · Underway</title>
         <link
+          rel="icon"
+          type="image/svg+xml"
+          href="${ctx.base}/assets/${DASHBOARD_ASSETS.icon.name}"
+        />
+        <link
           rel="stylesheet"
           href="${ctx.base}/assets/${DASHBOARD_ASSETS.css.name}"
         />
