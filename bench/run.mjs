@@ -53,7 +53,7 @@ const USAGE = `usage: node bench/run.mjs [options]
   --reps N              repetitions per (workload, system) (default 3)
   --cap S               cap of each worker run in seconds (default 60; latency: at least N x 20 ms + 30 s)
   --scale F             multiplies N of every workload (default 1)
-  --only a,b            workloads: ${ALL_WORKLOAD_IDS.join(', ')} (also: pgbench = the three pgbench rows, activity = activity-runs + activity-latency)
+  --only a,b            workloads: ${ALL_WORKLOAD_IDS.join(', ')} (also: pgbench = the three pgbench rows, activity = activity-runs + activity-latency, insert = insert-c10 + insert-tx-c10)
   --systems a,b         systems (default: every peers/*.mjs system)
   --no-fresh            keep the bench_* databases instead of dropping and re-creating them
   --no-build            do not compile the library first (use libs/underway/dist as is)
@@ -277,7 +277,8 @@ async function main() {
   const pgbenchWorkloads = PGBENCH_WORKLOADS.filter(
     (w) => !o.only || o.only.includes(w.id),
   );
-  // Only the systems that run a selected workload (the peers have no activities).
+  // Only the systems that run a selected workload (the peers have no
+  // activities nor transactional steps).
   systems = systems.filter((s) =>
     workloads.some((w) => !w.subjectOnly || isSubject(s)),
   );
@@ -431,7 +432,8 @@ async function main() {
     const n = sizeOf(w, o.scale);
     const cap = capFor(w, n, o.cap);
     for (let rep = 1; rep <= o.reps; rep++) {
-      // Workloads that only the library under test can run (activities).
+      // Workloads that only the library under test can run (activities,
+      // transactional steps).
       for (const s of systems.filter((x) => !w.subjectOnly || isSubject(x))) {
         const t = Date.now();
         const spec = {

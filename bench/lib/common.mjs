@@ -16,6 +16,17 @@ export function sleep(ms) {
   return new Promise((r) => setTimeout(r, Math.max(0, ms)));
 }
 
+// ---------------------------------------------------------------- insert workloads
+
+/**
+ * The harness's table, in every system's database, that each job of the
+ * insert workloads (input `r`) writes one row of its own to, with ROW_INSERT
+ * and its `i` as the one parameter. measure.mjs creates and empties it before
+ * the preload, and counts its rows after the run.
+ */
+export const ROW_TABLE = 'public.bench_row';
+export const ROW_INSERT = `insert into ${ROW_TABLE} (i) values ($1)`;
+
 // ---------------------------------------------------------------- CPU
 
 /** The aggregate `cpu` line of /proc/stat, in ticks. */

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { getSystem } from './adapter.mjs';
 import {
+  ROW_TABLE,
   latencyStats,
   machineCpu,
   nowUs,
@@ -255,11 +256,39 @@ async function runEnqueue(w, n, adapter, admin) {
   };
 }
 
+/** ROW_TABLE (common.mjs), created if need be and emptied before the preload. */
+async function prepareRowTable(admin) {
+  await admin.query(
+    `create table if not exists ${ROW_TABLE} (
+       id bigserial primary key,
+       i integer not null,
+       created_at timestamptz not null default now()
+     )`,
+  );
+  await admin.query(`truncate ${ROW_TABLE} restart identity`);
+}
+
+/** Rows written (all, and distinct ids) and the check: one row per job. */
+async function countRows(admin, n, capped) {
+  const { rows } = await admin.query(
+    `select count(*)::int as total, count(distinct i)::int as distinct from ${ROW_TABLE}`,
+  );
+  const counted = { total: rows[0].total, distinct: rows[0].distinct };
+  let failed;
+  if (counted.total !== counted.distinct) {
+    failed = `${counted.total - counted.distinct} job(s) wrote their row more than once`;
+  } else if (!capped && counted.distinct !== n) {
+    failed = `${counted.distinct} rows for ${n} jobs`;
+  }
+  return { rows: counted, ...(failed ? { checkFailed: failed } : {}) };
+}
+
 async function runProcessOrChain(w, n, cap, adapter, admin, ctx) {
   const chain = w.kind === 'chain';
   const inputs = chain
     ? Array.from({ length: n }, (_, c) => ({ c, s: 1 }))
     : Array.from({ length: n }, (_, i) => ({ i, ...w.input }));
+  if (w.rows) await prepareRowTable(admin);
   await preload(adapter, inputs);
   const preloaded = await adapter.outstanding();
   if (preloaded !== n) {
@@ -324,7 +353,8 @@ async function runProcessOrChain(w, n, cap, adapter, admin, ctx) {
     };
   }
   const completed = n - outstandingAtEnd;
-  return { value: completed / elapsedS, completed, ...common };
+  const rows = w.rows ? await countRows(admin, n, capped) : {};
+  return { value: completed / elapsedS, completed, ...common, ...rows };
 }
 
 /**
@@ -487,6 +517,10 @@ async function main() {
     await adapter.reset();
     if (callsActivities(w) && !adapter.activities) {
       result = { value: NaN, na: true, note: 'no activities' };
+    } else if (w.rows && !adapter.inserts) {
+      result = { value: NaN, na: true, note: 'no row inserts' };
+    } else if (w.input?.tx !== undefined && !adapter.transactional) {
+      result = { value: NaN, na: true, note: 'no transactional steps' };
     } else if (w.kind === 'enqueue' || w.kind === 'enqueue-batch') {
       result = await runEnqueue(w, n, adapter, admin);
     } else if (w.kind === 'process' || w.kind === 'chain') {

@@ -181,6 +181,20 @@ function tableRows(meta) {
       label: '  same, step jobs/s',
       higher: true,
     },
+    {
+      workload: 'insert-c10',
+      metric: 'insert-c10',
+      label: label('insert-c10'),
+      higher: true,
+    },
+    // The library under test only; its ratio against the peers' insert-c10.
+    {
+      workload: 'insert-tx-c10',
+      metric: 'insert-tx-c10',
+      peerMetric: 'insert-c10',
+      label: label('insert-tx-c10'),
+      higher: true,
+    },
   ];
 }
 
@@ -332,7 +346,7 @@ export function render(records) {
       const ratios = subjectNames.map((name) => {
         const u = sum(name, row.metric)?.median;
         const peers = peerNames
-          .map((n) => ({ n, v: sum(n, row.metric)?.median }))
+          .map((n) => ({ n, v: sum(n, row.peerMetric ?? row.metric)?.median }))
           .filter((x) => Number.isFinite(x.v));
         if (!Number.isFinite(u) || peers.length === 0) return 'n/a';
         const best = peers.reduce((a, b) =>
@@ -358,6 +372,12 @@ export function render(records) {
         `Ratio column: ${subjectNames.join(', ')} against the best peer of this run (named in brackets); ` +
           '> 1 means the library under test is better. Throughput rows: subject ÷ best peer. ' +
           'Latency rows (†, lower is better): best peer ÷ subject, so > 1 still means faster.',
+      );
+    }
+    if (rows.some((r) => r.workload.startsWith('insert'))) {
+      p(
+        "Insert rows: each job inserts one row of its own (the same statement in every system) before the handler; the peers and underway's plain step commit it apart from the job's completion, " +
+          "underway's transactional step commits it with the step's outcome (the peers have no such step: its ratio is against their figures of the row above).",
       );
     }
     p();
@@ -471,6 +491,17 @@ export function render(records) {
   } else if (workerRuns.length) {
     p(
       `Duplicates: none (${workerRuns.length} worker runs; every handler ran at most once per job/step).`,
+    );
+  }
+  const rowRuns = samples.filter((s) => s.rows);
+  if (rowRuns.length) {
+    const bad = rowRuns.filter(
+      (s) => s.rows.total !== s.rows.distinct || s.rows.distinct !== s.n,
+    );
+    p(
+      bad.length === 0
+        ? `Insert rows: one row per job in every run (${rowRuns.length} runs).`
+        : `Insert rows (rows / distinct jobs / N): ${bad.map((s) => `${s.system} / ${s.workload} rep ${s.rep}: ${s.rows.total} / ${s.rows.distinct} / ${s.n}${s.capped ? ' (capped)' : ''}`).join('; ')}; every other run: one row per job.`,
     );
   }
   const problems = samples

@@ -1,5 +1,6 @@
 // The workloads of PROTOCOL.md §5 (and the pgbench reference of §6), plus the
-// activity workloads of the library under test (bench/README.md).
+// activity workloads of the library under test and the insert workloads
+// (bench/README.md).
 // N values are given at scale 1; `sizeOf(w, scale)` applies --scale.
 
 export const WORKLOADS = [
@@ -113,6 +114,41 @@ export const WORKLOADS = [
       "As latency, twice through one warm worker: N one-step runs without a call, and N whose step awaits one no-op ctx.call('noop') before the handler (order alternating by repetition); added = call - baseline, per percentile.",
     label: (n) => `Latency enqueue->handler start, ${fmtInt(n)} one-step runs`,
   },
+  // A row of the job's own: every run's step (every job) inserts one row into
+  // the harness's table `public.bench_row (i)` before the handler, the same
+  // statement in every system. A job with `r` in its input does it; `tx` makes
+  // it a transactional step (the library under test only), whose row commits
+  // with the step's outcome. The harness creates and empties the table before
+  // the preload and counts its rows after the run (one per job expected).
+  {
+    id: 'insert-c10',
+    kind: 'process',
+    base: 20000,
+    concurrency: 10,
+    input: { r: 1 },
+    rows: true,
+    unit: 'runs/s',
+    definition:
+      "As process-c10, but each job inserts one row of its own, 'insert into public.bench_row (i) values ($1)', before the handler: underway through the app's DataSource (autocommit, then the step returns), graphile-worker with helpers.withPgClient, pg-boss through boss.getDb() (its own pool); the insert and the job's completion are two commits.",
+    label: (n) =>
+      `Process ${fmtInt(n)} one-step runs, each inserting one row (own commit), concurrency 10 (runs/s)`,
+  },
+  {
+    id: 'insert-tx-c10',
+    kind: 'process',
+    base: 20000,
+    concurrency: 10,
+    input: { r: 1, tx: 1 },
+    rows: true,
+    subjectOnly: true,
+    // Its ratio is taken against the peers' figures of insert-c10.
+    peerWorkload: 'insert-c10',
+    unit: 'runs/s',
+    definition:
+      "As insert-c10, the insert made with ctx.manager.query(…) in a @Step({ transactional: true }): the row and the step's outcome commit together, in one transaction on the app's DataSource (the peers have no such step: the ratio is against their insert-c10).",
+    label: () =>
+      '  same, inserted with ctx.manager in a transactional step (row and outcome: one commit) (runs/s)',
+  },
 ];
 
 export const PGBENCH_WORKLOADS = [
@@ -148,6 +184,7 @@ export const ALL_WORKLOAD_IDS = [...WORKLOADS, ...PGBENCH_WORKLOADS].map(
 export const WORKLOAD_GROUPS = {
   pgbench: PGBENCH_WORKLOADS.map((w) => w.id),
   activity: ['activity-runs', 'activity-latency'],
+  insert: ['insert-c10', 'insert-tx-c10'],
 };
 
 export function workloadById(id) {

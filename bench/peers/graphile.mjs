@@ -1,8 +1,11 @@
 // graphile-worker 0.17.3 (PROTOCOL.md §2): `graphile` (per-job get_job/complete_job)
 // and `graphile-batch` (+ localQueue 500, completeJobBatchDelay 0, failJobBatchDelay 0,
 // the settings of graphile-worker's published perf test).
+// A job with `r` (the insert workloads) inserts its row with helpers.withPgClient
+// before the handler.
 import { createRequire } from 'node:module';
 import pg from 'pg';
+import { ROW_INSERT } from '../lib/common.mjs';
 
 const require = createRequire(import.meta.url);
 const TASK = 'bench';
@@ -48,6 +51,8 @@ function define(name, batch) {
       let runner;
       let housekeeping;
       return {
+        // Runs the insert workloads: a job with `r` inserts its row first.
+        inserts: true,
         info() {
           return {
             package: 'graphile-worker',
@@ -68,6 +73,8 @@ function define(name, batch) {
               chain:
                 'helpers.addJob(next) inside the task, job completed afterwards (not atomic)',
               chainAtomic: false,
+              insert:
+                'a job with r: helpers.withPgClient((client) => client.query(ROW_INSERT, [i])) in the task before the handler (autocommit on the worker pool; the job is completed afterwards: not atomic)',
             },
           };
         },
@@ -124,6 +131,11 @@ function define(name, batch) {
             ...(preset ? { preset } : {}),
             taskList: {
               [TASK]: async (payload, helpers) => {
+                if (payload.r !== undefined) {
+                  await helpers.withPgClient((client) =>
+                    client.query(ROW_INSERT, [payload.i]),
+                  );
+                }
                 const result = await handler(payload);
                 if (result && result.next) {
                   await helpers.addJob(TASK, result.next);

@@ -1,8 +1,10 @@
 // pg-boss 10.4.2 (PROTOCOL.md §2): `pgboss` (C work() loops, batchSize 1) and
 // `pgboss-batch` (C work() loops, batchSize 100). Both poll every 0.5 s (pg-boss 10
-// has no LISTEN/NOTIFY), so the ceiling is C x batchSize / 0.5 s.
+// has no LISTEN/NOTIFY), so the ceiling is C x batchSize / 0.5 s. A job with `r`
+// (the insert workloads) inserts its row through boss.getDb() before the handler.
 import { createRequire } from 'node:module';
 import pg from 'pg';
+import { ROW_INSERT } from '../lib/common.mjs';
 
 const require = createRequire(import.meta.url);
 const QUEUE = 'bench';
@@ -22,6 +24,8 @@ function define(name, batchSize) {
       let boss;
       let housekeeping;
       return {
+        // Runs the insert workloads: a job with `r` inserts its row first.
+        inserts: true,
         info() {
           return {
             package: 'pg-boss',
@@ -38,6 +42,8 @@ function define(name, batchSize) {
               chain:
                 'boss.send (batchSize 1) / boss.insert (batch) of the next steps inside the handler, job completed afterwards (not atomic)',
               chainAtomic: false,
+              insert:
+                "a job with r: boss.getDb().executeSql(ROW_INSERT, [i]) in the handler before the harness handler (autocommit on pg-boss's own pool of 10; the job is completed afterwards: not atomic)",
               ceilingJobsPerSec: `C x ${batchSize} / ${POLLING_INTERVAL_SECONDS} s`,
             },
           };
@@ -79,10 +85,13 @@ function define(name, batchSize) {
           await boss.insert(inputs.map((data) => ({ name: QUEUE, data })));
         },
         async startWorker({ concurrency, handler }) {
+          const db = boss.getDb();
+          const run = async (data) => {
+            if (data.r !== undefined) await db.executeSql(ROW_INSERT, [data.i]);
+            return handler(data);
+          };
           const work = async (jobs) => {
-            const results = await Promise.all(
-              jobs.map((job) => handler(job.data)),
-            );
+            const results = await Promise.all(jobs.map((job) => run(job.data)));
             const next = results.filter((r) => r && r.next).map((r) => r.next);
             if (next.length === 1) {
               await boss.send(QUEUE, next[0]);

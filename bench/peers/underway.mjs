@@ -3,7 +3,7 @@
 // process: the producer with `runtime: false`, the worker with
 // `runtime: { concurrency, pollInterval: '1s' }`.
 //
-// Three workflows are registered in both processes:
+// Five workflows are registered in both processes:
 //   'bench'          one @Step `run`: calls the harness handler, Transition.complete()
 //   'bench-chain'    three @Steps s1, s2, s3: each calls the handler; s1/s2 return
 //                    Transition.next(result.next), s3 Transition.complete(). The next
@@ -12,11 +12,22 @@
 //                    nothing), then the handler, Transition.complete(). The first
 //                    execution suspends on the call; the handler runs in the replay.
 //                    Inputs with `a` (the activity workloads) go to it.
+//   'bench-insert'   one @Step `run`: inserts its row (ROW_INSERT) through the app's
+//                    DataSource (autocommit), then the handler, Transition.complete().
+//   'bench-insert-tx' the same as a @Step({ transactional: true }): the insert goes
+//                    through ctx.manager, and the row commits with the step's outcome.
+//                    Inputs with `r` (the insert workloads) go to these two (`tx`: the
+//                    transactional one).
+//
+// The app's DataSource: each process creates and initializes a TypeORM DataSource
+// (pool of 10) in init(), gives the instance to UnderwayModule.forRoot({ dataSource })
+// (transactional steps need the instance; Underway's own pools are configured from its
+// options as before) and provides it to the workflows, as an app would.
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import pg from 'pg';
-import { REPO_ROOT } from '../lib/common.mjs';
+import { REPO_ROOT, ROW_INSERT } from '../lib/common.mjs';
 
 const require = createRequire(join(REPO_ROOT, 'package.json'));
 export const UNDERWAY_DIST = join(
@@ -25,6 +36,8 @@ export const UNDERWAY_DIST = join(
 );
 const SCHEMA = 'underway';
 const HANDLER = 'BENCH_HANDLER';
+/** The app's DataSource pool (TypeORM `poolSize`, pg's default). */
+const APP_POOL_SIZE = 10;
 const RESET_TABLES = [
   'workflow_run',
   'step_attempt',
@@ -47,14 +60,15 @@ function load() {
       lib: require(UNDERWAY_DIST),
       common: require('@nestjs/common'),
       core: require('@nestjs/core'),
+      typeorm: require('typeorm'),
     };
   }
   return loaded;
 }
 
 /** A fresh root module (fresh classes too: decorators are applied by calling them). */
-function buildModule(url, runtime, holder) {
-  const { lib, common } = load();
+function buildModule(dataSource, runtime, holder) {
+  const { lib, common, typeorm } = load();
   const { UnderwayModule, Workflow, Step, Activity, Transition } = lib;
   const { Inject, Module } = common;
   const decorate = (decorator, cls, method) =>
@@ -63,7 +77,7 @@ function buildModule(url, runtime, holder) {
       method,
       Object.getOwnPropertyDescriptor(cls.prototype, method),
     );
-  const step = (cls, method) => decorate(Step(), cls, method);
+  const step = (cls, method, options) => decorate(Step(options), cls, method);
   const retry = { maxAttempts: 3, initialInterval: '100ms' };
 
   class BenchWorkflow {
@@ -118,29 +132,63 @@ function buildModule(url, runtime, holder) {
   Inject(HANDLER)(BenchActivityWorkflow, undefined, 0);
   Workflow({ name: 'bench-activity', retry })(BenchActivityWorkflow);
 
+  // The insert workloads: the step's own row, then the handler.
+  class BenchInsertWorkflow {
+    constructor(holder, dataSource) {
+      this.holder = holder;
+      this.dataSource = dataSource;
+    }
+    async run(input) {
+      await this.dataSource.query(ROW_INSERT, [input.i]);
+      await this.holder.handler(input);
+      return Transition.complete();
+    }
+  }
+  step(BenchInsertWorkflow, 'run');
+  Inject(HANDLER)(BenchInsertWorkflow, undefined, 0);
+  Inject(typeorm.DataSource)(BenchInsertWorkflow, undefined, 1);
+  Workflow({ name: 'bench-insert', retry })(BenchInsertWorkflow);
+
+  class BenchInsertTxWorkflow {
+    constructor(holder) {
+      this.holder = holder;
+    }
+    async run(input, ctx) {
+      await ctx.manager.query(ROW_INSERT, [input.i]);
+      await this.holder.handler(input);
+      return Transition.complete(); // commits with the row
+    }
+  }
+  step(BenchInsertTxWorkflow, 'run', { transactional: true });
+  Inject(HANDLER)(BenchInsertTxWorkflow, undefined, 0);
+  Workflow({ name: 'bench-insert-tx', retry })(BenchInsertTxWorkflow);
+
   class BenchModule {}
   Module({
     imports: [
       UnderwayModule.forRoot({
-        dataSource: { type: 'postgres', url },
+        dataSource,
         schema: SCHEMA,
         runtime,
       }),
     ],
     providers: [
       { provide: HANDLER, useValue: holder },
+      { provide: typeorm.DataSource, useValue: dataSource },
       BenchWorkflow,
       BenchChainWorkflow,
       BenchActivityWorkflow,
+      BenchInsertWorkflow,
+      BenchInsertTxWorkflow,
     ],
   })(BenchModule);
   return BenchModule;
 }
 
-async function createApp(url, runtime, holder) {
+async function createApp(dataSource, runtime, holder) {
   const { core } = load();
   return core.NestFactory.createApplicationContext(
-    buildModule(url, runtime, holder),
+    buildModule(dataSource, runtime, holder),
     {
       logger: ['error', 'warn'],
       abortOnError: false,
@@ -148,12 +196,13 @@ async function createApp(url, runtime, holder) {
   );
 }
 
-const workflowOf = (input) =>
-  input?.c !== undefined
-    ? 'bench-chain'
-    : input?.a !== undefined
-      ? 'bench-activity'
-      : 'bench';
+function workflowOf(input) {
+  if (input?.c !== undefined) return 'bench-chain';
+  if (input?.a !== undefined) return 'bench-activity';
+  if (input?.r !== undefined)
+    return input.tx !== undefined ? 'bench-insert-tx' : 'bench-insert';
+  return 'bench';
+}
 
 function define(name, extraRuntime = {}, extraDescription = '') {
   return {
@@ -171,9 +220,14 @@ function define(name, extraRuntime = {}, extraDescription = '') {
       let app;
       let client;
       let housekeeping;
+      let dataSource;
       return {
         // Runs the activity workloads: inputs with `a` await one ctx.call.
         activities: true,
+        // Runs the insert workloads: inputs with `r` insert their row; with
+        // `tx` in a transactional step.
+        inserts: true,
+        transactional: true,
         info() {
           let version = 'unknown';
           try {
@@ -191,7 +245,7 @@ function define(name, extraRuntime = {}, extraDescription = '') {
             version,
             settings: {
               module:
-                "UnderwayModule.forRoot({ dataSource: { type: 'postgres', url }, schema: 'underway', runtime })",
+                "UnderwayModule.forRoot({ dataSource, schema: 'underway', runtime }), dataSource = the app's TypeORM DataSource instance ({ type: 'postgres', url, poolSize: 10 }, initialized in init())",
               runtime: `producer: false; worker: { concurrency: C, pollInterval: '1s'${Object.entries(
                 extraRuntime,
               )
@@ -199,7 +253,7 @@ function define(name, extraRuntime = {}, extraDescription = '') {
                 .join('')} }`,
               concurrency:
                 'runtime.concurrency = C steps running at once in the worker process',
-              pool: 'library main pool of 10 connections (+1 heartbeat, +1 LISTEN in the worker)',
+              pool: "library main pool of 10 connections (+1 heartbeat, +1 LISTEN in the worker); the app's DataSource has its own pool of 10 (used by the insert workloads only)",
               claim:
                 'one UPDATE … FOR UPDATE SKIP LOCKED claims up to the free slots',
               completion:
@@ -207,13 +261,17 @@ function define(name, extraRuntime = {}, extraDescription = '') {
               wake: 'LISTEN/NOTIFY (pg_notify in the enqueue statement) + 1 s poll',
               retry: { maxAttempts: 3, initialInterval: '100ms' },
               enqueue:
-                "WorkflowClient.enqueue('bench' | 'bench-chain' | 'bench-activity', input)",
+                "WorkflowClient.enqueue('bench' | 'bench-chain' | 'bench-activity' | 'bench-insert' | 'bench-insert-tx', input)",
               enqueueBatch:
                 'WorkflowClient.enqueueMany(name, inputs) (one INSERT … SELECT FROM unnest)',
               chain:
                 "native 3-step workflow 'bench-chain' (@Step s1, s2, s3; Transition.next / complete)",
               activity:
                 "'bench-activity': one @Step run: await ctx.call('noop') (a no-op @Activity, retry as above), then the handler, Transition.complete(); the first execution suspends on the call, the activity runs as its own claimed task, the step is replayed with its stored result",
+              insert:
+                "'bench-insert': one @Step run: await dataSource.query(ROW_INSERT, [i]) on the app's DataSource (autocommit), then the handler, Transition.complete() (the outcome commits afterwards, batched: not atomic)",
+              insertTx:
+                "'bench-insert-tx': one @Step({ transactional: true }) run: await ctx.manager.query(ROW_INSERT, [i]), then the handler, Transition.complete(); the row and the fenced outcome commit in one transaction on the app's DataSource (one connection of its pool held per running step)",
               chainAtomic: true,
               chainAtomicHow:
                 'the next step (step_index+1, its input, state pending) is written by the same fenced UPDATE that records the current step as succeeded',
@@ -223,19 +281,25 @@ function define(name, extraRuntime = {}, extraDescription = '') {
           };
         },
         async init() {
-          load();
+          const { typeorm } = load();
+          dataSource = new typeorm.DataSource({
+            type: 'postgres',
+            url: ctx.connectionString,
+            poolSize: APP_POOL_SIZE,
+          });
+          await dataSource.initialize();
           housekeeping = new pg.Pool({
             connectionString: ctx.connectionString,
             max: 1,
           });
           housekeeping.on('error', () => undefined);
           if (ctx.role === 'producer') {
-            app = await createApp(ctx.connectionString, false, holder);
+            app = await createApp(dataSource, false, holder);
             client = app.get(load().lib.WorkflowClient);
           } else {
             // The worker starts claiming as soon as its context boots, so the runtime
             // context is created in startWorker(); here: migrate and warm up.
-            const warm = await createApp(ctx.connectionString, false, holder);
+            const warm = await createApp(dataSource, false, holder);
             await warm.close();
           }
         },
@@ -266,7 +330,7 @@ function define(name, extraRuntime = {}, extraDescription = '') {
         async startWorker({ concurrency, handler }) {
           holder.handler = handler;
           app = await createApp(
-            ctx.connectionString,
+            dataSource,
             { concurrency, pollInterval: '1s', ...extraRuntime },
             holder,
           );
@@ -278,6 +342,8 @@ function define(name, extraRuntime = {}, extraDescription = '') {
           }
           await housekeeping?.end();
           housekeeping = undefined;
+          if (dataSource?.isInitialized) await dataSource.destroy();
+          dataSource = undefined;
         },
       };
     },
