@@ -73,10 +73,16 @@ export function selectFinishedCounts(
     )
     select r.workflow_name, r.state, count(*)::int as runs
     from ttl t
-    join ${ident(schema)}.workflow_run r on r.ttl_ms = t.ttl_ms
-      and r.expires_at > now() + (t.ttl_ms - ${windowMs}::bigint) * interval '1 millisecond'
-      and r.expires_at <= now() + t.ttl_ms * interval '1 millisecond'
-    where r.state in ('succeeded', 'failed', 'cancelled')
+    -- One index range per retention (offset 0 keeps the planner from
+    -- flattening this into a hash join over the whole table).
+    cross join lateral (
+      select workflow_name, state from ${ident(schema)}.workflow_run
+      where ttl_ms = t.ttl_ms
+        and expires_at > now() + (t.ttl_ms - ${windowMs}::bigint) * interval '1 millisecond'
+        and expires_at <= now() + t.ttl_ms * interval '1 millisecond'
+        and state in ('succeeded', 'failed', 'cancelled')
+      offset 0
+    ) r
     group by r.workflow_name, r.state`;
 }
 
