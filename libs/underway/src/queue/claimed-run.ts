@@ -70,6 +70,21 @@ export interface NewActivityCall {
   readonly leaseMs: number;
 }
 
+/** A failed attempt, retried after `delayMs` (a step's or an activity call's). */
+export interface RetryOutcome {
+  readonly kind: 'retry';
+  readonly delayMs: number;
+  readonly error: object;
+  readonly attemptState: AttemptState;
+}
+
+/** A failed attempt that ends the task `failed`. */
+export interface FailOutcome {
+  readonly kind: 'fail';
+  readonly error: object;
+  readonly attemptState: AttemptState;
+}
+
 /** What a worker commits for a claimed run, fenced by `fence`. */
 export type RunOutcome =
   | {
@@ -92,34 +107,16 @@ export type RunOutcome =
    * them finishes, and the attempt is not counted (it resumes as the same one).
    */
   | { readonly kind: 'suspend'; readonly calls: readonly NewActivityCall[] }
-  | {
-      readonly kind: 'retry';
-      readonly delayMs: number;
-      readonly error: object;
-      readonly attemptState: AttemptState;
-    }
-  | {
-      readonly kind: 'fail';
-      readonly error: object;
-      readonly attemptState: AttemptState;
-    }
+  | RetryOutcome
+  | FailOutcome
   /** Give the claim back without counting the attempt (shutdown). */
   | { readonly kind: 'release' };
 
 /** What a worker commits for a claimed activity call, fenced by `fence`. */
 export type ActivityOutcome =
   | { readonly kind: 'succeed'; readonly result: string | null }
-  | {
-      readonly kind: 'retry';
-      readonly delayMs: number;
-      readonly error: object;
-      readonly attemptState: AttemptState;
-    }
-  | {
-      readonly kind: 'fail';
-      readonly error: object;
-      readonly attemptState: AttemptState;
-    }
+  | RetryOutcome
+  | FailOutcome
   | { readonly kind: 'release' };
 
 /** An outcome to commit, with the claim it belongs to. */
