@@ -170,498 +170,531 @@ function expectEscaped(body: string): void {
   expect(body).toContain('&quot;&gt;&lt;img src=x onerror=alert(2)&gt;');
 }
 
-afterEach(async () => {
-  gate.open.resolve();
-  await closeDashboardApps();
-});
+// In a describe block: its afterEach closes the apps before the setup's
+// afterEach drops the test's schema (a live worker would race the drop).
+describe('the dashboard over HTTP', () => {
+  afterEach(async () => {
+    gate.open.resolve();
+    await closeDashboardApps();
+  });
 
-beforeEach(() => {
-  gate.open = deferred();
-  shipping = false;
-});
+  beforeEach(() => {
+    gate.open = deferred();
+    shipping = false;
+  });
 
-describe.each<Platform>(['express', 'fastify'])(
-  'the dashboard on %s',
-  (platform) => {
-    it('serves every page and its assets under path, with a strict CSP, no inline script and under 150 KB', async () => {
-      const app = await createDashboardApp({
-        platform,
-        workflows: [OrderWorkflow, SlowWorkflow],
-      });
-      const failed = await failedOrder(app);
-      await app.client.schedule(
-        SlowWorkflow,
-        '0 3 * * *[Europe/Paris]',
-        undefined,
-      );
-
-      const pages = [
-        '/underway',
-        '/underway/runs',
-        `/underway/runs/${failed}`,
-        '/underway/dead-letters',
-        '/underway/dead-letters/orders-dlq',
-        '/underway/schedules',
-      ];
-      for (const path of pages) {
-        const page = await get(app, path);
-        expect({ path, status: page.status }).toEqual({ path, status: 200 });
-        expect(page.headers.get('content-type')).toBe(
-          'text/html; charset=utf-8',
+  describe.each<Platform>(['express', 'fastify'])(
+    'the dashboard on %s',
+    (platform) => {
+      it('serves every page and its assets under path, with a strict CSP, no inline script and under 150 KB', async () => {
+        const app = await createDashboardApp({
+          platform,
+          workflows: [OrderWorkflow, SlowWorkflow],
+        });
+        const failed = await failedOrder(app);
+        await app.client.schedule(
+          SlowWorkflow,
+          '0 3 * * *[Europe/Paris]',
+          undefined,
         );
-        const csp = page.headers.get('content-security-policy') ?? '';
-        expect(csp).toContain("default-src 'none'");
-        expect(csp).toContain("script-src 'self'");
-        expect(csp).not.toContain('unsafe-inline');
-        expect(page.headers.get('x-frame-options')).toBe('DENY');
-        expect(page.headers.get('x-content-type-options')).toBe('nosniff');
-        expect(page.headers.get('cache-control')).toBe('no-store');
-        // Every script is a file of the dashboard's own: no inline script, no handler attribute.
-        const scripts = [
-          ...page.body.matchAll(/<script([^>]*)>([\s\S]*?)<\/script>/g),
+
+        const pages = [
+          '/underway',
+          '/underway/runs',
+          `/underway/runs/${failed}`,
+          '/underway/dead-letters',
+          '/underway/dead-letters/orders-dlq',
+          '/underway/schedules',
         ];
-        expect(scripts).toHaveLength(1);
-        expect(scripts[0]![1]).toMatch(
-          /src="\/underway\/assets\/dashboard-[0-9a-f]{12}\.js"/,
-        );
-        expect(scripts[0]![2]).toBe('');
-        expect(page.body).not.toMatch(/\son[a-z]+=/i);
-        expect(page.body).not.toMatch(/https?:\/\//);
-
-        const assets = [
-          ...page.body.matchAll(/(?:src|href)="(\/underway\/assets\/[^"]+)"/g),
-        ].map((m) => m[1]!);
-        expect(assets).toHaveLength(3); // icon, stylesheet, script
-        let weight = Buffer.byteLength(page.body);
-        for (const asset of assets) {
-          const file = await get(app, asset);
-          expect(file.status).toBe(200);
-          expect(file.headers.get('cache-control')).toContain('immutable');
-          expect(file.headers.get('content-type')).toMatch(
-            asset.endsWith('.js')
-              ? /^text\/javascript/
-              : asset.endsWith('.css')
-                ? /^text\/css/
-                : /^image\/svg\+xml/,
+        for (const path of pages) {
+          const page = await get(app, path);
+          expect({ path, status: page.status }).toEqual({ path, status: 200 });
+          expect(page.headers.get('content-type')).toBe(
+            'text/html; charset=utf-8',
           );
-          weight += Buffer.byteLength(file.body);
-        }
-        expect(weight).toBeLessThan(150 * 1024);
-      }
-
-      const overview = await get(app, '/underway');
-      expect(overview.body).toContain('data-workflow="order"');
-      const run = await get(app, `/underway/runs/${failed}`);
-      expect(run.body).toContain('carrier_down');
-      expect(run.body).toContain('Retry run');
-      const schedules = await get(app, '/underway/schedules');
-      expect(schedules.body).toContain('<code>0 3 * * *</code>');
-      expect(schedules.body).toContain('Europe/Paris');
-    });
-
-    it('prints every value from the database as text: a workflow name and an error message with <script> and "><img onerror>', async () => {
-      const app = await createDashboardApp({
-        platform,
-        workflows: [OrderWorkflow],
-      });
-      const id = await insertHostileRun(app.schema);
-      for (const path of [
-        '/underway',
-        '/underway/runs',
-        `/underway/runs/${id}`,
-        `/underway/dead-letters/${encodeURIComponent(XSS_NAME)}`,
-      ]) {
-        const page = await get(app, path);
-        expect({ path, status: page.status }).toEqual({ path, status: 200 });
-        if (path.endsWith('/underway')) {
-          expect(page.body).toContain(
-            '&lt;script&gt;alert(&quot;name&quot;)&lt;/script&gt;',
+          const csp = page.headers.get('content-security-policy') ?? '';
+          expect(csp).toContain("default-src 'none'");
+          expect(csp).toContain("script-src 'self'");
+          expect(csp).not.toContain('unsafe-inline');
+          expect(page.headers.get('x-frame-options')).toBe('DENY');
+          expect(page.headers.get('x-content-type-options')).toBe('nosniff');
+          expect(page.headers.get('cache-control')).toBe('no-store');
+          // Every script is a file of the dashboard's own: no inline script, no handler attribute.
+          const scripts = [
+            ...page.body.matchAll(/<script([^>]*)>([\s\S]*?)<\/script>/g),
+          ];
+          expect(scripts).toHaveLength(1);
+          expect(scripts[0]![1]).toMatch(
+            /src="\/underway\/assets\/dashboard-[0-9a-f]{12}\.js"/,
           );
-          expect(page.body).not.toContain('<script>alert');
-        } else {
-          expectEscaped(page.body);
+          expect(scripts[0]![2]).toBe('');
+          expect(page.body).not.toMatch(/\son[a-z]+=/i);
+          expect(page.body).not.toMatch(/https?:\/\//);
+
+          const assets = [
+            ...page.body.matchAll(
+              /(?:src|href)="(\/underway\/assets\/[^"]+)"/g,
+            ),
+          ].map((m) => m[1]!);
+          expect(assets).toHaveLength(3); // icon, stylesheet, script
+          let weight = Buffer.byteLength(page.body);
+          for (const asset of assets) {
+            const file = await get(app, asset);
+            expect(file.status).toBe(200);
+            expect(file.headers.get('cache-control')).toContain('immutable');
+            expect(file.headers.get('content-type')).toMatch(
+              asset.endsWith('.js')
+                ? /^text\/javascript/
+                : asset.endsWith('.css')
+                  ? /^text\/css/
+                  : /^image\/svg\+xml/,
+            );
+            weight += Buffer.byteLength(file.body);
+          }
+          expect(weight).toBeLessThan(150 * 1024);
         }
-      }
-      const queues = await get(app, '/underway/dead-letters');
-      expect(queues.body).not.toContain('<script>alert');
-      expect(queues.body).toContain(
-        `href="/underway/dead-letters/${encodeURIComponent(XSS_NAME).replace(/'/g, '&#39;')}"`,
-      );
-    });
 
-    it('cancels, retries and redrives through POST actions, checked in the database', async () => {
-      const app = await createDashboardApp({
-        platform,
-        workflows: [OrderWorkflow, SlowWorkflow],
+        const overview = await get(app, '/underway');
+        expect(overview.body).toContain('data-workflow="order"');
+        const run = await get(app, `/underway/runs/${failed}`);
+        expect(run.body).toContain('carrier_down');
+        expect(run.body).toContain('Retry run');
+        const schedules = await get(app, '/underway/schedules');
+        expect(schedules.body).toContain('<code>0 3 * * *</code>');
+        expect(schedules.body).toContain('Europe/Paris');
       });
-      const delayed = await app.client.enqueue(SlowWorkflow, undefined, {
-        delay: '1h',
-      });
-      const cancel = await post(app, `/underway/runs/${delayed.id}/cancel`);
-      expect(cancel).toEqual({
-        status: 200,
-        json: { ok: true, message: `Run ${delayed.id} cancelled.` },
-      });
-      expect(
-        await query(
-          `select state from ${app.schema}.workflow_run where id = $1`,
-          [delayed.id],
-        ),
-      ).toEqual([{ state: 'cancelled' }]);
-      expect(
-        (await post(app, `/underway/runs/${delayed.id}/cancel`)).status,
-      ).toBe(409);
 
-      const failed = await failedOrder(app, 1);
-      shipping = true;
-      const retry = await post(app, `/underway/runs/${failed}/retry`);
-      expect(retry.status).toBe(200);
-      await waitFor(async () => {
-        const [row] = await query<{ state: string }>(
-          `select state from ${app.schema}.workflow_run where id = $1`,
-          [failed],
+      it('prints every value from the database as text: a workflow name and an error message with <script> and "><img onerror>', async () => {
+        const app = await createDashboardApp({
+          platform,
+          workflows: [OrderWorkflow],
+        });
+        const id = await insertHostileRun(app.schema);
+        for (const path of [
+          '/underway',
+          '/underway/runs',
+          `/underway/runs/${id}`,
+          `/underway/dead-letters/${encodeURIComponent(XSS_NAME)}`,
+        ]) {
+          const page = await get(app, path);
+          expect({ path, status: page.status }).toEqual({ path, status: 200 });
+          if (path.endsWith('/underway')) {
+            expect(page.body).toContain(
+              '&lt;script&gt;alert(&quot;name&quot;)&lt;/script&gt;',
+            );
+            expect(page.body).not.toContain('<script>alert');
+          } else {
+            expectEscaped(page.body);
+          }
+        }
+        const queues = await get(app, '/underway/dead-letters');
+        expect(queues.body).not.toContain('<script>alert');
+        expect(queues.body).toContain(
+          `href="/underway/dead-letters/${encodeURIComponent(XSS_NAME).replace(/'/g, '&#39;')}"`,
         );
-        return row?.state === 'succeeded';
       });
-      const again = await post(app, `/underway/runs/${failed}/retry`);
-      expect(again.status).toBe(409);
-      expect(again.json.message).toContain('only a failed run can be retried');
 
-      shipping = false;
-      const first = await failedOrder(app, 2);
-      const second = await failedOrder(app, 3);
-      shipping = true;
-      const one = await post(app, '/underway/dead-letters/orders-dlq/redrive', {
-        runIds: [first],
-      });
-      expect(one.status).toBe(200);
-      const rows = await query<{ run_id: string; redriven: boolean }>(
-        `select run_id, redriven_at is not null as redriven from ${app.schema}.dead_letter
+      it('cancels, retries and redrives through POST actions, checked in the database', async () => {
+        const app = await createDashboardApp({
+          platform,
+          workflows: [OrderWorkflow, SlowWorkflow],
+        });
+        const delayed = await app.client.enqueue(SlowWorkflow, undefined, {
+          delay: '1h',
+        });
+        const cancel = await post(app, `/underway/runs/${delayed.id}/cancel`);
+        expect(cancel).toEqual({
+          status: 200,
+          json: { ok: true, message: `Run ${delayed.id} cancelled.` },
+        });
+        expect(
+          await query(
+            `select state from ${app.schema}.workflow_run where id = $1`,
+            [delayed.id],
+          ),
+        ).toEqual([{ state: 'cancelled' }]);
+        expect(
+          (await post(app, `/underway/runs/${delayed.id}/cancel`)).status,
+        ).toBe(409);
+
+        const failed = await failedOrder(app, 1);
+        shipping = true;
+        const retry = await post(app, `/underway/runs/${failed}/retry`);
+        expect(retry.status).toBe(200);
+        await waitFor(async () => {
+          const [row] = await query<{ state: string }>(
+            `select state from ${app.schema}.workflow_run where id = $1`,
+            [failed],
+          );
+          return row?.state === 'succeeded';
+        });
+        const again = await post(app, `/underway/runs/${failed}/retry`);
+        expect(again.status).toBe(409);
+        expect(again.json.message).toContain(
+          'only a failed run can be retried',
+        );
+
+        shipping = false;
+        const first = await failedOrder(app, 2);
+        const second = await failedOrder(app, 3);
+        shipping = true;
+        const one = await post(
+          app,
+          '/underway/dead-letters/orders-dlq/redrive',
+          {
+            runIds: [first],
+          },
+        );
+        expect(one.status).toBe(200);
+        const rows = await query<{ run_id: string; redriven: boolean }>(
+          `select run_id, redriven_at is not null as redriven from ${app.schema}.dead_letter
        where queue = 'orders-dlq' order by id`,
-      );
-      expect(rows).toEqual([
-        { run_id: first, redriven: true },
-        { run_id: second, redriven: false },
-      ]);
-      const all = await post(app, '/underway/dead-letters/orders-dlq/redrive');
-      expect(all.json.message).toBe('1 run(s) redriven from orders-dlq.');
-      const [counted] = await query<{ waiting: number }>(
-        `select count(*)::int as waiting from ${app.schema}.dead_letter where redriven_at is null`,
-      );
-      expect(counted?.waiting).toBe(0);
-      const bad = await post(app, '/underway/dead-letters/orders-dlq/redrive', {
-        runIds: ['nope'],
-      });
-      expect(bad.status).toBe(400);
-    });
-
-    it('refuses an action without the dashboard header, from another origin or another site, and changes nothing', async () => {
-      const app = await createDashboardApp({
-        platform,
-        workflows: [SlowWorkflow],
-      });
-      const run = await app.client.enqueue(SlowWorkflow, undefined, {
-        delay: '1h',
-      });
-      const url = `/underway/runs/${run.id}/cancel`;
-      const refusals: Record<string, string>[] = [
-        { 'content-type': 'application/json' },
-        // What a cross-site form post sends.
-        {
-          'content-type': 'application/x-www-form-urlencoded',
-          origin: 'https://evil.example',
-        },
-        {
-          ...actionHeaders(app.origin),
-          origin: 'https://evil.example',
-          'sec-fetch-site': 'same-origin',
-        },
-        { ...actionHeaders(app.origin), 'sec-fetch-site': 'cross-site' },
-        { ...actionHeaders(app.origin), 'sec-fetch-site': 'same-site' },
-        { ...actionHeaders(app.origin), origin: 'null' },
-      ];
-      for (const headers of refusals) {
-        const response = await fetch(`${app.origin}${url}`, {
-          method: 'POST',
-          headers,
-          body: headers['content-type'] === 'application/json' ? '{}' : 'a=1',
-        });
-        expect({ headers, status: response.status }).toEqual({
-          headers,
-          status: 403,
-        });
-        const json = (await response.json()) as { message: string };
-        expect(json.message).toMatch(
-          /^Refused as a possible cross-site request/,
         );
-      }
-      // A GET never acts.
-      expect((await get(app, url)).status).toBe(404);
-      expect(await run.status()).toBe('pending');
-      // What a script that is no browser sends (no Origin, no Sec-Fetch-Site): accepted.
-      const script = await post(
-        app,
-        url,
-        {},
-        {
-          'content-type': 'application/json',
-          'x-underway-dashboard': '1',
-        },
-      );
-      expect(script.status).toBe(200);
-      expect(await run.status()).toBe('cancelled');
-    });
-
-    it('in readOnly mode, shows no action and refuses every one', async () => {
-      const app = await createDashboardApp({
-        platform,
-        workflows: [OrderWorkflow, SlowWorkflow],
-        dashboard: { readOnly: true },
+        expect(rows).toEqual([
+          { run_id: first, redriven: true },
+          { run_id: second, redriven: false },
+        ]);
+        const all = await post(
+          app,
+          '/underway/dead-letters/orders-dlq/redrive',
+        );
+        expect(all.json.message).toBe('1 run(s) redriven from orders-dlq.');
+        const [counted] = await query<{ waiting: number }>(
+          `select count(*)::int as waiting from ${app.schema}.dead_letter where redriven_at is null`,
+        );
+        expect(counted?.waiting).toBe(0);
+        const bad = await post(
+          app,
+          '/underway/dead-letters/orders-dlq/redrive',
+          {
+            runIds: ['nope'],
+          },
+        );
+        expect(bad.status).toBe(400);
       });
-      const failed = await failedOrder(app);
-      const delayed = await app.client.enqueue(SlowWorkflow, undefined, {
-        delay: '1h',
-      });
-      const page = await get(app, `/underway/runs/${failed}`);
-      expect(page.body).toContain('read-only');
-      expect(page.body).not.toContain('data-action');
-      expect(
-        (await get(app, '/underway/dead-letters/orders-dlq')).body,
-      ).not.toContain('data-action');
-      for (const path of [
-        `/underway/runs/${failed}/retry`,
-        `/underway/runs/${delayed.id}/cancel`,
-        '/underway/dead-letters/orders-dlq/redrive',
-      ]) {
-        const refused = await post(app, path);
-        expect(refused.status).toBe(403);
-        expect(refused.json.message).toContain('read-only');
-      }
-      expect(await app.client.status(failed)).toBe('failed');
-      expect(await delayed.status()).toBe('pending');
-      expect(await app.client.getDeadLetters('orders-dlq')).toEqual([
-        expect.objectContaining({ runId: failed, redrivenAt: undefined }),
-      ]);
-    });
 
-    it('runs the guards on every route, pages, assets and actions alike', async () => {
-      const app = await createDashboardApp({
-        platform,
-        workflows: [SlowWorkflow],
-        imports: [TokenModule],
-        dashboardModule: UnderwayDashboardModule.forRootAsync({
-          path: '/ops/jobs',
+      it('refuses an action without the dashboard header, from another origin or another site, and changes nothing', async () => {
+        const app = await createDashboardApp({
+          platform,
+          workflows: [SlowWorkflow],
+        });
+        const run = await app.client.enqueue(SlowWorkflow, undefined, {
+          delay: '1h',
+        });
+        const url = `/underway/runs/${run.id}/cancel`;
+        const refusals: Record<string, string>[] = [
+          { 'content-type': 'application/json' },
+          // What a cross-site form post sends.
+          {
+            'content-type': 'application/x-www-form-urlencoded',
+            origin: 'https://evil.example',
+          },
+          {
+            ...actionHeaders(app.origin),
+            origin: 'https://evil.example',
+            'sec-fetch-site': 'same-origin',
+          },
+          { ...actionHeaders(app.origin), 'sec-fetch-site': 'cross-site' },
+          { ...actionHeaders(app.origin), 'sec-fetch-site': 'same-site' },
+          { ...actionHeaders(app.origin), origin: 'null' },
+        ];
+        for (const headers of refusals) {
+          const response = await fetch(`${app.origin}${url}`, {
+            method: 'POST',
+            headers,
+            body: headers['content-type'] === 'application/json' ? '{}' : 'a=1',
+          });
+          expect({ headers, status: response.status }).toEqual({
+            headers,
+            status: 403,
+          });
+          const json = (await response.json()) as { message: string };
+          expect(json.message).toMatch(
+            /^Refused as a possible cross-site request/,
+          );
+        }
+        // A GET never acts.
+        expect((await get(app, url)).status).toBe(404);
+        expect(await run.status()).toBe('pending');
+        // What a script that is no browser sends (no Origin, no Sec-Fetch-Site): accepted.
+        const script = await post(
+          app,
+          url,
+          {},
+          {
+            'content-type': 'application/json',
+            'x-underway-dashboard': '1',
+          },
+        );
+        expect(script.status).toBe(200);
+        expect(await run.status()).toBe('cancelled');
+      });
+
+      it('in readOnly mode, shows no action and refuses every one', async () => {
+        const app = await createDashboardApp({
+          platform,
+          workflows: [OrderWorkflow, SlowWorkflow],
+          dashboard: { readOnly: true },
+        });
+        const failed = await failedOrder(app);
+        const delayed = await app.client.enqueue(SlowWorkflow, undefined, {
+          delay: '1h',
+        });
+        const page = await get(app, `/underway/runs/${failed}`);
+        expect(page.body).toContain('read-only');
+        expect(page.body).not.toContain('data-action');
+        expect(
+          (await get(app, '/underway/dead-letters/orders-dlq')).body,
+        ).not.toContain('data-action');
+        for (const path of [
+          `/underway/runs/${failed}/retry`,
+          `/underway/runs/${delayed.id}/cancel`,
+          '/underway/dead-letters/orders-dlq/redrive',
+        ]) {
+          const refused = await post(app, path);
+          expect(refused.status).toBe(403);
+          expect(refused.json.message).toContain('read-only');
+        }
+        expect(await app.client.status(failed)).toBe('failed');
+        expect(await delayed.status()).toBe('pending');
+        expect(await app.client.getDeadLetters('orders-dlq')).toEqual([
+          expect.objectContaining({ runId: failed, redrivenAt: undefined }),
+        ]);
+      });
+
+      it('runs the guards on every route, pages, assets and actions alike', async () => {
+        const app = await createDashboardApp({
+          platform,
+          workflows: [SlowWorkflow],
           imports: [TokenModule],
-          inject: [TokenService],
-          useFactory: (tokens: TokenService) => ({
-            guards: [
-              TokenGuard,
-              { canActivate: () => tokens.token.length > 0 },
-            ],
-            showPayloads: true,
+          dashboardModule: UnderwayDashboardModule.forRootAsync({
+            path: '/ops/jobs',
+            imports: [TokenModule],
+            inject: [TokenService],
+            useFactory: (tokens: TokenService) => ({
+              guards: [
+                TokenGuard,
+                { canActivate: () => tokens.token.length > 0 },
+              ],
+              showPayloads: true,
+            }),
+          }),
+        });
+        const run = await app.client.enqueue(SlowWorkflow, undefined, {
+          delay: '1h',
+        });
+        const overview = await get(app, '/ops/jobs');
+        const asset = /href="(\/ops\/jobs\/assets\/[^"]+)"/.exec(
+          (await get(app, '/ops/jobs', { authorization: 'Bearer let-me-in' }))
+            .body,
+        )?.[1];
+        expect(asset).toBeDefined();
+        for (const path of [
+          '/ops/jobs',
+          '/ops/jobs/runs',
+          `/ops/jobs/runs/${run.id}`,
+          asset!,
+        ]) {
+          const refused = await get(app, path);
+          expect({ path, status: refused.status }).toEqual({
+            path,
+            status: 401,
+          });
+          expect(refused.headers.get('content-security-policy')).toContain(
+            "default-src 'none'",
+          );
+          const allowed = await get(app, path, {
+            authorization: 'Bearer let-me-in',
+          });
+          expect({ path, status: allowed.status }).toEqual({
+            path,
+            status: 200,
+          });
+        }
+        expect(overview.body).toContain('A token is needed');
+        const refused = await post(app, `/ops/jobs/runs/${run.id}/cancel`);
+        expect(refused.status).toBe(401);
+        expect(await run.status()).toBe('pending');
+        const cancelled = await post(
+          app,
+          `/ops/jobs/runs/${run.id}/cancel`,
+          {},
+          {
+            ...actionHeaders(app.origin),
+            authorization: 'Bearer let-me-in',
+          },
+        );
+        expect(cancelled.status).toBe(200);
+        expect(await run.status()).toBe('cancelled');
+        // Nothing under the default path.
+        expect((await get(app, '/underway')).status).toBe(404);
+      });
+
+      it('answers 403 when a guard returns false, and serves nothing when the module is not imported', async () => {
+        const refusing = await createDashboardApp({
+          platform,
+          dashboard: {
+            guards: [{ canActivate: () => Promise.resolve(false) }],
+          },
+        });
+        const page = await get(refusing, '/underway');
+        expect(page.status).toBe(403);
+        expect(page.body).toContain('A dashboard guard refused this request.');
+        await refusing.close();
+
+        const without = await createDashboardApp({
+          platform,
+          dashboard: false,
+        });
+        expect((await get(without, '/underway')).status).toBe(404);
+        expect((await get(without, '/underway/runs')).status).toBe(404);
+      });
+
+      it('hides inputs and outputs unless showPayloads is set', async () => {
+        const hidden = await createDashboardApp({
+          platform,
+          workflows: [OrderWorkflow],
+        });
+        const id = await failedOrder(hidden);
+        const page = await get(hidden, `/underway/runs/${id}`);
+        expect(page.body).not.toContain('card-4242');
+        expect(page.body).toContain('showPayloads: false');
+        await hidden.close();
+
+        const shown = await createDashboardApp({
+          platform,
+          workflows: [OrderWorkflow],
+          dashboard: { showPayloads: true },
+        });
+        const visible = await get(shown, `/underway/runs/${id}`);
+        expect(visible.body).toContain('card-4242');
+        expect(
+          (await get(shown, '/underway/dead-letters/orders-dlq')).body,
+        ).toContain('card-4242');
+      });
+    },
+  );
+
+  describe('the dashboard', () => {
+    it('pages through runs newest first with keyset links, and filters by workflow, state and time', async () => {
+      const app = await createDashboardApp({
+        workflows: [OrderWorkflow, SlowWorkflow],
+      });
+      const runs = await app.client.enqueueMany(
+        SlowWorkflow,
+        Array.from({ length: 120 }, () => undefined),
+        { delay: '1h' },
+      );
+      const ids = runs.map((r) => r.id).reverse(); // newest first
+      const failed = await failedOrder(app);
+      const rowIds = (body: string): string[] =>
+        [...body.matchAll(/<tr data-run-id="([^"]+)"/g)].map((m) => m[1]!);
+
+      const first = await get(app, '/underway/runs?workflow=slow');
+      expect(rowIds(first.body)).toEqual(ids.slice(0, 50));
+      expect(first.body).not.toContain('← Newer');
+      const older = /href="([^"]+)">Older →/
+        .exec(first.body)![1]!
+        .replace(/&amp;/g, '&');
+      expect(older).toBe(`/underway/runs?workflow=slow&before=${ids[49]}`);
+      const second = await get(app, older);
+      expect(rowIds(second.body)).toEqual(ids.slice(50, 100));
+      const third = await get(
+        app,
+        /href="([^"]+)">Older →/.exec(second.body)![1]!.replace(/&amp;/g, '&'),
+      );
+      expect(rowIds(third.body)).toEqual(ids.slice(100));
+      expect(third.body).not.toContain('Older →');
+      const back = await get(
+        app,
+        /href="([^"]+)">← Newer/.exec(third.body)![1]!.replace(/&amp;/g, '&'),
+      );
+      expect(rowIds(back.body)).toEqual(ids.slice(50, 100));
+
+      const failedOnly = await get(app, '/underway/runs?state=failed');
+      expect(rowIds(failedOnly.body)).toEqual([failed]);
+      const pending = await get(
+        app,
+        '/underway/runs?state=pending&workflow=slow',
+      );
+      expect(rowIds(pending.body)).toHaveLength(50);
+      const future = await get(app, '/underway/runs?from=2999-01-01T00:00');
+      expect(rowIds(future.body)).toEqual([]);
+      const past = await get(app, '/underway/runs?to=2000-01-01T00:00');
+      expect(rowIds(past.body)).toEqual([]);
+      const now = new Date(Date.now() + 60_000).toISOString().slice(0, 19);
+      const all = await get(app, `/underway/runs?to=${now}&workflow=order`);
+      expect(rowIds(all.body)).toEqual([failed]);
+      const bad = await get(
+        app,
+        '/underway/runs?state=exploded&from=yesterday',
+      );
+      expect(bad.status).toBe(200);
+      expect(bad.body).toContain('Unknown state');
+      expect(bad.body).toContain('is not a time');
+    });
+
+    it('shows the overview counts per workflow: unfinished runs, the last hour’s outcomes and the oldest due', async () => {
+      const app = await createDashboardApp({
+        workflows: [OrderWorkflow, SlowWorkflow],
+        underway: { runtime: { workflows: ['order'] } },
+      });
+      await failedOrder(app);
+      await app.client.enqueueMany(SlowWorkflow, [undefined, undefined]);
+      await app.client.enqueue(SlowWorkflow, undefined, { delay: '1h' });
+      await query(
+        `update ${app.schema}.workflow_run set run_at = now() - interval '2 minutes'
+       where workflow_name = 'slow' and run_at <= now()`,
+      );
+      const page = await get(app, '/underway');
+      const row = (name: string): string[] => {
+        const html = new RegExp(
+          `<tr data-workflow="${name}">([\\s\\S]*?)</tr>`,
+        ).exec(page.body)![1]!;
+        return [...html.matchAll(/<td[^>]*>([\s\S]*?)<\/td>/g)].map((m) =>
+          m[1]!.replace(/<[^>]+>/g, '').trim(),
+        );
+      };
+      // pending, running, waiting, oldest due, succeeded, failed, cancelled
+      expect(row('order')).toEqual(['0', '0', '0', '–', '0', '1', '0']);
+      const slow = row('slow');
+      expect(slow.slice(0, 3)).toEqual(['3', '0', '0']);
+      expect(slow[3]).toMatch(/^2 min \d+ s$/);
+    });
+
+    it('follows a global prefix in its links, and refuses a path given by the async factory', async () => {
+      const app = await createDashboardApp({
+        workflows: [SlowWorkflow],
+        globalPrefix: 'admin',
+      });
+      const page = await get(app, '/admin/underway/runs');
+      expect(page.status).toBe(200);
+      expect(page.body).toContain('href="/admin/underway/schedules"');
+      expect(page.body).toContain('src="/admin/underway/assets/');
+      expect((await get(app, '/admin/underway')).body).toContain(
+        'href="/admin/underway/dead-letters"',
+      );
+      await app.close();
+
+      await expect(
+        createDashboardApp({
+          dashboardModule: UnderwayDashboardModule.forRootAsync({
+            useFactory: () => ({ path: '/elsewhere' }) as never,
           }),
         }),
-      });
-      const run = await app.client.enqueue(SlowWorkflow, undefined, {
-        delay: '1h',
-      });
-      const overview = await get(app, '/ops/jobs');
-      const asset = /href="(\/ops\/jobs\/assets\/[^"]+)"/.exec(
-        (await get(app, '/ops/jobs', { authorization: 'Bearer let-me-in' }))
-          .body,
-      )?.[1];
-      expect(asset).toBeDefined();
-      for (const path of [
-        '/ops/jobs',
-        '/ops/jobs/runs',
-        `/ops/jobs/runs/${run.id}`,
-        asset!,
-      ]) {
-        const refused = await get(app, path);
-        expect({ path, status: refused.status }).toEqual({ path, status: 401 });
-        expect(refused.headers.get('content-security-policy')).toContain(
-          "default-src 'none'",
-        );
-        const allowed = await get(app, path, {
-          authorization: 'Bearer let-me-in',
-        });
-        expect({ path, status: allowed.status }).toEqual({ path, status: 200 });
-      }
-      expect(overview.body).toContain('A token is needed');
-      const refused = await post(app, `/ops/jobs/runs/${run.id}/cancel`);
-      expect(refused.status).toBe(401);
-      expect(await run.status()).toBe('pending');
-      const cancelled = await post(
-        app,
-        `/ops/jobs/runs/${run.id}/cancel`,
-        {},
-        {
-          ...actionHeaders(app.origin),
-          authorization: 'Bearer let-me-in',
-        },
+      ).rejects.toThrow(InvalidOptionsError);
+      expect(() =>
+        UnderwayDashboardModule.forRoot({ path: 'no-slash' }),
+      ).toThrow(/Invalid option dashboard.path/);
+      expect(() =>
+        UnderwayDashboardModule.forRoot({ path: '/a/../b' }),
+      ).toThrow(InvalidOptionsError);
+      expect(() =>
+        UnderwayDashboardModule.forRoot({ path: '/ops/jobs/' }),
+      ).not.toThrow();
+      expect(() => UnderwayDashboardModule.forRoot({ path: '/a b' })).toThrow(
+        InvalidOptionsError,
       );
-      expect(cancelled.status).toBe(200);
-      expect(await run.status()).toBe('cancelled');
-      // Nothing under the default path.
-      expect((await get(app, '/underway')).status).toBe(404);
     });
-
-    it('answers 403 when a guard returns false, and serves nothing when the module is not imported', async () => {
-      const refusing = await createDashboardApp({
-        platform,
-        dashboard: { guards: [{ canActivate: () => Promise.resolve(false) }] },
-      });
-      const page = await get(refusing, '/underway');
-      expect(page.status).toBe(403);
-      expect(page.body).toContain('A dashboard guard refused this request.');
-      await refusing.close();
-
-      const without = await createDashboardApp({ platform, dashboard: false });
-      expect((await get(without, '/underway')).status).toBe(404);
-      expect((await get(without, '/underway/runs')).status).toBe(404);
-    });
-
-    it('hides inputs and outputs unless showPayloads is set', async () => {
-      const hidden = await createDashboardApp({
-        platform,
-        workflows: [OrderWorkflow],
-      });
-      const id = await failedOrder(hidden);
-      const page = await get(hidden, `/underway/runs/${id}`);
-      expect(page.body).not.toContain('card-4242');
-      expect(page.body).toContain('showPayloads: false');
-      await hidden.close();
-
-      const shown = await createDashboardApp({
-        platform,
-        workflows: [OrderWorkflow],
-        dashboard: { showPayloads: true },
-      });
-      const visible = await get(shown, `/underway/runs/${id}`);
-      expect(visible.body).toContain('card-4242');
-      expect(
-        (await get(shown, '/underway/dead-letters/orders-dlq')).body,
-      ).toContain('card-4242');
-    });
-  },
-);
-
-describe('the dashboard', () => {
-  it('pages through runs newest first with keyset links, and filters by workflow, state and time', async () => {
-    const app = await createDashboardApp({
-      workflows: [OrderWorkflow, SlowWorkflow],
-    });
-    const runs = await app.client.enqueueMany(
-      SlowWorkflow,
-      Array.from({ length: 120 }, () => undefined),
-      { delay: '1h' },
-    );
-    const ids = runs.map((r) => r.id).reverse(); // newest first
-    const failed = await failedOrder(app);
-    const rowIds = (body: string): string[] =>
-      [...body.matchAll(/<tr data-run-id="([^"]+)"/g)].map((m) => m[1]!);
-
-    const first = await get(app, '/underway/runs?workflow=slow');
-    expect(rowIds(first.body)).toEqual(ids.slice(0, 50));
-    expect(first.body).not.toContain('← Newer');
-    const older = /href="([^"]+)">Older →/
-      .exec(first.body)![1]!
-      .replace(/&amp;/g, '&');
-    expect(older).toBe(`/underway/runs?workflow=slow&before=${ids[49]}`);
-    const second = await get(app, older);
-    expect(rowIds(second.body)).toEqual(ids.slice(50, 100));
-    const third = await get(
-      app,
-      /href="([^"]+)">Older →/.exec(second.body)![1]!.replace(/&amp;/g, '&'),
-    );
-    expect(rowIds(third.body)).toEqual(ids.slice(100));
-    expect(third.body).not.toContain('Older →');
-    const back = await get(
-      app,
-      /href="([^"]+)">← Newer/.exec(third.body)![1]!.replace(/&amp;/g, '&'),
-    );
-    expect(rowIds(back.body)).toEqual(ids.slice(50, 100));
-
-    const failedOnly = await get(app, '/underway/runs?state=failed');
-    expect(rowIds(failedOnly.body)).toEqual([failed]);
-    const pending = await get(
-      app,
-      '/underway/runs?state=pending&workflow=slow',
-    );
-    expect(rowIds(pending.body)).toHaveLength(50);
-    const future = await get(app, '/underway/runs?from=2999-01-01T00:00');
-    expect(rowIds(future.body)).toEqual([]);
-    const past = await get(app, '/underway/runs?to=2000-01-01T00:00');
-    expect(rowIds(past.body)).toEqual([]);
-    const now = new Date(Date.now() + 60_000).toISOString().slice(0, 19);
-    const all = await get(app, `/underway/runs?to=${now}&workflow=order`);
-    expect(rowIds(all.body)).toEqual([failed]);
-    const bad = await get(app, '/underway/runs?state=exploded&from=yesterday');
-    expect(bad.status).toBe(200);
-    expect(bad.body).toContain('Unknown state');
-    expect(bad.body).toContain('is not a time');
-  });
-
-  it('shows the overview counts per workflow: unfinished runs, the last hour’s outcomes and the oldest due', async () => {
-    const app = await createDashboardApp({
-      workflows: [OrderWorkflow, SlowWorkflow],
-      underway: { runtime: { workflows: ['order'] } },
-    });
-    await failedOrder(app);
-    await app.client.enqueueMany(SlowWorkflow, [undefined, undefined]);
-    await app.client.enqueue(SlowWorkflow, undefined, { delay: '1h' });
-    await query(
-      `update ${app.schema}.workflow_run set run_at = now() - interval '2 minutes'
-       where workflow_name = 'slow' and run_at <= now()`,
-    );
-    const page = await get(app, '/underway');
-    const row = (name: string): string[] => {
-      const html = new RegExp(
-        `<tr data-workflow="${name}">([\\s\\S]*?)</tr>`,
-      ).exec(page.body)![1]!;
-      return [...html.matchAll(/<td[^>]*>([\s\S]*?)<\/td>/g)].map((m) =>
-        m[1]!.replace(/<[^>]+>/g, '').trim(),
-      );
-    };
-    // pending, running, waiting, oldest due, succeeded, failed, cancelled
-    expect(row('order')).toEqual(['0', '0', '0', '–', '0', '1', '0']);
-    const slow = row('slow');
-    expect(slow.slice(0, 3)).toEqual(['3', '0', '0']);
-    expect(slow[3]).toMatch(/^2 min \d+ s$/);
-  });
-
-  it('follows a global prefix in its links, and refuses a path given by the async factory', async () => {
-    const app = await createDashboardApp({
-      workflows: [SlowWorkflow],
-      globalPrefix: 'admin',
-    });
-    const page = await get(app, '/admin/underway/runs');
-    expect(page.status).toBe(200);
-    expect(page.body).toContain('href="/admin/underway/schedules"');
-    expect(page.body).toContain('src="/admin/underway/assets/');
-    expect((await get(app, '/admin/underway')).body).toContain(
-      'href="/admin/underway/dead-letters"',
-    );
-    await app.close();
-
-    await expect(
-      createDashboardApp({
-        dashboardModule: UnderwayDashboardModule.forRootAsync({
-          useFactory: () => ({ path: '/elsewhere' }) as never,
-        }),
-      }),
-    ).rejects.toThrow(InvalidOptionsError);
-    expect(() => UnderwayDashboardModule.forRoot({ path: 'no-slash' })).toThrow(
-      /Invalid option dashboard.path/,
-    );
-    expect(() => UnderwayDashboardModule.forRoot({ path: '/a/../b' })).toThrow(
-      InvalidOptionsError,
-    );
-    expect(() =>
-      UnderwayDashboardModule.forRoot({ path: '/ops/jobs/' }),
-    ).not.toThrow();
-    expect(() => UnderwayDashboardModule.forRoot({ path: '/a b' })).toThrow(
-      InvalidOptionsError,
-    );
   });
 });
