@@ -254,6 +254,20 @@ describe('the dashboard over HTTP', () => {
           expect(weight).toBeLessThan(150 * 1024);
         }
 
+        const unknown = await get(
+          app,
+          '/underway/runs/0190a2b4-0000-7000-8000-000000000000',
+        );
+        expect(unknown.status).toBe(404);
+        expect(unknown.headers.get('content-type')).toBe(
+          'text/html; charset=utf-8',
+        );
+        expect(unknown.headers.get('content-security-policy')).toContain(
+          "default-src 'none'",
+        );
+        expect(unknown.body).toContain('No run 0190a2b4-');
+        expect((await get(app, '/underway/runs/not-a-uuid')).status).toBe(404);
+
         const overview = await get(app, '/underway');
         expect(overview.body).toContain('data-workflow="order"');
         const run = await get(app, `/underway/runs/${failed}`);
