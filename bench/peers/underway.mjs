@@ -209,7 +209,7 @@ function define(name, extraRuntime = {}, extraDescription = '') {
     name,
     peer: '@underway/nestjs',
     description:
-      'underway: runtime.concurrency C, pollInterval 1s, LISTEN/NOTIFY wake-ups; the default runtime.prefetch \'auto\' (claims ahead what the worker starts in ~50 ms at its pace, up to 1,000) and batched fenced completions; chain = native 3-step workflow (next step written atomically with the step completion)' +
+      "underway: runtime.concurrency C, pollInterval 1s, LISTEN/NOTIFY wake-ups; the default runtime.prefetch 'auto' (claims ahead what the worker starts in ~50 ms at its pace, up to 1,000) and batched fenced completions; chain = native 3-step workflow (next step written atomically with the step completion)" +
       extraDescription,
     create(ctx) {
       const holder = {
