@@ -17,6 +17,8 @@ import type {
   FaultInput,
   FaultOutput,
   LedgerEntry,
+  TxFaultInput,
+  TxWroteEvent,
 } from './protocol';
 
 /**
@@ -38,6 +40,10 @@ export interface StepHooks {
   finished(ctx: StepContext): void;
   /** Writes a line of the ledger (the `fault_ledger` table), retried while the database is away. */
   record(entry: LedgerEntry): Promise<void>;
+  /** The app table `fault-tx` writes through `ctx.manager` (`appRowsTable`). */
+  readonly appTable: string;
+  /** Prints a `tx-wrote` event. */
+  wrote(event: Omit<TxWroteEvent, 'event' | 'instance' | 'pid'>): void;
 }
 
 let hooks: StepHooks | undefined;
@@ -348,6 +354,110 @@ export class ActivityWorkflow {
   }
 }
 
+/**
+ * One attempt of a transactional step of `fault-tx`: inserts its rows through
+ * `ctx.manager` (uncommitted until the step's outcome commits with them),
+ * misbehaving in the middle as `input.once` asks, then records its side
+ * effect (`fault_effect`, outside the transaction: it survives a rollback).
+ */
+async function writeRows(input: TxFaultInput, ctx: StepContext): Promise<void> {
+  const h = requireHooks();
+  const manager = ctx.manager;
+  if (!manager) {
+    throw new Error('fault-tx steps are transactional: ctx.manager is missing');
+  }
+  h.started(ctx);
+  const rows = input.rows ?? 3;
+  const columns = `${h.appTable} (run_id, step, attempt, instance, pid, item)`;
+  const values = (item: number): unknown[] => [
+    ctx.runId,
+    ctx.stepIndex,
+    ctx.attempt,
+    h.instance,
+    process.pid,
+    item,
+  ];
+  const insert = (item: number): Promise<unknown> =>
+    manager.query(
+      `insert into ${columns} values ($1, $2, $3, $4, $5, $6)`,
+      values(item),
+    );
+  const once =
+    input.once &&
+    (input.once.step ?? 0) === ctx.stepIndex &&
+    (input.once.attempt ?? 1) === ctx.attempt
+      ? input.once
+      : undefined;
+  const before = once
+    ? Math.min(rows, once.afterRows ?? (once.then === 'stop' ? rows : 1))
+    : rows;
+  for (let item = 0; item < before; item += 1) {
+    await insert(item);
+  }
+  let item = before;
+  if (once) {
+    const [seen] = await manager.query<{ rows: number; backendPid: number }[]>(
+      `select count(*)::int as rows, pg_backend_pid() as "backendPid" from ${h.appTable}
+       where run_id = $1 and step = $2 and attempt = $3 and instance = $4`,
+      [ctx.runId, ctx.stepIndex, ctx.attempt, h.instance],
+    );
+    h.wrote({
+      runId: ctx.runId,
+      step: ctx.stepIndex,
+      attempt: ctx.attempt,
+      rows: seen?.rows ?? -1,
+      backendPid: seen?.backendPid ?? -1,
+      then: once.then,
+    });
+    const sleepMs = once.sleepMs ?? 60_000;
+    switch (once.then) {
+      case 'stop':
+        // Like `behave`: nothing awaited after the stop, so that the resumed
+        // attempt goes straight to its (fenced) commit.
+        await h.effect(ctx);
+        process.kill(process.pid, 'SIGSTOP'); // returns once the test sends SIGCONT
+        h.finished(ctx);
+        return;
+      case 'sleep':
+        await sleepUnless(sleepMs, ctx.signal);
+        break;
+      case 'slowWrite':
+        await manager.query(
+          `insert into ${columns} select $1, $2, $3, $4, $5, $6 from pg_sleep($7)`,
+          [...values(item), sleepMs / 1_000],
+        );
+        item += 1;
+        break;
+    }
+  }
+  for (; item < rows; item += 1) {
+    await insert(item);
+  }
+  await h.effect(ctx);
+  h.finished(ctx);
+}
+
+/**
+ * Two transactional steps, each writing app rows through `ctx.manager`
+ * (`appRowsTable`) that commit with its outcome: fault scenarios with app
+ * rows counted. A worker registering it needs the app's DataSource (main.ts
+ * then imports TypeOrmModule).
+ */
+@Workflow({ name: 'fault-tx', retry: { ...FAST_RETRY, maxAttempts: 10 } })
+export class TransactionalWorkflow {
+  @Step({ transactional: true })
+  async write(input: TxFaultInput, ctx: StepContext) {
+    await writeRows(input, ctx);
+    return Transition.next(input);
+  }
+
+  @Step({ transactional: true })
+  async seal(input: TxFaultInput, ctx: StepContext) {
+    await writeRows(input, ctx);
+    return Transition.complete(output(ctx));
+  }
+}
+
 /** Registered by the parent only: no worker process can run it. */
 @Workflow({ name: 'fault-ghost' })
 export class GhostWorkflow {
@@ -364,6 +474,7 @@ export const FAULT_WORKFLOWS: readonly Type[] = [
   TimeoutWorkflow,
   EphemeralWorkflow,
   ActivityWorkflow,
+  TransactionalWorkflow,
   GhostWorkflow,
 ];
 
@@ -376,6 +487,7 @@ export function faultWorkflowsNamed(names: readonly string[]): Type[] {
     ['fault-timeout', TimeoutWorkflow],
     ['fault-ephemeral', EphemeralWorkflow],
     ['fault-activity', ActivityWorkflow],
+    ['fault-tx', TransactionalWorkflow],
     ['fault-ghost', GhostWorkflow],
   ]);
   return names.map((name) => {
@@ -387,7 +499,7 @@ export function faultWorkflowsNamed(names: readonly string[]): Type[] {
   });
 }
 
-/** What a child registers unless told otherwise: everything but the ghost. */
+/** What a child registers unless told otherwise: everything but the ghost and `fault-tx`. */
 export const DEFAULT_CHILD_WORKFLOWS = [
   'fault-chain',
   'fault-single',
@@ -395,6 +507,12 @@ export const DEFAULT_CHILD_WORKFLOWS = [
   'fault-timeout',
   'fault-ephemeral',
 ];
+
+/** Workflows with transactional steps: a child registering one imports TypeOrmModule (main.ts). */
+export const TRANSACTIONAL_WORKFLOWS: readonly string[] = ['fault-tx'];
+
+/** The defaults and `fault-tx`: for the transactional scenarios. */
+export const WITH_TRANSACTIONS = [...DEFAULT_CHILD_WORKFLOWS, 'fault-tx'];
 
 /** The defaults and `fault-activity`: for the activity scenarios and the chaos test. */
 export const WITH_ACTIVITIES = [...DEFAULT_CHILD_WORKFLOWS, 'fault-activity'];

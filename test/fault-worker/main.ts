@@ -1,15 +1,27 @@
 import 'reflect-metadata';
 import { LoggerService, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { StepContext, UnderwayModule } from '@underway/nestjs';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import {
+  StepContext,
+  UnderwayModule,
+  UnderwayModuleOptions,
+} from '@underway/nestjs';
 import { Pool } from 'pg';
 import {
   DEFAULT_CHILD_WORKFLOWS,
   faultWorkflowsNamed,
   setDefaultStepSleep,
   setStepHooks,
+  TRANSACTIONAL_WORKFLOWS,
 } from './fault.workflows';
-import { effectsTable, FAULT_ENV, FaultEvent, ledgerTable } from './protocol';
+import {
+  appRowsTable,
+  effectsTable,
+  FAULT_ENV,
+  FaultEvent,
+  ledgerTable,
+} from './protocol';
 
 /**
  * A worker as a plain process, for the fault suite (test/e2e/faults): a Nest
@@ -18,7 +30,10 @@ import { effectsTable, FAULT_ENV, FaultEvent, ledgerTable } from './protocol';
  * stdout (`FaultEvent`): `ready`, each step attempt started and finished, and
  * every log line of the library. Its steps record their side effects in the
  * test schema's `fault_effect` table, and the bodies of `fault-activity`
- * (steps and activities) each execution in its `fault_ledger`.
+ * (steps and activities) each execution in its `fault_ledger`. A child that
+ * registers `fault-tx` (transactional steps, writing `fault_app_row` through
+ * `ctx.manager`) also imports TypeOrmModule: the app's DataSource, which
+ * Underway then connects through and opens those steps' transactions on.
  *
  *   node -r ./scripts/register.js test/fault-worker/main.ts
  */
@@ -102,9 +117,16 @@ async function main(): Promise<void> {
   const url = required(FAULT_ENV.databaseUrl);
   const schema = required(FAULT_ENV.schema);
   const concurrency = numberFrom(FAULT_ENV.concurrency, 4);
-  const workflows = faultWorkflowsNamed(
-    env(FAULT_ENV.workflows)?.split(',') ?? DEFAULT_CHILD_WORKFLOWS,
+  const names = env(FAULT_ENV.workflows)?.split(',') ?? DEFAULT_CHILD_WORKFLOWS;
+  const workflows = faultWorkflowsNamed(names);
+  const transactional = names.some((name) =>
+    TRANSACTIONAL_WORKFLOWS.includes(name),
   );
+  if (transactional && env(FAULT_ENV.underwayUrl) !== undefined) {
+    throw new Error(
+      `${FAULT_ENV.underwayUrl} cannot be set with a transactional workflow: Underway connects through the app's DataSource`,
+    );
+  }
   setDefaultStepSleep(numberFrom(FAULT_ENV.stepSleepMs, 0));
   const stepEvents = env(FAULT_ENV.stepEvents) !== '0';
 
@@ -154,6 +176,8 @@ async function main(): Promise<void> {
   };
   setStepHooks({
     instance,
+    appTable: appRowsTable(schema),
+    wrote: (event) => emit({ event: 'tx-wrote', ...event }),
     started: (ctx) => stepEvent('step-started', ctx),
     finished: (ctx) => stepEvent('step-finished', ctx),
     effect: (ctx) =>
@@ -182,15 +206,32 @@ async function main(): Promise<void> {
   @Module({})
   class FaultWorkerModule {}
 
+  // Transactional steps write through the app's DataSource: the one
+  // TypeOrmModule registers, which Underway finds (and connects through).
+  // Its pool has a connection for each step slot and one more; each
+  // transactional attempt holds one from its start to its commit.
+  const appDataSource = transactional
+    ? [
+        TypeOrmModule.forRoot({
+          type: 'postgres',
+          url,
+          applicationName: `fault:${instance}:app`.slice(0, 63),
+          extra: { max: concurrency + 1 },
+          retryAttempts: 0,
+        }),
+      ]
+    : [];
+  const dataSource: UnderwayModuleOptions['dataSource'] = transactional
+    ? undefined
+    : { type: 'postgres', url: env(FAULT_ENV.underwayUrl) ?? url };
+
   const app = await NestFactory.createApplicationContext(
     {
       module: FaultWorkerModule,
       imports: [
+        ...appDataSource,
         UnderwayModule.forRoot({
-          dataSource: {
-            type: 'postgres',
-            url: env(FAULT_ENV.underwayUrl) ?? url,
-          },
+          ...(dataSource && { dataSource }),
           schema,
           runtime: {
             concurrency,

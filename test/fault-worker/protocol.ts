@@ -29,7 +29,12 @@ export const FAULT_ENV = {
   /** `reconnectBackoff.initial` / `.max`, ms. */
   reconnectInitialMs: 'FAULT_RECONNECT_INITIAL_MS',
   reconnectMaxMs: 'FAULT_RECONNECT_MAX_MS',
-  /** Comma-separated workflow names this child registers (default: all but `fault-ghost`). */
+  /**
+   * Comma-separated workflow names this child registers (default: all but
+   * `fault-ghost` and `fault-tx`). With `fault-tx` (transactional steps) the
+   * child imports TypeOrmModule: Underway then connects through the app's
+   * DataSource (and `underwayUrl` cannot be set).
+   */
   workflows: 'FAULT_WORKFLOWS',
   /** `0`: do not print step-started/step-finished events (big runs). */
   stepEvents: 'FAULT_STEP_EVENTS',
@@ -73,6 +78,44 @@ export interface OnceFault {
    * process is stopped at a known point of the step, with its claim held.
    */
   readonly stopSelf?: boolean;
+}
+
+/**
+ * The input of the `fault-tx` workflow (passed on to its second step): two
+ * transactional steps (`@Step({ transactional: true })`), each inserting
+ * `rows` app rows (`appRowsTable`) through `ctx.manager`, which commit with
+ * the step's outcome, or not at all.
+ */
+export interface TxFaultInput {
+  /** App rows each attempt of each step inserts (default 3). */
+  readonly rows?: number;
+  /** One attempt misbehaves in the middle of its transaction (see `TxOnceFault`). */
+  readonly once?: TxOnceFault;
+  /** Anything, to tell runs apart. */
+  readonly tag?: string | number;
+}
+
+/**
+ * Attempt `attempt` (default 1) of step `step` (default 0) writes
+ * `afterRows` of its rows, prints a `tx-wrote` event (what its transaction
+ * holds so far), then does `then`.
+ */
+export interface TxOnceFault {
+  readonly step?: number;
+  readonly attempt?: number;
+  /**
+   * `stop`: every row written and the side effect recorded, it stops its own
+   * process (SIGSTOP) with its transaction open and its claim held; once
+   * resumed (SIGCONT) it returns at once, writing nothing more. `sleep`: it
+   * sleeps `sleepMs` between two writes (its transaction idle); `slowWrite`:
+   * its next write is a statement that runs `sleepMs` (a write in flight).
+   * Then it writes the rest.
+   */
+  readonly then: 'stop' | 'sleep' | 'slowWrite';
+  /** Rows written before `then` (default: all of them for `stop`, 1 otherwise). */
+  readonly afterRows?: number;
+  /** For `sleep` and `slowWrite` (default 60 s). */
+  readonly sleepMs?: number;
 }
 
 /**
@@ -142,10 +185,27 @@ export interface StepEvent {
   at: number;
 }
 
+/** A transactional step of `fault-tx` wrote part of its rows (`TxOnceFault`), uncommitted. */
+export interface TxWroteEvent {
+  event: 'tx-wrote';
+  instance: string;
+  pid: number;
+  runId: string;
+  step: number;
+  attempt: number;
+  /** The attempt's rows its own transaction sees (nobody else does yet). */
+  rows: number;
+  /** `pg_backend_pid()` of the connection holding the transaction. */
+  backendPid: number;
+  /** What it does next (`TxOnceFault.then`). */
+  then: TxOnceFault['then'];
+}
+
 /** One JSON line of the child's stdout. */
 export type FaultEvent =
   | { event: 'ready'; instance: string; pid: number }
   | StepEvent
+  | TxWroteEvent
   | {
       event: 'log';
       instance: string;
@@ -171,6 +231,34 @@ export function effectsTable(schema: string): string {
 /** The table (in the test's schema) where step and activity bodies log each execution. */
 export function ledgerTable(schema: string): string {
   return `${schema}.fault_ledger`;
+}
+
+/**
+ * The app table of `fault-tx` (in the test's schema, created by the test
+ * with `createAppRowsTableSql`): rows its transactional steps insert
+ * through `ctx.manager`, keyed by run id, each naming the step, attempt and
+ * worker that wrote it. Nothing is unique across attempts, so that a stale
+ * attempt's open transaction never blocks its successor's writes.
+ */
+export function appRowsTable(schema: string): string {
+  return `${schema}.fault_app_row`;
+}
+
+export function createAppRowsTableSql(schema: string): string {
+  return `
+    create schema if not exists ${schema};
+    create table if not exists ${appRowsTable(schema)} (
+      id bigserial primary key,
+      run_id uuid not null,
+      step int not null,
+      attempt int not null,
+      instance text not null,
+      pid int not null,
+      item int not null,
+      at timestamptz not null default clock_timestamp(),
+      unique (run_id, step, attempt, item)
+    );
+    create index if not exists fault_app_row_run on ${appRowsTable(schema)} (run_id)`;
 }
 
 /** One line of the ledger: an execution of a body began, or reached its end. */

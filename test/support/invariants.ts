@@ -1,5 +1,9 @@
 import type { QueryResultRow } from 'pg';
-import { effectsTable, ledgerTable } from '../fault-worker/protocol';
+import {
+  appRowsTable,
+  effectsTable,
+  ledgerTable,
+} from '../fault-worker/protocol';
 
 /**
  * The invariants of RELIABILITY.md, checked with SQL on the documented tables
@@ -766,5 +770,91 @@ export async function checkStepReplays(
     successWithoutDone: rows
       .filter((r) => !r.done_matches)
       .map((r) => where(r)),
+  };
+}
+
+export interface AppRowsReport {
+  /** App rows committed (`fault_app_row`), in all. */
+  readonly rows: number;
+  /**
+   * Rows committed under an attempt that did not succeed on that worker
+   * (lost, fenced out, failed, timed out): a transactional attempt's writes
+   * that outlived its rollback.
+   */
+  readonly withoutSuccess: string[];
+  /**
+   * A succeeded attempt of a transactional step whose committed rows are not
+   * exactly `rowsPerStep` (items 0..n-1): its writes and its outcome did not
+   * commit together.
+   */
+  readonly successWithoutRows: string[];
+}
+
+/**
+ * The app rows of `fault-tx` (written through `ctx.manager` by its
+ * transactional steps) against `step_attempt`: exactly one committed set of
+ * rows per (run, step), the one of its succeeded attempt and worker, and
+ * none of any other attempt. With the invariants (one succeeded attempt per
+ * step of a succeeded run), that is `steps × rowsPerStep` rows per run.
+ */
+export async function checkAppRows(
+  query: Query,
+  schema: string,
+  { rowsPerStep }: { rowsPerStep: number },
+): Promise<AppRowsReport> {
+  const table = appRowsTable(schema);
+  const [count] = await query<{ n: number }>(
+    `select count(*)::int as n from ${table}`,
+  );
+  const orphans = await query<{
+    run_id: string;
+    step: number;
+    attempt: number;
+    instance: string;
+    n: number;
+    state: string | null;
+  }>(
+    `select w.run_id, w.step, w.attempt, w.instance, count(*)::int as n,
+       (select a.state from ${schema}.step_attempt a
+        where a.run_id = w.run_id and a.step_index = w.step and a.attempt = w.attempt) as state
+     from ${table} w
+     where not exists (
+       select 1 from ${schema}.step_attempt a
+       where a.run_id = w.run_id and a.step_index = w.step and a.attempt = w.attempt
+         and a.worker = w.instance and a.state = 'succeeded')
+     group by w.run_id, w.step, w.attempt, w.instance
+     order by w.run_id, w.step, w.attempt`,
+  );
+  const succeeded = await query<{
+    run_id: string;
+    step_index: number;
+    attempt: number;
+    worker: string;
+    items: number[];
+  }>(
+    `select a.run_id, a.step_index, a.attempt, a.worker,
+       coalesce(array_agg(w.item order by w.item) filter (where w.item is not null), '{}') as items
+     from ${schema}.step_attempt a
+     join ${schema}.workflow_run r on r.id = a.run_id and r.workflow_name = 'fault-tx'
+     left join ${table} w
+       on w.run_id = a.run_id and w.step = a.step_index and w.attempt = a.attempt
+         and w.instance = a.worker
+     where a.state = 'succeeded'
+     group by a.run_id, a.step_index, a.attempt, a.worker
+     order by a.run_id, a.step_index`,
+  );
+  const expected = Array.from({ length: rowsPerStep }, (_, i) => i).join(',');
+  return {
+    rows: count?.n ?? 0,
+    withoutSuccess: orphans.map(
+      (o) =>
+        `${o.run_id} step ${o.step} attempt ${o.attempt} on ${o.instance}: ${o.n} row(s) committed, attempt ${o.state ?? 'not recorded'}`,
+    ),
+    successWithoutRows: succeeded
+      .filter((a) => a.items.join(',') !== expected)
+      .map(
+        (a) =>
+          `${a.run_id} step ${a.step_index} attempt ${a.attempt} on ${a.worker}: items [${a.items.join(',')}], expected [${expected}]`,
+      ),
   };
 }
