@@ -13,6 +13,9 @@ import { waitFor } from '../support/wait-for';
 // A few more cases run the same entry point in-process, to keep the file fast.
 
 const REPO_ROOT = resolve(__dirname, '..', '..');
+// Each child process loads the sources through ts-node: seconds apiece on a
+// loaded machine, and a test starts up to four.
+jest.setTimeout(120_000);
 const UNKNOWN_ID = '01936d1e-8f4a-7c3b-9d2e-5f6a7b8c9d0e';
 
 interface Result {

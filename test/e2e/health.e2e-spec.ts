@@ -21,6 +21,8 @@ import { waitFor } from '../support/wait-for';
 // @nestjs/terminus, and loaded without it.
 
 const run = promisify(execFile);
+/** For checks expected up: a loaded test machine is not a database outage. */
+const PATIENT = { timeout: '10s' } as const;
 const REPO_ROOT = resolve(__dirname, '..', '..');
 
 @Workflow({ name: 'health-ping' })
@@ -57,7 +59,7 @@ describe('UnderwayHealthIndicator', () => {
       underway: { runtime: { instanceName: 'health-up' } },
     });
     await listenBackend('health-up');
-    const health = await indicatorOf(app).isHealthy('underway');
+    const health = await indicatorOf(app).isHealthy('underway', PATIENT);
     expect(health).toEqual({
       underway: {
         status: 'up',
@@ -76,7 +78,7 @@ describe('UnderwayHealthIndicator', () => {
     try {
       const checks = terminus.get(HealthCheckService);
       await expect(
-        checks.check([() => indicatorOf(app).isHealthy('underway')]),
+        checks.check([() => indicatorOf(app).isHealthy('underway', PATIENT)]),
       ).resolves.toMatchObject({
         status: 'ok',
         info: { underway: { status: 'up', worker: 'running' } },
@@ -128,7 +130,7 @@ describe('UnderwayHealthIndicator', () => {
     await cluster.start();
     const up = await waitFor(
       async () => {
-        const health = await indicator.isHealthy('db');
+        const health = await indicator.isHealthy('db', PATIENT);
         return health.db.status === 'up' ? health : undefined;
       },
       { timeoutMs: 15_000 },
@@ -150,7 +152,7 @@ describe('UnderwayHealthIndicator', () => {
     await query('select pg_terminate_backend($1)', [before]);
 
     const down = await waitFor(async () => {
-      const health = await indicator.isHealthy('underway');
+      const health = await indicator.isHealthy('underway', PATIENT);
       return health.underway.status === 'down' ? health : undefined;
     });
     expect(down.underway).toMatchObject({
@@ -162,7 +164,8 @@ describe('UnderwayHealthIndicator', () => {
 
     await waitFor(
       async () =>
-        (await indicator.isHealthy('underway')).underway.status === 'up',
+        (await indicator.isHealthy('underway', PATIENT)).underway.status ===
+        'up',
       { timeoutMs: 10_000 },
     );
     expect(await listenBackend('health-listen')).not.toBe(before);
@@ -178,6 +181,7 @@ describe('UnderwayHealthIndicator', () => {
     await app.client.enqueue(PingWorkflow);
     const late = await waitFor(async () => {
       const health = await indicator.isHealthy('queue', {
+        ...PATIENT,
         maxOldestDueAge: '200ms',
       });
       return health.queue.status === 'down' ? health : undefined;
@@ -193,11 +197,11 @@ describe('UnderwayHealthIndicator', () => {
       /^the oldest due run has waited \d+ms, more than maxOldestDueAge \(200ms\)$/,
     );
     // Without a threshold the age is reported, not judged; a generous one passes.
-    await expect(indicator.isHealthy('queue')).resolves.toMatchObject({
+    await expect(indicator.isHealthy('queue', PATIENT)).resolves.toMatchObject({
       queue: { status: 'up' },
     });
     await expect(
-      indicator.isHealthy('queue', { maxOldestDueAge: '1h' }),
+      indicator.isHealthy('queue', { ...PATIENT, maxOldestDueAge: '1h' }),
     ).resolves.toMatchObject({ queue: { status: 'up' } });
   });
 

@@ -13,6 +13,7 @@ import {
   StepError,
   Transition,
   Workflow,
+  WorkflowRunFailedError,
 } from '@underway/nestjs';
 import { UnderwayMetrics } from '@underway/nestjs/observability/underway-metrics';
 import { createTestApp } from '../support/create-test-app';
@@ -171,8 +172,22 @@ describe('metrics', () => {
     );
     await expect(cancelled.cancel()).resolves.toBe(true);
 
-    const points = await sdk.collect();
     const workflow = { 'underway.workflow': 'metered-order' };
+    // A worker records an outcome once its commit returns, just after the
+    // run's new state is visible to result(): wait for the last ones.
+    const points = await waitFor(async () => {
+      const now = await sdk!.collect();
+      return valueOf(now, 'underway.runs.finished', {
+        ...workflow,
+        'underway.state': 'failed',
+      }) === 1 &&
+        valueOf(now, 'underway.runs.finished', {
+          ...workflow,
+          'underway.state': 'succeeded',
+        }) === 1
+        ? now
+        : undefined;
+    });
     const step = (name: string, outcome: string) => ({
       ...workflow,
       'underway.step': name,
@@ -268,15 +283,21 @@ describe('metrics', () => {
     const { app: worker } = await createTestApp({
       workflows: [SlowWorkflow],
     });
-    await expect(run.result({ timeout: 10_000 })).rejects.toThrow();
-    const points = await sdk.collect();
-    expect(
-      valueOf(points, 'underway.step.attempts', {
+    await expect(run.result({ timeout: 30_000 })).rejects.toThrow(
+      WorkflowRunFailedError,
+    );
+    // Recorded once the sweep's statements return, just after the run's new
+    // state is visible to result().
+    const points = await waitFor(async () => {
+      const now = await sdk!.collect();
+      return valueOf(now, 'underway.step.attempts', {
         'underway.workflow': 'metered-slow',
         'underway.step': 'wait',
         'underway.outcome': 'lease_expired',
-      }),
-    ).toBe(1);
+      }) === 1
+        ? now
+        : undefined;
+    });
     expect(
       valueOf(points, 'underway.runs.finished', {
         'underway.workflow': 'metered-slow',
@@ -284,7 +305,7 @@ describe('metrics', () => {
       }),
     ).toBe(1);
     await worker.close();
-  });
+  }, 60_000);
 
   it('samples the queue gauges once per maintenance pass, not per scrape', async () => {
     sdk = new TestMetrics().install();
