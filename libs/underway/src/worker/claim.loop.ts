@@ -29,8 +29,8 @@ export interface ClaimLoopOptions {
   readonly backoff: ReconnectBackoff;
   /** Claims up to `limit` due runs. */
   claim(limit: number): Promise<Claim[]>;
-  /** A run was claimed (its lease starts now), before it waits for a slot. */
-  onClaimed(run: Claim): void;
+  /** A run was claimed (its lease started after `claimSentAt`), before it waits for a slot. */
+  onClaimed(run: Claim, claimSentAt: number): void;
   /** Runs one claimed step; calls `stepDone` when its slot is free again. */
   runStep(run: Claim, stepDone: () => void): Promise<void>;
   /**
@@ -218,6 +218,10 @@ export class ClaimLoop implements WakeScheduler {
         this.wanted = false;
         const limit = Math.min(room, MAX_CLAIM);
         let runs: Claim[];
+        // The lease starts in the database while the claim is in flight: a
+        // worker paused before reading the answer must not count its lease
+        // from after the pause.
+        const claimSentAt = Date.now();
         try {
           runs = await this.options.claim(limit);
           if (failures > 0) {
@@ -241,7 +245,7 @@ export class ClaimLoop implements WakeScheduler {
           this.wanted = true; // it took all it asked for: more may be due
         }
         for (const run of runs) {
-          this.options.onClaimed(run);
+          this.options.onClaimed(run, claimSentAt);
           this.queued.push(run);
         }
         continue;

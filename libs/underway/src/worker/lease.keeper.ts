@@ -43,13 +43,16 @@ export class LeaseKeeper {
     private readonly maxRenewTimeoutMs: number,
   ) {}
 
-  track(run: Claim, abort: StepAbort): void {
-    const now = Date.now();
+  /**
+   * @param claimSentAt when the claim was sent: the lease is counted from
+   *   then (never overestimated), as after each renewal
+   */
+  track(run: Claim, abort: StepAbort, claimSentAt = Date.now()): void {
     const lease: HeldLease = {
       run,
       abort,
-      renewedAt: now,
-      renewAt: now + run.leaseMs / RENEWALS_PER_LEASE,
+      renewedAt: claimSentAt,
+      renewAt: claimSentAt + run.leaseMs / RENEWALS_PER_LEASE,
     };
     this.held.set(leaseKey(run), lease);
     this.arm(lease.renewAt);

@@ -62,11 +62,11 @@ export class StepRunner {
   ) {}
 
   /** Takes charge of a claimed task from the moment it is claimed: its lease, its signal. */
-  hold(claimed: Claim): StepAbort {
+  hold(claimed: Claim, claimSentAt = Date.now()): StepAbort {
     const controller = new StepAbort();
     this.aborts.set(claimed, controller);
     this.running.set(claimed.id, controller);
-    this.leases.track(claimed, controller);
+    this.leases.track(claimed, controller, claimSentAt);
     this.metrics.claimed(claimed);
     return controller;
   }

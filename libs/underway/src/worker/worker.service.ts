@@ -242,7 +242,7 @@ export class WorkerService
       pollIntervalMs: runtime.pollIntervalMs,
       backoff: reconnectBackoff,
       claim: (limit) => queue.claim(executor, workflows, limit, instanceName),
-      onClaimed: (run) => runner.hold(run),
+      onClaimed: (run, claimSentAt) => runner.hold(run, claimSentAt),
       runStep: (run, stepDone): Promise<void> => runner.run(run, stepDone),
       stillHeld: (run) => leases.mayHold(run),
       dropped: (run) => runner.drop(run),
