@@ -61,7 +61,7 @@ export function claimRuns(
         c.fence, c.max_attempts, c.lease_ms, c.args::text as args, c.attempt_started_at::text as claimed_at,
         (extract(epoch from now() - c.run_at) * 1000)::float8 as queue_wait_ms
     ), candidate as (
-      select r.id, r.concurrency_key from ${ident(schema)}.workflow_run r
+      select r.id, r.concurrency_key, r.priority, r.run_at from ${ident(schema)}.workflow_run r
       where r.state in ('pending', 'waiting') and r.run_at <= now()
         and r.workflow_name = any(${workflowNames}::text[])
         and (r.concurrency_key is null or r.started_at is not null or not exists (
@@ -69,11 +69,18 @@ export function claimRuns(
           where o.concurrency_key = r.concurrency_key and o.id < r.id
             and o.state in ('pending', 'running', 'waiting')))
       order by r.priority desc, r.run_at, r.id
-      limit greatest(${limit}::int - (select count(*) from call_candidate), 0)
+      limit ${limit}
       for update of r skip locked
+    ), chosen as (
+      -- What the calls leave of the limit. Cut here, from the rows locked
+      -- above, rather than in their LIMIT: a computed limit there would cost
+      -- the planner its index scan.
+      select id, concurrency_key from candidate
+      order by priority desc, run_at, id
+      limit greatest(${limit}::int - (select count(*) from call_candidate), 0)
     ), slot as (
       select s.key, c.id as run_id from ${ident(schema)}.concurrency_slot s
-      join candidate c on c.concurrency_key = s.key
+      join chosen c on c.concurrency_key = s.key
       where s.run_id is null or s.run_id = c.id
       for update of s skip locked
     ), taken as (
@@ -86,7 +93,7 @@ export function claimRuns(
       set state = 'running', attempt = r.attempt + 1, fence = r.fence + 1,
         lease_expires_at = now() + r.lease_ms * interval '1 millisecond', lease_owner = ${owner},
         started_at = coalesce(r.started_at, now()), attempt_started_at = now(), updated_at = now()
-      from candidate c
+      from chosen c
       where r.id = c.id
         and (c.concurrency_key is null or exists (select 1 from slot where slot.run_id = c.id))
       returning r.id, r.workflow_name, r.step_index, r.attempt, r.fence, r.max_attempts, r.lease_ms,
