@@ -158,6 +158,27 @@ describe('transactional steps', () => {
     expect(await receipts(run.id)).toEqual(['long']);
   });
 
+  it('rolls back at shutdown a step still running after shutdownTimeout, giving its claim back', async () => {
+    const app = await createTestApp({
+      workflows: [LongTransactionWorkflow],
+      entities: [Receipt],
+      underway: { shutdownTimeout: 200 },
+    });
+    const run = await app.client.enqueue(LongTransactionWorkflow);
+    await waitFor(() => recorder.count('long') === 1);
+    await app.close();
+    expect(await receipts(run.id)).toEqual([]);
+    const [row] = await query<{ state: string; attempt: number }>(
+      `select state, attempt from ${app.schema}.workflow_run where id = $1`,
+      [run.id],
+    );
+    expect(row).toEqual({ state: 'pending', attempt: 0 });
+    const open = await query(
+      `select 1 from pg_stat_activity where state = 'idle in transaction' and query like '%tx_test_receipt%'`,
+    );
+    expect(open).toEqual([]);
+  });
+
   it('rolls back the writes of a step that throws, and records the failed attempt', async () => {
     const { client } = await createTestApp({
       workflows: [ReceiptWorkflow],
