@@ -18,8 +18,8 @@ import { decideFailure } from '../worker/failure-decision';
 import type { StepAbort } from '../workflow/step-abort';
 import { invokeAbortable } from '../workflow/step.executor';
 import type { EntityManager } from 'typeorm';
-import type {
-  AttemptTransaction,
+import {
+  attemptInTransaction,
   TransactionOpener,
 } from '../transaction/attempt-transaction';
 import type { Executed } from '../worker/step-attempt.executor';
@@ -67,26 +67,13 @@ export class ActivityExecutor {
         outcome: await this.attempt(claimed, controller, definition, activity),
       };
     }
-    let transaction: AttemptTransaction;
-    try {
-      transaction = await this.transactions.open(
-        `run ${claimed.runId} ${this.label(claimed)}`,
-      );
-    } catch (err) {
-      return {
-        outcome: this.failure(claimed, activity, classifyError(err), 'failed'),
-      };
-    }
-    return {
-      outcome: await this.attempt(
-        claimed,
-        controller,
-        definition,
-        activity,
-        transaction.manager,
-      ),
-      transaction,
-    };
+    return attemptInTransaction(
+      this.transactions,
+      `run ${claimed.runId} ${this.label(claimed)}`,
+      (manager) =>
+        this.attempt(claimed, controller, definition, activity, manager),
+      (err) => this.failure(claimed, activity, classifyError(err), 'failed'),
+    );
   }
 
   private missing(

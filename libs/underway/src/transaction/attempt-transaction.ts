@@ -158,3 +158,24 @@ export function transactionOpener(
     open: (task) => AttemptTransaction.open(dataSource(), cancelBackend, task),
   };
 }
+
+/**
+ * Runs an attempt in a new transaction from `opener`: its outcome, with the
+ * transaction still open for the runner to commit with it or roll back; or,
+ * when no transaction could be opened (no connection in the app's pool, say),
+ * the outcome `unopened` makes of the error, with none.
+ */
+export async function attemptInTransaction<O>(
+  opener: TransactionOpener,
+  task: string,
+  attempt: (manager: EntityManager) => Promise<O | undefined>,
+  unopened: (err: unknown) => O,
+): Promise<{ outcome: O | undefined; transaction?: AttemptTransaction }> {
+  let transaction: AttemptTransaction;
+  try {
+    transaction = await opener.open(task);
+  } catch (err) {
+    return { outcome: unopened(err) };
+  }
+  return { outcome: await attempt(transaction.manager), transaction };
+}

@@ -19,7 +19,8 @@ import { StepTimeoutError } from '../errors/step-timeout.error';
 import { UnderwayError } from '../errors/underway.error';
 import type { EntityManager } from 'typeorm';
 import type { ClaimedRun, RunOutcome } from '../queue/claimed-run';
-import type {
+import {
+  attemptInTransaction,
   AttemptTransaction,
   TransactionOpener,
 } from '../transaction/attempt-transaction';
@@ -87,33 +88,14 @@ export class StepExecutor {
         outcome: await this.attempt(claimed, controller, definition, step),
       };
     }
-    let transaction: AttemptTransaction;
-    try {
-      transaction = await this.transactions.open(
-        `run ${claimed.id} ${this.label(definition, step)}`,
-      );
-    } catch (err) {
-      // No connection of the app's pool, say: a failed attempt, retried.
-      return {
-        outcome: this.failure(
-          claimed,
-          step,
-          classifyError(err),
-          'failed',
-          definition,
-        ),
-      };
-    }
-    return {
-      outcome: await this.attempt(
-        claimed,
-        controller,
-        definition,
-        step,
-        transaction.manager,
-      ),
-      transaction,
-    };
+    // No connection of the app's pool, say: a failed attempt, retried.
+    return attemptInTransaction(
+      this.transactions,
+      `run ${claimed.id} ${this.label(definition, step)}`,
+      (manager) => this.attempt(claimed, controller, definition, step, manager),
+      (err) =>
+        this.failure(claimed, step, classifyError(err), 'failed', definition),
+    );
   }
 
   private async attempt(
