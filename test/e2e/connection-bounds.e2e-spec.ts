@@ -65,7 +65,12 @@ describe('connection bounds', () => {
     const client = await database.pool.connect();
     try {
       for (const limit of [1, 10, 500, 1, 7]) {
-        await client.query(claimRuns(schema, ['nothing-here'], limit, 'test'));
+        const claim = claimRuns(schema, ['nothing-here'], limit, 'test');
+        await client.query({
+          name: claim.name,
+          text: claim.text,
+          values: [...claim.values],
+        });
       }
       const { rows } = await client.query<{
         generic: string;
