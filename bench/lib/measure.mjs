@@ -32,6 +32,11 @@ let worker; // WorkerProcess
 class WorkerProcess {
   constructor() {
     this.proc = fork(WORKER_CHILD, [], {
+      // BENCH_WORKER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the
+      // worker (Node refuses --cpu-prof in NODE_OPTIONS).
+      execArgv: (process.env.BENCH_WORKER_NODE_ARGS ?? '')
+        .split(' ')
+        .filter(Boolean),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: process.env,
     });

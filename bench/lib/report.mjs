@@ -5,6 +5,16 @@ import { PGBENCH_WORKLOADS, WORKLOADS, fmtInt, sizeOf } from './workloads.mjs';
 
 // ------------------------------------------------------------------ summaries
 
+/** Worker workloads whose value is jobs (runs, chains) per second. */
+const THROUGHPUT_WORKLOADS = new Set([
+  'process-c10',
+  'process-c50',
+  'chain',
+  'activity-runs',
+  'insert-c10',
+  'insert-tx-c10',
+]);
+
 /** metric -> value of one sample. */
 function metricsOf(sample) {
   const m = {};
@@ -28,6 +38,9 @@ function metricsOf(sample) {
   if (sample.stealPct != null) m[`cpu-steal:${w}`] = sample.stealPct;
   const client = sample.producerCpuPct ?? sample.workerCpuPct;
   if (client != null) m[`cpu-client:${w}`] = client;
+  // µs of the worker process's CPU (Node) per job, run or chain processed.
+  if (sample.workerCpuPct != null && THROUGHPUT_WORKLOADS.has(w))
+    m[`cpu-us-per-job:${w}`] = (sample.workerCpuPct * 1e4) / sample.value;
   return m;
 }
 
@@ -548,6 +561,25 @@ export function render(records) {
       p(`| ${w.id} | ${cells.join(' | ')} |`);
     }
     p();
+    const perJob = cpuWorkloads.filter((w) =>
+      systems.some((name) => sum(name, `cpu-us-per-job:${w.id}`)),
+    );
+    if (perJob.length) {
+      p(
+        'Worker CPU per job (medians): µs of the worker process (Node) per job, run or chain processed',
+      );
+      p();
+      p(`| Workload | ${systems.join(' | ')} |`);
+      p(`|---|${systems.map(() => '---:').join('|')}|`);
+      for (const w of perJob) {
+        const cells = systems.map((name) => {
+          const us = sum(name, `cpu-us-per-job:${w.id}`)?.median;
+          return us === undefined || Number.isNaN(us) ? '–' : us.toFixed(1);
+        });
+        p(`| ${w.id} | ${cells.join(' | ')} |`);
+      }
+      p();
+    }
   }
 
   // Latency detail and start-up
