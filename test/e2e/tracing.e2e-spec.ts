@@ -20,7 +20,10 @@ import {
   Transition,
   Workflow,
 } from '@underway/nestjs';
+import type { SpanEvent } from '../fault-worker/protocol';
 import { createTestApp } from '../support/create-test-app';
+import { cleanupFaults, prepareFaultEnv } from '../support/fault-env';
+import { waitForStep } from '../support/worker-process';
 import { query } from '../support/database';
 import { deferred, waitFor } from '../support/wait-for';
 
@@ -130,7 +133,10 @@ describe('traces', () => {
     gate.entered = deferred();
   });
 
-  afterEach(() => gate.open.resolve());
+  afterEach(async () => {
+    gate.open.resolve();
+    await cleanupFaults();
+  });
 
   it('traces a run from the enqueue through a retried step and an activity call, with links, outcomes and no payloads', async () => {
     const { client, schema } = await createTestApp({
@@ -311,5 +317,53 @@ describe('traces', () => {
       ]);
       expect(span.attributes['underway.attempt']).toBe(1);
     }
+  });
+
+  it('continues the trace in a worker process that takes the run over after another was killed mid-step', async () => {
+    // The producer (this process, with the SDK) enqueues; worker A (a child
+    // process with its own SDK) is SIGKILLed mid-step; worker B reclaims the
+    // run once A's lease lapses: its span continues the trace from the row.
+    const env = await prepareFaultEnv({ heartbeatMs: 1_000 });
+    const run = await env.client.enqueue('fault-single', { sleepMs: 1_500 });
+    const enqueue = exporter
+      .getFinishedSpans()
+      .find((s) => s.name === 'underway.enqueue fault-single');
+    expect(enqueue).toBeDefined();
+
+    const a = env.startWorker({
+      instance: 'trace-a',
+      pollMs: 50,
+      traces: true,
+    });
+    await waitForStep([a], { runId: run.id, attempt: 1 });
+    a.kill('SIGKILL');
+    await a.exitWithin(10_000);
+
+    const b = env.startWorker({
+      instance: 'trace-b',
+      pollMs: 50,
+      traces: true,
+    });
+    const span = await b.waitForEvent(
+      (e) =>
+        e.event === 'span' &&
+        e.name === 'underway.step fault-single.only' &&
+        e.attributes['underway.outcome'] === 'succeeded'
+          ? (e as SpanEvent)
+          : undefined,
+      { timeoutMs: 30_000, what: 'the step span of worker B' },
+    );
+    expect(span).toMatchObject({
+      kind: SpanKind.CONSUMER,
+      traceId: traceId(enqueue!),
+      parentSpanId: spanId(enqueue!),
+      links: [spanId(enqueue!)],
+      attributes: {
+        'underway.workflow': 'fault-single',
+        'underway.run_id': run.id,
+        'underway.step': 'only',
+        'underway.attempt': 2,
+      },
+    });
   });
 });
