@@ -20,7 +20,6 @@ import {
   Transition,
   Workflow,
 } from '@underway/nestjs';
-import type { SpanEvent } from '../fault-worker/protocol';
 import { createTestApp } from '../support/create-test-app';
 import { cleanupFaults, prepareFaultEnv } from '../support/fault-env';
 import { waitForStep } from '../support/worker-process';
@@ -349,7 +348,7 @@ describe('traces', () => {
         e.event === 'span' &&
         e.name === 'underway.step fault-single.only' &&
         e.attributes['underway.outcome'] === 'succeeded'
-          ? (e as SpanEvent)
+          ? e
           : undefined,
       { timeoutMs: 30_000, what: 'the step span of worker B' },
     );
