@@ -2,6 +2,7 @@ import { escapeIdentifier } from 'pg';
 import { UnderwayInit } from './1700000000000-UnderwayInit';
 import { UnderwaySchedules } from './1700000000001-UnderwaySchedules';
 import { UnderwayActivities } from './1700000000002-UnderwayActivities';
+import { UnderwayTraceContext } from './1700000000003-UnderwayTraceContext';
 import {
   migrationClass,
   UnderwayMigrationClass,
@@ -13,6 +14,7 @@ export const MIGRATION_DEFINITIONS: readonly UnderwayMigrationDefinition[] = [
   UnderwayInit,
   UnderwaySchedules,
   UnderwayActivities,
+  UnderwayTraceContext,
 ];
 
 /** The schema version this code needs and understands. */

@@ -131,6 +131,9 @@ describe('underway (the CLI)', () => {
     const migration = await cli(['sql', '--schema', 'billing'], unreachable);
     expect(migration.code).toBe(0);
     expect(migration.stdout).toMatch(/create table "?billing"?\.workflow_run/i);
+    expect(migration.stdout).toMatch(
+      /alter table "?billing"?\.workflow_run add column trace_context jsonb/i,
+    );
     const alias = await cli(
       ['--schema', 'billing', '--grant', 'app_runtime'],
       unreachable,

@@ -43,7 +43,12 @@ describe('schema migrations', () => {
     const versions = await query<{ version: number }>(
       `select version from ${schema}.migration`,
     );
-    expect(versions).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
+    expect(versions).toEqual([
+      { version: 1 },
+      { version: 2 },
+      { version: 3 },
+      { version: 4 },
+    ]);
     await expect(
       (await apps[1]!.client.enqueue(NoopWorkflow)).result({ timeout: 5_000 }),
     ).resolves.toBe('ok');
@@ -62,7 +67,7 @@ describe('schema migrations', () => {
       await query<{ version: number }>(
         `select version from ${upgraded.schema}.migration order by version`,
       ),
-    ).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
+    ).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
     expect((await upgraded.client.getRun(run.id))?.state).toBe('succeeded');
     await expect(upgraded.client.listSchedules()).resolves.toEqual([]);
   });
@@ -81,8 +86,8 @@ describe('schema migrations', () => {
       await query<{ version: number }>(
         `select version from ${upgraded.schema}.migration order by version`,
       ),
-    ).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
-    // Enqueued under version 2, run under version 3.
+    ).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
+    // Enqueued under version 2, run under the latest version.
     await expect(
       upgraded.client.run(done.id, 'noop').result({ timeout: 5_000 }),
     ).resolves.toBe('ok');
@@ -102,7 +107,7 @@ describe('schema migrations', () => {
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SchemaVersionError);
     expect((error as Error).message).toBe(
-      `Schema "${first.schema}" is at version 99, newer than this library understands (3). Upgrade @underway/nestjs on this instance.`,
+      `Schema "${first.schema}" is at version 99, newer than this library understands (4). Upgrade @underway/nestjs on this instance.`,
     );
     await waitFor(
       async () => (await libraryConnections('from-the-past')) === 0,
@@ -123,7 +128,7 @@ describe('schema migrations', () => {
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SchemaVersionError);
     expect((error as Error).message).toMatch(
-      /is at version 0, this library needs 3\. Apply underwayMigrations/,
+      /is at version 0, this library needs 4\. Apply underwayMigrations/,
     );
     await waitFor(async () => (await libraryConnections('unmigrated')) === 0, {
       timeoutMs: 2_000,
@@ -146,6 +151,7 @@ describe('schema migrations', () => {
         `UnderwayInit_${schema}_1700000000000`,
         `UnderwaySchedules_${schema}_1700000000001`,
         `UnderwayActivities_${schema}_1700000000002`,
+        `UnderwayTraceContext_${schema}_1700000000003`,
       ]);
     } finally {
       await dataSource.query(
@@ -168,6 +174,7 @@ describe('schema migrations', () => {
       'UnderwayInit1700000000000',
       'UnderwaySchedules1700000000001',
       'UnderwayActivities1700000000002',
+      'UnderwayTraceContext1700000000003',
     ]);
     expect(() => underwayMigrationsFor('Bad-Name')).toThrow(
       /Invalid option schema/,

@@ -22,6 +22,7 @@ import {
   FaultEvent,
   ledgerTable,
 } from './protocol';
+import { installTracing } from './tracing';
 
 /**
  * A worker as a plain process, for the fault suite (test/e2e/faults): a Nest
@@ -114,6 +115,9 @@ process.on('unhandledRejection', (reason) => {
 });
 
 async function main(): Promise<void> {
+  if (env(FAULT_ENV.traces) === '1') {
+    installTracing(emit);
+  }
   const url = required(FAULT_ENV.databaseUrl);
   const schema = required(FAULT_ENV.schema);
   const concurrency = numberFrom(FAULT_ENV.concurrency, 4);

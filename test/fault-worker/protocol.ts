@@ -44,6 +44,8 @@ export const FAULT_ENV = {
   underwayUrl: 'FAULT_UNDERWAY_URL',
   /** `connections.statementTimeout`, ms (default: the library's). */
   statementTimeoutMs: 'FAULT_STATEMENT_TIMEOUT_MS',
+  /** `1`: install an OpenTelemetry SDK that prints each finished span (`span` events). */
+  traces: 'FAULT_TRACES',
 } as const;
 
 /**
@@ -201,9 +203,25 @@ export interface TxWroteEvent {
   then: TxOnceFault['then'];
 }
 
+/** A finished span of the child (with `FAULT_TRACES=1`). */
+export interface SpanEvent {
+  event: 'span';
+  instance: string;
+  pid: number;
+  name: string;
+  kind: number;
+  traceId: string;
+  spanId: string;
+  parentSpanId: string | undefined;
+  /** The span ids it links to. */
+  links: string[];
+  attributes: Record<string, unknown>;
+}
+
 /** One JSON line of the child's stdout. */
 export type FaultEvent =
   | { event: 'ready'; instance: string; pid: number }
+  | SpanEvent
   | StepEvent
   | TxWroteEvent
   | {

@@ -37,6 +37,8 @@ export interface WorkerOptions {
   readonly underwayUrl?: string;
   /** `connections.statementTimeout`, ms. */
   readonly statementTimeoutMs?: number;
+  /** Install an OpenTelemetry SDK in the child that prints its spans (`span` events). */
+  readonly traces?: boolean;
 }
 
 export interface Exit {
@@ -327,6 +329,7 @@ export function startWorker(options: WorkerOptions): WorkerProcess {
     [FAULT_ENV.underwayUrl, options.underwayUrl],
     [FAULT_ENV.statementTimeoutMs, options.statementTimeoutMs],
     [FAULT_ENV.stepEvents, options.stepEvents === false ? '0' : undefined],
+    [FAULT_ENV.traces, options.traces ? '1' : undefined],
   ];
   for (const [name, value] of optional) {
     if (value === undefined) {

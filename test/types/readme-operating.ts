@@ -9,11 +9,17 @@ import {
   TerminusModule,
 } from '@nestjs/terminus';
 import { metrics } from '@opentelemetry/api';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import {
   ConsoleMetricExporter,
   MeterProvider,
   PeriodicExportingMetricReader,
 } from '@opentelemetry/sdk-metrics';
+import {
+  BatchSpanProcessor,
+  NodeTracerProvider,
+} from '@opentelemetry/sdk-trace-node';
 import {
   UnderwayHealthDetails,
   UnderwayHealthIndicator,
@@ -62,4 +68,26 @@ export function startMetrics(): void {
       ],
     }),
   );
+}
+
+// --- Observability: the SDK setup (traces and metrics) -----------------------
+export function startTelemetry(): () => Promise<void> {
+  const tracerProvider = new NodeTracerProvider({
+    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())],
+  });
+  tracerProvider.register();
+
+  const meterProvider = new MeterProvider({
+    readers: [
+      new PeriodicExportingMetricReader({
+        exporter: new OTLPMetricExporter(),
+        exportIntervalMillis: 15_000,
+      }),
+    ],
+  });
+  metrics.setGlobalMeterProvider(meterProvider);
+
+  return async function shutdownTelemetry(): Promise<void> {
+    await Promise.all([tracerProvider.shutdown(), meterProvider.shutdown()]);
+  };
 }

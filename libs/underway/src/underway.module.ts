@@ -7,6 +7,7 @@ import { UnderwayExplorer } from './discovery/underway.explorer';
 import { WorkflowRegistry } from './discovery/workflow.registry';
 import { UnderwayHealthIndicator } from './health/underway-health.indicator';
 import { UnderwayMetrics } from './observability/underway-metrics';
+import { UnderwayTracing } from './observability/underway-tracing';
 import { resolveOptions } from './options/resolve-options';
 import type { UnderwayModuleOptions } from './options/underway-module-options.interface';
 import { UnderwayBootstrap } from './underway.bootstrap';
@@ -54,6 +55,7 @@ import { WorkerService } from './worker/worker.service';
     WorkflowClient,
     WorkerService,
     UnderwayMetrics,
+    UnderwayTracing,
     UnderwayHealthIndicator,
   ],
   exports: [WorkflowClient, UnderwayHealthIndicator],

@@ -19,6 +19,7 @@ import { UnderwayClosedError } from '../errors/underway-closed.error';
 import { WorkflowRunFailedError } from '../errors/workflow-run-failed.error';
 import type { ResolvedOptions } from '../options/resolved-options';
 import { UnderwayMetrics } from '../observability/underway-metrics';
+import { UnderwayTracing } from '../observability/underway-tracing';
 import { UnderwayBootstrap } from '../underway.bootstrap';
 import { UNDERWAY_OPTIONS } from '../underway.module-definition';
 import { RunEvents } from '../workflow/run-events';
@@ -96,6 +97,7 @@ export class WorkflowClient {
     private readonly events: RunEvents,
     private readonly bootstrap: UnderwayBootstrap,
     metrics: UnderwayMetrics,
+    private readonly tracing: UnderwayTracing,
   ) {
     this.runs = new RunRepository(options.schema, metrics);
     this.calls = new ActivityCallRepository(options.schema);
@@ -134,8 +136,17 @@ export class WorkflowClient {
     const definition = this.registry.get(workflow);
     const checked = checkEnqueueOptions(options);
     const run = newRunOf(definition, this.serialize(input), checked);
-    const executor = await this.executor(operation, checked);
-    const { id } = await this.runs.insert(executor, run);
+    const { id } = await this.tracing.enqueue(
+      definition.name,
+      1,
+      async (traceContext) =>
+        this.runs.insert(
+          await this.executor(operation, checked),
+          run,
+          traceContext,
+        ),
+      (inserted) => inserted.id,
+    );
     return new WorkflowRun<TOutput>(id, definition.name, this.handles);
   }
 
@@ -180,9 +191,15 @@ export class WorkflowClient {
     if (runs.length === 0) {
       return [];
     }
-    const ids = await this.runs.insertMany(
-      await this.executor(operation, checked),
-      runs,
+    const ids = await this.tracing.enqueue(
+      definition.name,
+      runs.length,
+      async (traceContext) =>
+        this.runs.insertMany(
+          await this.executor(operation, checked),
+          runs,
+          traceContext,
+        ),
     );
     return ids.map(
       (id) => new WorkflowRun<TOutput>(id, definition.name, this.handles),
@@ -338,6 +355,7 @@ export class WorkflowClient {
     const query = { ...checked, forRedrive: true };
     const redrive = async (
       executor: SqlExecutor,
+      traceContext: string | null,
     ): Promise<WorkflowRun<TOutput>[]> => {
       const entries = await this.runs.deadLetters(executor, name, query);
       if (entries.length === 0) {
@@ -346,7 +364,7 @@ export class WorkflowClient {
       const runs = entries.map((entry) =>
         newRunOf(this.registry.get(entry.workflow_name), entry.input),
       );
-      const ids = await this.runs.insertMany(executor, runs);
+      const ids = await this.runs.insertMany(executor, runs, traceContext);
       await this.runs.markRedriven(
         executor,
         entries.map((entry, i) => ({ id: entry.id, runId: ids[i] as string })),
@@ -361,16 +379,20 @@ export class WorkflowClient {
       );
     };
     await this.ready(operation);
-    return checked.manager
-      ? redrive(
-          this.refuseOnceClosed(
-            operation,
-            new EntityManagerExecutor(checked.manager),
+    const manager = checked.manager;
+    return this.tracing.redrive(name, (traceContext) =>
+      manager
+        ? redrive(
+            this.refuseOnceClosed(
+              operation,
+              new EntityManagerExecutor(manager),
+            ),
+            traceContext,
+          )
+        : withTransaction(this.database.pool, (executor) =>
+            redrive(this.refuseOnceClosed(operation, executor), traceContext),
           ),
-        )
-      : withTransaction(this.database.pool, (executor) =>
-          redrive(this.refuseOnceClosed(operation, executor)),
-        );
+    );
   }
 
   /**

@@ -188,8 +188,8 @@ export class UnderwayMetrics implements OnApplicationShutdown {
   }
 }
 
-/** How an attempt ended, from its committed outcome. */
-function attemptOutcome(
+/** How an attempt ended, from its committed outcome (metrics and spans). */
+export function attemptOutcome(
   outcome: RunOutcome | ActivityOutcome,
   state: string | undefined,
 ): AttemptOutcome {

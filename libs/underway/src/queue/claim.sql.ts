@@ -19,6 +19,8 @@ export interface ClaimRow {
   claimed_at: string;
   /** How long the task was due before this claim, in ms (`run_at` to now). */
   queue_wait_ms: number;
+  /** The run's trace context, stored at enqueue (`null`: none). */
+  trace_context: Record<string, string> | null;
 }
 
 /**
@@ -34,6 +36,9 @@ export interface ClaimRow {
  * version (not the statement's snapshot), so two workers can never both take a
  * key, even when their snapshots differ. A run suspended on activity calls
  * waits with `run_at = 'infinity'`: only the commit of its last call wakes it.
+ *
+ * Each claim returns its run's `trace_context`, so an attempt continues the
+ * enqueue's trace in any process (an activity call reads its run's by key).
  */
 export function claimRuns(
   schema: Schema,
@@ -59,7 +64,8 @@ export function claimRuns(
       where c.run_id = k.run_id and c.step_index = k.step_index and c.call_index = k.call_index
       returning c.run_id, c.workflow_name, c.step_index, c.call_index, c.name, c.kind, c.attempt,
         c.fence, c.max_attempts, c.lease_ms, c.args::text as args, c.attempt_started_at::text as claimed_at,
-        (extract(epoch from now() - c.run_at) * 1000)::float8 as queue_wait_ms
+        (extract(epoch from now() - c.run_at) * 1000)::float8 as queue_wait_ms,
+        (select t.trace_context from ${ident(schema)}.workflow_run t where t.id = c.run_id) as trace_context
     ), candidate as (
       select r.id, r.concurrency_key, r.priority, r.run_at from ${ident(schema)}.workflow_run r
       where r.state in ('pending', 'waiting') and r.run_at <= now()
@@ -99,15 +105,15 @@ export function claimRuns(
       returning r.id, r.workflow_name, r.step_index, r.attempt, r.fence, r.max_attempts, r.lease_ms,
         (case when r.step_index = 0 then r.input else r.step_input end)::text as input,
         r.attempt_started_at::text as claimed_at, r.recorded_calls,
-        (extract(epoch from now() - r.run_at) * 1000)::float8 as queue_wait_ms
+        (extract(epoch from now() - r.run_at) * 1000)::float8 as queue_wait_ms, r.trace_context
     )
     select 'step' as kind, id, workflow_name, step_index, null::int as call_index, null::text as name,
       null::text as call_kind, attempt, fence, max_attempts, lease_ms, input, claimed_at, recorded_calls,
-      queue_wait_ms
+      queue_wait_ms, trace_context
     from claimed
     union all
     select 'activity', run_id, workflow_name, step_index, call_index, name, kind, attempt, fence,
-      max_attempts, lease_ms, args, claimed_at, 0, queue_wait_ms
+      max_attempts, lease_ms, args, claimed_at, 0, queue_wait_ms, trace_context
     from call_claimed`,
     'claim',
     schema,

@@ -18,6 +18,8 @@ export interface ClaimedRun {
   readonly recordedCalls: number;
   /** How long the step was due before this claim, in ms (for `underway.run.queue_wait`). */
   readonly queueWaitMs: number;
+  /** The trace context stored at enqueue; absent or `null`: none. */
+  readonly traceContext?: TraceCarrier | null;
 }
 
 /** An activity call claimed by this worker, fenced like a run. */
@@ -42,7 +44,15 @@ export interface ClaimedActivity {
   readonly claimedAt: string;
   /** How long the call was due before this claim, in ms. */
   readonly queueWaitMs: number;
+  /** The trace context stored with its run at enqueue; absent or `null`: none. */
+  readonly traceContext?: TraceCarrier | null;
 }
+
+/**
+ * A W3C trace context as OpenTelemetry's propagator writes it
+ * (`traceparent`, `tracestate`), stored as `workflow_run.trace_context`.
+ */
+export type TraceCarrier = Record<string, string>;
 
 /** Work claimed by this worker: a step of a run, or an activity call. */
 export type Claim = ClaimedRun | ClaimedActivity;

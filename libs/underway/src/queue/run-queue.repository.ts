@@ -158,6 +158,7 @@ function toClaim(row: ClaimRow): Claim {
       args: row.input as string,
       claimedAt: row.claimed_at,
       queueWaitMs: row.queue_wait_ms,
+      traceContext: row.trace_context,
     };
   }
   return {
@@ -173,5 +174,6 @@ function toClaim(row: ClaimRow): Claim {
     claimedAt: row.claimed_at,
     recordedCalls: row.recorded_calls,
     queueWaitMs: row.queue_wait_ms,
+    traceContext: row.trace_context,
   };
 }

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { ActivityExecutor } from '../activity/activity.executor';
 import type { UnderwayMetrics } from '../observability/underway-metrics';
+import type { UnderwayTracing } from '../observability/underway-tracing';
 import { isTransientPgError, pgErrorCode } from '../database/pg-errors';
 import { fatalError } from '../errors/classify-error';
 import { StepAbortedError } from '../errors/step-aborted.error';
@@ -16,7 +17,7 @@ import type { RunEvents } from '../workflow/run-events';
 import { StepAbort } from '../workflow/step-abort';
 import type { LeaseKeeper } from './lease.keeper';
 import type { OutcomeBatcher } from './outcome.batcher';
-import type { StepExecutor } from './step-attempt.executor';
+import type { Executed, StepExecutor } from './step-attempt.executor';
 
 /** How the runner asks the claim loop to look for work again. */
 export interface WakeScheduler {
@@ -48,6 +49,7 @@ export class StepRunner {
 
   constructor(
     private readonly metrics: UnderwayMetrics,
+    private readonly tracing: UnderwayTracing,
     private readonly leases: LeaseKeeper,
     private readonly outcomes: OutcomeBatcher,
     private readonly events: RunEvents,
@@ -119,17 +121,21 @@ export class StepRunner {
   async run(claimed: Claim, stepDone: () => void): Promise<void> {
     const controller = this.aborts.get(claimed) ?? this.hold(claimed);
     const startedAt = this.metrics.now();
+    // `undefined` without an OpenTelemetry SDK: no span, no context.
+    const traced = this.tracing.attemptStarted(claimed);
+    let committed:
+      | { outcome: RunOutcome | ActivityOutcome; state: string | undefined }
+      | undefined;
+    let failure: { error: unknown } | undefined;
     try {
-      const { outcome, transaction } =
-        claimed.kind === 'step'
-          ? await this.steps.execute(claimed, controller)
-          : await this.activities.execute(claimed, controller);
+      const { outcome, transaction } = traced
+        ? await this.tracing.within(traced, () =>
+            this.execute(claimed, controller),
+          )
+        : await this.execute(claimed, controller);
       if (!transaction) {
         stepDone();
       }
-      let committed:
-        | { outcome: RunOutcome | ActivityOutcome; state: string | undefined }
-        | undefined;
       if (transaction && outcome && commitsWrites(outcome)) {
         committed = await this.commitWithWrites(claimed, outcome, transaction);
       } else if (transaction) {
@@ -152,6 +158,7 @@ export class StepRunner {
         );
       }
     } catch (err) {
+      failure = { error: err };
       this.logger.error(
         `${taskLabel(claimed)} attempt ${claimed.attempt}: ` +
           `could not commit its outcome (${(err as Error).message}); the lease will lapse and the step run again`,
@@ -160,7 +167,25 @@ export class StepRunner {
     } finally {
       stepDone();
       this.forget(claimed);
+      if (traced) {
+        this.tracing.attemptEnded(
+          traced,
+          committed?.outcome,
+          committed?.state,
+          failure?.error,
+        );
+      }
     }
+  }
+
+  /** Runs the attempt's code (a step's or an activity call's) and decides its outcome. */
+  private execute(
+    claimed: Claim,
+    controller: StepAbort,
+  ): Promise<Executed<RunOutcome | ActivityOutcome>> {
+    return claimed.kind === 'step'
+      ? this.steps.execute(claimed, controller)
+      : this.activities.execute(claimed, controller);
   }
 
   /**

@@ -19,6 +19,7 @@ import type {
 } from '../options/resolved-options';
 import { QueueSampler } from '../observability/queue.sampler';
 import { UnderwayMetrics } from '../observability/underway-metrics';
+import { UnderwayTracing } from '../observability/underway-tracing';
 import { RunQueueRepository } from '../queue/run-queue.repository';
 import { UNDERWAY_OPTIONS } from '../underway.module-definition';
 import { RunEvents } from '../workflow/run-events';
@@ -86,6 +87,7 @@ export class WorkerService
     private readonly events: RunEvents,
     private readonly bootstrap: UnderwayBootstrap,
     private readonly metrics: UnderwayMetrics,
+    private readonly tracing: UnderwayTracing,
   ) {}
 
   status(): WorkerStatus {
@@ -257,6 +259,7 @@ export class WorkerService
     );
     const runner: StepRunner = new StepRunner(
       this.metrics,
+      this.tracing,
       leases,
       outcomes,
       this.events,

@@ -35,13 +35,17 @@ export class RunRepository {
     private readonly recorder?: RunRecorder,
   ) {}
 
-  /** Inserts a run; with a known idempotency key, returns the existing run's id. */
+  /**
+   * Inserts a run; with a known idempotency key, returns the existing run's id.
+   * @param traceContext the enqueue's trace context, JSON text (`null`: none)
+   */
   async insert(
     executor: SqlExecutor,
     run: NewRun,
+    traceContext: string | null = null,
   ): Promise<{ id: string; created: boolean }> {
     const inserted = await executor.query<{ id: string }>(
-      insertRun(this.schema, run),
+      insertRun(this.schema, run, traceContext),
     );
     const row = inserted.rows[0];
     if (row) {
@@ -66,12 +70,14 @@ export class RunRepository {
     return { id: found.id, created: false };
   }
 
+  /** Inserts runs, all with the same trace context (JSON text, `null`: none). */
   async insertMany(
     executor: SqlExecutor,
     runs: readonly NewRun[],
+    traceContext: string | null = null,
   ): Promise<string[]> {
     const inserted = await executor.query<{ id: string }>(
-      insertRuns(this.schema, runs),
+      insertRuns(this.schema, runs, traceContext),
     );
     if (this.recorder?.enabled) {
       for (const run of runs) {

@@ -36,19 +36,25 @@ export interface NewRun {
  * Inserts one run (step 0 pending) and wakes the workers, both inside the
  * caller's transaction. With an idempotency key already used by this workflow,
  * inserts nothing and returns no row.
+ * @param traceContext the enqueue's trace context, JSON text (`null`: none)
  */
-export function insertRun(schema: Schema, run: NewRun): SqlQuery {
+export function insertRun(
+  schema: Schema,
+  run: NewRun,
+  traceContext: string | null = null,
+): SqlQuery {
   return prepared(
     sql`
     with inserted as (
       insert into ${ident(schema)}.workflow_run (
         id, workflow_name, input, max_attempts, lease_ms, priority, run_priority,
-        run_at, concurrency_key, idempotency_key, dead_letter, ttl_ms)
+        run_at, concurrency_key, idempotency_key, dead_letter, ttl_ms, trace_context)
       values (
         ${run.id}, ${run.workflowName}, ${run.input}::jsonb, ${run.maxAttempts}, ${run.leaseMs},
         ${run.priority}, ${run.runPriority},
         coalesce(${run.runAt}::timestamptz, now() + ${run.delayMs}::bigint * interval '1 millisecond'),
-        ${run.concurrencyKey}, ${run.idempotencyKey}, ${run.deadLetter}, ${run.ttlMs})
+        ${run.concurrencyKey}, ${run.idempotencyKey}, ${run.deadLetter}, ${run.ttlMs},
+        ${traceContext}::jsonb)
       on conflict (workflow_name, idempotency_key) where idempotency_key is not null do nothing
       returning id, run_at, concurrency_key
     ), slots as (
@@ -64,17 +70,25 @@ export function insertRun(schema: Schema, run: NewRun): SqlQuery {
   );
 }
 
-/** Inserts many runs in one statement: all or nothing. */
-export function insertRuns(schema: Schema, runs: readonly NewRun[]): SqlQuery {
+/**
+ * Inserts many runs in one statement: all or nothing.
+ * @param traceContext the trace context of the enqueue that writes them all,
+ *   JSON text (`null`: none)
+ */
+export function insertRuns(
+  schema: Schema,
+  runs: readonly NewRun[],
+  traceContext: string | null = null,
+): SqlQuery {
   return prepared(
     sql`
     with inserted as (
       insert into ${ident(schema)}.workflow_run (
         id, workflow_name, input, max_attempts, lease_ms, priority, run_priority,
-        run_at, concurrency_key, dead_letter, ttl_ms)
+        run_at, concurrency_key, dead_letter, ttl_ms, trace_context)
       select r.id, r.workflow_name, r.input::jsonb, r.max_attempts, r.lease_ms, r.priority, r.run_priority,
         coalesce(r.run_at, now() + r.delay_ms * interval '1 millisecond'), r.concurrency_key,
-        r.dead_letter, r.ttl_ms
+        r.dead_letter, r.ttl_ms, ${traceContext}::jsonb
       from unnest(
         ${runs.map((r) => r.id)}::uuid[], ${runs.map((r) => r.workflowName)}::text[],
         ${runs.map((r) => r.input)}::text[], ${runs.map((r) => r.maxAttempts)}::int[],
