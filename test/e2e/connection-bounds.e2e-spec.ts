@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import { UnderwayDatabase } from '@underway/nestjs/database/underway-database';
+import { parseSchema } from '@underway/nestjs/database/sql';
 import { claimRuns } from '@underway/nestjs/queue/claim.sql';
 import { createTestApp } from '../support/create-test-app';
 
@@ -58,9 +59,9 @@ describe('connection bounds', () => {
   });
 
   it('claims with one generic plan, planned once, and never JIT-compiled', async () => {
-    const { get, schema } = await createTestApp({
-      underway: { runtime: false },
-    });
+    const app = await createTestApp({ underway: { runtime: false } });
+    const { get } = app;
+    const schema = parseSchema(app.schema);
     const database = get(UnderwayDatabase);
     const client = await database.pool.connect();
     try {
