@@ -3,6 +3,7 @@ import { UnderwayInit } from './1700000000000-UnderwayInit';
 import { UnderwaySchedules } from './1700000000001-UnderwaySchedules';
 import { UnderwayActivities } from './1700000000002-UnderwayActivities';
 import { UnderwayTraceContext } from './1700000000003-UnderwayTraceContext';
+import { UnderwayWakeGate } from './1700000000004-UnderwayWakeGate';
 import {
   migrationClass,
   UnderwayMigrationClass,
@@ -15,6 +16,7 @@ export const MIGRATION_DEFINITIONS: readonly UnderwayMigrationDefinition[] = [
   UnderwaySchedules,
   UnderwayActivities,
   UnderwayTraceContext,
+  UnderwayWakeGate,
 ];
 
 /** The schema version this code needs and understands. */

@@ -48,6 +48,7 @@ describe('schema migrations', () => {
       { version: 2 },
       { version: 3 },
       { version: 4 },
+      { version: 5 },
     ]);
     await expect(
       (await apps[1]!.client.enqueue(NoopWorkflow)).result({ timeout: 5_000 }),
@@ -67,7 +68,13 @@ describe('schema migrations', () => {
       await query<{ version: number }>(
         `select version from ${upgraded.schema}.migration order by version`,
       ),
-    ).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
+    ).toEqual([
+      { version: 1 },
+      { version: 2 },
+      { version: 3 },
+      { version: 4 },
+      { version: 5 },
+    ]);
     expect((await upgraded.client.getRun(run.id))?.state).toBe('succeeded');
     await expect(upgraded.client.listSchedules()).resolves.toEqual([]);
   });
@@ -86,7 +93,13 @@ describe('schema migrations', () => {
       await query<{ version: number }>(
         `select version from ${upgraded.schema}.migration order by version`,
       ),
-    ).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
+    ).toEqual([
+      { version: 1 },
+      { version: 2 },
+      { version: 3 },
+      { version: 4 },
+      { version: 5 },
+    ]);
     // Enqueued under version 2, run under the latest version.
     await expect(
       upgraded.client.run(done.id, 'noop').result({ timeout: 5_000 }),
@@ -107,7 +120,7 @@ describe('schema migrations', () => {
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SchemaVersionError);
     expect((error as Error).message).toBe(
-      `Schema "${first.schema}" is at version 99, newer than this library understands (4). Upgrade @underway/nestjs on this instance.`,
+      `Schema "${first.schema}" is at version 99, newer than this library understands (5). Upgrade @underway/nestjs on this instance.`,
     );
     await waitFor(
       async () => (await libraryConnections('from-the-past')) === 0,
@@ -128,7 +141,7 @@ describe('schema migrations', () => {
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SchemaVersionError);
     expect((error as Error).message).toMatch(
-      /is at version 0, this library needs 4\. Apply underwayMigrations/,
+      /is at version 0, this library needs 5\. Apply underwayMigrations/,
     );
     await waitFor(async () => (await libraryConnections('unmigrated')) === 0, {
       timeoutMs: 2_000,
@@ -152,6 +165,7 @@ describe('schema migrations', () => {
         `UnderwaySchedules_${schema}_1700000000001`,
         `UnderwayActivities_${schema}_1700000000002`,
         `UnderwayTraceContext_${schema}_1700000000003`,
+        `UnderwayWakeGate_${schema}_1700000000004`,
       ]);
     } finally {
       await dataSource.query(
@@ -175,6 +189,7 @@ describe('schema migrations', () => {
       'UnderwaySchedules1700000000001',
       'UnderwayActivities1700000000002',
       'UnderwayTraceContext1700000000003',
+      'UnderwayWakeGate1700000000004',
     ]);
     expect(() => underwayMigrationsFor('Bad-Name')).toThrow(
       /Invalid option schema/,

@@ -44,6 +44,13 @@ export class NotificationListener {
     return this.listened;
   }
 
+  /** The server process of the listening connection, while it listens. */
+  get backendPid(): number | undefined {
+    const pid = (this.client as { processID?: number | null } | undefined)
+      ?.processID;
+    return this.listened && typeof pid === 'number' ? pid : undefined;
+  }
+
   async stop(): Promise<void> {
     this.stopSignal.abort();
     const client = this.client;

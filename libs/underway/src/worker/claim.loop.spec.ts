@@ -107,4 +107,42 @@ describe('ClaimLoop', () => {
     await claimLoop.stop();
     expect(limits).toEqual([3]);
   });
+
+  it('asks the idle gate before it waits: claims once more on 0, again later on a delay, then waits; tells it when busy', async () => {
+    const answers: (number | undefined)[] = [5, 0, undefined];
+    const events: string[] = [];
+    let claims = 0;
+    const { loop: claimLoop } = loop({
+      concurrency: 1,
+      prefetch: 0,
+      claim: () => {
+        claims += 1;
+        events.push(`claim ${claims}`);
+        // The first claim takes all it asks for (busy), the others nothing.
+        return Promise.resolve(claims === 1 ? [run('a')] : []);
+      },
+      idle: {
+        beforeWait: () => {
+          const answer = answers.shift();
+          events.push(`beforeWait -> ${String(answer)}`);
+          return Promise.resolve(answer);
+        },
+        busy: () => events.push('busy'),
+      },
+    });
+    claimLoop.start();
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    await settle();
+    await claimLoop.stop();
+    expect(events).toEqual([
+      'claim 1',
+      'busy',
+      'claim 2',
+      'beforeWait -> 5',
+      'claim 3', // after the delay (a timer)
+      'beforeWait -> 0',
+      'claim 4', // at once
+      'beforeWait -> undefined',
+    ]);
+  });
 });

@@ -4,6 +4,7 @@ import { isTransientPgError } from '../database/pg-errors';
 import { backoffDelayMs, ReconnectBackoff } from '../database/transient-retry';
 import type { Claim } from '../queue/claimed-run';
 import type { WakeScheduler } from './step.runner';
+import type { IdleGate } from './waiting-mark';
 
 /** Added to every due timer so that it never fires before the work is due. */
 const DUE_SLACK_MS = 3;
@@ -43,6 +44,11 @@ export interface ClaimLoopOptions {
   dropped?(run: Claim): void;
   /** Housekeeping on each poll tick (expired leases). */
   sweep(): Promise<void>;
+  /**
+   * Asked before waiting with nothing to claim (marks this worker waiting, so
+   * that enqueues wake it), and told when a claim took all it asked for.
+   */
+  readonly idle?: IdleGate;
 }
 
 /**
@@ -243,12 +249,26 @@ export class ClaimLoop implements WakeScheduler {
         }
         if (runs.length === limit) {
           this.wanted = true; // it took all it asked for: more may be due
+          this.options.idle?.busy();
         }
         for (const run of runs) {
           this.options.onClaimed(run, claimSentAt);
           this.queued.push(run);
         }
         continue;
+      }
+      if (!this.wanted && this.options.idle) {
+        // Nothing more to claim: only a wake-up would bring work, so make
+        // sure enqueues send one (and claim what came before they could).
+        const claimIn = await this.options.idle.beforeWait();
+        if (claimIn === 0) {
+          this.wanted = true;
+        } else if (claimIn !== undefined) {
+          this.wakeIn(claimIn);
+        }
+        if (this.wanted || this.stopSignal.signal.aborted) {
+          continue;
+        }
       }
       await new Promise<void>((resolve) => {
         this.wake = resolve;

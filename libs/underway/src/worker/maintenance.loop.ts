@@ -8,6 +8,7 @@ import {
   tidyConcurrencySlots,
   UnclaimableRow,
 } from '../queue/maintenance.sql';
+import { pruneStaleWaiting } from '../queue/wake.sql';
 
 /** Runs deleted per statement; a pass deletes at most this many batches. */
 const PRUNE_BATCH = 1_000;
@@ -15,8 +16,9 @@ const PRUNE_BATCHES_PER_PASS = 50;
 
 /**
  * Housekeeping every `maintenanceInterval`: deletes finished runs past their
- * `ttl` (in batches, never an unfinished one), tidies concurrency slots, and
- * warns about due runs of workflows that this instance does not run.
+ * `ttl` (in batches, never an unfinished one), tidies concurrency slots,
+ * deletes the waiting marks of workers that died (enqueues would go on
+ * notifying for them), and warns about due runs of workflows that this instance does not run.
  */
 export class MaintenanceLoop {
   private readonly logger = new Logger(MaintenanceLoop.name);
@@ -68,6 +70,7 @@ export class MaintenanceLoop {
       this.logger.log(`Deleted ${pruned} finished run(s) past their retention`);
     }
     await executor.query(tidyConcurrencySlots(this.schema));
+    await executor.query(pruneStaleWaiting(this.schema));
     const others = await executor.query<UnclaimableRow>(
       dueRunsOfOtherWorkflows(
         this.schema,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   BeforeApplicationShutdown,
   Inject,
@@ -35,6 +36,7 @@ import { MaintenanceLoop } from './maintenance.loop';
 import { OutcomeBatcher } from './outcome.batcher';
 import { StepExecutor } from './step-attempt.executor';
 import { StepRunner } from './step.runner';
+import { WaitingMark } from './waiting-mark';
 
 /** Notification payload prefix: a run was cancelled (`cancel:<runId>`). */
 const CANCEL_PREFIX = 'cancel:';
@@ -63,6 +65,7 @@ interface RunningWorker {
   readonly listener: NotificationListener;
   readonly maintenance: MaintenanceLoop;
   readonly scheduler: Scheduler;
+  readonly waiting: WaitingMark;
 }
 
 /**
@@ -190,6 +193,7 @@ export class WorkerService
     await worker.scheduler.stop();
     await worker.leases.stop();
     await worker.maintenance.stop();
+    await worker.waiting.forget();
     await worker.listener.stop();
     this.logger.log(
       `Worker stopped${inFlight ? ` (${inFlight} step(s) were in flight)` : ''}`,
@@ -236,6 +240,13 @@ export class WorkerService
       instanceName,
       reconnectBackoff,
     );
+    const waiting = new WaitingMark(
+      executor,
+      schema,
+      `${instanceName}/${randomUUID()}`,
+      () => listener.backendPid,
+      runtime.pollIntervalMs,
+    );
     const claimLoop: ClaimLoop = new ClaimLoop({
       concurrency: runtime.concurrency,
       prefetch: runtime.prefetch,
@@ -249,6 +260,7 @@ export class WorkerService
       stillHeld: (run) => leases.mayHold(run),
       dropped: (run) => runner.drop(run),
       sweep: () => rescuer.sweep(),
+      idle: waiting,
     });
     const rescuer = new LeaseRescuer(
       queue,
@@ -297,7 +309,9 @@ export class WorkerService
         }
       },
       () => {
-        // Anything may have been missed while the listener was away.
+        // Anything may have been missed while the listener was away, and the
+        // waiting mark names the old connection.
+        waiting.reset();
         claimLoop.claimSoon();
         scheduler.rearm();
       },
@@ -333,6 +347,7 @@ export class WorkerService
       listener,
       maintenance,
       scheduler,
+      waiting,
     };
   }
 }

@@ -31,6 +31,8 @@ export interface NewRun {
 // The wake-up sent with new work: an empty payload means "claim now"; a number is
 // in how many ms the work becomes due (relative, so clocks of other hosts do not
 // matter: it is received after the commit). Payloads never carry input data.
+// `notify_workers` (migration 5) sends a "claim now" only while some worker
+// waits for work: busy workers find the run with their next claim.
 
 /**
  * Inserts one run (step 0 pending) and wakes the workers, both inside the
@@ -62,7 +64,7 @@ export function insertRun(
       select concurrency_key from inserted where concurrency_key is not null
       on conflict (key) do nothing
     ), woken as (
-      select pg_notify(${notificationChannel(schema)}, case when min(run_at) <= now() then '' else ceil(extract(epoch from min(run_at) - now()) * 1000)::bigint::text end) from inserted having count(*) > 0
+      select ${ident(schema)}.notify_workers(${notificationChannel(schema)}, case when min(run_at) <= now() then '' else ceil(extract(epoch from min(run_at) - now()) * 1000)::bigint::text end) from inserted having count(*) > 0
     )
     select id, (select count(*) from woken) as woken from inserted`,
     'insert-run',
@@ -105,7 +107,7 @@ export function insertRuns(
       select distinct concurrency_key from inserted where concurrency_key is not null
       on conflict (key) do nothing
     ), woken as (
-      select pg_notify(${notificationChannel(schema)}, case when min(run_at) <= now() then '' else ceil(extract(epoch from min(run_at) - now()) * 1000)::bigint::text end) from inserted having count(*) > 0
+      select ${ident(schema)}.notify_workers(${notificationChannel(schema)}, case when min(run_at) <= now() then '' else ceil(extract(epoch from min(run_at) - now()) * 1000)::bigint::text end) from inserted having count(*) > 0
     )
     select id, (select count(*) from woken) as woken from inserted`,
     'insert-runs',
