@@ -143,7 +143,8 @@ describe('underway (the CLI)', () => {
       code: 0,
       stdout:
         'grant usage on schema "billing" to "app_runtime";\n' +
-        'grant select, insert, update, delete on all tables in schema "billing" to "app_runtime";\n',
+        'grant select, insert, update, delete on all tables in schema "billing" to "app_runtime";\n' +
+        'grant execute on all functions in schema "billing" to "app_runtime";\n',
       stderr: '',
     });
   });

@@ -126,6 +126,10 @@ describe('security', () => {
     await query(`drop role if exists ${escapeIdentifier(role)}`);
     // The owner applies the printed migration SQL and grants.
     await query(underwayMigrationSql(schema));
+    // As where PUBLIC may execute no function: the grants give what is needed.
+    await query(
+      `revoke execute on all functions in schema ${escapeIdentifier(schema)} from public`,
+    );
     await query(
       `create role ${escapeIdentifier(role)} login password 'rt-secret'`,
     );

@@ -37,7 +37,7 @@ function wakeParents(schema: Schema): SqlFragment {
       where r.id = k.run_id and r.step_index = k.step_index
       returning r.id, r.state, r.run_at
     ), woken as (
-      select pg_notify(${notificationChannel(schema)}, '')
+      select ${ident(schema)}.notify_workers(${notificationChannel(schema)}, '')
       from (
         select 1 from parent where state = 'pending' and run_at <= now()
         union all

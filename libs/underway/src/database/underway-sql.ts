@@ -32,5 +32,7 @@ export function underwayGrantSql(role: string, schema = 'underway'): string {
   return [
     `grant usage on schema ${quotedSchema} to ${quotedRole};`,
     `grant select, insert, update, delete on all tables in schema ${quotedSchema} to ${quotedRole};`,
+    // The wake-up functions (migration 5), in case EXECUTE was revoked from PUBLIC.
+    `grant execute on all functions in schema ${quotedSchema} to ${quotedRole};`,
   ].join('\n');
 }

@@ -19,8 +19,8 @@ export interface StepOutcome {
  * `(id, fence, state = 'running')`: the outcome of a worker that lost its claim
  * changes nothing and its id is missing from the result. The finished attempt
  * is recorded in the same statement, the attempt's activity calls and emits
- * are written only if its outcome is, and workers are woken for next steps
- * and new calls.
+ * are written only if its outcome is, and waiting workers are woken for next
+ * steps and new calls (`notify_workers`: this worker wakes itself).
  *
  * A suspension (`suspend`) adds its new calls to the run's `open_calls` on
  * the row's latest version, so a call finishing meanwhile is never missed:
@@ -168,7 +168,7 @@ export function commitOutcomes(
       from o join updated u on u.id = o.id
       where o.kind not in ('release', 'suspend')
     ), woken as (
-      select pg_notify(${notificationChannel(schema)},
+      select ${ident(schema)}.notify_workers(${notificationChannel(schema)},
         case when min(run_at) <= now() then '' else ceil(extract(epoch from min(run_at) - now()) * 1000)::bigint::text end)
       from (
         select run_at from updated where state in ('pending', 'waiting') and run_at < 'infinity'
