@@ -3,6 +3,7 @@ import type { Schema } from '../database/sql';
 import {
   ActivityCallRow,
   RecordedCallRow,
+  RecordedCallsKey,
   selectActivityCalls,
   selectRecordedCalls,
 } from './activity.sql';
@@ -11,15 +12,19 @@ import {
 export class ActivityCallRepository {
   constructor(private readonly schema: Schema) {}
 
+  /** The recorded calls of each step asked for, in the order of `keys`. */
   async recorded(
     executor: SqlExecutor,
-    runId: string,
-    stepIndex: number,
-  ): Promise<RecordedCallRow[]> {
-    const result = await executor.query<RecordedCallRow>(
-      selectRecordedCalls(this.schema, runId, stepIndex),
+    keys: readonly RecordedCallsKey[],
+  ): Promise<RecordedCallRow[][]> {
+    const result = await executor.query<RecordedCallRow & { key: number }>(
+      selectRecordedCalls(this.schema, keys),
     );
-    return result.rows;
+    const byKey = keys.map((): RecordedCallRow[] => []);
+    for (const { key, ...row } of result.rows) {
+      byKey[key]?.push(row);
+    }
+    return byKey;
   }
 
   async ofRun(

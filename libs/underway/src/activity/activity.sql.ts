@@ -205,18 +205,28 @@ export interface RecordedCallRow {
   error: { code: string; message: string; name?: string } | null;
 }
 
-/** The calls and emits a step recorded, for its replay. */
+/** The replays asking at once: `(run, step)` pairs, in order. */
+export interface RecordedCallsKey {
+  readonly runId: string;
+  readonly stepIndex: number;
+}
+
+/**
+ * The calls and emits that steps recorded, for their replays: for many steps
+ * in one statement (`key` is each row's position in `keys`, from 0).
+ */
 export function selectRecordedCalls(
   schema: Schema,
-  runId: string,
-  stepIndex: number,
+  keys: readonly RecordedCallsKey[],
 ): SqlQuery {
   return prepared(
     sql`
-    select call_index, kind, name, args::text as args, state, result::text as result, error
-    from ${ident(schema)}.activity_call
-    where run_id = ${runId} and step_index = ${stepIndex}
-    order by call_index`,
+    select (k.ord - 1)::int as key, c.call_index, c.kind, c.name, c.args::text as args, c.state,
+      c.result::text as result, c.error
+    from unnest(${keys.map((k) => k.runId)}::uuid[], ${keys.map((k) => k.stepIndex)}::int[])
+      with ordinality as k(run_id, step_index, ord)
+    join ${ident(schema)}.activity_call c on c.run_id = k.run_id and c.step_index = k.step_index
+    order by k.ord, c.call_index`,
     'recorded-calls',
     schema,
   );

@@ -9,6 +9,7 @@ import {
 } from '@nestjs/common';
 import { ActivityExecutor } from '../activity/activity.executor';
 import { ActivityCallRepository } from '../activity/activity-call.repository';
+import { RecordedCallsLoader } from '../activity/recorded-calls.loader';
 import { NotificationListener } from '../database/notification.listener';
 import { PoolExecutor } from '../database/sql-executor';
 import { UnderwayDatabase } from '../database/underway-database';
@@ -229,6 +230,9 @@ export class WorkerService
       },
     );
     const executor = new PoolExecutor(this.database.pool);
+    const recordedCalls = new RecordedCallsLoader((keys) =>
+      calls.recorded(executor, keys),
+    );
     const leases = new LeaseKeeper(
       queue,
       this.database.heartbeat,
@@ -279,7 +283,7 @@ export class WorkerService
       new StepExecutor(
         this.registry,
         this.options.maxInputSizeBytes,
-        (runId, stepIndex) => calls.recorded(executor, runId, stepIndex),
+        (runId, stepIndex) => recordedCalls.load(runId, stepIndex),
         transactions,
       ),
       new ActivityExecutor(
