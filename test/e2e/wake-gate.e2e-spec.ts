@@ -128,39 +128,47 @@ describe('wake-ups only for waiting workers', () => {
     expect(listener.payloads[1]).toBe('');
   });
 
-  it('a busy worker takes its mark back, and still claims runs enqueued without a wake-up', async () => {
+  /**
+   * A worker that runs one step at a time with nothing ahead (every claim
+   * takes all it asks for), given `runs` steps of 40 ms, once it has taken
+   * its waiting mark back.
+   */
+  async function busyWorker(runs: number) {
     const schema = currentTestSchema();
     const worker = await createTestApp({
       workflows: [WokenWorkflow],
       underway: {
         schema,
-        // One at a time, nothing ahead: every claim takes all it asks for.
         runtime: { pollInterval: '30s', concurrency: 1, prefetch: 0 },
       },
     });
-    const { client } = worker;
     listener = await listenTo(schema);
     await waitFor(async () => (await marks(schema))[0]?.waiting === true);
-
-    await client.enqueueMany(
+    await worker.client.enqueueMany(
       WokenWorkflow,
-      Array.from({ length: 60 }, (_, i) => ({ label: `busy-${i}`, ms: 40 })),
+      Array.from({ length: runs }, (_, i) => ({ label: `busy-${i}`, ms: 40 })),
     );
     // Busy for a second and more: the mark is taken back.
     await waitFor(async () => (await marks(schema))[0]?.waiting === false, {
       timeoutMs: 10_000,
     });
-    expect(recorder.count('busy-59')).toBe(0);
+    return { ...worker, schema, listener };
+  }
+
+  it('a busy worker takes its mark back, and still claims runs enqueued without a wake-up', async () => {
+    // 4 s of steps: the mark goes after about one.
+    const { client, schema, listener } = await busyWorker(100);
     const notifiedBefore = listener.payloads.length;
 
     // Enqueued while it is busy: no NOTIFY, and claimed all the same, long
     // before the 30 s poll.
     const late = await client.enqueue(WokenWorkflow, { label: 'late' });
     await settleNotifications();
+    expect(recorder.count('busy-99')).toBe(0); // still busy then
     expect(listener.payloads).toHaveLength(notifiedBefore);
-    await late.result({ timeout: 15_000 });
+    await late.result({ timeout: 20_000 });
     expect(recorder.count('late')).toBe(1);
-    expect(recorder.count('busy-59')).toBe(1);
+    expect(recorder.count('busy-99')).toBe(1);
 
     // Idle again: it waits marked, and an enqueue wakes it.
     await waitFor(async () => (await marks(schema))[0]?.waiting === true);
@@ -169,24 +177,7 @@ describe('wake-ups only for waiting workers', () => {
   });
 
   it('claims a run whose enqueue read the marks before the worker marked itself, once that transaction commits', async () => {
-    const schema = currentTestSchema();
-    const worker = await createTestApp({
-      workflows: [WokenWorkflow],
-      underway: {
-        schema,
-        runtime: { pollInterval: '30s', concurrency: 1, prefetch: 0 },
-      },
-    });
-    const { client, dataSource } = worker;
-    listener = await listenTo(schema);
-    await waitFor(async () => (await marks(schema))[0]?.waiting === true);
-    await client.enqueueMany(
-      WokenWorkflow,
-      Array.from({ length: 50 }, (_, i) => ({ label: `busy-${i}`, ms: 40 })),
-    );
-    await waitFor(async () => (await marks(schema))[0]?.waiting === false, {
-      timeoutMs: 10_000,
-    });
+    const { dataSource, client, schema, listener } = await busyWorker(50);
 
     // An enqueue in a transaction that stays open while the worker runs out
     // of work and marks itself waiting: the enqueue read "nobody waits".
