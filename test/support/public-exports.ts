@@ -26,6 +26,10 @@ export const PUBLIC_EXPORTS: readonly string[] = [
   // Activities
   'currentActivity',
   'OutsideActivityError',
+  // Events and interceptors
+  'UnderwayEvents',
+  'OnUnderwayEvent',
+  'UnderwayInterceptor',
   // Health
   'UnderwayHealthIndicator',
   // Errors

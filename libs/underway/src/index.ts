@@ -80,6 +80,27 @@ export {
 export type { ActivityContext } from './activity/current-activity';
 export type { RunState } from './workflow/run-state';
 
+// Events and interceptors
+export { UnderwayEvents } from './events/underway-events';
+export { OnUnderwayEvent } from './events/on-underway-event.decorator';
+export { UnderwayInterceptor } from './events/underway.interceptor';
+export type {
+  EnqueueRequest,
+  EnqueueResult,
+  AttemptTask,
+  AttemptSettlement,
+  PropagationCarrier,
+} from './events/underway.interceptor';
+export type {
+  UnderwayEventMap,
+  UnderwayEventName,
+  UnderwayEventListener,
+  AttemptEventTask,
+  AttemptOutcome,
+  FinishedRunState,
+  RunEnqueueSource,
+} from './events/underway-event-map';
+
 // Health
 export { UnderwayHealthIndicator } from './health/underway-health.indicator';
 export type {

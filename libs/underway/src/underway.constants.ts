@@ -2,3 +2,4 @@
 export const WORKFLOW_METADATA = 'underway:workflow';
 export const STEPS_METADATA = 'underway:steps';
 export const ACTIVITIES_METADATA = 'underway:activities';
+export const UNDERWAY_EVENT_METADATA = 'underway:on-event';

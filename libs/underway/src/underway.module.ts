@@ -7,7 +7,11 @@ import { UnderwayExplorer } from './discovery/underway.explorer';
 import { WorkflowRegistry } from './discovery/workflow.registry';
 import { UnderwayHealthIndicator } from './health/underway-health.indicator';
 import { UnderwayMetrics } from './observability/underway-metrics';
-import { UnderwayTracing } from './observability/underway-tracing';
+import { TracingInterceptor } from './observability/tracing.interceptor';
+import { TransitionWriter } from './engine/transition.writer';
+import { InterceptorChain } from './events/interceptor-chain';
+import { UnderwayEvents } from './events/underway-events';
+import type { ResolvedOptions } from './options/resolved-options';
 import { resolveOptions } from './options/resolve-options';
 import type { UnderwayModuleOptions } from './options/underway-module-options.interface';
 import { UnderwayBootstrap } from './underway.bootstrap';
@@ -55,9 +59,20 @@ import { WorkerService } from './worker/worker.service';
     WorkflowClient,
     WorkerService,
     UnderwayMetrics,
-    UnderwayTracing,
+    TracingInterceptor,
+    UnderwayEvents,
+    InterceptorChain,
+    {
+      provide: TransitionWriter,
+      inject: [UNDERWAY_OPTIONS, UnderwayEvents, InterceptorChain],
+      useFactory: (
+        options: ResolvedOptions,
+        events: UnderwayEvents,
+        interceptors: InterceptorChain,
+      ) => new TransitionWriter(options.schema, events, interceptors),
+    },
     UnderwayHealthIndicator,
   ],
-  exports: [WorkflowClient, UnderwayHealthIndicator],
+  exports: [WorkflowClient, UnderwayHealthIndicator, UnderwayEvents],
 })
 export class UnderwayModule extends UnderwayConfigurableModule {}

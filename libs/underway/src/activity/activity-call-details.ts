@@ -1,4 +1,4 @@
-import type { RecordedError } from '../client/run-details.interface';
+import type { RecordedError } from '../model/recorded-error';
 import type { ActivityCallRow } from './activity.sql';
 
 /**

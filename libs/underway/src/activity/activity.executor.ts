@@ -76,6 +76,13 @@ export class ActivityExecutor {
     );
   }
 
+  /** The outcome of an attempt an interceptor refused to run: a failed attempt, per the activity's policy. */
+  refused(claimed: ClaimedActivity, err: unknown): ActivityOutcome {
+    const definition = this.registry.find(claimed.workflowName);
+    const activity = definition && findActivity(definition, claimed.name);
+    return this.failure(claimed, activity, classifyError(err), 'failed');
+  }
+
   private missing(
     claimed: ClaimedActivity,
     definition: WorkflowDefinition | undefined,

@@ -187,7 +187,7 @@ export const cancelCommand: Command = {
     const id = runId(context);
     const database = await migrated(context);
     const runs = new RunRepository(database.schema);
-    const previous = await runs.cancel(database.executor, id);
+    const previous = (await runs.cancel(database.executor, id))?.previousState;
     if (previous === undefined) {
       const row = await runs.find(database.executor, id);
       throw row

@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import type { RecordedError } from './run-details.interface';
+import type { RecordedError } from '../model/recorded-error';
 
 /**
  * A run recorded in a dead-letter queue (`@Workflow({ deadLetter })`).

@@ -1,18 +1,8 @@
 import type { ActivityCallDetails } from '../activity/activity-call-details';
+import type { RecordedError } from '../model/recorded-error';
 import type { RunState } from '../workflow/run-state';
 
-/**
- * An error recorded with an attempt or a run.
- *
- * @publicApi
- */
-export interface RecordedError {
-  /** `'timeout'`, `'lease_expired'`, a `StepError` code, or `'error'`. */
-  readonly code: string;
-  readonly message: string;
-  /** The thrown value's class name (or `typeof` for non-Error values). */
-  readonly name?: string;
-}
+export type { RecordedError };
 
 /**
  * A finished attempt of a step.

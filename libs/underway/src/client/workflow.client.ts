@@ -18,8 +18,7 @@ import { RunNotFoundError } from '../errors/run-not-found.error';
 import { UnderwayClosedError } from '../errors/underway-closed.error';
 import { WorkflowRunFailedError } from '../errors/workflow-run-failed.error';
 import type { ResolvedOptions } from '../options/resolved-options';
-import { UnderwayMetrics } from '../observability/underway-metrics';
-import { UnderwayTracing } from '../observability/underway-tracing';
+import { TransitionWriter } from '../engine/transition.writer';
 import { UnderwayBootstrap } from '../underway.bootstrap';
 import { UNDERWAY_OPTIONS } from '../underway.module-definition';
 import { RunEvents } from '../workflow/run-events';
@@ -96,10 +95,9 @@ export class WorkflowClient {
     private readonly database: UnderwayDatabase,
     private readonly events: RunEvents,
     private readonly bootstrap: UnderwayBootstrap,
-    metrics: UnderwayMetrics,
-    private readonly tracing: UnderwayTracing,
+    private readonly writer: TransitionWriter,
   ) {
-    this.runs = new RunRepository(options.schema, metrics);
+    this.runs = new RunRepository(options.schema);
     this.calls = new ActivityCallRepository(options.schema);
     this.schedules = new ScheduleRepository(options.schema);
     this.handles = {
@@ -136,16 +134,10 @@ export class WorkflowClient {
     const definition = this.registry.get(workflow);
     const checked = checkEnqueueOptions(options);
     const run = newRunOf(definition, this.serialize(input), checked);
-    const { id } = await this.tracing.enqueue(
-      definition.name,
-      1,
-      async (traceContext) =>
-        this.runs.insert(
-          await this.executor(operation, checked),
-          run,
-          traceContext,
-        ),
-      (inserted) => inserted.id,
+    const { id } = await this.writer.insertRun(
+      await this.executor(operation, checked),
+      run,
+      { source: 'client' },
     );
     return new WorkflowRun<TOutput>(id, definition.name, this.handles);
   }
@@ -191,15 +183,11 @@ export class WorkflowClient {
     if (runs.length === 0) {
       return [];
     }
-    const ids = await this.tracing.enqueue(
+    const ids = await this.writer.insertRuns(
+      await this.executor(operation, checked),
       definition.name,
-      runs.length,
-      async (traceContext) =>
-        this.runs.insertMany(
-          await this.executor(operation, checked),
-          runs,
-          traceContext,
-        ),
+      runs,
+      { source: 'client' },
     );
     return ids.map(
       (id) => new WorkflowRun<TOutput>(id, definition.name, this.handles),
@@ -291,7 +279,7 @@ export class WorkflowClient {
     if (!isUuid(runId)) {
       return false;
     }
-    const previous = await this.runs.cancel(
+    const previous = await this.writer.cancel(
       await this.executor(operation, checked),
       runId,
     );
@@ -355,7 +343,6 @@ export class WorkflowClient {
     const query = { ...checked, forRedrive: true };
     const redrive = async (
       executor: SqlExecutor,
-      traceContext: string | null,
     ): Promise<WorkflowRun<TOutput>[]> => {
       const entries = await this.runs.deadLetters(executor, name, query);
       if (entries.length === 0) {
@@ -364,15 +351,32 @@ export class WorkflowClient {
       const runs = entries.map((entry) =>
         newRunOf(this.registry.get(entry.workflow_name), entry.input),
       );
-      const ids = await this.runs.insertMany(executor, runs, traceContext);
+      // One insert per workflow (usually one): each is one enqueue to the
+      // interceptors and the events.
+      const ids = new Map<NewRun, string>();
+      for (const [workflowName, ofWorkflow] of groupBy(
+        runs,
+        (run) => run.workflowName,
+      )) {
+        const inserted = await this.writer.insertRuns(
+          executor,
+          workflowName,
+          ofWorkflow,
+          { source: 'redrive', queue: name },
+        );
+        ofWorkflow.forEach((run, i) => ids.set(run, inserted[i] as string));
+      }
       await this.runs.markRedriven(
         executor,
-        entries.map((entry, i) => ({ id: entry.id, runId: ids[i] as string })),
+        entries.map((entry, i) => ({
+          id: entry.id,
+          runId: ids.get(runs[i] as NewRun) as string,
+        })),
       );
       return runs.map(
-        (run, i) =>
+        (run) =>
           new WorkflowRun<TOutput>(
-            ids[i] as string,
+            ids.get(run) as string,
             run.workflowName,
             this.handles,
           ),
@@ -380,19 +384,13 @@ export class WorkflowClient {
     };
     await this.ready(operation);
     const manager = checked.manager;
-    return this.tracing.redrive(name, (traceContext) =>
-      manager
-        ? redrive(
-            this.refuseOnceClosed(
-              operation,
-              new EntityManagerExecutor(manager),
-            ),
-            traceContext,
-          )
-        : withTransaction(this.database.pool, (executor) =>
-            redrive(this.refuseOnceClosed(operation, executor), traceContext),
-          ),
-    );
+    return manager
+      ? redrive(
+          this.refuseOnceClosed(operation, new EntityManagerExecutor(manager)),
+        )
+      : withTransaction(this.database.pool, (executor) =>
+          redrive(this.refuseOnceClosed(operation, executor)),
+        );
   }
 
   /**
@@ -630,6 +628,7 @@ export class WorkflowClient {
         this.assertOpen(operation);
         return executor.query(query);
       },
+      afterCommit: (fn) => executor.afterCommit(fn),
     };
   }
 
@@ -642,4 +641,19 @@ export class WorkflowClient {
       );
     }
   }
+}
+
+/** `items` by `key`, each group in input order. */
+function groupBy<T, K>(items: readonly T[], key: (item: T) => K): Map<K, T[]> {
+  const groups = new Map<K, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const group = groups.get(k);
+    if (group) {
+      group.push(item);
+    } else {
+      groups.set(k, [item]);
+    }
+  }
+  return groups;
 }

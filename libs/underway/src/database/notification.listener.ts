@@ -26,6 +26,8 @@ export class NotificationListener {
     private readonly onNotification: (payload: string) => void,
     /** Called after every (re)connection: anything may have been missed meanwhile. */
     private readonly onConnected: () => void,
+    /** Called when a connection that was listening is lost (it reconnects). */
+    private readonly onLost: (error: Error) => void,
     private readonly backoff: ReconnectBackoff,
     /**
      * How often an idle listening connection is checked with `select 1`
@@ -85,8 +87,14 @@ export class NotificationListener {
         return;
       }
       // A connection that was listening worked: start the backoff over.
-      failures = this.listened ? 1 : failures + 1;
+      const wasListening = this.listened;
+      failures = wasListening ? 1 : failures + 1;
       this.listened = false;
+      if (wasListening) {
+        this.onLost(
+          lost instanceof Error ? lost : new Error('the connection closed'),
+        );
+      }
       const delay = backoffDelayMs(this.backoff, failures);
       this.logger.warn(
         `Notification connection lost (${lost instanceof Error ? lost.message : 'closed'}); reconnecting in ${delay}ms`,

@@ -1,6 +1,7 @@
 import type { Pool, PoolClient, QueryConfig, QueryResultRow } from 'pg';
 import type { EntityManager, QueryRunner } from 'typeorm';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
+import { afterQueryRunnerCommit } from './commit-hooks';
 import { isQueryTimeout } from './pg-errors';
 import { checkout, giveBack } from './pool-checkout';
 import type { SqlQuery } from './sql';
@@ -20,6 +21,12 @@ export interface SqlExecutor {
   query<R extends QueryResultRow = QueryResultRow>(
     query: SqlQuery,
   ): Promise<SqlResult<R>>;
+  /**
+   * Runs `fn` once what this executor wrote so far is committed: at once for
+   * an autocommit executor, after the transaction's COMMIT otherwise, and
+   * never when it rolls back. Events are emitted this way.
+   */
+  afterCommit(fn: () => void): void;
 }
 
 /** Runs each statement on its own pooled connection (autocommit). */
@@ -48,10 +55,18 @@ export class PoolExecutor implements SqlExecutor {
       throw err;
     }
   }
+
+  /** Each statement committed when it returned. */
+  afterCommit(fn: () => void): void {
+    fn();
+  }
 }
 
-/** Runs statements on one checked-out client, usually inside a transaction. */
-export class ClientExecutor implements SqlExecutor {
+/** Runs statements on one checked-out client, inside `withTransaction`. */
+class ClientExecutor implements SqlExecutor {
+  /** What runs once the transaction commits. */
+  readonly committed: (() => void)[] = [];
+
   constructor(private readonly client: PoolClient) {}
 
   async query<R extends QueryResultRow>(
@@ -59,6 +74,10 @@ export class ClientExecutor implements SqlExecutor {
   ): Promise<SqlResult<R>> {
     const result = await this.client.query<R>(toPg(query));
     return { rows: result.rows, rowCount: result.rowCount ?? 0 };
+  }
+
+  afterCommit(fn: () => void): void {
+    this.committed.push(fn);
   }
 }
 
@@ -96,6 +115,11 @@ export class EntityManagerExecutor implements SqlExecutor {
     const rows = (Array.isArray(result.records) ? result.records : []) as R[];
     return { rows, rowCount: result.affected ?? rows.length };
   }
+
+  /** After the caller's transaction commits (TypeORM's own commit). */
+  afterCommit(fn: () => void): void {
+    afterQueryRunnerCommit(this.queryRunner, fn);
+  }
 }
 
 function toPg(query: SqlQuery): QueryConfig {
@@ -114,8 +138,12 @@ export async function withTransaction<T>(
   let broken: unknown;
   try {
     await client.query('begin');
-    const result = await fn(new ClientExecutor(client));
+    const executor = new ClientExecutor(client);
+    const result = await fn(executor);
     await client.query('commit');
+    for (const committed of executor.committed) {
+      committed();
+    }
     return result;
   } catch (err) {
     if (isQueryTimeout(err)) {

@@ -3,9 +3,11 @@ import { Reflector } from '@nestjs/core';
 import type { ActivityMetadata } from '../decorators/activity.decorator';
 import type { StepMetadata } from '../decorators/step.decorator';
 import type { WorkflowOptions } from '../decorators/workflow-options.interface';
+import type { EventListenerMetadata } from '../events/on-underway-event.decorator';
 import {
   ACTIVITIES_METADATA,
   STEPS_METADATA,
+  UNDERWAY_EVENT_METADATA,
   WORKFLOW_METADATA,
 } from '../underway.constants';
 
@@ -41,5 +43,35 @@ export class UnderwayMetadataAccessor {
         target,
       ) ?? []
     );
+  }
+
+  /**
+   * The class's `@OnUnderwayEvent` methods, its base classes' included
+   * (a method overridden below is subscribed once, as the instance has it).
+   */
+  getEventListeners(target: Function): readonly EventListenerMetadata[] {
+    const found: EventListenerMetadata[] = [];
+    const seen = new Map<string | symbol, Set<string>>();
+    for (
+      let ctor: unknown = target;
+      typeof ctor === 'function' && ctor !== Function.prototype;
+      ctor = Object.getPrototypeOf(ctor)
+    ) {
+      const own =
+        (Reflect.getOwnMetadata(UNDERWAY_EVENT_METADATA, ctor) as
+          EventListenerMetadata[] | undefined) ?? [];
+      for (const entry of own) {
+        let names = seen.get(entry.method);
+        if (!names) {
+          names = new Set();
+          seen.set(entry.method, names);
+        }
+        if (!names.has(entry.name)) {
+          names.add(entry.name);
+          found.push(entry);
+        }
+      }
+    }
+    return found;
   }
 }

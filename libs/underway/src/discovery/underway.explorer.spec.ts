@@ -33,6 +33,9 @@ import type { ResolvedOptions } from '../options/resolved-options';
 import { UNDERWAY_OPTIONS } from '../underway.module-definition';
 import { Transition } from '../workflow/transition';
 import { UnderwayMetadataAccessor } from './underway-metadata.accessor';
+import { InterceptorChain } from '../events/interceptor-chain';
+import { UnderwayEvents } from '../events/underway-events';
+import { TracingInterceptor } from '../observability/tracing.interceptor';
 import { UnderwayExplorer } from './underway.explorer';
 import type { WorkflowDefinition } from './workflow-definition';
 import { WorkflowRegistry } from './workflow.registry';
@@ -327,6 +330,9 @@ async function boot(
       UnderwayExplorer,
       UnderwayMetadataAccessor,
       WorkflowRegistry,
+      UnderwayEvents,
+      InterceptorChain,
+      TracingInterceptor,
       { provide: UNDERWAY_OPTIONS, useValue: options },
       ...providers,
     ],

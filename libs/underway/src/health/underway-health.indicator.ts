@@ -4,6 +4,7 @@ import { parseDuration } from '../common/duration';
 import { PoolExecutor } from '../database/sql-executor';
 import { UnderwayDatabase } from '../database/underway-database';
 import { WorkflowRegistry } from '../discovery/workflow.registry';
+import { UnderwayEvents } from '../events/underway-events';
 import { oldestDueMs, readQueueStats } from '../observability/queue-stats';
 import type { ResolvedOptions } from '../options/resolved-options';
 import { UNDERWAY_OPTIONS } from '../underway.module-definition';
@@ -42,13 +43,24 @@ const MAX_TIMEOUT_MS = 60_000;
  */
 @Injectable()
 export class UnderwayHealthIndicator {
+  /** The worker's `LISTEN` connection, as its `listener:*` events tell. */
+  private listening = false;
+
   /** @internal Made by Nest's injector; its parameters are the library's own. */
   constructor(
     @Inject(UNDERWAY_OPTIONS) private readonly options: ResolvedOptions,
     private readonly registry: WorkflowRegistry,
     private readonly database: UnderwayDatabase,
     private readonly worker: WorkerService,
-  ) {}
+    events: UnderwayEvents,
+  ) {
+    events.on('listener:connected', () => {
+      this.listening = true;
+    });
+    events.on('listener:lost', () => {
+      this.listening = false;
+    });
+  }
 
   /**
    * @returns `{ [key]: { status: 'up' | 'down', … } }` (never throws for a
@@ -85,7 +97,7 @@ export class UnderwayHealthIndicator {
       listener:
         worker.state !== 'running'
           ? 'none'
-          : worker.listening
+          : this.listening
             ? 'listening'
             : 'down',
     };

@@ -6,7 +6,7 @@
 export const TRACER_NAME = '@underway/nestjs';
 
 export const SPAN_NAME = {
-  /** PRODUCER: `enqueue`, `enqueueMany` (one span for the batch). */
+  /** PRODUCER: `enqueue`, `enqueueMany` (one span for the batch), a schedule's fire. */
   enqueue: (workflowName: string): string => `underway.enqueue ${workflowName}`,
   /** PRODUCER: `redrive` (one span for the entries redriven). */
   redrive: (queue: string): string => `underway.redrive ${queue}`,
@@ -35,6 +35,10 @@ export const SPAN_ATTRIBUTE = {
   outcome: 'underway.outcome',
   /** The dead-letter queue a redrive read. */
   deadLetterQueue: 'underway.dead_letter_queue',
+  /** Who inserted the runs: `client`, `schedule` or `redrive`. */
+  source: 'underway.source',
+  /** The schedule whose tick inserted the run. */
+  scheduleKey: 'underway.schedule_key',
   /** The error's code (`StepError` code, `timeout`, or `error`) on a failed attempt. */
   errorType: 'error.type',
   // OpenTelemetry's messaging conventions, so that backends group these

@@ -2,25 +2,18 @@ import { metrics } from '@opentelemetry/api';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import type { SqlExecutor } from '../database/sql-executor';
 import type { Schema } from '../database/sql';
-import { WorkflowRegistry } from '../discovery/workflow.registry';
-import type { ClaimedRun } from '../queue/claimed-run';
+import { UnderwayEvents } from '../events/underway-events';
 import { QueueSampler } from './queue.sampler';
 import { UnderwayMetrics } from './underway-metrics';
 
-const claim: ClaimedRun = {
-  kind: 'step',
-  id: '01900000-0000-7000-8000-000000000000',
-  workflowName: 'signup',
-  stepIndex: 0,
-  attempt: 1,
-  fence: '1',
-  maxAttempts: 5,
-  leaseMs: 30_000,
-  input: null,
-  claimedAt: '2026-01-01 00:00:00+00',
-  recordedCalls: 0,
-  queueWaitMs: 3,
-};
+const SUBSCRIBED = [
+  'run:enqueued',
+  'run:finished',
+  'attempt:claimed',
+  'attempt:settled',
+  'attempt:discarded',
+  'attempt:expired',
+] as const;
 
 describe('UnderwayMetrics', () => {
   afterEach(() => {
@@ -28,25 +21,17 @@ describe('UnderwayMetrics', () => {
     jest.restoreAllMocks();
   });
 
-  it('is off without an SDK: no clock read, no instrument, no queue sample', async () => {
-    const recorder = new UnderwayMetrics(new WorkflowRegistry());
+  it('is off without an SDK: it subscribes to nothing, so events cost nothing, and samples no queue', async () => {
+    const events = new UnderwayEvents();
+    const recorder = new UnderwayMetrics(events);
     expect(recorder.enabled).toBe(false);
-    const clock = jest.spyOn(performance, 'now');
-    const startedAt = recorder.now();
-    recorder.claimed(claim);
-    recorder.committed(
-      claim,
-      { kind: 'complete', output: null },
-      'succeeded',
-      startedAt,
-    );
-    recorder.enqueued('signup');
-    recorder.finished('signup', 'cancelled');
-    recorder.leasesExpired([], []);
-    expect(startedAt).toBe(0);
-    expect(clock).not.toHaveBeenCalled();
-
-    const executor: SqlExecutor = { query: jest.fn() };
+    for (const name of SUBSCRIBED) {
+      expect(events.has(name)).toBe(false);
+    }
+    const executor: SqlExecutor = {
+      query: jest.fn(),
+      afterCommit: (fn) => fn(),
+    };
     await new QueueSampler(recorder, 'underway' as Schema, ['signup']).sample(
       executor,
     );
@@ -54,13 +39,29 @@ describe('UnderwayMetrics', () => {
     recorder.onApplicationShutdown();
   });
 
-  it('is on once an SDK has registered its meter provider', async () => {
+  it('is on once an SDK has registered its meter provider: subscribed until shutdown', async () => {
     const provider = new MeterProvider();
     metrics.setGlobalMeterProvider(provider);
-    const recorder = new UnderwayMetrics(new WorkflowRegistry());
+    const events = new UnderwayEvents();
+    const recorder = new UnderwayMetrics(events);
     expect(recorder.enabled).toBe(true);
-    expect(recorder.now()).toBeGreaterThan(0);
+    for (const name of SUBSCRIBED) {
+      expect(events.has(name)).toBe(true);
+    }
+    events.emit('attempt:settled', {
+      runId: 'r',
+      workflowName: 'signup',
+      step: 'resolve',
+      kind: 'step',
+      attempt: 1,
+      outcome: 'retry',
+      durationMs: 3,
+      error: { code: 'timeout', message: 'late', name: 'StepTimeoutError' },
+    });
     recorder.onApplicationShutdown();
+    for (const name of SUBSCRIBED) {
+      expect(events.has(name)).toBe(false);
+    }
     await provider.shutdown();
   });
 });

@@ -5,8 +5,9 @@ import { PoolExecutor, withTransaction } from '../database/sql-executor';
 import type { Schema } from '../database/sql';
 import { backoffDelayMs, ReconnectBackoff } from '../database/transient-retry';
 import type { WorkflowRegistry } from '../discovery/workflow.registry';
+import type { TransitionWriter } from '../engine/transition.writer';
+import type { UnderwayEvents } from '../events/underway-events';
 import { newRunOf } from '../workflow/new-run';
-import { RunRecorder, RunRepository } from '../workflow/run.repository';
 import { parseSchedule } from './schedule-expression';
 import {
   advanceSchedule,
@@ -39,7 +40,6 @@ const LOCKED_RETRY_MS = 100;
  */
 export class Scheduler {
   private readonly logger = new Logger(Scheduler.name);
-  private readonly runs: RunRepository;
   private timer: NodeJS.Timeout | undefined;
   private pass: Promise<void> | undefined;
   private again = false;
@@ -52,10 +52,9 @@ export class Scheduler {
     private readonly registry: WorkflowRegistry,
     private readonly workflows: readonly string[],
     private readonly backoff: ReconnectBackoff,
-    recorder?: RunRecorder,
-  ) {
-    this.runs = new RunRepository(schema, recorder);
-  }
+    private readonly writer: TransitionWriter,
+    private readonly events: UnderwayEvents,
+  ) {}
 
   start(): void {
     this.rearm();
@@ -175,11 +174,12 @@ export class Scheduler {
           );
           continue;
         }
-        const { id } = await this.runs.insert(
+        const { id, created } = await this.writer.insertRun(
           executor,
           newRunOf(definition, row.input, {
             idempotencyKey: `schedule:${row.key}:${fireAt.toISOString()}`,
           }),
+          { source: 'schedule', schedule: { key: row.key, fireAt } },
         );
         await executor.query(
           advanceSchedule(this.schema, {
@@ -192,6 +192,15 @@ export class Scheduler {
         this.logger.log(
           `Schedule ${row.workflow_name}/${row.key}: fired the tick of ${fireAt.toISOString()} as run ${id}`,
         );
+        if (created && this.events.has('schedule:fired')) {
+          const fired = {
+            workflowName: row.workflow_name,
+            key: row.key,
+            fireAt,
+            runId: id,
+          };
+          executor.afterCommit(() => this.events.emit('schedule:fired', fired));
+        }
       }
       return due.rows.length;
     });

@@ -11,7 +11,7 @@ import type {
   FencedOutcome,
   RunOutcome,
 } from '../queue/claimed-run';
-import type { RunQueueRepository } from '../queue/run-queue.repository';
+import type { TransitionWriter } from '../engine/transition.writer';
 
 type PendingOutcome = FencedOutcome & {
   readonly resolve: (state: string | undefined) => void;
@@ -42,7 +42,7 @@ export class OutcomeBatcher {
   private readonly abandoned = new AbortController();
 
   constructor(
-    private readonly repository: RunQueueRepository,
+    private readonly writer: Pick<TransitionWriter, 'commit'>,
     private readonly pool: Pool,
     private readonly worker: string,
     private readonly backoff: ReconnectBackoff,
@@ -139,7 +139,7 @@ export class OutcomeBatcher {
   private async commit(batch: PendingOutcome[]): Promise<void> {
     for (let failures = 1; ; failures += 1) {
       try {
-        const applied = await this.repository.commit(
+        const applied = await this.writer.commit(
           new PoolExecutor(this.pool),
           batch,
           this.worker,
@@ -178,7 +178,7 @@ export class OutcomeBatcher {
     }
     for (const entry of batch) {
       try {
-        const applied = await this.repository.commit(
+        const applied = await this.writer.commit(
           new PoolExecutor(this.pool),
           [entry],
           this.worker,

@@ -98,6 +98,19 @@ export class StepExecutor {
     );
   }
 
+  /** The outcome of an attempt an interceptor refused to run: a failed attempt, per the step's policy. */
+  refused(claimed: ClaimedRun, err: unknown): RunOutcome {
+    const definition = this.registry.find(claimed.workflowName);
+    const step = definition?.steps[claimed.stepIndex];
+    return this.failure(
+      claimed,
+      step,
+      classifyError(err),
+      'failed',
+      definition,
+    );
+  }
+
   private async attempt(
     claimed: ClaimedRun,
     controller: StepAbort,

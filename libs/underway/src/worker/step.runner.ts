@@ -1,11 +1,17 @@
 import { Logger } from '@nestjs/common';
 import type { ActivityExecutor } from '../activity/activity.executor';
-import type { UnderwayMetrics } from '../observability/underway-metrics';
-import type { UnderwayTracing } from '../observability/underway-tracing';
 import { isTransientPgError, pgErrorCode } from '../database/pg-errors';
-import { fatalError } from '../errors/classify-error';
+import type { WorkflowRegistry } from '../discovery/workflow.registry';
+import { ErrorRecord, fatalError } from '../errors/classify-error';
 import { StepAbortedError } from '../errors/step-aborted.error';
 import type { SqlExecutor } from '../database/sql-executor';
+import type { InterceptorChain } from '../events/interceptor-chain';
+import type { AttemptEventTask } from '../events/underway-event-map';
+import type { UnderwayEvents } from '../events/underway-events';
+import type {
+  AttemptSettlement,
+  AttemptTask,
+} from '../events/underway.interceptor';
 import type {
   ActivityOutcome,
   Claim,
@@ -13,7 +19,6 @@ import type {
   RunOutcome,
 } from '../queue/claimed-run';
 import type { AttemptTransaction } from '../transaction/attempt-transaction';
-import type { RunEvents } from '../workflow/run-events';
 import { StepAbort } from '../workflow/step-abort';
 import type { LeaseKeeper } from './lease.keeper';
 import type { OutcomeBatcher } from './outcome.batcher';
@@ -31,10 +36,12 @@ export interface WakeScheduler {
 const RELEASE_IDS_LOGGED = 10;
 
 /**
- * Runs one claimed step: holds its lease, invokes the method under its
- * timeout, turns the result (or the thrown value) into an outcome, and commits
- * it fenced by the claim. Never throws: every path ends in a committed outcome,
- * a log line, or both.
+ * Runs one claimed task (a step of a run, or an activity call): holds its
+ * lease, has its executor run the user's code and decide the outcome,
+ * commits that outcome fenced by the claim, and announces the attempt
+ * (`attempt:started`, then `attempt:settled` or `lease:lost`), all of it
+ * through the interceptors. Never throws: every path ends in a committed
+ * outcome, a log line, or both.
  */
 export class StepRunner {
   private readonly logger = new Logger(StepRunner.name);
@@ -48,11 +55,11 @@ export class StepRunner {
   private readonly aborts = new WeakMap<Claim, StepAbort>();
 
   constructor(
-    private readonly metrics: UnderwayMetrics,
-    private readonly tracing: UnderwayTracing,
+    private readonly registry: WorkflowRegistry,
+    private readonly events: UnderwayEvents,
+    private readonly interceptors: InterceptorChain,
     private readonly leases: LeaseKeeper,
     private readonly outcomes: OutcomeBatcher,
-    private readonly events: RunEvents,
     private readonly wake: WakeScheduler,
     private readonly steps: StepExecutor,
     private readonly activities: ActivityExecutor,
@@ -69,7 +76,14 @@ export class StepRunner {
     this.aborts.set(claimed, controller);
     this.running.set(claimed.id, controller);
     this.leases.track(claimed, controller, claimSentAt);
-    this.metrics.claimed(claimed);
+    if (this.events.has('attempt:claimed')) {
+      this.events.emit('attempt:claimed', {
+        workflowName: claimed.workflowName,
+        kind: claimed.kind,
+        queueWaitMs: claimed.queueWaitMs,
+        resumed: claimed.kind === 'step' && claimed.recordedCalls > 0,
+      });
+    }
     return controller;
   }
 
@@ -120,62 +134,220 @@ export class StepRunner {
    */
   async run(claimed: Claim, stepDone: () => void): Promise<void> {
     const controller = this.aborts.get(claimed) ?? this.hold(claimed);
-    const startedAt = this.metrics.now();
-    // `undefined` without an OpenTelemetry SDK: no span, no context.
-    const traced = this.tracing.attemptStarted(claimed);
-    let committed:
-      | { outcome: RunOutcome | ActivityOutcome; state: string | undefined }
-      | undefined;
-    let failure: { error: unknown } | undefined;
+    const startedAt = performance.now();
+    const announced = this.announce(claimed);
+    if (announced && this.events.has('attempt:started')) {
+      this.events.emit('attempt:started', announced);
+    }
+    let ran = false;
+    const attempt = (): Promise<AttemptSettlement> => {
+      ran = true;
+      return this.attempt(claimed, controller, stepDone, startedAt, announced);
+    };
     try {
-      const { outcome, transaction } = traced
-        ? await this.tracing.within(traced, () =>
-            this.execute(claimed, controller),
-          )
-        : await this.execute(claimed, controller);
-      if (!transaction) {
-        stepDone();
-      }
-      if (transaction && outcome && commitsWrites(outcome)) {
-        committed = await this.commitWithWrites(claimed, outcome, transaction);
-      } else if (transaction) {
-        // Nothing of an attempt that did not end well survives; an attempt
-        // abandoned (timeout, lost claim, suspension) may still run a query.
-        await transaction.rollback(controller.aborted);
-      }
-      // A transaction ends with its attempt's slot: shutdown waits for both.
-      stepDone();
-      if (!committed && outcome) {
-        committed = await this.commit(claimed, outcome);
-      }
-      if (committed) {
-        this.afterCommit(
+      await (this.interceptors.active
+        ? this.interceptors.attempt(this.taskOf(claimed, announced), attempt)
+        : attempt());
+    } catch (err) {
+      if (!ran) {
+        // An interceptor threw instead of running the attempt: its error.
+        await this.refused(
           claimed,
-          committed.outcome,
-          committed.state,
           controller,
+          stepDone,
           startedAt,
+          announced,
+          err,
+        );
+      } else {
+        this.logger.error(
+          `${taskLabel(claimed)} attempt ${claimed.attempt}: ` +
+            `could not commit its outcome (${describe(err)}); the lease will lapse and the step run again`,
+          (err as Error)?.stack,
         );
       }
-    } catch (err) {
-      failure = { error: err };
-      this.logger.error(
-        `${taskLabel(claimed)} attempt ${claimed.attempt}: ` +
-          `could not commit its outcome (${(err as Error).message}); the lease will lapse and the step run again`,
-        (err as Error).stack,
-      );
     } finally {
       stepDone();
       this.forget(claimed);
-      if (traced) {
-        this.tracing.attemptEnded(
-          traced,
-          committed?.outcome,
-          committed?.state,
-          failure?.error,
+    }
+  }
+
+  /** Runs the attempt's code, commits its outcome, announces it. @throws when its outcome could not be committed */
+  private async attempt(
+    claimed: Claim,
+    controller: StepAbort,
+    stepDone: () => void,
+    startedAt: number,
+    announced: AttemptEventTask | undefined,
+  ): Promise<AttemptSettlement> {
+    const { outcome, transaction } = await this.execute(claimed, controller);
+    if (!transaction) {
+      stepDone();
+    }
+    let committed:
+      | { outcome: RunOutcome | ActivityOutcome; state: string | undefined }
+      | undefined;
+    if (transaction && outcome && commitsWrites(outcome)) {
+      committed = await this.commitWithWrites(claimed, outcome, transaction);
+    } else if (transaction) {
+      // Nothing of an attempt that did not end well survives; an attempt
+      // abandoned (timeout, lost claim, suspension) may still run a query.
+      await transaction.rollback(controller.aborted);
+    }
+    // A transaction ends with its attempt's slot: shutdown waits for both.
+    stepDone();
+    if (!committed && outcome) {
+      committed = await this.commit(claimed, outcome);
+    }
+    return this.settled(claimed, controller, committed, startedAt, announced);
+  }
+
+  /** Commits, as a failed attempt, an attempt that an interceptor refused to run. */
+  private async refused(
+    claimed: Claim,
+    controller: StepAbort,
+    stepDone: () => void,
+    startedAt: number,
+    announced: AttemptEventTask | undefined,
+    err: unknown,
+  ): Promise<void> {
+    stepDone();
+    try {
+      const outcome =
+        claimed.kind === 'step'
+          ? this.steps.refused(claimed, err)
+          : this.activities.refused(claimed, err);
+      const committed = await this.commit(claimed, outcome);
+      this.settled(claimed, controller, committed, startedAt, announced);
+    } catch (commitError) {
+      this.logger.error(
+        `${taskLabel(claimed)} attempt ${claimed.attempt}: ` +
+          `could not commit its outcome (${describe(commitError)}); the lease will lapse and the step run again`,
+      );
+    }
+  }
+
+  /** What an attempt came to, announced; wakes the claim loop for what it made due. */
+  private settled(
+    claimed: Claim,
+    controller: StepAbort,
+    committed:
+      | { outcome: RunOutcome | ActivityOutcome; state: string | undefined }
+      | undefined,
+    startedAt: number,
+    announced: AttemptEventTask | undefined,
+  ): AttemptSettlement {
+    const durationMs = performance.now() - startedAt;
+    if (!committed || committed.state === undefined) {
+      if (committed) {
+        this.logger.warn(
+          `${taskLabel(claimed)} attempt ${claimed.attempt}: ` +
+            `outcome discarded, this worker no longer holds the ${claimed.kind === 'step' ? 'run' : 'call'} (lease expired or run cancelled)`,
         );
+        controller.abort(new StepAbortedError('lease_lost'));
+      }
+      const reason: unknown = controller.reason;
+      const cancelled =
+        reason instanceof StepAbortedError && reason.code === 'run_cancelled';
+      if (announced) {
+        if (cancelled) {
+          this.emitSettled(announced, { outcome: 'cancelled' }, durationMs);
+        } else {
+          if (this.events.has('lease:lost')) {
+            this.events.emit('lease:lost', {
+              runId: announced.runId,
+              step: announced.step,
+              attempt: announced.attempt,
+            });
+          }
+          if (this.events.has('attempt:discarded')) {
+            this.events.emit('attempt:discarded', { ...announced, durationMs });
+          }
+        }
+      }
+      return { outcome: cancelled ? 'cancelled' : 'lost' };
+    }
+    const { outcome, state } = committed;
+    this.wakeFor(claimed, outcome);
+    const settlement = settlementOf(outcome);
+    if (announced) {
+      this.emitSettled(announced, settlement, durationMs);
+    }
+    if (
+      claimed.kind === 'step' &&
+      (state === 'succeeded' || state === 'failed')
+    ) {
+      this.logger.debug(`Run ${claimed.id} ${claimed.workflowName} ${state}`);
+    }
+    return settlement;
+  }
+
+  private emitSettled(
+    announced: AttemptEventTask,
+    settlement: AttemptSettlement,
+    durationMs: number,
+  ): void {
+    if (this.events.has('attempt:settled')) {
+      const { outcome, error } = settlement;
+      if (outcome !== 'lost') {
+        this.events.emit('attempt:settled', {
+          ...announced,
+          outcome,
+          durationMs,
+          ...(error ? { error } : {}),
+        });
       }
     }
+  }
+
+  /**
+   * The attempt as events and interceptors name it; `undefined` when neither
+   * listens (the hot path builds nothing).
+   */
+  private announce(claimed: Claim): AttemptEventTask | undefined {
+    if (
+      !this.interceptors.active &&
+      !this.events.has('attempt:started') &&
+      !this.events.has('attempt:settled') &&
+      !this.events.has('lease:lost') &&
+      !this.events.has('attempt:discarded')
+    ) {
+      return undefined;
+    }
+    const definition = this.registry.find(claimed.workflowName);
+    const step =
+      definition?.steps[claimed.stepIndex]?.method ?? String(claimed.stepIndex);
+    return claimed.kind === 'step'
+      ? {
+          runId: claimed.id,
+          workflowName: claimed.workflowName,
+          step: String(step),
+          kind: 'step',
+          attempt: claimed.attempt,
+        }
+      : {
+          runId: claimed.runId,
+          workflowName: claimed.workflowName,
+          step: String(step),
+          kind: 'activity',
+          activity: claimed.name,
+          attempt: claimed.attempt,
+        };
+  }
+
+  private taskOf(
+    claimed: Claim,
+    announced: AttemptEventTask | undefined,
+  ): AttemptTask {
+    const task = announced ?? this.announce(claimed)!;
+    return {
+      ...task,
+      stepIndex: claimed.stepIndex,
+      ...(claimed.kind === 'activity'
+        ? { callIndex: claimed.callIndex, callKind: claimed.callKind }
+        : {}),
+      carrier: claimed.traceContext ?? null,
+    };
   }
 
   /** Runs the attempt's code (a step's or an activity call's) and decides its outcome. */
@@ -307,31 +479,12 @@ export class StepRunner {
     }
   }
 
-  private afterCommit(
-    claimed: Claim,
-    outcome: RunOutcome | ActivityOutcome,
-    state: string | undefined,
-    controller: StepAbort,
-    startedAt: number,
-  ): void {
-    this.metrics.committed(claimed, outcome, state, startedAt);
-    if (state === undefined) {
-      this.logger.warn(
-        `${taskLabel(claimed)} attempt ${claimed.attempt}: ` +
-          `outcome discarded, this worker no longer holds the ${claimed.kind === 'step' ? 'run' : 'call'} (lease expired or run cancelled)`,
-      );
-      controller.abort(new StepAbortedError('lease_lost'));
-      return;
-    }
+  /** Wakes the claim loop for what a committed outcome made due. */
+  private wakeFor(claimed: Claim, outcome: RunOutcome | ActivityOutcome): void {
     switch (outcome.kind) {
       case 'complete':
       case 'fail':
-        if (claimed.kind === 'step') {
-          this.events.finished(claimed.id);
-          this.logger.debug(
-            `Run ${claimed.id} ${claimed.workflowName} ${state}`,
-          );
-        } else {
+        if (claimed.kind === 'activity') {
           this.wake.claimSoon(); // it may have woken its step
         }
         return;
@@ -366,4 +519,44 @@ function commitsWrites(outcome: RunOutcome | ActivityOutcome): boolean {
     outcome.kind === 'complete' ||
     outcome.kind === 'succeed'
   );
+}
+
+/** How a committed outcome is reported to events and interceptors. */
+function settlementOf(
+  outcome: RunOutcome | ActivityOutcome,
+): AttemptSettlement {
+  switch (outcome.kind) {
+    case 'next':
+      return { outcome: 'next' };
+    case 'complete':
+    case 'succeed':
+      return { outcome: 'completed' };
+    case 'suspend':
+      return { outcome: 'suspended' };
+    case 'release':
+      return { outcome: 'released' };
+    case 'retry':
+      return {
+        outcome: 'retry',
+        error: recorded(outcome.error as ErrorRecord),
+      };
+    case 'fail':
+      return {
+        outcome: 'failed',
+        error: recorded(outcome.error as ErrorRecord),
+      };
+  }
+}
+
+/** The stored part of an error record. */
+function recorded(error: ErrorRecord): AttemptSettlement['error'] {
+  return { code: error.code, message: error.message, name: error.name };
+}
+
+function describe(err: unknown): string {
+  try {
+    return (err as Error)?.message ?? String(err);
+  } catch {
+    return 'an error that cannot be printed';
+  }
 }

@@ -19,12 +19,13 @@ import type {
   ResolvedOptions,
   ResolvedRuntimeOptions,
 } from '../options/resolved-options';
+import { TransitionWriter } from '../engine/transition.writer';
+import { InterceptorChain } from '../events/interceptor-chain';
+import { UnderwayEvents } from '../events/underway-events';
 import { QueueSampler } from '../observability/queue.sampler';
 import { UnderwayMetrics } from '../observability/underway-metrics';
-import { UnderwayTracing } from '../observability/underway-tracing';
 import { RunQueueRepository } from '../queue/run-queue.repository';
 import { UNDERWAY_OPTIONS } from '../underway.module-definition';
-import { RunEvents } from '../workflow/run-events';
 import { UnderwayBootstrap } from '../underway.bootstrap';
 import { ClaimLoop } from './claim.loop';
 import { LeaseKeeper } from './lease.keeper';
@@ -54,8 +55,6 @@ export interface WorkerStatus {
    * `stopped`: shut down.
    */
   readonly state: 'disabled' | 'idle' | 'starting' | 'running' | 'stopped';
-  /** Its `LISTEN` connection is connected and listening. */
-  readonly listening: boolean;
 }
 
 interface RunningWorker {
@@ -88,16 +87,17 @@ export class WorkerService
     @Inject(UNDERWAY_OPTIONS) private readonly options: ResolvedOptions,
     private readonly registry: WorkflowRegistry,
     private readonly database: UnderwayDatabase,
-    private readonly events: RunEvents,
     private readonly bootstrap: UnderwayBootstrap,
     private readonly metrics: UnderwayMetrics,
-    private readonly tracing: UnderwayTracing,
+    private readonly events: UnderwayEvents,
+    private readonly interceptors: InterceptorChain,
+    private readonly writer: TransitionWriter,
   ) {}
 
   status(): WorkerStatus {
     const runtime = this.options.runtime;
     if (this.worker) {
-      return { state: 'running', listening: this.worker.listener.listening };
+      return { state: 'running' };
     }
     const state =
       runtime === false
@@ -107,7 +107,7 @@ export class WorkerService
           : this.stopping
             ? 'stopped'
             : 'starting';
-    return { state, listening: false };
+    return { state };
   }
 
   onApplicationBootstrap(): void {
@@ -239,7 +239,7 @@ export class WorkerService
       this.database.bounds('heartbeat').clientMs,
     );
     const outcomes = new OutcomeBatcher(
-      queue,
+      this.writer,
       this.database.pool,
       instanceName,
       reconnectBackoff,
@@ -269,16 +269,17 @@ export class WorkerService
     const rescuer = new LeaseRescuer(
       queue,
       executor,
+      this.writer,
       this.events,
+      this.registry,
       claimLoop,
-      this.metrics,
     );
     const runner: StepRunner = new StepRunner(
-      this.metrics,
-      this.tracing,
+      this.registry,
+      this.events,
+      this.interceptors,
       leases,
       outcomes,
-      this.events,
       claimLoop,
       new StepExecutor(
         this.registry,
@@ -291,7 +292,7 @@ export class WorkerService
         this.options.maxInputSizeBytes,
         transactions,
       ),
-      (on, entries) => queue.commit(on, entries, instanceName),
+      (on, entries) => this.writer.commit(on, entries, instanceName),
     );
     const listener = new NotificationListener(
       () => this.database.createClient('listen'),
@@ -318,6 +319,14 @@ export class WorkerService
         waiting.reset();
         claimLoop.claimSoon();
         scheduler.rearm();
+        if (this.events.has('listener:connected')) {
+          this.events.emit('listener:connected', {});
+        }
+      },
+      (error) => {
+        if (this.events.has('listener:lost')) {
+          this.events.emit('listener:lost', { error });
+        }
       },
       reconnectBackoff,
       this.database.bounds('listen').serverMs,
@@ -337,7 +346,8 @@ export class WorkerService
       this.registry,
       workflows,
       reconnectBackoff,
-      this.metrics,
+      this.writer,
+      this.events,
     );
     listener.start();
     claimLoop.start();

@@ -1,13 +1,17 @@
 import { Injectable } from '@nestjs/common';
+import { UnderwayEvents } from '../events/underway-events';
 
 /**
- * In-process notice that a run reached a terminal state, so `run.result()`
- * resolves at once when this process's worker finished the run. Other
- * processes' runs are found by polling.
+ * Tells `run.result()` at once when this process finished the run it waits
+ * for (its `run:finished` event); other processes' runs are found by polling.
+ * Listens only while some `result()` waits.
  */
 @Injectable()
 export class RunEvents {
   private readonly waiters = new Map<string, Set<() => void>>();
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(private readonly events: UnderwayEvents) {}
 
   /** Calls `listener` once when `runId` finishes here; returns an unsubscribe. */
   onFinished(runId: string, listener: () => void): () => void {
@@ -17,15 +21,19 @@ export class RunEvents {
       this.waiters.set(runId, set);
     }
     set.add(listener);
+    this.unsubscribe ??= this.events.on('run:finished', ({ runId }) =>
+      this.finished(runId),
+    );
     return () => {
       set.delete(listener);
-      if (set.size === 0) {
+      if (set.size === 0 && this.waiters.get(runId) === set) {
         this.waiters.delete(runId);
       }
+      this.stopListeningWhenIdle();
     };
   }
 
-  finished(runId: string): void {
+  private finished(runId: string): void {
     const set = this.waiters.get(runId);
     if (!set) {
       return;
@@ -33,6 +41,14 @@ export class RunEvents {
     this.waiters.delete(runId);
     for (const listener of set) {
       listener();
+    }
+    this.stopListeningWhenIdle();
+  }
+
+  private stopListeningWhenIdle(): void {
+    if (this.waiters.size === 0 && this.unsubscribe) {
+      this.unsubscribe();
+      this.unsubscribe = undefined;
     }
   }
 }

@@ -1,6 +1,5 @@
 import type { SqlExecutor } from '../database/sql-executor';
 import type { Schema } from '../database/sql';
-import type { UnderwayMetrics } from '../observability/underway-metrics';
 import {
   AttemptRow,
   cancelRun,
@@ -18,22 +17,12 @@ import {
   selectRunStatus,
 } from './run.sql';
 
-/** What a repository counts of the runs it writes (`underway.runs.*`). */
-export type RunRecorder = Pick<
-  UnderwayMetrics,
-  'enabled' | 'enqueued' | 'finished'
->;
-
 /**
  * Runs `run.sql.ts` through whatever executor (and transaction) the caller
- * picks; with a recorder, counts the runs it enqueues and cancels (when the
- * statement succeeds: a caller's transaction may still roll back).
+ * picks. Writes go through `TransitionWriter`, which announces them.
  */
 export class RunRepository {
-  constructor(
-    private readonly schema: Schema,
-    private readonly recorder?: RunRecorder,
-  ) {}
+  constructor(private readonly schema: Schema) {}
 
   /**
    * Inserts a run; with a known idempotency key, returns the existing run's id.
@@ -49,7 +38,6 @@ export class RunRepository {
     );
     const row = inserted.rows[0];
     if (row) {
-      this.recorder?.enqueued(run.workflowName);
       return { id: row.id, created: true };
     }
     // The key is taken: the insert waited for the holder to commit, so the
@@ -79,11 +67,6 @@ export class RunRepository {
     const inserted = await executor.query<{ id: string }>(
       insertRuns(this.schema, runs, traceContext),
     );
-    if (this.recorder?.enabled) {
-      for (const run of runs) {
-        this.recorder.enqueued(run.workflowName);
-      }
-    }
     return inserted.rows.map((row) => row.id);
   }
 
@@ -111,18 +94,20 @@ export class RunRepository {
 
   /**
    * Cancels a run that has not finished.
-   * @returns the state it was in, or `undefined` when it had already finished
+   * @returns the state it was in and its workflow, or `undefined` when it had already finished
    */
-  async cancel(executor: SqlExecutor, id: string): Promise<string | undefined> {
+  async cancel(
+    executor: SqlExecutor,
+    id: string,
+  ): Promise<{ previousState: string; workflowName: string } | undefined> {
     const result = await executor.query<{
       previous_state: string;
       workflow_name: string;
     }>(cancelRun(this.schema, id));
     const row = result.rows[0];
-    if (row) {
-      this.recorder?.finished(row.workflow_name, 'cancelled');
-    }
-    return row?.previous_state;
+    return row
+      ? { previousState: row.previous_state, workflowName: row.workflow_name }
+      : undefined;
   }
 
   async deadLetters(

@@ -1,0 +1,102 @@
+import {
+  UnderwayEventMap,
+  UnderwayEventName,
+  UnderwayEvents,
+} from '@underway/nestjs';
+
+const ALL: readonly UnderwayEventName[] = [
+  'run:enqueued',
+  'attempt:started',
+  'attempt:settled',
+  'run:finished',
+  'lease:lost',
+  'schedule:fired',
+  'listener:connected',
+  'listener:lost',
+];
+
+export type LoggedEvent = {
+  [K in UnderwayEventName]: { name: K; payload: UnderwayEventMap[K] };
+}[UnderwayEventName];
+
+/**
+ * Every event an app's `UnderwayEvents` emits, in order, from the moment it
+ * is made; `next()` waits for one, instead of sleeping for it.
+ */
+export class EventLog {
+  readonly events: LoggedEvent[] = [];
+  private readonly waiters = new Set<() => void>();
+  private readonly unsubscribe: (() => void)[];
+
+  constructor(bus: UnderwayEvents, names: readonly UnderwayEventName[] = ALL) {
+    this.unsubscribe = names.map((name) =>
+      bus.on(name, (payload) => {
+        this.events.push({ name, payload } as LoggedEvent);
+        for (const wake of [...this.waiters]) {
+          wake();
+        }
+      }),
+    );
+  }
+
+  /** The payloads of event `name` so far. */
+  of<K extends UnderwayEventName>(name: K): UnderwayEventMap[K][] {
+    return this.events
+      .filter((e) => e.name === name)
+      .map((e) => e.payload as UnderwayEventMap[K]);
+  }
+
+  /**
+   * Resolves with the first event `name` (from the start of the log) whose
+   * fields match `fields`, or the first one after `after` events of the log.
+   */
+  next<K extends UnderwayEventName>(
+    name: K,
+    fields: Partial<UnderwayEventMap[K]> = {},
+    {
+      timeoutMs = 10_000,
+      after = 0,
+    }: { timeoutMs?: number; after?: number } = {},
+  ): Promise<UnderwayEventMap[K]> {
+    const find = (): UnderwayEventMap[K] | undefined =>
+      this.events
+        .slice(after)
+        .find(
+          (e) =>
+            e.name === name &&
+            Object.entries(fields).every(
+              ([key, value]) =>
+                (e.payload as Record<string, unknown>)[key] === value,
+            ),
+        )?.payload as UnderwayEventMap[K] | undefined;
+    const found = find();
+    if (found) {
+      return Promise.resolve(found);
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(check);
+        reject(
+          new Error(
+            `No "${name}" event matching ${JSON.stringify(fields)} within ${timeoutMs}ms; seen: ${this.events.map((e) => e.name).join(', ')}`,
+          ),
+        );
+      }, timeoutMs);
+      const check = (): void => {
+        const event = find();
+        if (event) {
+          clearTimeout(timer);
+          this.waiters.delete(check);
+          resolve(event);
+        }
+      };
+      this.waiters.add(check);
+    });
+  }
+
+  stop(): void {
+    for (const unsubscribe of this.unsubscribe.splice(0)) {
+      unsubscribe();
+    }
+  }
+}
