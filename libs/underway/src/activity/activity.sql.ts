@@ -8,7 +8,11 @@ import {
   SqlFragment,
   SqlQuery,
 } from '../database/sql';
-import type { ActivityOutcome, ClaimedActivity } from '../queue/claimed-run';
+import type {
+  ActivityOutcome,
+  CallClaimRef,
+  Rescue,
+} from '../queue/claimed-run';
 
 /**
  * The parents of activity calls finished by the statement it is spliced into
@@ -56,8 +60,9 @@ export interface ActivityCommitRow {
 
 /** An activity outcome to commit, with the claim it belongs to. */
 export interface CallOutcome {
-  readonly run: ClaimedActivity;
+  readonly run: CallClaimRef;
   readonly outcome: ActivityOutcome;
+  readonly rescue?: Rescue;
 }
 
 /**
@@ -72,7 +77,7 @@ export function commitActivityOutcomes(
   outcomes: readonly CallOutcome[],
   worker: string,
 ): SqlQuery {
-  const rows = outcomes.map(({ run, outcome }) => {
+  const rows = outcomes.map(({ run, outcome, rescue }) => {
     const row: Record<string, unknown> = {
       run_id: run.runId,
       step_index: run.stepIndex,
@@ -82,6 +87,10 @@ export function commitActivityOutcomes(
       attempt: run.attempt,
       started_at: run.claimedAt,
     };
+    if (rescue) {
+      row.rescued = true;
+      row.worker = rescue.leaseOwner;
+    }
     switch (outcome.kind) {
       case 'succeed':
         row.attempt_state = 'succeeded';
@@ -106,7 +115,8 @@ export function commitActivityOutcomes(
     with o as (
       select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as o(
         run_id uuid, step_index int, call_index int, fence bigint, kind text, attempt int,
-        started_at timestamptz, attempt_state text, error jsonb, result text, delay_ms bigint)
+        started_at timestamptz, attempt_state text, error jsonb, result text, delay_ms bigint,
+        rescued boolean, worker text)
     ), finished as (
       update ${ident(schema)}.activity_call c
       set state = case o.kind when 'succeed' then 'succeeded' when 'fail' then 'failed'
@@ -122,75 +132,20 @@ export function commitActivityOutcomes(
       from o
       where c.run_id = o.run_id and c.step_index = o.step_index and c.call_index = o.call_index
         and c.fence = o.fence and c.state = 'running'
+        -- The rescuer's verdict holds only while the lease is still lapsed.
+        and (o.rescued is not true or c.lease_expires_at < now())
       returning c.run_id, c.step_index, c.call_index, c.kind, c.state, c.run_at
     ), recorded as (
       insert into ${ident(schema)}.activity_attempt
         (run_id, step_index, call_index, attempt, state, error, worker, started_at)
-      select o.run_id, o.step_index, o.call_index, o.attempt, o.attempt_state, o.error, ${worker},
-        o.started_at
+      select o.run_id, o.step_index, o.call_index, o.attempt, o.attempt_state, o.error,
+        case when o.rescued then o.worker else ${worker} end, o.started_at
       from o join finished f
         on f.run_id = o.run_id and f.step_index = o.step_index and f.call_index = o.call_index
       where o.kind <> 'release'
     ), ${wakeParents(schema)}
     select run_id, step_index, call_index, state from finished`,
     'commit-calls',
-    schema,
-  );
-}
-
-export interface ReclaimedCallRow {
-  run_id: string;
-  workflow_name: string;
-  step_index: number;
-  call_index: number;
-  name: string;
-  attempt: number;
-  max_attempts: number;
-  state: 'pending' | 'failed';
-}
-
-/**
- * Takes back activity calls whose lease expired, as `reclaimExpiredLeases`
- * does runs: a new attempt, or `failed` when none remain (which wakes the
- * parent like any finished call). The lost attempt is recorded as
- * `lease_expired`; bumping `fence` keeps the old worker's writes out.
- */
-export function reclaimExpiredCalls(schema: Schema, limit: number): SqlQuery {
-  return prepared(
-    sql`
-    with expired as (
-      select run_id, step_index, call_index, lease_owner from ${ident(schema)}.activity_call
-      where state = 'running' and lease_expires_at < now()
-      order by lease_expires_at
-      limit ${limit}
-      for update skip locked
-    ), finished as (
-      update ${ident(schema)}.activity_call c
-      set state = case when c.attempt >= c.max_attempts then 'failed' else 'pending' end,
-        fence = c.fence + 1, run_at = now(), lease_expires_at = null, lease_owner = null,
-        updated_at = now(),
-        error = jsonb_build_object(
-          'code', 'lease_expired',
-          'message', case when c.attempt >= c.max_attempts
-            then format('The worker running attempt %s/%s of this activity stopped renewing its lease (it crashed or stalled), and no attempts remain.', c.attempt, c.max_attempts)
-            else format('The worker running attempt %s/%s of this activity stopped renewing its lease (it crashed or stalled); the activity will be retried.', c.attempt, c.max_attempts) end,
-          'name', 'LeaseExpired'),
-        completed_at = case when c.attempt >= c.max_attempts then now() end
-      from expired e
-      where c.run_id = e.run_id and c.step_index = e.step_index and c.call_index = e.call_index
-      returning c.run_id, c.workflow_name, c.step_index, c.call_index, c.name, c.kind, c.attempt,
-        c.max_attempts, c.state, c.run_at, c.error, c.attempt_started_at, e.lease_owner
-    ), recorded as (
-      insert into ${ident(schema)}.activity_attempt
-        (run_id, step_index, call_index, attempt, state, error, worker, started_at)
-      select run_id, step_index, call_index, attempt, 'lease_expired', error, lease_owner,
-        attempt_started_at
-      from finished
-      on conflict do nothing
-    ), ${wakeParents(schema)}
-    select run_id, workflow_name, step_index, call_index, name, attempt, max_attempts, state
-    from finished`,
-    'reclaim-calls',
     schema,
   );
 }

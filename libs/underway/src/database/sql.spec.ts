@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { thrownBy } from '../testing/thrown-by';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
 import { claimRuns, renewLeases } from '../queue/claim.sql';
-import { commitOutcomes, reclaimExpiredLeases } from '../queue/run-queue.sql';
+import { commitOutcomes, selectExpiredTasks } from '../queue/run-queue.sql';
 import {
   insertRun,
   insertRuns,
@@ -169,7 +169,7 @@ function statementNames(schema: Schema): string[] {
     claimRuns(schema, ['w'], 1, 'owner'),
     renewLeases(schema, []),
     commitOutcomes(schema, [], 'worker'),
-    reclaimExpiredLeases(schema, 1),
+    selectExpiredTasks(schema, 1),
     insertRun(schema, newRun),
     insertRuns(schema, [newRun]),
     selectRunStatus(schema, 'run-1'),

@@ -67,7 +67,8 @@ export function activityClaimId(
 }
 
 /** How an attempt ended, as stored in `step_attempt.state`. */
-export type AttemptState = 'succeeded' | 'failed' | 'timed_out';
+export type AttemptState =
+  'succeeded' | 'failed' | 'timed_out' | 'lease_expired';
 
 /** A `ctx.call` or `ctx.emit` of a step's attempt, written by the outcome it commits. */
 export interface NewActivityCall {
@@ -129,7 +130,52 @@ export type ActivityOutcome =
   | FailOutcome
   | { readonly kind: 'release' };
 
+/**
+ * An attempt taken back by the lease rescuer: its outcome is committed only
+ * while its lease is still expired (re-checked by the statement that
+ * writes), and recorded as the attempt of the worker that held it.
+ */
+export interface Rescue {
+  /** The worker whose lease lapsed (`lease_owner`). */
+  readonly leaseOwner: string | null;
+}
+
+/** What a step outcome's statement needs of its claim. */
+export type StepClaimRef = Pick<
+  ClaimedRun,
+  | 'kind'
+  | 'id'
+  | 'workflowName'
+  | 'stepIndex'
+  | 'attempt'
+  | 'fence'
+  | 'claimedAt'
+>;
+
+/** What an activity outcome's statement needs of its claim. */
+export type CallClaimRef = Pick<
+  ClaimedActivity,
+  | 'kind'
+  | 'id'
+  | 'runId'
+  | 'workflowName'
+  | 'stepIndex'
+  | 'callIndex'
+  | 'name'
+  | 'attempt'
+  | 'fence'
+  | 'claimedAt'
+>;
+
 /** An outcome to commit, with the claim it belongs to. */
 export type FencedOutcome =
-  | { readonly run: ClaimedRun; readonly outcome: RunOutcome }
-  | { readonly run: ClaimedActivity; readonly outcome: ActivityOutcome };
+  | {
+      readonly run: StepClaimRef;
+      readonly outcome: RunOutcome;
+      readonly rescue?: Rescue;
+    }
+  | {
+      readonly run: CallClaimRef;
+      readonly outcome: ActivityOutcome;
+      readonly rescue?: Rescue;
+    };

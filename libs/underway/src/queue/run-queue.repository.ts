@@ -1,9 +1,4 @@
-import {
-  CallOutcome,
-  commitActivityOutcomes,
-  reclaimExpiredCalls,
-  ReclaimedCallRow,
-} from '../activity/activity.sql';
+import { CallOutcome, commitActivityOutcomes } from '../activity/activity.sql';
 import type { SqlExecutor } from '../database/sql-executor';
 import { leaseKey } from '../worker/lease.keeper';
 import type { Schema } from '../database/sql';
@@ -17,22 +12,15 @@ import {
 import { claimRuns, ClaimRow, RenewRow, renewLeases } from './claim.sql';
 import {
   commitOutcomes,
-  reclaimExpiredLeases,
+  ExpiredTaskRow,
+  selectExpiredTasks,
   StepOutcome,
 } from './run-queue.sql';
 
-export interface ReclaimedRun {
-  id: string;
-  workflow_name: string;
-  step_index: number;
-  attempt: number;
-  max_attempts: number;
-  state: 'pending' | 'failed';
-}
-
 /**
- * The worker's statements: claim, renew leases, commit outcomes, reclaim,
- * each over both kinds of claimable work (steps of runs, activity calls).
+ * The worker's statements: claim, renew leases, commit outcomes, find
+ * lapsed leases, each over both kinds of claimable work (steps of runs,
+ * activity calls).
  */
 export class RunQueueRepository {
   constructor(private readonly schema: Schema) {}
@@ -118,22 +106,13 @@ export class RunQueueRepository {
     return applied;
   }
 
-  async reclaimExpired(
+  /** Tasks whose lease lapsed, up to `limit` of each kind (nothing locked). */
+  async expired(
     executor: SqlExecutor,
     limit: number,
-  ): Promise<ReclaimedRun[]> {
-    const result = await executor.query<ReclaimedRun>(
-      reclaimExpiredLeases(this.schema, limit),
-    );
-    return result.rows;
-  }
-
-  async reclaimExpiredCalls(
-    executor: SqlExecutor,
-    limit: number,
-  ): Promise<ReclaimedCallRow[]> {
-    const result = await executor.query<ReclaimedCallRow>(
-      reclaimExpiredCalls(this.schema, limit),
+  ): Promise<ExpiredTaskRow[]> {
+    const result = await executor.query<ExpiredTaskRow>(
+      selectExpiredTasks(this.schema, limit),
     );
     return result.rows;
   }

@@ -6,12 +6,13 @@ import {
   sql,
   SqlQuery,
 } from '../database/sql';
-import type { ClaimedRun, RunOutcome } from './claimed-run';
+import type { Rescue, RunOutcome, StepClaimRef } from './claimed-run';
 
 /** A step outcome to commit, with the claim it belongs to. */
 export interface StepOutcome {
-  readonly run: ClaimedRun;
+  readonly run: StepClaimRef;
   readonly outcome: RunOutcome;
+  readonly rescue?: Rescue;
 }
 
 /**
@@ -35,7 +36,7 @@ export function commitOutcomes(
   // One JSON array for the whole batch; fields that do not apply are left out
   // (null in the record set), which keeps the parameter, and its parsing, small.
   const calls: Record<string, unknown>[] = [];
-  const rows = outcomes.map(({ run, outcome }) => {
+  const rows = outcomes.map(({ run, outcome, rescue }) => {
     const row: Record<string, unknown> = {
       id: run.id,
       fence: run.fence,
@@ -44,6 +45,10 @@ export function commitOutcomes(
       attempt: run.attempt,
       started_at: run.claimedAt,
     };
+    if (rescue) {
+      row.rescued = true;
+      row.worker = rescue.leaseOwner;
+    }
     switch (outcome.kind) {
       case 'next':
         row.attempt_state = 'succeeded';
@@ -101,7 +106,7 @@ export function commitOutcomes(
       select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as o(
         id uuid, fence bigint, kind text, step_index int, attempt int, started_at timestamptz,
         attempt_state text, error jsonb, payload text, delay_ms bigint, max_attempts int,
-        lease_ms int, priority int, opened int, recorded int)
+        lease_ms int, priority int, opened int, recorded int, rescued boolean, worker text)
     ), updated as (
       update ${ident(schema)}.workflow_run r
       set state = case o.kind
@@ -135,6 +140,8 @@ export function commitOutcomes(
             then now() + r.ttl_ms * interval '1 millisecond' end
       from o
       where r.id = o.id and r.fence = o.fence and r.state = 'running'
+        -- The rescuer's verdict holds only while the lease is still lapsed.
+        and (o.rescued is not true or r.lease_expires_at < now())
       returning r.id, r.run_at, r.state, r.concurrency_key, r.workflow_name, r.run_priority
     ), called as (
       insert into ${ident(schema)}.activity_call
@@ -164,7 +171,8 @@ export function commitOutcomes(
     ), recorded as (
       insert into ${ident(schema)}.step_attempt
         (run_id, step_index, attempt, state, error, worker, started_at)
-      select o.id, o.step_index, o.attempt, o.attempt_state, o.error, ${worker}, o.started_at
+      select o.id, o.step_index, o.attempt, o.attempt_state, o.error,
+        case when o.rescued then o.worker else ${worker} end, o.started_at
       from o join updated u on u.id = o.id
       where o.kind not in ('release', 'suspend')
     ), woken as (
@@ -185,63 +193,46 @@ export function commitOutcomes(
   );
 }
 
+export interface ExpiredTaskRow {
+  kind: 'step' | 'activity';
+  run_id: string;
+  workflow_name: string;
+  step_index: number;
+  /** Activity calls only. */
+  call_index: number | null;
+  name: string | null;
+  attempt: number;
+  max_attempts: number;
+  fence: string;
+  lease_owner: string | null;
+  attempt_started_at: string;
+}
+
 /**
- * Takes back runs whose lease expired (their worker died or stalled): each goes
- * back to `pending` as a new attempt, or to `failed` when its attempts are used
- * up. The lost attempt is recorded as `lease_expired`. Bumping `fence` keeps
- * the old worker's late writes out.
+ * Runs and activity calls whose lease lapsed (their worker died or stalled),
+ * oldest lapse first, for the lease rescuer: a plain read, nothing locked.
+ * The rescuer decides each one's retry as a thrown error would be decided,
+ * and commits it through the outcome statements, which re-check that the
+ * lease is still lapsed.
  */
-export function reclaimExpiredLeases(schema: Schema, limit: number): SqlQuery {
+export function selectExpiredTasks(schema: Schema, limit: number): SqlQuery {
   return prepared(
     sql`
-    with expired as (
-      select id, lease_owner from ${ident(schema)}.workflow_run
-      where state = 'running' and lease_expires_at < now()
-      order by lease_expires_at
-      limit ${limit}
-      for update skip locked
-    ), updated as (
-      update ${ident(schema)}.workflow_run r
-      set state = case when r.attempt >= r.max_attempts then 'failed' else 'pending' end,
-        fence = r.fence + 1, run_at = now(), lease_expires_at = null, lease_owner = null,
-        updated_at = now(),
-        error = jsonb_build_object(
-          'code', 'lease_expired',
-          'message', case when r.attempt >= r.max_attempts
-            then format('The worker running attempt %s/%s stopped renewing its lease (it crashed or stalled), and no attempts remain.', r.attempt, r.max_attempts)
-            else format('The worker running attempt %s/%s stopped renewing its lease (it crashed or stalled); the step will be retried.', r.attempt, r.max_attempts) end,
-          'name', 'LeaseExpired'),
-        completed_at = case when r.attempt >= r.max_attempts then now() end,
-        expires_at = case when r.attempt >= r.max_attempts
-            then now() + r.ttl_ms * interval '1 millisecond' end
-      from expired e
-      where r.id = e.id
-      returning r.id, r.workflow_name, r.step_index, r.attempt, r.max_attempts, r.state,
-        r.attempt_started_at, r.error, r.concurrency_key, r.dead_letter, r.input, e.lease_owner
-    ), released as (
-      update ${ident(schema)}.concurrency_slot s
-      set run_id = null, updated_at = now()
-      from updated u
-      where u.state = 'failed' and s.key = u.concurrency_key and s.run_id = u.id
-    ), dead as (
-      insert into ${ident(schema)}.dead_letter (queue, run_id, workflow_name, input, error)
-      select dead_letter, id, workflow_name, input, error from updated
-      where state = 'failed' and dead_letter is not null
-      on conflict (run_id) do nothing
-    ), recorded as (
-      insert into ${ident(schema)}.step_attempt
-        (run_id, step_index, attempt, state, error, worker, started_at)
-      select id, step_index, attempt, 'lease_expired', error, lease_owner, attempt_started_at
-      from updated
-      on conflict do nothing
-    ), woken as (
-      select pg_notify(${notificationChannel(schema)}, '') from updated
-      where state = 'pending' having count(*) > 0
-    )
-    select id, workflow_name, step_index, attempt, max_attempts, state,
-      (select count(*) from woken) as woken
-    from updated`,
-    'reclaim',
+    (select 'step' as kind, id as run_id, workflow_name, step_index, null::int as call_index,
+      null::text as name, attempt, max_attempts, fence, lease_owner,
+      attempt_started_at::text as attempt_started_at
+    from ${ident(schema)}.workflow_run
+    where state = 'running' and lease_expires_at < now()
+    order by lease_expires_at
+    limit ${limit})
+    union all
+    (select 'activity', run_id, workflow_name, step_index, call_index, name, attempt, max_attempts,
+      fence, lease_owner, attempt_started_at::text
+    from ${ident(schema)}.activity_call
+    where state = 'running' and lease_expires_at < now()
+    order by lease_expires_at
+    limit ${limit})`,
+    'expired',
     schema,
   );
 }

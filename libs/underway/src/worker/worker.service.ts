@@ -272,7 +272,9 @@ export class WorkerService
       this.writer,
       this.events,
       this.registry,
+      this.options.defaults.retry,
       claimLoop,
+      instanceName,
     );
     const runner: StepRunner = new StepRunner(
       this.registry,
