@@ -62,9 +62,10 @@ export class LeaseRescuer {
       if (!applied.has(outcome.run.id)) {
         continue; // renewed, finished or taken back meanwhile
       }
-      const retry = outcome.outcome.kind === 'retry';
-      const delayMs = retry ? (outcome.outcome as RetryOutcome).delayMs : 0;
-      soonestMs = Math.min(soonestMs, retry ? delayMs : 0);
+      const decided = outcome.outcome;
+      const retry = decided.kind === 'retry';
+      const delayMs = decided.kind === 'retry' ? decided.delayMs : 0;
+      soonestMs = Math.min(soonestMs, delayMs);
       this.logger.warn(
         `${label(row)} attempt ${row.attempt}/${row.max_attempts}: lease expired, ` +
           (retry
