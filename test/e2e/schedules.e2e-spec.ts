@@ -276,6 +276,52 @@ describe('client.schedule', () => {
     expect(await query(`select 1 from ${app.schema}.schedule`)).toHaveLength(0);
   });
 
+  it('accepts every tz database spelling Intl knows (Etc/GMT±N, links, old and new names) and refuses one in the wrong case, naming the right one', async () => {
+    const app = await createTestApp({
+      workflows: WORKFLOWS,
+      underway: { runtime: false },
+    });
+    const zones: [string, number][] = [
+      ['Etc/GMT+5', 7], // POSIX's sign: UTC−5
+      ['Etc/GMT-3', 23],
+      ['US/Pacific', 10],
+      ['Europe/Kyiv', 0],
+      ['Asia/Calcutta', 20],
+    ];
+    for (const [zone, utcHour] of zones) {
+      const info = await app.client.schedule(
+        TickWorkflow,
+        `0 2 * * *[${zone}]`,
+        { label: zone },
+        { key: zone },
+      );
+      expect(info.timezone).toBe(zone);
+      // Whatever the season (Kyiv and Los Angeles shift by an hour).
+      expect([utcHour, (utcHour + 23) % 24]).toContain(
+        info.nextFireAt.getUTCHours(),
+      );
+    }
+    expect(
+      (await app.client.listSchedules(TickWorkflow))
+        .map((s) => s.timezone)
+        .sort(),
+    ).toEqual(zones.map(([zone]) => zone).sort());
+    for (const [given, right] of [
+      ['etc/gmt+5', 'Etc/GMT+5'],
+      ['us/pacific', 'US/Pacific'],
+    ]) {
+      await expect(
+        app.client.schedule(TickWorkflow, `@daily[${given}]`, {}),
+      ).rejects.toThrow(
+        new InvalidScheduleError(
+          `@daily[${given}]`,
+          `the time zone "${given}" is spelt "${right}" in the tz database`,
+        ).message,
+      );
+    }
+    expect(await app.client.listSchedules(TickWorkflow)).toHaveLength(5);
+  });
+
   it('a schedule made while the worker sleeps wakes it through a notification, and fires on time', async () => {
     const app = await createTestApp({
       workflows: WORKFLOWS,

@@ -95,6 +95,26 @@ describe('parseSchedule', () => {
     expect(parseSchedule('@daily[US/Pacific]').timezone).toBe('US/Pacific');
   });
 
+  it.each([
+    // Etc/GMT±N: the sign is POSIX's, so Etc/GMT+5 is UTC−5 (02:00 there is 07:00Z).
+    ['Etc/GMT+5', '2026-12-01T07:00:00.000Z'],
+    ['Etc/GMT-14', '2026-11-30T12:00:00.000Z'],
+    ['Etc/GMT0', '2026-12-01T02:00:00.000Z'],
+    ['GMT', '2026-12-01T02:00:00.000Z'],
+    // A zone's current name and its old one: whichever this Node's ICU calls canonical.
+    ['Europe/Kyiv', '2026-12-01T00:00:00.000Z'],
+    ['Europe/Kiev', '2026-12-01T00:00:00.000Z'],
+    ['Asia/Kolkata', '2026-11-30T20:30:00.000Z'],
+    ['Asia/Calcutta', '2026-11-30T20:30:00.000Z'],
+    ['America/Argentina/Buenos_Aires', '2026-12-01T05:00:00.000Z'],
+  ])('accepts every tz database spelling Intl knows: %s', (zone, next) => {
+    const expression = parseSchedule(`0 2 * * *[${zone}]`);
+    expect(expression.timezone).toBe(zone);
+    expect(expression.nextAfter(new Date('2026-11-30T07:00:00Z'))).toEqual(
+      new Date(next),
+    );
+  });
+
   describe('time changes in the zone (Europe/Paris, 2026: forward on March 29, back on October 25)', () => {
     it('a daily 02:30 fires once on the spring-forward Sunday, at 03:30 (right after the gap)', () => {
       expect(
@@ -174,6 +194,23 @@ describe('parseSchedule', () => {
         'is spelt "Europe/Paris"',
       ],
       ['utc in lower case', '@daily[utc]', 'is spelt "UTC"'],
+      ['Etc/GMT+5 in lower case', '@daily[etc/gmt+5]', 'is spelt "Etc/GMT+5"'],
+      [
+        'a link in the wrong case',
+        '@daily[us/pacific]',
+        'is spelt "US/Pacific"',
+      ],
+      [
+        'a current name in the wrong case',
+        '@daily[europe/kyiv]',
+        'is spelt "Europe/Kyiv"',
+      ],
+      ['Etc/UTC in the wrong case', '@daily[etc/utc]', 'is spelt "Etc/UTC"'],
+      [
+        "a zone past Etc/GMT±N's range",
+        '@daily[Etc/GMT+13]',
+        '"Etc/GMT+13" is not an IANA time zone',
+      ],
       ['an empty zone', '@daily[]', 'the time zone in [ ] is empty'],
       [
         'a zone alone',

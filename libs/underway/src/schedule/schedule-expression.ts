@@ -1,5 +1,6 @@
 import { CronExpressionParser } from 'cron-parser';
 import { InvalidScheduleError } from '../errors/invalid-schedule.error';
+import { TZ_DATABASE_NAMES } from './tz-database-names';
 
 /**
  * A parsed schedule string: a cron expression (5 fields, or 6 with seconds
@@ -41,8 +42,8 @@ const MACROS: Readonly<Record<string, string>> = {
   '@hourly': '0 * * * *',
 };
 const WITH_ZONE = /^(.*?)\s*\[([^\]]*)\]$/s;
-/** Longest schedule string accepted. */
-const MAX_LENGTH = 200;
+/** Longest schedule string accepted, as given (zone included). */
+const MAX_SCHEDULE_LENGTH = 200;
 
 /**
  * Parses and checks a schedule string, at once: a bad one never reaches the
@@ -56,24 +57,33 @@ export function parseSchedule(schedule: unknown): ScheduleExpression {
   if (source.trim() === '') {
     throw new InvalidScheduleError(source, 'it is empty');
   }
-  if (source.length > MAX_LENGTH) {
+  if (source.length > MAX_SCHEDULE_LENGTH) {
     throw new InvalidScheduleError(
       source,
-      `it is longer than ${MAX_LENGTH} characters`,
+      `it is longer than ${MAX_SCHEDULE_LENGTH} characters`,
     );
   }
   const zoned = WITH_ZONE.exec(source.trim());
   const cron = (zoned ? zoned[1]! : source).trim();
   const timezone = zoned ? checkZone(source, zoned[2]!.trim()) : 'UTC';
+  return compile(source, cron, timezone);
+}
+
+function compile(
+  source: string,
+  cron: string,
+  timezone: string,
+): ScheduleExpression {
   const expression = expand(source, cron);
+  const iterate = (from: Date) =>
+    CronExpressionParser.parse(expression, {
+      tz: timezone,
+      currentDate: from,
+    });
   // Parsing is also how impossible expressions are found ('0 0 31 2 *'): a
   // schedule that can never fire is refused here, not discovered later.
   try {
-    const parsed = CronExpressionParser.parse(expression, {
-      tz: timezone,
-      currentDate: new Date(0),
-    });
-    parsed.next();
+    iterate(new Date(0)).next();
   } catch (err) {
     throw new InvalidScheduleError(
       source,
@@ -85,12 +95,7 @@ export function parseSchedule(schedule: unknown): ScheduleExpression {
     cron,
     timezone,
     nextAfter(after: Date): Date {
-      return CronExpressionParser.parse(expression, {
-        tz: timezone,
-        currentDate: after,
-      })
-        .next()
-        .toDate();
+      return iterate(after).next().toDate();
     },
   });
 }
@@ -124,17 +129,33 @@ function expand(source: string, cron: string): string {
 }
 
 /**
- * An IANA zone, spelt as the tz database spells it: an unknown zone, or one
- * in the wrong case ('europe/paris'), is refused, with the right spelling
- * where there is one.
+ * An IANA zone that Intl knows, spelt as the tz database spells it: canonical
+ * names, links and old names (`US/Pacific`, `Asia/Calcutta`) and `Etc/GMT±N`
+ * alike. An unknown zone is refused, and so is one in the wrong case
+ * (`europe/paris`), with the right spelling.
  */
 function checkZone(source: string, zone: string): string {
+  const resolved = resolveZone(source, zone);
+  const spellings = knownSpellings();
+  const right =
+    spellings.get(zone.toLowerCase()) ??
+    (resolved.toLowerCase() === zone.toLowerCase() ? resolved : zone);
+  if (right !== zone && zone !== resolved) {
+    throw new InvalidScheduleError(
+      source,
+      `the time zone "${zone}" is spelt "${right}" in the tz database`,
+    );
+  }
+  return zone;
+}
+
+/** Intl's name for `zone`. @throws InvalidScheduleError when Intl does not know it */
+function resolveZone(source: string, zone: string): string {
   if (zone === '') {
     throw new InvalidScheduleError(source, 'the time zone in [ ] is empty');
   }
-  let resolved: string;
   try {
-    resolved = new Intl.DateTimeFormat('en-US', {
+    return new Intl.DateTimeFormat('en-US', {
       timeZone: zone,
     }).resolvedOptions().timeZone;
   } catch {
@@ -143,23 +164,16 @@ function checkZone(source: string, zone: string): string {
       `"${zone}" is not an IANA time zone (such as Europe/Paris or America/New_York)`,
     );
   }
-  const canonical = knownZones();
-  if (
-    zone !== 'UTC' &&
-    !canonical.has(zone) &&
-    zone.toLowerCase() === resolved.toLowerCase()
-  ) {
-    throw new InvalidScheduleError(
-      source,
-      `the time zone "${zone}" is spelt "${resolved}" in the tz database`,
-    );
-  }
-  return zone;
 }
 
-let zones: ReadonlySet<string> | undefined;
+let spellingsByLowerCase: ReadonlyMap<string, string> | undefined;
 
-function knownZones(): ReadonlySet<string> {
-  zones ??= new Set(Intl.supportedValuesOf('timeZone'));
-  return zones;
+/** The tz database's names and Intl's canonical ones, by their lower case. */
+function knownSpellings(): ReadonlyMap<string, string> {
+  spellingsByLowerCase ??= new Map(
+    [...TZ_DATABASE_NAMES, ...Intl.supportedValuesOf('timeZone')].map(
+      (name) => [name.toLowerCase(), name],
+    ),
+  );
+  return spellingsByLowerCase;
 }
