@@ -144,6 +144,97 @@ describe('parseSchedule', () => {
       ]);
     });
 
+    it('a daily 02:30 first looked at inside the repeated hour (a late fire, a schedule made then) does not fire again that day', () => {
+      const daily = parseSchedule('30 2 * * *[Europe/Paris]');
+      // 01:00Z–02:00Z is 02:00–03:00 CET, the second pass of the local hour 02:00–03:00:
+      // its 02:30 (01:30Z) already fired at 00:30Z.
+      for (const after of [
+        '2026-10-25T01:00:00Z',
+        '2026-10-25T01:10:00Z',
+        '2026-10-25T01:29:59.999Z',
+        '2026-10-25T01:30:00Z',
+        '2026-10-25T01:59:59Z',
+        '2026-10-25T02:10:00Z',
+      ]) {
+        expect([after, daily.nextAfter(new Date(after)).toISOString()]).toEqual(
+          [after, '2026-10-26T01:30:00.000Z'],
+        );
+      }
+      // Before the first 02:30, it is still to come.
+      expect(
+        daily.nextAfter(new Date('2026-10-25T00:10:00Z')).toISOString(),
+      ).toBe('2026-10-25T00:30:00.000Z');
+    });
+
+    it('a local time repeated by a fall-back fires in both passes when the schedule steps through every hour, in the first only otherwise', () => {
+      // Looked at from inside the second pass (01:10Z = 02:10 CET): the next real hour and half hour.
+      expect(fires('@hourly[Europe/Paris]', '2026-10-25T01:10:00Z', 2)).toEqual(
+        ['2026-10-25T02:00:00.000Z', '2026-10-25T03:00:00.000Z'],
+      );
+      expect(
+        fires('30 * * * *[Europe/Paris]', '2026-10-25T01:10:00Z', 2),
+      ).toEqual(['2026-10-25T01:30:00.000Z', '2026-10-25T02:30:00.000Z']);
+      expect(
+        fires('*/20 * * * * *[Europe/Paris]', '2026-10-25T01:10:05Z', 2),
+      ).toEqual(['2026-10-25T01:10:20.000Z', '2026-10-25T01:10:40.000Z']);
+      // Minutes of the repeated hour only: the first pass, not the second.
+      expect(
+        fires('*/20 2 * * *[Europe/Paris]', '2026-10-25T00:50:00Z', 1),
+      ).toEqual(['2026-10-26T01:00:00.000Z']);
+      expect(
+        fires('*/20 2 * * *[Europe/Paris]', '2026-10-25T01:10:00Z', 1),
+      ).toEqual(['2026-10-26T01:00:00.000Z']);
+    });
+
+    it('a daily 02:30 first looked at after the spring-forward gap, before 03:30, still fires at 03:30', () => {
+      // 01:00Z is 03:00 CEST, right after the gap: the 02:30 that did not exist fires at 03:30 (01:30Z).
+      for (const after of [
+        '2026-03-29T01:00:00Z',
+        '2026-03-29T01:10:00Z',
+        '2026-03-29T01:29:59Z',
+      ]) {
+        expect([after, fires('30 2 * * *[Europe/Paris]', after, 1)]).toEqual([
+          after,
+          ['2026-03-29T01:30:00.000Z'],
+        ]);
+      }
+      expect(
+        fires('30 2 * * *[Europe/Paris]', '2026-03-29T01:30:00Z', 1),
+      ).toEqual(['2026-03-30T00:30:00.000Z']);
+      expect(fires('@hourly[Europe/Paris]', '2026-03-29T01:10:00Z', 1)).toEqual(
+        ['2026-03-29T02:00:00.000Z'],
+      );
+    });
+
+    it('gives the same next fire with or without the last fire, from any instant around a time change', () => {
+      for (const schedule of [
+        '30 2 * * *[Europe/Paris]',
+        '@hourly[Europe/Paris]',
+        '*/7 * * * *[Europe/Paris]',
+        '15 */2 * * *[Europe/Paris]',
+        '0 0 * * *[Antarctica/Troll]',
+      ]) {
+        const expression = parseSchedule(schedule);
+        for (const day of ['2026-03-28T22:00:00Z', '2026-10-24T22:00:00Z']) {
+          let lastFire = expression.nextAfter(new Date(day));
+          for (let step = 0; step < 6 * 60; step += 7) {
+            const after = new Date(Date.parse(day) + step * 60_000);
+            while (expression.nextAfter(lastFire) <= after) {
+              lastFire = expression.nextAfter(lastFire);
+            }
+            if (lastFire > after) {
+              continue;
+            }
+            expect([schedule, after, expression.nextAfter(after)]).toEqual([
+              schedule,
+              after,
+              expression.nextAfter(after, lastFire),
+            ]);
+          }
+        }
+      }
+    });
+
     it('an hourly schedule fires every real hour: 23 times on the spring-forward day, 25 on the fall-back day', () => {
       // The local days: March 29 00:00 CET = 23:00Z the day before; October 25 00:00 CEST = 22:00Z.
       const spring = firesBetween(

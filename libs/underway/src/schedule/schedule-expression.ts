@@ -19,7 +19,9 @@ import { TZ_DATABASE_NAMES } from './tz-database-names';
  * Europe/Paris fires at 03:30 that Sunday), a local time that a fall-back
  * repeats fires once, at its first occurrence, and schedules that step
  * through the hours fire every real hour (an hourly schedule fires 23 times
- * on the spring-forward day and 25 on the fall-back day).
+ * on the spring-forward day and 25 on the fall-back day). The rule holds
+ * whatever instant the next fire is computed from: a fire late into the
+ * repeated hour does not fire that local time again.
  */
 export interface ScheduleExpression {
   /** The schedule as given. */
@@ -28,8 +30,12 @@ export interface ScheduleExpression {
   readonly cron: string;
   /** The IANA zone, `UTC` when none was given. */
   readonly timezone: string;
-  /** The first fire strictly after `after` (the database clock's now, for the scheduler). */
-  nextAfter(after: Date): Date;
+  /**
+   * The first fire strictly after `after` (the database clock's now, for the
+   * scheduler). `lastFire`, a fire of this schedule at or before `after`,
+   * saves work near a time change; the answer is the same without it.
+   */
+  nextAfter(after: Date, lastFire?: Date): Date;
 }
 
 const MACROS: Readonly<Record<string, string>> = {
@@ -94,8 +100,30 @@ function compile(
     source,
     cron,
     timezone,
-    nextAfter(after: Date): Date {
-      return iterate(after).next().toDate();
+    nextAfter(after: Date, lastFire?: Date): Date {
+      const shift = recentShift(timezone, after.getTime());
+      if (shift === undefined) {
+        return iterate(after).next().toDate();
+      }
+      // Within two hours of a time change, an instant's local time may have
+      // come before (a fall-back repeats an hour) or its fire may be owed (a
+      // spring-forward moves the skipped times after the gap): only walking
+      // the ticks from before the change tells. cron-parser does, when it
+      // steps through the change.
+      let from = shift.at - shift.size - 1;
+      if (lastFire !== undefined) {
+        const last = lastFire.getTime();
+        if (last > from && last <= after.getTime()) {
+          from = last;
+        }
+      }
+      const ticks = iterate(new Date(from));
+      for (;;) {
+        const tick = ticks.next().toDate();
+        if (tick > after) {
+          return tick;
+        }
+      }
     },
   });
 }
@@ -176,4 +204,60 @@ function knownSpellings(): ReadonlyMap<string, string> {
     ),
   );
   return spellingsByLowerCase;
+}
+
+/** The span within which a time change can alter the next fire: the largest change (2 h). */
+const SHIFT_REACH_MS = 2 * 3_600_000;
+
+/**
+ * The last change of `zone`'s UTC offset in the 2 h up to `at`: its instant
+ * and its size in ms; `undefined` when there was none.
+ */
+function recentShift(
+  zone: string,
+  at: number,
+): { readonly at: number; readonly size: number } | undefined {
+  let before = at - SHIFT_REACH_MS;
+  const offsetBefore = utcOffsetMs(zone, before);
+  const offsetAt = utcOffsetMs(zone, at);
+  if (offsetBefore === offsetAt) {
+    return undefined;
+  }
+  // Offsets change at most once in a few hours: bisect to the first ms with the new one.
+  let after = at;
+  while (after - before > 1) {
+    const middle = Math.floor((before + after) / 2);
+    if (utcOffsetMs(zone, middle) === offsetBefore) {
+      before = middle;
+    } else {
+      after = middle;
+    }
+  }
+  return { at: after, size: Math.abs(offsetAt - offsetBefore) };
+}
+
+const offsetFormats = new Map<string, Intl.DateTimeFormat>();
+const OFFSET = /^GMT(?:([+-])(\d{2}):(\d{2})(?::(\d{2}))?)?$/;
+
+/** The UTC offset of `zone` at `at`, in ms (east positive). */
+function utcOffsetMs(zone: string, at: number): number {
+  let format = offsetFormats.get(zone);
+  if (format === undefined) {
+    format = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone,
+      timeZoneName: 'longOffset',
+    });
+    offsetFormats.set(zone, format);
+  }
+  const name =
+    format.formatToParts(at).find((part) => part.type === 'timeZoneName')
+      ?.value ?? 'GMT';
+  const match = OFFSET.exec(name);
+  if (!match || match[1] === undefined) {
+    return 0;
+  }
+  const ms =
+    (Number(match[2]) * 3_600 + Number(match[3]) * 60 + Number(match[4] ?? 0)) *
+    1_000;
+  return match[1] === '-' ? -ms : ms;
 }

@@ -155,7 +155,7 @@ export class Scheduler {
         // A tick missed while every instance was down fires once (now), and the
         // schedule goes on from its next future tick.
         const from = fireAt > row.db_now ? fireAt : row.db_now;
-        const nextFireAt = expression.nextAfter(from);
+        const nextFireAt = expression.nextAfter(from, fireAt);
         if (
           row.overlap === 'skip' &&
           row.last_run_state !== null &&
