@@ -63,6 +63,22 @@ async function firedRuns(app: TestApp, workflow: string): Promise<FiredRun[]> {
 
 const WORKFLOWS = [TickWorkflow, SlowTickWorkflow, OtherWorkflow];
 
+/** The runs of one schedule key, by fire time. */
+async function runsOfKey(
+  app: TestApp,
+  workflow: string,
+  key: string,
+): Promise<FiredRun[]> {
+  return (await firedRuns(app, workflow)).filter((run) =>
+    run.idempotency_key.startsWith(`schedule:${key}:`),
+  );
+}
+
+/** The fire time of a scheduled run, from its idempotency key. */
+function fireTime(run: FiredRun): number {
+  return Date.parse(run.idempotency_key.replace(/^schedule:[^:]*:/, ''));
+}
+
 describe('client.schedule', () => {
   it('fires every tick of an every-second schedule exactly once across two instances, each as a run with the schedule input', async () => {
     const first = await createTestApp({ workflows: WORKFLOWS });
@@ -429,6 +445,53 @@ describe('client.schedule', () => {
       await holder.end();
     }
   });
+
+  it("an 'H' field is drawn once, from the workflow and the key: every fire and every instance agree, and listSchedules shows the tick that fires", async () => {
+    const producer = await createTestApp({
+      workflows: WORKFLOWS,
+      underway: { runtime: false },
+    });
+    const listed = await producer.client.schedule(
+      TickWorkflow,
+      'H/2 * * * * *',
+      { label: 'hashed' },
+      { key: 'hashed' },
+    );
+    // The same schedule given again: the same ticks.
+    for (let i = 0; i < 3; i += 1) {
+      const again = await producer.client.schedule(
+        TickWorkflow,
+        'H/2 * * * * *',
+        { label: 'hashed' },
+        { key: 'hashed' },
+      );
+      expect(again.nextFireAt.getTime() % 2_000).toBe(
+        listed.nextFireAt.getTime() % 2_000,
+      );
+    }
+    const [first] = await producer.client.listSchedules(TickWorkflow);
+    for (let i = 0; i < 2; i += 1) {
+      await createTestApp({
+        workflows: WORKFLOWS,
+        underway: { schema: producer.schema },
+      });
+    }
+    const runs = await waitFor(
+      async () => {
+        const rows = await runsOfKey(producer, 'tick', 'hashed');
+        return rows.length >= 8 ? rows : undefined;
+      },
+      { timeoutMs: 30_000, message: 'eight ticks did not fire' },
+    );
+    await producer.client.unschedule(TickWorkflow, { key: 'hashed' });
+    const times = runs.map(fireTime);
+    // The tick listed is the one that fired, and every fire is on the same
+    // offset (a pass late by a tick or more fires once, on a later tick).
+    expect(times).toContain(first!.nextFireAt.getTime());
+    expect(new Set(times.map((at) => at % 2_000))).toEqual(
+      new Set([listed.nextFireAt.getTime() % 2_000]),
+    );
+  }, 60_000);
 
   it("overlap: 'skip' skips (and counts) ticks while the previous run is unfinished", async () => {
     const app = await createTestApp({ workflows: WORKFLOWS });

@@ -1,10 +1,12 @@
 import { InvalidScheduleError } from '../errors/invalid-schedule.error';
 import { thrownBy } from '../testing/thrown-by';
-import { parseSchedule } from './schedule-expression';
+import { parseSchedule, ScheduleOwner } from './schedule-expression';
+
+const OWNER: ScheduleOwner = { workflowName: 'report', key: 'default' };
 
 /** The next `count` fires after `from`, as ISO strings. */
 function fires(schedule: string, from: string, count: number): string[] {
-  const expression = parseSchedule(schedule);
+  const expression = parseSchedule(schedule, OWNER);
   const out: string[] = [];
   let after = new Date(from);
   for (let i = 0; i < count; i += 1) {
@@ -16,7 +18,7 @@ function fires(schedule: string, from: string, count: number): string[] {
 
 /** Every fire in [from, to), as ISO strings. */
 function firesBetween(schedule: string, from: string, to: string): string[] {
-  const expression = parseSchedule(schedule);
+  const expression = parseSchedule(schedule, OWNER);
   const out: string[] = [];
   const end = new Date(to).getTime();
   let after = new Date(new Date(from).getTime() - 1);
@@ -30,14 +32,14 @@ function firesBetween(schedule: string, from: string, to: string): string[] {
 }
 
 function rejection(schedule: unknown): InvalidScheduleError {
-  const err = thrownBy(() => parseSchedule(schedule));
+  const err = thrownBy(() => parseSchedule(schedule, OWNER));
   expect(err).toBeInstanceOf(InvalidScheduleError);
   return err as InvalidScheduleError;
 }
 
 describe('parseSchedule', () => {
   it('reads 5-field cron in UTC when no zone is given', () => {
-    const expression = parseSchedule('0 2 * * *');
+    const expression = parseSchedule('0 2 * * *', OWNER);
     expect(expression).toMatchObject({
       source: '0 2 * * *',
       cron: '0 2 * * *',
@@ -76,7 +78,7 @@ describe('parseSchedule', () => {
   });
 
   it('reads a [Zone] suffix: the local time of that zone', () => {
-    expect(parseSchedule('@daily[America/Los_Angeles]')).toMatchObject({
+    expect(parseSchedule('@daily[America/Los_Angeles]', OWNER)).toMatchObject({
       cron: '@daily',
       timezone: 'America/Los_Angeles',
     });
@@ -90,9 +92,11 @@ describe('parseSchedule', () => {
   });
 
   it('accepts IANA links and UTC spellings of the tz database', () => {
-    expect(parseSchedule('@daily[UTC]').timezone).toBe('UTC');
-    expect(parseSchedule('@daily[Etc/UTC]').timezone).toBe('Etc/UTC');
-    expect(parseSchedule('@daily[US/Pacific]').timezone).toBe('US/Pacific');
+    expect(parseSchedule('@daily[UTC]', OWNER).timezone).toBe('UTC');
+    expect(parseSchedule('@daily[Etc/UTC]', OWNER).timezone).toBe('Etc/UTC');
+    expect(parseSchedule('@daily[US/Pacific]', OWNER).timezone).toBe(
+      'US/Pacific',
+    );
   });
 
   it.each([
@@ -108,11 +112,59 @@ describe('parseSchedule', () => {
     ['Asia/Calcutta', '2026-11-30T20:30:00.000Z'],
     ['America/Argentina/Buenos_Aires', '2026-12-01T05:00:00.000Z'],
   ])('accepts every tz database spelling Intl knows: %s', (zone, next) => {
-    const expression = parseSchedule(`0 2 * * *[${zone}]`);
+    const expression = parseSchedule(`0 2 * * *[${zone}]`, OWNER);
     expect(expression.timezone).toBe(zone);
     expect(expression.nextAfter(new Date('2026-11-30T07:00:00Z'))).toEqual(
       new Date(next),
     );
+  });
+
+  describe("'H': one value per field, drawn from the workflow name and the schedule key", () => {
+    const daily = (owner: ScheduleOwner): string[] => {
+      const expression = parseSchedule('H H * * *', owner);
+      const out: string[] = [];
+      let after = new Date('2026-12-01T00:00:00Z');
+      for (let i = 0; i < 5; i += 1) {
+        after = expression.nextAfter(after);
+        out.push(after.toISOString().slice(11));
+      }
+      return out;
+    };
+
+    it('fires once a day, at the same time every day, however often it is parsed', () => {
+      const times = daily(OWNER);
+      expect(new Set(times).size).toBe(1);
+      for (let i = 0; i < 5; i += 1) {
+        expect(daily({ ...OWNER })).toEqual(times);
+      }
+    });
+
+    it('spreads schedules written alike: another workflow or key draws another time', () => {
+      const times = new Set(
+        ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].map(
+          (key) => daily({ workflowName: 'report', key })[0],
+        ),
+      );
+      expect(times.size).toBeGreaterThan(4);
+    });
+
+    it('H/2 in the seconds: every 2 s from one offset, every time', () => {
+      const gaps = new Set<number>();
+      const offsets = new Set<number>();
+      for (let parse = 0; parse < 10; parse += 1) {
+        const expression = parseSchedule('H/2 * * * * *', OWNER);
+        let after = new Date('2026-12-01T00:00:00Z');
+        for (let i = 0; i < 5; i += 1) {
+          const next = expression.nextAfter(after);
+          gaps.add(next.getTime() - after.getTime());
+          offsets.add(next.getTime() % 2_000);
+          after = next;
+        }
+      }
+      expect(offsets.size).toBe(1);
+      expect(gaps.has(2_000)).toBe(true);
+      expect([...gaps].every((gap) => gap <= 2_000)).toBe(true);
+    });
   });
 
   describe('time changes in the zone (Europe/Paris, 2026: forward on March 29, back on October 25)', () => {
@@ -145,7 +197,7 @@ describe('parseSchedule', () => {
     });
 
     it('a daily 02:30 first looked at inside the repeated hour (a late fire, a schedule made then) does not fire again that day', () => {
-      const daily = parseSchedule('30 2 * * *[Europe/Paris]');
+      const daily = parseSchedule('30 2 * * *[Europe/Paris]', OWNER);
       // 01:00Z–02:00Z is 02:00–03:00 CET, the second pass of the local hour 02:00–03:00:
       // its 02:30 (01:30Z) already fired at 00:30Z.
       for (const after of [
@@ -214,7 +266,7 @@ describe('parseSchedule', () => {
         '15 */2 * * *[Europe/Paris]',
         '0 0 * * *[Antarctica/Troll]',
       ]) {
-        const expression = parseSchedule(schedule);
+        const expression = parseSchedule(schedule, OWNER);
         for (const day of ['2026-03-28T22:00:00Z', '2026-10-24T22:00:00Z']) {
           let lastFire = expression.nextAfter(new Date(day));
           for (let step = 0; step < 6 * 60; step += 7) {

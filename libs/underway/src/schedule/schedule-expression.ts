@@ -11,7 +11,13 @@ import { TZ_DATABASE_NAMES } from './tz-database-names';
  * '0 2 * * *'                  every day at 02:00 UTC
  * '*\/10 * * * * *'            every 10 seconds
  * '@daily[America/Los_Angeles]' every day at midnight in Los Angeles
+ * 'H H * * *'                  once a day, at a time drawn from the workflow and key
  * ```
+ *
+ * `H` in a field stands for one value of that field drawn from a hash of the
+ * schedule's workflow name and key (`H/15`: every 15 from that offset,
+ * `H(0-7)`: within 0–7): the same on every instance and at every fire, so
+ * schedules written alike spread out instead of firing together.
  *
  * Time changes are those of the zone, and follow one rule: a schedule fires at
  * every real instant whose local time matches. So a local time that a
@@ -38,6 +44,12 @@ export interface ScheduleExpression {
   nextAfter(after: Date, lastFire?: Date): Date;
 }
 
+/** Whose schedule it is: `H` fields are drawn from these. */
+export interface ScheduleOwner {
+  readonly workflowName: string;
+  readonly key: string;
+}
+
 const MACROS: Readonly<Record<string, string>> = {
   '@yearly': '0 0 1 1 *',
   '@annually': '0 0 1 1 *',
@@ -55,7 +67,10 @@ const MAX_SCHEDULE_LENGTH = 200;
  * Parses and checks a schedule string, at once: a bad one never reaches the
  * database. @throws InvalidScheduleError naming the string
  */
-export function parseSchedule(schedule: unknown): ScheduleExpression {
+export function parseSchedule(
+  schedule: unknown,
+  owner: ScheduleOwner,
+): ScheduleExpression {
   if (typeof schedule !== 'string') {
     throw new InvalidScheduleError(schedule, 'a schedule must be a string');
   }
@@ -72,19 +87,22 @@ export function parseSchedule(schedule: unknown): ScheduleExpression {
   const zoned = WITH_ZONE.exec(source.trim());
   const cron = (zoned ? zoned[1]! : source).trim();
   const timezone = zoned ? checkZone(source, zoned[2]!.trim()) : 'UTC';
-  return compile(source, cron, timezone);
+  return compile(source, cron, timezone, owner);
 }
 
 function compile(
   source: string,
   cron: string,
   timezone: string,
+  owner: ScheduleOwner,
 ): ScheduleExpression {
   const expression = expand(source, cron);
+  const hashSeed = JSON.stringify([owner.workflowName, owner.key]);
   const iterate = (from: Date) =>
     CronExpressionParser.parse(expression, {
       tz: timezone,
       currentDate: from,
+      hashSeed,
     });
   // Parsing is also how impossible expressions are found ('0 0 31 2 *'): a
   // schedule that can never fire is refused here, not discovered later.

@@ -150,7 +150,10 @@ export class Scheduler {
         if (!definition) {
           continue; // not run here: `workflows` lists only registered ones
         }
-        const expression = parseSchedule(`${row.cron}[${row.timezone}]`);
+        const expression = parseSchedule(`${row.cron}[${row.timezone}]`, {
+          workflowName: row.workflow_name,
+          key: row.key,
+        });
         const fireAt = row.next_fire_at;
         // A tick missed while every instance was down fires once (now), and the
         // schedule goes on from its next future tick.
