@@ -63,6 +63,11 @@ async function firedRuns(app: TestApp, workflow: string): Promise<FiredRun[]> {
 
 const WORKFLOWS = [TickWorkflow, SlowTickWorkflow, OtherWorkflow];
 
+/** Every second, in 197 characters: under the 200-character limit, with no zone. */
+const LONG_EVERY_SECOND = `${Array.from({ length: 60 }, (_, i) =>
+  String(i).padStart(2, '0'),
+).join(',')} */1 */1 */1 */1 *`;
+
 /** The runs of one schedule key, by fire time. */
 async function runsOfKey(
   app: TestApp,
@@ -77,6 +82,20 @@ async function runsOfKey(
 /** The fire time of a scheduled run, from its idempotency key. */
 function fireTime(run: FiredRun): number {
   return Date.parse(run.idempotency_key.replace(/^schedule:[^:]*:/, ''));
+}
+
+/** Every "fired … as run <id>" the scheduler logged names a run that exists. */
+async function expectFiredLogsTrue(app: TestApp): Promise<number> {
+  const ids = app.logs
+    .messages('log')
+    .map((message) => / as run ([0-9a-f-]{36})$/.exec(message)?.[1])
+    .filter((id): id is string => id !== undefined);
+  const existing = await query<{ id: string }>(
+    `select id from ${app.schema}.workflow_run where id = any($1::uuid[])`,
+    [ids],
+  );
+  expect(existing.map((row) => row.id).sort()).toEqual([...ids].sort());
+  return ids.length;
 }
 
 describe('client.schedule', () => {
@@ -446,6 +465,96 @@ describe('client.schedule', () => {
     }
   });
 
+  it('a schedule of 196 to 200 characters with no zone fires, and the other schedules with it', async () => {
+    expect(LONG_EVERY_SECOND.length).toBeGreaterThanOrEqual(196);
+    expect(LONG_EVERY_SECOND.length).toBeLessThanOrEqual(200);
+    const app = await createTestApp({ workflows: WORKFLOWS });
+    const long = await app.client.schedule(
+      TickWorkflow,
+      LONG_EVERY_SECOND,
+      { label: 'long' },
+      { key: 'long' },
+    );
+    expect(long).toMatchObject({ cron: LONG_EVERY_SECOND, timezone: 'UTC' });
+    await app.client.schedule(
+      TickWorkflow,
+      '* * * * * *',
+      { label: 'short' },
+      { key: 'short' },
+    );
+    await waitFor(
+      async () =>
+        (await runsOfKey(app, 'tick', 'long')).length >= 3 &&
+        (await runsOfKey(app, 'tick', 'short')).length >= 3,
+      { timeoutMs: 20_000, message: 'both schedules did not fire' },
+    );
+    await app.client.unschedule(TickWorkflow, { key: 'long' });
+    await app.client.unschedule(TickWorkflow, { key: 'short' });
+    expect(await expectFiredLogsTrue(app)).toBeGreaterThanOrEqual(6);
+  }, 40_000);
+
+  it('a broken schedule row (a cron edited by hand, a zone the tz database no longer knows) is logged and set aside, with backoff; the others fire', async () => {
+    const producer = await createTestApp({
+      workflows: WORKFLOWS,
+      underway: { runtime: false },
+    });
+    for (const key of ['bad-cron', 'bad-zone', 'ok']) {
+      await producer.client.schedule(
+        TickWorkflow,
+        '* * * * * *',
+        { label: key },
+        { key },
+      );
+    }
+    await query(
+      `update ${producer.schema}.schedule set cron = '61 * * * *' where key = 'bad-cron'`,
+    );
+    await query(
+      `update ${producer.schema}.schedule set timezone = 'Mars/Phobos' where key = 'bad-zone'`,
+    );
+    const worker = await createTestApp({
+      workflows: WORKFLOWS,
+      underway: { schema: producer.schema },
+    });
+    await waitFor(
+      async () => (await runsOfKey(worker, 'tick', 'ok')).length >= 4,
+      { timeoutMs: 20_000, message: 'the healthy schedule did not fire' },
+    );
+    expect(await runsOfKey(worker, 'tick', 'bad-cron')).toEqual([]);
+    expect(await runsOfKey(worker, 'tick', 'bad-zone')).toEqual([]);
+    const errors = (key: string): string[] =>
+      worker.logs.entries
+        .filter(
+          (entry) =>
+            entry.level === 'error' && entry.message.includes(`tick/${key}`),
+        )
+        .map((entry) => entry.message);
+    expect(errors('bad-cron')[0]).toContain('Constraint error');
+    expect(errors('bad-zone')[0]).toContain(
+      '"Mars/Phobos" is not an IANA time zone',
+    );
+    // Set aside, not spun: looked at again after 1 s, 2 s, 4 s… (a busy loop
+    // would log thousands in the same seconds).
+    expect(errors('bad-cron').length).toBeLessThanOrEqual(6);
+    expect(errors('bad-zone').length).toBeLessThanOrEqual(6);
+    expect(await worker.client.listSchedules(TickWorkflow)).toHaveLength(3);
+
+    // Replaced through the client, the schedule fires again at once.
+    await worker.client.schedule(
+      TickWorkflow,
+      '* * * * * *',
+      { label: 'fixed' },
+      { key: 'bad-cron' },
+    );
+    await waitFor(
+      async () => (await runsOfKey(worker, 'tick', 'bad-cron')).length >= 1,
+      { timeoutMs: 5_000, message: 'the repaired schedule did not fire' },
+    );
+    await worker.client.unschedule(TickWorkflow, { key: 'ok' });
+    await worker.client.unschedule(TickWorkflow, { key: 'bad-cron' });
+    await expectFiredLogsTrue(worker);
+  }, 40_000);
+
   it("an 'H' field is drawn once, from the workflow and the key: every fire and every instance agree, and listSchedules shows the tick that fires", async () => {
     const producer = await createTestApp({
       workflows: WORKFLOWS,
@@ -622,6 +731,19 @@ describe('@Workflow({ schedule })', () => {
     );
     expect(row?.input).toEqual({ report: 'hourly' });
   }, 40_000);
+
+  it('a declared schedule of up to 200 characters with no zone fires', async () => {
+    const app = await createTestApp({
+      workflows: [
+        declaredWorkflow({ cron: LONG_EVERY_SECOND, input: { long: true } }),
+      ],
+    });
+    await waitFor(async () => (await firedRuns(app, 'declared')).length >= 2, {
+      timeoutMs: 15_000,
+      message: 'the declared schedule did not fire',
+    });
+    expect(await expectFiredLogsTrue(app)).toBeGreaterThanOrEqual(2);
+  }, 30_000);
 
   it.each<[string, unknown, new (...args: never[]) => Error, string]>([
     [

@@ -1,6 +1,10 @@
 import { InvalidScheduleError } from '../errors/invalid-schedule.error';
 import { thrownBy } from '../testing/thrown-by';
-import { parseSchedule, ScheduleOwner } from './schedule-expression';
+import {
+  parseSchedule,
+  ScheduleOwner,
+  storedSchedule,
+} from './schedule-expression';
 
 const OWNER: ScheduleOwner = { workflowName: 'report', key: 'default' };
 
@@ -372,5 +376,80 @@ describe('parseSchedule', () => {
       expect(err.message).toContain(problem);
       expect(err.message.startsWith('Invalid schedule ')).toBe(true);
     });
+  });
+});
+
+describe('storedSchedule: a schedule read back from its row', () => {
+  const readBack = (schedule: string) => {
+    const given = parseSchedule(schedule, OWNER);
+    return [
+      given,
+      storedSchedule({ cron: given.cron, timezone: given.timezone }, OWNER),
+    ] as const;
+  };
+
+  it('fires as the string it came from, H fields included', () => {
+    for (const schedule of [
+      '0 2 * * *',
+      '@daily[America/Los_Angeles]',
+      'H H(0-5) * * *[Europe/Paris]',
+    ]) {
+      const [given, stored] = readBack(schedule);
+      expect(stored).toMatchObject({
+        cron: given.cron,
+        timezone: given.timezone,
+      });
+      let after = new Date('2026-12-01T00:00:00Z');
+      for (let i = 0; i < 3; i += 1) {
+        const next = given.nextAfter(after);
+        expect(stored.nextAfter(after)).toEqual(next);
+        after = next;
+      }
+    }
+  });
+
+  it('is not measured again: a schedule of 200 characters with its zone added reads back', () => {
+    const cron = `${Array.from({ length: 60 }, (_, i) =>
+      String(i).padStart(2, '0'),
+    ).join(',')} */1 */1 */1 */1 *`;
+    expect(cron.length).toBe(197);
+    const [given, stored] = readBack(cron);
+    expect(given.timezone).toBe('UTC');
+    expect(`${stored.cron}[${stored.timezone}]`.length).toBeGreaterThan(200);
+    expect(stored.nextAfter(new Date('2026-12-01T00:00:00.500Z'))).toEqual(
+      new Date('2026-12-01T00:00:01Z'),
+    );
+  });
+
+  it('takes a zone that an older release stored in the wrong case: Intl knows it', () => {
+    const stored = storedSchedule(
+      { cron: '0 2 * * *', timezone: 'us/pacific' },
+      OWNER,
+    );
+    expect(stored.nextAfter(new Date('2026-12-01T00:00:00Z'))).toEqual(
+      new Date('2026-12-01T10:00:00Z'),
+    );
+  });
+
+  it.each([
+    [
+      'a cron edited by hand',
+      { cron: '61 * * * *', timezone: 'UTC' },
+      'Constraint error',
+    ],
+    [
+      'an impossible date',
+      { cron: '0 0 30 2 *', timezone: 'UTC' },
+      'Invalid explicit day of month',
+    ],
+    [
+      'a zone this Node does not know',
+      { cron: '@daily', timezone: 'Mars/Phobos' },
+      '"Mars/Phobos" is not an IANA time zone',
+    ],
+  ])('refuses %s with InvalidScheduleError', (_label, row, problem) => {
+    const err = thrownBy(() => storedSchedule(row, OWNER));
+    expect(err).toBeInstanceOf(InvalidScheduleError);
+    expect((err as InvalidScheduleError).problem).toContain(problem);
   });
 });

@@ -30,7 +30,7 @@ import { TZ_DATABASE_NAMES } from './tz-database-names';
  * repeated hour does not fire that local time again.
  */
 export interface ScheduleExpression {
-  /** The schedule as given. */
+  /** The schedule as given (for a stored one: its cron and `[zone]`). */
   readonly source: string;
   /** The cron part: the expression or macro, without the zone. */
   readonly cron: string;
@@ -88,6 +88,24 @@ export function parseSchedule(
   const cron = (zoned ? zoned[1]! : source).trim();
   const timezone = zoned ? checkZone(source, zoned[2]!.trim()) : 'UTC';
   return compile(source, cron, timezone, owner);
+}
+
+/**
+ * A schedule as stored: the cron and zone that {@link parseSchedule} split and
+ * checked, read back as they are. Only what firing needs is checked again (a
+ * cron that can fire, a zone this Node knows): not the length of the string
+ * they came from, nor the zone's spelling, which an older release may have
+ * accepted. A row edited by hand, or a zone that the tz database of this Node
+ * no longer knows, is refused here.
+ * @throws InvalidScheduleError
+ */
+export function storedSchedule(
+  stored: { readonly cron: string; readonly timezone: string },
+  owner: ScheduleOwner,
+): ScheduleExpression {
+  const source = `${stored.cron}[${stored.timezone}]`;
+  resolveZone(source, stored.timezone);
+  return compile(source, stored.cron, stored.timezone, owner);
 }
 
 function compile(
