@@ -396,9 +396,10 @@ export class WorkflowClient {
   /**
    * Creates or replaces the schedule `options.key` (default `'default'`) of
    * `workflow`: a run with `input` at every tick of `schedule` (5- or 6-field
-   * cron or a macro, with an optional `[Zone]`: `'0 2 * * *[Europe/Paris]'`),
-   * each tick fired exactly once across instances. With `manager`, it joins
-   * your transaction: rolled back, nothing changed.
+   * cron or a macro, with an optional `[Zone]`: `'0 2 * * *[Europe/Paris]'`;
+   * `H` fields drawn from the workflow name and `key`), each tick fired exactly
+   * once across instances. With `manager`, it joins your transaction: rolled
+   * back, nothing changed.
    *
    * @throws WorkflowNotRegisteredError, InvalidScheduleError, InvalidInputError, PayloadTooLargeError, InvalidOptionsError
    */
@@ -411,8 +412,11 @@ export class WorkflowClient {
     const operation = 'WorkflowClient.schedule()';
     this.assertOpen(operation);
     const definition = this.registry.get(workflow);
-    const expression = parseSchedule(schedule);
     const checked = checkScheduleOptions(options);
+    const expression = parseSchedule(schedule, {
+      workflowName: definition.name,
+      key: checked.key,
+    });
     const json = this.serialize(input);
     const upsert = (executor: SqlExecutor): Promise<ScheduleInfo> =>
       this.schedules.upsert(executor, {

@@ -120,13 +120,19 @@ export function defineWorkflow(
       options.deadLetter === undefined
         ? undefined
         : checkName(options.deadLetter, className, '@Workflow({ deadLetter })'),
-    schedules: defineSchedules(options.schedule, className, maxInputSizeBytes),
+    schedules: defineSchedules(
+      options.schedule,
+      name,
+      className,
+      maxInputSizeBytes,
+    ),
   });
 }
 
 /** `@Workflow({ schedule })`: one or several, each checked now, keys unique. */
 function defineSchedules(
   value: WorkflowOptions['schedule'],
+  workflowName: string,
   className: string,
   maxInputSizeBytes: number,
 ): readonly DeclaredSchedule[] {
@@ -139,19 +145,19 @@ function defineSchedules(
   return Object.freeze(
     declared.map((item: WorkflowSchedule) => {
       checkKeys(item, SCHEDULE_KEYS, className, '@Workflow({ schedule })');
+      const key =
+        item.key === undefined
+          ? 'default'
+          : checkName(item.key, className, '@Workflow({ schedule: { key } })');
       let expression: ScheduleExpression;
       try {
-        expression = parseSchedule(item.cron);
+        expression = parseSchedule(item.cron, { workflowName, key });
       } catch (err) {
         if (err instanceof InvalidScheduleError) {
           throw new InvalidScheduleError(err.schedule, err.problem, where);
         }
         throw err;
       }
-      const key =
-        item.key === undefined
-          ? 'default'
-          : checkName(item.key, className, '@Workflow({ schedule: { key } })');
       if (keys.has(key)) {
         throw new InvalidWorkflowDefinitionError(
           className,

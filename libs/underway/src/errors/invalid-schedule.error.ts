@@ -3,8 +3,9 @@ import { UnderwayError } from './underway.error';
 
 /**
  * A schedule string that cannot be used: malformed or impossible cron, an
- * unknown time zone, an empty string. Thrown where the schedule is given (at
- * boot for a decorator), before anything is written.
+ * unknown time zone or one in the wrong case, an empty string, more than 200
+ * characters. Thrown where the schedule is given (at boot for a decorator),
+ * before anything is written.
  *
  * @publicApi
  */

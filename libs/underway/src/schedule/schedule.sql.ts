@@ -1,8 +1,10 @@
 import {
+  fragment,
   ident,
   notificationChannel,
   Schema,
   sql,
+  SqlFragment,
   SqlQuery,
 } from '../database/sql';
 
@@ -100,6 +102,26 @@ export interface DueScheduleRow extends ScheduleRow {
 }
 
 /**
+ * Schedules that could not fire, left out of claims until their re-check: each
+ * as it was (cron and zone), so that a row changed since is looked at again.
+ */
+export interface SetAsideSchedules {
+  readonly workflowNames: readonly string[];
+  readonly keys: readonly string[];
+  readonly crons: readonly string[];
+  readonly timezones: readonly string[];
+}
+
+/** The condition "schedule `s` is not set aside". */
+function notSetAside(setAside: SetAsideSchedules): SqlFragment {
+  return fragment`not exists (
+      select 1 from unnest(${setAside.workflowNames}::text[], ${setAside.keys}::text[],
+        ${setAside.crons}::text[], ${setAside.timezones}::text[]) as a(workflow_name, key, cron, timezone)
+      where a.workflow_name = s.workflow_name and a.key = s.key
+        and a.cron = s.cron and a.timezone = s.timezone)`;
+}
+
+/**
  * Claims due schedules of these workflows for this transaction: a schedule
  * that another instance is firing is skipped, not waited for, and once that
  * instance commits, its advanced `next_fire_at` is no longer due.
@@ -108,6 +130,7 @@ export function claimDueSchedules(
   schema: Schema,
   workflowNames: readonly string[],
   limit: number,
+  setAside: SetAsideSchedules,
 ): SqlQuery {
   return sql`
     select s.workflow_name, s.key, s.cron, s.timezone, s.input::text as input, s.overlap, s.source,
@@ -116,9 +139,22 @@ export function claimDueSchedules(
       now() as db_now
     from ${ident(schema)}.schedule s
     where s.next_fire_at <= now() and s.workflow_name = any(${workflowNames}::text[])
+      and ${notSetAside(setAside)}
     order by s.next_fire_at
     limit ${limit}
     for update of s skip locked`;
+}
+
+/**
+ * Marks where one schedule's fire starts: a failure rolls back to here, and
+ * the schedules fired before it in the transaction stay fired.
+ */
+export function beforeScheduleFire(): SqlQuery {
+  return sql`savepoint underway_schedule_fire`;
+}
+
+export function undoScheduleFire(): SqlQuery {
+  return sql`rollback to savepoint underway_schedule_fire`;
 }
 
 /** Records a tick (fired or skipped) and moves the schedule to its next one. */
@@ -143,13 +179,17 @@ export function advanceSchedule(
     where workflow_name = ${advance.workflowName} and key = ${advance.key}`;
 }
 
-/** In how many ms the earliest schedule of these workflows is due (`null`: none). */
+/**
+ * In how many ms the earliest schedule of these workflows that is not set
+ * aside is due (`null`: none).
+ */
 export function nextDueInMs(
   schema: Schema,
   workflowNames: readonly string[],
+  setAside: SetAsideSchedules,
 ): SqlQuery {
   return sql`
-    select ceil(extract(epoch from (min(next_fire_at) - now())) * 1000)::float8 as ms
-    from ${ident(schema)}.schedule
-    where workflow_name = any(${workflowNames}::text[])`;
+    select ceil(extract(epoch from (min(s.next_fire_at) - now())) * 1000)::float8 as ms
+    from ${ident(schema)}.schedule s
+    where s.workflow_name = any(${workflowNames}::text[]) and ${notSetAside(setAside)}`;
 }
