@@ -1,5 +1,5 @@
 import type { RecordedError } from '../model/recorded-error';
-import type { ActivityCallRow } from './activity.sql';
+import type { ActivityCallRow } from '../engine/sql/read.sql';
 
 /**
  * A finished attempt of an activity call.

@@ -1,4 +1,4 @@
-import type { RecordedCallRow, RecordedCallsKey } from './activity.sql';
+import type { RecordedCallRow, RecordedCallsKey } from '../engine/sql/read.sql';
 import { RecordedCallsLoader } from './recorded-calls.loader';
 
 const row = (callIndex: number): RecordedCallRow => ({

@@ -1,4 +1,4 @@
-import type { RecordedCallRow, RecordedCallsKey } from './activity.sql';
+import type { RecordedCallRow, RecordedCallsKey } from '../engine/sql/read.sql';
 
 /** Steps whose records one statement reads, at most. */
 const MAX_BATCH = 500;

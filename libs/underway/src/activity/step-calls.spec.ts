@@ -3,7 +3,7 @@ import type {
   ActivityDefinition,
   WorkflowDefinition,
 } from '../discovery/workflow-definition';
-import type { RecordedCallRow } from './activity.sql';
+import type { RecordedCallRow } from '../engine/sql/read.sql';
 import { StepCalls } from './step-calls';
 
 const policy = {

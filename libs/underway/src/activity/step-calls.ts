@@ -10,7 +10,7 @@ import { classifyError, ErrorRecord } from '../errors/classify-error';
 import { InvalidActivityCallError } from '../errors/invalid-activity-call.error';
 import { NonDeterministicReplayError } from '../errors/non-deterministic-replay.error';
 import type { NewActivityCall } from '../queue/claimed-run';
-import type { RecordedCallRow } from './activity.sql';
+import type { RecordedCallRow } from '../engine/sql/read.sql';
 
 /** How a step's attempt was interrupted by its calls, if it was. */
 export type CallInterruption =

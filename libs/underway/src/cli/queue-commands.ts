@@ -4,7 +4,7 @@ import { readQueueStats } from '../observability/queue-stats';
 import { BUILTIN_DEFAULTS } from '../options/resolve-options';
 import { ScheduleRepository } from '../schedule/schedule.repository';
 import { RunRepository } from '../workflow/run.repository';
-import type { NewRun } from '../workflow/run.sql';
+import type { NewRun } from '../engine/sql/admin.sql';
 import {
   deadLetterCounts,
   DeadLetterCountRow,

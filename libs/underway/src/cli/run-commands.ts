@@ -9,7 +9,7 @@ import {
   retryFailedRun,
   RetryDeadLetterRow,
   RetryTargetRow,
-} from '../workflow/retry.sql';
+} from '../engine/sql/retry.sql';
 import { RunRepository } from '../workflow/run.repository';
 import type { RunState } from '../workflow/run-state';
 import { listRuns, RunListRow } from './cli.sql';

@@ -33,7 +33,7 @@ import { ScheduleRepository } from '../schedule/schedule.repository';
 import { newRunOf } from '../workflow/new-run';
 import { RunRepository } from '../workflow/run.repository';
 import { retryRun } from '../workflow/run-retry';
-import type { NewRun } from '../workflow/run.sql';
+import type { NewRun } from '../engine/sql/admin.sql';
 import {
   checkCancelOptions,
   checkDeadLetterOptions,

@@ -2,13 +2,9 @@ import { createHash } from 'node:crypto';
 import { thrownBy } from '../testing/thrown-by';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
 import { claimRuns, renewLeases } from '../queue/claim.sql';
-import { commitOutcomes, selectExpiredTasks } from '../queue/run-queue.sql';
-import {
-  insertRun,
-  insertRuns,
-  NewRun,
-  selectRunStatus,
-} from '../workflow/run.sql';
+import { commitOutcomes, selectExpiredTasks } from '../engine/sql/commit.sql';
+import { insertRun, insertRuns, NewRun } from '../engine/sql/admin.sql';
+import { selectRunStatus } from '../engine/sql/read.sql';
 import {
   fragment,
   Identifier,
@@ -202,7 +198,7 @@ describe('names derived from the schema', () => {
       'underway:underway:claim',
       'underway:underway:renew',
       'underway:underway:commit',
-      'underway:underway:reclaim',
+      'underway:underway:expired',
       'underway:underway:insert-run',
       'underway:underway:insert-runs',
       'underway:underway:run-status',

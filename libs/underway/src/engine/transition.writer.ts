@@ -10,7 +10,7 @@ import type { EnqueueRequest } from '../events/underway.interceptor';
 import type { FencedOutcome } from '../queue/claimed-run';
 import { RunQueueRepository } from '../queue/run-queue.repository';
 import { RunRepository } from '../workflow/run.repository';
-import type { NewRun } from '../workflow/run.sql';
+import type { NewRun } from './sql/admin.sql';
 
 /** Where new runs come from, and what the interceptors see of them. */
 export interface InsertOrigin {

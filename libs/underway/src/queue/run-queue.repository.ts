@@ -1,4 +1,4 @@
-import { CallOutcome, commitActivityOutcomes } from '../activity/activity.sql';
+import { CallOutcome, commitCallOutcomes } from '../engine/sql/commit.sql';
 import type { SqlExecutor } from '../database/sql-executor';
 import { leaseKey } from '../worker/lease.keeper';
 import type { Schema } from '../database/sql';
@@ -15,7 +15,7 @@ import {
   ExpiredTaskRow,
   selectExpiredTasks,
   StepOutcome,
-} from './run-queue.sql';
+} from '../engine/sql/commit.sql';
 
 /**
  * The worker's statements: claim, renew leases, commit outcomes, find
@@ -95,7 +95,7 @@ export class RunQueueRepository {
         step_index: number;
         call_index: number;
         state: string;
-      }>(commitActivityOutcomes(this.schema, calls, worker));
+      }>(commitCallOutcomes(this.schema, calls, worker));
       for (const row of result.rows) {
         applied.set(
           activityClaimId(row.run_id, row.step_index, row.call_index),

@@ -7,9 +7,7 @@ import {
   SqlFragment,
   SqlQuery,
 } from '../database/sql';
-
-/** The notification that says "schedules changed: re-arm your timer". */
-export const SCHEDULES_CHANGED = 'schedules';
+import { SCHEDULES_CHANGED } from '../model/wake-signal';
 
 export interface ScheduleRow {
   workflow_name: string;

@@ -14,7 +14,7 @@ import {
   FailOutcome,
 } from '../queue/claimed-run';
 import type { RunQueueRepository } from '../queue/run-queue.repository';
-import type { ExpiredTaskRow } from '../queue/run-queue.sql';
+import type { ExpiredTaskRow } from '../engine/sql/commit.sql';
 import { decideFailure } from './failure-decision';
 import type { WakeScheduler } from './step.runner';
 

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { RecordedCallRow } from '../activity/activity.sql';
+import type { RecordedCallRow } from '../engine/sql/read.sql';
 import { CallInterruption, StepCalls } from '../activity/step-calls';
 import { describeType, describeValue } from '../common/describe-value';
 import { formatDuration, parseDuration } from '../common/duration';

@@ -31,7 +31,7 @@ import { ClaimLoop } from './claim.loop';
 import { LeaseKeeper } from './lease.keeper';
 import { LeaseRescuer } from './lease.rescuer';
 import { Scheduler } from '../schedule/scheduler';
-import { SCHEDULES_CHANGED } from '../schedule/schedule.sql';
+import { parseWakeSignal } from '../model/wake-signal';
 import { cancelBackend } from '../transaction/transaction.sql';
 import { transactionOpener } from '../transaction/attempt-transaction';
 import { MaintenanceLoop } from './maintenance.loop';
@@ -40,8 +40,6 @@ import { StepExecutor } from './step-attempt.executor';
 import { StepRunner } from './step.runner';
 import { WaitingMark } from './waiting-mark';
 
-/** Notification payload prefix: a run was cancelled (`cancel:<runId>`). */
-const CANCEL_PREFIX = 'cancel:';
 /** After the drain timeout, how long aborted steps get to give their claims back. */
 const ABORT_GRACE_MS = 5_000;
 /** The least time step outcomes get to commit at shutdown, even past `shutdownTimeout`. */
@@ -300,19 +298,21 @@ export class WorkerService
       () => this.database.createClient('listen'),
       schema,
       (payload) => {
-        if (payload.startsWith(CANCEL_PREFIX)) {
-          runner.cancel(payload.slice(CANCEL_PREFIX.length));
-          return;
-        }
-        if (payload === SCHEDULES_CHANGED) {
-          scheduler.rearm();
-          return;
-        }
-        const dueInMs = payload === '' ? 0 : Number(payload);
-        if (Number.isFinite(dueInMs) && dueInMs > 0) {
-          claimLoop.wakeIn(dueInMs);
-        } else {
-          claimLoop.claimSoon();
+        const signal = parseWakeSignal(payload);
+        switch (signal.kind) {
+          case 'cancel':
+            runner.cancel(signal.runId);
+            return;
+          case 'schedules':
+            scheduler.rearm();
+            return;
+          case 'claim':
+            if (signal.inMs > 0) {
+              claimLoop.wakeIn(signal.inMs);
+            } else {
+              claimLoop.claimSoon();
+            }
+            return;
         }
       },
       () => {

@@ -12,7 +12,7 @@ import {
   RetryBudgets,
   RetryDeadLetterRow,
   RetryTargetRow,
-} from './retry.sql';
+} from '../engine/sql/retry.sql';
 
 /** What a retry did. */
 export interface RetriedRun {

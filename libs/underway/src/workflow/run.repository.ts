@@ -2,6 +2,13 @@ import type { SqlExecutor } from '../database/sql-executor';
 import type { Schema } from '../database/sql';
 import {
   AttemptRow,
+  RunRow,
+  RunStatusRow,
+  selectAttempts,
+  selectRun,
+  selectRunStatus,
+} from '../engine/sql/read.sql';
+import {
   cancelRun,
   DeadLetterRow,
   markRedriven,
@@ -10,12 +17,7 @@ import {
   insertRun,
   insertRuns,
   NewRun,
-  RunRow,
-  RunStatusRow,
-  selectAttempts,
-  selectRun,
-  selectRunStatus,
-} from './run.sql';
+} from '../engine/sql/admin.sql';
 
 /**
  * Runs `run.sql.ts` through whatever executor (and transaction) the caller

@@ -4,7 +4,7 @@ import {
   Schema,
   sql,
   SqlQuery,
-} from '../database/sql';
+} from '../../database/sql';
 
 export interface RetryTargetRow {
   state: string;

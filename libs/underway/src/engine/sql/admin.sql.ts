@@ -1,11 +1,15 @@
 import {
+  fragment,
   ident,
   notificationChannel,
+  prepared,
   Schema,
   sql,
+  SqlFragment,
   SqlQuery,
-  prepared,
-} from '../database/sql';
+} from '../../database/sql';
+import { CANCEL_PREFIX } from '../../model/wake-signal';
+import { notifyDue, releaseSlots } from './fragments.sql';
 
 /** One run to insert, as the client prepared it. */
 export interface NewRun {
@@ -28,11 +32,21 @@ export interface NewRun {
   readonly ttlMs: number;
 }
 
-// The wake-up sent with new work: an empty payload means "claim now"; a number is
-// in how many ms the work becomes due (relative, so clocks of other hosts do not
-// matter: it is received after the commit). Payloads never carry input data.
-// `notify_workers` (migration 5) sends a "claim now" only while some worker
-// waits for work: busy workers find the run with their next claim.
+/**
+ * `slots`, `woken`: what follows an insert of runs (a CTE `inserted` with
+ * `run_at` and `concurrency_key`): each new concurrency key gets its slot,
+ * and waiting workers are woken (model/wake-signal.ts).
+ */
+function afterInsert(schema: Schema): SqlFragment {
+  return fragment`
+    slots as (
+      insert into ${ident(schema)}.concurrency_slot (key)
+      select distinct concurrency_key from inserted where concurrency_key is not null
+      on conflict (key) do nothing
+    ), woken as (
+      select ${notifyDue(schema)} from inserted having count(*) > 0
+    )`;
+}
 
 /**
  * Inserts one run (step 0 pending) and wakes the workers, both inside the
@@ -59,13 +73,7 @@ export function insertRun(
         ${traceContext}::jsonb)
       on conflict (workflow_name, idempotency_key) where idempotency_key is not null do nothing
       returning id, run_at, concurrency_key
-    ), slots as (
-      insert into ${ident(schema)}.concurrency_slot (key)
-      select concurrency_key from inserted where concurrency_key is not null
-      on conflict (key) do nothing
-    ), woken as (
-      select ${ident(schema)}.notify_workers(${notificationChannel(schema)}, case when min(run_at) <= now() then '' else ceil(extract(epoch from min(run_at) - now()) * 1000)::bigint::text end) from inserted having count(*) > 0
-    )
+    ), ${afterInsert(schema)}
     select id, (select count(*) from woken) as woken from inserted`,
     'insert-run',
     schema,
@@ -102,13 +110,7 @@ export function insertRuns(
         run_at, delay_ms, concurrency_key, dead_letter, ttl_ms, ord)
       order by r.ord
       returning id, run_at, concurrency_key
-    ), slots as (
-      insert into ${ident(schema)}.concurrency_slot (key)
-      select distinct concurrency_key from inserted where concurrency_key is not null
-      on conflict (key) do nothing
-    ), woken as (
-      select ${ident(schema)}.notify_workers(${notificationChannel(schema)}, case when min(run_at) <= now() then '' else ceil(extract(epoch from min(run_at) - now()) * 1000)::bigint::text end) from inserted having count(*) > 0
-    )
+    ), ${afterInsert(schema)}
     select id, (select count(*) from woken) as woken from inserted`,
     'insert-runs',
     schema,
@@ -124,72 +126,6 @@ export function findByIdempotencyKey(
   return sql`
     select id from ${ident(schema)}.workflow_run
     where workflow_name = ${workflowName} and idempotency_key = ${idempotencyKey}`;
-}
-
-export interface RunRow {
-  id: string;
-  workflow_name: string;
-  state: string;
-  step_index: number;
-  input: string | null;
-  output: string | null;
-  error: { code: string; message: string; name?: string } | null;
-  attempt: number;
-  max_attempts: number;
-  priority: number;
-  /** `null` while suspended on activity calls. */
-  run_at: Date | null;
-  concurrency_key: string | null;
-  idempotency_key: string | null;
-  created_at: Date;
-  updated_at: Date;
-  started_at: Date | null;
-  completed_at: Date | null;
-}
-
-export function selectRun(schema: Schema, id: string): SqlQuery {
-  return sql`
-    select id, workflow_name, state, step_index, input::text as input, output::text as output,
-      error, attempt, max_attempts, priority,
-      case when run_at < 'infinity' then run_at end as run_at, concurrency_key, idempotency_key,
-      created_at, updated_at, started_at, completed_at
-    from ${ident(schema)}.workflow_run where id = ${id}`;
-}
-
-export interface RunStatusRow {
-  state: string;
-  output: string | null;
-  error: { code: string; message: string } | null;
-}
-
-/** The state, and what `result()` needs once it is terminal. */
-export function selectRunStatus(schema: Schema, id: string): SqlQuery {
-  return prepared(
-    sql`
-    select state,
-      case when state = 'succeeded' then output::text end as output,
-      case when state in ('failed', 'cancelled') then error end as error
-    from ${ident(schema)}.workflow_run where id = ${id}`,
-    'run-status',
-    schema,
-  );
-}
-
-export interface AttemptRow {
-  step_index: number;
-  attempt: number;
-  state: string;
-  error: { code: string; message: string; name?: string } | null;
-  worker: string | null;
-  started_at: Date | null;
-  completed_at: Date;
-}
-
-export function selectAttempts(schema: Schema, runId: string): SqlQuery {
-  return sql`
-    select step_index, attempt, state, error, worker, started_at, completed_at
-    from ${ident(schema)}.step_attempt where run_id = ${runId}
-    order by step_index, attempt`;
 }
 
 /**
@@ -222,14 +158,11 @@ export function cancelRun(schema: Schema, id: string): SqlQuery {
         lease_expires_at = null, lease_owner = null
       from target t
       where c.run_id = t.id and c.state in ('pending', 'running')
-    ), released as (
-      update ${ident(schema)}.concurrency_slot s
-      set run_id = null, updated_at = now()
-      from target t
-      where s.key = t.concurrency_key and s.run_id = t.id
-      returning s.key
-    ), woken as (
-      select pg_notify(${notificationChannel(schema)}, 'cancel:' || t.id::text) from target t
+    ), finished_run as (
+      select id, concurrency_key from target
+    ), ${releaseSlots(schema)}, woken as (
+      -- A busy worker must hear a cancel: pg_notify, not notify_workers.
+      select pg_notify(${notificationChannel(schema)}, ${CANCEL_PREFIX} || t.id::text) from target t
       where t.state = 'running' or exists (
         select 1 from ${ident(schema)}.activity_call c where c.run_id = t.id and c.state = 'running')
       union all

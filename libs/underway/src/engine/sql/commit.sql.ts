@@ -1,12 +1,17 @@
+import { ident, prepared, Schema, sql, SqlQuery } from '../../database/sql';
+import type {
+  ActivityOutcome,
+  CallClaimRef,
+  Rescue,
+  RunOutcome,
+  StepClaimRef,
+} from '../../queue/claimed-run';
 import {
-  ident,
-  notificationChannel,
-  prepared,
-  Schema,
-  sql,
-  SqlQuery,
-} from '../database/sql';
-import type { Rescue, RunOutcome, StepClaimRef } from './claimed-run';
+  deadLetters,
+  notifyDue,
+  releaseSlots,
+  wakeParents,
+} from './fragments.sql';
 
 /** A step outcome to commit, with the claim it belongs to. */
 export interface StepOutcome {
@@ -154,21 +159,11 @@ export function commitOutcomes(
       join updated u on u.id = c.run_id
       on conflict do nothing
       returning 1
-    ), released as (
-      update ${ident(schema)}.concurrency_slot s
-      set run_id = null, updated_at = now()
-      from updated u
-      where u.state in ('succeeded', 'failed') and s.key = u.concurrency_key and s.run_id = u.id
-      returning s.key
-    ), dead as (
-      insert into ${ident(schema)}.dead_letter (queue, run_id, workflow_name, input, error)
-      select r.dead_letter, r.id, r.workflow_name, r.input, o.error
-      from updated u
-      join o on o.id = u.id
-      join ${ident(schema)}.workflow_run r on r.id = u.id
-      where u.state = 'failed' and r.dead_letter is not null
-      on conflict (run_id) do nothing
-    ), recorded as (
+    ), finished_run as (
+      select id, concurrency_key from updated where state in ('succeeded', 'failed')
+    ), ${releaseSlots(schema)}, failed_run as (
+      select u.id, o.error from updated u join o on o.id = u.id where u.state = 'failed'
+    ), ${deadLetters(schema)}, recorded as (
       insert into ${ident(schema)}.step_attempt
         (run_id, step_index, attempt, state, error, worker, started_at)
       select o.id, o.step_index, o.attempt, o.attempt_state, o.error,
@@ -176,8 +171,7 @@ export function commitOutcomes(
       from o join updated u on u.id = o.id
       where o.kind not in ('release', 'suspend')
     ), woken as (
-      select ${ident(schema)}.notify_workers(${notificationChannel(schema)},
-        case when min(run_at) <= now() then '' else ceil(extract(epoch from min(run_at) - now()) * 1000)::bigint::text end)
+      select ${notifyDue(schema)}
       from (
         select run_at from updated where state in ('pending', 'waiting') and run_at < 'infinity'
         union all
@@ -189,6 +183,105 @@ export function commitOutcomes(
     )
     select id, state, (select count(*) from woken) as woken from updated`,
     'commit',
+    schema,
+  );
+}
+
+export interface ActivityCommitRow {
+  run_id: string;
+  step_index: number;
+  call_index: number;
+  state: string;
+}
+
+/** An activity outcome to commit, with the claim it belongs to. */
+export interface CallOutcome {
+  readonly run: CallClaimRef;
+  readonly outcome: ActivityOutcome;
+  readonly rescue?: Rescue;
+}
+
+/**
+ * Commits a batch of activity outcomes in one statement, each fenced by
+ * `(call, fence, state = 'running')` like a step's: a stale worker's outcome
+ * changes nothing and is missing from the result. The finished attempt is
+ * recorded, and the parents of the last open calls are woken, in the same
+ * statement.
+ */
+export function commitCallOutcomes(
+  schema: Schema,
+  outcomes: readonly CallOutcome[],
+  worker: string,
+): SqlQuery {
+  const rows = outcomes.map(({ run, outcome, rescue }) => {
+    const row: Record<string, unknown> = {
+      run_id: run.runId,
+      step_index: run.stepIndex,
+      call_index: run.callIndex,
+      fence: run.fence,
+      kind: outcome.kind,
+      attempt: run.attempt,
+      started_at: run.claimedAt,
+    };
+    if (rescue) {
+      row.rescued = true;
+      row.worker = rescue.leaseOwner;
+    }
+    switch (outcome.kind) {
+      case 'succeed':
+        row.attempt_state = 'succeeded';
+        row.result = outcome.result;
+        break;
+      case 'retry':
+        row.attempt_state = outcome.attemptState;
+        row.error = outcome.error;
+        row.delay_ms = outcome.delayMs;
+        break;
+      case 'fail':
+        row.attempt_state = outcome.attemptState;
+        row.error = outcome.error;
+        break;
+      case 'release':
+        break;
+    }
+    return row;
+  });
+  return prepared(
+    sql`
+    with o as (
+      select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as o(
+        run_id uuid, step_index int, call_index int, fence bigint, kind text, attempt int,
+        started_at timestamptz, attempt_state text, error jsonb, result text, delay_ms bigint,
+        rescued boolean, worker text)
+    ), finished as (
+      update ${ident(schema)}.activity_call c
+      set state = case o.kind when 'succeed' then 'succeeded' when 'fail' then 'failed'
+            else 'pending' end,
+        result = case when o.kind = 'succeed' then o.result::jsonb else c.result end,
+        error = case o.kind when 'release' then c.error when 'succeed' then null else o.error end,
+        attempt = case when o.kind = 'release' then c.attempt - 1 else c.attempt end,
+        run_at = case o.kind when 'release' then now()
+            when 'retry' then now() + coalesce(o.delay_ms, 0) * interval '1 millisecond'
+            else c.run_at end,
+        lease_expires_at = null, lease_owner = null, updated_at = now(),
+        completed_at = case when o.kind in ('succeed', 'fail') then now() end
+      from o
+      where c.run_id = o.run_id and c.step_index = o.step_index and c.call_index = o.call_index
+        and c.fence = o.fence and c.state = 'running'
+        -- The rescuer's verdict holds only while the lease is still lapsed.
+        and (o.rescued is not true or c.lease_expires_at < now())
+      returning c.run_id, c.step_index, c.call_index, c.kind, c.state, c.run_at
+    ), recorded as (
+      insert into ${ident(schema)}.activity_attempt
+        (run_id, step_index, call_index, attempt, state, error, worker, started_at)
+      select o.run_id, o.step_index, o.call_index, o.attempt, o.attempt_state, o.error,
+        case when o.rescued then o.worker else ${worker} end, o.started_at
+      from o join finished f
+        on f.run_id = o.run_id and f.step_index = o.step_index and f.call_index = o.call_index
+      where o.kind <> 'release'
+    ), ${wakeParents(schema)}
+    select run_id, step_index, call_index, state from finished`,
+    'commit-calls',
     schema,
   );
 }

@@ -1,0 +1,145 @@
+import { ident, prepared, Schema, sql, SqlQuery } from '../../database/sql';
+
+// What the client, the dashboard, the CLI and replays read of runs and calls.
+
+export interface RunRow {
+  id: string;
+  workflow_name: string;
+  state: string;
+  step_index: number;
+  input: string | null;
+  output: string | null;
+  error: { code: string; message: string; name?: string } | null;
+  attempt: number;
+  max_attempts: number;
+  priority: number;
+  /** `null` while suspended on activity calls. */
+  run_at: Date | null;
+  concurrency_key: string | null;
+  idempotency_key: string | null;
+  created_at: Date;
+  updated_at: Date;
+  started_at: Date | null;
+  completed_at: Date | null;
+}
+
+export function selectRun(schema: Schema, id: string): SqlQuery {
+  return sql`
+    select id, workflow_name, state, step_index, input::text as input, output::text as output,
+      error, attempt, max_attempts, priority,
+      case when run_at < 'infinity' then run_at end as run_at, concurrency_key, idempotency_key,
+      created_at, updated_at, started_at, completed_at
+    from ${ident(schema)}.workflow_run where id = ${id}`;
+}
+
+export interface RunStatusRow {
+  state: string;
+  output: string | null;
+  error: { code: string; message: string } | null;
+}
+
+/** The state, and what `result()` needs once it is terminal. */
+export function selectRunStatus(schema: Schema, id: string): SqlQuery {
+  return prepared(
+    sql`
+    select state,
+      case when state = 'succeeded' then output::text end as output,
+      case when state in ('failed', 'cancelled') then error end as error
+    from ${ident(schema)}.workflow_run where id = ${id}`,
+    'run-status',
+    schema,
+  );
+}
+
+export interface AttemptRow {
+  step_index: number;
+  attempt: number;
+  state: string;
+  error: { code: string; message: string; name?: string } | null;
+  worker: string | null;
+  started_at: Date | null;
+  completed_at: Date;
+}
+
+export function selectAttempts(schema: Schema, runId: string): SqlQuery {
+  return sql`
+    select step_index, attempt, state, error, worker, started_at, completed_at
+    from ${ident(schema)}.step_attempt where run_id = ${runId}
+    order by step_index, attempt`;
+}
+
+export interface RecordedCallRow {
+  call_index: number;
+  kind: 'call' | 'emit';
+  name: string;
+  args: string;
+  state: string;
+  result: string | null;
+  error: { code: string; message: string; name?: string } | null;
+}
+
+/** The replays asking at once: `(run, step)` pairs, in order. */
+export interface RecordedCallsKey {
+  readonly runId: string;
+  readonly stepIndex: number;
+}
+
+/**
+ * The calls and emits that steps recorded, for their replays: for many steps
+ * in one statement (`key` is each row's position in `keys`, from 0).
+ */
+export function selectRecordedCalls(
+  schema: Schema,
+  keys: readonly RecordedCallsKey[],
+): SqlQuery {
+  return prepared(
+    sql`
+    select (k.ord - 1)::int as key, c.call_index, c.kind, c.name, c.args::text as args, c.state,
+      c.result::text as result, c.error
+    from unnest(${keys.map((k) => k.runId)}::uuid[], ${keys.map((k) => k.stepIndex)}::int[])
+      with ordinality as k(run_id, step_index, ord)
+    join ${ident(schema)}.activity_call c on c.run_id = k.run_id and c.step_index = k.step_index
+    order by k.ord, c.call_index`,
+    'recorded-calls',
+    schema,
+  );
+}
+
+export interface ActivityCallRow {
+  step_index: number;
+  call_index: number;
+  kind: 'call' | 'emit';
+  name: string;
+  state: string;
+  attempt: number;
+  max_attempts: number;
+  error: { code: string; message: string; name?: string } | null;
+  created_at: Date;
+  started_at: Date | null;
+  completed_at: Date | null;
+  attempts: {
+    attempt: number;
+    state: string;
+    error: { code: string; message: string; name?: string } | null;
+    worker: string | null;
+    started_at: string | null;
+    completed_at: string;
+  }[];
+}
+
+/** Every call and emit of a run, each with its finished attempts, for `getRun()`. */
+export function selectActivityCalls(schema: Schema, runId: string): SqlQuery {
+  return sql`
+    select c.step_index, c.call_index, c.kind, c.name, c.state, c.attempt, c.max_attempts,
+      c.error, c.created_at, c.started_at, c.completed_at,
+      coalesce((
+        select jsonb_agg(jsonb_build_object('attempt', a.attempt, 'state', a.state,
+            'error', a.error, 'worker', a.worker, 'started_at', a.started_at,
+            'completed_at', a.completed_at) order by a.attempt)
+        from ${ident(schema)}.activity_attempt a
+        where a.run_id = c.run_id and a.step_index = c.step_index and a.call_index = c.call_index
+      ), '[]'::jsonb) as attempts
+    from ${ident(schema)}.activity_call c
+    where c.run_id = ${runId}
+    order by c.step_index, c.call_index`;
+}
