@@ -113,6 +113,7 @@ export {
   NonDeterministicReplayError,
   InvalidActivityCallError,
   TransactionClosedError,
+  TransactionControlError,
 } from './errors';
 export type { UnderwayErrorCode, AbortCause } from './errors';
 

@@ -67,13 +67,16 @@ export class ActivityExecutor {
         outcome: await this.attempt(claimed, controller, definition, activity),
       };
     }
-    return attemptInTransaction(
+    const failed = (error: ErrorRecord): ActivityOutcome =>
+      this.failure(claimed, activity, error, 'failed');
+    const executed = await attemptInTransaction(
       this.transactions,
       `run ${claimed.runId} ${this.label(claimed)}`,
       (manager) =>
         this.attempt(claimed, controller, definition, activity, manager),
-      (err) => this.failure(claimed, activity, classifyError(err), 'failed'),
+      (err) => failed(classifyError(err)),
     );
+    return { ...executed, failed };
   }
 
   private missing(

@@ -9,6 +9,7 @@ import { InvalidOptionsError } from './invalid-options.error';
 import { PayloadTooLargeError } from './payload-too-large.error';
 import { StepError } from './step.error';
 import { StepTimeoutError } from './step-timeout.error';
+import { TransactionControlError } from './transaction-control.error';
 import { UnderwayError } from './underway.error';
 
 /** An error as stored with an attempt (`step_attempt.error`, `workflow_run.error`). */
@@ -66,7 +67,9 @@ function classify(thrown: unknown): ErrorRecord {
     thrown instanceof InvalidActivityCallError ||
     thrown instanceof InvalidInputError ||
     thrown instanceof PayloadTooLargeError ||
-    thrown instanceof InvalidOptionsError
+    thrown instanceof InvalidOptionsError ||
+    // A step that ends its own transaction will do it again on retry.
+    thrown instanceof TransactionControlError
   ) {
     // A step that passes bad data or options will pass them again on retry.
     return record(thrown.code, thrown.message, thrown.name, false);

@@ -37,6 +37,12 @@ import { decideFailure } from './failure-decision';
 export interface Executed<O> {
   readonly outcome: O | undefined;
   readonly transaction?: AttemptTransaction;
+  /**
+   * For a transactional attempt: the outcome of a failure found when its
+   * outcome was to commit (its own writes failed, or its transaction was
+   * not the one it was given), decided like an error it threw.
+   */
+  readonly failed?: (error: ErrorRecord) => O;
 }
 
 /**
@@ -88,14 +94,16 @@ export class StepExecutor {
         outcome: await this.attempt(claimed, controller, definition, step),
       };
     }
+    const failed = (error: ErrorRecord): RunOutcome =>
+      this.failure(claimed, step, error, 'failed', definition);
     // No connection of the app's pool, say: a failed attempt, retried.
-    return attemptInTransaction(
+    const executed = await attemptInTransaction(
       this.transactions,
       `run ${claimed.id} ${this.label(definition, step)}`,
       (manager) => this.attempt(claimed, controller, definition, step, manager),
-      (err) =>
-        this.failure(claimed, step, classifyError(err), 'failed', definition),
+      (err) => failed(classifyError(err)),
     );
+    return { ...executed, failed };
   }
 
   private async attempt(
