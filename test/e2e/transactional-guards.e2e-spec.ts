@@ -13,6 +13,7 @@ import {
   StepContext,
   Transition,
   Workflow,
+  WorkflowClient,
 } from '@underway/nestjs';
 import { createTestApp, TestApp } from '../support/create-test-app';
 import { query } from '../support/database';
@@ -22,8 +23,9 @@ import { waitFor } from '../support/wait-for';
 /**
  * Whatever a transactional step does through `ctx.manager`, its writes and
  * its fenced outcome commit together, once, or not at all (issue #20, items
- * 4, 5 and 13): a step cannot end the transaction it was given, a failure
- * of its own writes is its own failed attempt (with the real error), and
+ * 4, 5, 6 and 13): a step cannot end the transaction it was given, a failure
+ * of its own writes is its own failed attempt (with the real error), a lock
+ * it takes on its own run is named instead of ending in a lease loop, and
  * everything reached through the manager refuses once the attempt ended.
  */
 
@@ -101,6 +103,8 @@ const TRANSACTION_CONTROL = [
 
 interface GuardInput {
   mode: string;
+  /** The test's schema, for the steps that touch their own run's row. */
+  schema?: string;
 }
 
 @Workflow({
@@ -108,6 +112,8 @@ interface GuardInput {
   retry: { maxAttempts: 2, initialInterval: 10, jitterFactor: 0 },
 })
 class GuardWorkflow {
+  constructor(private readonly client: WorkflowClient) {}
+
   @Activity({ transactional: true })
   async store(mode: string): Promise<string> {
     const { manager, runId } = currentActivity();
@@ -115,6 +121,9 @@ class GuardWorkflow {
     switch (mode) {
       case 'activity-commit':
         await manager!.query('COMMIT'); // refused: fails the call
+        break;
+      case 'activity-cancel-own':
+        await this.client.cancel(runId, { manager }); // refused: fails the call
         break;
       case 'activity-late':
         kept.repository = manager!.getRepository(GuardRow);
@@ -226,7 +235,25 @@ class GuardWorkflow {
         break;
       case 'refused-output':
         return Transition.complete({ note: 'refuse-me' });
+      case 'cancel-own':
+        await this.client.cancel(ctx.runId, { manager });
+        break;
+      case 'lock-own':
+        await manager.query(
+          `select id from ${input.schema}.workflow_run where id = $1 for update`,
+          [ctx.runId],
+        );
+        // Holds the lock well past the 600 ms lease (unless aborted).
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 5_000);
+          ctx.signal.addEventListener('abort', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+        break;
       case 'activity-commit':
+      case 'activity-cancel-own':
       case 'activity-late':
         await ctx.call('store', input.mode);
         break;
@@ -499,6 +526,53 @@ describe('transactional steps: what the step does to its transaction', () => {
       const done = await finished(test, run.id);
       expect(attemptsOf(done)).toEqual([[0, 'failed', 'unstorable_outcome']]);
       expect(done.error?.message).toContain('this output is refused');
+      expect(await rows(run.id)).toEqual([]);
+    });
+  });
+
+  describe('locks on its own run (item 6)', () => {
+    it('refuses client.cancel() of its own run through ctx.manager with own_run_lock, instead of a lease loop', async () => {
+      const test = await app();
+      const run = await test.client.enqueue(GuardWorkflow, {
+        mode: 'cancel-own',
+      });
+      const done = await finished(test, run.id);
+      expect(done.state).toBe('failed');
+      expect(attemptsOf(done)).toEqual([[0, 'failed', 'own_run_lock']]);
+      expect(done.error?.message).toContain('client.cancel()');
+      expect(await rows(run.id)).toEqual([]);
+    });
+
+    it('aborts a step whose transaction holds a lock on its own run’s row past its lease renewal, with own_run_lock, instead of a lease loop', async () => {
+      const test = await app();
+      const run = await test.client.enqueue(GuardWorkflow, {
+        mode: 'lock-own',
+        schema: test.schema,
+      });
+      const done = await finished(test, run.id);
+      expect(done.state).toBe('failed');
+      expect(attemptsOf(done)).toEqual([[0, 'failed', 'own_run_lock']]);
+      expect(done.error?.message).toMatch(/lock on its own run/);
+      expect(await rows(run.id)).toEqual([]);
+      expect(
+        test.logs
+          .messages('error')
+          .some((m) => m.includes(run.id) && m.includes('own_run_lock')),
+      ).toBe(true);
+      expect(await openTransactions()).toBe(0);
+    });
+
+    it('refuses client.cancel() of its own run through a transactional activity’s manager', async () => {
+      const test = await app();
+      const run = await test.client.enqueue(GuardWorkflow, {
+        mode: 'activity-cancel-own',
+      });
+      const done = await finished(test, run.id);
+      expect(done.state).toBe('failed');
+      expect(done.error?.code).toBe('activity_failed');
+      expect(
+        done.activityCalls[0]?.attempts.map((a) => [a.state, a.error?.code]),
+      ).toEqual([['failed', 'own_run_lock']]);
       expect(await rows(run.id)).toEqual([]);
     });
   });

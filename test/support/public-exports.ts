@@ -53,4 +53,5 @@ export const PUBLIC_EXPORTS: readonly string[] = [
   'InvalidActivityCallError',
   'TransactionClosedError',
   'TransactionControlError',
+  'OwnRunLockError',
 ];

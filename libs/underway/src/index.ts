@@ -114,6 +114,7 @@ export {
   InvalidActivityCallError,
   TransactionClosedError,
   TransactionControlError,
+  OwnRunLockError,
 } from './errors';
 export type { UnderwayErrorCode, AbortCause } from './errors';
 

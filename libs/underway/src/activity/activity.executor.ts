@@ -11,6 +11,7 @@ import {
   ErrorRecord,
   fatalError,
 } from '../errors/classify-error';
+import { OwnRunLockError } from '../errors/own-run-lock.error';
 import { StepAbortedError } from '../errors/step-aborted.error';
 import { StepTimeoutError } from '../errors/step-timeout.error';
 import type { ActivityOutcome, ClaimedActivity } from '../queue/claimed-run';
@@ -71,6 +72,7 @@ export class ActivityExecutor {
       this.failure(claimed, activity, error, 'failed');
     const executed = await attemptInTransaction(
       this.transactions,
+      claimed,
       `run ${claimed.runId} ${this.label(claimed)}`,
       (manager) =>
         this.attempt(claimed, controller, definition, activity, manager),
@@ -161,7 +163,9 @@ export class ActivityExecutor {
       return this.failure(
         claimed,
         activity,
-        classifyError(timedOut ? reason : thrown),
+        classifyError(
+          timedOut || reason instanceof OwnRunLockError ? reason : thrown,
+        ),
         timedOut ? 'timed_out' : 'failed',
       );
     } finally {

@@ -3,6 +3,7 @@ import { ActivityError } from './activity.error';
 import { ActivityFailedError } from './activity-failed.error';
 import { InvalidActivityCallError } from './invalid-activity-call.error';
 import { NonDeterministicReplayError } from './non-deterministic-replay.error';
+import { OwnRunLockError } from './own-run-lock.error';
 import { storableText } from '../common/storable-text';
 import { InvalidInputError } from './invalid-input.error';
 import { InvalidOptionsError } from './invalid-options.error';
@@ -68,8 +69,10 @@ function classify(thrown: unknown): ErrorRecord {
     thrown instanceof InvalidInputError ||
     thrown instanceof PayloadTooLargeError ||
     thrown instanceof InvalidOptionsError ||
-    // A step that ends its own transaction will do it again on retry.
-    thrown instanceof TransactionControlError
+    // A step that ends its own transaction, or locks its own run, will do
+    // it again on retry.
+    thrown instanceof TransactionControlError ||
+    thrown instanceof OwnRunLockError
   ) {
     // A step that passes bad data or options will pass them again on retry.
     return record(thrown.code, thrown.message, thrown.name, false);

@@ -24,3 +24,4 @@ export { NonDeterministicReplayError } from './non-deterministic-replay.error';
 export { InvalidActivityCallError } from './invalid-activity-call.error';
 export { TransactionClosedError } from './transaction-closed.error';
 export { TransactionControlError } from './transaction-control.error';
+export { OwnRunLockError } from './own-run-lock.error';

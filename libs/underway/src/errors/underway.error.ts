@@ -29,7 +29,8 @@ export type UnderwayErrorCode =
   | 'invalid_activity_call'
   | 'outside_activity'
   | 'transaction_closed'
-  | 'transaction_control';
+  | 'transaction_control'
+  | 'own_run_lock';
 
 /**
  * Base class of every error Underway throws. `code` is stable and meant for

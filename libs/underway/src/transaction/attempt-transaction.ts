@@ -11,6 +11,8 @@ import { EntityManagerExecutor, SqlExecutor } from '../database/sql-executor';
 import { classifyError, ErrorRecord } from '../errors/classify-error';
 import { TransactionClosedError } from '../errors/transaction-closed.error';
 import { TransactionControlError } from '../errors/transaction-control.error';
+import type { Claim } from '../queue/claimed-run';
+import { registerAttempt } from './attempt-owner';
 import { findTransactionControl } from './transaction-control';
 import {
   currentTransaction,
@@ -27,6 +29,15 @@ const logger = new Logger('AttemptTransaction');
 
 /** Cancels whatever the given backend is running (a query of the attempt). */
 export type CancelBackend = (pid: number) => Promise<void>;
+
+/** The connection behind a transactional attempt, as the lease keeper sees it. */
+export interface AttemptBackend {
+  readonly pid: number;
+  /** `run <id> <workflow>#<step>`, or its activity. */
+  readonly task: string;
+  /** True while the attempt's code runs (its outcome not yet being committed). */
+  readonly running: boolean;
+}
 
 /**
  * The statements an attempt's transaction sends for Underway itself (its
@@ -104,7 +115,7 @@ export class AttemptWritesFailedError extends Error {
  * rolls back a transaction whose connection is gone). A connection goes back
  * to the pool only outside any transaction.
  */
-export class AttemptTransaction {
+export class AttemptTransaction implements AttemptBackend {
   private closed = false;
   private committed = false;
   private ended = false;
@@ -119,6 +130,7 @@ export class AttemptTransaction {
     private readonly runner: QueryRunner,
     private readonly cancelBackend: CancelBackend,
     readonly task: string,
+    runId: string,
     /** The transaction opened for the attempt. */
     private readonly xact: string,
     readonly pid: number,
@@ -176,6 +188,11 @@ export class AttemptTransaction {
       },
     });
     this.guard();
+    registerAttempt([this.manager, this.guardedRunner, raw, runner], {
+      runId,
+      task,
+      running: () => !this.closed,
+    });
   }
 
   /** Takes a connection of the app's pool and begins. */
@@ -183,6 +200,7 @@ export class AttemptTransaction {
     dataSource: DataSource,
     cancelBackend: CancelBackend,
     task: string,
+    runId: string,
   ): Promise<AttemptTransaction> {
     const runner = dataSource.createQueryRunner();
     let connected = false;
@@ -197,6 +215,7 @@ export class AttemptTransaction {
         runner,
         cancelBackend,
         task,
+        runId,
         opened.xact,
         opened.pid,
       );
@@ -210,6 +229,11 @@ export class AttemptTransaction {
       });
       throw err;
     }
+  }
+
+  /** While the attempt's code runs (the lease keeper's question). */
+  get running(): boolean {
+    return !this.closed;
   }
 
   /**
@@ -501,16 +525,30 @@ async function giveBack(
 
 /** Opens the transactions of transactional attempts (the worker's one). */
 export interface TransactionOpener {
-  open(task: string): Promise<AttemptTransaction>;
+  open(claim: Claim, task: string): Promise<AttemptTransaction>;
 }
 
-/** The opener over the app's DataSource; `cancelBackend` runs on the library's own pool. */
+/**
+ * The opener over the app's DataSource; `cancelBackend` runs on the
+ * library's own pool; `opened` learns of each transaction opened for a
+ * claim (the lease keeper watches its locks).
+ */
 export function transactionOpener(
   dataSource: () => DataSource,
   cancelBackend: CancelBackend,
+  opened: (claim: Claim, backend: AttemptBackend) => void = () => undefined,
 ): TransactionOpener {
   return {
-    open: (task) => AttemptTransaction.open(dataSource(), cancelBackend, task),
+    open: async (claim, task) => {
+      const transaction = await AttemptTransaction.open(
+        dataSource(),
+        cancelBackend,
+        task,
+        claim.kind === 'step' ? claim.id : claim.runId,
+      );
+      opened(claim, transaction);
+      return transaction;
+    },
   };
 }
 
@@ -522,13 +560,14 @@ export function transactionOpener(
  */
 export async function attemptInTransaction<O>(
   opener: TransactionOpener,
+  claim: Claim,
   task: string,
   attempt: (manager: EntityManager) => Promise<O | undefined>,
   unopened: (err: unknown) => O,
 ): Promise<{ outcome: O | undefined; transaction?: AttemptTransaction }> {
   let transaction: AttemptTransaction;
   try {
-    transaction = await opener.open(task);
+    transaction = await opener.open(claim, task);
   } catch (err) {
     return { outcome: unopened(err) };
   }

@@ -14,6 +14,7 @@ import {
   ErrorRecord,
   fatalError,
 } from '../errors/classify-error';
+import { OwnRunLockError } from '../errors/own-run-lock.error';
 import { StepAbortedError } from '../errors/step-aborted.error';
 import { StepTimeoutError } from '../errors/step-timeout.error';
 import { UnderwayError } from '../errors/underway.error';
@@ -99,6 +100,7 @@ export class StepExecutor {
     // No connection of the app's pool, say: a failed attempt, retried.
     const executed = await attemptInTransaction(
       this.transactions,
+      claimed,
       `run ${claimed.id} ${this.label(definition, step)}`,
       (manager) => this.attempt(claimed, controller, definition, step, manager),
       (err) => failed(classifyError(err)),
@@ -172,7 +174,9 @@ export class StepExecutor {
       return this.failure(
         claimed,
         step,
-        classifyError(timedOut ? reason : thrown.value),
+        classifyError(
+          timedOut || reason instanceof OwnRunLockError ? reason : thrown.value,
+        ),
         timedOut ? 'timed_out' : 'failed',
         definition,
       );
