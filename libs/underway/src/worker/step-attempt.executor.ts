@@ -30,6 +30,7 @@ import type { StepAbort } from '../workflow/step-abort';
 import { invokeStep } from '../workflow/step.executor';
 import { Transition } from '../workflow/transition';
 import { decideFailure } from './failure-decision';
+import { lateBy } from './late-result';
 
 /**
  * An attempt's outcome, and for a transactional one its open transaction,
@@ -116,6 +117,7 @@ export class StepExecutor {
     manager?: EntityManager,
   ): Promise<RunOutcome | undefined> {
     const timeoutMs = step.policy.timeoutMs;
+    const startedAt = performance.now();
     const timer = setTimeout(
       () => controller.abort(new StepTimeoutError(timeoutMs)),
       timeoutMs,
@@ -152,6 +154,10 @@ export class StepExecutor {
     } finally {
       clearTimeout(timer);
     }
+    const late = lateBy(controller, startedAt, timeoutMs);
+    if (late !== undefined && !controller.aborted) {
+      controller.abort(new StepTimeoutError(timeoutMs, 'Step', late));
+    }
     const reason: unknown = controller.aborted ? controller.reason : undefined;
     const interruption = calls.close();
     if (
@@ -159,6 +165,17 @@ export class StepExecutor {
       (reason.code === 'lease_lost' || reason.code === 'run_cancelled')
     ) {
       return undefined; // the claim is gone: write nothing
+    }
+    if (late !== undefined) {
+      // Whatever it produced (a transition, an error, a suspension) came
+      // after its timeout: discarded, as if the timer had fired in time.
+      return this.failure(
+        claimed,
+        step,
+        classifyError(new StepTimeoutError(timeoutMs, 'Step', late)),
+        'timed_out',
+        definition,
+      );
     }
     if (interruption) {
       return this.interrupted(claimed, definition, step, interruption, calls);
