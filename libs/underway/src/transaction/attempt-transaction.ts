@@ -119,6 +119,9 @@ export class AttemptTransaction implements AttemptBackend {
   private closed = false;
   private committed = false;
   private ended = false;
+  /** Settles once the transaction ended and its connection was given back. */
+  private readonly given: Promise<void>;
+  private markGiven!: () => void;
   /** The first statement error since the last success (what aborted the transaction). */
   private firstFailure: { error: unknown } | undefined;
   /** What the attempt's code sees: the manager, refusing use once closed. */
@@ -135,6 +138,9 @@ export class AttemptTransaction implements AttemptBackend {
     private readonly xact: string,
     readonly pid: number,
   ) {
+    this.given = new Promise<void>((resolve) => {
+      this.markGiven = resolve;
+    });
     const raw = runner.manager;
     // Repositories made through the manager hold it (and its query runner):
     // kept apart from the raw manager's, so that they refuse once closed too.
@@ -356,15 +362,25 @@ export class AttemptTransaction implements AttemptBackend {
       return;
     }
     this.ended = true;
+    try {
+      await this.giveBack();
+    } finally {
+      this.markGiven();
+    }
+  }
+
+  private async giveBack(): Promise<void> {
     if (this.runner.isReleased) {
       return; // destroyed with its connection error
     }
     const runner = this.runner as QueryRunner & RunnerInternals;
     await giveBack(runner, async () => {
       const status = this.transactionStatus();
-      if (status === 'I' || (status === undefined && this.committed)) {
-        return; // committed (or ended already): nothing to roll back
+      if (this.committed && (status === 'I' || status === undefined)) {
+        return; // committed: nothing to roll back
       }
+      // Otherwise a rollback, even where the transaction looks ended: it
+      // also waits for a query the attempt may have left running.
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         (async () => {
@@ -420,6 +436,12 @@ export class AttemptTransaction implements AttemptBackend {
       runner[name] = (...args: unknown[]): Promise<unknown> => {
         if (underwayCalls.getStore() === this) {
           return original.apply(this.runner, args);
+        }
+        if (name === 'release' && this.closed) {
+          // TypeORM's own release of every connected query runner (when the
+          // DataSource is destroyed): the attempt is over, and Underway is
+          // ending its transaction; its connection is free once that is done.
+          return this.given;
         }
         const refusal = this.refusal(name, args);
         if (refusal) {
