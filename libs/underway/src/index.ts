@@ -113,6 +113,8 @@ export {
   NonDeterministicReplayError,
   InvalidActivityCallError,
   TransactionClosedError,
+  TransactionControlError,
+  OwnRunLockError,
 } from './errors';
 export type { UnderwayErrorCode, AbortCause } from './errors';
 

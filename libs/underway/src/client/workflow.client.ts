@@ -34,6 +34,7 @@ import { ScheduleRepository } from '../schedule/schedule.repository';
 import { newRunOf } from '../workflow/new-run';
 import { RunRepository } from '../workflow/run.repository';
 import { retryRun } from '../workflow/run-retry';
+import { refuseOwnRunLock } from '../transaction/attempt-owner';
 import type { NewRun } from '../workflow/run.sql';
 import {
   checkCancelOptions,
@@ -291,6 +292,7 @@ export class WorkflowClient {
     if (!isUuid(runId)) {
       return false;
     }
+    refuseOwnRunLock(checked.manager, runId, 'client.cancel()');
     const previous = await this.runs.cancel(
       await this.executor(operation, checked),
       runId,
@@ -319,6 +321,7 @@ export class WorkflowClient {
     if (!isUuid(runId)) {
       throw new RunNotFoundError(runId);
     }
+    refuseOwnRunLock(checked.manager, runId, 'client.retry()');
     const retry = (executor: SqlExecutor) =>
       retryRun(executor, this.options.schema, this.registry, runId);
     await this.ready(operation);
