@@ -56,4 +56,6 @@ export const PUBLIC_EXPORTS: readonly string[] = [
   'NonDeterministicReplayError',
   'InvalidActivityCallError',
   'TransactionClosedError',
+  'TransactionControlError',
+  'OwnRunLockError',
 ];

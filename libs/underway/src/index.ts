@@ -134,6 +134,8 @@ export {
   NonDeterministicReplayError,
   InvalidActivityCallError,
   TransactionClosedError,
+  TransactionControlError,
+  OwnRunLockError,
 } from './errors';
 export type { UnderwayErrorCode, AbortCause } from './errors';
 

@@ -11,10 +11,12 @@ import {
   ErrorRecord,
   fatalError,
 } from '../errors/classify-error';
+import { OwnRunLockError } from '../errors/own-run-lock.error';
 import { StepAbortedError } from '../errors/step-aborted.error';
 import { StepTimeoutError } from '../errors/step-timeout.error';
 import type { ActivityOutcome, ClaimedActivity } from '../queue/claimed-run';
 import { decideFailure } from '../worker/failure-decision';
+import { lateBy } from '../worker/late-result';
 import type { StepAbort } from '../workflow/step-abort';
 import { invokeAbortable } from '../workflow/step.executor';
 import type { EntityManager } from 'typeorm';
@@ -67,13 +69,17 @@ export class ActivityExecutor {
         outcome: await this.attempt(claimed, controller, definition, activity),
       };
     }
-    return attemptInTransaction(
+    const failed = (error: ErrorRecord): ActivityOutcome =>
+      this.failure(claimed, activity, error, 'failed');
+    const executed = await attemptInTransaction(
       this.transactions,
+      claimed,
       `run ${claimed.runId} ${this.label(claimed)}`,
       (manager) =>
         this.attempt(claimed, controller, definition, activity, manager),
-      (err) => this.failure(claimed, activity, classifyError(err), 'failed'),
+      (err) => failed(classifyError(err)),
     );
+    return { ...executed, failed };
   }
 
   /** The outcome of an attempt an interceptor refused to run: a failed attempt, per the activity's policy. */
@@ -109,10 +115,13 @@ export class ActivityExecutor {
     manager?: EntityManager,
   ): Promise<ActivityOutcome | undefined> {
     const timeoutMs = activity.policy.timeoutMs;
+    const startedAt = performance.now();
     const timer = setTimeout(
       () => controller.abort(new StepTimeoutError(timeoutMs, 'Activity')),
       timeoutMs,
     );
+    let value: unknown;
+    let thrown: { value: unknown } | undefined;
     try {
       const args = JSON.parse(claimed.args) as unknown[];
       const context: ActivityContext = Object.freeze({
@@ -132,28 +141,28 @@ export class ActivityExecutor {
       this.logger.debug(
         `Run ${claimed.runId} ${this.label(claimed)} attempt ${claimed.attempt}/${claimed.maxAttempts} started`,
       );
-      const value = await runInActivity(context, () =>
+      value = await runInActivity(context, () =>
         invokeAbortable(definition.instance, activity.method, args, controller),
       );
-      try {
-        return {
-          kind: 'succeed',
-          result: serializePayload(
-            value,
-            this.maxPayloadBytes,
-            'activity result',
-          ),
-        };
-      } catch (err) {
-        // A result that cannot be stored will not become storable on retry.
-        return this.failure(
-          claimed,
-          activity,
-          { ...classifyError(err), retryable: false },
-          'failed',
-        );
-      }
-    } catch (thrown) {
+    } catch (err) {
+      thrown = { value: err };
+    } finally {
+      clearTimeout(timer);
+    }
+    const late = lateBy(controller, startedAt, timeoutMs);
+    if (late !== undefined) {
+      // Its result (or error) came after its timeout, the timer kept from
+      // firing: discarded, as if the timer had fired in time.
+      const timeout = new StepTimeoutError(timeoutMs, 'Activity', late);
+      controller.abort(timeout);
+      return this.failure(
+        claimed,
+        activity,
+        classifyError(timeout),
+        'timed_out',
+      );
+    }
+    if (thrown) {
       const reason: unknown = controller.aborted
         ? controller.reason
         : undefined;
@@ -165,11 +174,29 @@ export class ActivityExecutor {
       return this.failure(
         claimed,
         activity,
-        classifyError(timedOut ? reason : thrown),
+        classifyError(
+          timedOut || reason instanceof OwnRunLockError ? reason : thrown.value,
+        ),
         timedOut ? 'timed_out' : 'failed',
       );
-    } finally {
-      clearTimeout(timer);
+    }
+    try {
+      return {
+        kind: 'succeed',
+        result: serializePayload(
+          value,
+          this.maxPayloadBytes,
+          'activity result',
+        ),
+      };
+    } catch (err) {
+      // A result that cannot be stored will not become storable on retry.
+      return this.failure(
+        claimed,
+        activity,
+        { ...classifyError(err), retryable: false },
+        'failed',
+      );
     }
   }
 

@@ -29,7 +29,10 @@ export interface ActivityContext {
   /**
    * In an `@Activity({ transactional: true })`: a TypeORM `EntityManager` in
    * a transaction on the app's DataSource, which the activity's result
-   * commits. `undefined` in other activities.
+   * commits. `undefined` in other activities. Guarded like a step's
+   * `ctx.manager`: transaction control through it is refused
+   * (`TransactionControlError`), and it refuses any use once the activity
+   * ended (`TransactionClosedError`).
    */
   readonly manager: EntityManager | undefined;
 }

@@ -34,6 +34,7 @@ import { newRunOf } from '../workflow/new-run';
 import { RunRepository } from '../workflow/run.repository';
 import { retryRun } from '../workflow/run-retry';
 import type { NewRun } from '../engine/sql/admin.sql';
+import { refuseOwnRunLock } from '../transaction/attempt-owner';
 import {
   checkCancelOptions,
   checkDeadLetterOptions,
@@ -279,6 +280,7 @@ export class WorkflowClient {
     if (!isUuid(runId)) {
       return false;
     }
+    refuseOwnRunLock(checked.manager, runId, 'client.cancel()');
     const previous = await this.writer.cancel(
       await this.executor(operation, checked),
       runId,
@@ -307,6 +309,7 @@ export class WorkflowClient {
     if (!isUuid(runId)) {
       throw new RunNotFoundError(runId);
     }
+    refuseOwnRunLock(checked.manager, runId, 'client.retry()');
     const retry = (executor: SqlExecutor) =>
       retryRun(executor, this.options.schema, this.registry, runId);
     await this.ready(operation);

@@ -5,6 +5,7 @@
 export const PG_UNIQUE_VIOLATION = '23505';
 export const PG_UNDEFINED_TABLE = '42P01';
 export const PG_INVALID_SCHEMA_NAME = '3F000';
+export const PG_IN_FAILED_TRANSACTION = '25P02';
 
 const TRANSIENT_CODES = new Set([
   '40001', // serialization_failure
@@ -79,4 +80,24 @@ export function isUniqueViolation(err: unknown): boolean {
 export function isUndefinedTable(err: unknown): boolean {
   const code = pgErrorCode(err);
   return code === PG_UNDEFINED_TABLE || code === PG_INVALID_SCHEMA_NAME;
+}
+
+/**
+ * True when a statement was refused because an earlier one failed in the
+ * same transaction (`current transaction is aborted…`, 25P02).
+ */
+export function isInFailedTransaction(err: unknown): boolean {
+  return pgErrorCode(err) === PG_IN_FAILED_TRANSACTION;
+}
+
+/**
+ * True when the server answered a statement with an error of its own (a
+ * SQLSTATE that is not transient): the statement did not take effect, and
+ * the connection is fine.
+ */
+export function isDefiniteServerError(err: unknown): boolean {
+  const code = pgErrorCode(err);
+  return (
+    code !== undefined && /^[0-9A-Z]{5}$/.test(code) && !isTransientPgError(err)
+  );
 }

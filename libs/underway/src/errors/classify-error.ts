@@ -3,12 +3,14 @@ import { ActivityError } from './activity.error';
 import { ActivityFailedError } from './activity-failed.error';
 import { InvalidActivityCallError } from './invalid-activity-call.error';
 import { NonDeterministicReplayError } from './non-deterministic-replay.error';
+import { OwnRunLockError } from './own-run-lock.error';
 import { storableText } from '../common/storable-text';
 import { InvalidInputError } from './invalid-input.error';
 import { InvalidOptionsError } from './invalid-options.error';
 import { PayloadTooLargeError } from './payload-too-large.error';
 import { StepError } from './step.error';
 import { StepTimeoutError } from './step-timeout.error';
+import { TransactionControlError } from './transaction-control.error';
 import { UnderwayError } from './underway.error';
 
 /** An error as stored with an attempt (`step_attempt.error`, `workflow_run.error`). */
@@ -66,7 +68,11 @@ function classify(thrown: unknown): ErrorRecord {
     thrown instanceof InvalidActivityCallError ||
     thrown instanceof InvalidInputError ||
     thrown instanceof PayloadTooLargeError ||
-    thrown instanceof InvalidOptionsError
+    thrown instanceof InvalidOptionsError ||
+    // A step that ends its own transaction, or locks its own run, will do
+    // it again on retry.
+    thrown instanceof TransactionControlError ||
+    thrown instanceof OwnRunLockError
   ) {
     // A step that passes bad data or options will pass them again on retry.
     return record(thrown.code, thrown.message, thrown.name, false);

@@ -23,3 +23,5 @@ export { ActivityFailedError } from './activity-failed.error';
 export { NonDeterministicReplayError } from './non-deterministic-replay.error';
 export { InvalidActivityCallError } from './invalid-activity-call.error';
 export { TransactionClosedError } from './transaction-closed.error';
+export { TransactionControlError } from './transaction-control.error';
+export { OwnRunLockError } from './own-run-lock.error';

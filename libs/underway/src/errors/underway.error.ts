@@ -28,7 +28,9 @@ export type UnderwayErrorCode =
   | 'non_deterministic_replay'
   | 'invalid_activity_call'
   | 'outside_activity'
-  | 'transaction_closed';
+  | 'transaction_closed'
+  | 'transaction_control'
+  | 'own_run_lock';
 
 /**
  * Base class of every error Underway throws. `code` is stable and meant for

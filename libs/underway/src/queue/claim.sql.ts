@@ -128,56 +128,98 @@ export interface RenewRow {
   renewed: boolean;
   /** The task's state, for tasks whose lease was not renewed. */
   state: string | null;
+  /**
+   * Not renewed because another transaction holds a lock on the task's row
+   * (the claim itself is still this worker's): tried again shortly.
+   */
+  busy: boolean;
+  /** Busy, and the lock is held by the attempt's own transaction (`pid`). */
+  own_lock: boolean;
+}
+
+/** A claim whose lease this worker holds, and its attempt's transaction. */
+export interface LeaseToRenew {
+  readonly id: string;
+  readonly fence: string;
+  /** The backend of a transactional attempt's transaction, while its code runs. */
+  readonly pid: number | null;
 }
 
 /** An activity call whose lease this worker holds. */
-export interface HeldCall {
+export interface HeldCall extends LeaseToRenew {
   readonly runId: string;
   readonly stepIndex: number;
   readonly callIndex: number;
-  readonly fence: string;
 }
 
 /**
  * Renews the leases of the runs and activity calls this worker holds, in one
  * statement. Returns every task asked for: `renewed` false means the claim is
- * gone (taken over, or the run cancelled: see `state`).
+ * gone (taken over, or the run cancelled: see `state`), or that its row is
+ * locked by another transaction (`busy`).
+ *
+ * A locked row is skipped (`skip locked`), not waited for: one run whose row
+ * stays locked (a transactional step that locked its own run through
+ * `ctx.manager`, a caller's open transaction that cancels it) must not hold
+ * back the renewal of every other lease of the worker. For such a row,
+ * `own_lock` says whether the lock is held by the attempt's own transaction:
+ * the row's locker (`xmax`: the transaction, or subtransaction, that locked
+ * or updated it) is one of the transaction ids that backend holds.
  */
 export function renewLeases(
   schema: Schema,
-  runs: readonly { id: string; fence: string }[],
+  runs: readonly LeaseToRenew[],
   calls: readonly HeldCall[] = [],
 ): SqlQuery {
   return prepared(
     sql`
     with held as (
-      select * from unnest(${runs.map((r) => r.id)}::uuid[], ${runs.map((r) => r.fence)}::bigint[])
-        as h(id, fence)
+      select * from unnest(${runs.map((r) => r.id)}::uuid[], ${runs.map((r) => r.fence)}::bigint[],
+        ${runs.map((r) => r.pid)}::int[]) as h(id, fence, pid)
+    ), lockable as (
+      select r.id from ${ident(schema)}.workflow_run r
+      join held h on r.id = h.id and r.fence = h.fence and r.state = 'running'
+      for no key update of r skip locked
     ), renewed as (
       update ${ident(schema)}.workflow_run r
       set lease_expires_at = now() + r.lease_ms * interval '1 millisecond'
-      from held h
-      where r.id = h.id and r.fence = h.fence and r.state = 'running'
+      from lockable l
+      where r.id = l.id
       returning r.id, r.fence
     ), held_call as (
       select * from unnest(${calls.map((c) => c.runId)}::uuid[], ${calls.map((c) => c.stepIndex)}::int[],
-        ${calls.map((c) => c.callIndex)}::int[], ${calls.map((c) => c.fence)}::bigint[])
-        as h(run_id, step_index, call_index, fence)
+        ${calls.map((c) => c.callIndex)}::int[], ${calls.map((c) => c.fence)}::bigint[],
+        ${calls.map((c) => c.pid)}::int[])
+        as h(run_id, step_index, call_index, fence, pid)
+    ), lockable_call as (
+      select c.run_id, c.step_index, c.call_index from ${ident(schema)}.activity_call c
+      join held_call h on c.run_id = h.run_id and c.step_index = h.step_index
+        and c.call_index = h.call_index and c.fence = h.fence and c.state = 'running'
+      for no key update of c skip locked
     ), renewed_call as (
       update ${ident(schema)}.activity_call c
       set lease_expires_at = now() + c.lease_ms * interval '1 millisecond'
-      from held_call h
-      where c.run_id = h.run_id and c.step_index = h.step_index and c.call_index = h.call_index
-        and c.fence = h.fence and c.state = 'running'
+      from lockable_call l
+      where c.run_id = l.run_id and c.step_index = l.step_index and c.call_index = l.call_index
       returning c.run_id, c.step_index, c.call_index, c.fence
     )
-    select h.id::text as id, h.fence::text as fence, (n.id is not null) as renewed, r.state
+    select h.id::text as id, h.fence::text as fence, (n.id is not null) as renewed, r.state,
+      coalesce(n.id is null and r.state = 'running' and r.fence = h.fence, false) as busy,
+      case when n.id is null and r.state = 'running' and r.fence = h.fence and h.pid is not null
+        then exists (select 1 from pg_locks l where l.locktype = 'transactionid'
+          and l.transactionid = r.xmax and l.pid = h.pid and l.granted)
+        else false end as own_lock
     from held h
     left join renewed n on n.id = h.id and n.fence = h.fence
     left join ${ident(schema)}.workflow_run r on r.id = h.id
     union all
     select h.run_id::text || '/' || h.step_index || '/' || h.call_index, h.fence::text,
-      (n.run_id is not null), c.state
+      (n.run_id is not null), c.state,
+      coalesce(n.run_id is null and c.state = 'running' and c.fence = h.fence, false),
+      case when n.run_id is null and c.state = 'running' and c.fence = h.fence and h.pid is not null
+        then exists (select 1 from pg_locks l where l.locktype = 'transactionid'
+          and l.transactionid = c.xmax and l.pid = h.pid and l.granted)
+        else false end
     from held_call h
     left join renewed_call n
       on n.run_id = h.run_id and n.step_index = h.step_index and n.call_index = h.call_index

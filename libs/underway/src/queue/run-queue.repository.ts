@@ -2,14 +2,15 @@ import { CallOutcome, commitCallOutcomes } from '../engine/sql/commit.sql';
 import type { SqlExecutor } from '../database/sql-executor';
 import { leaseKey } from '../worker/lease.keeper';
 import type { Schema } from '../database/sql';
+import { activityClaimId, Claim, FencedOutcome } from './claimed-run';
 import {
-  activityClaimId,
-  Claim,
-  ClaimedActivity,
-  ClaimedRun,
-  FencedOutcome,
-} from './claimed-run';
-import { claimRuns, ClaimRow, RenewRow, renewLeases } from './claim.sql';
+  claimRuns,
+  ClaimRow,
+  HeldCall,
+  LeaseToRenew,
+  RenewRow,
+  renewLeases,
+} from './claim.sql';
 import {
   commitOutcomes,
   ExpiredTaskRow,
@@ -38,20 +39,30 @@ export class RunQueueRepository {
   }
 
   /**
+   * @param pidOf the backend of a claim's transactional attempt, while its
+   *   code runs (to tell a lock it holds on its own row from another's)
    * @returns for each claim asked for, by `leaseKey` (claim id and fence): renewed, or why not (its
-   *   current state, `null` when the task no longer exists)
+   *   current state, `null` when the task no longer exists; or its row locked)
    */
   async renew(
     executor: SqlExecutor,
     claims: readonly Claim[],
+    pidOf: (claim: Claim) => number | null = () => null,
   ): Promise<Map<string, RenewRow>> {
-    const runs: ClaimedRun[] = [];
-    const calls: ClaimedActivity[] = [];
+    const runs: LeaseToRenew[] = [];
+    const calls: HeldCall[] = [];
     for (const claim of claims) {
       if (claim.kind === 'step') {
-        runs.push(claim);
+        runs.push({ id: claim.id, fence: claim.fence, pid: pidOf(claim) });
       } else {
-        calls.push(claim);
+        calls.push({
+          id: claim.id,
+          fence: claim.fence,
+          runId: claim.runId,
+          stepIndex: claim.stepIndex,
+          callIndex: claim.callIndex,
+          pid: pidOf(claim),
+        });
       }
     }
     const result = await executor.query<RenewRow>(

@@ -7,12 +7,18 @@ import type { Claim } from '../queue/claimed-run';
 import type { StepAbort } from '../workflow/step-abort';
 import type { RunQueueRepository } from '../queue/run-queue.repository';
 import type { RenewRow } from '../queue/claim.sql';
+import { OwnRunLockError } from '../errors/own-run-lock.error';
+import type { AttemptBackend } from '../transaction/attempt-transaction';
 
 interface HeldLease {
   readonly run: Claim;
   readonly abort: StepAbort;
   renewAt: number;
   renewedAt: number;
+  /** The transaction of a transactional attempt. */
+  backend?: AttemptBackend;
+  /** Renewals in a row that found the row locked by the attempt's own transaction. */
+  ownLocks: number;
 }
 
 /** A renewal is never given less time than this, however short the lease. */
@@ -20,6 +26,14 @@ const MIN_RENEW_TIMEOUT_MS = 250;
 
 /** Renewals per lease interval (RELIABILITY: at least three). */
 const RENEWALS_PER_LEASE = 3;
+
+/**
+ * Renewals in a row that find a run's row locked by its attempt's own
+ * transaction before the attempt is aborted: the first may meet a lock the
+ * step takes for a moment; the second, a sixth of a lease later, one it
+ * holds on (which would outlast the lease).
+ */
+const OWN_LOCKS_TO_ABORT = 2;
 
 /**
  * Keeps the leases of every run this worker holds, renewing all that are due
@@ -53,9 +67,22 @@ export class LeaseKeeper {
       abort,
       renewedAt: claimSentAt,
       renewAt: claimSentAt + run.leaseMs / RENEWALS_PER_LEASE,
+      ownLocks: 0,
     };
     this.held.set(leaseKey(run), lease);
     this.arm(lease.renewAt);
+  }
+
+  /**
+   * Watches the transaction of a transactional attempt of `run`: a renewal
+   * blocked by a lock that transaction holds on the run's own row aborts the
+   * attempt (`OwnRunLockError`) instead of letting its lease lapse.
+   */
+  watch(run: Claim, backend: AttemptBackend): void {
+    const lease = this.held.get(leaseKey(run));
+    if (lease?.run === run) {
+      lease.backend = backend;
+    }
   }
 
   /** Stops renewing this claim's lease (not a newer claim of the same run). */
@@ -137,9 +164,16 @@ export class LeaseKeeper {
     }
     let renewed: Map<string, RenewRow>;
     try {
+      const pids = new Map<Claim, number>();
+      for (const lease of due) {
+        if (lease.backend?.running) {
+          pids.set(lease.run, lease.backend.pid);
+        }
+      }
       renewed = await this.queue.renew(
         new PoolExecutor(this.pool, this.renewTimeoutMs(due)),
         due.map((lease) => lease.run),
+        (claim) => pids.get(claim) ?? null,
       );
     } catch (err) {
       this.onRenewFailure(due, err as Error);
@@ -155,8 +189,11 @@ export class LeaseKeeper {
         // the lease during it), so this worker never overestimates its lease.
         lease.renewedAt = now;
         lease.renewAt = now + lease.run.leaseMs / RENEWALS_PER_LEASE;
+        lease.ownLocks = 0;
       } else if (row?.state === 'cancelled') {
         this.lose(lease, 'the run was cancelled', 'run_cancelled');
+      } else if (row?.busy) {
+        this.onLocked(lease, row.own_lock, now);
       } else {
         this.lose(lease, 'its lease was taken over by another worker');
       }
@@ -203,6 +240,38 @@ export class LeaseKeeper {
     }
   }
 
+  /**
+   * The claim's row was locked by another transaction, so its lease was not
+   * renewed: tried again soon, as after a failed renewal. A lock held by the
+   * attempt's own transaction will not go before the attempt ends: the
+   * attempt is aborted (and rolled back, which frees the row) while its
+   * lease still has time, rather than left to lapse and run again into the
+   * same lock.
+   */
+  private onLocked(lease: HeldLease, ownLock: boolean, now: number): void {
+    lease.ownLocks = ownLock && lease.backend?.running ? lease.ownLocks + 1 : 0;
+    if (lease.ownLocks >= OWN_LOCKS_TO_ABORT && lease.backend) {
+      const { run } = lease;
+      const runId = run.kind === 'step' ? run.id : run.runId;
+      this.logger.warn(
+        `${taskLabel(run)} attempt ${run.attempt}: its own transaction (backend ${lease.backend.pid}) ` +
+          `holds a lock on its ${run.kind === 'step' ? 'run' : 'call'}'s row, so its lease cannot be renewed; ` +
+          'aborting the attempt (own_run_lock)',
+      );
+      lease.ownLocks = 0;
+      lease.abort.abort(new OwnRunLockError(runId, lease.backend.task));
+    }
+    if (now - lease.renewedAt >= lease.run.leaseMs) {
+      this.lose(
+        lease,
+        'its lease expired while its row was locked by another transaction',
+      );
+      return;
+    }
+    lease.renewAt =
+      now + Math.max(10, lease.run.leaseMs / (RENEWALS_PER_LEASE * 2));
+  }
+
   private lose(
     lease: HeldLease,
     why: string,
@@ -210,15 +279,18 @@ export class LeaseKeeper {
   ): void {
     this.held.delete(leaseKey(lease.run));
     const { run } = lease;
-    const task =
-      run.kind === 'step'
-        ? `Run ${run.id} ${run.workflowName} step ${run.stepIndex}`
-        : `Run ${run.runId} ${run.workflowName} activity ${run.name} (step ${run.stepIndex}, call ${run.callIndex})`;
     this.logger.warn(
-      `${task} attempt ${run.attempt}: ${why}; abandoning the attempt`,
+      `${taskLabel(run)} attempt ${run.attempt}: ${why}; abandoning the attempt`,
     );
     lease.abort.abort(new StepAbortedError(cause));
   }
+}
+
+/** A claim, for log lines. */
+function taskLabel(run: Claim): string {
+  return run.kind === 'step'
+    ? `Run ${run.id} ${run.workflowName} step ${run.stepIndex}`
+    : `Run ${run.runId} ${run.workflowName} activity ${run.name} (step ${run.stepIndex}, call ${run.callIndex})`;
 }
 
 /**

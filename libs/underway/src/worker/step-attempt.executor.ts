@@ -14,6 +14,7 @@ import {
   ErrorRecord,
   fatalError,
 } from '../errors/classify-error';
+import { OwnRunLockError } from '../errors/own-run-lock.error';
 import { StepAbortedError } from '../errors/step-aborted.error';
 import { StepTimeoutError } from '../errors/step-timeout.error';
 import { UnderwayError } from '../errors/underway.error';
@@ -29,6 +30,7 @@ import type { StepAbort } from '../workflow/step-abort';
 import { invokeStep } from '../workflow/step.executor';
 import { Transition } from '../workflow/transition';
 import { decideFailure } from './failure-decision';
+import { lateBy } from './late-result';
 
 /**
  * An attempt's outcome, and for a transactional one its open transaction,
@@ -37,6 +39,12 @@ import { decideFailure } from './failure-decision';
 export interface Executed<O> {
   readonly outcome: O | undefined;
   readonly transaction?: AttemptTransaction;
+  /**
+   * For a transactional attempt: the outcome of a failure found when its
+   * outcome was to commit (its own writes failed, or its transaction was
+   * not the one it was given), decided like an error it threw.
+   */
+  readonly failed?: (error: ErrorRecord) => O;
 }
 
 /**
@@ -88,14 +96,17 @@ export class StepExecutor {
         outcome: await this.attempt(claimed, controller, definition, step),
       };
     }
+    const failed = (error: ErrorRecord): RunOutcome =>
+      this.failure(claimed, step, error, 'failed', definition);
     // No connection of the app's pool, say: a failed attempt, retried.
-    return attemptInTransaction(
+    const executed = await attemptInTransaction(
       this.transactions,
+      claimed,
       `run ${claimed.id} ${this.label(definition, step)}`,
       (manager) => this.attempt(claimed, controller, definition, step, manager),
-      (err) =>
-        this.failure(claimed, step, classifyError(err), 'failed', definition),
+      (err) => failed(classifyError(err)),
     );
+    return { ...executed, failed };
   }
 
   /** The outcome of an attempt an interceptor refused to run: a failed attempt, per the step's policy. */
@@ -119,6 +130,7 @@ export class StepExecutor {
     manager?: EntityManager,
   ): Promise<RunOutcome | undefined> {
     const timeoutMs = step.policy.timeoutMs;
+    const startedAt = performance.now();
     const timer = setTimeout(
       () => controller.abort(new StepTimeoutError(timeoutMs)),
       timeoutMs,
@@ -155,6 +167,10 @@ export class StepExecutor {
     } finally {
       clearTimeout(timer);
     }
+    const late = lateBy(controller, startedAt, timeoutMs);
+    if (late !== undefined && !controller.aborted) {
+      controller.abort(new StepTimeoutError(timeoutMs, 'Step', late));
+    }
     const reason: unknown = controller.aborted ? controller.reason : undefined;
     const interruption = calls.close();
     if (
@@ -162,6 +178,17 @@ export class StepExecutor {
       (reason.code === 'lease_lost' || reason.code === 'run_cancelled')
     ) {
       return undefined; // the claim is gone: write nothing
+    }
+    if (late !== undefined) {
+      // Whatever it produced (a transition, an error, a suspension) came
+      // after its timeout: discarded, as if the timer had fired in time.
+      return this.failure(
+        claimed,
+        step,
+        classifyError(new StepTimeoutError(timeoutMs, 'Step', late)),
+        'timed_out',
+        definition,
+      );
     }
     if (interruption) {
       return this.interrupted(claimed, definition, step, interruption, calls);
@@ -177,7 +204,9 @@ export class StepExecutor {
       return this.failure(
         claimed,
         step,
-        classifyError(timedOut ? reason : thrown.value),
+        classifyError(
+          timedOut || reason instanceof OwnRunLockError ? reason : thrown.value,
+        ),
         timedOut ? 'timed_out' : 'failed',
         definition,
       );

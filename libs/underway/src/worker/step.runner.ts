@@ -2,8 +2,13 @@ import { Logger } from '@nestjs/common';
 import type { ActivityExecutor } from '../activity/activity.executor';
 import { isTransientPgError, pgErrorCode } from '../database/pg-errors';
 import type { WorkflowRegistry } from '../discovery/workflow.registry';
-import { ErrorRecord, fatalError } from '../errors/classify-error';
+import {
+  classifyError,
+  ErrorRecord,
+  fatalError,
+} from '../errors/classify-error';
 import { StepAbortedError } from '../errors/step-aborted.error';
+import { TransactionControlError } from '../errors/transaction-control.error';
 import type { SqlExecutor } from '../database/sql-executor';
 import type { InterceptorChain } from '../events/interceptor-chain';
 import type { AttemptEventTask } from '../events/underway-event-map';
@@ -18,7 +23,10 @@ import type {
   FencedOutcome,
   RunOutcome,
 } from '../queue/claimed-run';
-import type { AttemptTransaction } from '../transaction/attempt-transaction';
+import {
+  AttemptTransaction,
+  AttemptWritesFailedError,
+} from '../transaction/attempt-transaction';
 import { StepAbort } from '../workflow/step-abort';
 import type { LeaseKeeper } from './lease.keeper';
 import type { OutcomeBatcher } from './outcome.batcher';
@@ -180,15 +188,23 @@ export class StepRunner {
     startedAt: number,
     announced: AttemptEventTask | undefined,
   ): Promise<AttemptSettlement> {
-    const { outcome, transaction } = await this.execute(claimed, controller);
+    const { outcome, transaction, failed } = await this.execute(
+      claimed,
+      controller,
+    );
     if (!transaction) {
       stepDone();
     }
     let committed:
       | { outcome: RunOutcome | ActivityOutcome; state: string | undefined }
       | undefined;
-    if (transaction && outcome && commitsWrites(outcome)) {
-      committed = await this.commitWithWrites(claimed, outcome, transaction);
+    if (transaction && failed && outcome && commitsWrites(outcome)) {
+      committed = await this.commitWithWrites(
+        claimed,
+        outcome,
+        transaction,
+        failed,
+      );
     } else if (transaction) {
       // Nothing of an attempt that did not end well survives; an attempt
       // abandoned (timeout, lost claim, suspension) may still run a query.
@@ -389,13 +405,18 @@ export class StepRunner {
 
   /**
    * Commits a transactional attempt's outcome in its own transaction, with
-   * its writes: both, or (claim gone) neither. An outcome the database
-   * refuses for good fails the attempt instead, without its writes.
+   * its writes: both, or (claim gone) neither. When its own writes failed (a
+   * deferred constraint refused at COMMIT, a statement error that aborted
+   * the transaction) or the transaction was not the one it was given, the
+   * attempt fails with that error instead (`failed`: retried per its policy,
+   * or not), without its writes; an outcome the database refuses for good
+   * fails it with `unstorable_outcome`.
    */
   private async commitWithWrites(
     claimed: Claim,
     outcome: RunOutcome | ActivityOutcome,
     transaction: AttemptTransaction,
+    failed: (error: ErrorRecord) => RunOutcome | ActivityOutcome,
   ): Promise<
     | { outcome: RunOutcome | ActivityOutcome; state: string | undefined }
     | undefined
@@ -410,6 +431,20 @@ export class StepRunner {
       });
       return { outcome, state };
     } catch (err) {
+      if (
+        err instanceof AttemptWritesFailedError ||
+        err instanceof TransactionControlError
+      ) {
+        const fallback = failed(
+          err instanceof AttemptWritesFailedError
+            ? err.record()
+            : classifyError(err),
+        );
+        return {
+          outcome: fallback,
+          state: await this.submit(claimed, fallback),
+        };
+      }
       if (isTransientPgError(err) || pgErrorCode(err) === undefined) {
         // Rolled back (its connection failed, say): the attempt runs again
         // once its lease lapses, as after a crash.

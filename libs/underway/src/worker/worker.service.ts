@@ -226,6 +226,7 @@ export class WorkerService
       async (pid) => {
         await executor.query(cancelBackend(pid));
       },
+      (claim, backend) => leases.watch(claim, backend),
     );
     const executor = new PoolExecutor(this.database.pool);
     const recordedCalls = new RecordedCallsLoader((keys) =>

@@ -96,8 +96,13 @@ export interface StepContext<W = UntypedWorkflow> {
    * In a `@Step({ transactional: true })`: a TypeORM `EntityManager` in a
    * transaction on the app's DataSource, which the step's outcome commits
    * (its writes and the next step appear together, or neither does).
-   * `undefined` in other steps. Using it after the step returned throws
-   * `TransactionClosedError`.
+   * `undefined` in other steps. Using it (or a repository, query runner or
+   * query builder reached through it) after the step returned throws
+   * `TransactionClosedError`. The transaction is Underway's to end: a
+   * `COMMIT`, `ROLLBACK`, `BEGIN`… sent through it, or its query runner's
+   * `commitTransaction()`, `rollbackTransaction()` or `release()`, is
+   * refused with `TransactionControlError` (savepoints and a nested
+   * `manager.transaction()` are fine).
    */
   readonly manager: EntityManager | undefined;
   /**
