@@ -141,11 +141,19 @@ describe('transactional steps', () => {
     });
     const run = await client.enqueue(LongTransactionWorkflow);
     await waitFor(() => recorder.count('long') === 1);
-    const held = await query<{ n: number }>(
-      `select count(*)::int as n from pg_stat_activity
-       where state = 'idle in transaction' and query like '%tx_test_receipt%'`,
+    // The step records itself before its insert: wait for the insert to be
+    // the transaction's last statement, then count the connections holding one.
+    const held = await waitFor(
+      async () => {
+        const [row] = await query<{ n: number }>(
+          `select count(*)::int as n from pg_stat_activity
+           where state = 'idle in transaction' and query like '%tx_test_receipt%'`,
+        );
+        return row!.n > 0 ? row!.n : undefined;
+      },
+      { timeoutMs: 5_000 },
     );
-    expect(held).toEqual([{ n: 1 }]);
+    expect(held).toBe(1);
     // Well past its 300 ms lease: renewed on Underway's own connection.
     await sleep(1_500);
     const [row] = await query<{ state: string; attempt: number }>(
