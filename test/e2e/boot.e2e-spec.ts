@@ -155,6 +155,27 @@ describe('boot', () => {
     ).toEqual([]);
   });
 
+  it('refuses a schema PostgreSQL reserves (information_schema, pg_*) before connecting', async () => {
+    for (const schema of ['information_schema', 'pg_underway']) {
+      const error = await createTestApp({
+        workflows: [FirstWorkflow],
+        underway: { schema, runtime: { instanceName: 'reserved-schema' } },
+      }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InvalidOptionsError);
+      expect((error as Error).message).toBe(
+        `Invalid option schema: "${schema}" is reserved by PostgreSQL ` +
+          '(information_schema, and every name starting with pg_): choose another name, such as underway.',
+      );
+    }
+    expect(await libraryConnections('reserved-schema')).toBe(0);
+    expect(
+      await query(
+        `select tablename from pg_tables
+         where schemaname = 'information_schema' and tablename in ('workflow_run', 'migration')`,
+      ),
+    ).toEqual([]);
+  });
+
   it('discovers a workflow provided through useFactory', async () => {
     const { client } = await createTestApp({
       providers: [

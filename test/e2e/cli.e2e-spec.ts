@@ -166,6 +166,47 @@ describe('underway (the CLI)', () => {
     await query(`drop schema ${schema} cascade`);
   });
 
+  it('refuses a schema PostgreSQL reserves (information_schema, pg_*) on every command (exit 2), creating nothing there', async () => {
+    const tables = () =>
+      query(
+        `select tablename from pg_tables
+         where schemaname = 'information_schema' and tablename in ('workflow_run', 'migration')`,
+      );
+    const migrate = await cli(['migrate', '--schema', 'information_schema']);
+    expect(migrate).toEqual({
+      code: 2,
+      stdout: '',
+      stderr:
+        'underway: Invalid option --schema: "information_schema" is reserved by PostgreSQL ' +
+        '(information_schema, and every name starting with pg_): choose another name, such as underway.\n',
+    });
+    expect(await tables()).toEqual([]);
+    for (const args of [
+      ['migrate', '--schema', 'pg_underway'],
+      ['migrate', '--schema', 'pg_catalog'],
+      ['runs', '--schema', 'information_schema'],
+      ['sql', '--schema', 'pg_toast'],
+    ]) {
+      const result = await inProcess(args);
+      expect({ args, code: result.code, stdout: result.stdout }).toEqual({
+        args,
+        code: 2,
+        stdout: '',
+      });
+      expect(result.stderr).toMatch(
+        new RegExp(
+          `^underway: Invalid option --schema: "${args[2]}" is reserved by PostgreSQL`,
+        ),
+      );
+    }
+    const fromEnv = await inProcess(['migrate'], {
+      UNDERWAY_SCHEMA: 'information_schema',
+    });
+    expect(fromEnv.code).toBe(2);
+    expect(fromEnv.stderr).toContain('is reserved by PostgreSQL');
+    expect(await tables()).toEqual([]);
+  });
+
   it('runs, run, schedules and stats show what the database holds, as tables and as JSON', async () => {
     const { client, schema } = await createTestApp({
       workflows: [CliOrderWorkflow],
