@@ -126,6 +126,29 @@ describe('underway (the CLI)', () => {
     }
   });
 
+  it('takes --limit as a decimal integer only: 1e3, 0x10, 10.0, +5 or " 5" is a usage error naming the option (exit 2)', async () => {
+    for (const args of [
+      ['runs', '--limit', '1e3'],
+      ['runs', '--limit', '0x10'],
+      ['runs', '--limit', '0b11'],
+      ['runs', '--limit', '10.0'],
+      ['runs', '--limit', '+5'],
+      ['runs', '--limit', ' 5'],
+      ['runs', '--limit', ''],
+      ['redrive', 'cli-dlq', '--limit', '1e2'],
+    ]) {
+      const result = await inProcess(args, { DATABASE_URL: undefined });
+      expect({ args, result }).toEqual({
+        args,
+        result: {
+          code: 2,
+          stdout: '',
+          stderr: `underway: --limit must be an integer from 1 to 10000, in decimal digits, got ${JSON.stringify(args[args.length - 1])}\n`,
+        },
+      });
+    }
+  });
+
   it('sql prints the migration SQL or the grants without connecting; underway-sql is the same command', async () => {
     const unreachable = { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' };
     const migration = await cli(['sql', '--schema', 'billing'], unreachable);
