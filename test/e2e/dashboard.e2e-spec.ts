@@ -387,6 +387,83 @@ describe('the dashboard over HTTP', () => {
         expect(bad.status).toBe(400);
       });
 
+      it('refuses an action body with an unknown key (a misspelt runIds) or that is no object, naming the key, and writes nothing', async () => {
+        const app = await createDashboardApp({
+          platform,
+          workflows: [OrderWorkflow, SlowWorkflow],
+        });
+        const first = await failedOrder(app, 1);
+        const second = await failedOrder(app, 2);
+        const entries = () =>
+          query<{ run_id: string; redriven: boolean }>(
+            `select run_id, redriven_at is not null as redriven from ${app.schema}.dead_letter order by id`,
+          );
+        const untouched = [
+          { run_id: first, redriven: false },
+          { run_id: second, redriven: false },
+        ];
+        const redrive = '/underway/dead-letters/orders-dlq/redrive';
+        for (const key of ['runId', 'runids', 'RunIds', 'ids']) {
+          const refused = await post(app, redrive, { [key]: [first] });
+          expect({ key, status: refused.status }).toEqual({
+            key,
+            status: 400,
+          });
+          expect(refused.json.message).toContain(`unknown key "${key}"`);
+          expect(refused.json.message).toContain('known: runIds');
+        }
+        const typo = await post(app, redrive, { runId: [first] });
+        expect(typo.json.message).toBe(
+          'The body of a redrive has an unknown key "runId" (known: runIds; did you mean runIds?): nothing was done.',
+        );
+        const extra = await post(app, redrive, {
+          runIds: [first],
+          all: true,
+        });
+        expect(extra.status).toBe(400);
+        expect(extra.json.message).toContain('unknown key "all"');
+        for (const body of [[], [first], 'everything', 42, true]) {
+          const refused = await post(app, redrive, body);
+          expect({ body, status: refused.status }).toEqual({
+            body,
+            status: 400,
+          });
+        }
+        expect(await entries()).toEqual(untouched);
+        const runs = await query<{ n: number }>(
+          `select count(*)::int as n from ${app.schema}.workflow_run`,
+        );
+        expect(runs).toEqual([{ n: 2 }]);
+
+        const delayed = await app.client.enqueue(SlowWorkflow, undefined, {
+          delay: '1h',
+        });
+        const cancel = await post(app, `/underway/runs/${delayed.id}/cancel`, {
+          reason: 'oops',
+        });
+        expect(cancel).toEqual({
+          status: 400,
+          json: {
+            ok: false,
+            statusCode: 400,
+            message:
+              'The body of a cancel has an unknown key "reason" (it takes none): nothing was done.',
+          },
+        });
+        expect(await delayed.status()).toBe('pending');
+        const retry = await post(app, `/underway/runs/${first}/retry`, {
+          force: true,
+        });
+        expect(retry.status).toBe(400);
+        expect(retry.json.message).toContain('unknown key "force"');
+        expect(await app.client.status(first)).toBe('failed');
+        expect(
+          (await post(app, `/underway/runs/${delayed.id}/cancel`, [])).status,
+        ).toBe(400);
+        expect(await delayed.status()).toBe('pending');
+        expect(await entries()).toEqual(untouched);
+      });
+
       it('refuses an action without the dashboard header, from another origin or another site, and changes nothing', async () => {
         const app = await createDashboardApp({
           platform,

@@ -22,6 +22,7 @@ import { InvalidOptionsError } from '../errors/invalid-options.error';
 import { RunNotFoundError } from '../errors/run-not-found.error';
 import { RunNotRetryableError } from '../errors/run-not-retryable.error';
 import { WorkflowNotRegisteredError } from '../errors/workflow-not-registered.error';
+import { actionBody, redriveRunIds } from './action-body';
 import { DASHBOARD_ASSETS } from './assets/dashboard-assets';
 import { DashboardAccessGuard } from './dashboard-access.guard';
 import { DashboardActionGuard } from './dashboard-action.guard';
@@ -184,7 +185,11 @@ export class DashboardController {
   }
 
   @Action('runs/:id/cancel')
-  async cancel(@Param('id') id: string): Promise<ActionResult> {
+  async cancel(
+    @Param('id') id: string,
+    @Body() body: unknown,
+  ): Promise<ActionResult> {
+    actionBody(body, 'cancel', []);
     const cancelled = isUuid(id) && (await this.dashboard.cancel(id));
     if (!cancelled) {
       throw new ConflictException(
@@ -195,7 +200,11 @@ export class DashboardController {
   }
 
   @Action('runs/:id/retry')
-  async retry(@Param('id') id: string): Promise<ActionResult> {
+  async retry(
+    @Param('id') id: string,
+    @Body() body: unknown,
+  ): Promise<ActionResult> {
+    actionBody(body, 'retry', []);
     try {
       await this.dashboard.retry(id);
     } catch (err) {
@@ -213,7 +222,7 @@ export class DashboardController {
     @Body() body: unknown,
   ): Promise<ActionResult> {
     const name = checkQueue(queue);
-    const runIds = checkRunIds(body);
+    const runIds = redriveRunIds(body);
     let redriven: string[];
     try {
       redriven = await this.dashboard.redrive(name, runIds);
@@ -251,26 +260,6 @@ function checkQueue(queue: string): string {
     throw new NotFoundException(`No dead-letter queue "${queue}".`);
   }
   return queue;
-}
-
-function checkRunIds(body: unknown): string[] | undefined {
-  if (body === undefined || body === null || typeof body !== 'object') {
-    return undefined;
-  }
-  const { runIds } = body as { runIds?: unknown };
-  if (runIds === undefined) {
-    return undefined;
-  }
-  if (
-    !Array.isArray(runIds) ||
-    runIds.length === 0 ||
-    !runIds.every((id) => isUuid(id))
-  ) {
-    throw new BadRequestException(
-      'runIds must be a non-empty array of run ids.',
-    );
-  }
-  return runIds;
 }
 
 /** The refusals of the client, as HTTP answers; anything else stays a 500. */
