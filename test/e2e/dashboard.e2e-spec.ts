@@ -464,6 +464,60 @@ describe('the dashboard over HTTP', () => {
         expect(await entries()).toEqual(untouched);
       });
 
+      it('answers 400, not 500, to a NUL byte in a filter, a path or an action', async () => {
+        const app = await createDashboardApp({
+          platform,
+          workflows: [OrderWorkflow],
+        });
+        const failed = await failedOrder(app);
+        for (const path of [
+          '/underway/runs?workflow=%00',
+          '/underway/runs?workflow=order%00x&state=failed',
+          '/underway/runs?state=%00',
+          '/underway/runs?from=%00',
+          '/underway/runs?before=%00',
+          '/underway/dead-letters/%00',
+          '/underway/dead-letters/orders-dlq%00',
+          '/underway/dead-letters/orders-dlq?before=%00',
+          '/underway/dead-letters/orders-dlq?all=%00',
+          '/underway/runs/%00',
+        ]) {
+          const page = await get(app, path);
+          expect({ path, status: page.status }).toEqual({ path, status: 400 });
+          expect(page.headers.get('content-type')).toBe(
+            'text/html; charset=utf-8',
+          );
+          expect(page.body).toContain('NUL');
+        }
+        for (const path of [
+          '/underway/dead-letters/orders-dlq%00/redrive',
+          `/underway/runs/${failed}%00/retry`,
+          `/underway/runs/${failed}%00/cancel`,
+        ]) {
+          const refused = await post(app, path);
+          expect({ path, status: refused.status }).toEqual({
+            path,
+            status: 400,
+          });
+        }
+        const redrive = await post(
+          app,
+          '/underway/dead-letters/orders-dlq/redrive',
+          { runIds: [`${failed}\u0000`] },
+        );
+        expect(redrive.status).toBe(400);
+        expect(await app.client.status(failed)).toBe('failed');
+        expect(
+          await query(
+            `select 1 from ${app.schema}.dead_letter where redriven_at is not null`,
+          ),
+        ).toEqual([]);
+        // No unhandled error reached Nest's exception handler (a 500).
+        expect(
+          app.logs.entries.filter((e) => e.context === 'ExceptionsHandler'),
+        ).toEqual([]);
+      });
+
       it('refuses an action without the dashboard header, from another origin or another site, and changes nothing', async () => {
         const app = await createDashboardApp({
           platform,

@@ -16,6 +16,7 @@ import {
   Type,
   UseFilters,
   UseGuards,
+  UsePipes,
 } from '@nestjs/common';
 import { isUuid } from '../common/uuid';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
@@ -27,6 +28,7 @@ import { DASHBOARD_ASSETS } from './assets/dashboard-assets';
 import { DashboardAccessGuard } from './dashboard-access.guard';
 import { DashboardActionGuard } from './dashboard-action.guard';
 import { DashboardExceptionFilter } from './dashboard-exception.filter';
+import { DashboardInputPipe } from './dashboard-input.pipe';
 import { baseOf, DashboardRequest } from './dashboard-request';
 import { PAGE_HEADERS } from './dashboard-security';
 import { DashboardService } from './dashboard.service';
@@ -78,6 +80,7 @@ const MAX_QUEUE_LENGTH = 255;
  */
 @UseGuards(DashboardAccessGuard)
 @UseFilters(DashboardExceptionFilter)
+@UsePipes(DashboardInputPipe)
 export class DashboardController {
   /** @internal Made by Nest's injector. */
   constructor(
