@@ -308,6 +308,93 @@ describe('the dashboard over HTTP', () => {
         );
       });
 
+      it('opens and redrives dead-letter queues named "." and "..", whose path a browser would resolve away', async () => {
+        const app = await createDashboardApp({
+          platform,
+          workflows: [OrderWorkflow],
+        });
+        const ids: Record<string, string> = {};
+        for (const queue of ['.', '..']) {
+          const id = uuidv7();
+          ids[queue] = id;
+          await query(
+            `insert into ${app.schema}.workflow_run (id, workflow_name, state, input, max_attempts, lease_ms,
+               ttl_ms, error, attempt, completed_at, expires_at, dead_letter)
+             values ($1, 'order', 'failed', '{"orderId": 9}', 1, 1000, 1209600000,
+               '{"code": "lost", "message": "lost"}', 1, now(), now() + interval '1 day', $2)`,
+            [id, queue],
+          );
+          await query(
+            `insert into ${app.schema}.dead_letter (queue, run_id, workflow_name, input, error)
+             values ($1, $2, 'order', '{"orderId": 9}', '{"code": "lost", "message": "lost"}')`,
+            [queue, id],
+          );
+        }
+        /** A link of a page, resolved as a browser resolves it (dot segments removed). */
+        const follow = (href: string): string => {
+          const url = new URL(href.replace(/&amp;/g, '&'), app.origin);
+          return `${url.pathname}${url.search}`;
+        };
+        const queues = await get(app, '/underway/dead-letters');
+        for (const queue of ['.', '..']) {
+          const row = new RegExp(
+            `<tr data-queue="${queue.replace(/\./g, '\\.')}">[\\s\\S]*?href="([^"]+)"`,
+          ).exec(queues.body);
+          expect(row).not.toBeNull();
+          const page = await get(app, follow(row![1]!));
+          expect({ queue, status: page.status }).toEqual({
+            queue,
+            status: 200,
+          });
+          expect(page.body).toContain(`data-run-id="${ids[queue]}"`);
+          expect(page.body).not.toContain(
+            `data-run-id="${ids[queue === '.' ? '..' : '.']}"`,
+          );
+          // "Show redriven entries too" stays on the queue.
+          const all = /href="([^"]+)">Show redriven entries too/.exec(
+            page.body,
+          )![1]!;
+          const allPage = await get(app, follow(all));
+          expect(allPage.status).toBe(200);
+          expect(allPage.body).toContain(`data-run-id="${ids[queue]}"`);
+          // The run's page links to its queue.
+          const run = await get(app, `/underway/runs/${ids[queue]}`);
+          const link =
+            /<dt>Dead letter<\/dt>\s*<dd>\s*<a\s+href="([^"]+)"/.exec(
+              run.body,
+            )![1]!;
+          expect(follow(link)).toBe(follow(row![1]!));
+        }
+        // The redrive button of queue "..", posted where the browser would post it.
+        const page = await get(
+          app,
+          follow(
+            /<tr data-queue="\.\.">[\s\S]*?href="([^"]+)"/.exec(
+              queues.body,
+            )![1]!,
+          ),
+        );
+        const action = /data-action="([^"]+)"\s+data-body="\{&quot;runIds/.exec(
+          page.body,
+        )![1]!;
+        const redriven = await post(app, follow(action), {
+          runIds: [ids['..']],
+        });
+        expect(redriven).toMatchObject({
+          status: 200,
+          json: { ok: true, message: '1 run(s) redriven from ...' },
+        });
+        expect(
+          await query(
+            `select queue, redriven_at is not null as redriven from ${app.schema}.dead_letter
+             where queue in ('.', '..') order by queue`,
+          ),
+        ).toEqual([
+          { queue: '.', redriven: false },
+          { queue: '..', redriven: true },
+        ]);
+      });
+
       it('cancels, retries and redrives through POST actions, checked in the database', async () => {
         const app = await createDashboardApp({
           platform,

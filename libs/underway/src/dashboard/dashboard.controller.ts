@@ -130,9 +130,16 @@ export class DashboardController {
     return runPage(this.context(request, 2), page).text;
   }
 
+  /** The queues; with `?queue=`, one queue's page (how `.` and `..` are linked: see `queueHref`). */
   @Get('dead-letters')
   @Page()
-  async deadLetterQueues(@Req() request: DashboardRequest): Promise<string> {
+  async deadLetterQueues(
+    @Req() request: DashboardRequest,
+    @Query() query: Record<string, unknown>,
+  ): Promise<string> {
+    if (query.queue !== undefined) {
+      return this.queuePage(request, 1, queueParam(query.queue), query);
+    }
     return deadLetterQueuesPage(
       this.context(request, 1),
       await this.dashboard.deadLetterQueues(),
@@ -144,23 +151,9 @@ export class DashboardController {
   async deadLetters(
     @Req() request: DashboardRequest,
     @Param('queue') queue: string,
-    @Query('before') before: unknown,
-    @Query('all') all: unknown,
+    @Query() query: Record<string, unknown>,
   ): Promise<string> {
-    const name = checkQueue(queue);
-    const cursor =
-      typeof before === 'string' && /^\d{1,18}$/.test(before)
-        ? before
-        : undefined;
-    const includeRedriven = all === '1';
-    const rows = await this.dashboard.deadLetters(name, {
-      before: cursor,
-      includeRedriven,
-    });
-    return deadLettersPage(this.context(request, 2), name, rows, {
-      includeRedriven,
-      before: cursor,
-    }).text;
+    return this.queuePage(request, 2, checkQueue(queue), query);
   }
 
   @Get('schedules')
@@ -224,7 +217,44 @@ export class DashboardController {
     @Param('queue') queue: string,
     @Body() body: unknown,
   ): Promise<ActionResult> {
-    const name = checkQueue(queue);
+    return this.redriveQueue(checkQueue(queue), body);
+  }
+
+  /** The redrive of a queue named in the query string (`.` and `..`: see `queueHref`). */
+  @Action('dead-letters/redrive')
+  async redriveNamedInQuery(
+    @Query('queue') queue: unknown,
+    @Body() body: unknown,
+  ): Promise<ActionResult> {
+    return this.redriveQueue(queueParam(queue), body);
+  }
+
+  private async queuePage(
+    request: DashboardRequest,
+    segments: number,
+    name: string,
+    query: Record<string, unknown>,
+  ): Promise<string> {
+    const { before, all } = query;
+    const cursor =
+      typeof before === 'string' && /^\d{1,18}$/.test(before)
+        ? before
+        : undefined;
+    const includeRedriven = all === '1';
+    const rows = await this.dashboard.deadLetters(name, {
+      before: cursor,
+      includeRedriven,
+    });
+    return deadLettersPage(this.context(request, segments), name, rows, {
+      includeRedriven,
+      before: cursor,
+    }).text;
+  }
+
+  private async redriveQueue(
+    name: string,
+    body: unknown,
+  ): Promise<ActionResult> {
     const runIds = redriveRunIds(body);
     let redriven: string[];
     try {
@@ -256,6 +286,14 @@ interface ActionResult {
   readonly ok: true;
   readonly message: string;
   readonly runIds?: string[];
+}
+
+/** `?queue=`: given once. */
+function queueParam(queue: unknown): string {
+  if (typeof queue !== 'string') {
+    throw new BadRequestException('queue must be given once, as text.');
+  }
+  return checkQueue(queue);
 }
 
 function checkQueue(queue: string): string {

@@ -7,13 +7,9 @@ import {
   errorText,
   layout,
   PageContext,
-  queryString,
+  queueHref,
   runLink,
 } from './layout';
-
-function queueUrl(ctx: PageContext, queue: string): string {
-  return `${ctx.base}/dead-letters/${encodeURIComponent(queue)}`;
-}
 
 /** Every dead-letter queue, with its entries still to redrive. */
 export function deadLetterQueuesPage(
@@ -40,7 +36,7 @@ export function deadLetterQueuesPage(
             (q) =>
               html`<tr data-queue="${q.queue}">
                 <th scope="row">
-                  <a href="${queueUrl(ctx, q.queue)}">${q.queue}</a>
+                  <a href="${queueHref(ctx, q.queue)}">${q.queue}</a>
                 </th>
                 <td class="${q.waiting > 0 ? 'alert' : ''}">${q.waiting}</td>
                 <td>${q.total}</td>
@@ -76,16 +72,16 @@ export function deadLettersPage(
       ? entries[entries.length - 1]?.id
       : undefined;
   const waiting = entries.filter((e) => e.redriven_at === null).length;
-  const url = queueUrl(ctx, queue);
   const all = options.includeRedriven ? '1' : undefined;
+  const redrive = queueHref(ctx, queue, {}, 'redrive');
   return layout(
     ctx,
     'dead-letters',
     `Dead letters: ${queue}`,
     html`<h1>Dead letters: <span class="queue-name">${queue}</span></h1>
       <div class="actions">
-        ${waiting > 0 ? actionButton(ctx, 'Redrive every entry to redrive', `${url}/redrive`) : ''}
-        ${options.includeRedriven ? html`<a href="${url}">Hide redriven entries</a>` : html`<a href="${url}?all=1">Show redriven entries too</a>`}
+        ${waiting > 0 ? actionButton(ctx, 'Redrive every entry to redrive', redrive) : ''}
+        ${options.includeRedriven ? html`<a href="${queueHref(ctx, queue)}">Hide redriven entries</a>` : html`<a href="${queueHref(ctx, queue, { all: '1' })}">Show redriven entries too</a>`}
       </div>
       <table class="grid" id="dead-letters">
         <thead>
@@ -112,7 +108,7 @@ export function deadLettersPage(
                 </td>
                 ${ctx.showPayloads ? html`<td><pre class="payload">${e.input ?? 'none'}</pre></td>` : ''}
                 <td>
-                  ${e.redriven_at === null ? actionButton(ctx, 'Redrive', `${url}/redrive`, { runIds: [e.run_id] }) : ''}
+                  ${e.redriven_at === null ? actionButton(ctx, 'Redrive', redrive, { runIds: [e.run_id] }) : ''}
                 </td>
               </tr>`,
           )}
@@ -129,7 +125,7 @@ export function deadLettersPage(
       </table>
       <nav class="pager">
         <span></span
-        >${older ? html`<a rel="next" href="${url}${queryString({ all, before: older })}">Older →</a>` : ''}
+        >${older ? html`<a rel="next" href="${queueHref(ctx, queue, { all, before: older })}">Older →</a>` : ''}
       </nav>`,
   );
 }

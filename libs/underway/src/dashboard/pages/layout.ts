@@ -136,3 +136,23 @@ export function queryString(
     ? ''
     : `?${new URLSearchParams(entries).toString()}`;
 }
+
+/**
+ * A dead-letter queue's page (or, with `action`, the URL its redrive posts
+ * to), with `params`. A queue name travels in the path
+ * (`/dead-letters/orders-dlq`), except `.` and `..`: a browser (and the URL
+ * standard) resolves those segments away, percent-encoded or not, so that
+ * `/dead-letters/..` would open the overview. Those two travel in the query
+ * string instead (`/dead-letters?queue=..`), which nothing rewrites.
+ */
+export function queueHref(
+  ctx: PageContext,
+  queue: string,
+  params: Record<string, string | undefined> = {},
+  action?: 'redrive',
+): string {
+  if (queue === '.' || queue === '..') {
+    return `${ctx.base}/dead-letters${action ? `/${action}` : ''}${queryString({ queue, ...params })}`;
+  }
+  return `${ctx.base}/dead-letters/${encodeURIComponent(queue)}${action ? `/${action}` : ''}${queryString(params)}`;
+}

@@ -9,6 +9,7 @@ import {
   layout,
   PageContext,
   queryString,
+  queueHref,
   runLink,
   stateBadge,
 } from './layout';
@@ -212,8 +213,7 @@ export function runPage(ctx: PageContext, page: RunPage): Html {
             extras.dead_letter !== null
               ? html`<dt>Dead letter</dt>
                   <dd>
-                    <a
-                      href="${ctx.base}/dead-letters/${encodeURIComponent(extras.dead_letter)}"
+                    <a href="${queueHref(ctx, extras.dead_letter)}"
                       >${extras.dead_letter}</a
                     >${redriven ? html` · redriven ${formatTime(extras.redriven_at)} as ${runLink(ctx, extras.redriven_run_id)}` : ''}
                   </dd>`
