@@ -1,6 +1,5 @@
 import {
   applyDecorators,
-  BadRequestException,
   Body,
   ConflictException,
   Controller,
@@ -19,16 +18,13 @@ import {
   UsePipes,
 } from '@nestjs/common';
 import { isUuid } from '../common/uuid';
-import { InvalidOptionsError } from '../errors/invalid-options.error';
-import { RunNotFoundError } from '../errors/run-not-found.error';
-import { RunNotRetryableError } from '../errors/run-not-retryable.error';
-import { WorkflowNotRegisteredError } from '../errors/workflow-not-registered.error';
 import { actionBody, redriveRunIds } from './action-body';
 import { DASHBOARD_ASSETS } from './assets/dashboard-assets';
 import { DashboardAccessGuard } from './dashboard-access.guard';
 import { DashboardActionGuard } from './dashboard-action.guard';
 import { DashboardExceptionFilter } from './dashboard-exception.filter';
 import { DashboardInputPipe } from './dashboard-input.pipe';
+import { asHttpError, checkQueue, queueParam } from './dashboard-params';
 import { baseOf, DashboardRequest } from './dashboard-request';
 import { PAGE_HEADERS } from './dashboard-security';
 import { DashboardService } from './dashboard.service';
@@ -36,13 +32,15 @@ import { DASHBOARD_OPTIONS, DASHBOARD_PATH } from './dashboard.constants';
 import {
   deadLetterQueuesPage,
   deadLettersPage,
+  queuesCursor,
 } from './pages/dead-letters.page';
 import type { PageContext } from './pages/layout';
 import { overviewPage } from './pages/overview.page';
 import { runPage } from './pages/run.page';
 import { runsPage } from './pages/runs.page';
-import { schedulesPage } from './pages/schedules.page';
+import { schedulesCursor, schedulesPage } from './pages/schedules.page';
 import type { ResolvedDashboardOptions } from './resolve-dashboard-options';
+import { parseRunFocus } from './run-timeline';
 import { parseRunsFilter } from './runs-filter';
 
 /** An HTML page with the dashboard's security headers. */
@@ -69,8 +67,6 @@ const Asset = (asset: { name: string; contentType: string }): MethodDecorator =>
     Header('X-Content-Type-Options', 'nosniff'),
     Header('Cross-Origin-Resource-Policy', 'same-origin'),
   );
-
-const MAX_QUEUE_LENGTH = 255;
 
 /**
  * The dashboard's routes, relative to its `path` (a subclass made by
@@ -120,8 +116,9 @@ export class DashboardController {
   async run(
     @Req() request: DashboardRequest,
     @Param('id') id: string,
+    @Query() query: Record<string, unknown>,
   ): Promise<string> {
-    const page = await this.dashboard.run(id);
+    const page = await this.dashboard.run(id, parseRunFocus(query));
     if (!page) {
       throw new NotFoundException(
         `No run ${id}: an unknown id, or a finished run removed after its ttl.`,
@@ -142,7 +139,7 @@ export class DashboardController {
     }
     return deadLetterQueuesPage(
       this.context(request, 1),
-      await this.dashboard.deadLetterQueues(),
+      await this.dashboard.deadLetterQueues(queuesCursor(query)),
     ).text;
   }
 
@@ -158,10 +155,13 @@ export class DashboardController {
 
   @Get('schedules')
   @Page()
-  async schedules(@Req() request: DashboardRequest): Promise<string> {
+  async schedules(
+    @Req() request: DashboardRequest,
+    @Query() query: Record<string, unknown>,
+  ): Promise<string> {
     return schedulesPage(
       this.context(request, 1),
-      await this.dashboard.schedules(),
+      await this.dashboard.schedules(schedulesCursor(query)),
     ).text;
   }
 
@@ -286,38 +286,6 @@ interface ActionResult {
   readonly ok: true;
   readonly message: string;
   readonly runIds?: string[];
-}
-
-/** `?queue=`: given once. */
-function queueParam(queue: unknown): string {
-  if (typeof queue !== 'string') {
-    throw new BadRequestException('queue must be given once, as text.');
-  }
-  return checkQueue(queue);
-}
-
-function checkQueue(queue: string): string {
-  if (queue.length === 0 || queue.length > MAX_QUEUE_LENGTH) {
-    throw new NotFoundException(`No dead-letter queue "${queue}".`);
-  }
-  return queue;
-}
-
-/** The refusals of the client, as HTTP answers; anything else stays a 500. */
-function asHttpError(err: unknown): unknown {
-  if (err instanceof RunNotFoundError) {
-    return new NotFoundException(err.message);
-  }
-  if (
-    err instanceof RunNotRetryableError ||
-    err instanceof WorkflowNotRegisteredError
-  ) {
-    return new ConflictException(err.message);
-  }
-  if (err instanceof InvalidOptionsError) {
-    return new BadRequestException(err.message);
-  }
-  return err;
 }
 
 /** The controller class for one `path`: its own subclass, so two apps in one process may differ. */

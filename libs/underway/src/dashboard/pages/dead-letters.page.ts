@@ -1,21 +1,48 @@
-import type { DeadLetterPageRow, DeadLetterQueueRow } from '../dashboard.sql';
 import { DEAD_LETTER_PAGE_SIZE } from '../dashboard.service';
+import type {
+  DeadLetterPageRow,
+  DeadLetterQueueRow,
+} from '../dead-letters.sql';
 import { formatTime } from '../format';
 import { Html, html } from '../html';
+import type { KeysetPage, PageCursor } from '../keyset';
+import { LIST_PAYLOAD_CHARS } from '../page-bounds';
 import {
   actionButton,
   errorText,
+  keysetPager,
   layout,
   PageContext,
+  payloadText,
+  queryString,
   queueHref,
   runLink,
 } from './layout';
 
-/** Every dead-letter queue, with its entries still to redrive. */
+/** The cursor of the queues list from its query string (a malformed one: the first page). */
+export function queuesCursor(
+  query: Record<string, unknown>,
+): PageCursor<string> {
+  for (const kind of ['after', 'before'] as const) {
+    const queue = query[`${kind}_queue`];
+    if (typeof queue === 'string') {
+      return { kind, key: queue };
+    }
+  }
+  return query.last === '1' ? { kind: 'last' } : { kind: 'first' };
+}
+
+/** A page of dead-letter queues (50), with their entries still to redrive. */
 export function deadLetterQueuesPage(
   ctx: PageContext,
-  queues: readonly DeadLetterQueueRow[],
+  page: KeysetPage<DeadLetterQueueRow>,
 ): Html {
+  const queues = page.rows;
+  const pager = keysetPager(
+    page,
+    (params) => `${ctx.base}/dead-letters${queryString(params)}`,
+    (q, direction) => ({ [`${direction}_queue`]: q.queue }),
+  );
   return layout(
     ctx,
     'dead-letters',
@@ -48,14 +75,14 @@ export function deadLetterQueuesPage(
             queues.length === 0
               ? html`<tr>
                   <td colspan="5" class="empty">
-                    No dead letters. A workflow gets a queue with
-                    <code>@Workflow({ deadLetter: 'name' })</code>.
+                    ${page.hasPrevious ? 'No more queues.' : html`No dead letters. A workflow gets a queue with <code>@Workflow({ deadLetter: 'name' })</code>.`}
                   </td>
                 </tr>`
               : ''
           }
         </tbody>
-      </table>`,
+      </table>
+      ${pager}`,
   );
 }
 
@@ -106,7 +133,7 @@ export function deadLettersPage(
                 <td>
                   ${e.redriven_at ? html`${formatTime(e.redriven_at)} as ${runLink(ctx, e.redriven_run_id)}` : '–'}
                 </td>
-                ${ctx.showPayloads ? html`<td><pre class="payload">${e.input ?? 'none'}</pre></td>` : ''}
+                ${ctx.showPayloads ? html`<td><pre class="payload">${payloadText(e.input, e.input_bytes, LIST_PAYLOAD_CHARS)}</pre></td>` : ''}
                 <td>
                   ${e.redriven_at === null ? actionButton(ctx, 'Redrive', redrive, { runIds: [e.run_id] }) : ''}
                 </td>
