@@ -107,7 +107,7 @@ function stepMore(ctx: PageContext, page: RunPage, view: StepView): Html {
       html`<a
         class="earlier-attempts"
         href="${stepHref(ctx, page, view.index, { attempts_before: oldest === undefined ? focus?.attemptsBefore?.toString() : String(oldest), calls_after: focus?.callsAfter?.toString() })}"
-        >Earlier attempts →</a
+        >${oldest === undefined ? 'Show its attempts →' : 'Earlier attempts →'}</a
       >`,
     );
   }
@@ -129,7 +129,7 @@ function stepMore(ctx: PageContext, page: RunPage, view: StepView): Html {
       html`<a
         class="more-calls"
         href="${stepHref(ctx, page, view.index, { attempts_before: focus?.attemptsBefore?.toString(), calls_after: lastCall === undefined ? focus?.callsAfter?.toString() : String(lastCall) })}"
-        >Next calls →</a
+        >${lastCall === undefined ? 'Show its calls →' : 'Next calls →'}</a
       >`,
     );
   }
