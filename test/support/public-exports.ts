@@ -52,4 +52,5 @@ export const PUBLIC_EXPORTS: readonly string[] = [
   'NonDeterministicReplayError',
   'InvalidActivityCallError',
   'TransactionClosedError',
+  'CallOutsideStepError',
 ];

@@ -113,6 +113,7 @@ export {
   NonDeterministicReplayError,
   InvalidActivityCallError,
   TransactionClosedError,
+  CallOutsideStepError,
 } from './errors';
 export type { UnderwayErrorCode, AbortCause } from './errors';
 

@@ -23,3 +23,4 @@ export { ActivityFailedError } from './activity-failed.error';
 export { NonDeterministicReplayError } from './non-deterministic-replay.error';
 export { InvalidActivityCallError } from './invalid-activity-call.error';
 export { TransactionClosedError } from './transaction-closed.error';
+export { CallOutsideStepError } from './call-outside-step.error';

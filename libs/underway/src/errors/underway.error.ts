@@ -28,7 +28,8 @@ export type UnderwayErrorCode =
   | 'non_deterministic_replay'
   | 'invalid_activity_call'
   | 'outside_activity'
-  | 'transaction_closed';
+  | 'transaction_closed'
+  | 'call_outside_step';
 
 /**
  * Base class of every error Underway throws. `code` is stable and meant for
