@@ -73,7 +73,9 @@ function calls(records: RecordedCallRow[] | Error = []) {
     load: () =>
       records instanceof Error
         ? Promise.reject(records)
-        : Promise.resolve(records),
+        : Promise.resolve({
+            get: (i: number) => records.find((r) => r.call_index === i),
+          }),
     maxPayloadBytes: 1_000,
     abort,
     onInterrupt: interrupted,
@@ -134,6 +136,21 @@ describe('StepCalls', () => {
     await expect(stepCalls.call('lookup', [{ a: 1, b: 2 }])).resolves.toBe(
       'a@b.c',
     );
+  });
+
+  it('remembers arguments it matched, and still compares other arguments with the record', async () => {
+    const recorded = row({ call_index: 0, args: '[{"b": 2, "a": 1}]' });
+    const first = calls([recorded]).stepCalls;
+    await expect(first.call('lookup', [{ a: 1, b: 2 }])).resolves.toBe('a@b.c');
+    expect(recorded).toMatchObject({ matchedArgs: '[{"a":1,"b":2}]' });
+    // The next replay of the same record (a cached one) with other arguments.
+    const { stepCalls, onInterrupt } = calls([recorded]);
+    void stepCalls.call('lookup', [{ a: 1, b: 3 }]);
+    await onInterrupt;
+    expect(stepCalls.close()).toMatchObject({
+      kind: 'fail',
+      error: { code: 'non_deterministic_replay' },
+    });
   });
 
   it('throws ActivityFailedError for a recorded failure', async () => {

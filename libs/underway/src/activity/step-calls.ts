@@ -11,8 +11,8 @@ import { classifyError, ErrorRecord } from '../errors/classify-error';
 import { InvalidActivityCallError } from '../errors/invalid-activity-call.error';
 import { NonDeterministicReplayError } from '../errors/non-deterministic-replay.error';
 import type { NewActivityCall } from '../queue/claimed-run';
-import type { RecordedCallRow } from './activity.sql';
 import { activityInProgress } from './current-activity';
+import type { RecordedCall, RecordedCalls } from './recorded-calls.cache';
 
 /** How a step's attempt was interrupted by its calls, if it was. */
 export type CallInterruption =
@@ -38,6 +38,28 @@ function refused(error: unknown): Promise<never> {
   return promise;
 }
 
+/**
+ * Whether a replay's arguments (`argsText`, as `serializePayload` wrote them)
+ * are the recorded ones, compared as JSON values (the database writes keys in
+ * its own order). A text found equal once is remembered with the record: a
+ * step replayed n times compares each call's arguments once, not n times.
+ */
+function sameArguments(recorded: RecordedCall, argsText: string): boolean {
+  if (recorded.matchedArgs === argsText) {
+    return true;
+  }
+  if (
+    !isDeepStrictEqual(
+      deserializePayload(recorded.args),
+      deserializePayload(argsText),
+    )
+  ) {
+    return false;
+  }
+  recorded.matchedArgs = argsText;
+  return true;
+}
+
 /** What a step's calls are made for, and how they report back. */
 export interface StepCallsOptions {
   readonly definition: WorkflowDefinition;
@@ -46,7 +68,7 @@ export interface StepCallsOptions {
   readonly step: string;
   /** Calls and emits recorded by earlier executions of this step (0: none). */
   readonly recordedCount: number;
-  readonly load: () => Promise<RecordedCallRow[]>;
+  readonly load: () => Promise<RecordedCalls>;
   readonly maxPayloadBytes: number;
   /**
    * The attempt's abort state (`ctx.signal`'s): a call made once the attempt
@@ -87,7 +109,7 @@ export interface StepCallsOptions {
 export class StepCalls {
   private nextIndex = 0;
   private readonly fresh: NewActivityCall[] = [];
-  private recorded: Promise<Map<number, RecordedCallRow>> | undefined;
+  private recorded: Promise<RecordedCalls> | undefined;
   private interruption: CallInterruption | undefined;
   private closed = false;
   /** The abort reason the attempt ended with (`undefined`: it ended on its own). */
@@ -195,7 +217,7 @@ export class StepCalls {
     activity: ActivityDefinition,
     argsText: string,
   ): Promise<unknown> {
-    let recorded: RecordedCallRow | undefined;
+    let recorded: RecordedCall | undefined;
     if (this.options.recordedCount > 0) {
       try {
         recorded = (await this.loadRecorded()).get(callIndex);
@@ -232,10 +254,7 @@ export class StepCalls {
     if (
       recorded.kind !== kind ||
       recorded.name !== activity.name ||
-      !isDeepStrictEqual(
-        deserializePayload(recorded.args),
-        deserializePayload(argsText),
-      )
+      !sameArguments(recorded, argsText)
     ) {
       return this.fail(
         new NonDeterministicReplayError(
@@ -288,10 +307,8 @@ export class StepCalls {
     return this.options.abort.aborted ? this.options.abort.reason : undefined;
   }
 
-  private loadRecorded(): Promise<Map<number, RecordedCallRow>> {
-    this.recorded ??= this.options
-      .load()
-      .then((rows) => new Map(rows.map((row) => [row.call_index, row])));
+  private loadRecorded(): Promise<RecordedCalls> {
+    this.recorded ??= this.options.load();
     return this.recorded;
   }
 

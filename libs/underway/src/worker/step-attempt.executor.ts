@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { RecordedCallRow } from '../activity/activity.sql';
+import type { RecordedCallsLoader } from '../activity/recorded-calls.loader';
 import { runOutsideActivity } from '../activity/current-activity';
 import { CallInterruption, StepCalls } from '../activity/step-calls';
 import { describeType, describeValue } from '../common/describe-value';
@@ -55,14 +55,27 @@ export class StepExecutor {
     private readonly registry: WorkflowRegistry,
     private readonly maxPayloadBytes: number,
     /** Reads the calls a step recorded, for its replay. */
-    private readonly recordedCalls: (
-      runId: string,
-      stepIndex: number,
-    ) => Promise<RecordedCallRow[]>,
+    private readonly recordedCalls: Pick<
+      RecordedCallsLoader,
+      'load' | 'forget'
+    >,
     private readonly transactions: TransactionOpener,
   ) {}
 
   async execute(
+    claimed: ClaimedRun,
+    controller: StepAbort,
+  ): Promise<Executed<RunOutcome>> {
+    const executed = await this.executeStep(claimed, controller);
+    const kind = executed.outcome?.kind;
+    if (kind === 'next' || kind === 'complete' || kind === 'fail') {
+      // The step is over: its record is not replayed here again.
+      this.recordedCalls.forget(claimed.id, claimed.stepIndex);
+    }
+    return executed;
+  }
+
+  private async executeStep(
     claimed: ClaimedRun,
     controller: StepAbort,
   ): Promise<Executed<RunOutcome>> {
@@ -117,7 +130,12 @@ export class StepExecutor {
       runId: claimed.id,
       step: label,
       recordedCount: claimed.recordedCalls,
-      load: () => this.recordedCalls(claimed.id, claimed.stepIndex),
+      load: () =>
+        this.recordedCalls.load(
+          claimed.id,
+          claimed.stepIndex,
+          claimed.recordedCalls,
+        ),
       maxPayloadBytes: this.maxPayloadBytes,
       abort: controller,
       onInterrupt: () => controller.abort(new StepAbortedError('suspended')),
