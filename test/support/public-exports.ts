@@ -54,4 +54,5 @@ export const PUBLIC_EXPORTS: readonly string[] = [
   'TransactionClosedError',
   'TransactionControlError',
   'OwnRunLockError',
+  'CallOutsideStepError',
 ];

@@ -115,6 +115,7 @@ export {
   TransactionClosedError,
   TransactionControlError,
   OwnRunLockError,
+  CallOutsideStepError,
 } from './errors';
 export type { UnderwayErrorCode, AbortCause } from './errors';
 
