@@ -155,6 +155,27 @@ describe('boot', () => {
     ).toEqual([]);
   });
 
+  it('refuses a schema PostgreSQL reserves (information_schema, pg_*) before connecting', async () => {
+    for (const schema of ['information_schema', 'pg_underway']) {
+      const error = await createTestApp({
+        workflows: [FirstWorkflow],
+        underway: { schema, runtime: { instanceName: 'reserved-schema' } },
+      }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InvalidOptionsError);
+      expect((error as Error).message).toBe(
+        `Invalid option schema: "${schema}" is reserved by PostgreSQL ` +
+          '(information_schema, and every name starting with pg_): choose another name, such as underway.',
+      );
+    }
+    expect(await libraryConnections('reserved-schema')).toBe(0);
+    expect(
+      await query(
+        `select tablename from pg_tables
+         where schemaname = 'information_schema' and tablename in ('workflow_run', 'migration')`,
+      ),
+    ).toEqual([]);
+  });
+
   it('discovers a workflow provided through useFactory', async () => {
     const { client } = await createTestApp({
       providers: [
@@ -167,7 +188,11 @@ describe('boot', () => {
 
   it('takes its options from forRootAsync, with injected providers and a DataSource given by the app', async () => {
     const schema = useSchema(currentTestSchema('async'));
-    const dataSource = new DataSource({ type: 'postgres', url: databaseUrl() });
+    const dataSource = new DataSource({
+      type: 'postgres',
+      url: databaseUrl(),
+      extra: { max: 1 },
+    });
     @Module({
       providers: [
         { provide: 'SETTINGS', useValue: { schema, concurrency: 2 } },
@@ -180,8 +205,11 @@ describe('boot', () => {
         UnderwayModule.forRootAsync({
           imports: [SettingsModule],
           inject: ['SETTINGS'],
-          useFactory: (settings: { schema: string; concurrency: number }) => ({
-            dataSource,
+          useFactory: async (settings: {
+            schema: string;
+            concurrency: number;
+          }) => ({
+            dataSource: await dataSource.initialize(),
             schema: settings.schema,
             runtime: { concurrency: settings.concurrency, pollInterval: 100 },
           }),
@@ -205,7 +233,63 @@ describe('boot', () => {
       expect(row?.state).toBe('succeeded');
     } finally {
       await moduleRef.close();
+      await dataSource.destroy();
     }
+  });
+
+  it('refuses a DataSource that is not initialized, or was destroyed, naming the fix, before connecting', async () => {
+    const schema = useSchema(currentTestSchema());
+    const never = new DataSource({ type: 'postgres', url: databaseUrl() });
+    const destroyed = new DataSource({
+      type: 'postgres',
+      url: databaseUrl(),
+      extra: { max: 1 },
+    });
+    await destroyed.initialize();
+    await destroyed.destroy();
+    for (const [what, dataSource] of [
+      ['never initialized', never],
+      ['destroyed', destroyed],
+    ] as const) {
+      const moduleRef = await Test.createTestingModule({
+        imports: [
+          UnderwayModule.forRoot({
+            dataSource,
+            schema,
+            runtime: { instanceName: 'uninitialized', pollInterval: 100 },
+          }),
+        ],
+        providers: [FactoryMadeWorkflow],
+      })
+        .setLogger(new CaptureLogger())
+        .compile();
+      const started = Date.now();
+      const error = await moduleRef.init().then(
+        async () => {
+          await moduleRef.close();
+          return 'booted';
+        },
+        (e: unknown) => e,
+      );
+      expect({ what, error }).toEqual({
+        what,
+        error: expect.any(InvalidOptionsError) as unknown,
+      });
+      expect((error as Error).message).toBe(
+        'Invalid option dataSource: is a DataSource that is not initialized (never, or destroyed since). ' +
+          'Underway reads through it (transactional steps and activities) but does not own it: initialize it ' +
+          'before the app boots (await dataSource.initialize(), for instance in the factory of ' +
+          'UnderwayModule.forRootAsync), let TypeOrmModule create it, or pass its DataSourceOptions ' +
+          '(dataSource.options) if Underway is only to connect to the same database.',
+      );
+      // At once, not after a connection attempt or at the first enqueue.
+      expect(Date.now() - started).toBeLessThan(5_000);
+    }
+    expect(never.isInitialized).toBe(false); // not initialized behind the app's back
+    expect(await libraryConnections('uninitialized')).toBe(0);
+    expect(
+      await query(`select 1 from pg_namespace where nspname = $1`, [schema]),
+    ).toEqual([]);
   });
 
   it('boots without @nestjs/typeorm (an optional peer) given a DataSource, and says what to do without one', async () => {

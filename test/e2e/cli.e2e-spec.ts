@@ -126,6 +126,29 @@ describe('underway (the CLI)', () => {
     }
   });
 
+  it('takes --limit as a decimal integer only: 1e3, 0x10, 10.0, +5 or " 5" is a usage error naming the option (exit 2)', async () => {
+    for (const args of [
+      ['runs', '--limit', '1e3'],
+      ['runs', '--limit', '0x10'],
+      ['runs', '--limit', '0b11'],
+      ['runs', '--limit', '10.0'],
+      ['runs', '--limit', '+5'],
+      ['runs', '--limit', ' 5'],
+      ['runs', '--limit', ''],
+      ['redrive', 'cli-dlq', '--limit', '1e2'],
+    ]) {
+      const result = await inProcess(args, { DATABASE_URL: undefined });
+      expect({ args, result }).toEqual({
+        args,
+        result: {
+          code: 2,
+          stdout: '',
+          stderr: `underway: --limit must be an integer from 1 to 10000, in decimal digits, got ${JSON.stringify(args[args.length - 1])}\n`,
+        },
+      });
+    }
+  });
+
   it('sql prints the migration SQL or the grants without connecting; underway-sql is the same command', async () => {
     const unreachable = { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' };
     const migration = await cli(['sql', '--schema', 'billing'], unreachable);
@@ -164,6 +187,47 @@ describe('underway (the CLI)', () => {
     };
     expect(from).toBe(to);
     await query(`drop schema ${schema} cascade`);
+  });
+
+  it('refuses a schema PostgreSQL reserves (information_schema, pg_*) on every command (exit 2), creating nothing there', async () => {
+    const tables = () =>
+      query(
+        `select tablename from pg_tables
+         where schemaname = 'information_schema' and tablename in ('workflow_run', 'migration')`,
+      );
+    const migrate = await cli(['migrate', '--schema', 'information_schema']);
+    expect(migrate).toEqual({
+      code: 2,
+      stdout: '',
+      stderr:
+        'underway: Invalid option --schema: "information_schema" is reserved by PostgreSQL ' +
+        '(information_schema, and every name starting with pg_): choose another name, such as underway.\n',
+    });
+    expect(await tables()).toEqual([]);
+    for (const args of [
+      ['migrate', '--schema', 'pg_underway'],
+      ['migrate', '--schema', 'pg_catalog'],
+      ['runs', '--schema', 'information_schema'],
+      ['sql', '--schema', 'pg_toast'],
+    ]) {
+      const result = await inProcess(args);
+      expect({ args, code: result.code, stdout: result.stdout }).toEqual({
+        args,
+        code: 2,
+        stdout: '',
+      });
+      expect(result.stderr).toMatch(
+        new RegExp(
+          `^underway: Invalid option --schema: "${args[2]}" is reserved by PostgreSQL`,
+        ),
+      );
+    }
+    const fromEnv = await inProcess(['migrate'], {
+      UNDERWAY_SCHEMA: 'information_schema',
+    });
+    expect(fromEnv.code).toBe(2);
+    expect(fromEnv.stderr).toContain('is reserved by PostgreSQL');
+    expect(await tables()).toEqual([]);
   });
 
   it('runs, run, schedules and stats show what the database holds, as tables and as JSON', async () => {
@@ -266,6 +330,109 @@ describe('underway (the CLI)', () => {
       /^WORKFLOW\s+PENDING\s+RUNNING\s+WAITING\s+DUE\s+OLDEST DUE/,
     );
     expect(statsTable.stdout).toMatch(/cli-dlq\s+1\s+0/);
+  });
+
+  it('prints the control characters of database values as visible escapes in tables, and as exact JSON with --json', async () => {
+    const { schema } = await createTestApp({ underway: { runtime: false } });
+    // A clipboard write (OSC 52), a screen clear, a carriage return that
+    // would overwrite the line, a C1 CSI, DEL, a title change, a bell.
+    const message =
+      'Card declined\x1b]52;c;cHduZWQ=\x07\x1b[2J\rOK \x9b2J\x7f done';
+    const workflow = 'evil\x1b]0;pwned\x07';
+    const key = 'tenant\x1b[2J';
+    const queue = 'dlq\r\x1b[1A';
+    const id = '01936d1e-8f4a-7c3b-9d2e-5f6a7b8c9d0f';
+    await query(
+      `insert into ${schema}.workflow_run (id, workflow_name, state, input, max_attempts, lease_ms, ttl_ms,
+         error, attempt, completed_at, expires_at)
+       values ($1, $2, 'failed', '{}', 1, 1000, 1209600000, $3, 1, now(), now() + interval '1 day')`,
+      [id, workflow, JSON.stringify({ code: 'bad\x1b[31m', message })],
+    );
+    await query(
+      `insert into ${schema}.step_attempt (run_id, step_index, attempt, state, error, worker, started_at)
+       values ($1, 0, 1, 'failed', $2, $3, now())`,
+      [id, JSON.stringify({ code: 'bad', message }), 'worker\x1b[8m'],
+    );
+    await query(
+      `insert into ${schema}.schedule (workflow_name, key, cron, timezone, source, next_fire_at)
+       values ($1, $2, '0 3 * * *', 'UTC', 'client', now() + interval '1 day')`,
+      [workflow, key],
+    );
+    await query(
+      `insert into ${schema}.dead_letter (queue, run_id, workflow_name, input, error)
+       values ($1, $2, $3, '{}', $4)`,
+      [queue, id, workflow, JSON.stringify({ code: 'bad', message })],
+    );
+    const env = { UNDERWAY_SCHEMA: schema };
+    // Anything a terminal acts on: C0 but the newline, DEL, C1.
+    // eslint-disable-next-line no-control-regex -- exactly what must not reach a terminal
+    const raw = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+    const tables = [
+      await cli(['run', id], env),
+      await inProcess(['runs'], env),
+      await inProcess(['schedules'], env),
+      await inProcess(['stats'], env),
+    ];
+    for (const result of tables) {
+      expect(result).toMatchObject({ code: 0, stderr: '' });
+      expect(raw.test(result.stdout)).toBe(false);
+    }
+    const [run, runs, schedules, stats] = tables.map((r) => r.stdout);
+    expect(run).toContain(
+      '[bad\\x1b[31m] Card declined\\x1b]52;c;cHduZWQ=\\x07\\x1b[2J\\rOK \\x9b2J\\x7f done',
+    );
+    expect(run).toMatch(/\nWorkflow:\s+evil\\x1b\]0;pwned\\x07\n/);
+    expect(run).toContain('worker\\x1b[8m');
+    expect(runs).toMatch(
+      /evil\\x1b\]0;pwned\\x07\s+failed\s+0\s+1\/1\s+bad\\x1b\[31m/,
+    );
+    expect(schedules).toMatch(
+      /evil\\x1b\]0;pwned\\x07\s+tenant\\x1b\[2J\s+0 3/,
+    );
+    expect(stats).toContain('dlq\\r\\x1b[1A');
+    // An error line on standard error too (the queue comes back in it).
+    const unknown = await inProcess(['redrive', 'no\x1b[2Jqueue'], env);
+    expect(unknown.code).toBe(1);
+    expect(raw.test(unknown.stderr)).toBe(false);
+    expect(unknown.stderr).toContain('"no\\x1b[2Jqueue"');
+
+    // --json: the exact values, every control character escaped (C1 and
+    // DEL too, which JSON.stringify writes as they are).
+    for (const args of [
+      ['run', id, '--json'],
+      ['runs', '--json'],
+      ['schedules', '--json'],
+      ['stats', '--json'],
+    ]) {
+      const result = await inProcess(args, env);
+      expect({ args, code: result.code }).toEqual({ args, code: 0 });
+      expect({ args, raw: raw.test(result.stdout) }).toEqual({
+        args,
+        raw: false,
+      });
+    }
+    const json = JSON.parse(
+      (await inProcess(['run', id, '--json'], env)).stdout,
+    ) as {
+      workflowName: string;
+      error: { code: string; message: string };
+      attempts: { worker: string }[];
+    };
+    expect(json.workflowName).toBe(workflow);
+    expect(json.error).toEqual({ code: 'bad\x1b[31m', message });
+    expect(json.attempts[0]!.worker).toBe('worker\x1b[8m');
+    const listed = JSON.parse(
+      (await inProcess(['schedules', '--json'], env)).stdout,
+    ) as {
+      key: string;
+    }[];
+    expect(listed.map((s) => s.key)).toEqual([key]);
+    const counted = JSON.parse(
+      (await inProcess(['stats', '--json'], env)).stdout,
+    ) as {
+      deadLetterQueues: { queue: string }[];
+    };
+    expect(counted.deadLetterQueues.map((q) => q.queue)).toEqual([queue]);
   });
 
   it('cancel cancels an unfinished run, and refuses a finished or unknown one (exit 1)', async () => {

@@ -5,6 +5,22 @@ import {
   selectFinishedCounts,
   selectRunsPage,
 } from '../../libs/underway/src/dashboard/dashboard.sql';
+import { selectDeadLettersWaiting } from '../../libs/underway/src/dashboard/dead-letters.sql';
+import {
+  CALL_ATTEMPTS_SHOWN,
+  LIST_PAGE_SIZE,
+  RUN_PAYLOAD_CHARS,
+  RUN_PAYLOAD_MAX_STORED,
+  STEP_ATTEMPTS_SHOWN,
+  STEP_CALLS_SHOWN,
+  STEP_PAGE_SIZE,
+} from '../../libs/underway/src/dashboard/page-bounds';
+import {
+  selectRunPageRun,
+  selectStepDetails,
+  selectStepSummaries,
+} from '../../libs/underway/src/dashboard/run-page.sql';
+import { selectSchedulesPage } from '../../libs/underway/src/dashboard/schedules.sql';
 import {
   parseRunsFilter,
   RUNS_SCAN_WINDOW,
@@ -42,10 +58,20 @@ function nodes(plan: PlanNode): PlanNode[] {
   return [plan, ...(plan.Plans ?? []).flatMap(nodes)];
 }
 
-/** The rows each scan of workflow_run read (returned or filtered out). */
+/** The tables the dashboard reads; a plan may scan none of them whole. */
+const TABLES = new Set([
+  'workflow_run',
+  'schedule',
+  'step_attempt',
+  'activity_call',
+  'activity_attempt',
+  'dead_letter',
+]);
+
+/** The rows each scan of the tables read (returned or filtered out). */
 function rowsRead(plan: PlanNode): number {
   return nodes(plan)
-    .filter((n) => n['Relation Name'] === 'workflow_run')
+    .filter((n) => TABLES.has(n['Relation Name'] ?? ''))
     .reduce(
       (sum, n) =>
         sum +
@@ -112,7 +138,65 @@ describe('the dashboard’s queries on a large table', () => {
        ) y`,
       [now, RUNS, TTL_MS],
     );
-    await testPool().query(`analyze ${schema}.workflow_run`);
+    // The same run ids, as SQL (run g of the insert above).
+    const runId = (g: string) =>
+      `(lpad(to_hex(($1::bigint - ($2::bigint - ${g}) * ${MS_PER_RUN})), 12, '0') || '7'
+        || substr(md5(${g}::text), 1, 3) || '8' || substr(md5(${g}::text), 4, 15))::uuid`;
+    // 100,000 per-tenant schedules, each with its last run.
+    await testPool().query(
+      `insert into ${schema}.schedule (workflow_name, key, cron, timezone, source, next_fire_at, last_run_id)
+       select 'tenant-report', 'tenant-' || lpad(g::text, 6, '0'), '0 3 * * *', 'UTC', 'client',
+         now() + interval '1 day', ${runId('g')}
+       from generate_series(1, 100000) g`,
+      [now, RUNS],
+    );
+    // The newest run fanned out 10,000 activity calls at step 1; 20,000
+    // other runs made 10 calls each.
+    const fanOut = (
+      await testPool().query<{ id: string }>(`select ${runId('$2')} as id`, [
+        now,
+        RUNS,
+      ])
+    ).rows[0]!.id;
+    await testPool().query(
+      `insert into ${schema}.activity_call (run_id, step_index, call_index, kind, workflow_name, name, args,
+         state, attempt, max_attempts, lease_ms, started_at, completed_at)
+       select run_id, 1, c, 'call', 'signup', 'lookup', '{}', 'succeeded', 1, 3, 30000, now(), now()
+       from (select ${runId('g')} as run_id, c from generate_series(1, 20000) g, generate_series(0, 9) c
+             union all
+             select $3::uuid, c from generate_series(0, 9999) c) x`,
+      [now, RUNS, fanOut],
+    );
+    await testPool().query(
+      `insert into ${schema}.activity_attempt (run_id, step_index, call_index, attempt, state, worker, started_at)
+       select run_id, step_index, call_index, 1, 'succeeded', 'w', now() from ${schema}.activity_call`,
+    );
+    // Its 30 attempts at step 0, among one attempt of each of 200,000 other runs.
+    await testPool().query(
+      `insert into ${schema}.step_attempt (run_id, step_index, attempt, state, worker, started_at)
+       select $3::uuid, 0, g, 'failed', 'w', now() from generate_series(1, 30) g
+       union all
+       select ${runId('g')}, 0, 1, 'succeeded', 'w', now() from generate_series(1, 200000) g`,
+      [now, RUNS, fanOut],
+    );
+    // 20,000 dead letters in 200 queues, all but 1,000 of them redriven.
+    await testPool().query(
+      `insert into ${schema}.dead_letter (queue, run_id, workflow_name, input, error, redriven_at)
+       select 'queue-' || (g % 200), ${runId('g')}, 'signup', '{}', '{"code": "x", "message": "x"}',
+         case when g % 20 <> 0 then now() end
+       from generate_series(1, 20000) g`,
+      [now, RUNS],
+    );
+    for (const table of [
+      'workflow_run',
+      'schedule',
+      'activity_call',
+      'activity_attempt',
+      'step_attempt',
+      'dead_letter',
+    ]) {
+      await testPool().query(`analyze ${schema}.${table}`);
+    }
 
     const page = (params: Record<string, string>) =>
       selectRunsPage(s, parseRunsFilter(params).query);
@@ -161,6 +245,83 @@ describe('the dashboard’s queries on a large table', () => {
         // ~4,000 finished an hour, plus the unfinished runs for their retentions.
         40_000,
       ],
+      [
+        'overview, dead letters to redrive (1,000 of 20,000)',
+        selectDeadLettersWaiting(s),
+        1_000,
+      ],
+      // A page of schedules: the page's rows, and a run for each.
+      [
+        'schedules, first page (of 100,000)',
+        selectSchedulesPage(
+          s,
+          { kind: 'first' },
+          { limit: LIST_PAGE_SIZE + 1, input: null },
+        ),
+        2 * (LIST_PAGE_SIZE + 1),
+      ],
+      [
+        'schedules, a page half-way down (keyset cursor)',
+        selectSchedulesPage(
+          s,
+          { kind: 'after', key: ['tenant-report', 'tenant-050000'] },
+          { limit: LIST_PAGE_SIZE + 1, input: null },
+        ),
+        2 * (LIST_PAGE_SIZE + 1),
+      ],
+      [
+        'schedules, last page',
+        selectSchedulesPage(
+          s,
+          { kind: 'last' },
+          {
+            limit: LIST_PAGE_SIZE + 1,
+            input: { chars: 300, maxStoredBytes: 8192 },
+          },
+        ),
+        2 * (LIST_PAGE_SIZE + 1),
+      ],
+      [
+        'a run’s page: the run and its dead-letter entry',
+        selectRunPageRun(s, fanOut, {
+          chars: RUN_PAYLOAD_CHARS,
+          maxStoredBytes: RUN_PAYLOAD_MAX_STORED,
+        }),
+        2,
+      ],
+      [
+        'a run’s page: its steps counted (30 attempts, 10,000 calls)',
+        selectStepSummaries(s, fanOut),
+        10_030,
+      ],
+      [
+        'a run’s page: what the timeline lists',
+        selectStepDetails(
+          s,
+          fanOut,
+          [
+            {
+              stepIndex: 0,
+              attemptsBefore: 2_147_483_647,
+              attempts: STEP_ATTEMPTS_SHOWN,
+              callsAfter: -1,
+              calls: STEP_CALLS_SHOWN,
+            },
+            {
+              stepIndex: 1,
+              attemptsBefore: 2_147_483_647,
+              attempts: STEP_ATTEMPTS_SHOWN,
+              callsAfter: 5_000,
+              calls: STEP_PAGE_SIZE,
+            },
+          ],
+          CALL_ATTEMPTS_SHOWN,
+        ),
+        // Attempts, calls and each call's attempts, as listed.
+        STEP_ATTEMPTS_SHOWN +
+          STEP_CALLS_SHOWN +
+          STEP_PAGE_SIZE * (1 + CALL_ATTEMPTS_SHOWN),
+      ],
     ];
     const report: string[] = [];
     for (const [what, query, bound] of cases) {
@@ -171,8 +332,8 @@ describe('the dashboard’s queries on a large table', () => {
       if (process.env.DASHBOARD_EXPLAIN_PRINT === '1') {
         process.stdout.write(`\n${report[report.length - 1]}\n`);
       }
-      const scans = nodes(plan).filter(
-        (n) => n['Relation Name'] === 'workflow_run',
+      const scans = nodes(plan).filter((n) =>
+        TABLES.has(n['Relation Name'] ?? ''),
       );
       expect({
         what,

@@ -308,6 +308,93 @@ describe('the dashboard over HTTP', () => {
         );
       });
 
+      it('opens and redrives dead-letter queues named "." and "..", whose path a browser would resolve away', async () => {
+        const app = await createDashboardApp({
+          platform,
+          workflows: [OrderWorkflow],
+        });
+        const ids: Record<string, string> = {};
+        for (const queue of ['.', '..']) {
+          const id = uuidv7();
+          ids[queue] = id;
+          await query(
+            `insert into ${app.schema}.workflow_run (id, workflow_name, state, input, max_attempts, lease_ms,
+               ttl_ms, error, attempt, completed_at, expires_at, dead_letter)
+             values ($1, 'order', 'failed', '{"orderId": 9}', 1, 1000, 1209600000,
+               '{"code": "lost", "message": "lost"}', 1, now(), now() + interval '1 day', $2)`,
+            [id, queue],
+          );
+          await query(
+            `insert into ${app.schema}.dead_letter (queue, run_id, workflow_name, input, error)
+             values ($1, $2, 'order', '{"orderId": 9}', '{"code": "lost", "message": "lost"}')`,
+            [queue, id],
+          );
+        }
+        /** A link of a page, resolved as a browser resolves it (dot segments removed). */
+        const follow = (href: string): string => {
+          const url = new URL(href.replace(/&amp;/g, '&'), app.origin);
+          return `${url.pathname}${url.search}`;
+        };
+        const queues = await get(app, '/underway/dead-letters');
+        for (const queue of ['.', '..']) {
+          const row = new RegExp(
+            `<tr data-queue="${queue.replace(/\./g, '\\.')}">[\\s\\S]*?href="([^"]+)"`,
+          ).exec(queues.body);
+          expect(row).not.toBeNull();
+          const page = await get(app, follow(row![1]!));
+          expect({ queue, status: page.status }).toEqual({
+            queue,
+            status: 200,
+          });
+          expect(page.body).toContain(`data-run-id="${ids[queue]}"`);
+          expect(page.body).not.toContain(
+            `data-run-id="${ids[queue === '.' ? '..' : '.']}"`,
+          );
+          // "Show redriven entries too" stays on the queue.
+          const all = /href="([^"]+)">Show redriven entries too/.exec(
+            page.body,
+          )![1]!;
+          const allPage = await get(app, follow(all));
+          expect(allPage.status).toBe(200);
+          expect(allPage.body).toContain(`data-run-id="${ids[queue]}"`);
+          // The run's page links to its queue.
+          const run = await get(app, `/underway/runs/${ids[queue]}`);
+          const link =
+            /<dt>Dead letter<\/dt>\s*<dd>\s*<a\s+href="([^"]+)"/.exec(
+              run.body,
+            )![1]!;
+          expect(follow(link)).toBe(follow(row![1]!));
+        }
+        // The redrive button of queue "..", posted where the browser would post it.
+        const page = await get(
+          app,
+          follow(
+            /<tr data-queue="\.\.">[\s\S]*?href="([^"]+)"/.exec(
+              queues.body,
+            )![1]!,
+          ),
+        );
+        const action = /data-action="([^"]+)"\s+data-body="\{&quot;runIds/.exec(
+          page.body,
+        )![1]!;
+        const redriven = await post(app, follow(action), {
+          runIds: [ids['..']],
+        });
+        expect(redriven).toMatchObject({
+          status: 200,
+          json: { ok: true, message: '1 run(s) redriven from ...' },
+        });
+        expect(
+          await query(
+            `select queue, redriven_at is not null as redriven from ${app.schema}.dead_letter
+             where queue in ('.', '..') order by queue`,
+          ),
+        ).toEqual([
+          { queue: '.', redriven: false },
+          { queue: '..', redriven: true },
+        ]);
+      });
+
       it('cancels, retries and redrives through POST actions, checked in the database', async () => {
         const app = await createDashboardApp({
           platform,
@@ -385,6 +472,137 @@ describe('the dashboard over HTTP', () => {
           },
         );
         expect(bad.status).toBe(400);
+      });
+
+      it('refuses an action body with an unknown key (a misspelt runIds) or that is no object, naming the key, and writes nothing', async () => {
+        const app = await createDashboardApp({
+          platform,
+          workflows: [OrderWorkflow, SlowWorkflow],
+        });
+        const first = await failedOrder(app, 1);
+        const second = await failedOrder(app, 2);
+        const entries = () =>
+          query<{ run_id: string; redriven: boolean }>(
+            `select run_id, redriven_at is not null as redriven from ${app.schema}.dead_letter order by id`,
+          );
+        const untouched = [
+          { run_id: first, redriven: false },
+          { run_id: second, redriven: false },
+        ];
+        const redrive = '/underway/dead-letters/orders-dlq/redrive';
+        for (const key of ['runId', 'runids', 'RunIds', 'ids']) {
+          const refused = await post(app, redrive, { [key]: [first] });
+          expect({ key, status: refused.status }).toEqual({
+            key,
+            status: 400,
+          });
+          expect(refused.json.message).toContain(`unknown key "${key}"`);
+          expect(refused.json.message).toContain('known: runIds');
+        }
+        const typo = await post(app, redrive, { runId: [first] });
+        expect(typo.json.message).toBe(
+          'The body of a redrive has an unknown key "runId" (known: runIds; did you mean runIds?): nothing was done.',
+        );
+        const extra = await post(app, redrive, {
+          runIds: [first],
+          all: true,
+        });
+        expect(extra.status).toBe(400);
+        expect(extra.json.message).toContain('unknown key "all"');
+        for (const body of [[], [first], 'everything', 42, true]) {
+          const refused = await post(app, redrive, body);
+          expect({ body, status: refused.status }).toEqual({
+            body,
+            status: 400,
+          });
+        }
+        expect(await entries()).toEqual(untouched);
+        const runs = await query<{ n: number }>(
+          `select count(*)::int as n from ${app.schema}.workflow_run`,
+        );
+        expect(runs).toEqual([{ n: 2 }]);
+
+        const delayed = await app.client.enqueue(SlowWorkflow, undefined, {
+          delay: '1h',
+        });
+        const cancel = await post(app, `/underway/runs/${delayed.id}/cancel`, {
+          reason: 'oops',
+        });
+        expect(cancel).toEqual({
+          status: 400,
+          json: {
+            ok: false,
+            statusCode: 400,
+            message:
+              'The body of a cancel has an unknown key "reason" (it takes none): nothing was done.',
+          },
+        });
+        expect(await delayed.status()).toBe('pending');
+        const retry = await post(app, `/underway/runs/${first}/retry`, {
+          force: true,
+        });
+        expect(retry.status).toBe(400);
+        expect(retry.json.message).toContain('unknown key "force"');
+        expect(await app.client.status(first)).toBe('failed');
+        expect(
+          (await post(app, `/underway/runs/${delayed.id}/cancel`, [])).status,
+        ).toBe(400);
+        expect(await delayed.status()).toBe('pending');
+        expect(await entries()).toEqual(untouched);
+      });
+
+      it('answers 400, not 500, to a NUL byte in a filter, a path or an action', async () => {
+        const app = await createDashboardApp({
+          platform,
+          workflows: [OrderWorkflow],
+        });
+        const failed = await failedOrder(app);
+        for (const path of [
+          '/underway/runs?workflow=%00',
+          '/underway/runs?workflow=order%00x&state=failed',
+          '/underway/runs?state=%00',
+          '/underway/runs?from=%00',
+          '/underway/runs?before=%00',
+          '/underway/dead-letters/%00',
+          '/underway/dead-letters/orders-dlq%00',
+          '/underway/dead-letters/orders-dlq?before=%00',
+          '/underway/dead-letters/orders-dlq?all=%00',
+          '/underway/runs/%00',
+        ]) {
+          const page = await get(app, path);
+          expect({ path, status: page.status }).toEqual({ path, status: 400 });
+          expect(page.headers.get('content-type')).toBe(
+            'text/html; charset=utf-8',
+          );
+          expect(page.body).toContain('NUL');
+        }
+        for (const path of [
+          '/underway/dead-letters/orders-dlq%00/redrive',
+          `/underway/runs/${failed}%00/retry`,
+          `/underway/runs/${failed}%00/cancel`,
+        ]) {
+          const refused = await post(app, path);
+          expect({ path, status: refused.status }).toEqual({
+            path,
+            status: 400,
+          });
+        }
+        const redrive = await post(
+          app,
+          '/underway/dead-letters/orders-dlq/redrive',
+          { runIds: [`${failed}\u0000`] },
+        );
+        expect(redrive.status).toBe(400);
+        expect(await app.client.status(failed)).toBe('failed');
+        expect(
+          await query(
+            `select 1 from ${app.schema}.dead_letter where redriven_at is not null`,
+          ),
+        ).toEqual([]);
+        // No unhandled error reached Nest's exception handler (a 500).
+        expect(
+          app.logs.entries.filter((e) => e.context === 'ExceptionsHandler'),
+        ).toEqual([]);
       });
 
       it('refuses an action without the dashboard header, from another origin or another site, and changes nothing', async () => {

@@ -58,4 +58,5 @@ export const PUBLIC_EXPORTS: readonly string[] = [
   'TransactionClosedError',
   'TransactionControlError',
   'OwnRunLockError',
+  'CallOutsideStepError',
 ];

@@ -134,6 +134,11 @@ export const asyncModule = UnderwayModule.forRootAsync({
   }),
 });
 
+const appDataSource = new DataSource({ type: 'postgres' });
+export const initializedDataSource = UnderwayModule.forRootAsync({
+  useFactory: async () => ({ dataSource: await appDataSource.initialize() }),
+});
+
 export const allOptions = UnderwayModule.forRoot({
   schema: 'underway',
   migrationsRun: true,

@@ -136,6 +136,7 @@ export {
   TransactionClosedError,
   TransactionControlError,
   OwnRunLockError,
+  CallOutsideStepError,
 } from './errors';
 export type { UnderwayErrorCode, AbortCause } from './errors';
 

@@ -63,6 +63,8 @@ export class UnderwayBootstrap implements OnModuleInit, OnApplicationShutdown {
       // Checked before any connection is opened: a bad list fails the boot at once.
       this.registry.namesToRun(this.options.runtime.workflows);
     }
+    // So is a DataSource that is not initialized, or was destroyed.
+    this.database.assertDataSourceReady();
     try {
       await this.prepareSchema();
       this.markReady();

@@ -79,3 +79,16 @@ export function currentActivity(): ActivityContext {
 export function runInActivity<T>(context: ActivityContext, fn: () => T): T {
   return storage.run(context, fn);
 }
+
+/** The activity whose code is running, or `undefined` (no throw: for the worker). */
+export function activityInProgress(): ActivityContext | undefined {
+  return storage.getStore();
+}
+
+/**
+ * Runs `fn` outside any activity: neither it nor the code it starts sees one,
+ * whatever context the worker's loop was woken from (steps run this way).
+ */
+export function runOutsideActivity<T>(fn: () => T): T {
+  return storage.exit(fn);
+}

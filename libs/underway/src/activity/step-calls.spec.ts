@@ -3,7 +3,11 @@ import type {
   ActivityDefinition,
   WorkflowDefinition,
 } from '../discovery/workflow-definition';
+import { CallOutsideStepError } from '../errors/call-outside-step.error';
+import { StepAbortedError } from '../errors/step-aborted.error';
+import { StepTimeoutError } from '../errors/step-timeout.error';
 import type { RecordedCallRow } from '../engine/sql/read.sql';
+import { ActivityContext, runInActivity } from './current-activity';
 import { StepCalls } from './step-calls';
 
 const policy = {
@@ -46,24 +50,38 @@ function row(
   };
 }
 
-/** A StepCalls over `records`, and a promise of its interruption. */
+/**
+ * A StepCalls over `records`, a promise of its interruption, its abort state
+ * (the test aborts it) and the calls it refused.
+ */
 function calls(records: RecordedCallRow[] | Error = []) {
   let interrupted!: () => void;
   const onInterrupt = new Promise<void>((resolve) => {
     interrupted = resolve;
   });
   const count = records instanceof Error ? 1 : records.length;
-  const stepCalls = new StepCalls(
+  const abort: { aborted: boolean; reason: unknown } = {
+    aborted: false,
+    reason: undefined,
+  };
+  const refused: [string, string, unknown][] = [];
+  const stepCalls = new StepCalls({
     definition,
-    count,
-    () =>
+    runId: 'run-1',
+    step: 'w#only',
+    recordedCount: count,
+    load: () =>
       records instanceof Error
         ? Promise.reject(records)
-        : Promise.resolve(records),
-    1_000,
-    interrupted,
-  );
-  return { stepCalls, onInterrupt };
+        : Promise.resolve({
+            get: (i: number) => records.find((r) => r.call_index === i),
+          }),
+    maxPayloadBytes: 1_000,
+    abort,
+    onInterrupt: interrupted,
+    onRefused: (kind, method, error) => refused.push([kind, method, error]),
+  });
+  return { stepCalls, onInterrupt, abort, refused };
 }
 
 const settledWithin = async (promise: Promise<unknown>, ms = 20) =>
@@ -118,6 +136,21 @@ describe('StepCalls', () => {
     await expect(stepCalls.call('lookup', [{ a: 1, b: 2 }])).resolves.toBe(
       'a@b.c',
     );
+  });
+
+  it('remembers arguments it matched, and still compares other arguments with the record', async () => {
+    const recorded = row({ call_index: 0, args: '[{"b": 2, "a": 1}]' });
+    const first = calls([recorded]).stepCalls;
+    await expect(first.call('lookup', [{ a: 1, b: 2 }])).resolves.toBe('a@b.c');
+    expect(recorded).toMatchObject({ matchedArgs: '[{"a":1,"b":2}]' });
+    // The next replay of the same record (a cached one) with other arguments.
+    const { stepCalls, onInterrupt } = calls([recorded]);
+    void stepCalls.call('lookup', [{ a: 1, b: 3 }]);
+    await onInterrupt;
+    expect(stepCalls.close()).toMatchObject({
+      kind: 'fail',
+      error: { code: 'non_deterministic_replay' },
+    });
   });
 
   it('throws ActivityFailedError for a recorded failure', async () => {
@@ -201,11 +234,89 @@ describe('StepCalls', () => {
     });
   });
 
-  it('takes no call once closed', async () => {
-    const { stepCalls } = calls();
+  it.each(['call', 'emit'] as const)(
+    'refuses a %s made once the attempt ended, with CallOutsideStepError, recording nothing',
+    async (kind) => {
+      const { stepCalls, refused } = calls();
+      expect(stepCalls.close()).toBeUndefined();
+      const late = stepCalls[kind]('lookup', [1]);
+      const settled = await settledWithin(late);
+      expect(settled).toMatchObject({
+        error: expect.any(CallOutsideStepError),
+      });
+      const { error } = settled as { error: CallOutsideStepError };
+      expect(error).toMatchObject({ kind, method: 'lookup', runId: 'run-1' });
+      expect(error.message).toBe(
+        `ctx.${kind}('lookup') was made after step w#only of run run-1 ended, so it was not recorded: ` +
+          "a step's ctx.call and ctx.emit work only while the step runs. Await every ctx.call and " +
+          'ctx.emit before the step returns (no timer or un-awaited promise that makes them later).',
+      );
+      expect(refused).toEqual([[kind, 'lookup', error]]);
+      expect(stepCalls.newCalls).toEqual([]);
+    },
+  );
+
+  it('refuses a call made once the attempt was aborted with the abort reason, before and after it ended', async () => {
+    const { stepCalls, abort, refused } = calls();
+    const reason = new StepTimeoutError(200);
+    Object.assign(abort, { aborted: true, reason });
+    expect(await settledWithin(stepCalls.emit('track', []))).toEqual({
+      error: reason,
+    });
     stepCalls.close();
-    const late = stepCalls.call('lookup', [1]);
-    expect(await settledWithin(late)).toBe('pending');
+    expect(await settledWithin(stepCalls.call('lookup', [1]))).toEqual({
+      error: reason,
+    });
+    expect(refused.map(([kind]) => kind)).toEqual(['emit', 'call']);
     expect(stepCalls.newCalls).toEqual([]);
+  });
+
+  it('refuses a call whose record was still being read when the attempt ended', async () => {
+    const { stepCalls, refused } = calls([row({ call_index: 0 })]);
+    const call = stepCalls.call('lookup', [1]); // not awaited by the step
+    stepCalls.close();
+    expect(await settledWithin(call)).toMatchObject({
+      error: expect.any(CallOutsideStepError),
+    });
+    expect(refused).toHaveLength(1);
+  });
+
+  it('refuses a call made from inside an activity, whatever the state of its step', async () => {
+    const { stepCalls, refused, onInterrupt } = calls();
+    const activity = {
+      runId: 'run-2',
+      activityName: 'lookup-email',
+    } as ActivityContext;
+    const inside = await runInActivity(activity, () =>
+      settledWithin(stepCalls.call('lookup', [1])),
+    );
+    expect(inside).toMatchObject({ error: expect.any(CallOutsideStepError) });
+    expect((inside as { error: Error }).error.message).toContain(
+      `ctx.call('lookup') of step w#only (run run-1) was made from inside activity "lookup-email" (run run-2)`,
+    );
+    // Suspended (the step's code is parked): still refused from an activity.
+    void stepCalls.call('lookup', [2]);
+    await onInterrupt;
+    const parked = await runInActivity(activity, () =>
+      settledWithin(stepCalls.emit('track', [])),
+    );
+    expect(parked).toMatchObject({ error: expect.any(CallOutsideStepError) });
+    expect(refused).toHaveLength(2);
+    expect(stepCalls.newCalls.map((c) => c.args)).toEqual(['[2]']);
+  });
+
+  it('leaves the calls of a step its calls interrupted pending after it ended (its code is parked)', async () => {
+    const { stepCalls, onInterrupt, abort, refused } = calls();
+    void stepCalls.call('lookup', [1]);
+    await onInterrupt;
+    Object.assign(abort, {
+      aborted: true,
+      reason: new StepAbortedError('suspended'),
+    });
+    expect(stepCalls.close()).toEqual({ kind: 'suspend' });
+    const late = stepCalls.call('lookup', [2]);
+    expect(await settledWithin(late)).toBe('pending');
+    expect(refused).toEqual([]);
+    expect(stepCalls.newCalls).toHaveLength(1);
   });
 });

@@ -6,11 +6,13 @@ import type {
   WorkflowDefinition,
 } from '../discovery/workflow-definition';
 import { ActivityFailedError } from '../errors/activity-failed.error';
+import { CallOutsideStepError } from '../errors/call-outside-step.error';
 import { classifyError, ErrorRecord } from '../errors/classify-error';
 import { InvalidActivityCallError } from '../errors/invalid-activity-call.error';
 import { NonDeterministicReplayError } from '../errors/non-deterministic-replay.error';
 import type { NewActivityCall } from '../queue/claimed-run';
-import type { RecordedCallRow } from '../engine/sql/read.sql';
+import { activityInProgress } from './current-activity';
+import type { RecordedCall, RecordedCalls } from './recorded-calls.cache';
 
 /** How a step's attempt was interrupted by its calls, if it was. */
 export type CallInterruption =
@@ -26,6 +28,64 @@ function never<T>(): Promise<T> {
 }
 
 /**
+ * A rejected promise that is not an unhandled rejection if nobody awaits it
+ * (a late `void ctx.emit(…)` must not end the process); who awaits it still
+ * gets the rejection.
+ */
+function refused(error: unknown): Promise<never> {
+  const promise = Promise.reject(error);
+  promise.catch(() => undefined);
+  return promise;
+}
+
+/**
+ * Whether a replay's arguments (`argsText`, as `serializePayload` wrote them)
+ * are the recorded ones, compared as JSON values (the database writes keys in
+ * its own order). A text found equal once is remembered with the record: a
+ * step replayed n times compares each call's arguments once, not n times.
+ */
+function sameArguments(recorded: RecordedCall, argsText: string): boolean {
+  if (recorded.matchedArgs === argsText) {
+    return true;
+  }
+  if (
+    !isDeepStrictEqual(
+      deserializePayload(recorded.args),
+      deserializePayload(argsText),
+    )
+  ) {
+    return false;
+  }
+  recorded.matchedArgs = argsText;
+  return true;
+}
+
+/** What a step's calls are made for, and how they report back. */
+export interface StepCallsOptions {
+  readonly definition: WorkflowDefinition;
+  readonly runId: string;
+  /** The step, for messages: `<workflow>#<method>`. */
+  readonly step: string;
+  /** Calls and emits recorded by earlier executions of this step (0: none). */
+  readonly recordedCount: number;
+  readonly load: () => Promise<RecordedCalls>;
+  readonly maxPayloadBytes: number;
+  /**
+   * The attempt's abort state (`ctx.signal`'s): a call made once the attempt
+   * is aborted (timeout, lost lease, cancel, shutdown) rejects with its reason.
+   */
+  readonly abort: { readonly aborted: boolean; readonly reason: unknown };
+  /** Called once when a call suspends or fails the attempt: the runner stops waiting for the step. */
+  readonly onInterrupt: () => void;
+  /** Called for each call refused (its promise rejects with `error`), to log it. */
+  readonly onRefused: (
+    kind: 'call' | 'emit',
+    method: string,
+    error: unknown,
+  ) => void;
+}
+
+/**
  * The `ctx.call` / `ctx.emit` of one step attempt: numbers the calls in the
  * order the step makes them, answers the recorded ones from the step's
  * earlier executions (a replay), and collects the new ones for the outcome
@@ -37,39 +97,47 @@ function never<T>(): Promise<T> {
  * together and run in parallel. The runner reads the interruption whatever
  * the step then returns or throws, so a `try/catch` around `ctx.call` cannot
  * break a suspension, nor hide a call that cannot be made.
+ *
+ * A call that can no longer be recorded is refused, never left hanging: made
+ * after the attempt ended (from a timer, an un-awaited promise), it rejects
+ * with `CallOutsideStepError`, or with `ctx.signal.reason` if the attempt was
+ * aborted (timeout, lost lease, cancel, shutdown); made from inside an
+ * activity (a step's `ctx` kept on the instance), with `CallOutsideStepError`.
+ * Only the code of a step its calls interrupted stays parked: its calls never
+ * settle, so that no `catch` of code the runner has left runs.
  */
 export class StepCalls {
   private nextIndex = 0;
   private readonly fresh: NewActivityCall[] = [];
-  private recorded: Promise<Map<number, RecordedCallRow>> | undefined;
+  private recorded: Promise<RecordedCalls> | undefined;
   private interruption: CallInterruption | undefined;
   private closed = false;
+  /** The abort reason the attempt ended with (`undefined`: it ended on its own). */
+  private endedBy: unknown;
 
-  constructor(
-    private readonly definition: WorkflowDefinition,
-    /** Calls and emits recorded by earlier executions of this step (0: none). */
-    private readonly recordedCount: number,
-    private readonly load: () => Promise<RecordedCallRow[]>,
-    private readonly maxPayloadBytes: number,
-    /** Called once when a call suspends or fails the attempt: the runner stops waiting for the step. */
-    private readonly onInterrupt: () => void,
-  ) {}
+  constructor(private readonly options: StepCallsOptions) {}
 
   call(method: unknown, args: unknown[]): Promise<unknown> {
     return this.make('call', method, args);
   }
 
-  async emit(method: unknown, args: unknown[]): Promise<void> {
-    await this.make('emit', method, args);
+  emit(method: unknown, args: unknown[]): Promise<void> {
+    const made = this.make('emit', method, args).then(() => undefined);
+    made.catch(() => undefined); // as in make(): a refusal nobody awaits
+    return made;
   }
 
   /**
    * Ends the attempt's calls: any made from now on (by code the runner no
-   * longer waits for) record nothing.
+   * longer waits for) record nothing, and are refused unless the calls
+   * interrupted the attempt.
    * @returns how the calls interrupted the attempt, if they did
    */
   close(): CallInterruption | undefined {
     this.closed = true;
+    this.endedBy = this.options.abort.aborted
+      ? this.options.abort.reason
+      : undefined;
     return this.interruption;
   }
 
@@ -94,28 +162,42 @@ export class StepCalls {
     method: unknown,
     args: unknown[],
   ): Promise<unknown> {
+    const name = typeof method === 'string' ? method : describeValue(method);
+    const activityRunning = activityInProgress();
+    const refusal = activityRunning
+      ? new CallOutsideStepError(
+          kind,
+          name,
+          this.options.runId,
+          this.options.step,
+          { runId: activityRunning.runId, name: activityRunning.activityName },
+        )
+      : this.lateRefusal(kind, name);
+    if (refusal !== undefined) {
+      this.options.onRefused(kind, name, refusal);
+      return refused(refusal);
+    }
     if (this.stopped) {
       return never();
     }
+    const { definition } = this.options;
     const callIndex = this.nextIndex++;
     const activity =
       typeof method === 'string'
-        ? this.definition.activities.get(method)
+        ? definition.activities.get(method)
         : undefined;
     if (!activity) {
       return this.fail(
-        new InvalidActivityCallError(
-          this.definition.className,
-          typeof method === 'string' ? method : describeValue(method),
-          [...this.definition.activities.keys()],
-        ),
+        new InvalidActivityCallError(definition.className, name, [
+          ...definition.activities.keys(),
+        ]),
       );
     }
     let argsText: string;
     try {
       argsText = serializePayload(
         args,
-        this.maxPayloadBytes,
+        this.options.maxPayloadBytes,
         'activity arguments',
         `ctx.${kind}('${activity.method}')`,
       ) as string;
@@ -135,13 +217,20 @@ export class StepCalls {
     activity: ActivityDefinition,
     argsText: string,
   ): Promise<unknown> {
-    let recorded: RecordedCallRow | undefined;
-    if (this.recordedCount > 0) {
+    let recorded: RecordedCall | undefined;
+    if (this.options.recordedCount > 0) {
       try {
         recorded = (await this.loadRecorded()).get(callIndex);
       } catch (err) {
         this.interrupt({ kind: 'error', error: classifyError(err) });
         return never();
+      }
+      // The attempt may have ended while the record was read (the step did
+      // not await this call): too late to record it.
+      const refusal = this.lateRefusal(kind, activity.method);
+      if (refusal !== undefined) {
+        this.options.onRefused(kind, activity.method, refusal);
+        return refused(refusal);
       }
       if (this.stopped) {
         return never();
@@ -165,10 +254,7 @@ export class StepCalls {
     if (
       recorded.kind !== kind ||
       recorded.name !== activity.name ||
-      !isDeepStrictEqual(
-        deserializePayload(recorded.args),
-        deserializePayload(argsText),
-      )
+      !sameArguments(recorded, argsText)
     ) {
       return this.fail(
         new NonDeterministicReplayError(
@@ -199,10 +285,30 @@ export class StepCalls {
     }
   }
 
-  private loadRecorded(): Promise<Map<number, RecordedCallRow>> {
-    this.recorded ??= this.load().then(
-      (rows) => new Map(rows.map((row) => [row.call_index, row])),
-    );
+  /**
+   * Why a call made now cannot be recorded, if it cannot: the attempt ended,
+   * or was aborted. (Not when the calls interrupted it: its code is parked.)
+   */
+  private lateRefusal(kind: 'call' | 'emit', method: string): unknown {
+    if (this.interruption) {
+      return undefined;
+    }
+    if (this.closed) {
+      return (
+        this.endedBy ??
+        new CallOutsideStepError(
+          kind,
+          method,
+          this.options.runId,
+          this.options.step,
+        )
+      );
+    }
+    return this.options.abort.aborted ? this.options.abort.reason : undefined;
+  }
+
+  private loadRecorded(): Promise<RecordedCalls> {
+    this.recorded ??= this.options.load();
     return this.recorded;
   }
 
@@ -226,7 +332,7 @@ export class StepCalls {
     if (first) {
       // After the calls made in this turn (Promise.all, .map) are numbered,
       // and their records read: they all resolve in the same microtasks.
-      setImmediate(this.onInterrupt);
+      setImmediate(this.options.onInterrupt);
     }
   }
 }

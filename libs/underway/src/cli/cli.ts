@@ -4,6 +4,7 @@ import type { Schema } from '../database/sql';
 import { CliError, EXIT, ExitCode, usageError } from './cli.error';
 import { CliDatabase, cliSchema, openDatabase } from './cli-database';
 import { Command, CliOutput } from './command';
+import { terminalJson, terminalText } from './terminal-text';
 import {
   cancelCommand,
   retryCommand,
@@ -73,6 +74,13 @@ export async function runCli(
   // The library's own log lines (a migration applied) would mix with the output.
   Logger.overrideLogger(false);
   let database: CliDatabase | undefined;
+  // Whatever reaches the terminal, tables, messages and JSON alike, carries
+  // no control character it would act on (see terminal-text.ts).
+  let json = false;
+  const terminal: CliOutput = {
+    out: (text) => output.out(json ? terminalJson(text) : terminalText(text)),
+    err: (text) => output.err(terminalText(text)),
+  };
   try {
     const [name, ...rest] = argv;
     if (
@@ -83,15 +91,16 @@ export async function runCli(
     ) {
       const topic = name === 'help' ? rest[0] : undefined;
       const command = topic === undefined ? undefined : find(topic);
-      output.out(command ? commandHelp(command) : mainHelp());
+      terminal.out(command ? commandHelp(command) : mainHelp());
       return name === undefined ? EXIT.usage : EXIT.ok;
     }
     const command = find(name);
     const parsed = parse(command, rest);
     if (parsed.values.help) {
-      output.out(commandHelp(command));
+      terminal.out(commandHelp(command));
       return EXIT.ok;
     }
+    json = parsed.values.json === true;
     const schema: Schema = cliSchema(
       (parsed.values.schema as string | undefined) ??
         env.UNDERWAY_SCHEMA ??
@@ -99,10 +108,10 @@ export async function runCli(
     );
     await command.run({
       schema,
-      json: parsed.values.json === true,
+      json,
       positionals: parsed.positionals,
       values: parsed.values,
-      output,
+      output: terminal,
       database: async () => {
         database ??= await openDatabase(env.DATABASE_URL, schema);
         return database;
@@ -111,10 +120,10 @@ export async function runCli(
     return EXIT.ok;
   } catch (err) {
     if (err instanceof CliError) {
-      output.err(`underway: ${err.message}\n`);
+      terminal.err(`underway: ${err.message}\n`);
       return err.exitCode;
     }
-    output.err(`underway: ${(err as Error).message ?? String(err)}\n`);
+    terminal.err(`underway: ${(err as Error).message ?? String(err)}\n`);
     return EXIT.usage;
   } finally {
     await database?.close().catch(() => undefined);

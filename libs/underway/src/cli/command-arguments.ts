@@ -13,14 +13,22 @@ export async function migrated(context: CommandContext): Promise<CliDatabase> {
   return database;
 }
 
+/**
+ * `--limit`: decimal digits only. `Number()` would also take `1e3`, `0x10`,
+ * `10.0`, `+5`, `" 5"` and `""` (as 0), none of which a person means as a
+ * count of rows.
+ */
 export function parseLimit(value: unknown, fallback: number): number {
   if (value === undefined) {
     return fallback;
   }
-  const limit = Number(value);
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
+  const limit =
+    typeof value === 'string' && /^[0-9]{1,9}$/.test(value)
+      ? Number(value)
+      : NaN;
+  if (!(limit >= 1 && limit <= MAX_LIMIT)) {
     throw usageError(
-      `--limit must be an integer from 1 to ${MAX_LIMIT}, got ${JSON.stringify(value)}`,
+      `--limit must be an integer from 1 to ${MAX_LIMIT}, in decimal digits, got ${JSON.stringify(value)}`,
     );
   }
   return limit;

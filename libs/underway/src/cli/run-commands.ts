@@ -34,7 +34,7 @@ export const runsCommand: Command = {
   usage:
     'underway runs [--workflow <name>] [--state <state>] [--limit <n>] [--schema <name>] [--json]\n\n' +
     `  --state   one of ${RUN_STATES.join(', ')}\n` +
-    `  --limit   1 to ${MAX_LIMIT} (default 20)`,
+    `  --limit   1 to ${MAX_LIMIT}, in decimal digits (default 20)`,
   options: {
     workflow: { type: 'string' },
     state: { type: 'string' },

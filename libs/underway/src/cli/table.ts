@@ -1,3 +1,5 @@
+import { terminalCell } from './terminal-text';
+
 /** A cell: what `String()` prints; `null` and `undefined` print as `-`. */
 export type Cell = string | number | boolean | Date | null | undefined;
 
@@ -41,8 +43,9 @@ function cellText(cell: Cell): string {
   if (cell instanceof Date) {
     return cell.toISOString();
   }
-  // One line per row: a value with a newline (an error message) stays on its row.
-  return String(cell).replace(/\s*\n\s*/g, ' ');
+  // One line per row: a value with a newline (an error message) stays on its
+  // row; any other control character is shown as an escape (`\x1b`, `\r`).
+  return terminalCell(String(cell).replace(/\s*\n\s*/g, ' '));
 }
 
 /** `1.2s`, `3m04s`, `2h05m`: an age for a table. */

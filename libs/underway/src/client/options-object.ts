@@ -74,7 +74,7 @@ export function describeOptions(value: unknown): string {
 }
 
 /** One edit apart (a letter missing, added, changed), case aside: `runId` for `runIds`. */
-function isTypo(given: string, known: string): boolean {
+export function isTypo(given: string, known: string): boolean {
   const a = given.toLowerCase();
   const b = known.toLowerCase();
   if (a === b) {

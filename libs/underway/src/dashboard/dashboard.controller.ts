@@ -1,6 +1,5 @@
 import {
   applyDecorators,
-  BadRequestException,
   Body,
   ConflictException,
   Controller,
@@ -16,16 +15,16 @@ import {
   Type,
   UseFilters,
   UseGuards,
+  UsePipes,
 } from '@nestjs/common';
 import { isUuid } from '../common/uuid';
-import { InvalidOptionsError } from '../errors/invalid-options.error';
-import { RunNotFoundError } from '../errors/run-not-found.error';
-import { RunNotRetryableError } from '../errors/run-not-retryable.error';
-import { WorkflowNotRegisteredError } from '../errors/workflow-not-registered.error';
+import { actionBody, redriveRunIds } from './action-body';
 import { DASHBOARD_ASSETS } from './assets/dashboard-assets';
 import { DashboardAccessGuard } from './dashboard-access.guard';
 import { DashboardActionGuard } from './dashboard-action.guard';
 import { DashboardExceptionFilter } from './dashboard-exception.filter';
+import { DashboardInputPipe } from './dashboard-input.pipe';
+import { asHttpError, checkQueue, queueParam } from './dashboard-params';
 import { baseOf, DashboardRequest } from './dashboard-request';
 import { PAGE_HEADERS } from './dashboard-security';
 import { DashboardService } from './dashboard.service';
@@ -33,13 +32,15 @@ import { DASHBOARD_OPTIONS, DASHBOARD_PATH } from './dashboard.constants';
 import {
   deadLetterQueuesPage,
   deadLettersPage,
+  queuesCursor,
 } from './pages/dead-letters.page';
 import type { PageContext } from './pages/layout';
 import { overviewPage } from './pages/overview.page';
 import { runPage } from './pages/run.page';
 import { runsPage } from './pages/runs.page';
-import { schedulesPage } from './pages/schedules.page';
+import { schedulesCursor, schedulesPage } from './pages/schedules.page';
 import type { ResolvedDashboardOptions } from './resolve-dashboard-options';
+import { parseRunFocus } from './run-timeline';
 import { parseRunsFilter } from './runs-filter';
 
 /** An HTML page with the dashboard's security headers. */
@@ -67,8 +68,6 @@ const Asset = (asset: { name: string; contentType: string }): MethodDecorator =>
     Header('Cross-Origin-Resource-Policy', 'same-origin'),
   );
 
-const MAX_QUEUE_LENGTH = 255;
-
 /**
  * The dashboard's routes, relative to its `path` (a subclass made by
  * `dashboardControllerFor` carries it). Every route passes the access guards;
@@ -77,6 +76,7 @@ const MAX_QUEUE_LENGTH = 255;
  */
 @UseGuards(DashboardAccessGuard)
 @UseFilters(DashboardExceptionFilter)
+@UsePipes(DashboardInputPipe)
 export class DashboardController {
   /** @internal Made by Nest's injector. */
   constructor(
@@ -116,8 +116,9 @@ export class DashboardController {
   async run(
     @Req() request: DashboardRequest,
     @Param('id') id: string,
+    @Query() query: Record<string, unknown>,
   ): Promise<string> {
-    const page = await this.dashboard.run(id);
+    const page = await this.dashboard.run(id, parseRunFocus(query));
     if (!page) {
       throw new NotFoundException(
         `No run ${id}: an unknown id, or a finished run removed after its ttl.`,
@@ -126,12 +127,19 @@ export class DashboardController {
     return runPage(this.context(request, 2), page).text;
   }
 
+  /** The queues; with `?queue=`, one queue's page (how `.` and `..` are linked: see `queueHref`). */
   @Get('dead-letters')
   @Page()
-  async deadLetterQueues(@Req() request: DashboardRequest): Promise<string> {
+  async deadLetterQueues(
+    @Req() request: DashboardRequest,
+    @Query() query: Record<string, unknown>,
+  ): Promise<string> {
+    if (query.queue !== undefined) {
+      return this.queuePage(request, 1, queueParam(query.queue), query);
+    }
     return deadLetterQueuesPage(
       this.context(request, 1),
-      await this.dashboard.deadLetterQueues(),
+      await this.dashboard.deadLetterQueues(queuesCursor(query)),
     ).text;
   }
 
@@ -140,31 +148,20 @@ export class DashboardController {
   async deadLetters(
     @Req() request: DashboardRequest,
     @Param('queue') queue: string,
-    @Query('before') before: unknown,
-    @Query('all') all: unknown,
+    @Query() query: Record<string, unknown>,
   ): Promise<string> {
-    const name = checkQueue(queue);
-    const cursor =
-      typeof before === 'string' && /^\d{1,18}$/.test(before)
-        ? before
-        : undefined;
-    const includeRedriven = all === '1';
-    const rows = await this.dashboard.deadLetters(name, {
-      before: cursor,
-      includeRedriven,
-    });
-    return deadLettersPage(this.context(request, 2), name, rows, {
-      includeRedriven,
-      before: cursor,
-    }).text;
+    return this.queuePage(request, 2, checkQueue(queue), query);
   }
 
   @Get('schedules')
   @Page()
-  async schedules(@Req() request: DashboardRequest): Promise<string> {
+  async schedules(
+    @Req() request: DashboardRequest,
+    @Query() query: Record<string, unknown>,
+  ): Promise<string> {
     return schedulesPage(
       this.context(request, 1),
-      await this.dashboard.schedules(),
+      await this.dashboard.schedules(schedulesCursor(query)),
     ).text;
   }
 
@@ -184,7 +181,11 @@ export class DashboardController {
   }
 
   @Action('runs/:id/cancel')
-  async cancel(@Param('id') id: string): Promise<ActionResult> {
+  async cancel(
+    @Param('id') id: string,
+    @Body() body: unknown,
+  ): Promise<ActionResult> {
+    actionBody(body, 'cancel', []);
     const cancelled = isUuid(id) && (await this.dashboard.cancel(id));
     if (!cancelled) {
       throw new ConflictException(
@@ -195,7 +196,11 @@ export class DashboardController {
   }
 
   @Action('runs/:id/retry')
-  async retry(@Param('id') id: string): Promise<ActionResult> {
+  async retry(
+    @Param('id') id: string,
+    @Body() body: unknown,
+  ): Promise<ActionResult> {
+    actionBody(body, 'retry', []);
     try {
       await this.dashboard.retry(id);
     } catch (err) {
@@ -212,8 +217,45 @@ export class DashboardController {
     @Param('queue') queue: string,
     @Body() body: unknown,
   ): Promise<ActionResult> {
-    const name = checkQueue(queue);
-    const runIds = checkRunIds(body);
+    return this.redriveQueue(checkQueue(queue), body);
+  }
+
+  /** The redrive of a queue named in the query string (`.` and `..`: see `queueHref`). */
+  @Action('dead-letters/redrive')
+  async redriveNamedInQuery(
+    @Query('queue') queue: unknown,
+    @Body() body: unknown,
+  ): Promise<ActionResult> {
+    return this.redriveQueue(queueParam(queue), body);
+  }
+
+  private async queuePage(
+    request: DashboardRequest,
+    segments: number,
+    name: string,
+    query: Record<string, unknown>,
+  ): Promise<string> {
+    const { before, all } = query;
+    const cursor =
+      typeof before === 'string' && /^\d{1,18}$/.test(before)
+        ? before
+        : undefined;
+    const includeRedriven = all === '1';
+    const rows = await this.dashboard.deadLetters(name, {
+      before: cursor,
+      includeRedriven,
+    });
+    return deadLettersPage(this.context(request, segments), name, rows, {
+      includeRedriven,
+      before: cursor,
+    }).text;
+  }
+
+  private async redriveQueue(
+    name: string,
+    body: unknown,
+  ): Promise<ActionResult> {
+    const runIds = redriveRunIds(body);
     let redriven: string[];
     try {
       redriven = await this.dashboard.redrive(name, runIds);
@@ -244,50 +286,6 @@ interface ActionResult {
   readonly ok: true;
   readonly message: string;
   readonly runIds?: string[];
-}
-
-function checkQueue(queue: string): string {
-  if (queue.length === 0 || queue.length > MAX_QUEUE_LENGTH) {
-    throw new NotFoundException(`No dead-letter queue "${queue}".`);
-  }
-  return queue;
-}
-
-function checkRunIds(body: unknown): string[] | undefined {
-  if (body === undefined || body === null || typeof body !== 'object') {
-    return undefined;
-  }
-  const { runIds } = body as { runIds?: unknown };
-  if (runIds === undefined) {
-    return undefined;
-  }
-  if (
-    !Array.isArray(runIds) ||
-    runIds.length === 0 ||
-    !runIds.every((id) => isUuid(id))
-  ) {
-    throw new BadRequestException(
-      'runIds must be a non-empty array of run ids.',
-    );
-  }
-  return runIds;
-}
-
-/** The refusals of the client, as HTTP answers; anything else stays a 500. */
-function asHttpError(err: unknown): unknown {
-  if (err instanceof RunNotFoundError) {
-    return new NotFoundException(err.message);
-  }
-  if (
-    err instanceof RunNotRetryableError ||
-    err instanceof WorkflowNotRegisteredError
-  ) {
-    return new ConflictException(err.message);
-  }
-  if (err instanceof InvalidOptionsError) {
-    return new BadRequestException(err.message);
-  }
-  return err;
 }
 
 /** The controller class for one `path`: its own subclass, so two apps in one process may differ. */

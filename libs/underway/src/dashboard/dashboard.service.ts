@@ -1,7 +1,6 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { WorkflowClient } from '../client/workflow.client';
-import type { RunDetails } from '../client/run-details.interface';
 import { isUuid } from '../common/uuid';
 import { PoolExecutor, SqlExecutor } from '../database/sql-executor';
 import type { SqlQuery } from '../database/sql';
@@ -14,21 +13,30 @@ import { UNDERWAY_OPTIONS } from '../underway.module-definition';
 import type { QueryResultRow } from 'pg';
 import {
   ActiveCountRow,
-  DeadLetterPageRow,
-  DeadLetterQueueRow,
   FinishedCountRow,
-  RunExtrasRow,
   RunsPageQuery,
   RunsPageRow,
-  ScheduleRow,
   selectActiveCounts,
-  selectDeadLetterPage,
-  selectDeadLetterQueues,
   selectFinishedCounts,
-  selectRunExtras,
   selectRunsPage,
-  selectSchedules,
 } from './dashboard.sql';
+import {
+  DeadLetterPageRow,
+  DeadLetterQueueRow,
+  selectDeadLetterPage,
+  selectDeadLetterQueuesPage,
+  selectDeadLettersWaiting,
+} from './dead-letters.sql';
+import { KeysetPage, keysetPage, PageCursor } from './keyset';
+import {
+  LIST_PAGE_SIZE,
+  LIST_PAYLOAD_CHARS,
+  LIST_PAYLOAD_MAX_STORED,
+} from './page-bounds';
+import type { PayloadRead } from './payload.sql';
+import { readRunPage, RunPage } from './run-page.reader';
+import type { RunFocus } from './run-timeline';
+import { ScheduleKey, ScheduleRow, selectSchedulesPage } from './schedules.sql';
 import { DASHBOARD_OPTIONS } from './dashboard.constants';
 import type { ResolvedDashboardOptions } from './resolve-dashboard-options';
 
@@ -36,7 +44,7 @@ import type { ResolvedDashboardOptions } from './resolve-dashboard-options';
 export const FINISHED_WINDOW_MS = 3_600_000;
 
 /** Entries shown per page of a dead-letter queue. */
-export const DEAD_LETTER_PAGE_SIZE = 50;
+export const DEAD_LETTER_PAGE_SIZE = LIST_PAGE_SIZE;
 
 export interface WorkflowOverview {
   readonly name: string;
@@ -52,14 +60,8 @@ export interface WorkflowOverview {
 
 export interface Overview {
   readonly workflows: readonly WorkflowOverview[];
-  readonly deadLetters: readonly DeadLetterQueueRow[];
-}
-
-export interface RunPage {
-  readonly run: RunDetails;
-  readonly extras: RunExtrasRow;
-  /** The step names of its workflow, when registered here. */
-  readonly stepNames: readonly string[] | undefined;
+  /** Dead-letter entries still to redrive, over every queue. */
+  readonly deadLettersWaiting: number;
 }
 
 /**
@@ -111,7 +113,7 @@ export class DashboardService implements OnModuleInit {
       this.underway.defaults.ttlMs,
       ...this.registry.all().map((w) => w.ttlMs),
     ];
-    const [active, finished, deadLetters] = await Promise.all([
+    const [active, finished, [deadLetters]] = await Promise.all([
       this.rows<ActiveCountRow>(selectActiveCounts(this.underway.schema)),
       this.rows<FinishedCountRow>(
         selectFinishedCounts(
@@ -120,8 +122,8 @@ export class DashboardService implements OnModuleInit {
           FINISHED_WINDOW_MS,
         ),
       ),
-      this.rows<DeadLetterQueueRow>(
-        selectDeadLetterQueues(this.underway.schema),
+      this.rows<{ waiting: number }>(
+        selectDeadLettersWaiting(this.underway.schema),
       ),
     ]);
     const byName = new Map<string, Record<string, number | undefined>>();
@@ -162,7 +164,7 @@ export class DashboardService implements OnModuleInit {
         cancelled: c.cancelled ?? 0,
       }))
       .sort((a, b) => a.name.localeCompare(b.name));
-    return { workflows, deadLetters };
+    return { workflows, deadLettersWaiting: deadLetters?.waiting ?? 0 };
   }
 
   /** Workflow names for the runs filter: the registered ones. */
@@ -177,29 +179,38 @@ export class DashboardService implements OnModuleInit {
     return row ?? { runs: [], scanned: null, frontier: null };
   }
 
-  async run(runId: string): Promise<RunPage | undefined> {
+  /** A run's page: the run, and the part of its timeline `focus` asks for (bounded). */
+  async run(
+    runId: string,
+    focus: RunFocus | undefined,
+  ): Promise<RunPage | undefined> {
     if (!isUuid(runId)) {
       return undefined;
     }
-    const [run, extras] = await Promise.all([
-      this.client.getRun(runId),
-      this.rows<RunExtrasRow>(
-        selectRunExtras(this.underway.schema, runId, this.options.showPayloads),
-      ),
-    ]);
-    if (!run || !extras[0]) {
-      return undefined;
-    }
-    const definition = this.registry.find(run.workflowName);
-    return {
-      run,
-      extras: extras[0],
-      stepNames: definition?.steps.map((s) => s.method),
-    };
+    return readRunPage(
+      (query) => this.rows(query),
+      this.underway.schema,
+      runId,
+      {
+        focus,
+        showPayloads: this.options.showPayloads,
+        stepNames: (workflow) =>
+          this.registry.find(workflow)?.steps.map((s) => s.method),
+      },
+    );
   }
 
-  async deadLetterQueues(): Promise<DeadLetterQueueRow[]> {
-    return this.rows(selectDeadLetterQueues(this.underway.schema));
+  async deadLetterQueues(
+    cursor: PageCursor<string>,
+  ): Promise<KeysetPage<DeadLetterQueueRow>> {
+    const rows = await this.rows<DeadLetterQueueRow>(
+      selectDeadLetterQueuesPage(
+        this.underway.schema,
+        cursor,
+        LIST_PAGE_SIZE + 1,
+      ),
+    );
+    return keysetPage(rows, cursor, LIST_PAGE_SIZE);
   }
 
   async deadLetters(
@@ -210,15 +221,21 @@ export class DashboardService implements OnModuleInit {
       selectDeadLetterPage(this.underway.schema, queue, {
         ...options,
         limit: DEAD_LETTER_PAGE_SIZE + 1,
-        showPayloads: this.options.showPayloads,
+        input: this.listPayloads(),
       }),
     );
   }
 
-  async schedules(): Promise<ScheduleRow[]> {
-    return this.rows(
-      selectSchedules(this.underway.schema, this.options.showPayloads),
+  async schedules(
+    cursor: PageCursor<ScheduleKey>,
+  ): Promise<KeysetPage<ScheduleRow>> {
+    const rows = await this.rows<ScheduleRow>(
+      selectSchedulesPage(this.underway.schema, cursor, {
+        limit: LIST_PAGE_SIZE + 1,
+        input: this.listPayloads(),
+      }),
     );
+    return keysetPage(rows, cursor, LIST_PAGE_SIZE);
   }
 
   cancel(runId: string): Promise<boolean> {
@@ -238,6 +255,13 @@ export class DashboardService implements OnModuleInit {
       limit: 10_000,
     });
     return runs.map((run) => run.id);
+  }
+
+  /** How much of each payload a list reads: none without `showPayloads`. */
+  private listPayloads(): PayloadRead | null {
+    return this.options.showPayloads
+      ? { chars: LIST_PAYLOAD_CHARS, maxStoredBytes: LIST_PAYLOAD_MAX_STORED }
+      : null;
   }
 
   private async rows<R extends QueryResultRow>(query: SqlQuery): Promise<R[]> {

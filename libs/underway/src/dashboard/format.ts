@@ -48,3 +48,24 @@ export function between(
 export function shortId(id: string): string {
   return id.slice(-12);
 }
+
+/**
+ * `text` cut to `max` characters (never inside a surrogate pair), ending
+ * with `…`: a long value from the database keeps a page small.
+ */
+export function clip(text: string, max: number): string {
+  if (text.length <= max) {
+    return text;
+  }
+  let end = max;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) {
+    end -= 1;
+  }
+  return `${text.slice(0, end)}…`;
+}
+
+/** `12,345` */
+export function formatCount(n: number): string {
+  return n.toLocaleString('en');
+}

@@ -309,6 +309,25 @@ describe('parseSchema', () => {
     expect(() => parseSchema(name)).toThrow(InvalidOptionsError);
   });
 
+  it.each([
+    'information_schema',
+    'pg_catalog',
+    'pg_toast',
+    'pg_underway',
+    'pg_',
+  ])('rejects %p, which PostgreSQL reserves', (name) => {
+    expect(() => parseSchema(name)).toThrow(
+      `Invalid option schema: "${name}" is reserved by PostgreSQL (information_schema, and every name starting with pg_): choose another name, such as underway.`,
+    );
+  });
+
+  it.each(['public', 'pgx', 'pg', 'information_schema_2', '_pg_x'])(
+    'accepts %p, which PostgreSQL does not reserve',
+    (name) => {
+      expect(parseSchema(name)).toBe(name);
+    },
+  );
+
   it.each([[42], [null], [undefined], [{}], [['underway']]])(
     'rejects the non-string %p',
     (name) => {

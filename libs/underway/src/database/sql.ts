@@ -20,7 +20,9 @@ const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /**
  * Validates a schema name: lower-case letters, digits and `_`, at most 63
- * characters, not starting with a digit.
+ * characters, not starting with a digit, and none of PostgreSQL's own:
+ * `information_schema` (which a superuser could fill with Underway's tables)
+ * and the `pg_` prefix (which `create schema` refuses).
  */
 export function parseSchema(name: unknown, path = 'schema'): Schema {
   if (typeof name !== 'string' || !SCHEMA_PATTERN.test(name)) {
@@ -29,7 +31,18 @@ export function parseSchema(name: unknown, path = 'schema'): Schema {
       `must match ${SCHEMA_PATTERN.source} (lower-case letters, digits and "_", at most 63 characters), got ${JSON.stringify(name)}`,
     );
   }
+  if (isReservedSchema(name)) {
+    throw new InvalidOptionsError(
+      path,
+      `"${name}" is reserved by PostgreSQL (information_schema, and every name starting with pg_): choose another name, such as underway`,
+    );
+  }
   return name as Schema;
+}
+
+/** A schema name PostgreSQL keeps for itself. */
+function isReservedSchema(name: string): boolean {
+  return name === 'information_schema' || name.startsWith('pg_');
 }
 
 /** A quoted identifier, spliced verbatim by {@link sql}. */

@@ -219,6 +219,41 @@ export class UnderwayDatabase implements OnApplicationShutdown {
     return source as DataSource;
   }
 
+  /**
+   * Checks, at boot, that the DataSource Underway was given (or found) is
+   * initialized. Underway reads through it (transactional steps and
+   * activities) but does not own it, so it neither initializes it (which
+   * would open a pool nobody closes, and make the app's own `initialize()`
+   * throw) nor waits for it: a DataSource not initialized by then, or
+   * destroyed, would otherwise boot and fail far later, at the first
+   * transactional step, with TypeORM's "Driver not Connected".
+   * DataSourceOptions need nothing: Underway opens its own pools from them.
+   * @throws InvalidOptionsError naming the fix
+   */
+  assertDataSourceReady(): void {
+    const source = this.resolveDataSource() as Partial<DataSource>;
+    if (typeof source.isInitialized !== 'boolean' || source.isInitialized) {
+      return;
+    }
+    if (this.options.dataSource) {
+      throw new InvalidOptionsError(
+        'dataSource',
+        'is a DataSource that is not initialized (never, or destroyed since). Underway reads through it ' +
+          '(transactional steps and activities) but does not own it: initialize it before the app boots ' +
+          '(await dataSource.initialize(), for instance in the factory of UnderwayModule.forRootAsync), ' +
+          'let TypeOrmModule create it, or pass its DataSourceOptions (dataSource.options) if Underway ' +
+          'is only to connect to the same database',
+      );
+    }
+    const name = this.options.dataSourceName;
+    throw new InvalidOptionsError(
+      'dataSource',
+      `the app's DataSource${name ? ` "${name}"` : ''} is not initialized (TypeOrmModule's manualInitialization, ` +
+        'or destroyed since): initialize it before the app boots, or pass UnderwayModule.forRoot({ dataSource }) ' +
+        'its DataSourceOptions if Underway is only to connect to the same database',
+    );
+  }
+
   private resolveDataSource(): NonNullable<ResolvedOptions['dataSource']> {
     if (this.options.dataSource) {
       return this.options.dataSource;

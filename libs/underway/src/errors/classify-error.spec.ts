@@ -1,3 +1,4 @@
+import { CallOutsideStepError } from './call-outside-step.error';
 import { classifyError, fatalError } from './classify-error';
 import { InvalidInputError } from './invalid-input.error';
 import { StepAbortedError } from './step-aborted.error';
@@ -48,6 +49,21 @@ describe('classifyError', () => {
       code: 'lease_lost',
       name: 'StepAbortedError',
       retryable: true,
+    });
+  });
+
+  it('does not retry a CallOutsideStepError (an activity using a kept ctx would again)', () => {
+    expect(
+      classifyError(
+        new CallOutsideStepError('call', 'track', 'r', 'w#s', {
+          runId: 'r',
+          name: 'misuse',
+        }),
+      ),
+    ).toMatchObject({
+      code: 'call_outside_step',
+      name: 'CallOutsideStepError',
+      retryable: false,
     });
   });
 

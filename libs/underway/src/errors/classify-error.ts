@@ -1,6 +1,7 @@
 import { describeValue } from '../common/describe-value';
 import { ActivityError } from './activity.error';
 import { ActivityFailedError } from './activity-failed.error';
+import { CallOutsideStepError } from './call-outside-step.error';
 import { InvalidActivityCallError } from './invalid-activity-call.error';
 import { NonDeterministicReplayError } from './non-deterministic-replay.error';
 import { OwnRunLockError } from './own-run-lock.error';
@@ -66,6 +67,8 @@ function classify(thrown: unknown): ErrorRecord {
     thrown instanceof ActivityFailedError ||
     thrown instanceof NonDeterministicReplayError ||
     thrown instanceof InvalidActivityCallError ||
+    // An activity that uses a step's kept ctx will use it again on retry.
+    thrown instanceof CallOutsideStepError ||
     thrown instanceof InvalidInputError ||
     thrown instanceof PayloadTooLargeError ||
     thrown instanceof InvalidOptionsError ||

@@ -25,3 +25,4 @@ export { InvalidActivityCallError } from './invalid-activity-call.error';
 export { TransactionClosedError } from './transaction-closed.error';
 export { TransactionControlError } from './transaction-control.error';
 export { OwnRunLockError } from './own-run-lock.error';
+export { CallOutsideStepError } from './call-outside-step.error';

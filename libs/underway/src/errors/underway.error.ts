@@ -30,7 +30,8 @@ export type UnderwayErrorCode =
   | 'outside_activity'
   | 'transaction_closed'
   | 'transaction_control'
-  | 'own_run_lock';
+  | 'own_run_lock'
+  | 'call_outside_step';
 
 /**
  * Base class of every error Underway throws. `code` is stable and meant for

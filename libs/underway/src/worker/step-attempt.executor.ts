@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
-import type { RecordedCallRow } from '../engine/sql/read.sql';
+import type { RecordedCallsLoader } from '../activity/recorded-calls.loader';
+import { runOutsideActivity } from '../activity/current-activity';
 import { CallInterruption, StepCalls } from '../activity/step-calls';
 import { describeType, describeValue } from '../common/describe-value';
 import { formatDuration, parseDuration } from '../common/duration';
@@ -62,14 +63,27 @@ export class StepExecutor {
     private readonly registry: WorkflowRegistry,
     private readonly maxPayloadBytes: number,
     /** Reads the calls a step recorded, for its replay. */
-    private readonly recordedCalls: (
-      runId: string,
-      stepIndex: number,
-    ) => Promise<RecordedCallRow[]>,
+    private readonly recordedCalls: Pick<
+      RecordedCallsLoader,
+      'load' | 'forget'
+    >,
     private readonly transactions: TransactionOpener,
   ) {}
 
   async execute(
+    claimed: ClaimedRun,
+    controller: StepAbort,
+  ): Promise<Executed<RunOutcome>> {
+    const executed = await this.executeStep(claimed, controller);
+    const kind = executed.outcome?.kind;
+    if (kind === 'next' || kind === 'complete' || kind === 'fail') {
+      // The step is over: its record is not replayed here again.
+      this.recordedCalls.forget(claimed.id, claimed.stepIndex);
+    }
+    return executed;
+  }
+
+  private async executeStep(
     claimed: ClaimedRun,
     controller: StepAbort,
   ): Promise<Executed<RunOutcome>> {
@@ -135,13 +149,30 @@ export class StepExecutor {
       () => controller.abort(new StepTimeoutError(timeoutMs)),
       timeoutMs,
     );
-    const calls = new StepCalls(
+    const label = this.label(definition, step);
+    const calls = new StepCalls({
       definition,
-      claimed.recordedCalls,
-      () => this.recordedCalls(claimed.id, claimed.stepIndex),
-      this.maxPayloadBytes,
-      () => controller.abort(new StepAbortedError('suspended')),
-    );
+      runId: claimed.id,
+      step: label,
+      recordedCount: claimed.recordedCalls,
+      load: () =>
+        this.recordedCalls.load(
+          claimed.id,
+          claimed.stepIndex,
+          claimed.recordedCalls,
+        ),
+      maxPayloadBytes: this.maxPayloadBytes,
+      abort: controller,
+      onInterrupt: () => controller.abort(new StepAbortedError('suspended')),
+      onRefused: (kind, method, error) => {
+        // Always one of ours: CallOutsideStepError, or the abort reason.
+        const { code, message } = classifyError(error);
+        this.logger.warn(
+          `Run ${claimed.id} ${label} attempt ${claimed.attempt}/${claimed.maxAttempts}: ` +
+            `ctx.${kind}('${method}') was refused, nothing was recorded: [${code}] ${message}`,
+        );
+      },
+    });
     let value: unknown;
     let thrown: { value: unknown } | undefined;
     try {
@@ -153,14 +184,18 @@ export class StepExecutor {
         manager,
       );
       this.logger.debug(
-        `Run ${claimed.id} ${this.label(definition, step)} attempt ${claimed.attempt}/${claimed.maxAttempts} started`,
+        `Run ${claimed.id} ${label} attempt ${claimed.attempt}/${claimed.maxAttempts} started`,
       );
-      value = await invokeStep(
-        definition,
-        step,
-        deserializePayload(claimed.input),
-        ctx,
-        controller,
+      // Outside any activity whatever woke the worker's loop: a ctx.call
+      // made from an activity's code is refused, and a step's never is.
+      value = await runOutsideActivity(() =>
+        invokeStep(
+          definition,
+          step,
+          deserializePayload(claimed.input),
+          ctx,
+          controller,
+        ),
       );
     } catch (err) {
       thrown = { value: err };

@@ -9,6 +9,10 @@ import {
 } from '@nestjs/common';
 import { ActivityExecutor } from '../activity/activity.executor';
 import { ActivityCallRepository } from '../activity/activity-call.repository';
+import {
+  RECORDED_CALLS_CACHE_BYTES,
+  RecordedCallsCache,
+} from '../activity/recorded-calls.cache';
 import { RecordedCallsLoader } from '../activity/recorded-calls.loader';
 import { NotificationListener } from '../database/notification.listener';
 import { PoolExecutor } from '../database/sql-executor';
@@ -229,8 +233,9 @@ export class WorkerService
       (claim, backend) => leases.watch(claim, backend),
     );
     const executor = new PoolExecutor(this.database.pool);
-    const recordedCalls = new RecordedCallsLoader((keys) =>
-      calls.recorded(executor, keys),
+    const recordedCalls = new RecordedCallsLoader(
+      (keys) => calls.recorded(executor, keys),
+      new RecordedCallsCache(RECORDED_CALLS_CACHE_BYTES),
     );
     const leases = new LeaseKeeper(
       queue,
@@ -285,7 +290,7 @@ export class WorkerService
       new StepExecutor(
         this.registry,
         this.options.maxInputSizeBytes,
-        (runId, stepIndex) => recordedCalls.load(runId, stepIndex),
+        recordedCalls,
         transactions,
       ),
       new ActivityExecutor(

@@ -112,8 +112,13 @@ export interface StepContext<W = UntypedWorkflow> {
    * runs as its own task, with its own retries and lease; then the step runs
    * again from the top and this call returns the stored result at once.
    * Calls made together (`Promise.all`) run in parallel and resume once.
+   * Await it before the step returns: a call made after the step ended, or
+   * from inside an activity, rejects and records nothing.
    *
    * @throws ActivityFailedError when the activity failed for good
+   * @throws CallOutsideStepError when made after the step ended (a timer, an
+   *   un-awaited promise) or from inside an activity; `ctx.signal.reason`
+   *   when made after the attempt was aborted
    */
   call<K extends ActivityName<W>>(
     method: K,
@@ -124,6 +129,10 @@ export interface StepContext<W = UntypedWorkflow> {
    * at once. The intent is written with the step's outcome (never if the
    * attempt fails), and the activity runs once, retried per its policy; its
    * failure does not fail the run. A replay does not emit again.
+   *
+   * @throws CallOutsideStepError when made after the step ended (a timer, an
+   *   un-awaited promise) or from inside an activity; `ctx.signal.reason`
+   *   when made after the attempt was aborted
    */
   emit<K extends ActivityName<W>>(
     method: K,

@@ -1,25 +1,48 @@
-import type { DeadLetterPageRow, DeadLetterQueueRow } from '../dashboard.sql';
 import { DEAD_LETTER_PAGE_SIZE } from '../dashboard.service';
+import type {
+  DeadLetterPageRow,
+  DeadLetterQueueRow,
+} from '../dead-letters.sql';
 import { formatTime } from '../format';
 import { Html, html } from '../html';
+import type { KeysetPage, PageCursor } from '../keyset';
+import { LIST_PAYLOAD_CHARS } from '../page-bounds';
 import {
   actionButton,
   errorText,
+  keysetPager,
   layout,
   PageContext,
+  payloadText,
   queryString,
+  queueHref,
   runLink,
 } from './layout';
 
-function queueUrl(ctx: PageContext, queue: string): string {
-  return `${ctx.base}/dead-letters/${encodeURIComponent(queue)}`;
+/** The cursor of the queues list from its query string (a malformed one: the first page). */
+export function queuesCursor(
+  query: Record<string, unknown>,
+): PageCursor<string> {
+  for (const kind of ['after', 'before'] as const) {
+    const queue = query[`${kind}_queue`];
+    if (typeof queue === 'string') {
+      return { kind, key: queue };
+    }
+  }
+  return query.last === '1' ? { kind: 'last' } : { kind: 'first' };
 }
 
-/** Every dead-letter queue, with its entries still to redrive. */
+/** A page of dead-letter queues (50), with their entries still to redrive. */
 export function deadLetterQueuesPage(
   ctx: PageContext,
-  queues: readonly DeadLetterQueueRow[],
+  page: KeysetPage<DeadLetterQueueRow>,
 ): Html {
+  const queues = page.rows;
+  const pager = keysetPager(
+    page,
+    (params) => `${ctx.base}/dead-letters${queryString(params)}`,
+    (q, direction) => ({ [`${direction}_queue`]: q.queue }),
+  );
   return layout(
     ctx,
     'dead-letters',
@@ -40,7 +63,7 @@ export function deadLetterQueuesPage(
             (q) =>
               html`<tr data-queue="${q.queue}">
                 <th scope="row">
-                  <a href="${queueUrl(ctx, q.queue)}">${q.queue}</a>
+                  <a href="${queueHref(ctx, q.queue)}">${q.queue}</a>
                 </th>
                 <td class="${q.waiting > 0 ? 'alert' : ''}">${q.waiting}</td>
                 <td>${q.total}</td>
@@ -52,14 +75,14 @@ export function deadLetterQueuesPage(
             queues.length === 0
               ? html`<tr>
                   <td colspan="5" class="empty">
-                    No dead letters. A workflow gets a queue with
-                    <code>@Workflow({ deadLetter: 'name' })</code>.
+                    ${page.hasPrevious ? 'No more queues.' : html`No dead letters. A workflow gets a queue with <code>@Workflow({ deadLetter: 'name' })</code>.`}
                   </td>
                 </tr>`
               : ''
           }
         </tbody>
-      </table>`,
+      </table>
+      ${pager}`,
   );
 }
 
@@ -76,16 +99,16 @@ export function deadLettersPage(
       ? entries[entries.length - 1]?.id
       : undefined;
   const waiting = entries.filter((e) => e.redriven_at === null).length;
-  const url = queueUrl(ctx, queue);
   const all = options.includeRedriven ? '1' : undefined;
+  const redrive = queueHref(ctx, queue, {}, 'redrive');
   return layout(
     ctx,
     'dead-letters',
     `Dead letters: ${queue}`,
     html`<h1>Dead letters: <span class="queue-name">${queue}</span></h1>
       <div class="actions">
-        ${waiting > 0 ? actionButton(ctx, 'Redrive every entry to redrive', `${url}/redrive`) : ''}
-        ${options.includeRedriven ? html`<a href="${url}">Hide redriven entries</a>` : html`<a href="${url}?all=1">Show redriven entries too</a>`}
+        ${waiting > 0 ? actionButton(ctx, 'Redrive every entry to redrive', redrive) : ''}
+        ${options.includeRedriven ? html`<a href="${queueHref(ctx, queue)}">Hide redriven entries</a>` : html`<a href="${queueHref(ctx, queue, { all: '1' })}">Show redriven entries too</a>`}
       </div>
       <table class="grid" id="dead-letters">
         <thead>
@@ -110,9 +133,9 @@ export function deadLettersPage(
                 <td>
                   ${e.redriven_at ? html`${formatTime(e.redriven_at)} as ${runLink(ctx, e.redriven_run_id)}` : '–'}
                 </td>
-                ${ctx.showPayloads ? html`<td><pre class="payload">${e.input ?? 'none'}</pre></td>` : ''}
+                ${ctx.showPayloads ? html`<td><pre class="payload">${payloadText(e.input, e.input_bytes, LIST_PAYLOAD_CHARS)}</pre></td>` : ''}
                 <td>
-                  ${e.redriven_at === null ? actionButton(ctx, 'Redrive', `${url}/redrive`, { runIds: [e.run_id] }) : ''}
+                  ${e.redriven_at === null ? actionButton(ctx, 'Redrive', redrive, { runIds: [e.run_id] }) : ''}
                 </td>
               </tr>`,
           )}
@@ -129,7 +152,7 @@ export function deadLettersPage(
       </table>
       <nav class="pager">
         <span></span
-        >${older ? html`<a rel="next" href="${url}${queryString({ all, before: older })}">Older →</a>` : ''}
+        >${older ? html`<a rel="next" href="${queueHref(ctx, queue, { all, before: older })}">Older →</a>` : ''}
       </nav>`,
   );
 }

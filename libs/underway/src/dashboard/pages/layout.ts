@@ -1,5 +1,8 @@
 import { Html, html, HtmlValue } from '../html';
 import { DASHBOARD_ASSETS } from '../assets/dashboard-assets';
+import { clip, formatCount } from '../format';
+import type { KeysetPage } from '../keyset';
+import { LIST_ERROR_CHARS } from '../page-bounds';
 
 /** What every page needs to know about where and how it is served. */
 export interface PageContext {
@@ -101,18 +104,77 @@ export function actionButton(
   </button>`;
 }
 
-/** A recorded error: its code, class name and message, all as text. */
+/**
+ * A recorded error: its code, class name and message, all as text, the
+ * message cut at `maxChars` (LIST_ERROR_CHARS in lists).
+ */
 export function errorText(
   error: { code?: string; message?: string; name?: string } | null | undefined,
+  maxChars: number = LIST_ERROR_CHARS,
 ): Html {
   if (!error) {
     return html``;
   }
   return html`<span class="error"
-    ><code>${error.code ?? 'error'}</code
-    >${error.name ? html` <span class="muted">${error.name}</span>` : ''}
-    ${error.message ?? ''}</span
+    ><code>${clip(String(error.code ?? 'error'), MAX_CODE_CHARS)}</code
+    >${error.name ? html` <span class="muted">${clip(String(error.name), MAX_CODE_CHARS)}</span>` : ''}
+    ${clip(String(error.message ?? ''), maxChars)}</span
   >`;
+}
+
+/** An error's code and class name: 200 characters when recorded. */
+const MAX_CODE_CHARS = 200;
+
+/**
+ * A payload as read (see payload.sql.ts): the start of its JSON, or `null`
+ * when it is too big to read, and its stored size; pretty-printed when
+ * whole, and cut at `maxChars` either way.
+ */
+export function payloadText(
+  json: string | null,
+  storedBytes: number | null,
+  maxChars: number,
+): string {
+  if (storedBytes === null) {
+    return 'none';
+  }
+  if (json === null) {
+    return `(${formatCount(storedBytes)} bytes as stored: too big to show here; getRun(), getDeadLetters() or npx underway … --json read it whole)`;
+  }
+  if (json.length > maxChars) {
+    return `${clip(json, maxChars)} (cut at ${formatCount(maxChars)} characters; ${formatCount(storedBytes)} bytes as stored)`;
+  }
+  let pretty = json;
+  try {
+    pretty = JSON.stringify(JSON.parse(json), null, 2);
+  } catch {
+    // Shown as read.
+  }
+  return pretty.length > maxChars
+    ? `${clip(pretty, maxChars)} (cut at ${formatCount(maxChars)} characters)`
+    : pretty;
+}
+
+/**
+ * The links of a keyset-paginated list: the first and the previous page,
+ * the next and the last. `href` builds a link from its query parameters;
+ * `keyOf` gives a row's key as parameters (`after_…` or `before_…`).
+ */
+export function keysetPager<R>(
+  page: KeysetPage<R>,
+  href: (params: Record<string, string | undefined>) => string,
+  keyOf: (row: R, direction: 'after' | 'before') => Record<string, string>,
+): Html {
+  const first = page.rows[0];
+  const last = page.rows[page.rows.length - 1];
+  return html`<nav class="pager">
+    <span
+      >${page.hasPrevious ? html`<a class="first" href="${href({})}">⇤ First</a> ` : ''}${page.hasPrevious && first ? html`<a rel="prev" href="${href(keyOf(first, 'before'))}">← Previous</a>` : ''}</span
+    >
+    <span
+      >${page.hasNext && last ? html`<a rel="next" href="${href(keyOf(last, 'after'))}">Next →</a>` : ''}${page.hasNext ? html` <a class="last" href="${href({ last: '1' })}">Last ⇥</a>` : ''}</span
+    >
+  </nav>`;
 }
 
 /** A link to a run's page, its id shortened. */
@@ -135,4 +197,24 @@ export function queryString(
   return entries.length === 0
     ? ''
     : `?${new URLSearchParams(entries).toString()}`;
+}
+
+/**
+ * A dead-letter queue's page (or, with `action`, the URL its redrive posts
+ * to), with `params`. A queue name travels in the path
+ * (`/dead-letters/orders-dlq`), except `.` and `..`: a browser (and the URL
+ * standard) resolves those segments away, percent-encoded or not, so that
+ * `/dead-letters/..` would open the overview. Those two travel in the query
+ * string instead (`/dead-letters?queue=..`), which nothing rewrites.
+ */
+export function queueHref(
+  ctx: PageContext,
+  queue: string,
+  params: Record<string, string | undefined> = {},
+  action?: 'redrive',
+): string {
+  if (queue === '.' || queue === '..') {
+    return `${ctx.base}/dead-letters${action ? `/${action}` : ''}${queryString({ queue, ...params })}`;
+  }
+  return `${ctx.base}/dead-letters/${encodeURIComponent(queue)}${action ? `/${action}` : ''}${queryString(params)}`;
 }

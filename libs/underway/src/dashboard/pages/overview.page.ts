@@ -1,6 +1,7 @@
-import { formatDuration, formatTime } from '../format';
+import { formatCount, formatDuration, formatTime } from '../format';
+import { OVERVIEW_ROWS_BYTES, OVERVIEW_WORKFLOWS } from '../page-bounds';
 import { Html, html } from '../html';
-import type { Overview } from '../dashboard.service';
+import type { Overview, WorkflowOverview } from '../dashboard.service';
 import { layout, PageContext, queryString } from './layout';
 
 function count(
@@ -17,6 +18,28 @@ function count(
     href="${ctx.base}/runs${queryString({ workflow, state })}"
     >${value}</a
   >`;
+}
+
+/** One workflow's row: its name and counts, each a link to the runs they count. */
+function workflowRow(ctx: PageContext, w: WorkflowOverview): Html {
+  return html`<tr data-workflow="${w.name}">
+    <th scope="row">
+      <a href="${ctx.base}/runs${queryString({ workflow: w.name })}"
+        >${w.name}</a
+      >${w.registered ? '' : html` <span class="muted" title="Not registered by this instance">(not registered here)</span>`}
+    </th>
+    <td>${count(ctx, w.pending, w.name, 'pending')}</td>
+    <td>${count(ctx, w.running, w.name, 'running')}</td>
+    <td>${count(ctx, w.waiting, w.name, 'waiting')}</td>
+    <td
+      class="${w.oldestDueMs !== undefined && w.oldestDueMs > 60_000 ? 'alert' : ''}"
+    >
+      ${w.oldestDueMs === undefined ? html`<span class="zero">–</span>` : formatDuration(w.oldestDueMs)}
+    </td>
+    <td>${count(ctx, w.succeeded, w.name, 'succeeded')}</td>
+    <td>${count(ctx, w.failed, w.name, 'failed')}</td>
+    <td>${count(ctx, w.cancelled, w.name, 'cancelled')}</td>
+  </tr>`;
 }
 
 /** Per workflow: unfinished runs by state, the oldest due, and the last hour's outcomes. */
@@ -39,10 +62,20 @@ export function overviewPage(ctx: PageContext, overview: Overview): Html {
       cancelled: 0,
     },
   );
-  const waitingLetters = overview.deadLetters.reduce(
-    (n, q) => n + q.waiting,
-    0,
-  );
+  const waitingLetters = overview.deadLettersWaiting;
+  // At most OVERVIEW_WORKFLOWS rows, and as many as fit in OVERVIEW_ROWS_BYTES
+  // (a row repeats its workflow's name in each count's link).
+  const shown: Html[] = [];
+  let bytes = 0;
+  for (const w of overview.workflows.slice(0, OVERVIEW_WORKFLOWS)) {
+    const row = workflowRow(ctx, w);
+    bytes += Buffer.byteLength(row.text);
+    if (bytes > OVERVIEW_ROWS_BYTES && shown.length > 0) {
+      break;
+    }
+    shown.push(row);
+  }
+  const hidden = overview.workflows.length - shown.length;
   return layout(
     ctx,
     'overview',
@@ -79,28 +112,7 @@ export function overviewPage(ctx: PageContext, overview: Overview): Html {
             </tr>
           </thead>
           <tbody>
-            ${overview.workflows.map(
-              (w) =>
-                html`<tr data-workflow="${w.name}">
-                  <th scope="row">
-                    <a
-                      href="${ctx.base}/runs${queryString({ workflow: w.name })}"
-                      >${w.name}</a
-                    >${w.registered ? '' : html` <span class="muted" title="Not registered by this instance">(not registered here)</span>`}
-                  </th>
-                  <td>${count(ctx, w.pending, w.name, 'pending')}</td>
-                  <td>${count(ctx, w.running, w.name, 'running')}</td>
-                  <td>${count(ctx, w.waiting, w.name, 'waiting')}</td>
-                  <td
-                    class="${w.oldestDueMs !== undefined && w.oldestDueMs > 60_000 ? 'alert' : ''}"
-                  >
-                    ${w.oldestDueMs === undefined ? html`<span class="zero">–</span>` : formatDuration(w.oldestDueMs)}
-                  </td>
-                  <td>${count(ctx, w.succeeded, w.name, 'succeeded')}</td>
-                  <td>${count(ctx, w.failed, w.name, 'failed')}</td>
-                  <td>${count(ctx, w.cancelled, w.name, 'cancelled')}</td>
-                </tr>`,
-            )}
+            ${shown}
             ${
               overview.workflows.length === 0
                 ? html`<tr>
@@ -112,6 +124,7 @@ export function overviewPage(ctx: PageContext, overview: Overview): Html {
             }
           </tbody>
         </table>
+        ${hidden > 0 ? html`<p class="notice" id="workflows-hidden">The first ${shown.length} workflows by name are listed, ${formatCount(hidden)} more are not (the totals above count them all): filter the <a href="${ctx.base}/runs">runs</a> by workflow to see one.</p>` : ''}
         <p class="muted updated">
           Pending, running and waiting: now. Succeeded, failed, cancelled:
           finished in the last hour. Oldest due: the longest a due run has

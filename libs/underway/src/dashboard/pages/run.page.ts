@@ -1,154 +1,50 @@
-import type { ActivityCallDetails } from '../../activity/activity-call-details';
-import type { AttemptDetails } from '../../client/run-details.interface';
-import type { RunPage } from '../dashboard.service';
-import { between, formatTime } from '../format';
+import type { RunPage } from '../run-page.reader';
+import { between, formatCount, formatTime } from '../format';
 import { Html, html } from '../html';
+import { timeline } from './timeline';
+import {
+  LIVE_RUN_MAX_ROWS,
+  RUN_ERROR_CHARS,
+  RUN_PAYLOAD_CHARS,
+} from '../page-bounds';
 import {
   actionButton,
   errorText,
   layout,
   PageContext,
+  payloadText,
   queryString,
+  queueHref,
   runLink,
   stateBadge,
 } from './layout';
 
 const UNFINISHED = new Set(['pending', 'running', 'waiting']);
 
-/** Pretty JSON of a payload, as text; or why it is not shown. */
-function payload(ctx: PageContext, label: string, json: unknown): Html {
-  if (!ctx.showPayloads) {
-    return html``;
-  }
-  const text = json === undefined ? 'none' : JSON.stringify(json, null, 2);
+/** A payload as read, or why it is not shown. */
+function payload(
+  label: string,
+  json: string | null,
+  storedBytes: number | null,
+): Html {
   return html`<h3>${label}</h3>
-    <pre class="payload">${text}</pre>`;
+    <pre class="payload">
+${payloadText(json, storedBytes, RUN_PAYLOAD_CHARS)}</pre>`;
 }
 
-function attemptRows(attempts: readonly AttemptDetails[]): Html {
-  return html`<table class="attempts">
-    <thead>
-      <tr>
-        <th>Attempt</th>
-        <th>Outcome</th>
-        <th>Worker</th>
-        <th>Started</th>
-        <th>Took</th>
-        <th>Error</th>
-      </tr>
-    </thead>
-    <tbody>
-      ${attempts.map(
-        (a) =>
-          html`<tr>
-            <td>${a.attempt}</td>
-            <td>${stateBadge(a.state)}</td>
-            <td>${a.worker ?? ''}</td>
-            <td>${formatTime(a.startedAt)}</td>
-            <td>${between(a.startedAt, a.completedAt)}</td>
-            <td>${errorText(a.error)}</td>
-          </tr>`,
-      )}
-    </tbody>
-  </table>`;
-}
-
-function callItem(call: ActivityCallDetails): Html {
-  return html`<li class="call" data-call="${call.stepIndex}/${call.callIndex}">
-    <div class="call-head">
-      <span class="kind"
-        >${call.kind === 'call' ? 'ctx.call' : 'ctx.emit'}</span
-      >
-      <strong>${call.name}</strong> ${stateBadge(call.state)}
-      <span class="muted"
-        >#${call.callIndex} · attempt ${call.attempt}/${call.maxAttempts} ·
-        ${call.startedAt ? html`started ${formatTime(call.startedAt)}` : 'not started'}${call.completedAt ? html` · took ${between(call.startedAt ?? call.createdAt, call.completedAt)}` : ''}</span
-      >
-    </div>
-    ${call.error ? html`<div>${errorText(call.error)}</div>` : ''}
-    ${
-      call.attempts.length > 0
-        ? html`<table class="attempts">
-            <tbody>
-              ${call.attempts.map(
-                (a) =>
-                  html`<tr>
-                    <td>${a.attempt}</td>
-                    <td>${stateBadge(a.state)}</td>
-                    <td>${a.worker ?? ''}</td>
-                    <td>${formatTime(a.startedAt)}</td>
-                    <td>${between(a.startedAt, a.completedAt)}</td>
-                    <td>${errorText(a.error)}</td>
-                  </tr>`,
-              )}
-            </tbody>
-          </table>`
-        : ''
-    }
-  </li>`;
-}
-
-/** The timeline: each step, its attempts and its activity calls, in order. */
-function timeline(page: RunPage): Html {
-  const { run, extras } = page;
-  const steps = Math.max(
-    run.stepCount ?? 0,
-    run.currentStep.index + 1,
-    ...run.attempts.map((a) => a.stepIndex + 1),
-    ...run.activityCalls.map((c) => c.stepIndex + 1),
-  );
-  const items: Html[] = [];
-  for (let index = 0; index < steps; index++) {
-    const attempts = run.attempts.filter((a) => a.stepIndex === index);
-    const calls = run.activityCalls.filter((c) => c.stepIndex === index);
-    const current = index === run.currentStep.index;
-    const status =
-      index < run.currentStep.index || (current && run.state === 'succeeded')
-        ? 'done'
-        : current
-          ? run.state
-          : 'not reached';
-    const name = page.stepNames?.[index] ?? attempts[0]?.stepName ?? '';
-    items.push(
-      html`<li
-        class="step step-${status.replace(/ /g, '-')}"
-        data-step="${index}"
-      >
-        <div class="step-head">
-          <span class="step-index">${index}</span>
-          <strong>${name || '(unknown step)'}</strong>
-          <span class="muted">${status}</span>${
-            current && run.state === 'running' && extras.attempt_started_at
-              ? html` <span class="muted"
-                  >· attempt ${run.attempt} running since
-                  ${formatTime(extras.attempt_started_at)}${extras.lease_owner ? html` on ${extras.lease_owner}` : ''}</span
-                >`
-              : ''
-          }${current && extras.open_calls > 0 ? html` <span class="muted">· waiting on ${extras.open_calls} call(s)</span>` : ''}
-        </div>
-        ${attempts.length > 0 ? attemptRows(attempts) : ''}
-        ${
-          calls.length > 0
-            ? html`<ul class="calls">
-                ${calls.map(callItem)}
-              </ul>`
-            : ''
-        }
-      </li>`,
-    );
-  }
-  return html`<ol class="timeline">
-    ${items}
-  </ol>`;
-}
-
-/** One run: what it is, where it is, every attempt and call, and its actions. */
+/** One run: what it is, where it is, its attempts and calls (a bounded part), and its actions. */
 export function runPage(ctx: PageContext, page: RunPage): Html {
-  const { run, extras } = page;
-  const live = UNFINISHED.has(run.state);
-  const redriven = extras.redriven_run_id !== null;
+  const { run } = page;
+  const unfinished = UNFINISHED.has(run.state);
+  const rows = page.summaries.reduce((n, s) => n + s.attempts + s.calls, 0);
+  // A page refreshes itself by reading it all again: not for a run so big
+  // that every refresh would count thousands of rows.
+  const live = unfinished && rows <= LIVE_RUN_MAX_ROWS;
+  const redriven = run.redriven_run_id !== null;
+  const stepCount = page.stepNames?.length;
+  const stepName = page.stepNames?.[run.step_index];
   const actions = [
-    live
+    unfinished
       ? actionButton(ctx, 'Cancel run', `${ctx.base}/runs/${run.id}/cancel`)
       : '',
     run.state === 'failed' && !redriven
@@ -170,66 +66,66 @@ export function runPage(ctx: PageContext, page: RunPage): Html {
           <dt>Workflow</dt>
           <dd>
             <a
-              href="${ctx.base}/runs${queryString({ workflow: run.workflowName })}"
-              >${run.workflowName}</a
+              href="${ctx.base}/runs${queryString({ workflow: run.workflow_name })}"
+              >${run.workflow_name}</a
             >
           </dd>
           <dt>Step</dt>
           <dd>
-            ${run.currentStep.index}${run.currentStep.name ? html` <strong>${run.currentStep.name}</strong>` : ''}${run.stepCount !== undefined ? html` of ${run.stepCount}` : ''}
+            ${run.step_index}${stepName ? html` <strong>${stepName}</strong>` : ''}${stepCount !== undefined ? html` of ${stepCount}` : ''}
           </dd>
           <dt>Attempt</dt>
-          <dd>${run.attempt}/${run.maxAttempts}</dd>
+          <dd>${run.attempt}/${run.max_attempts}</dd>
           <dt>Enqueued</dt>
-          <dd>${formatTime(run.createdAt)}</dd>
+          <dd>${formatTime(run.created_at)}</dd>
           <dt>Started</dt>
-          <dd>${formatTime(run.startedAt) || '–'}</dd>
+          <dd>${formatTime(run.started_at) || '–'}</dd>
           <dt>Finished</dt>
           <dd>
-            ${run.completedAt ? html`${formatTime(run.completedAt)} <span class="muted">(took ${between(run.startedAt ?? run.createdAt, run.completedAt)})</span>` : '–'}
+            ${run.completed_at ? html`${formatTime(run.completed_at)} <span class="muted">(took ${between(run.started_at ?? run.created_at, run.completed_at)})</span>` : '–'}
           </dd>
           ${
-            run.runAt && live
+            run.run_at && unfinished
               ? html`<dt>Due</dt>
-                  <dd>${formatTime(run.runAt)}</dd>`
+                  <dd>${formatTime(run.run_at)}</dd>`
               : ''
           }
           <dt>Priority</dt>
           <dd>${run.priority}</dd>
           ${
-            extras.concurrency_key !== null
+            run.concurrency_key !== null
               ? html`<dt>Concurrency key</dt>
-                  <dd><code>${extras.concurrency_key}</code></dd>`
+                  <dd><code>${run.concurrency_key}</code></dd>`
               : ''
           }
           ${
-            run.idempotencyKey !== undefined
+            run.idempotency_key !== null
               ? html`<dt>Idempotency key</dt>
-                  <dd><code>${run.idempotencyKey}</code></dd>`
+                  <dd><code>${run.idempotency_key}</code></dd>`
               : ''
           }
           ${
-            extras.dead_letter !== null
+            run.dead_letter !== null
               ? html`<dt>Dead letter</dt>
                   <dd>
-                    <a
-                      href="${ctx.base}/dead-letters/${encodeURIComponent(extras.dead_letter)}"
-                      >${extras.dead_letter}</a
-                    >${redriven ? html` · redriven ${formatTime(extras.redriven_at)} as ${runLink(ctx, extras.redriven_run_id)}` : ''}
+                    <a href="${queueHref(ctx, run.dead_letter)}"
+                      >${run.dead_letter}</a
+                    >${redriven ? html` · redriven ${formatTime(run.redriven_at)} as ${runLink(ctx, run.redriven_run_id)}` : ''}
                   </dd>`
               : ''
           }
           ${
             run.error
               ? html`<dt>Last error</dt>
-                  <dd>${errorText(run.error)}</dd>`
+                  <dd>${errorText(run.error, RUN_ERROR_CHARS)}</dd>`
               : ''
           }
         </dl>
         <h2>Timeline</h2>
-        ${timeline(page)}
+        ${unfinished && !live ? html`<p class="notice" id="not-live">This page does not refresh itself: the run has ${formatCount(rows)} attempts and activity calls. Reload it to see them change.</p>` : ''}
+        ${timeline(ctx, page)}
         <h2>Payloads</h2>
-        ${ctx.showPayloads ? html`${payload(ctx, 'Input', run.input)}${run.currentStep.index > 0 ? payload(ctx, 'Current step input', extras.step_input === null ? undefined : JSON.parse(extras.step_input)) : ''}${payload(ctx, 'Output', run.output)}` : html`<p class="muted">Inputs and outputs are hidden (<code>showPayloads: false</code>).</p>`}
+        ${ctx.showPayloads ? html`${payload('Input', run.input, run.input_bytes)}${run.step_index > 0 ? payload('Current step input', run.step_input, run.step_input_bytes) : ''}${payload('Output', run.output, run.output_bytes)}` : html`<p class="muted">Inputs and outputs are hidden (<code>showPayloads: false</code>).</p>`}
       </section>`,
   );
 }

@@ -1,3 +1,4 @@
+import { INT32_MAX } from '../../common/limits';
 import { ident, prepared, Schema, sql, SqlQuery } from '../../database/sql';
 
 // What the client, the dashboard, the CLI and replays read of runs and calls.
@@ -78,28 +79,61 @@ export interface RecordedCallRow {
   error: { code: string; message: string; name?: string } | null;
 }
 
-/** The replays asking at once: `(run, step)` pairs, in order. */
+/** A replay asking for its step's recorded calls: those from `fromIndex` on, and `holes`. */
 export interface RecordedCallsKey {
   readonly runId: string;
   readonly stepIndex: number;
+  /** 0 for the whole record; past the calls this worker keeps (RecordedCallsCache). */
+  readonly fromIndex: number;
+  /** Calls below `fromIndex` to read too (kept ones that may still change). */
+  readonly holes: readonly number[];
 }
 
 /**
  * The calls and emits that steps recorded, for their replays: for many steps
- * in one statement (`key` is each row's position in `keys`, from 0).
+ * in one statement (`key` is each row's position in `keys`, from 0), each
+ * from its `fromIndex` on, plus its `holes`. Each is a range of the primary
+ * key (a hole is a range of one), so a replay reads only the rows it asks for.
  */
 export function selectRecordedCalls(
   schema: Schema,
   keys: readonly RecordedCallsKey[],
 ): SqlQuery {
+  const ranges: {
+    key: number[];
+    runId: string[];
+    stepIndex: number[];
+    from: number[];
+    to: number[];
+  } = { key: [], runId: [], stepIndex: [], from: [], to: [] };
+  const range = (
+    key: number,
+    k: RecordedCallsKey,
+    from: number,
+    to: number,
+  ) => {
+    ranges.key.push(key);
+    ranges.runId.push(k.runId);
+    ranges.stepIndex.push(k.stepIndex);
+    ranges.from.push(from);
+    ranges.to.push(to);
+  };
+  keys.forEach((k, key) => {
+    for (const hole of k.holes) {
+      range(key, k, hole, hole);
+    }
+    range(key, k, k.fromIndex, INT32_MAX);
+  });
   return prepared(
     sql`
-    select (k.ord - 1)::int as key, c.call_index, c.kind, c.name, c.args::text as args, c.state,
+    select r.key, c.call_index, c.kind, c.name, c.args::text as args, c.state,
       c.result::text as result, c.error
-    from unnest(${keys.map((k) => k.runId)}::uuid[], ${keys.map((k) => k.stepIndex)}::int[])
-      with ordinality as k(run_id, step_index, ord)
-    join ${ident(schema)}.activity_call c on c.run_id = k.run_id and c.step_index = k.step_index
-    order by k.ord, c.call_index`,
+    from unnest(${ranges.key}::int[], ${ranges.runId}::uuid[], ${ranges.stepIndex}::int[],
+      ${ranges.from}::int[], ${ranges.to}::int[]) as r(key, run_id, step_index, from_index, to_index)
+    join ${ident(schema)}.activity_call c
+      on c.run_id = r.run_id and c.step_index = r.step_index
+        and c.call_index between r.from_index and r.to_index
+    order by r.key, c.call_index`,
     'recorded-calls',
     schema,
   );
