@@ -43,10 +43,7 @@ export type {
   RetryOptions,
   ResultOptions,
 } from './client/enqueue-options.interface';
-export type {
-  DeadLetterEntry,
-  DeadLetterOptions,
-} from './client/dead-letter.interface';
+export type { DeadLetterOptions } from './client/dead-letter.interface';
 export type {
   ScheduleInfo,
   ScheduleOptions,
@@ -55,12 +52,11 @@ export type {
 export type {
   RunDetails,
   AttemptDetails,
-  RecordedError,
-} from './client/run-details.interface';
-export type {
   ActivityCallDetails,
   ActivityAttemptDetails,
-} from './activity/activity-call-details';
+  DeadLetterEntry,
+} from './model/run-details';
+export type { RecordedError } from './model/recorded-error';
 
 // Steps
 export { Transition } from './workflow/transition';
@@ -78,7 +74,7 @@ export {
   OutsideActivityError,
 } from './activity/current-activity';
 export type { ActivityContext } from './activity/current-activity';
-export type { RunState } from './workflow/run-state';
+export type { RunState } from './model/run-state';
 
 // Events and interceptors
 export { UnderwayEvents } from './events/underway-events';

@@ -81,33 +81,6 @@ export function deadLetterCounts(schema: Schema): SqlQuery {
     order by queue`;
 }
 
-export interface RunTemplateRow {
-  workflow_name: string;
-  max_attempts: number;
-  lease_ms: number;
-  priority: number;
-  run_priority: number;
-  ttl_ms: string;
-  dead_letter: string | null;
-}
-
-/**
- * For each workflow, the newest retained run still at its first step: the
- * first step's attempts, lease and priority as the app's code last wrote
- * them (the CLI has no workflow code to read them from).
- */
-export function firstStepTemplates(
-  schema: Schema,
-  workflows: readonly string[],
-): SqlQuery {
-  return sql`
-    select distinct on (workflow_name) workflow_name, max_attempts, lease_ms, priority,
-      run_priority, ttl_ms::text as ttl_ms, dead_letter
-    from ${ident(schema)}.workflow_run
-    where workflow_name = any(${workflows}::text[]) and step_index = 0
-    order by workflow_name, id desc`;
-}
-
 /** Whether a dead-letter queue has ever had an entry. */
 export function deadLetterQueueExists(schema: Schema, queue: string): SqlQuery {
   return sql`select exists (select 1 from ${ident(schema)}.dead_letter where queue = ${queue}) as exists`;

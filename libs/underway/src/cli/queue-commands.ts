@@ -1,19 +1,15 @@
-import { uuidv7 } from '../common/uuid';
 import { withTransaction } from '../database/sql-executor';
 import { readQueueStats } from '../observability/queue-stats';
 import { BUILTIN_DEFAULTS } from '../options/resolve-options';
 import { ScheduleRepository } from '../schedule/schedule.repository';
-import { RunRepository } from '../workflow/run.repository';
-import type { NewRun } from '../engine/sql/admin.sql';
 import {
   deadLetterCounts,
   DeadLetterCountRow,
   deadLetterQueueExists,
   finishedLastHour,
   FinishedRow,
-  firstStepTemplates,
-  RunTemplateRow,
 } from './cli.sql';
+import { cliAdmin } from './cli-admin';
 import { refused, usageError } from './cli.error';
 import { Command, print } from './command';
 import { isRunId, migrated, parseLimit } from './command-arguments';
@@ -48,16 +44,15 @@ export const redriveCommand: Command = {
     }
     const limit = parseLimit(context.values.limit, 100);
     const database = await migrated(context);
-    const runs = new RunRepository(database.schema);
-    const { redriven, defaulted } = await withTransaction(
+    // As client.redrive(), with the first steps' policies the database recorded.
+    const { entries: redriven, guessed: defaulted } = await withTransaction(
       database.pool,
       async (executor) => {
-        const entries = await runs.deadLetters(executor, queue, {
+        const done = await cliAdmin(database).redrive(executor, queue, {
           runIds,
           limit,
-          forRedrive: true,
         });
-        if (entries.length === 0) {
+        if (done.entries.length === 0) {
           const known = await executor.query<{ exists: boolean }>(
             deadLetterQueueExists(database.schema, queue),
           );
@@ -66,32 +61,8 @@ export const redriveCommand: Command = {
               `No dead-letter queue "${queue}" in schema "${database.schema}"`,
             );
           }
-          return { redriven: [], defaulted: [] };
         }
-        const workflows = [...new Set(entries.map((e) => e.workflow_name))];
-        const templates = new Map(
-          (
-            await executor.query<RunTemplateRow>(
-              firstStepTemplates(database.schema, workflows),
-            )
-          ).rows.map((row) => [row.workflow_name, row]),
-        );
-        const newRuns = entries.map((entry) =>
-          newRunLike(entry.workflow_name, entry.input, queue, templates),
-        );
-        const ids = await runs.insertMany(executor, newRuns);
-        await runs.markRedriven(
-          executor,
-          entries.map((entry, i) => ({ id: entry.id, runId: ids[i]! })),
-        );
-        return {
-          redriven: entries.map((entry, i) => ({
-            runId: entry.run_id,
-            workflowName: entry.workflow_name,
-            newRunId: ids[i]!,
-          })),
-          defaulted: workflows.filter((name) => !templates.has(name)),
-        };
+        return done;
       },
     );
     for (const name of defaulted) {
@@ -240,28 +211,3 @@ export const statsCommand: Command = {
     );
   },
 };
-
-/** A new run of `workflowName` at its first step, as the app last wrote one. */
-function newRunLike(
-  workflowName: string,
-  input: string | null,
-  queue: string,
-  templates: ReadonlyMap<string, RunTemplateRow>,
-): NewRun {
-  const template = templates.get(workflowName);
-  return {
-    id: uuidv7(),
-    workflowName,
-    input,
-    maxAttempts: template?.max_attempts ?? BUILTIN_DEFAULTS.retry.maxAttempts,
-    leaseMs: template?.lease_ms ?? BUILTIN_DEFAULTS.heartbeatMs,
-    priority: template?.priority ?? 0,
-    runPriority: template?.run_priority ?? 0,
-    runAt: null,
-    delayMs: 0,
-    concurrencyKey: null,
-    idempotencyKey: null,
-    deadLetter: template ? template.dead_letter : queue,
-    ttlMs: template ? Number(template.ttl_ms) : BUILTIN_DEFAULTS.ttlMs,
-  };
-}

@@ -1,17 +1,8 @@
-import { ActivityCallRepository } from '../activity/activity-call.repository';
-import { toActivityCallDetails } from '../activity/activity-call-details';
-import { deserializePayload } from '../common/json-payload';
 import { withTransaction } from '../database/sql-executor';
+import { RunNotFoundError } from '../errors/run-not-found.error';
 import { RunNotRetryableError } from '../errors/run-not-retryable.error';
-import {
-  lockDeadLetterForRetry,
-  lockRunForRetry,
-  retryFailedRun,
-  RetryDeadLetterRow,
-  RetryTargetRow,
-} from '../engine/sql/retry.sql';
-import { RunRepository } from '../workflow/run.repository';
-import type { RunState } from '../workflow/run-state';
+import type { RunState } from '../model/run-state';
+import { cliAdmin } from './cli-admin';
 import { listRuns, RunListRow } from './cli.sql';
 import { refused, usageError } from './cli.error';
 import type { CliDatabase } from './cli-database';
@@ -94,42 +85,38 @@ export const runCommand: Command = {
   async run(context) {
     const id = runId(context);
     const database = await migrated(context);
-    const runs = new RunRepository(database.schema);
-    const row = await runs.find(database.executor, id);
-    if (!row) {
+    // As client.getRun(), without the workflow code: no step names.
+    const run = await cliAdmin(database).getRun(database.executor, id);
+    if (!run) {
       throw notFound(id, database);
     }
-    const [attempts, calls] = await Promise.all([
-      runs.attempts(database.executor, id),
-      new ActivityCallRepository(database.schema).ofRun(database.executor, id),
-    ]);
     const details = {
-      id: row.id,
-      workflowName: row.workflow_name,
-      state: row.state,
-      stepIndex: row.step_index,
-      attempt: row.attempt,
-      maxAttempts: row.max_attempts,
-      priority: row.priority,
-      runAt: row.run_at,
-      idempotencyKey: row.idempotency_key,
-      input: deserializePayload(row.input),
-      output: deserializePayload(row.output),
-      error: row.error,
-      createdAt: row.created_at,
-      updatedAt: row.updated_at,
-      startedAt: row.started_at,
-      completedAt: row.completed_at,
-      attempts: attempts.map((a) => ({
-        stepIndex: a.step_index,
+      id: run.id,
+      workflowName: run.workflowName,
+      state: run.state,
+      stepIndex: run.currentStep.index,
+      attempt: run.attempt,
+      maxAttempts: run.maxAttempts,
+      priority: run.priority,
+      runAt: run.runAt ?? null,
+      idempotencyKey: run.idempotencyKey ?? null,
+      input: run.input,
+      output: run.output,
+      error: run.error ?? null,
+      createdAt: run.createdAt,
+      updatedAt: run.updatedAt,
+      startedAt: run.startedAt ?? null,
+      completedAt: run.completedAt ?? null,
+      attempts: run.attempts.map((a) => ({
+        stepIndex: a.stepIndex,
         attempt: a.attempt,
         state: a.state,
-        error: a.error,
-        worker: a.worker,
-        startedAt: a.started_at,
-        completedAt: a.completed_at,
+        error: a.error ?? null,
+        worker: a.worker ?? null,
+        startedAt: a.startedAt ?? null,
+        completedAt: a.completedAt,
       })),
-      activityCalls: calls.map(toActivityCallDetails),
+      activityCalls: run.activityCalls,
     };
     const text =
       formatRecord([
@@ -140,7 +127,7 @@ export const runCommand: Command = {
         ['Attempt', `${details.attempt}/${details.maxAttempts}`],
         [
           'Error',
-          row.error ? `[${row.error.code}] ${row.error.message}` : null,
+          run.error ? `[${run.error.code}] ${run.error.message}` : null,
         ],
         ['Due', details.runAt],
         ['Created', details.createdAt],
@@ -186,13 +173,13 @@ export const cancelCommand: Command = {
   async run(context) {
     const id = runId(context);
     const database = await migrated(context);
-    const runs = new RunRepository(database.schema);
-    const previous = (await runs.cancel(database.executor, id))?.previousState;
+    const admin = cliAdmin(database);
+    const previous = await admin.cancel(database.executor, id);
     if (previous === undefined) {
-      const row = await runs.find(database.executor, id);
-      throw row
+      const run = await admin.getRun(database.executor, id);
+      throw run
         ? refused(
-            `Run ${id} is ${row.state}: only a pending, running or waiting run can be cancelled`,
+            `Run ${id} is ${run.state}: only a pending, running or waiting run can be cancelled`,
           )
         : notFound(id, database);
     }
@@ -217,36 +204,17 @@ export const retryCommand: Command = {
   async run(context) {
     const id = runId(context);
     const database = await migrated(context);
-    const retried = await withTransaction(database.pool, async (executor) => {
-      const target = (
-        await executor.query<RetryTargetRow>(
-          lockRunForRetry(database.schema, id),
-        )
-      ).rows[0];
-      if (!target) {
+    // As client.retry(), with the budgets the run recorded.
+    const retried = await withTransaction(database.pool, (executor) =>
+      cliAdmin(database).retry(executor, id),
+    ).catch((err: unknown) => {
+      if (err instanceof RunNotFoundError) {
         throw notFound(id, database);
       }
-      if (target.state !== 'failed') {
-        throw refused(
-          new RunNotRetryableError(id, target.state as RunState).message,
-        );
+      if (err instanceof RunNotRetryableError) {
+        throw refused(err.message);
       }
-      const entry = (
-        await executor.query<RetryDeadLetterRow>(
-          lockDeadLetterForRetry(database.schema, id),
-        )
-      ).rows[0];
-      if (entry?.redriven_run_id) {
-        throw refused(
-          new RunNotRetryableError(id, 'failed', entry.redriven_run_id).message,
-        );
-      }
-      // No budgets: the statement keeps each task's recorded max_attempts.
-      const { rows } = await executor.query<{
-        state: RunState;
-        reset_calls: number;
-      }>(retryFailedRun(database.schema, id, { steps: [], activities: {} }));
-      return { ...rows[0]!, stepIndex: target.step_index };
+      throw err;
     });
     print(
       context,
@@ -254,11 +222,11 @@ export const retryCommand: Command = {
         runId: id,
         state: retried.state,
         stepIndex: retried.stepIndex,
-        resetCalls: retried.reset_calls,
+        resetCalls: retried.resetCalls,
       },
       `Run ${id} retried at step ${retried.stepIndex}: ${retried.state}` +
-        (retried.reset_calls > 0
-          ? ` (its ${retried.reset_calls} failed activity call(s) run again first)`
+        (retried.resetCalls > 0
+          ? ` (its ${retried.resetCalls} failed activity call(s) run again first)`
           : '') +
         '.\n',
     );

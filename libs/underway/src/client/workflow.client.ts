@@ -1,28 +1,21 @@
-import { ActivityCallRepository } from '../activity/activity-call.repository';
-import { toActivityCallDetails } from '../activity/activity-call-details';
 import { Inject, Injectable } from '@nestjs/common';
 import { describeValue } from '../common/describe-value';
-import { deserializePayload, serializePayload } from '../common/json-payload';
+import { serializePayload } from '../common/json-payload';
 import { isUuid } from '../common/uuid';
-import {
-  EntityManagerExecutor,
-  PoolExecutor,
-  SqlExecutor,
-  withTransaction,
-} from '../database/sql-executor';
+import type { SqlExecutor } from '../database/sql-executor';
 import { UnderwayDatabase } from '../database/underway-database';
 import { WorkflowRef, WorkflowRegistry } from '../discovery/workflow.registry';
-import { InvalidInputError } from '../errors/invalid-input.error';
-import { ResultTimeoutError } from '../errors/result-timeout.error';
-import { RunNotFoundError } from '../errors/run-not-found.error';
-import { UnderwayClosedError } from '../errors/underway-closed.error';
-import { WorkflowRunFailedError } from '../errors/workflow-run-failed.error';
-import type { ResolvedOptions } from '../options/resolved-options';
+import { newRunOf } from '../engine/new-run';
+import { RegistryPolicies } from '../engine/policy-source';
+import { RunAdmin } from '../engine/run-admin';
+import { RunRepository } from '../engine/run.repository';
+import type { NewRun } from '../engine/sql/admin.sql';
 import { TransitionWriter } from '../engine/transition.writer';
-import { UnderwayBootstrap } from '../underway.bootstrap';
-import { UNDERWAY_OPTIONS } from '../underway.module-definition';
-import { RunEvents } from '../workflow/run-events';
-import type { RunState } from '../workflow/run-state';
+import { InvalidInputError } from '../errors/invalid-input.error';
+import { RunNotFoundError } from '../errors/run-not-found.error';
+import type { DeadLetterEntry, RunDetails } from '../model/run-details';
+import type { RunState } from '../model/run-state';
+import type { ResolvedOptions } from '../options/resolved-options';
 import { parseSchedule } from '../schedule/schedule-expression';
 import type {
   ScheduleInfo,
@@ -30,11 +23,10 @@ import type {
   UnscheduleOptions,
 } from '../schedule/schedule.interface';
 import { ScheduleRepository } from '../schedule/schedule.repository';
-import { newRunOf } from '../workflow/new-run';
-import { RunRepository } from '../workflow/run.repository';
-import { retryRun } from '../workflow/run-retry';
-import type { NewRun } from '../engine/sql/admin.sql';
 import { refuseOwnRunLock } from '../transaction/attempt-owner';
+import { UnderwayBootstrap } from '../underway.bootstrap';
+import { UNDERWAY_OPTIONS } from '../underway.module-definition';
+import { RunEvents } from '../workflow/run-events';
 import {
   checkCancelOptions,
   checkDeadLetterOptions,
@@ -46,20 +38,16 @@ import {
   checkScheduleOptions,
   checkUnscheduleOptions,
 } from './call-options';
-import type {
-  DeadLetterEntry,
-  DeadLetterOptions,
-} from './dead-letter.interface';
+import { ClientGate } from './client-gate';
+import type { DeadLetterOptions } from './dead-letter.interface';
 import type {
   CancelOptions,
   EnqueueOptions,
   ResultOptions,
   RetryOptions,
 } from './enqueue-options.interface';
-import type { AttemptDetails, RunDetails } from './run-details.interface';
+import { RunResults } from './run-results';
 import { RunHandleBackend, WorkflowRun } from './workflow-run';
-
-const RESULT_POLL_MAX_MS = 1_000;
 
 /**
  * Enqueues and inspects workflow runs. Inject it anywhere:
@@ -81,42 +69,41 @@ const RESULT_POLL_MAX_MS = 1_000;
  */
 @Injectable()
 export class WorkflowClient {
-  private readonly runs: RunRepository;
-  private readonly calls: ActivityCallRepository;
+  private readonly gate: ClientGate;
+  private readonly admin: RunAdmin;
+  private readonly results: RunResults;
   private readonly schedules: ScheduleRepository;
   /** What `WorkflowRun` handles call: the same work, named after the handle's methods. */
   private readonly handles: RunHandleBackend;
-  /** The `result()` waits in progress, woken at once when Underway closes. */
-  private readonly waits = new Set<() => void>();
 
   /** @internal Made by Nest's injector; its parameters are the library's own. */
   constructor(
     @Inject(UNDERWAY_OPTIONS) private readonly options: ResolvedOptions,
     private readonly registry: WorkflowRegistry,
-    private readonly database: UnderwayDatabase,
-    private readonly events: RunEvents,
-    private readonly bootstrap: UnderwayBootstrap,
+    database: UnderwayDatabase,
+    events: RunEvents,
+    bootstrap: UnderwayBootstrap,
     private readonly writer: TransitionWriter,
   ) {
-    this.runs = new RunRepository(options.schema);
-    this.calls = new ActivityCallRepository(options.schema);
+    this.gate = new ClientGate(database, bootstrap);
+    this.admin = new RunAdmin(
+      options.schema,
+      writer,
+      new RegistryPolicies(registry),
+    );
+    this.results = new RunResults(
+      this.gate,
+      new RunRepository(options.schema),
+      events,
+    );
     this.schedules = new ScheduleRepository(options.schema);
     this.handles = {
-      status: (runId) => this.readStatus('WorkflowRun.status()', runId),
+      status: (runId) => this.results.status('WorkflowRun.status()', runId),
       result: <TOutput>(runId: string, resultOptions?: ResultOptions) =>
         this.awaitResult<TOutput>('WorkflowRun.result()', runId, resultOptions),
       cancel: (runId) =>
         this.cancelRun('WorkflowRun.cancel()', runId, undefined),
     };
-    database.closedSignal.addEventListener(
-      'abort',
-      () => {
-        for (const wake of [...this.waits]) {
-          wake();
-        }
-      },
-      { once: true },
-    );
   }
 
   /**
@@ -131,12 +118,12 @@ export class WorkflowClient {
     options?: EnqueueOptions,
   ): Promise<WorkflowRun<TOutput>> {
     const operation = 'WorkflowClient.enqueue()';
-    this.assertOpen(operation);
+    this.gate.assertOpen(operation);
     const definition = this.registry.get(workflow);
     const checked = checkEnqueueOptions(options);
     const run = newRunOf(definition, this.serialize(input), checked);
     const { id } = await this.writer.insertRun(
-      await this.executor(operation, checked),
+      await this.gate.executor(operation, checked.manager),
       run,
       { source: 'client' },
     );
@@ -155,7 +142,7 @@ export class WorkflowClient {
     options?: Omit<EnqueueOptions, 'idempotencyKey'>,
   ): Promise<WorkflowRun<TOutput>[]> {
     const operation = 'WorkflowClient.enqueueMany()';
-    this.assertOpen(operation);
+    this.gate.assertOpen(operation);
     const definition = this.registry.get(workflow);
     const checked = checkEnqueueManyOptions(options);
     if (!Array.isArray(inputs)) {
@@ -185,7 +172,7 @@ export class WorkflowClient {
       return [];
     }
     const ids = await this.writer.insertRuns(
-      await this.executor(operation, checked),
+      await this.gate.executor(operation, checked.manager),
       definition.name,
       runs,
       { source: 'client' },
@@ -200,7 +187,7 @@ export class WorkflowClient {
     runId: string,
     workflowName: string,
   ): WorkflowRun<TOutput> {
-    this.assertOpen('WorkflowClient.run()');
+    this.gate.assertOpen('WorkflowClient.run()');
     return new WorkflowRun<TOutput>(runId, workflowName, this.handles);
   }
 
@@ -209,53 +196,11 @@ export class WorkflowClient {
     runId: string,
   ): Promise<RunDetails<TOutput> | null> {
     const operation = 'WorkflowClient.getRun()';
-    this.assertOpen(operation);
-    if (!isUuid(runId)) {
-      return null;
-    }
-    const executor = await this.executor(operation, {});
-    const row = await this.runs.find(executor, runId);
-    if (!row) {
-      return null;
-    }
-    const [attemptRows, callRows] = await Promise.all([
-      this.runs.attempts(executor, runId),
-      this.calls.ofRun(executor, runId),
-    ]);
-    const definition = this.registry.find(row.workflow_name);
-    const stepName = (index: number): string | undefined =>
-      definition?.steps[index]?.method;
-    const attempts: AttemptDetails[] = attemptRows.map((a) => ({
-      stepIndex: a.step_index,
-      stepName: stepName(a.step_index),
-      attempt: a.attempt,
-      state: a.state as AttemptDetails['state'],
-      error: a.error ?? undefined,
-      worker: a.worker ?? undefined,
-      startedAt: a.started_at ?? undefined,
-      completedAt: a.completed_at,
-    }));
-    return {
-      id: row.id,
-      workflowName: row.workflow_name,
-      state: row.state as RunState,
-      currentStep: { index: row.step_index, name: stepName(row.step_index) },
-      stepCount: definition?.steps.length,
-      input: deserializePayload(row.input),
-      output: deserializePayload<TOutput>(row.output),
-      error: row.error ?? undefined,
-      attempt: row.attempt,
-      maxAttempts: row.max_attempts,
-      priority: row.priority,
-      runAt: row.run_at ?? undefined,
-      idempotencyKey: row.idempotency_key ?? undefined,
-      attempts,
-      activityCalls: callRows.map(toActivityCallDetails),
-      createdAt: row.created_at,
-      updatedAt: row.updated_at,
-      startedAt: row.started_at ?? undefined,
-      completedAt: row.completed_at ?? undefined,
-    };
+    this.gate.assertOpen(operation);
+    return this.admin.getRun<TOutput>(
+      await this.gate.executor(operation, undefined),
+      runId,
+    );
   }
 
   /**
@@ -275,14 +220,11 @@ export class WorkflowClient {
     runId: string,
     options: unknown,
   ): Promise<boolean> {
-    this.assertOpen(operation);
+    this.gate.assertOpen(operation);
     const checked = checkCancelOptions(options);
-    if (!isUuid(runId)) {
-      return false;
-    }
     refuseOwnRunLock(checked.manager, runId, 'client.cancel()');
-    const previous = await this.writer.cancel(
-      await this.executor(operation, checked),
+    const previous = await this.admin.cancel(
+      await this.gate.executor(operation, checked.manager),
       runId,
     );
     return previous !== undefined;
@@ -304,25 +246,17 @@ export class WorkflowClient {
     options?: RetryOptions,
   ): Promise<WorkflowRun<TOutput>> {
     const operation = 'WorkflowClient.retry()';
-    this.assertOpen(operation);
+    this.gate.assertOpen(operation);
     const checked = checkRetryOptions(options);
     if (!isUuid(runId)) {
       throw new RunNotFoundError(runId);
     }
     refuseOwnRunLock(checked.manager, runId, 'client.retry()');
-    const retry = (executor: SqlExecutor) =>
-      retryRun(executor, this.options.schema, this.registry, runId);
-    await this.ready(operation);
-    const { workflowName } = checked.manager
-      ? await retry(
-          this.refuseOnceClosed(
-            operation,
-            new EntityManagerExecutor(checked.manager),
-          ),
-        )
-      : await withTransaction(this.database.pool, (executor) =>
-          retry(this.refuseOnceClosed(operation, executor)),
-        );
+    const { workflowName } = await this.gate.inTransaction(
+      operation,
+      checked.manager,
+      (executor) => this.admin.retry(executor, runId),
+    );
     return new WorkflowRun<TOutput>(runId, workflowName, this.handles);
   }
 
@@ -340,60 +274,22 @@ export class WorkflowClient {
     options?: DeadLetterOptions,
   ): Promise<WorkflowRun<TOutput>[]> {
     const operation = 'WorkflowClient.redrive()';
-    this.assertOpen(operation);
+    this.gate.assertOpen(operation);
     const name = checkQueueName(queue);
     const checked = checkDeadLetterOptions(options, 'redrive');
-    const query = { ...checked, forRedrive: true };
-    const redrive = async (
-      executor: SqlExecutor,
-    ): Promise<WorkflowRun<TOutput>[]> => {
-      const entries = await this.runs.deadLetters(executor, name, query);
-      if (entries.length === 0) {
-        return [];
-      }
-      const runs = entries.map((entry) =>
-        newRunOf(this.registry.get(entry.workflow_name), entry.input),
-      );
-      // One insert per workflow (usually one): each is one enqueue to the
-      // interceptors and the events.
-      const ids = new Map<NewRun, string>();
-      for (const [workflowName, ofWorkflow] of groupBy(
-        runs,
-        (run) => run.workflowName,
-      )) {
-        const inserted = await this.writer.insertRuns(
-          executor,
-          workflowName,
-          ofWorkflow,
-          { source: 'redrive', queue: name },
-        );
-        ofWorkflow.forEach((run, i) => ids.set(run, inserted[i] as string));
-      }
-      await this.runs.markRedriven(
-        executor,
-        entries.map((entry, i) => ({
-          id: entry.id,
-          runId: ids.get(runs[i] as NewRun) as string,
-        })),
-      );
-      return runs.map(
-        (run) =>
-          new WorkflowRun<TOutput>(
-            ids.get(run) as string,
-            run.workflowName,
-            this.handles,
-          ),
-      );
-    };
-    await this.ready(operation);
-    const manager = checked.manager;
-    return manager
-      ? redrive(
-          this.refuseOnceClosed(operation, new EntityManagerExecutor(manager)),
-        )
-      : withTransaction(this.database.pool, (executor) =>
-          redrive(this.refuseOnceClosed(operation, executor)),
-        );
+    const { entries } = await this.gate.inTransaction(
+      operation,
+      checked.manager,
+      (executor) => this.admin.redrive(executor, name, checked),
+    );
+    return entries.map(
+      (entry) =>
+        new WorkflowRun<TOutput>(
+          entry.newRunId,
+          entry.workflowName,
+          this.handles,
+        ),
+    );
   }
 
   /**
@@ -413,7 +309,7 @@ export class WorkflowClient {
     options?: ScheduleOptions,
   ): Promise<ScheduleInfo> {
     const operation = 'WorkflowClient.schedule()';
-    this.assertOpen(operation);
+    this.gate.assertOpen(operation);
     const definition = this.registry.get(workflow);
     const checked = checkScheduleOptions(options);
     const expression = parseSchedule(schedule, {
@@ -430,12 +326,7 @@ export class WorkflowClient {
         overlap: checked.overlap,
         source: 'client',
       });
-    await this.ready(operation);
-    return checked.manager
-      ? upsert(await this.executor(operation, checked))
-      : withTransaction(this.database.pool, (executor) =>
-          upsert(this.refuseOnceClosed(operation, executor)),
-        );
+    return this.gate.inTransaction(operation, checked.manager, upsert);
   }
 
   /**
@@ -447,11 +338,11 @@ export class WorkflowClient {
     options?: UnscheduleOptions,
   ): Promise<boolean> {
     const operation = 'WorkflowClient.unschedule()';
-    this.assertOpen(operation);
+    this.gate.assertOpen(operation);
     const definition = this.registry.get(workflow);
     const checked = checkUnscheduleOptions(options);
     return this.schedules.delete(
-      await this.executor(operation, checked),
+      await this.gate.executor(operation, checked.manager),
       definition.name,
       checked.key,
     );
@@ -460,10 +351,13 @@ export class WorkflowClient {
   /** The schedules of `workflow`, or of every workflow, by workflow and key. */
   async listSchedules(workflow?: WorkflowRef): Promise<ScheduleInfo[]> {
     const operation = 'WorkflowClient.listSchedules()';
-    this.assertOpen(operation);
+    this.gate.assertOpen(operation);
     const name =
       workflow === undefined ? null : this.registry.get(workflow).name;
-    return this.schedules.list(await this.executor(operation, {}), name);
+    return this.schedules.list(
+      await this.gate.executor(operation, undefined),
+      name,
+    );
   }
 
   /**
@@ -476,43 +370,19 @@ export class WorkflowClient {
     options?: DeadLetterOptions,
   ): Promise<DeadLetterEntry[]> {
     const operation = 'WorkflowClient.getDeadLetters()';
-    this.assertOpen(operation);
+    this.gate.assertOpen(operation);
     const name = checkQueueName(queue);
     const checked = checkDeadLetterOptions(options, 'getDeadLetters');
-    const rows = await this.runs.deadLetters(
-      await this.executor(operation, checked),
+    return this.admin.deadLetters(
+      await this.gate.executor(operation, checked.manager),
       name,
-      { ...checked, forRedrive: false },
+      checked,
     );
-    return rows.map((row) => ({
-      queue: row.queue,
-      runId: row.run_id,
-      workflowName: row.workflow_name,
-      input: deserializePayload(row.input),
-      error: row.error ?? undefined,
-      failedAt: row.failed_at,
-      redrivenAt: row.redriven_at ?? undefined,
-      redrivenRunId: row.redriven_run_id ?? undefined,
-    }));
   }
 
   /** @throws RunNotFoundError, UnderwayClosedError */
   async status(runId: string): Promise<RunState> {
-    return this.readStatus('WorkflowClient.status()', runId);
-  }
-
-  private async readStatus(
-    operation: string,
-    runId: string,
-  ): Promise<RunState> {
-    this.assertOpen(operation);
-    const row = isUuid(runId)
-      ? await this.runs.status(await this.executor(operation, {}), runId)
-      : undefined;
-    if (!row) {
-      throw new RunNotFoundError(runId);
-    }
-    return row.state as RunState;
+    return this.results.status('WorkflowClient.status()', runId);
   }
 
   /**
@@ -527,59 +397,14 @@ export class WorkflowClient {
     return this.awaitResult<TOutput>('WorkflowClient.result()', runId, options);
   }
 
-  private async awaitResult<TOutput>(
+  private awaitResult<TOutput>(
     operation: string,
     runId: string,
     options: unknown,
   ): Promise<TOutput> {
-    this.assertOpen(operation);
-    // At most MAX_STORED_DURATION_MS (parseDuration's bound): the deadline stays finite.
+    this.gate.assertOpen(operation);
     const { timeoutMs } = checkResultOptions(options);
-    const deadline = Date.now() + timeoutMs;
-    // Refuses each poll once Underway has closed.
-    const executor = await this.executor(operation, {});
-    let pollMs = 10;
-    for (;;) {
-      const row = isUuid(runId)
-        ? await this.runs.status(executor, runId)
-        : undefined;
-      if (!row) {
-        throw new RunNotFoundError(runId);
-      }
-      if (row.state === 'succeeded') {
-        return deserializePayload<TOutput>(row.output);
-      }
-      if (row.state === 'failed' || row.state === 'cancelled') {
-        throw new WorkflowRunFailedError(
-          runId,
-          row.state,
-          row.error?.code,
-          row.error?.message,
-        );
-      }
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) {
-        throw new ResultTimeoutError(runId, timeoutMs);
-      }
-      // Checked again just before waiting: close() wakes the waits it finds.
-      this.assertOpen(operation);
-      await this.waitForFinish(runId, Math.min(pollMs, remaining));
-      pollMs = Math.min(pollMs * 2, RESULT_POLL_MAX_MS);
-    }
-  }
-
-  private waitForFinish(runId: string, ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        unsubscribe();
-        this.waits.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      const unsubscribe = this.events.onFinished(runId, done);
-      this.waits.add(done);
-    });
+    return this.results.result<TOutput>(operation, runId, timeoutMs);
   }
 
   private serialize(input: unknown, root?: string): string | null {
@@ -590,77 +415,4 @@ export class WorkflowClient {
       root,
     );
   }
-
-  /**
-   * Waits for the schema to be ready (after a boot with the database down);
-   * the executor refuses every statement once Underway has closed.
-   */
-  private async executor(
-    operation: string,
-    options: { manager?: EnqueueOptions['manager'] | undefined },
-  ): Promise<SqlExecutor> {
-    await this.ready(operation);
-    return this.refuseOnceClosed(
-      operation,
-      options.manager
-        ? new EntityManagerExecutor(options.manager)
-        : new PoolExecutor(this.database.pool),
-    );
-  }
-
-  /** @throws UnderwayClosedError when Underway closed while waiting (or before) */
-  private async ready(operation: string): Promise<void> {
-    try {
-      await this.bootstrap.whenReady();
-    } catch (err) {
-      // Closing during a boot with the database down ends the wait with the
-      // error of the boot it aborted: say what happened, keeping that as the cause.
-      this.assertOpen(operation, err);
-      throw err;
-    }
-    this.assertOpen(operation);
-  }
-
-  /**
-   * A call under way when Underway closes (a `getRun()` between its two
-   * statements, a `result()` between two polls) gets the typed error, not
-   * pg's "Cannot use a pool after calling end on the pool".
-   */
-  private refuseOnceClosed(
-    operation: string,
-    executor: SqlExecutor,
-  ): SqlExecutor {
-    return {
-      query: async (query) => {
-        this.assertOpen(operation);
-        return executor.query(query);
-      },
-      afterCommit: (fn) => executor.afterCommit(fn),
-    };
-  }
-
-  /** @throws UnderwayClosedError once Underway has closed (the application shut down) */
-  private assertOpen(operation: string, cause?: unknown): void {
-    if (this.database.isClosed) {
-      throw new UnderwayClosedError(
-        operation,
-        cause === undefined ? undefined : { cause },
-      );
-    }
-  }
-}
-
-/** `items` by `key`, each group in input order. */
-function groupBy<T, K>(items: readonly T[], key: (item: T) => K): Map<K, T[]> {
-  const groups = new Map<K, T[]>();
-  for (const item of items) {
-    const k = key(item);
-    const group = groups.get(k);
-    if (group) {
-      group.push(item);
-    } else {
-      groups.set(k, [item]);
-    }
-  }
-  return groups;
 }

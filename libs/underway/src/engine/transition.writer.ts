@@ -9,8 +9,19 @@ import { UnderwayEvents } from '../events/underway-events';
 import type { EnqueueRequest } from '../events/underway.interceptor';
 import type { FencedOutcome } from '../queue/claimed-run';
 import { RunQueueRepository } from '../queue/run-queue.repository';
-import { RunRepository } from '../workflow/run.repository';
-import type { NewRun } from './sql/admin.sql';
+import { RunNotFoundError } from '../errors/run-not-found.error';
+import { RunNotRetryableError } from '../errors/run-not-retryable.error';
+import type { RunState } from '../model/run-state';
+import { RunRepository } from './run.repository';
+import type { DeadLetterRow, NewRun } from './sql/admin.sql';
+import {
+  lockDeadLetterForRetry,
+  lockRunForRetry,
+  retryFailedRun,
+  RetryBudgets,
+  RetryDeadLetterRow,
+  RetryTargetRow,
+} from './sql/retry.sql';
 
 /** Where new runs come from, and what the interceptors see of them. */
 export interface InsertOrigin {
@@ -19,6 +30,17 @@ export interface InsertOrigin {
   readonly queue?: string;
   /** The schedule whose tick this is. */
   readonly schedule?: { readonly key: string; readonly fireAt: Date };
+}
+
+/** What a retry did. */
+export interface RetriedRun {
+  readonly workflowName: string;
+  /** The step it retries. */
+  readonly stepIndex: number;
+  /** `pending`, or `waiting` on the failed calls it runs again first. */
+  readonly state: RunState;
+  /** The failed `ctx.call`s of the step that run again. */
+  readonly resetCalls: number;
 }
 
 /**
@@ -34,7 +56,7 @@ export class TransitionWriter {
   private readonly tasks: RunQueueRepository;
 
   constructor(
-    schema: Schema,
+    private readonly schema: Schema,
     private readonly events: UnderwayEvents,
     private readonly interceptors: InterceptorChain,
   ) {
@@ -139,6 +161,94 @@ export class TransitionWriter {
       this.finished(executor, runId, cancelled.workflowName, 'cancelled');
     }
     return cancelled?.previousState;
+  }
+
+  /**
+   * Retries a failed run in place, on `executor`, which must be inside a
+   * transaction (the run's row, then its dead-letter entry, stay locked until
+   * it commits): a fresh attempt budget (`budgetsFor` its workflow) at the
+   * step that failed, whose failed calls run again first.
+   *
+   * @throws RunNotFoundError, RunNotRetryableError, and what `budgetsFor` throws
+   */
+  async retry(
+    executor: SqlExecutor,
+    runId: string,
+    budgetsFor: (workflowName: string) => RetryBudgets,
+  ): Promise<RetriedRun> {
+    const target = (
+      await executor.query<RetryTargetRow>(lockRunForRetry(this.schema, runId))
+    ).rows[0];
+    if (!target) {
+      throw new RunNotFoundError(runId);
+    }
+    if (target.state !== 'failed') {
+      throw new RunNotRetryableError(runId, target.state as RunState);
+    }
+    // The budgets come from the code that will run the step.
+    const budgets = budgetsFor(target.workflow_name);
+    const entry = (
+      await executor.query<RetryDeadLetterRow>(
+        lockDeadLetterForRetry(this.schema, runId),
+      )
+    ).rows[0];
+    if (entry?.redriven_run_id) {
+      throw new RunNotRetryableError(runId, 'failed', entry.redriven_run_id);
+    }
+    const retried = (
+      await executor.query<{ state: RunState; reset_calls: number }>(
+        retryFailedRun(this.schema, runId, budgets),
+      )
+    ).rows[0];
+    if (!retried) {
+      // Never: the row is locked and was seen failed.
+      throw new RunNotRetryableError(runId, 'failed');
+    }
+    return {
+      workflowName: target.workflow_name,
+      stepIndex: target.step_index,
+      state: retried.state,
+      resetCalls: retried.reset_calls,
+    };
+  }
+
+  /**
+   * Enqueues `runs` in place of the dead-letter entries `entries` (same
+   * order) and marks those redriven, on `executor` (inside a transaction):
+   * one insert per workflow, each an enqueue of source `redrive`.
+   * @returns the new run ids, in `entries`' order
+   */
+  async redrive(
+    executor: SqlExecutor,
+    queue: string,
+    entries: readonly DeadLetterRow[],
+    runs: readonly NewRun[],
+  ): Promise<string[]> {
+    const ids = new Map<NewRun, string>();
+    const byWorkflow = new Map<string, NewRun[]>();
+    for (const run of runs) {
+      const group = byWorkflow.get(run.workflowName);
+      if (group) {
+        group.push(run);
+      } else {
+        byWorkflow.set(run.workflowName, [run]);
+      }
+    }
+    for (const [workflowName, ofWorkflow] of byWorkflow) {
+      const inserted = await this.insertRuns(
+        executor,
+        workflowName,
+        ofWorkflow,
+        { source: 'redrive', queue },
+      );
+      ofWorkflow.forEach((run, i) => ids.set(run, inserted[i] as string));
+    }
+    const runIds = runs.map((run) => ids.get(run) as string);
+    await this.runs.markRedriven(
+      executor,
+      entries.map((entry, i) => ({ id: entry.id, runId: runIds[i] as string })),
+    );
+    return runIds;
   }
 
   /** Announces, once `executor`'s transaction commits, that a run finished. */

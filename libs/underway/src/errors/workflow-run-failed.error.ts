@@ -1,4 +1,4 @@
-import type { RunState } from '../workflow/run-state';
+import type { RunState } from '../model/run-state';
 import { UnderwayError } from './underway.error';
 
 /**

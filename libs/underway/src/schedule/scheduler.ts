@@ -18,7 +18,7 @@ import type { WorkflowRegistry } from '../discovery/workflow.registry';
 import { InvalidScheduleError } from '../errors/invalid-schedule.error';
 import type { TransitionWriter } from '../engine/transition.writer';
 import type { UnderwayEvents } from '../events/underway-events';
-import { newRunOf } from '../workflow/new-run';
+import { newRunOf } from '../engine/new-run';
 import { ScheduleExpression, storedSchedule } from './schedule-expression';
 import {
   advanceSchedule,

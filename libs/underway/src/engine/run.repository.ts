@@ -7,7 +7,7 @@ import {
   selectAttempts,
   selectRun,
   selectRunStatus,
-} from '../engine/sql/read.sql';
+} from './sql/read.sql';
 import {
   cancelRun,
   DeadLetterRow,
@@ -17,7 +17,7 @@ import {
   insertRun,
   insertRuns,
   NewRun,
-} from '../engine/sql/admin.sql';
+} from './sql/admin.sql';
 
 /**
  * Runs `run.sql.ts` through whatever executor (and transaction) the caller

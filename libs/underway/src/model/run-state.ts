@@ -2,8 +2,11 @@
  * The state of a workflow run.
  * - `pending`: queued, delayed, or backing off before a retry;
  * - `running`: a step is executing;
- * - `waiting`: between steps after `Transition.after` (or a step delay);
- * - `succeeded`, `failed`, `cancelled`: terminal, never left again.
+ * - `waiting`: suspended on activity calls, or between steps after
+ *   `Transition.after` (or a step delay);
+ * - `succeeded`, `failed`, `cancelled`: terminal: nothing moves a run out of
+ *   them, but `client.retry()`, which gives a `failed` run a fresh attempt
+ *   budget (back to `pending`).
  *
  * @publicApi
  */

@@ -1,6 +1,6 @@
 import { uuidv7 } from '../common/uuid';
 import type { WorkflowDefinition } from '../discovery/workflow-definition';
-import type { NewRun } from '../engine/sql/admin.sql';
+import type { NewRun } from './sql/admin.sql';
 
 /** When and how a new run enters its first step; every field already checked. */
 export interface NewRunOptions {

@@ -1,0 +1,132 @@
+import type { RecordedError } from './recorded-error';
+import type { RunState } from './run-state';
+
+// What getRun(), getDeadLetters() and the CLI report: plain data, public.
+
+/**
+ * A finished attempt of a step.
+ *
+ * @publicApi
+ */
+export interface AttemptDetails {
+  readonly stepIndex: number;
+  /** The step method's name; `undefined` if this instance does not register the workflow. */
+  readonly stepName: string | undefined;
+  /** 1-based, per step. */
+  readonly attempt: number;
+  /**
+   * `succeeded`; `failed` (threw); `timed_out`; `lease_expired` (its worker
+   * died or stalled).
+   */
+  readonly state:
+    'succeeded' | 'failed' | 'timed_out' | 'lease_expired' | 'cancelled';
+  readonly error: RecordedError | undefined;
+  /** The `instanceName` of the worker that ran it. */
+  readonly worker: string | undefined;
+  readonly startedAt: Date | undefined;
+  readonly completedAt: Date;
+}
+
+/**
+ * Everything known about a run, as `WorkflowClient.getRun()` returns it.
+ *
+ * @publicApi
+ */
+export interface RunDetails<TOutput = unknown> {
+  readonly id: string;
+  readonly workflowName: string;
+  readonly state: RunState;
+  /** The step the run is at (the last one, once finished). */
+  readonly currentStep: {
+    readonly index: number;
+    readonly name: string | undefined;
+  };
+  /** `undefined` if this instance does not register the workflow. */
+  readonly stepCount: number | undefined;
+  readonly input: unknown;
+  /** The output of `Transition.complete(output)`, once succeeded. */
+  readonly output: TOutput | undefined;
+  /** The last error (of a retry, or the failure). */
+  readonly error: RecordedError | undefined;
+  /** Attempts made at the current step. */
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly priority: number;
+  /**
+   * When the current step is (or was) due; `undefined` while the step is
+   * suspended on activity calls (it is due when the last one finishes).
+   */
+  readonly runAt: Date | undefined;
+  readonly idempotencyKey: string | undefined;
+  /** Every finished attempt, by step then attempt. */
+  readonly attempts: readonly AttemptDetails[];
+  /** Every `ctx.call` and `ctx.emit`, by step then call order, each with its attempts. */
+  readonly activityCalls: readonly ActivityCallDetails[];
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  readonly startedAt: Date | undefined;
+  readonly completedAt: Date | undefined;
+}
+
+/**
+ * A finished attempt of an activity call.
+ *
+ * @publicApi
+ */
+export interface ActivityAttemptDetails {
+  /** 1-based, per call. */
+  readonly attempt: number;
+  /** `succeeded`; `failed` (threw); `timed_out`; `lease_expired` (its worker died or stalled). */
+  readonly state: 'succeeded' | 'failed' | 'timed_out' | 'lease_expired';
+  readonly error: RecordedError | undefined;
+  /** The `instanceName` of the worker that ran it. */
+  readonly worker: string | undefined;
+  readonly startedAt: Date | undefined;
+  readonly completedAt: Date;
+}
+
+/**
+ * One `ctx.call` or `ctx.emit` of a run, as `getRun(id).activityCalls` lists it.
+ *
+ * @publicApi
+ */
+export interface ActivityCallDetails {
+  readonly stepIndex: number;
+  /** The call's position among the step's calls and emits (0-based). */
+  readonly callIndex: number;
+  /** The durable `@Activity({ name })`. */
+  readonly name: string;
+  readonly kind: 'call' | 'emit';
+  readonly state: 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+  /** Attempts made so far (the running one included). */
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  /** The last error (of a retry, or the failure). */
+  readonly error: RecordedError | undefined;
+  /** Every finished attempt, in order. */
+  readonly attempts: readonly ActivityAttemptDetails[];
+  readonly createdAt: Date;
+  readonly startedAt: Date | undefined;
+  readonly completedAt: Date | undefined;
+}
+
+/**
+ * A run recorded in a dead-letter queue (`@Workflow({ deadLetter })`).
+ *
+ * @publicApi
+ */
+export interface DeadLetterEntry {
+  /** The queue: the workflow's `deadLetter` name. */
+  readonly queue: string;
+  /** The run that failed. */
+  readonly runId: string;
+  readonly workflowName: string;
+  /** The failed run's input, kept for redriving. */
+  readonly input: unknown;
+  /** The error that failed the run. */
+  readonly error: RecordedError | undefined;
+  readonly failedAt: Date;
+  /** When it was redriven, and the run that redrove it. */
+  readonly redrivenAt: Date | undefined;
+  readonly redrivenRunId: string | undefined;
+}
