@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { findActivity } from '../activity/activity.executor';
+import { findActivity } from '../execution/call.handler';
 import { formatDuration } from '../common/duration';
 import type { ResolvedRetryPolicy } from '../common/retry-policy';
 import type { SqlExecutor } from '../database/sql-executor';

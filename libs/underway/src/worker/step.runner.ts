@@ -1,5 +1,4 @@
 import { Logger } from '@nestjs/common';
-import type { ActivityExecutor } from '../activity/activity.executor';
 import { isTransientPgError, pgErrorCode } from '../database/pg-errors';
 import type { WorkflowRegistry } from '../discovery/workflow.registry';
 import {
@@ -30,7 +29,7 @@ import {
 import { StepAbort } from '../workflow/step-abort';
 import type { LeaseKeeper } from './lease.keeper';
 import type { OutcomeBatcher } from './outcome.batcher';
-import type { Executed, StepExecutor } from './step-attempt.executor';
+import type { AttemptPipeline, Executed } from '../execution/attempt-pipeline';
 
 /** How the runner asks the claim loop to look for work again. */
 export interface WakeScheduler {
@@ -69,8 +68,7 @@ export class StepRunner {
     private readonly leases: LeaseKeeper,
     private readonly outcomes: OutcomeBatcher,
     private readonly wake: WakeScheduler,
-    private readonly steps: StepExecutor,
-    private readonly activities: ActivityExecutor,
+    private readonly pipeline: AttemptPipeline,
     /** Runs the fenced outcome statement on a given executor (a transaction's). */
     private readonly commitIn: (
       executor: SqlExecutor,
@@ -229,10 +227,7 @@ export class StepRunner {
   ): Promise<void> {
     stepDone();
     try {
-      const outcome =
-        claimed.kind === 'step'
-          ? this.steps.refused(claimed, err)
-          : this.activities.refused(claimed, err);
+      const outcome = this.pipeline.refused(claimed, err);
       const committed = await this.commit(claimed, outcome);
       this.settled(claimed, controller, committed, startedAt, announced);
     } catch (commitError) {
@@ -371,9 +366,7 @@ export class StepRunner {
     claimed: Claim,
     controller: StepAbort,
   ): Promise<Executed<RunOutcome | ActivityOutcome>> {
-    return claimed.kind === 'step'
-      ? this.steps.execute(claimed, controller)
-      : this.activities.execute(claimed, controller);
+    return this.pipeline.execute(claimed, controller);
   }
 
   /**

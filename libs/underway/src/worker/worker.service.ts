@@ -7,7 +7,6 @@ import {
   OnApplicationBootstrap,
   OnModuleDestroy,
 } from '@nestjs/common';
-import { ActivityExecutor } from '../activity/activity.executor';
 import { ActivityCallRepository } from '../activity/activity-call.repository';
 import {
   RECORDED_CALLS_CACHE_BYTES,
@@ -24,6 +23,9 @@ import type {
   ResolvedRuntimeOptions,
 } from '../options/resolved-options';
 import { TransitionWriter } from '../engine/transition.writer';
+import { AttemptPipeline } from '../execution/attempt-pipeline';
+import { CallKind } from '../execution/call.handler';
+import { StepKind } from '../execution/step.handler';
 import { InterceptorChain } from '../events/interceptor-chain';
 import { UnderwayEvents } from '../events/underway-events';
 import { QueueSampler } from '../observability/queue.sampler';
@@ -40,7 +42,6 @@ import { cancelBackend } from '../transaction/transaction.sql';
 import { transactionOpener } from '../transaction/attempt-transaction';
 import { MaintenanceLoop } from './maintenance.loop';
 import { OutcomeBatcher } from './outcome.batcher';
-import { StepExecutor } from './step-attempt.executor';
 import { StepRunner } from './step.runner';
 import { WaitingMark } from './waiting-mark';
 
@@ -287,15 +288,13 @@ export class WorkerService
       leases,
       outcomes,
       claimLoop,
-      new StepExecutor(
-        this.registry,
-        this.options.maxInputSizeBytes,
-        recordedCalls,
-        transactions,
-      ),
-      new ActivityExecutor(
-        this.registry,
-        this.options.maxInputSizeBytes,
+      new AttemptPipeline(
+        new StepKind(
+          this.registry,
+          this.options.maxInputSizeBytes,
+          recordedCalls,
+        ),
+        new CallKind(this.registry, this.options.maxInputSizeBytes),
         transactions,
       ),
       (on, entries) => this.writer.commit(on, entries, instanceName),

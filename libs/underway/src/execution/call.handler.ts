@@ -1,0 +1,128 @@
+import type { EntityManager } from 'typeorm';
+import { ActivityContext, runInActivity } from '../activity/current-activity';
+import { serializePayload } from '../common/json-payload';
+import type {
+  ActivityDefinition,
+  WorkflowDefinition,
+} from '../discovery/workflow-definition';
+import type { WorkflowRegistry } from '../discovery/workflow.registry';
+import { classifyError, fatalError } from '../errors/classify-error';
+import type { ActivityOutcome, ClaimedActivity } from '../queue/claimed-run';
+import type { StepAbort } from '../workflow/step-abort';
+import { invokeAbortable } from '../workflow/step.executor';
+import type {
+  Fail,
+  FoundTask,
+  StartedAttempt,
+  TaskKind,
+} from './attempt-pipeline';
+
+/** The `@Activity` of `definition` whose durable name is `name`. */
+export function findActivity(
+  definition: WorkflowDefinition,
+  name: string,
+): ActivityDefinition | undefined {
+  for (const activity of definition.activities.values()) {
+    if (activity.name === name) {
+      return activity;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Activity calls, as the attempt pipeline runs them: the method with its
+ * recorded arguments, inside its `currentActivity()` context, and what it
+ * returned stored as the call's result.
+ */
+export class CallKind implements TaskKind<ClaimedActivity, ActivityOutcome> {
+  readonly noun = 'Activity';
+
+  constructor(
+    private readonly registry: WorkflowRegistry,
+    private readonly maxPayloadBytes: number,
+  ) {}
+
+  labelOf(claim: ClaimedActivity): string {
+    return `${claim.workflowName} activity ${claim.name} (${claim.callKind} ${claim.callIndex} of step ${claim.stepIndex})`;
+  }
+
+  find(
+    claim: ClaimedActivity,
+  ):
+    | FoundTask<ActivityOutcome>
+    | { readonly missing: ReturnType<typeof fatalError> } {
+    const definition = this.registry.find(claim.workflowName);
+    const activity = definition && findActivity(definition, claim.name);
+    if (!definition || !activity) {
+      return {
+        missing: fatalError(
+          'invalid_activity',
+          `Activity "${claim.name}" of workflow "${claim.workflowName}" is ` +
+            (definition
+              ? 'not an @Activity() here; was it renamed (its @Activity({ name }) changed) while calls were in flight?'
+              : 'not registered here'),
+        ),
+      };
+    }
+    return {
+      label: this.labelOf(claim),
+      retry: activity.policy.retry,
+      timeoutMs: activity.policy.timeoutMs,
+      transactional: activity.transactional,
+      start: (controller, manager, fail) =>
+        this.start(claim, definition, activity, controller, manager, fail),
+    };
+  }
+
+  private start(
+    claim: ClaimedActivity,
+    definition: WorkflowDefinition,
+    activity: ActivityDefinition,
+    controller: StepAbort,
+    manager: EntityManager | undefined,
+    fail: Fail<ActivityOutcome>,
+  ): StartedAttempt<ActivityOutcome> {
+    const args = JSON.parse(claim.args) as unknown[];
+    const context: ActivityContext = Object.freeze({
+      runId: claim.runId,
+      workflowName: claim.workflowName,
+      activityName: claim.name,
+      kind: claim.callKind,
+      stepIndex: claim.stepIndex,
+      callIndex: claim.callIndex,
+      attempt: claim.attempt,
+      maxAttempts: claim.maxAttempts,
+      get signal(): AbortSignal {
+        return controller.signal;
+      },
+      manager,
+    });
+    return {
+      invoke: () =>
+        runInActivity(context, () =>
+          invokeAbortable(
+            definition.instance,
+            activity.method,
+            args,
+            controller,
+          ),
+        ),
+      succeeded: (value) => {
+        try {
+          return {
+            kind: 'succeed',
+            result: serializePayload(
+              value,
+              this.maxPayloadBytes,
+              'activity result',
+            ),
+          };
+        } catch (err) {
+          // A result that cannot be stored will not become storable on retry.
+          return fail({ ...classifyError(err), retryable: false });
+        }
+      },
+    };
+  }
+}

@@ -1,0 +1,255 @@
+import { Logger } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import { runOutsideActivity } from '../activity/current-activity';
+import type { RecordedCallsLoader } from '../activity/recorded-calls.loader';
+import { CallInterruption, StepCalls } from '../activity/step-calls';
+import { describeType, describeValue } from '../common/describe-value';
+import { parseDuration } from '../common/duration';
+import { deserializePayload, serializePayload } from '../common/json-payload';
+import type {
+  StepDefinition,
+  WorkflowDefinition,
+} from '../discovery/workflow-definition';
+import type { WorkflowRegistry } from '../discovery/workflow.registry';
+import { classifyError, fatalError } from '../errors/classify-error';
+import { StepAbortedError } from '../errors/step-aborted.error';
+import { UnderwayError } from '../errors/underway.error';
+import type { ClaimedRun, RunOutcome } from '../queue/claimed-run';
+import { createStepContext } from '../workflow/step-context';
+import type { StepAbort } from '../workflow/step-abort';
+import { invokeStep } from '../workflow/step.executor';
+import { Transition } from '../workflow/transition';
+import type {
+  Fail,
+  FoundTask,
+  StartedAttempt,
+  TaskKind,
+} from './attempt-pipeline';
+
+/**
+ * Steps, as the attempt pipeline runs them: the method with its input and
+ * its `ctx` (whose journal of `ctx.call`s and `ctx.emit`s replays what the
+ * step recorded), and what it returned turned into a transition: the next
+ * step, a completion, or a suspension on new calls.
+ */
+export class StepKind implements TaskKind<ClaimedRun, RunOutcome> {
+  readonly noun = 'Step';
+  private readonly logger = new Logger(StepKind.name);
+
+  constructor(
+    private readonly registry: WorkflowRegistry,
+    private readonly maxPayloadBytes: number,
+    /** Reads the calls a step recorded, for its replay. */
+    private readonly recordedCalls: Pick<
+      RecordedCallsLoader,
+      'load' | 'forget'
+    >,
+  ) {}
+
+  labelOf(claim: ClaimedRun): string {
+    return claim.workflowName;
+  }
+
+  find(
+    claim: ClaimedRun,
+  ):
+    | FoundTask<RunOutcome>
+    | { readonly missing: ReturnType<typeof fatalError> } {
+    const definition = this.registry.find(claim.workflowName);
+    const step = definition?.steps[claim.stepIndex];
+    if (!definition || !step) {
+      return {
+        missing: fatalError(
+          'invalid_step',
+          `Run is at step ${claim.stepIndex} of workflow "${claim.workflowName}", which ` +
+            (definition
+              ? `has only ${definition.steps.length} step(s) here; was a step removed while runs were in flight?`
+              : 'is not registered here'),
+        ),
+      };
+    }
+    const label = `${definition.name}#${step.method}`;
+    return {
+      label,
+      retry: step.policy.retry,
+      timeoutMs: step.policy.timeoutMs,
+      transactional: step.transactional,
+      start: (controller, manager, fail) =>
+        this.start(claim, definition, step, label, controller, manager, fail),
+      finished: (outcome) => {
+        const kind = outcome?.kind;
+        if (kind === 'next' || kind === 'complete' || kind === 'fail') {
+          // The step is over: its record is not replayed here again.
+          this.recordedCalls.forget(claim.id, claim.stepIndex);
+        }
+      },
+    };
+  }
+
+  private start(
+    claim: ClaimedRun,
+    definition: WorkflowDefinition,
+    step: StepDefinition,
+    label: string,
+    controller: StepAbort,
+    manager: EntityManager | undefined,
+    fail: Fail<RunOutcome>,
+  ): StartedAttempt<RunOutcome> {
+    const calls = new StepCalls({
+      definition,
+      runId: claim.id,
+      step: label,
+      recordedCount: claim.recordedCalls,
+      load: () =>
+        this.recordedCalls.load(claim.id, claim.stepIndex, claim.recordedCalls),
+      maxPayloadBytes: this.maxPayloadBytes,
+      abort: controller,
+      onInterrupt: () => controller.abort(new StepAbortedError('suspended')),
+      onRefused: (kind, method, error) => {
+        // Always one of ours: CallOutsideStepError, or the abort reason.
+        const { code, message } = classifyError(error);
+        this.logger.warn(
+          `Run ${claim.id} ${label} attempt ${claim.attempt}/${claim.maxAttempts}: ` +
+            `ctx.${kind}('${method}') was refused, nothing was recorded: [${code}] ${message}`,
+        );
+      },
+    });
+    const ctx = createStepContext(
+      claim,
+      definition,
+      controller,
+      calls,
+      manager,
+    );
+    return {
+      // Outside any activity whatever woke the worker's loop: a ctx.call
+      // made from an activity's code is refused, and a step's never is.
+      invoke: () =>
+        runOutsideActivity(() =>
+          invokeStep(
+            definition,
+            step,
+            deserializePayload(claim.input),
+            ctx,
+            controller,
+          ),
+        ),
+      interrupted: () => {
+        const interruption = calls.close();
+        return interruption
+          ? this.interrupted(claim, label, interruption, calls, fail)
+          : undefined;
+      },
+      succeeded: (value) => {
+        let outcome: RunOutcome;
+        try {
+          outcome = this.transition(definition, step, label, value, fail);
+        } catch (err) {
+          // What the step returned could not even be read (a throwing
+          // getter, a revoked Proxy): reading it again will not help.
+          return fail(
+            fatalError(
+              'invalid_transition',
+              `${definition.className}.${String(step.method)} returned a value that could not be read: ${classifyError(err).message}`,
+            ),
+          );
+        }
+        // The attempt's emits are written with the outcome that ends it well.
+        return calls.newCalls.length > 0 &&
+          (outcome.kind === 'next' || outcome.kind === 'complete')
+          ? { ...outcome, calls: calls.newCalls }
+          : outcome;
+      },
+    };
+  }
+
+  /** The outcome of an attempt that its calls suspended or failed. */
+  private interrupted(
+    claim: ClaimedRun,
+    label: string,
+    interruption: CallInterruption,
+    calls: StepCalls,
+    fail: Fail<RunOutcome>,
+  ): RunOutcome {
+    if (interruption.kind === 'suspend') {
+      const waiting = calls.newCalls.filter((c) => c.kind === 'call').length;
+      this.logger.debug(
+        `Run ${claim.id} ${label} suspended on ${waiting} new activity call(s)`,
+      );
+      return { kind: 'suspend', calls: calls.newCalls };
+    }
+    return fail(interruption.error);
+  }
+
+  /** The outcome of a step that returned `value`. */
+  private transition(
+    definition: WorkflowDefinition,
+    step: StepDefinition,
+    label: string,
+    value: unknown,
+    fail: Fail<RunOutcome>,
+  ): RunOutcome {
+    const method = `${definition.className}.${String(step.method)}`;
+    if (!Transition.is(value)) {
+      return fail(
+        fatalError(
+          'invalid_transition',
+          `${method} returned ${describeType(value)}; a step must return ` +
+            'Transition.next(input), Transition.after(input, delay) or Transition.complete(output)',
+        ),
+      );
+    }
+    if (value.kind !== 'complete' && value.kind !== 'next') {
+      return fail(
+        fatalError(
+          'invalid_transition',
+          `${method} returned a transition of unknown kind ${describeValue(value.kind)}; ` +
+            'a step must return Transition.next(input), Transition.after(input, delay) or Transition.complete(output)',
+        ),
+      );
+    }
+    try {
+      if (value.kind === 'complete') {
+        return {
+          kind: 'complete',
+          output: serializePayload(
+            value.output,
+            this.maxPayloadBytes,
+            'output',
+          ),
+        };
+      }
+      const next = definition.steps[step.index + 1];
+      if (!next) {
+        return fail(
+          fatalError(
+            'invalid_transition',
+            `${method} returned Transition.next() but is the last step; ` +
+              'return Transition.complete() instead',
+          ),
+        );
+      }
+      return {
+        kind: 'next',
+        input: serializePayload(
+          value.input,
+          this.maxPayloadBytes,
+          'step input',
+        ),
+        delayMs:
+          value.delay !== undefined
+            ? parseDuration(value.delay, `${label} Transition.after delay`)
+            : (next.delayMs ?? 0),
+        maxAttempts: next.policy.retry.maxAttempts,
+        leaseMs: next.policy.heartbeatMs,
+        priority: next.priority ?? null,
+      };
+    } catch (err) {
+      if (err instanceof UnderwayError) {
+        // A value that cannot be stored will not become storable on retry.
+        return fail({ ...classifyError(err), retryable: false });
+      }
+      throw err;
+    }
+  }
+}
