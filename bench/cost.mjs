@@ -35,9 +35,9 @@ const DB = 'bench_cost';
 const SCHEMA = 'underway';
 const DIST = join(REPO_ROOT, 'libs/underway/dist/libs/underway/src');
 const require = createRequire(join(REPO_ROOT, 'package.json'));
-const { claimRuns } = require(join(DIST, 'queue/claim.sql.js'));
-const { commitOutcomes } = require(join(DIST, 'queue/run-queue.sql.js'));
-const { insertRuns } = require(join(DIST, 'workflow/run.sql.js'));
+const { claimRuns } = require(join(DIST, 'engine/sql/claim.sql.js'));
+const { commitOutcomes } = require(join(DIST, 'engine/sql/commit.sql.js'));
+const { insertRuns } = require(join(DIST, 'engine/sql/admin.sql.js'));
 
 await prepareDatabases([DB], { fresh: true });
 execFileSync(

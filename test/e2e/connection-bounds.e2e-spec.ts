@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import { UnderwayDatabase } from '@underway/nestjs/database/underway-database';
 import { parseSchema } from '@underway/nestjs/database/sql';
-import { claimRuns } from '@underway/nestjs/queue/claim.sql';
+import { claimRuns } from '@underway/nestjs/engine/sql/claim.sql';
 import { createTestApp } from '../support/create-test-app';
 
 /**

@@ -59,21 +59,24 @@ export type {
 export type { RecordedError } from './model/recorded-error';
 
 // Steps
-export { Transition } from './workflow/transition';
-export type { NextTransition, CompleteTransition } from './workflow/transition';
+export { Transition } from './execution/transition';
+export type {
+  NextTransition,
+  CompleteTransition,
+} from './execution/transition';
 export type {
   StepContext,
   ActivityName,
   ActivityArgs,
   ActivityResult,
-} from './workflow/step-context';
+} from './execution/step-context';
 
 // Activities
 export {
   currentActivity,
   OutsideActivityError,
-} from './activity/current-activity';
-export type { ActivityContext } from './activity/current-activity';
+} from './execution/current-activity';
+export type { ActivityContext } from './execution/current-activity';
 export type { RunState } from './model/run-state';
 
 // Events and interceptors

@@ -14,7 +14,7 @@ import { UnderwayExplorer } from './discovery/underway.explorer';
 import { WorkflowRegistry } from './discovery/workflow.registry';
 import { DatabaseUnavailableError } from './errors/database-unavailable.error';
 import type { ResolvedOptions } from './options/resolved-options';
-import { UNDERWAY_OPTIONS } from './underway.module-definition';
+import { UNDERWAY_OPTIONS } from './underway.constants';
 
 /** How long a client call waits for a schema that is not ready yet. */
 const READY_WAIT_MS = 10_000;

@@ -20,6 +20,3 @@ export const {
     }),
   )
   .build();
-
-/** The frozen `ResolvedOptions`, for the library's own providers. */
-export const UNDERWAY_OPTIONS = Symbol('UNDERWAY_OPTIONS');

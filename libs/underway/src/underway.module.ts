@@ -15,12 +15,12 @@ import type { ResolvedOptions } from './options/resolved-options';
 import { resolveOptions } from './options/resolve-options';
 import type { UnderwayModuleOptions } from './options/underway-module-options.interface';
 import { UnderwayBootstrap } from './underway.bootstrap';
+import { UNDERWAY_OPTIONS } from './underway.constants';
 import {
   UNDERWAY_MODULE_OPTIONS,
-  UNDERWAY_OPTIONS,
   UnderwayConfigurableModule,
 } from './underway.module-definition';
-import { RunEvents } from './workflow/run-events';
+import { RunEvents } from './events/run-events';
 import { WorkerService } from './worker/worker.service';
 
 /**

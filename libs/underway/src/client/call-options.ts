@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import { describeValue } from '../common/describe-value';
+import { describeValue } from '../errors/describe-value';
 import { parseDuration } from '../common/duration';
 import {
   INT32_MAX,

@@ -1,4 +1,4 @@
-import { describeValue } from '../common/describe-value';
+import { describeValue } from '../errors/describe-value';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
 
 /*

@@ -6,7 +6,7 @@ import { ResultTimeoutError } from '../errors/result-timeout.error';
 import { RunNotFoundError } from '../errors/run-not-found.error';
 import { WorkflowRunFailedError } from '../errors/workflow-run-failed.error';
 import type { RunState } from '../model/run-state';
-import type { RunEvents } from '../workflow/run-events';
+import type { RunEvents } from '../events/run-events';
 import type { ClientGate } from './client-gate';
 
 const FIRST_POLL_MS = 10;

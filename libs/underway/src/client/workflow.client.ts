@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { describeValue } from '../common/describe-value';
+import { describeValue } from '../errors/describe-value';
 import { serializePayload } from '../common/json-payload';
 import { isUuid } from '../common/uuid';
 import type { SqlExecutor } from '../database/sql-executor';
@@ -16,17 +16,17 @@ import { RunNotFoundError } from '../errors/run-not-found.error';
 import type { DeadLetterEntry, RunDetails } from '../model/run-details';
 import type { RunState } from '../model/run-state';
 import type { ResolvedOptions } from '../options/resolved-options';
-import { parseSchedule } from '../schedule/schedule-expression';
+import { parseSchedule } from '../common/cron-expression';
 import type {
   ScheduleInfo,
   ScheduleOptions,
   UnscheduleOptions,
 } from '../schedule/schedule.interface';
 import { ScheduleRepository } from '../schedule/schedule.repository';
-import { refuseOwnRunLock } from '../transaction/attempt-owner';
+import { refuseOwnRunLock } from '../execution/attempt-owner';
 import { UnderwayBootstrap } from '../underway.bootstrap';
-import { UNDERWAY_OPTIONS } from '../underway.module-definition';
-import { RunEvents } from '../workflow/run-events';
+import { UNDERWAY_OPTIONS } from '../underway.constants';
+import { RunEvents } from '../events/run-events';
 import {
   checkCancelOptions,
   checkDeadLetterOptions,

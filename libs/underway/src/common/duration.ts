@@ -1,5 +1,5 @@
 import { InvalidOptionsError } from '../errors/invalid-options.error';
-import { describeValue } from './describe-value';
+import { describeValue } from '../errors/describe-value';
 import { MAX_STORED_DURATION_MS } from './limits';
 
 /** A duration unit suffix accepted in {@link Duration} strings. */

@@ -9,7 +9,7 @@ import { WorkflowRegistry } from '../discovery/workflow.registry';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
 import type { ResolvedOptions } from '../options/resolved-options';
 import { UnderwayBootstrap } from '../underway.bootstrap';
-import { UNDERWAY_OPTIONS } from '../underway.module-definition';
+import { UNDERWAY_OPTIONS } from '../underway.constants';
 import type { QueryResultRow } from 'pg';
 import {
   ActiveCountRow,

@@ -1,6 +1,6 @@
 import type { CanActivate, Type } from '@nestjs/common';
 import { parseDuration } from '../common/duration';
-import { describeValue } from '../common/describe-value';
+import { describeValue } from '../errors/describe-value';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
 import { ownOptions } from '../client/options-object';
 import type { UnderwayDashboardOptions } from './dashboard-options.interface';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { thrownBy } from '../testing/thrown-by';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
-import { claimRuns, renewLeases } from '../queue/claim.sql';
+import { claimRuns, renewLeases } from '../engine/sql/claim.sql';
 import { commitOutcomes, selectExpiredTasks } from '../engine/sql/commit.sql';
 import { insertRun, insertRuns, NewRun } from '../engine/sql/admin.sql';
 import { selectRunStatus } from '../engine/sql/read.sql';

@@ -9,8 +9,8 @@ import { Client, Pool, PoolConfig } from 'pg';
 import type { DataSource } from 'typeorm';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
 import { UnderwayClosedError } from '../errors/underway-closed.error';
-import type { ResolvedOptions } from '../options/resolved-options';
-import { UNDERWAY_OPTIONS } from '../underway.module-definition';
+import type { DatabaseOptions } from './database-options';
+import { UNDERWAY_OPTIONS } from '../underway.constants';
 import { connectionConfigFrom } from './connection-config';
 import { applicationName, ConnectionRole } from './connection-role';
 import {
@@ -41,7 +41,7 @@ export class UnderwayDatabase implements OnApplicationShutdown {
   private readonly closing = new AbortController();
 
   constructor(
-    @Inject(UNDERWAY_OPTIONS) private readonly options: ResolvedOptions,
+    @Inject(UNDERWAY_OPTIONS) private readonly options: DatabaseOptions,
     private readonly moduleRef: ModuleRef,
   ) {}
 
@@ -254,7 +254,7 @@ export class UnderwayDatabase implements OnApplicationShutdown {
     );
   }
 
-  private resolveDataSource(): NonNullable<ResolvedOptions['dataSource']> {
+  private resolveDataSource(): NonNullable<DatabaseOptions['dataSource']> {
     if (this.options.dataSource) {
       return this.options.dataSource;
     }

@@ -30,8 +30,8 @@ import { InvalidWorkflowDefinitionError } from '../errors/invalid-workflow-defin
 import { WorkflowNotRegisteredError } from '../errors/workflow-not-registered.error';
 import { resolveOptions } from '../options/resolve-options';
 import type { ResolvedOptions } from '../options/resolved-options';
-import { UNDERWAY_OPTIONS } from '../underway.module-definition';
-import { Transition } from '../workflow/transition';
+import { UNDERWAY_OPTIONS } from '../underway.constants';
+import { Transition } from '../execution/transition';
 import { UnderwayMetadataAccessor } from './underway-metadata.accessor';
 import { InterceptorChain } from '../events/interceptor-chain';
 import { UnderwayEvents } from '../events/underway-events';

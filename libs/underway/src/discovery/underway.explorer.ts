@@ -9,7 +9,7 @@ import { isUnderwayEventName, UnderwayEvents } from '../events/underway-events';
 import { UnderwayInterceptor } from '../events/underway.interceptor';
 import { TracingInterceptor } from '../observability/tracing.interceptor';
 import type { ResolvedOptions } from '../options/resolved-options';
-import { UNDERWAY_OPTIONS } from '../underway.module-definition';
+import { UNDERWAY_OPTIONS } from '../underway.constants';
 import { UnderwayMetadataAccessor } from './underway-metadata.accessor';
 import type { WorkflowDefinition } from './workflow-definition';
 import { defineWorkflow } from './workflow-definition.factory';

@@ -1,4 +1,4 @@
-import { describeValue } from '../common/describe-value';
+import { describeValue } from '../errors/describe-value';
 import { parseDuration } from '../common/duration';
 import { INT32_MAX, INT32_MIN, isInt32, nameProblem } from '../common/limits';
 import type { ActivityMetadata } from '../decorators/activity.decorator';
@@ -11,10 +11,7 @@ import type {
 } from '../decorators/workflow-options.interface';
 import { serializePayload } from '../common/json-payload';
 import { InvalidScheduleError } from '../errors/invalid-schedule.error';
-import {
-  parseSchedule,
-  ScheduleExpression,
-} from '../schedule/schedule-expression';
+import { parseSchedule, ScheduleExpression } from '../common/cron-expression';
 import { InvalidWorkflowDefinitionError } from '../errors/invalid-workflow-definition.error';
 import { UnderwayError } from '../errors/underway.error';
 import { resolveDefaults } from '../options/resolve-options';

@@ -1,5 +1,5 @@
 import type { StepPolicy } from '../options/resolved-options';
-import type { ScheduleExpression } from '../schedule/schedule-expression';
+import type { ScheduleExpression } from '../common/cron-expression';
 
 /** A schedule of `@Workflow({ schedule })`, checked. Frozen after boot. */
 export interface DeclaredSchedule {

@@ -11,7 +11,7 @@ import type { RunState } from '../model/run-state';
 import type { PolicySource } from './policy-source';
 import { toActivityCallDetails } from './run-details.mapper';
 import { RunRepository } from './run.repository';
-import { ActivityCallRepository } from '../activity/activity-call.repository';
+import { ActivityCallRepository } from './activity-call.repository';
 import type { RetriedRun, TransitionWriter } from './transition.writer';
 
 /** Which dead-letter entries an action reads: some runs', or the oldest `limit`. */

@@ -7,8 +7,8 @@ import type {
 } from '../events/underway-event-map';
 import { UnderwayEvents } from '../events/underway-events';
 import type { EnqueueRequest } from '../events/underway.interceptor';
-import type { FencedOutcome } from '../queue/claimed-run';
-import { RunQueueRepository } from '../queue/run-queue.repository';
+import type { FencedOutcome } from '../model/claim';
+import { TaskRepository } from './task.repository';
 import { RunNotFoundError } from '../errors/run-not-found.error';
 import { RunNotRetryableError } from '../errors/run-not-retryable.error';
 import type { RunState } from '../model/run-state';
@@ -53,7 +53,7 @@ export interface RetriedRun {
  */
 export class TransitionWriter {
   private readonly runs: RunRepository;
-  private readonly tasks: RunQueueRepository;
+  private readonly tasks: TaskRepository;
 
   constructor(
     private readonly schema: Schema,
@@ -61,7 +61,7 @@ export class TransitionWriter {
     private readonly interceptors: InterceptorChain,
   ) {
     this.runs = new RunRepository(schema);
-    this.tasks = new RunQueueRepository(schema);
+    this.tasks = new TaskRepository(schema);
   }
 
   /**

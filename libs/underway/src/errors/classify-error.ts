@@ -1,11 +1,11 @@
-import { describeValue } from '../common/describe-value';
+import { describeValue } from './describe-value';
 import { ActivityError } from './activity.error';
 import { ActivityFailedError } from './activity-failed.error';
 import { CallOutsideStepError } from './call-outside-step.error';
 import { InvalidActivityCallError } from './invalid-activity-call.error';
 import { NonDeterministicReplayError } from './non-deterministic-replay.error';
 import { OwnRunLockError } from './own-run-lock.error';
-import { storableText } from '../common/storable-text';
+import { storableText } from './storable-text';
 import { InvalidInputError } from './invalid-input.error';
 import { InvalidOptionsError } from './invalid-options.error';
 import { PayloadTooLargeError } from './payload-too-large.error';

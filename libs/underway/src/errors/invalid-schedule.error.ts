@@ -1,4 +1,4 @@
-import { describeValue } from '../common/describe-value';
+import { describeValue } from './describe-value';
 import { UnderwayError } from './underway.error';
 
 /**

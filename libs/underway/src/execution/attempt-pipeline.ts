@@ -13,15 +13,15 @@ import type {
   ClaimedActivity,
   ClaimedRun,
   RunOutcome,
-} from '../queue/claimed-run';
+} from '../model/claim';
 import {
   attemptInTransaction,
   AttemptTransaction,
   TransactionOpener,
-} from '../transaction/attempt-transaction';
-import { decideFailure } from '../worker/failure-decision';
-import { lateBy } from '../worker/late-result';
-import type { StepAbort } from '../workflow/step-abort';
+} from './attempt-transaction';
+import { decideFailure } from '../engine/failure-decision';
+import { lateBy } from './late-result';
+import type { StepAbort } from './step-abort';
 
 /**
  * An attempt's outcome, and for a transactional one its open transaction,

@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import { ActivityContext, runInActivity } from '../activity/current-activity';
+import { ActivityContext, runInActivity } from './current-activity';
 import { serializePayload } from '../common/json-payload';
 import type {
   ActivityDefinition,
@@ -7,9 +7,9 @@ import type {
 } from '../discovery/workflow-definition';
 import type { WorkflowRegistry } from '../discovery/workflow.registry';
 import { classifyError, fatalError } from '../errors/classify-error';
-import type { ActivityOutcome, ClaimedActivity } from '../queue/claimed-run';
-import type { StepAbort } from '../workflow/step-abort';
-import { invokeAbortable } from '../workflow/step.executor';
+import type { ActivityOutcome, ClaimedActivity } from '../model/claim';
+import type { StepAbort } from './step-abort';
+import { invokeAbortable } from './invoke';
 import type {
   Fail,
   FoundTask,

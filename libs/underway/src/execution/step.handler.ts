@@ -1,9 +1,9 @@
 import { Logger } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import { runOutsideActivity } from '../activity/current-activity';
-import type { RecordedCallsLoader } from '../activity/recorded-calls.loader';
-import { CallInterruption, StepCalls } from '../activity/step-calls';
-import { describeType, describeValue } from '../common/describe-value';
+import { runOutsideActivity } from './current-activity';
+import type { RecordedCallsLoader } from './recorded-calls.loader';
+import { CallInterruption, StepJournal } from './step-journal';
+import { describeType, describeValue } from '../errors/describe-value';
 import { parseDuration } from '../common/duration';
 import { deserializePayload, serializePayload } from '../common/json-payload';
 import type {
@@ -14,11 +14,11 @@ import type { WorkflowRegistry } from '../discovery/workflow.registry';
 import { classifyError, fatalError } from '../errors/classify-error';
 import { StepAbortedError } from '../errors/step-aborted.error';
 import { UnderwayError } from '../errors/underway.error';
-import type { ClaimedRun, RunOutcome } from '../queue/claimed-run';
-import { createStepContext } from '../workflow/step-context';
-import type { StepAbort } from '../workflow/step-abort';
-import { invokeStep } from '../workflow/step.executor';
-import { Transition } from '../workflow/transition';
+import type { ClaimedRun, RunOutcome } from '../model/claim';
+import { createStepContext } from './step-context';
+import type { StepAbort } from './step-abort';
+import { invokeStep } from './invoke';
+import { Transition } from './transition';
 import type {
   Fail,
   FoundTask,
@@ -95,7 +95,7 @@ export class StepKind implements TaskKind<ClaimedRun, RunOutcome> {
     manager: EntityManager | undefined,
     fail: Fail<RunOutcome>,
   ): StartedAttempt<RunOutcome> {
-    const calls = new StepCalls({
+    const calls = new StepJournal({
       definition,
       runId: claim.id,
       step: label,
@@ -168,7 +168,7 @@ export class StepKind implements TaskKind<ClaimedRun, RunOutcome> {
     claim: ClaimedRun,
     label: string,
     interruption: CallInterruption,
-    calls: StepCalls,
+    calls: StepJournal,
     fail: Fail<RunOutcome>,
   ): RunOutcome {
     if (interruption.kind === 'suspend') {

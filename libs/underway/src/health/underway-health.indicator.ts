@@ -7,7 +7,7 @@ import { WorkflowRegistry } from '../discovery/workflow.registry';
 import { UnderwayEvents } from '../events/underway-events';
 import { oldestDueMs, readQueueStats } from '../observability/queue-stats';
 import type { ResolvedOptions } from '../options/resolved-options';
-import { UNDERWAY_OPTIONS } from '../underway.module-definition';
+import { UNDERWAY_OPTIONS } from '../underway.constants';
 import { WorkerService } from '../worker/worker.service';
 import type {
   UnderwayHealthDetails,

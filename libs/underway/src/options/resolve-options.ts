@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { describeValue } from '../common/describe-value';
+import { describeValue } from '../errors/describe-value';
 import { parseDuration } from '../common/duration';
 import { nameProblem } from '../common/limits';
 import { DEFAULT_RETRY_POLICY, mergeRetryPolicy } from '../common/retry-policy';

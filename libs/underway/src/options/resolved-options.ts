@@ -1,5 +1,8 @@
-import type { DataSource, DataSourceOptions } from 'typeorm';
 import type { ResolvedRetryPolicy } from '../common/retry-policy';
+import type {
+  DatabaseOptions,
+  ResolvedConnectionOptions,
+} from '../database/database-options';
 import type { Schema } from '../database/sql';
 import type { ReconnectBackoff } from '../database/transient-retry';
 
@@ -26,23 +29,15 @@ export interface ResolvedRuntimeOptions {
   readonly maintenanceIntervalMs: number;
 }
 
+export type { ResolvedConnectionOptions };
+
 /** `UnderwayModuleOptions` with every default applied; frozen. */
-export interface ResolvedOptions {
-  readonly dataSource: DataSource | DataSourceOptions | undefined;
-  readonly dataSourceName: string | undefined;
+export interface ResolvedOptions extends DatabaseOptions {
   readonly schema: Schema;
   readonly migrationsRun: boolean;
   readonly runtime: ResolvedRuntimeOptions | false;
-  readonly instanceName: string;
   readonly maxInputSizeBytes: number;
   readonly shutdownTimeoutMs: number;
   readonly defaults: ResolvedDefaults;
   readonly reconnectBackoff: ReconnectBackoff;
-  readonly connections: ResolvedConnectionOptions;
-}
-
-export interface ResolvedConnectionOptions {
-  readonly statementTimeoutMs: number;
-  /** `undefined`: the DataSource's `connectTimeoutMS`, else 10 s. */
-  readonly connectTimeoutMs: number | undefined;
 }

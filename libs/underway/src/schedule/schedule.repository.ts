@@ -1,6 +1,6 @@
 import type { SqlExecutor } from '../database/sql-executor';
 import type { Schema } from '../database/sql';
-import type { ScheduleExpression } from './schedule-expression';
+import type { ScheduleExpression } from '../common/cron-expression';
 import type { ScheduleInfo } from './schedule.interface';
 import {
   databaseNow,

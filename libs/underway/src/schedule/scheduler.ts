@@ -19,7 +19,7 @@ import { InvalidScheduleError } from '../errors/invalid-schedule.error';
 import type { TransitionWriter } from '../engine/transition.writer';
 import type { UnderwayEvents } from '../events/underway-events';
 import { newRunOf } from '../engine/new-run';
-import { ScheduleExpression, storedSchedule } from './schedule-expression';
+import { ScheduleExpression, storedSchedule } from '../common/cron-expression';
 import {
   advanceSchedule,
   beforeScheduleFire,

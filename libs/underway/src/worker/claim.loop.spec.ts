@@ -1,4 +1,4 @@
-import type { Claim, ClaimedRun } from '../queue/claimed-run';
+import type { Claim, ClaimedRun } from '../model/claim';
 import { ClaimLoop, ClaimLoopOptions } from './claim.loop';
 
 function run(id: string): ClaimedRun {

@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { MAX_TIMER_DELAY_MS, sleep } from '../common/timers';
 import { isTransientPgError } from '../database/pg-errors';
 import { backoffDelayMs, ReconnectBackoff } from '../database/transient-retry';
-import type { Claim } from '../queue/claimed-run';
+import type { Claim } from '../model/claim';
 import type { WakeScheduler } from './step.runner';
 import type { IdleGate } from './waiting-mark';
 

@@ -3,12 +3,12 @@ import { MAX_TIMER_DELAY_MS } from '../common/timers';
 import { PoolExecutor } from '../database/sql-executor';
 import type { Pool } from 'pg';
 import { StepAbortedError } from '../errors/step-aborted.error';
-import type { Claim } from '../queue/claimed-run';
-import type { StepAbort } from '../workflow/step-abort';
-import type { RunQueueRepository } from '../queue/run-queue.repository';
-import type { RenewRow } from '../queue/claim.sql';
+import { Claim, leaseKey } from '../model/claim';
+import type { StepAbort } from '../execution/step-abort';
+import type { TaskRepository } from '../engine/task.repository';
+import type { RenewRow } from '../engine/sql/claim.sql';
 import { OwnRunLockError } from '../errors/own-run-lock.error';
-import type { AttemptBackend } from '../transaction/attempt-transaction';
+import type { AttemptBackend } from '../execution/attempt-transaction';
 
 interface HeldLease {
   readonly run: Claim;
@@ -51,7 +51,7 @@ export class LeaseKeeper {
   private stopped = false;
 
   constructor(
-    private readonly queue: RunQueueRepository,
+    private readonly queue: TaskRepository,
     private readonly pool: Pool,
     /** The heartbeat connections' client-side statement bound. */
     private readonly maxRenewTimeoutMs: number,
@@ -291,14 +291,4 @@ function taskLabel(run: Claim): string {
   return run.kind === 'step'
     ? `Run ${run.id} ${run.workflowName} step ${run.stepIndex}`
     : `Run ${run.runId} ${run.workflowName} activity ${run.name} (step ${run.stepIndex}, call ${run.callIndex})`;
-}
-
-/**
- * A lease's key: the claim and its fence. A task can be held twice here for a
- * moment (a stalled attempt and a new one claimed after its lease was taken
- * back): each keeps its own lease, so the stale one learns at its next
- * renewal that it lost the task, and aborts.
- */
-export function leaseKey(claim: { id: string; fence: string }): string {
-  return `${claim.id}@${claim.fence}`;
 }

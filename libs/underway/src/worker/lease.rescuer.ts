@@ -12,10 +12,10 @@ import {
   FencedOutcome,
   RetryOutcome,
   FailOutcome,
-} from '../queue/claimed-run';
-import type { RunQueueRepository } from '../queue/run-queue.repository';
+} from '../model/claim';
+import type { TaskRepository } from '../engine/task.repository';
 import type { ExpiredTaskRow } from '../engine/sql/commit.sql';
-import { decideFailure } from './failure-decision';
+import { decideFailure } from '../engine/failure-decision';
 import type { WakeScheduler } from './step.runner';
 
 /** Tasks taken back per pass, of each kind; the claim loop sweeps again on its next poll. */
@@ -35,7 +35,7 @@ export class LeaseRescuer {
   private readonly logger = new Logger(LeaseRescuer.name);
 
   constructor(
-    private readonly queue: RunQueueRepository,
+    private readonly queue: TaskRepository,
     private readonly executor: SqlExecutor,
     private readonly writer: TransitionWriter,
     private readonly events: UnderwayEvents,

@@ -7,8 +7,8 @@ import {
   pruneExpiredRuns,
   tidyConcurrencySlots,
   UnclaimableRow,
-} from '../queue/maintenance.sql';
-import { pruneStaleWaiting } from '../queue/wake.sql';
+} from '../engine/sql/maintenance.sql';
+import { pruneStaleWaiting } from '../engine/sql/wake.sql';
 
 /** Runs deleted per statement; a pass deletes at most this many batches. */
 const PRUNE_BATCH = 1_000;

@@ -10,7 +10,7 @@ import type {
   ClaimedRun,
   FencedOutcome,
   RunOutcome,
-} from '../queue/claimed-run';
+} from '../model/claim';
 import type { TransitionWriter } from '../engine/transition.writer';
 
 type PendingOutcome = FencedOutcome & {

@@ -21,12 +21,12 @@ import type {
   Claim,
   FencedOutcome,
   RunOutcome,
-} from '../queue/claimed-run';
+} from '../model/claim';
 import {
   AttemptTransaction,
   AttemptWritesFailedError,
-} from '../transaction/attempt-transaction';
-import { StepAbort } from '../workflow/step-abort';
+} from '../execution/attempt-transaction';
+import { StepAbort } from '../execution/step-abort';
 import type { LeaseKeeper } from './lease.keeper';
 import type { OutcomeBatcher } from './outcome.batcher';
 import type { AttemptPipeline, Executed } from '../execution/attempt-pipeline';

@@ -1,7 +1,11 @@
 import { Logger } from '@nestjs/common';
 import type { SqlExecutor } from '../database/sql-executor';
 import type { Schema } from '../database/sql';
-import { forgetWaiting, markWaiting, wakeGateOpen } from '../queue/wake.sql';
+import {
+  forgetWaiting,
+  markWaiting,
+  wakeGateOpen,
+} from '../engine/sql/wake.sql';
 
 /** A worker busy this long after it marked itself waiting takes the mark back. */
 const UNMARK_AFTER_MS = 1_000;

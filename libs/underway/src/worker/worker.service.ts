@@ -7,12 +7,12 @@ import {
   OnApplicationBootstrap,
   OnModuleDestroy,
 } from '@nestjs/common';
-import { ActivityCallRepository } from '../activity/activity-call.repository';
+import { ActivityCallRepository } from '../engine/activity-call.repository';
 import {
   RECORDED_CALLS_CACHE_BYTES,
   RecordedCallsCache,
-} from '../activity/recorded-calls.cache';
-import { RecordedCallsLoader } from '../activity/recorded-calls.loader';
+} from '../execution/recorded-calls.cache';
+import { RecordedCallsLoader } from '../execution/recorded-calls.loader';
 import { NotificationListener } from '../database/notification.listener';
 import { PoolExecutor } from '../database/sql-executor';
 import { UnderwayDatabase } from '../database/underway-database';
@@ -30,16 +30,16 @@ import { InterceptorChain } from '../events/interceptor-chain';
 import { UnderwayEvents } from '../events/underway-events';
 import { QueueSampler } from '../observability/queue.sampler';
 import { UnderwayMetrics } from '../observability/underway-metrics';
-import { RunQueueRepository } from '../queue/run-queue.repository';
-import { UNDERWAY_OPTIONS } from '../underway.module-definition';
+import { TaskRepository } from '../engine/task.repository';
+import { UNDERWAY_OPTIONS } from '../underway.constants';
 import { UnderwayBootstrap } from '../underway.bootstrap';
 import { ClaimLoop } from './claim.loop';
 import { LeaseKeeper } from './lease.keeper';
 import { LeaseRescuer } from './lease.rescuer';
 import { Scheduler } from '../schedule/scheduler';
 import { parseWakeSignal } from '../model/wake-signal';
-import { cancelBackend } from '../transaction/transaction.sql';
-import { transactionOpener } from '../transaction/attempt-transaction';
+import { cancelBackend } from '../execution/transaction.sql';
+import { transactionOpener } from '../execution/attempt-transaction';
 import { MaintenanceLoop } from './maintenance.loop';
 import { OutcomeBatcher } from './outcome.batcher';
 import { StepRunner } from './step.runner';
@@ -224,7 +224,7 @@ export class WorkerService
     workflows: string[],
   ): RunningWorker {
     const { schema, instanceName, reconnectBackoff } = this.options;
-    const queue = new RunQueueRepository(schema);
+    const queue = new TaskRepository(schema);
     const calls = new ActivityCallRepository(schema);
     const transactions = transactionOpener(
       () => this.database.appDataSource(),

@@ -5,7 +5,7 @@ import type {
   Rescue,
   RunOutcome,
   StepClaimRef,
-} from '../../queue/claimed-run';
+} from '../../model/claim';
 import {
   deadLetters,
   notifyDue,

@@ -1,5 +1,5 @@
 import { StepAbortedError } from '../errors/step-aborted.error';
-import type { StepAbort } from '../workflow/step-abort';
+import type { StepAbort } from './step-abort';
 
 /**
  * How long an attempt's code took, when it finished after its timeout

@@ -1,4 +1,4 @@
-import { ident, prepared, Schema, sql, SqlQuery } from '../database/sql';
+import { ident, prepared, Schema, sql, SqlQuery } from '../../database/sql';
 
 export interface ClaimRow {
   kind: 'step' | 'activity';

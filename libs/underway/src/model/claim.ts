@@ -179,3 +179,13 @@ export type FencedOutcome =
       readonly outcome: ActivityOutcome;
       readonly rescue?: Rescue;
     };
+
+/**
+ * A lease's key: the claim and its fence. A task can be held twice here for a
+ * moment (a stalled attempt and a new one claimed after its lease was taken
+ * back): each keeps its own lease, so the stale one learns at its next
+ * renewal that it lost the task, and aborts.
+ */
+export function leaseKey(claim: { id: string; fence: string }): string {
+  return `${claim.id}@${claim.fence}`;
+}

@@ -8,7 +8,7 @@ import { StepAbortedError } from '../errors/step-aborted.error';
 import { StepTimeoutError } from '../errors/step-timeout.error';
 import type { RecordedCallRow } from '../engine/sql/read.sql';
 import { ActivityContext, runInActivity } from './current-activity';
-import { StepCalls } from './step-calls';
+import { StepJournal } from './step-journal';
 
 const policy = {
   retry: DEFAULT_RETRY_POLICY,
@@ -51,7 +51,7 @@ function row(
 }
 
 /**
- * A StepCalls over `records`, a promise of its interruption, its abort state
+ * A StepJournal over `records`, a promise of its interruption, its abort state
  * (the test aborts it) and the calls it refused.
  */
 function calls(records: RecordedCallRow[] | Error = []) {
@@ -65,7 +65,7 @@ function calls(records: RecordedCallRow[] | Error = []) {
     reason: undefined,
   };
   const refused: [string, string, unknown][] = [];
-  const stepCalls = new StepCalls({
+  const stepCalls = new StepJournal({
     definition,
     runId: 'run-1',
     step: 'w#only',
@@ -93,7 +93,7 @@ const settledWithin = async (promise: Promise<unknown>, ms = 20) =>
     new Promise((resolve) => setTimeout(() => resolve('pending'), ms)),
   ]);
 
-describe('StepCalls', () => {
+describe('StepJournal', () => {
   it('records every call made in the same turn and suspends once', async () => {
     const { stepCalls, onInterrupt } = calls();
     const a = stepCalls.call('lookup', [1]);

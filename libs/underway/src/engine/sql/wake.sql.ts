@@ -1,4 +1,4 @@
-import { ident, prepared, Schema, sql, SqlQuery } from '../database/sql';
+import { ident, prepared, Schema, sql, SqlQuery } from '../../database/sql';
 
 /**
  * Marks a worker as waiting for work (or as busy, `waiting` false), with the

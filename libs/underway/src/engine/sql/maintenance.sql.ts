@@ -1,4 +1,4 @@
-import { ident, Schema, sql, SqlQuery } from '../database/sql';
+import { ident, Schema, sql, SqlQuery } from '../../database/sql';
 
 /**
  * Deletes up to `limit` finished runs whose retention (`ttl`) has passed, with

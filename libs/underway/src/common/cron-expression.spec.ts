@@ -4,7 +4,7 @@ import {
   parseSchedule,
   ScheduleOwner,
   storedSchedule,
-} from './schedule-expression';
+} from './cron-expression';
 
 const OWNER: ScheduleOwner = { workflowName: 'report', key: 'default' };
 

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
-import { storableText } from '../common/storable-text';
+import { storableText } from '../errors/storable-text';
 import {
   isDefiniteServerError,
   isInFailedTransaction,
@@ -11,7 +11,7 @@ import { EntityManagerExecutor, SqlExecutor } from '../database/sql-executor';
 import { classifyError, ErrorRecord } from '../errors/classify-error';
 import { TransactionClosedError } from '../errors/transaction-closed.error';
 import { TransactionControlError } from '../errors/transaction-control.error';
-import type { Claim } from '../queue/claimed-run';
+import type { Claim } from '../model/claim';
 import { registerAttempt } from './attempt-owner';
 import { findTransactionControl } from './transaction-control';
 import {

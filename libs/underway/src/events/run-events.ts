@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { UnderwayEvents } from '../events/underway-events';
+import { UnderwayEvents } from './underway-events';
 
 /**
  * Tells `run.result()` at once when this process finished the run it waits

@@ -1,8 +1,8 @@
-import { CallOutcome, commitCallOutcomes } from '../engine/sql/commit.sql';
+import { CallOutcome, commitCallOutcomes } from './sql/commit.sql';
 import type { SqlExecutor } from '../database/sql-executor';
-import { leaseKey } from '../worker/lease.keeper';
+import { leaseKey } from '../model/claim';
 import type { Schema } from '../database/sql';
-import { activityClaimId, Claim, FencedOutcome } from './claimed-run';
+import { activityClaimId, Claim, FencedOutcome } from '../model/claim';
 import {
   claimRuns,
   ClaimRow,
@@ -10,20 +10,20 @@ import {
   LeaseToRenew,
   RenewRow,
   renewLeases,
-} from './claim.sql';
+} from './sql/claim.sql';
 import {
   commitOutcomes,
   ExpiredTaskRow,
   selectExpiredTasks,
   StepOutcome,
-} from '../engine/sql/commit.sql';
+} from './sql/commit.sql';
 
 /**
  * The worker's statements: claim, renew leases, commit outcomes, find
  * lapsed leases, each over both kinds of claimable work (steps of runs,
  * activity calls).
  */
-export class RunQueueRepository {
+export class TaskRepository {
   constructor(private readonly schema: Schema) {}
 
   async claim(

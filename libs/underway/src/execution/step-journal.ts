@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { describeValue } from '../common/describe-value';
+import { describeValue } from '../errors/describe-value';
 import { deserializePayload, serializePayload } from '../common/json-payload';
 import type {
   ActivityDefinition,
@@ -10,7 +10,7 @@ import { CallOutsideStepError } from '../errors/call-outside-step.error';
 import { classifyError, ErrorRecord } from '../errors/classify-error';
 import { InvalidActivityCallError } from '../errors/invalid-activity-call.error';
 import { NonDeterministicReplayError } from '../errors/non-deterministic-replay.error';
-import type { NewActivityCall } from '../queue/claimed-run';
+import type { NewActivityCall } from '../model/claim';
 import { activityInProgress } from './current-activity';
 import type { RecordedCall, RecordedCalls } from './recorded-calls.cache';
 
@@ -106,7 +106,7 @@ export interface StepCallsOptions {
  * Only the code of a step its calls interrupted stays parked: its calls never
  * settle, so that no `catch` of code the runner has left runs.
  */
-export class StepCalls {
+export class StepJournal {
   private nextIndex = 0;
   private readonly fresh: NewActivityCall[] = [];
   private recorded: Promise<RecordedCalls> | undefined;

@@ -1,7 +1,7 @@
 import type { EntityManager } from 'typeorm';
-import type { StepCalls } from '../activity/step-calls';
+import type { StepJournal } from './step-journal';
 import type { WorkflowDefinition } from '../discovery/workflow-definition';
-import type { ClaimedRun } from '../queue/claimed-run';
+import type { ClaimedRun } from '../model/claim';
 import type { StepAbort } from './step-abort';
 
 declare const untyped: unique symbol;
@@ -148,7 +148,7 @@ export function createStepContext<W = UntypedWorkflow>(
   claimed: ClaimedRun,
   definition: WorkflowDefinition,
   abort: StepAbort,
-  calls: StepCalls,
+  calls: StepJournal,
   manager?: EntityManager,
 ): StepContext<W> {
   return Object.freeze({
@@ -163,7 +163,7 @@ export function createStepContext<W = UntypedWorkflow>(
     },
     manager,
     // The types are the caller's promise (checked at compile time against
-    // W); at run time any name may come, and StepCalls checks it.
+    // W); at run time any name may come, and StepJournal checks it.
     call: ((method: string, ...args: unknown[]) =>
       calls.call(method, args)) as StepContext<W>['call'],
     emit: (method: string, ...args: unknown[]) => calls.emit(method, args),

@@ -6,7 +6,7 @@ import {
   RecordedCallsKey,
   selectActivityCalls,
   selectRecordedCalls,
-} from '../engine/sql/read.sql';
+} from './sql/read.sql';
 
 /** Reads of activity calls: a step's record for its replay, a run's for `getRun()`. */
 export class ActivityCallRepository {
