@@ -1,5 +1,9 @@
 import { escapeIdentifier } from 'pg';
-import { closeOpenApps, takeUsedSchemas } from '../support/create-test-app';
+import {
+  closeOpenApps,
+  isDroppable,
+  takeUsedSchemas,
+} from '../support/create-test-app';
 import { closeTestPool, query } from '../support/database';
 import { currentTestSchema } from '../support/test-schema';
 
@@ -21,7 +25,7 @@ afterEach(async () => {
     );
     return;
   }
-  for (const schema of schemas) {
+  for (const schema of schemas.filter(isDroppable)) {
     await query(`drop schema if exists ${escapeIdentifier(schema)} cascade`);
   }
 });

@@ -45,7 +45,9 @@ export async function createTestApp(
   const logs = new CaptureLogger();
   const underway = options.underway ?? {};
   const schema = underway.schema ?? currentTestSchema();
-  usedSchemas.add(schema);
+  if (isDroppable(schema)) {
+    usedSchemas.add(schema);
+  }
   const runtime =
     underway.runtime === false
       ? false
@@ -112,6 +114,25 @@ export function takeUsedSchemas(): string[] {
 
 /** Marks an extra schema as used by the test (dropped with the others). */
 export function useSchema(schema: string): string {
+  if (!isDroppable(schema)) {
+    throw new Error(`"${schema}" is not a schema a test may drop`);
+  }
   usedSchemas.add(schema);
   return schema;
+}
+
+/**
+ * Whether a test may drop `schema` once it passed: a name the library
+ * accepts, and never one PostgreSQL reserves or that every database has. A
+ * test that boots with `schema: 'information_schema'` to see it refused must
+ * not have the harness drop the real one (it did, once: the database's
+ * information_schema was gone for every later suite).
+ */
+export function isDroppable(schema: string): boolean {
+  return (
+    /^[a-z_][a-z0-9_]{0,62}$/.test(schema) &&
+    schema !== 'information_schema' &&
+    schema !== 'public' &&
+    !schema.startsWith('pg_')
+  );
 }
