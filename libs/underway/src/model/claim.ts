@@ -189,3 +189,10 @@ export type FencedOutcome =
 export function leaseKey(claim: { id: string; fence: string }): string {
   return `${claim.id}@${claim.fence}`;
 }
+
+/** A claim, for log lines: `Run <id> <workflow> step 1` or `… activity <name> (call 0 of step 1)`. */
+export function taskLabel(claimed: Claim): string {
+  return claimed.kind === 'step'
+    ? `Run ${claimed.id} ${claimed.workflowName} step ${claimed.stepIndex}`
+    : `Run ${claimed.runId} ${claimed.workflowName} activity ${claimed.name} (${claimed.callKind} ${claimed.callIndex} of step ${claimed.stepIndex})`;
+}

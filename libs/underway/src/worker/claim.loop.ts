@@ -3,7 +3,7 @@ import { MAX_TIMER_DELAY_MS, sleep } from '../common/timers';
 import { isTransientPgError } from '../database/pg-errors';
 import { backoffDelayMs, ReconnectBackoff } from '../database/transient-retry';
 import type { Claim } from '../model/claim';
-import type { WakeScheduler } from './step.runner';
+import type { WakeScheduler } from './attempt.runner';
 import type { IdleGate } from './waiting-mark';
 
 /** Added to every due timer so that it never fires before the work is due. */

@@ -16,7 +16,7 @@ import {
 import type { TaskRepository } from '../engine/task.repository';
 import type { ExpiredTaskRow } from '../engine/sql/commit.sql';
 import { decideFailure } from '../engine/failure-decision';
-import type { WakeScheduler } from './step.runner';
+import type { WakeScheduler } from './attempt.runner';
 
 /** Tasks taken back per pass, of each kind; the claim loop sweeps again on its next poll. */
 const RESCUE_BATCH = 500;

@@ -42,7 +42,9 @@ import { cancelBackend } from '../execution/transaction.sql';
 import { transactionOpener } from '../execution/attempt-transaction';
 import { MaintenanceLoop } from './maintenance.loop';
 import { OutcomeBatcher } from './outcome.batcher';
-import { StepRunner } from './step.runner';
+import { AttemptAnnouncer } from './attempt-announcer';
+import { AttemptRunner } from './attempt.runner';
+import { OutcomeCommitter } from './outcome-committer';
 import { WaitingMark } from './waiting-mark';
 
 /** After the drain timeout, how long aborted steps get to give their claims back. */
@@ -62,7 +64,7 @@ export interface WorkerStatus {
 
 interface RunningWorker {
   readonly claimLoop: ClaimLoop;
-  readonly runner: StepRunner;
+  readonly runner: AttemptRunner;
   readonly outcomes: OutcomeBatcher;
   readonly leases: LeaseKeeper;
   readonly listener: NotificationListener;
@@ -281,13 +283,7 @@ export class WorkerService
       claimLoop,
       instanceName,
     );
-    const runner: StepRunner = new StepRunner(
-      this.registry,
-      this.events,
-      this.interceptors,
-      leases,
-      outcomes,
-      claimLoop,
+    const runner: AttemptRunner = new AttemptRunner(
       new AttemptPipeline(
         new StepKind(
           this.registry,
@@ -297,7 +293,13 @@ export class WorkerService
         new CallKind(this.registry, this.options.maxInputSizeBytes),
         transactions,
       ),
-      (on, entries) => this.writer.commit(on, entries, instanceName),
+      new OutcomeCommitter(outcomes, (on, entries) =>
+        this.writer.commit(on, entries, instanceName),
+      ),
+      leases,
+      new AttemptAnnouncer(this.registry, this.events, this.interceptors),
+      this.interceptors,
+      claimLoop,
     );
     const listener = new NotificationListener(
       () => this.database.createClient('listen'),
