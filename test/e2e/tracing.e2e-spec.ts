@@ -322,7 +322,7 @@ describe('traces', () => {
     // The producer (this process, with the SDK) enqueues; worker A (a child
     // process with its own SDK) is SIGKILLed mid-step; worker B reclaims the
     // run once A's lease lapses: its span continues the trace from the row.
-    const env = await prepareFaultEnv({ heartbeatMs: 1_000 });
+    const env = await prepareFaultEnv({ leaseMs: 1_000 });
     const run = await env.client.enqueue('fault-single', { sleepMs: 1_500 });
     const enqueue = exporter
       .getFinishedSpans()

@@ -246,7 +246,7 @@ async function main(): Promise<void> {
             pollInterval: numberFrom(FAULT_ENV.pollMs, 200),
             maintenanceInterval: numberFrom(FAULT_ENV.maintenanceMs, 60_000),
           },
-          defaults: { heartbeat: numberFrom(FAULT_ENV.heartbeatMs, 1_000) },
+          defaults: { heartbeat: numberFrom(FAULT_ENV.leaseMs, 1_000) },
           shutdownTimeout: numberFrom(FAULT_ENV.shutdownTimeoutMs, 10_000),
           reconnectBackoff: {
             initial: numberFrom(FAULT_ENV.reconnectInitialMs, 50),

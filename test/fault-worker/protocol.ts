@@ -15,7 +15,7 @@ export const FAULT_ENV = {
   /** `runtime.instanceName`: in `application_name`, logs and `step_attempt.worker`. */
   instanceName: 'FAULT_INSTANCE',
   /** `defaults.heartbeat` (the lease), ms. */
-  heartbeatMs: 'FAULT_HEARTBEAT_MS',
+  leaseMs: 'FAULT_HEARTBEAT_MS',
   /** `runtime.pollInterval`, ms. */
   pollMs: 'FAULT_POLL_MS',
   /** `runtime.concurrency`. */

@@ -28,7 +28,7 @@ export interface FaultEnv {
   readonly url: string;
   readonly schema: string;
   /** The lease of every step (producer and workers agree). */
-  readonly heartbeatMs: number;
+  readonly leaseMs: number;
   readonly client: WorkflowClient;
   readonly producerLogs: CaptureLogger;
   query<R extends QueryResultRow = Record<string, unknown>>(
@@ -37,7 +37,7 @@ export interface FaultEnv {
   ): Promise<R[]>;
   /** A worker child on this env's database and schema. */
   startWorker(
-    options: Omit<WorkerOptions, 'url' | 'schema' | 'heartbeatMs'>,
+    options: Omit<WorkerOptions, 'url' | 'schema' | 'leaseMs'>,
   ): WorkerProcess;
   /** The `done` effects recorded so far, in order. */
   effects(): Promise<EffectRow[]>;
@@ -86,7 +86,7 @@ export interface FaultEnvOptions {
   /** Default: the current test's schema. */
   readonly schema?: string;
   /** Default: 1 s. */
-  readonly heartbeatMs?: number;
+  readonly leaseMs?: number;
 }
 
 const producers = new Set<TestingModule>();
@@ -108,7 +108,7 @@ export async function prepareFaultEnv(
 ): Promise<FaultEnv> {
   const url = options.url ?? databaseUrl();
   const schema = options.schema ?? currentTestSchema();
-  const heartbeatMs = options.heartbeatMs ?? 1_000;
+  const leaseMs = options.leaseMs ?? 1_000;
   if (url === databaseUrl()) {
     useSchema(schema); // dropped after the test when it passes
   }
@@ -122,7 +122,7 @@ export async function prepareFaultEnv(
         dataSource: { type: 'postgres', url },
         schema,
         runtime: false,
-        defaults: { heartbeat: heartbeatMs },
+        defaults: { heartbeat: leaseMs },
         reconnectBackoff: { initial: 50, max: 500 },
       }),
     ],
@@ -142,12 +142,11 @@ export async function prepareFaultEnv(
   return {
     url,
     schema,
-    heartbeatMs,
+    leaseMs,
     client: producer.get(WorkflowClient),
     producerLogs: logs,
     query,
-    startWorker: (worker) =>
-      startWorker({ ...worker, url, schema, heartbeatMs }),
+    startWorker: (worker) => startWorker({ ...worker, url, schema, leaseMs }),
     effects: () =>
       query<EffectRow>(
         `select run_id, step, attempt, instance, pid from ${effectsTable(schema)}

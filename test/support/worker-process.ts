@@ -19,7 +19,7 @@ export interface WorkerOptions {
   readonly schema: string;
   readonly instance: string;
   /** The lease (`defaults.heartbeat`). Must match the producer's. */
-  readonly heartbeatMs: number;
+  readonly leaseMs: number;
   readonly pollMs?: number;
   readonly concurrency?: number;
   /** `runtime.prefetch`. */
@@ -314,7 +314,7 @@ export function startWorker(options: WorkerOptions): WorkerProcess {
     [FAULT_ENV.databaseUrl]: options.url,
     [FAULT_ENV.schema]: options.schema,
     [FAULT_ENV.instanceName]: options.instance,
-    [FAULT_ENV.heartbeatMs]: String(options.heartbeatMs),
+    [FAULT_ENV.leaseMs]: String(options.leaseMs),
   };
   const optional: [string, number | string | undefined][] = [
     [FAULT_ENV.pollMs, options.pollMs],

@@ -397,7 +397,7 @@ describe('activity faults', () => {
   });
 
   it('scenario 12 (kill -9 while an activity runs): another worker takes the call back after its lease and retries it; the step resumes once and sees one result; finished calls never run again', async () => {
-    const env = await prepareFaultEnv({ heartbeatMs: 1_000 });
+    const env = await prepareFaultEnv({ leaseMs: 1_000 });
     const workers = [
       startWorker(env, { instance: 'act-a', pollMs: POLL_MS }),
       startWorker(env, { instance: 'act-b', pollMs: POLL_MS }),
@@ -514,7 +514,7 @@ describe('activity faults', () => {
       (l) => l.kind === 'activity' && l.call_index === 1 && l.attempt === 2,
     )!;
     expect(retried.at.getTime() - killedAt.getTime()).toBeLessThan(
-      env.heartbeatMs + POLL_MS + 1_000,
+      env.leaseMs + POLL_MS + 1_000,
     );
 
     // Each step ran twice: once to suspend, once, after its last call
@@ -583,7 +583,7 @@ describe('activity faults', () => {
   it('scenario 12, many runs (40 runs of two or three parallel calls, workers killed four times while activities run): every run succeeds, every body is accounted for by an attempt, every step resumes once per suspension', async () => {
     const RUNS = 40;
     const KILLS = 4;
-    const env = await prepareFaultEnv({ heartbeatMs: 1_000 });
+    const env = await prepareFaultEnv({ leaseMs: 1_000 });
     let started = 0;
     const start = (): WorkerProcess =>
       startWorker(env, {
@@ -715,7 +715,7 @@ describe('activity faults', () => {
   }, 120_000);
 
   it('activity crash loop (every attempt of a call kills its worker): the call ends failed with code lease_expired once its attempts run out, and the step fails the run with activity_failed', async () => {
-    const env = await prepareFaultEnv({ heartbeatMs: 500 });
+    const env = await prepareFaultEnv({ leaseMs: 500 });
     // `fragile`: 3 attempts. A new worker is started each time one dies.
     const run = await env.client.enqueue(ActivityWorkflow, {
       calls: [{ fragile: true, crash: true }],
@@ -796,7 +796,7 @@ describe('activity faults', () => {
   it('scenario 16 (PostgreSQL restarted): runs suspended on activities, activities in flight, emits and a schedule all come through; nothing lost, nothing run again beyond the attempts the restart cost', async () => {
     const cluster = await createPgCluster();
     await cluster.start();
-    const env = await prepareFaultEnv({ url: cluster.url, heartbeatMs: 1_000 });
+    const env = await prepareFaultEnv({ url: cluster.url, leaseMs: 1_000 });
     const workers = ['pg-a', 'pg-b'].map((instance) =>
       startWorker(env, {
         instance,
@@ -915,7 +915,7 @@ describe('activity faults', () => {
   }, 120_000);
 
   it('scenario 16 (SIGTERM): activities in flight finish before the worker exits, one still running at shutdownTimeout is given back without counting an attempt, and another worker resumes every suspended run and the schedule', async () => {
-    const env = await prepareFaultEnv({ heartbeatMs: 1_000 });
+    const env = await prepareFaultEnv({ leaseMs: 1_000 });
     const shutdownTimeoutMs = 3_000;
     const first = startWorker(env, {
       instance: 'term-a',

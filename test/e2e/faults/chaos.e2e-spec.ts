@@ -143,7 +143,7 @@ describe('chaos', () => {
     `loses no run, completes none twice and lets no fenced worker write, while workers are killed and paused at random (${RUNS} runs and ${ACTIVITY_RUNS} with activities, ${WORKERS} workers)`,
     async () => {
       const random = prng(SEED);
-      const env = await prepareFaultEnv({ heartbeatMs: HEARTBEAT_MS });
+      const env = await prepareFaultEnv({ leaseMs: HEARTBEAT_MS });
       const everyWorker: WorkerProcess[] = [];
       const start = (index: number, generation: number): WorkerProcess => {
         const worker = env.startWorker({

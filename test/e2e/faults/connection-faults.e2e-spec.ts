@@ -49,7 +49,7 @@ describe('connection faults', () => {
   afterEach(cleanupFaults);
 
   it('scenario 4 (the LISTEN connection terminated): work continues, and notifications wake the worker again after it reconnects', async () => {
-    const env = await prepareFaultEnv({ heartbeatMs: 2_000 });
+    const env = await prepareFaultEnv({ leaseMs: 2_000 });
     // A 5 s poll: a claim within a few hundred ms can only come from a notification.
     const pollMs = 5_000;
     const worker = env.startWorker({
@@ -105,7 +105,7 @@ describe('connection faults', () => {
   // life of the process, so each later drop waited longer (up to
   // reconnectBackoff.max) although the database was reachable all along.
   it('scenario 4 (the LISTEN connection terminated again and again): each reconnection starts again from the initial backoff', async () => {
-    const env = await prepareFaultEnv({ heartbeatMs: 2_000 });
+    const env = await prepareFaultEnv({ leaseMs: 2_000 });
     const worker = env.startWorker({
       instance: 'relisten',
       pollMs: 5_000,
@@ -141,7 +141,7 @@ describe('connection faults', () => {
   it('scenario 5 (PostgreSQL restarted mid-run): the worker process survives, resumes, and nothing is lost', async () => {
     const cluster = await createPgCluster();
     await cluster.start();
-    const env = await prepareFaultEnv({ url: cluster.url, heartbeatMs: 1_000 });
+    const env = await prepareFaultEnv({ url: cluster.url, leaseMs: 1_000 });
     const worker = env.startWorker({
       instance: 'restart',
       concurrency: 4,
@@ -204,11 +204,11 @@ describe('connection faults', () => {
   it('scenario 6 (the database down at boot): the worker logs a clear retry line and starts working once the database is up', async () => {
     const cluster = await createPgCluster(); // created, not started
     const schema = currentTestSchema();
-    const heartbeatMs = 1_000;
+    const leaseMs = 1_000;
     const worker = startWorker({
       url: cluster.url,
       schema,
-      heartbeatMs,
+      leaseMs,
       instance: 'late-db',
       pollMs: 100,
       ...RECONNECT,
@@ -234,7 +234,7 @@ describe('connection faults', () => {
     const env = await prepareFaultEnv({
       url: cluster.url,
       schema,
-      heartbeatMs,
+      leaseMs,
     });
     const runs = await env.client.enqueueMany(ChainWorkflow, [{}, {}, {}]);
     await Promise.all(runs.map((r) => r.result({ timeout: 10_000 })));
@@ -251,7 +251,7 @@ describe('connection faults', () => {
   it('SIGTERM while the database is down: the worker exits within shutdownTimeout, and its runs complete once the database is back', async () => {
     const cluster = await createPgCluster();
     await cluster.start();
-    const env = await prepareFaultEnv({ url: cluster.url, heartbeatMs: 1_000 });
+    const env = await prepareFaultEnv({ url: cluster.url, leaseMs: 1_000 });
     const shutdownTimeoutMs = 1_000;
     const worker = env.startWorker({
       instance: 'term-db-down',

@@ -29,7 +29,7 @@ afterEach(async () => {
 
 describe('half-open connections', () => {
   it('scenario 15: claims, renewals and commits time out, the connections are replaced, and work goes on within the liveness bound', async () => {
-    const env = await prepareFaultEnv({ heartbeatMs: LEASE_MS });
+    const env = await prepareFaultEnv({ leaseMs: LEASE_MS });
     proxy = await startTcpProxy(env.url);
     const worker = env.startWorker({
       instance: 'halfopen',

@@ -28,7 +28,7 @@ describe('a claim in flight while its worker is paused', () => {
   afterEach(cleanupFaults);
 
   it('is not started once the worker resumes past its lease (another worker has run it since)', async () => {
-    const env = await prepareFaultEnv({ heartbeatMs: 1_000 });
+    const env = await prepareFaultEnv({ leaseMs: 1_000 });
     await env.query(createAppRowsTableSql(env.schema));
     const paused = env.startWorker({
       instance: 'inflight-p',

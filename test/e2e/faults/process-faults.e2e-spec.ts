@@ -26,7 +26,7 @@ describe('process faults', () => {
   afterEach(cleanupFaults);
 
   it('scenario 1 (kill -9 mid-step): another worker takes the step back after the lease, the run completes once, and the dead attempt is recorded lease_expired', async () => {
-    const env = await prepareFaultEnv({ heartbeatMs: 1_000 });
+    const env = await prepareFaultEnv({ leaseMs: 1_000 });
     const workers = [
       env.startWorker({ instance: 'kill-a', pollMs: POLL_MS }),
       env.startWorker({ instance: 'kill-b', pollMs: POLL_MS }),
@@ -57,9 +57,7 @@ describe('process faults', () => {
       attempt: 1,
     });
     // Taken back within lease + poll interval (+ 1 s, I5).
-    expect(takeover.at - killedAt).toBeLessThan(
-      env.heartbeatMs + POLL_MS + 1_000,
-    );
+    expect(takeover.at - killedAt).toBeLessThan(env.leaseMs + POLL_MS + 1_000);
     expect(await env.attempts(run.id)).toEqual([
       expect.objectContaining({
         step_index: 0,
@@ -104,7 +102,7 @@ describe('process faults', () => {
   }, 60_000);
 
   it('scenario 2 (SIGSTOP past the lease, then SIGCONT): the stale worker’s late outcome is fenced, changes nothing, and is logged as a warning', async () => {
-    const env = await prepareFaultEnv({ heartbeatMs: 1_000 });
+    const env = await prepareFaultEnv({ leaseMs: 1_000 });
     const workers = [
       env.startWorker({ instance: 'pause-a', pollMs: POLL_MS }),
       env.startWorker({ instance: 'pause-b', pollMs: POLL_MS }),
@@ -199,7 +197,7 @@ describe('process faults', () => {
   ])(
     'scenario 3 (SIGTERM%s): steps in flight finish, nothing new is claimed, and nothing is left running',
     async (_label, prefetch) => {
-      const env = await prepareFaultEnv({ heartbeatMs: 2_000 });
+      const env = await prepareFaultEnv({ leaseMs: 2_000 });
       const worker = env.startWorker({
         instance: 'term',
         concurrency: 2,
@@ -276,7 +274,7 @@ describe('process faults', () => {
   );
 
   it('scenario 3 (SIGTERM past shutdownTimeout): a step still running is aborted and its claim given back without counting an attempt', async () => {
-    const env = await prepareFaultEnv({ heartbeatMs: 2_000 });
+    const env = await prepareFaultEnv({ leaseMs: 2_000 });
     const worker = env.startWorker({
       instance: 'term-late',
       concurrency: 1,
@@ -317,7 +315,7 @@ describe('process faults', () => {
   // an endless crash loop). The README documents this trade-off of prefetch;
   // this test pins it: the runs still complete, on their second attempt.
   it('prefetch: runs claimed ahead by a worker killed before starting them count that claim as an attempt, then complete', async () => {
-    const env = await prepareFaultEnv({ heartbeatMs: 500 });
+    const env = await prepareFaultEnv({ leaseMs: 500 });
     const first = env.startWorker({
       instance: 'ahead-a',
       concurrency: 1,
@@ -358,7 +356,7 @@ describe('process faults', () => {
   }, 60_000);
 
   it('crash loop (the worker dies on every attempt): the run ends failed with code lease_expired once its attempts run out', async () => {
-    const env = await prepareFaultEnv({ heartbeatMs: 500 });
+    const env = await prepareFaultEnv({ leaseMs: 500 });
     // fault-fragile: 3 attempts. Every attempt SIGKILLs its own worker; a new
     // worker is started each time one dies (a supervisor restarting a pod).
     const run = await env.client.enqueue(FragileWorkflow, {

@@ -20,7 +20,7 @@ describe('workers racing', () => {
   it('scenario 7 (four worker processes race on 2,000 runs): every run completes exactly once', async () => {
     // A long lease: no fault is injected, so none may be imagined either (a
     // busy machine must not make a worker look dead).
-    const env = await prepareFaultEnv({ heartbeatMs: 15_000 });
+    const env = await prepareFaultEnv({ leaseMs: 15_000 });
     const workers = Array.from({ length: WORKERS }, (_, i) =>
       env.startWorker({
         instance: `race-${i + 1}`,

@@ -19,7 +19,7 @@ describe('schedule faults', () => {
   afterEach(cleanupFaults);
 
   it('scenario 13 (the firing instance killed, again and again): every tick fires exactly once, none lost while an instance lives', async () => {
-    const env = await prepareFaultEnv({ heartbeatMs: 1_000 });
+    const env = await prepareFaultEnv({ leaseMs: 1_000 });
     const start = (name: string): WorkerProcess =>
       env.startWorker({ instance: name, pollMs: POLL_MS, stepEvents: false });
     let workers = [start('sched-a'), start('sched-b')];
@@ -71,7 +71,7 @@ describe('schedule faults', () => {
   }, 90_000);
 
   it('scenario 14 (every instance down across several ticks): one catch-up fire on recovery, then on time', async () => {
-    const env = await prepareFaultEnv({ heartbeatMs: 1_000 });
+    const env = await prepareFaultEnv({ leaseMs: 1_000 });
     const first = env.startWorker({ instance: 'down-a', pollMs: POLL_MS });
     await first.ready();
     await env.client.schedule(SingleWorkflow, '*/2 * * * * *', {});

@@ -27,7 +27,7 @@ describe('step faults', () => {
   afterEach(cleanupFaults);
 
   it('scenario 8 (a step hangs past its timeout, ignoring ctx.signal): the attempt fails with a timeout, its slot is freed, and its late result is discarded', async () => {
-    const env = await prepareFaultEnv({ heartbeatMs: 2_000 });
+    const env = await prepareFaultEnv({ leaseMs: 2_000 });
     const worker = env.startWorker({
       instance: 'hang',
       concurrency: 1,
@@ -73,7 +73,7 @@ describe('step faults', () => {
   }, 60_000);
 
   it('scenario 9 (poison input): a step that always throws ends failed after maxAttempts with every attempt’s error recorded, whatever it throws', async () => {
-    const env = await prepareFaultEnv({ heartbeatMs: 2_000 });
+    const env = await prepareFaultEnv({ leaseMs: 2_000 });
     const worker = env.startWorker({ instance: 'poison', pollMs: 100 });
     await worker.ready();
     const kinds = ['error', 'string', 'object', 'undefined'] as const;
@@ -137,7 +137,7 @@ describe('step faults', () => {
   }, 60_000);
 
   it('scenario 10 (a run of a workflow no running instance registers): it is not claimed, and a warning names the workflow', async () => {
-    const env = await prepareFaultEnv({ heartbeatMs: 2_000 });
+    const env = await prepareFaultEnv({ leaseMs: 2_000 });
     // The producer registers fault-ghost; no worker process does.
     const ghost = await env.client.enqueue(GhostWorkflow);
     const workers = [
@@ -176,7 +176,7 @@ describe('step faults', () => {
   }, 60_000);
 
   it('scenario 11 (retention): pruning deletes only finished runs older than their ttl', async () => {
-    const env = await prepareFaultEnv({ heartbeatMs: 2_000 });
+    const env = await prepareFaultEnv({ leaseMs: 2_000 });
     const worker = env.startWorker({
       instance: 'prune',
       pollMs: 100,

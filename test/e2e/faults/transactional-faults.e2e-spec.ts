@@ -107,7 +107,7 @@ describe('transactional step faults', () => {
   afterEach(cleanupFaults);
 
   it('scenario 2 (SIGSTOP past the lease, then SIGCONT): the successor’s rows commit once, the stale attempt’s late commit is fenced and its rows rolled back', async () => {
-    const env = await prepareFaultEnv({ heartbeatMs: 1_000 });
+    const env = await prepareFaultEnv({ leaseMs: 1_000 });
     const workers = await startPair(env, 'tx-pause');
     // Attempt 1 of step 0 inserts its rows, then stops its own process
     // (SIGSTOP), its transaction open and its claim held; once resumed it
@@ -256,7 +256,7 @@ describe('transactional step faults', () => {
   ])(
     'scenario 1 (kill -9 %s of a transactional step): no row of the killed attempt survives; the successor’s commit once',
     async (_label, then) => {
-      const env = await prepareFaultEnv({ heartbeatMs: 1_000 });
+      const env = await prepareFaultEnv({ leaseMs: 1_000 });
       const workers = await startPair(env, `tx-kill-${then}`);
       // Attempt 1 of step 0 writes one row, then sleeps (or runs a write that
       // lasts) a minute before writing the rest: it is killed meanwhile.

@@ -69,7 +69,7 @@ export const redriveCommand: Command = {
       context.output.err(
         `warning: no retained run of workflow "${name}" shows its first step's policy; ` +
           `its new runs got the defaults (${BUILTIN_DEFAULTS.retry.maxAttempts} attempts, ` +
-          `${BUILTIN_DEFAULTS.heartbeatMs}ms lease, priority 0)\n`,
+          `${BUILTIN_DEFAULTS.leaseMs}ms lease, priority 0)\n`,
       );
     }
     print(

@@ -499,7 +499,7 @@ describe('UnderwayExplorer', () => {
           initialIntervalMs: 3_000,
         },
         timeoutMs: 120_000,
-        heartbeatMs: 10_000,
+        leaseMs: 10_000,
       });
     });
 
@@ -508,7 +508,7 @@ describe('UnderwayExplorer', () => {
       expect(steps[0]?.policy).toEqual({
         retry: DEFAULT_RETRY_POLICY,
         timeoutMs: 900_000,
-        heartbeatMs: 30_000,
+        leaseMs: 30_000,
       });
     });
 
@@ -521,7 +521,7 @@ describe('UnderwayExplorer', () => {
           initialIntervalMs: 3_000,
         },
         timeoutMs: 300_000,
-        heartbeatMs: 10_000,
+        leaseMs: 10_000,
       });
     });
 
@@ -534,7 +534,7 @@ describe('UnderwayExplorer', () => {
           initialIntervalMs: 3_000,
         },
         timeoutMs: 300_000,
-        heartbeatMs: 45_000,
+        leaseMs: 45_000,
       });
     });
 
@@ -548,7 +548,7 @@ describe('UnderwayExplorer', () => {
           jitterFactor: 0,
         },
         timeoutMs: 30_000,
-        heartbeatMs: 10_000,
+        leaseMs: 10_000,
       });
     });
   });
@@ -1062,7 +1062,7 @@ describe('UnderwayExplorer: @Activity', () => {
           jitterFactor: 0,
         },
         timeoutMs: 300_000,
-        heartbeatMs: 20_000,
+        leaseMs: 20_000,
       },
       transactional: false,
     });
@@ -1074,7 +1074,7 @@ describe('UnderwayExplorer: @Activity', () => {
     ).toBe(7);
     expect(definition.activities.get('render')?.policy).toMatchObject({
       timeoutMs: 30_000,
-      heartbeatMs: 3_000,
+      leaseMs: 3_000,
     });
     expect(Object.isFrozen(definition.activities.get('render'))).toBe(true);
   });

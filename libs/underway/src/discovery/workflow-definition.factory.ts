@@ -309,7 +309,7 @@ function stepPolicy(policy: ResolvedDefaults): StepPolicy {
   return Object.freeze({
     retry: policy.retry,
     timeoutMs: policy.timeoutMs,
-    heartbeatMs: policy.heartbeatMs,
+    leaseMs: policy.leaseMs,
   });
 }
 

@@ -17,7 +17,7 @@ function definition(
         policy: {
           retry: { ...DEFAULT_RETRY_POLICY, maxAttempts: 3 },
           timeoutMs: 1_000,
-          heartbeatMs: 2_000,
+          leaseMs: 2_000,
         },
         priority: firstStep.priority,
         transactional: false,

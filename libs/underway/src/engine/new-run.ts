@@ -37,7 +37,7 @@ export function newRunOf(
     workflowName: definition.name,
     input,
     maxAttempts: firstStep.policy.retry.maxAttempts,
-    leaseMs: firstStep.policy.heartbeatMs,
+    leaseMs: firstStep.policy.leaseMs,
     priority: firstStep.priority ?? runPriority,
     runPriority,
     runAt: options.runAt ?? null,

@@ -135,7 +135,7 @@ function newRunLike(
     workflowName,
     input,
     maxAttempts: template?.max_attempts ?? BUILTIN_DEFAULTS.retry.maxAttempts,
-    leaseMs: template?.lease_ms ?? BUILTIN_DEFAULTS.heartbeatMs,
+    leaseMs: template?.lease_ms ?? BUILTIN_DEFAULTS.leaseMs,
     priority: template?.priority ?? 0,
     runPriority: template?.run_priority ?? 0,
     runAt: null,

@@ -13,7 +13,7 @@ import { StepJournal } from './step-journal';
 const policy = {
   retry: DEFAULT_RETRY_POLICY,
   timeoutMs: 1_000,
-  heartbeatMs: 300,
+  leaseMs: 300,
 };
 const activity = (method: string, name = method): ActivityDefinition => ({
   method,

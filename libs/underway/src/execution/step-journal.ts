@@ -243,7 +243,7 @@ export class StepJournal {
         name: activity.name,
         args: argsText,
         maxAttempts: activity.policy.retry.maxAttempts,
-        leaseMs: activity.policy.heartbeatMs,
+        leaseMs: activity.policy.leaseMs,
       });
       if (kind === 'emit') {
         return undefined;

@@ -241,7 +241,7 @@ export class StepKind implements TaskKind<ClaimedRun, RunOutcome> {
             ? parseDuration(value.delay, `${label} Transition.after delay`)
             : (next.delayMs ?? 0),
         maxAttempts: next.policy.retry.maxAttempts,
-        leaseMs: next.policy.heartbeatMs,
+        leaseMs: next.policy.leaseMs,
         priority: next.priority ?? null,
       };
     } catch (err) {

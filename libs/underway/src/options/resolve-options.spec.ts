@@ -66,7 +66,7 @@ describe('resolveOptions', () => {
             jitterFactor: 0.5,
           },
           timeoutMs: 900_000,
-          heartbeatMs: 30_000,
+          leaseMs: 30_000,
           ttlMs: 1_209_600_000,
         },
       });
@@ -80,7 +80,7 @@ describe('resolveOptions', () => {
       expect(BUILTIN_DEFAULTS).toEqual({
         retry: DEFAULT_RETRY_POLICY,
         timeoutMs: 15 * 60_000,
-        heartbeatMs: 30_000,
+        leaseMs: 30_000,
         ttlMs: 14 * 86_400_000,
       });
     });
@@ -190,7 +190,7 @@ describe('resolveOptions', () => {
         }).defaults,
       ).toMatchObject({
         timeoutMs: 3_600_000,
-        heartbeatMs: 10_000,
+        leaseMs: 10_000,
         ttlMs: 2_592_000_000,
       });
     });
@@ -205,7 +205,7 @@ describe('resolveOptions', () => {
 
     it(`accepts the shortest heartbeat, ${MIN_HEARTBEAT_MS} ms`, () => {
       expect(
-        resolveOptions({ defaults: { heartbeat: 30 } }).defaults.heartbeatMs,
+        resolveOptions({ defaults: { heartbeat: 30 } }).defaults.leaseMs,
       ).toBe(30);
     });
 

@@ -59,7 +59,7 @@ const DEFAULTS_KEYS: ReadonlySet<string> = new Set([
 export const BUILTIN_DEFAULTS: ResolvedDefaults = Object.freeze({
   retry: DEFAULT_RETRY_POLICY,
   timeoutMs: 15 * 60_000,
-  heartbeatMs: 30_000,
+  leaseMs: 30_000,
   ttlMs: 14 * 86_400_000,
 });
 
@@ -131,10 +131,10 @@ export function resolveDefaults(
       layer.timeout === undefined
         ? base.timeoutMs
         : timeoutMs(layer.timeout, `${path}.timeout`),
-    heartbeatMs:
+    leaseMs:
       layer.heartbeat === undefined
-        ? base.heartbeatMs
-        : heartbeatMs(layer.heartbeat, `${path}.heartbeat`),
+        ? base.leaseMs
+        : leaseMs(layer.heartbeat, `${path}.heartbeat`),
     ttlMs:
       layer.ttl === undefined
         ? base.ttlMs
@@ -267,7 +267,7 @@ function timeoutMs(value: unknown, path: string): number {
 }
 
 /** A lease: renewed by a timer a third of it apart. */
-function heartbeatMs(value: unknown, path: string): number {
+function leaseMs(value: unknown, path: string): number {
   return parseDuration(value, path, {
     min: MIN_HEARTBEAT_MS,
     max: MAX_TIMER_DELAY_MS,

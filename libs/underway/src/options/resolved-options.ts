@@ -10,7 +10,8 @@ import type { ReconnectBackoff } from '../database/transient-retry';
 export interface StepPolicy {
   readonly retry: ResolvedRetryPolicy;
   readonly timeoutMs: number;
-  readonly heartbeatMs: number;
+  /** The lease (the public option is `heartbeat`): renewed three times per interval. */
+  readonly leaseMs: number;
 }
 
 export interface ResolvedDefaults extends StepPolicy {

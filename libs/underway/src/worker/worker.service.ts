@@ -215,7 +215,7 @@ export class WorkerService
         ...(definition?.steps ?? []),
         ...(definition?.activities.values() ?? []),
       ]) {
-        shortest = Math.min(shortest, task.policy.heartbeatMs);
+        shortest = Math.min(shortest, task.policy.leaseMs);
       }
     }
     return shortest;
