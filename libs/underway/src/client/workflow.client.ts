@@ -1,3 +1,6 @@
+// Over 300 lines on purpose: the public client: each method checks its options
+// and delegates (to RunAdmin, RunResults, the writer, the schedules'
+// repository) in a few lines; most of the file is the API's documentation.
 import { Inject, Injectable } from '@nestjs/common';
 import { describeValue } from '../errors/describe-value';
 import { serializePayload } from '../common/json-payload';

@@ -1,3 +1,6 @@
+// Over 300 lines on purpose: one job, the library's own connections: its pools
+// and listener client, their roles, bounds and application names, and the app's
+// DataSource lookup.
 import {
   Inject,
   Injectable,
@@ -57,7 +60,7 @@ export class UnderwayDatabase implements OnApplicationShutdown {
     return this.mainPool;
   }
 
-  /** Lease renewals and housekeeping. @throws UnderwayClosedError after close() */
+  /** Lease renewals (the connection of their own). @throws UnderwayClosedError after close() */
   get heartbeat(): Pool {
     this.assertOpen('heartbeat');
     this.heartbeatPool ??= this.createPool('heartbeat', 1);

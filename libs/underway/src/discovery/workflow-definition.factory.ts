@@ -1,3 +1,6 @@
+// Over 300 lines on purpose: one job, a decorated class turned into its frozen
+// definition, with one validator per kind of decorator (workflow, step,
+// activity, schedule) and the messages that name class and method.
 import { describeValue } from '../errors/describe-value';
 import { parseDuration } from '../common/duration';
 import { INT32_MAX, INT32_MIN, isInt32, nameProblem } from '../common/limits';

@@ -12,7 +12,7 @@ export type FailureDecision =
     };
 
 /**
- * The one rule for a failed attempt of a step (and, later, of an activity):
+ * The one rule for a failed attempt of a step or an activity call, thrown or lapsed (the lease rescuer asks it too):
  * retry after the policy's backoff while the error is retryable and attempts
  * remain, fail otherwise. Pure: `random` is injected so tests can pin it.
  *

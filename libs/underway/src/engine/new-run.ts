@@ -16,8 +16,8 @@ export interface NewRunOptions {
 /**
  * The row of a new run of `definition` at its first step: the one place that
  * derives a run's attempts, lease, priorities and due time from the
- * workflow's resolved definition (enqueue, enqueueMany and redrive use it, and
- * so will the scheduler). Pure, but for the new run id.
+ * workflow's resolved definition (enqueue, enqueueMany, redrive and the
+ * scheduler use it). Pure, but for the new run id.
  *
  * @param input the run's input, already serialized (`serializePayload`)
  */

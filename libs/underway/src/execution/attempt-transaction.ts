@@ -1,3 +1,7 @@
+// Over 300 lines on purpose: one class, the life of an attempt's transaction
+// (open, guard, check, commit or roll back, give back), whose guards share its
+// state (closed, ended, the first failure); split, that state would be handed
+// around.
 import { Logger } from '@nestjs/common';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';

@@ -1,3 +1,6 @@
+// Over 300 lines on purpose: one job, a step's numbered durable calls:
+// recording them, replaying them against the record, and refusing calls made
+// outside the step, all over the same numbered state.
 import { isDeepStrictEqual } from 'node:util';
 import { describeValue } from '../errors/describe-value';
 import { deserializePayload, serializePayload } from '../common/json-payload';

@@ -1,3 +1,6 @@
+// Over 300 lines on purpose: one job, every module option checked and resolved
+// in one pass (the @nestjs/schedule habit: defaults applied once), one small
+// function per option.
 import { hostname } from 'node:os';
 import { describeValue } from '../errors/describe-value';
 import { parseDuration } from '../common/duration';

@@ -48,7 +48,7 @@ export interface RuntimeOptions {
   workflows?: string[];
   /** Names this process in `application_name` and logs. @default '<hostname>:<pid>' */
   instanceName?: string;
-  /** Period of housekeeping (expired leases, retention). @default '1m' */
+  /** Period of housekeeping (retention, concurrency-slot tidying, queue gauges); expired leases are swept on every poll. @default '1m' */
   maintenanceInterval?: Duration;
 }
 

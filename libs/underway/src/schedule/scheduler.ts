@@ -1,3 +1,6 @@
+// Over 300 lines on purpose: one job, firing due schedules exactly once: the
+// timer, the claim of due rows, one savepoint per fire, and the set-aside of
+// schedules that cannot fire, which share the pass's state.
 import { Logger } from '@nestjs/common';
 import type { Pool } from 'pg';
 import { MAX_TIMER_DELAY_MS } from '../common/timers';

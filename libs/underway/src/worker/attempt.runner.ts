@@ -1,3 +1,6 @@
+// Over 300 lines on purpose: one job, an attempt from its claim to its
+// committed outcome, with the cancel and shutdown paths that touch the same
+// in-flight state.
 import { Logger } from '@nestjs/common';
 import { StepAbortedError } from '../errors/step-aborted.error';
 import type { InterceptorChain } from '../events/interceptor-chain';

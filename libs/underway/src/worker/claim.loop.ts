@@ -1,3 +1,6 @@
+// Over 300 lines on purpose: one job, the claim loop: waking, claiming ahead
+// with an adaptive prefetch, running claims in its slots, and the idle gate,
+// which share the loop's state.
 import { Logger } from '@nestjs/common';
 import { MAX_TIMER_DELAY_MS, sleep } from '../common/timers';
 import { isTransientPgError } from '../database/pg-errors';
@@ -28,11 +31,11 @@ export interface ClaimLoopOptions {
   readonly shortestLeaseMs?: number;
   readonly pollIntervalMs: number;
   readonly backoff: ReconnectBackoff;
-  /** Claims up to `limit` due runs. */
+  /** Claims up to `limit` due tasks (steps of runs, activity calls). */
   claim(limit: number): Promise<Claim[]>;
-  /** A run was claimed (its lease started after `claimSentAt`), before it waits for a slot. */
+  /** A task was claimed (its lease started after `claimSentAt`), before it waits for a slot. */
   onClaimed(run: Claim, claimSentAt: number): void;
-  /** Runs one claimed step; calls `stepDone` when its slot is free again. */
+  /** Runs one claimed task; calls `stepDone` when its slot is free again. */
   runStep(run: Claim, stepDone: () => void): Promise<void>;
   /**
    * Whether a claim that waited in the local queue may still be held: one

@@ -26,7 +26,7 @@ const MAX_PARALLEL_FLUSHES = 2;
 const PARALLEL_THRESHOLD = 50;
 
 /**
- * Commits step outcomes in batches: whatever finished while the previous
+ * Commits attempts' outcomes (steps' and activity calls') in batches: whatever finished while the previous
  * commit was in flight goes out in the next statement, and a large backlog is
  * split over two commits in parallel. Each outcome is still fenced on its own;
  * two batches never hold the same run (a run has one outcome in flight at

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import {
   BeforeApplicationShutdown,
   Inject,
@@ -7,14 +6,6 @@ import {
   OnApplicationBootstrap,
   OnModuleDestroy,
 } from '@nestjs/common';
-import { ActivityCallRepository } from '../engine/activity-call.repository';
-import {
-  RECORDED_CALLS_CACHE_BYTES,
-  RecordedCallsCache,
-} from '../execution/recorded-calls.cache';
-import { RecordedCallsLoader } from '../execution/recorded-calls.loader';
-import { NotificationListener } from '../database/notification.listener';
-import { PoolExecutor } from '../database/sql-executor';
 import { UnderwayDatabase } from '../database/underway-database';
 import { WorkflowRegistry } from '../discovery/workflow.registry';
 import { StepAbortedError } from '../errors/step-aborted.error';
@@ -23,29 +14,12 @@ import type {
   ResolvedRuntimeOptions,
 } from '../options/resolved-options';
 import { TransitionWriter } from '../engine/transition.writer';
-import { AttemptPipeline } from '../execution/attempt-pipeline';
-import { CallKind } from '../execution/call.handler';
-import { StepKind } from '../execution/step.handler';
 import { InterceptorChain } from '../events/interceptor-chain';
 import { UnderwayEvents } from '../events/underway-events';
-import { QueueSampler } from '../observability/queue.sampler';
 import { UnderwayMetrics } from '../observability/underway-metrics';
-import { TaskRepository } from '../engine/task.repository';
 import { UNDERWAY_OPTIONS } from '../underway.constants';
 import { UnderwayBootstrap } from '../underway.bootstrap';
-import { ClaimLoop } from './claim.loop';
-import { LeaseKeeper } from './lease.keeper';
-import { LeaseRescuer } from './lease.rescuer';
-import { Scheduler } from '../schedule/scheduler';
-import { parseWakeSignal } from '../model/wake-signal';
-import { cancelBackend } from '../execution/transaction.sql';
-import { transactionOpener } from '../execution/attempt-transaction';
-import { MaintenanceLoop } from './maintenance.loop';
-import { OutcomeBatcher } from './outcome.batcher';
-import { AttemptAnnouncer } from './attempt-announcer';
-import { AttemptRunner } from './attempt.runner';
-import { OutcomeCommitter } from './outcome-committer';
-import { WaitingMark } from './waiting-mark';
+import { assembleWorker, RunningWorker } from './worker.assembly';
 
 /** After the drain timeout, how long aborted steps get to give their claims back. */
 const ABORT_GRACE_MS = 5_000;
@@ -60,17 +34,6 @@ export interface WorkerStatus {
    * `stopped`: shut down.
    */
   readonly state: 'disabled' | 'idle' | 'starting' | 'running' | 'stopped';
-}
-
-interface RunningWorker {
-  readonly claimLoop: ClaimLoop;
-  readonly runner: AttemptRunner;
-  readonly outcomes: OutcomeBatcher;
-  readonly leases: LeaseKeeper;
-  readonly listener: NotificationListener;
-  readonly maintenance: MaintenanceLoop;
-  readonly scheduler: Scheduler;
-  readonly waiting: WaitingMark;
 }
 
 /**
@@ -206,171 +169,22 @@ export class WorkerService
     );
   }
 
-  /** The shortest lease of any step or activity this worker runs. */
-  private shortestLeaseMs(workflows: readonly string[]): number {
-    let shortest = Infinity;
-    for (const name of workflows) {
-      const definition = this.registry.find(name);
-      for (const task of [
-        ...(definition?.steps ?? []),
-        ...(definition?.activities.values() ?? []),
-      ]) {
-        shortest = Math.min(shortest, task.policy.leaseMs);
-      }
-    }
-    return shortest;
-  }
-
   private startWorker(
     runtime: ResolvedRuntimeOptions,
     workflows: string[],
   ): RunningWorker {
-    const { schema, instanceName, reconnectBackoff } = this.options;
-    const queue = new TaskRepository(schema);
-    const calls = new ActivityCallRepository(schema);
-    const transactions = transactionOpener(
-      () => this.database.appDataSource(),
-      async (pid) => {
-        await executor.query(cancelBackend(pid));
+    return assembleWorker(
+      {
+        options: this.options,
+        registry: this.registry,
+        database: this.database,
+        metrics: this.metrics,
+        events: this.events,
+        interceptors: this.interceptors,
+        writer: this.writer,
       },
-      (claim, backend) => leases.watch(claim, backend),
-    );
-    const executor = new PoolExecutor(this.database.pool);
-    const recordedCalls = new RecordedCallsLoader(
-      (keys) => calls.recorded(executor, keys),
-      new RecordedCallsCache(RECORDED_CALLS_CACHE_BYTES),
-    );
-    const leases = new LeaseKeeper(
-      queue,
-      this.database.heartbeat,
-      this.database.bounds('heartbeat').clientMs,
-    );
-    const outcomes = new OutcomeBatcher(
-      this.writer,
-      this.database.pool,
-      instanceName,
-      reconnectBackoff,
-    );
-    const waiting = new WaitingMark(
-      executor,
-      schema,
-      `${instanceName}/${randomUUID()}`,
-      () => listener.backendPid,
-      runtime.pollIntervalMs,
-    );
-    const claimLoop: ClaimLoop = new ClaimLoop({
-      concurrency: runtime.concurrency,
-      prefetch: runtime.prefetch,
-      adaptivePrefetch: runtime.adaptivePrefetch,
-      shortestLeaseMs: this.shortestLeaseMs(workflows),
-      pollIntervalMs: runtime.pollIntervalMs,
-      backoff: reconnectBackoff,
-      claim: (limit) => queue.claim(executor, workflows, limit, instanceName),
-      onClaimed: (run, claimSentAt) => runner.hold(run, claimSentAt),
-      runStep: (run, stepDone): Promise<void> => runner.run(run, stepDone),
-      stillHeld: (run) => leases.mayHold(run),
-      dropped: (run) => runner.drop(run),
-      sweep: () => rescuer.sweep(),
-      idle: waiting,
-    });
-    const rescuer = new LeaseRescuer(
-      queue,
-      executor,
-      this.writer,
-      this.events,
-      this.registry,
-      this.options.defaults.retry,
-      claimLoop,
-      instanceName,
-    );
-    const runner: AttemptRunner = new AttemptRunner(
-      new AttemptPipeline(
-        new StepKind(
-          this.registry,
-          this.options.maxInputSizeBytes,
-          recordedCalls,
-        ),
-        new CallKind(this.registry, this.options.maxInputSizeBytes),
-        transactions,
-      ),
-      new OutcomeCommitter(outcomes, (on, entries) =>
-        this.writer.commit(on, entries, instanceName),
-      ),
-      leases,
-      new AttemptAnnouncer(this.registry, this.events, this.interceptors),
-      this.interceptors,
-      claimLoop,
-    );
-    const listener = new NotificationListener(
-      () => this.database.createClient('listen'),
-      schema,
-      (payload) => {
-        const signal = parseWakeSignal(payload);
-        switch (signal.kind) {
-          case 'cancel':
-            runner.cancel(signal.runId);
-            return;
-          case 'schedules':
-            scheduler.rearm();
-            return;
-          case 'claim':
-            if (signal.inMs > 0) {
-              claimLoop.wakeIn(signal.inMs);
-            } else {
-              claimLoop.claimSoon();
-            }
-            return;
-        }
-      },
-      () => {
-        // Anything may have been missed while the listener was away, and the
-        // waiting mark names the old connection.
-        waiting.reset();
-        claimLoop.claimSoon();
-        scheduler.rearm();
-        if (this.events.has('listener:connected')) {
-          this.events.emit('listener:connected', {});
-        }
-      },
-      (error) => {
-        if (this.events.has('listener:lost')) {
-          this.events.emit('listener:lost', { error });
-        }
-      },
-      reconnectBackoff,
-      this.database.bounds('listen').serverMs,
-    );
-    const sampler = new QueueSampler(this.metrics, schema, workflows);
-    const maintenance = new MaintenanceLoop(
-      this.database.maintenance,
-      schema,
+      runtime,
       workflows,
-      runtime.maintenanceIntervalMs,
-      Math.max(runtime.pollIntervalMs * 5, 1_000),
-      (on) => sampler.sample(on),
     );
-    const scheduler = new Scheduler(
-      this.database.pool,
-      schema,
-      this.registry,
-      workflows,
-      reconnectBackoff,
-      this.writer,
-      this.events,
-    );
-    listener.start();
-    claimLoop.start();
-    maintenance.start();
-    scheduler.start();
-    return {
-      claimLoop,
-      runner,
-      outcomes,
-      leases,
-      listener,
-      maintenance,
-      scheduler,
-      waiting,
-    };
   }
 }

@@ -1,3 +1,6 @@
+// Over 300 lines on purpose: the two fenced outcome statements (steps, activity
+// calls) and the rescuer's read that feeds them; each statement is one CTE
+// chain that reads best whole.
 import { ident, prepared, Schema, sql, SqlQuery } from '../../database/sql';
 import type {
   ActivityOutcome,
