@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { Step, Transition, Workflow } from '@underway/nestjs';
 import { createTestApp } from '../support/create-test-app';
 import { query } from '../support/database';
-import { sleep } from '../support/wait-for';
 
 @Workflow({ name: 'two-steps' })
 class TwoSteps {
@@ -32,12 +31,13 @@ function randomHex(): string {
 
 /** Boots in `schema`, then runs workflows that only a notification can wake in time. */
 async function runsInSchema(schema: string): Promise<void> {
-  const { client, logs } = await createTestApp({
+  const { client, logs, events } = await createTestApp({
     workflows: [TwoSteps],
     // A 10 s poll: a run finishing within 3 s was woken by NOTIFY.
     underway: { schema, runtime: { pollInterval: '10s' } },
+    eventLog: true,
   });
-  await sleep(200); // the listener is connected and the first poll is over
+  await events.next('listener:connected');
 
   const started = Date.now();
   const one = await client.enqueue<number>(TwoSteps, { n: 1 });

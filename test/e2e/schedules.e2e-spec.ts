@@ -362,8 +362,18 @@ describe('client.schedule', () => {
       workflows: WORKFLOWS,
       // Neither the claim poll nor the scheduler's own sleep would come in time.
       underway: { runtime: { pollInterval: '30s' } },
+      eventLog: true,
     });
-    await sleep(300); // the scheduler has looked once and found nothing
+    // Listening, and the scheduler asleep with nothing due (its passes at
+    // start and on connecting both over): only a notification wakes it now.
+    await app.events.next('listener:connected');
+    const connectedAt = app.events.events.findIndex(
+      (e) => e.name === 'listener:connected',
+    );
+    await app.events.next('schedule:armed', {}, { after: connectedAt + 1 });
+    expect(app.events.of('schedule:armed').at(-1)!.waitMs).toBeGreaterThan(
+      1_000,
+    );
     await app.client.schedule(TickWorkflow, '* * * * * *', { label: 'soon' });
     const [run] = await waitFor(
       async () => {

@@ -214,6 +214,7 @@ describe('security', () => {
         schema: schemaA,
         runtime: { pollInterval: '30s', instanceName: 'tenant-a' },
       },
+      eventLog: true,
     });
     const b = await createTestApp({
       workflows: [BillingWorkflow],
@@ -221,8 +222,12 @@ describe('security', () => {
         schema: schemaB,
         runtime: { pollInterval: '30s', instanceName: 'tenant-b' },
       },
+      eventLog: true,
     });
-    await sleep(200); // listeners connected
+    await Promise.all([
+      a.events.next('listener:connected'),
+      b.events.next('listener:connected'),
+    ]);
 
     const runA = await a.client.enqueue(BillingWorkflow, {});
     await expect(runA.result({ timeout: 5_000 })).resolves.toBe(10);

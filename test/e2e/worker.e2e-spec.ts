@@ -107,11 +107,12 @@ describe('the worker', () => {
   });
 
   it('wakes on a notification within milliseconds, not at the next poll', async () => {
-    const { client } = await createTestApp({
+    const { client, events } = await createTestApp({
       workflows: [OrderedWorkflow],
       underway: { runtime: { pollInterval: '30s' } },
+      eventLog: true,
     });
-    await sleep(200); // the listener is connected
+    await events.next('listener:connected');
     const latencies: number[] = [];
     for (let i = 0; i < 5; i += 1) {
       const started = Date.now();

@@ -3,12 +3,14 @@ import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import {
+  UnderwayEvents,
   UnderwayModule,
   UnderwayModuleOptions,
   WorkflowClient,
 } from '@underway/nestjs';
 import { CaptureLogger } from './capture-logger';
 import { databaseUrl } from './database';
+import { EventLog } from './event-log';
 import { currentTestSchema } from './test-schema';
 
 export interface TestApp {
@@ -17,6 +19,8 @@ export interface TestApp {
   readonly dataSource: DataSource;
   readonly schema: string;
   readonly logs: CaptureLogger;
+  /** With `eventLog: true`: every event since before boot. */
+  readonly events: EventLog;
   get<T>(token: Type<T> | string | symbol): T;
   close(): Promise<void>;
 }
@@ -30,6 +34,8 @@ export interface TestAppOptions {
   init?: boolean;
   /** TypeORM entities of the app's DataSource (their tables are the test's to create). */
   entities?: (new () => object)[];
+  /** Log every event from before the worker starts (`TestApp.events`), to wait on them. */
+  eventLog?: boolean;
 }
 
 const openApps = new Set<TestApp>();
@@ -71,12 +77,22 @@ export async function createTestApp(
     .compile();
   moduleRef.useLogger(logs);
   let closed = false;
+  let events: EventLog | undefined;
+  if (options.eventLog) {
+    events = new EventLog(moduleRef.get(UnderwayEvents));
+  }
   const testApp: TestApp = {
     app: moduleRef,
     client: moduleRef.get(WorkflowClient),
     dataSource: moduleRef.get(DataSource),
     schema,
     logs,
+    get events(): EventLog {
+      if (!events) {
+        throw new Error('createTestApp({ eventLog: true }) logs the events');
+      }
+      return events;
+    },
     get: (token) => moduleRef.get(token, { strict: false }),
     close: async () => {
       if (closed) {

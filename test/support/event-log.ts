@@ -3,6 +3,7 @@ import {
   UnderwayEventName,
   UnderwayEvents,
 } from '@underway/nestjs';
+import type { InternalEventMap } from '@underway/nestjs/events/engine-event-map';
 
 const ALL: readonly UnderwayEventName[] = [
   'run:enqueued',
@@ -15,9 +16,15 @@ const ALL: readonly UnderwayEventName[] = [
   'listener:lost',
 ];
 
+/** The events a test may wait on: the public ones, and the engine's own (a scheduler pass…). */
+type TestEventMap = UnderwayEventMap & InternalEventMap;
+type TestEventName = keyof TestEventMap;
+
+const INTERNAL: readonly (keyof InternalEventMap)[] = ['schedule:armed'];
+
 export type LoggedEvent = {
-  [K in UnderwayEventName]: { name: K; payload: UnderwayEventMap[K] };
-}[UnderwayEventName];
+  [K in TestEventName]: { name: K; payload: TestEventMap[K] };
+}[TestEventName];
 
 /**
  * Every event an app's `UnderwayEvents` emits, in order, from the moment it
@@ -29,36 +36,40 @@ export class EventLog {
   private readonly unsubscribe: (() => void)[];
 
   constructor(bus: UnderwayEvents, names: readonly UnderwayEventName[] = ALL) {
-    this.unsubscribe = names.map((name) =>
-      bus.on(name, (payload) => {
-        this.events.push({ name, payload } as LoggedEvent);
-        for (const wake of [...this.waiters]) {
-          wake();
-        }
-      }),
-    );
+    const record = (name: TestEventName, payload: unknown): void => {
+      this.events.push({ name, payload } as LoggedEvent);
+      for (const wake of [...this.waiters]) {
+        wake();
+      }
+    };
+    this.unsubscribe = [
+      ...names.map((name) => bus.on(name, (payload) => record(name, payload))),
+      ...INTERNAL.map((name) =>
+        bus.onEngine(name, (payload) => record(name, payload)),
+      ),
+    ];
   }
 
   /** The payloads of event `name` so far. */
-  of<K extends UnderwayEventName>(name: K): UnderwayEventMap[K][] {
+  of<K extends TestEventName>(name: K): TestEventMap[K][] {
     return this.events
       .filter((e) => e.name === name)
-      .map((e) => e.payload as UnderwayEventMap[K]);
+      .map((e) => e.payload as TestEventMap[K]);
   }
 
   /**
    * Resolves with the first event `name` (from the start of the log) whose
    * fields match `fields`, or the first one after `after` events of the log.
    */
-  next<K extends UnderwayEventName>(
+  next<K extends TestEventName>(
     name: K,
-    fields: Partial<UnderwayEventMap[K]> = {},
+    fields: Partial<TestEventMap[K]> = {},
     {
       timeoutMs = 10_000,
       after = 0,
     }: { timeoutMs?: number; after?: number } = {},
-  ): Promise<UnderwayEventMap[K]> {
-    const find = (): UnderwayEventMap[K] | undefined =>
+  ): Promise<TestEventMap[K]> {
+    const find = (): TestEventMap[K] | undefined =>
       this.events
         .slice(after)
         .find(
@@ -68,7 +79,7 @@ export class EventLog {
               ([key, value]) =>
                 (e.payload as Record<string, unknown>)[key] === value,
             ),
-        )?.payload as UnderwayEventMap[K] | undefined;
+        )?.payload as TestEventMap[K] | undefined;
     const found = find();
     if (found) {
       return Promise.resolve(found);

@@ -17,6 +17,8 @@ export interface InternalEventMap {
   'attempt:discarded': AttemptEventTask & { readonly durationMs: number };
   /** The lease rescuer took back an attempt whose worker died or stalled. */
   'attempt:expired': AttemptEventTask;
+  /** The scheduler ended a pass and sleeps until its next due tick (tests wait on it). */
+  'schedule:armed': { readonly waitMs: number };
 }
 
 /** Every event the engine emits: the public ones and the internal ones. */

@@ -159,6 +159,9 @@ export class Scheduler {
     if (this.stopped) {
       return;
     }
+    if (this.events.has('schedule:armed')) {
+      this.events.emit('schedule:armed', { waitMs });
+    }
     this.clearTimer();
     this.timer = setTimeout(
       () => {
