@@ -4,17 +4,9 @@ import {
   UnderwayEvents,
 } from '@underway/nestjs';
 import type { InternalEventMap } from '@underway/nestjs/events/engine-event-map';
+import { UNDERWAY_EVENT_NAMES } from '@underway/nestjs/events/underway-events';
 
-const ALL: readonly UnderwayEventName[] = [
-  'run:enqueued',
-  'attempt:started',
-  'attempt:settled',
-  'run:finished',
-  'lease:lost',
-  'schedule:fired',
-  'listener:connected',
-  'listener:lost',
-];
+const ALL = UNDERWAY_EVENT_NAMES;
 
 /** The events a test may wait on: the public ones, and the engine's own (a scheduler pass…). */
 type TestEventMap = UnderwayEventMap & InternalEventMap;

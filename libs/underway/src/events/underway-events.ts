@@ -8,8 +8,8 @@ import type {
 
 type Listener = (payload: never) => unknown;
 
-/** Every event name, to refuse a misspelt one at `on()` (JavaScript callers). */
-const EVENT_NAMES: ReadonlySet<string> = new Set<UnderwayEventName>([
+/** Every public event name, in the order of `UnderwayEventMap`. */
+export const UNDERWAY_EVENT_NAMES: readonly UnderwayEventName[] = [
   'run:enqueued',
   'attempt:started',
   'attempt:settled',
@@ -18,7 +18,10 @@ const EVENT_NAMES: ReadonlySet<string> = new Set<UnderwayEventName>([
   'schedule:fired',
   'listener:connected',
   'listener:lost',
-]);
+];
+
+/** To refuse a misspelt name at `on()` (JavaScript callers). */
+const EVENT_NAMES: ReadonlySet<string> = new Set(UNDERWAY_EVENT_NAMES);
 
 /** Whether `name` is an event `UnderwayEvents` emits. */
 export function isUnderwayEventName(name: unknown): name is UnderwayEventName {

@@ -117,9 +117,7 @@ export class TracingInterceptor extends UnderwayInterceptor {
       }
       return result;
     } catch (err) {
-      const message = describe(err);
-      span.recordException({ name: (err as Error)?.name, message });
-      span.setStatus({ code: SpanStatusCode.ERROR, message });
+      recordThrown(span, err);
       throw err;
     } finally {
       span.end();
@@ -176,10 +174,7 @@ export class TracingInterceptor extends UnderwayInterceptor {
       }
       return settlement;
     } catch (err) {
-      // The outcome could not be committed.
-      const message = describe(err);
-      span.recordException({ name: (err as Error)?.name, message });
-      span.setStatus({ code: SpanStatusCode.ERROR, message });
+      recordThrown(span, err); // the outcome could not be committed
       throw err;
     } finally {
       span.end();
@@ -199,6 +194,13 @@ function recordError(span: Span, error: RecordedError): void {
   span.recordException({ name: error.name, message: error.message });
   span.setAttribute(SPAN_ATTRIBUTE.errorType, error.code);
   span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+}
+
+/** What went wrong in Underway's own work (an insert, a commit), on its span. */
+function recordThrown(span: Span, err: unknown): void {
+  const message = describe(err);
+  span.recordException({ name: (err as Error)?.name, message });
+  span.setStatus({ code: SpanStatusCode.ERROR, message });
 }
 
 function describe(err: unknown): string {

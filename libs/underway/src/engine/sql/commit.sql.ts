@@ -16,6 +16,42 @@ import {
   wakeParents,
 } from './fragments.sql';
 
+/**
+ * What every outcome row carries, whatever its task: the claim's fence and
+ * attempt, how the attempt ended (its error and retry delay, for a failure),
+ * and, for the rescuer's verdicts, the worker whose lease lapsed. Fields that
+ * do not apply are left out (null in the record set), which keeps the
+ * batch's one JSON parameter, and its parsing, small.
+ */
+function attemptFields(
+  run: {
+    readonly fence: string;
+    readonly attempt: number;
+    readonly claimedAt: string;
+  },
+  outcome: RunOutcome | ActivityOutcome,
+  rescue: Rescue | undefined,
+): Record<string, unknown> {
+  const row: Record<string, unknown> = {
+    fence: run.fence,
+    kind: outcome.kind,
+    attempt: run.attempt,
+    started_at: run.claimedAt,
+  };
+  if (rescue) {
+    row.rescued = true;
+    row.worker = rescue.leaseOwner;
+  }
+  if (outcome.kind === 'retry' || outcome.kind === 'fail') {
+    row.attempt_state = outcome.attemptState;
+    row.error = outcome.error;
+    if (outcome.kind === 'retry') {
+      row.delay_ms = outcome.delayMs;
+    }
+  }
+  return row;
+}
+
 /** A step outcome to commit, with the claim it belongs to. */
 export interface StepOutcome {
   readonly run: StepClaimRef;
@@ -41,22 +77,11 @@ export function commitOutcomes(
   outcomes: readonly StepOutcome[],
   worker: string,
 ): SqlQuery {
-  // One JSON array for the whole batch; fields that do not apply are left out
-  // (null in the record set), which keeps the parameter, and its parsing, small.
   const calls: Record<string, unknown>[] = [];
   const rows = outcomes.map(({ run, outcome, rescue }) => {
-    const row: Record<string, unknown> = {
-      id: run.id,
-      fence: run.fence,
-      kind: outcome.kind,
-      step_index: run.stepIndex,
-      attempt: run.attempt,
-      started_at: run.claimedAt,
-    };
-    if (rescue) {
-      row.rescued = true;
-      row.worker = rescue.leaseOwner;
-    }
+    const row = attemptFields(run, outcome, rescue);
+    row.id = run.id;
+    row.step_index = run.stepIndex;
     switch (outcome.kind) {
       case 'next':
         row.attempt_state = 'succeeded';
@@ -72,17 +97,6 @@ export function commitOutcomes(
         break;
       case 'suspend':
         row.opened = outcome.calls.filter((c) => c.kind === 'call').length;
-        break;
-      case 'retry':
-        row.attempt_state = outcome.attemptState;
-        row.error = outcome.error;
-        row.delay_ms = outcome.delayMs;
-        break;
-      case 'fail':
-        row.attempt_state = outcome.attemptState;
-        row.error = outcome.error;
-        break;
-      case 'release':
         break;
     }
     if (
@@ -217,35 +231,13 @@ export function commitCallOutcomes(
   worker: string,
 ): SqlQuery {
   const rows = outcomes.map(({ run, outcome, rescue }) => {
-    const row: Record<string, unknown> = {
-      run_id: run.runId,
-      step_index: run.stepIndex,
-      call_index: run.callIndex,
-      fence: run.fence,
-      kind: outcome.kind,
-      attempt: run.attempt,
-      started_at: run.claimedAt,
-    };
-    if (rescue) {
-      row.rescued = true;
-      row.worker = rescue.leaseOwner;
-    }
-    switch (outcome.kind) {
-      case 'succeed':
-        row.attempt_state = 'succeeded';
-        row.result = outcome.result;
-        break;
-      case 'retry':
-        row.attempt_state = outcome.attemptState;
-        row.error = outcome.error;
-        row.delay_ms = outcome.delayMs;
-        break;
-      case 'fail':
-        row.attempt_state = outcome.attemptState;
-        row.error = outcome.error;
-        break;
-      case 'release':
-        break;
+    const row = attemptFields(run, outcome, rescue);
+    row.run_id = run.runId;
+    row.step_index = run.stepIndex;
+    row.call_index = run.callIndex;
+    if (outcome.kind === 'succeed') {
+      row.attempt_state = 'succeeded';
+      row.result = outcome.result;
     }
     return row;
   });
