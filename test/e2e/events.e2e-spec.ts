@@ -337,11 +337,11 @@ describe('UnderwayEvents', () => {
     const lost = await log.next('listener:lost');
     expect(lost.error).toBeInstanceOf(Error);
     await waitFor(() => log.of('listener:connected').length === 2);
-    expect(log.events.map((e) => e.name)).toEqual([
-      'listener:connected',
-      'listener:lost',
-      'listener:connected',
-    ]);
+    expect(
+      log.events
+        .map((e) => e.name)
+        .filter((name) => name.startsWith('listener:')),
+    ).toEqual(['listener:connected', 'listener:lost', 'listener:connected']);
   });
 
   it('announces a lost lease, instead of a settled attempt', async () => {

@@ -106,10 +106,13 @@ export class RunAdmin {
    * Cancels a run that has not finished.
    * @returns the state it was in, or `undefined` when it had already finished (or is unknown)
    */
-  cancel(executor: SqlExecutor, runId: string): Promise<string | undefined> {
+  async cancel(
+    executor: SqlExecutor,
+    runId: string,
+  ): Promise<string | undefined> {
     return isUuid(runId)
-      ? this.writer.cancel(executor, runId)
-      : Promise.resolve(undefined);
+      ? (await this.writer.cancel(executor, runId))?.previousState
+      : undefined;
   }
 
   /**

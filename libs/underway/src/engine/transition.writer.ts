@@ -1,13 +1,12 @@
 import type { SqlExecutor } from '../database/sql-executor';
 import type { Schema } from '../database/sql';
 import { InterceptorChain } from '../events/interceptor-chain';
-import type {
-  FinishedRunState,
-  RunEnqueueSource,
-} from '../events/underway-event-map';
+import type { RunEnqueueSource } from '../events/underway-event-map';
 import { UnderwayEvents } from '../events/underway-events';
 import type { EnqueueRequest } from '../events/underway.interceptor';
-import type { FencedOutcome } from '../model/claim';
+import type { Claim, FencedOutcome } from '../model/claim';
+import { pruneExpiredRuns, tidyConcurrencySlots } from './sql/maintenance.sql';
+import { finishesRun, Transition, TransitionReason } from '../model/transition';
 import { TaskRepository } from './task.repository';
 import { RunNotFoundError } from '../errors/run-not-found.error';
 import { RunNotRetryableError } from '../errors/run-not-retryable.error';
@@ -22,6 +21,19 @@ import {
   RetryDeadLetterRow,
   RetryTargetRow,
 } from './sql/retry.sql';
+
+/** The reason of an applied outcome, by its kind. */
+const REASON: Readonly<
+  Record<FencedOutcome['outcome']['kind'], TransitionReason>
+> = {
+  next: 'advanced',
+  complete: 'completed',
+  succeed: 'completed',
+  suspend: 'suspended',
+  retry: 'retry_scheduled',
+  fail: 'failed',
+  release: 'released',
+};
 
 /** Where new runs come from, and what the interceptors see of them. */
 export interface InsertOrigin {
@@ -45,8 +57,10 @@ export interface RetriedRun {
 
 /**
  * The one writer of run and call state: every insert of runs, every commit of
- * an attempt's outcome, every cancel goes through it, on whatever executor
- * (and transaction) the caller picks. It runs inserts through the
+ * an attempt's outcome (a worker's, or the lease rescuer's verdict), every
+ * cancel, retry and redrive goes through it, on whatever executor (and
+ * transaction) the caller picks, and a change of a task's state comes back
+ * as a typed `Transition` with its reason. It runs inserts through the
  * interceptors, and announces each change on `UnderwayEvents` once its
  * transaction committed (`SqlExecutor.afterCommit`): never before, and never
  * for a change that rolled back.
@@ -111,56 +125,71 @@ export class TransitionWriter {
   }
 
   /**
-   * Commits attempts' outcomes, each fenced by its claim.
-   * @returns the state each applied outcome left its task in, by claim id;
-   *   stale ones are absent
+   * Claims up to `limit` due tasks of these workflows for `owner`: each
+   * becomes `running` under a new fence and lease (the claim is the attempt).
+   */
+  claim(
+    executor: SqlExecutor,
+    workflowNames: readonly string[],
+    limit: number,
+    owner: string,
+  ): Promise<Claim[]> {
+    return this.tasks.claim(executor, workflowNames, limit, owner);
+  }
+
+  /**
+   * Commits attempts' outcomes, each fenced by its claim, and announces the
+   * runs they finished once `executor`'s transaction commits.
+   * @returns a transition for each applied outcome, with its reason; a stale
+   *   one (its claim gone) has none
    */
   async commit(
     executor: SqlExecutor,
     outcomes: readonly FencedOutcome[],
     worker: string,
-  ): Promise<Map<string, string>> {
+  ): Promise<Transition[]> {
     const applied = await this.tasks.commit(executor, outcomes, worker);
-    if (this.events.has('run:finished')) {
-      const finished: {
-        runId: string;
-        workflowName: string;
-        state: FinishedRunState;
-      }[] = [];
-      for (const { run } of outcomes) {
-        const state = run.kind === 'step' ? applied.get(run.id) : undefined;
-        if (state === 'succeeded' || state === 'failed') {
-          finished.push({
-            runId: run.id,
-            workflowName: run.workflowName,
-            state,
-          });
-        }
-      }
-      if (finished.length > 0) {
-        executor.afterCommit(() => {
-          for (const payload of finished) {
-            this.events.emit('run:finished', payload);
-          }
+    const transitions: Transition[] = [];
+    for (const { run, outcome, rescue } of outcomes) {
+      const state = applied.get(run.id);
+      if (state !== undefined) {
+        transitions.push({
+          kind: run.kind,
+          taskId: run.id,
+          runId: run.kind === 'step' ? run.id : run.runId,
+          workflowName: run.workflowName,
+          state,
+          reason: rescue ? 'lease_expired' : REASON[outcome.kind],
         });
       }
     }
-    return applied;
+    this.announce(executor, transitions);
+    return transitions;
   }
 
   /**
    * Cancels a run that has not finished.
-   * @returns the state it was in, or `undefined` when it had already finished
+   * @returns the state it was in and its transition, or `undefined` when it
+   *   had already finished
    */
   async cancel(
     executor: SqlExecutor,
     runId: string,
-  ): Promise<string | undefined> {
+  ): Promise<{ previousState: string; transition: Transition } | undefined> {
     const cancelled = await this.runs.cancel(executor, runId);
-    if (cancelled) {
-      this.finished(executor, runId, cancelled.workflowName, 'cancelled');
+    if (!cancelled) {
+      return undefined;
     }
-    return cancelled?.previousState;
+    const transition: Transition = {
+      kind: 'step',
+      taskId: runId,
+      runId,
+      workflowName: cancelled.workflowName,
+      state: 'cancelled',
+      reason: 'cancelled',
+    };
+    this.announce(executor, [transition]);
+    return { previousState: cancelled.previousState, transition };
   }
 
   /**
@@ -251,17 +280,38 @@ export class TransitionWriter {
     return runIds;
   }
 
-  /** Announces, once `executor`'s transaction commits, that a run finished. */
-  finished(
+  /**
+   * Deletes up to `limit` finished runs past their retention (their attempts,
+   * calls and dead-letter entries with them), never an unfinished one.
+   * @returns how many were deleted
+   */
+  async prune(executor: SqlExecutor, limit: number): Promise<number> {
+    const result = await executor.query<{ deleted: number }>(
+      pruneExpiredRuns(this.schema, limit),
+    );
+    return result.rows[0]?.deleted ?? 0;
+  }
+
+  /** Frees concurrency slots whose run finished or is gone, and drops unused ones. */
+  async tidySlots(executor: SqlExecutor): Promise<void> {
+    await executor.query(tidyConcurrencySlots(this.schema));
+  }
+
+  /** Announces the runs `transitions` finished, once `executor`'s transaction commits. */
+  private announce(
     executor: SqlExecutor,
-    runId: string,
-    workflowName: string,
-    state: FinishedRunState,
+    transitions: readonly Transition[],
   ): void {
-    if (this.events.has('run:finished')) {
-      executor.afterCommit(() =>
-        this.events.emit('run:finished', { runId, workflowName, state }),
-      );
+    if (!this.events.has('run:finished')) {
+      return;
+    }
+    const finished = transitions.filter(finishesRun);
+    if (finished.length > 0) {
+      executor.afterCommit(() => {
+        for (const { runId, workflowName, state } of finished) {
+          this.events.emit('run:finished', { runId, workflowName, state });
+        }
+      });
     }
   }
 

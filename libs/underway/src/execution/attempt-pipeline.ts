@@ -10,8 +10,8 @@ import type {
   ActivityOutcome,
   AttemptState,
   Claim,
-  ClaimedActivity,
-  ClaimedRun,
+  ClaimedCall,
+  ClaimedStep,
   RunOutcome,
 } from '../model/claim';
 import {
@@ -39,10 +39,16 @@ export interface Executed<O> {
   readonly failed?: (error: ErrorRecord) => O;
 }
 
-/** Fails the attempt with `error`: a retry or a failure, per the task's policy. */
-export type Fail<O> = (error: ErrorRecord, attemptState?: AttemptState) => O;
+/** Fails an attempt with `error`: a retry or a failure, per its task's policy. */
+export interface AttemptFailer<O> {
+  fail(error: ErrorRecord, attemptState?: AttemptState): O;
+}
 
-/** One attempt of a task under way: the user's code, and what becomes of what it did. */
+/**
+ * One attempt of a task under way: the user's code, and what becomes of
+ * what it did. (A class per kind, not closures: one is made per attempt, on
+ * the worker's hot path.)
+ */
 export interface StartedAttempt<O> {
   /** Runs the user's code. */
   invoke(): Promise<unknown>;
@@ -51,35 +57,38 @@ export interface StartedAttempt<O> {
    * from its side (a step's suspension on new calls, a call it could not
    * make), which ends the attempt whatever it returned or threw.
    */
-  interrupted?(): O | undefined;
+  interrupted?(failer: AttemptFailer<O>): O | undefined;
   /** The outcome of the value the code returned. */
-  succeeded(value: unknown): O;
+  succeeded(value: unknown, failer: AttemptFailer<O>): O;
 }
 
 /** A task's code, found in this process's registry. */
-export interface FoundTask<O> {
+export interface FoundTask {
   /** How log lines name it: `signup#resolve`, `signup activity lookup (call 0 of step 1)`. */
   readonly label: string;
   readonly retry: ResolvedRetryPolicy;
   readonly timeoutMs: number;
   readonly transactional: boolean;
-  start(
-    controller: StepAbort,
-    manager: EntityManager | undefined,
-    fail: Fail<O>,
-  ): StartedAttempt<O>;
-  /** After the attempt, whatever its outcome (a step forgets its replay record once over). */
-  finished?(outcome: O | undefined): void;
 }
 
 /** A kind of task: a step of a run, or an activity call. */
-export interface TaskKind<C extends Claim, O> {
+export interface TaskKind<C extends Claim, O, F extends FoundTask> {
   /** `Step` or `Activity`, as timeout messages say it. */
   readonly noun: 'Step' | 'Activity';
   /** The task's code, or the fatal error of a task this process cannot run. */
-  find(claim: C): FoundTask<O> | { readonly missing: ErrorRecord };
+  find(claim: C): F | { readonly missing: ErrorRecord };
   /** How log lines name a task whose code is missing. */
   labelOf(claim: C): string;
+  /** Starts an attempt of the task `find` found. */
+  start(
+    claim: C,
+    found: F,
+    controller: StepAbort,
+    manager: EntityManager | undefined,
+    failer: AttemptFailer<O>,
+  ): StartedAttempt<O>;
+  /** After the attempt, whatever its outcome (a step forgets its replay record once over). */
+  finished?(claim: C, outcome: O | undefined): void;
 }
 
 /**
@@ -95,8 +104,8 @@ export class AttemptPipeline {
   private readonly logger = new Logger(AttemptPipeline.name);
 
   constructor(
-    private readonly steps: TaskKind<ClaimedRun, RunOutcome>,
-    private readonly calls: TaskKind<ClaimedActivity, ActivityOutcome>,
+    private readonly steps: TaskKind<ClaimedStep, RunOutcome, FoundTask>,
+    private readonly calls: TaskKind<ClaimedCall, ActivityOutcome, FoundTask>,
     private readonly transactions: TransactionOpener,
   ) {}
 
@@ -118,7 +127,7 @@ export class AttemptPipeline {
   }
 
   private failWith<C extends Claim, O extends RunOutcome | ActivityOutcome>(
-    kind: TaskKind<C, O>,
+    kind: TaskKind<C, O, FoundTask>,
     claim: C,
     err: unknown,
   ): O {
@@ -129,7 +138,7 @@ export class AttemptPipeline {
   }
 
   private async run<C extends Claim, O extends RunOutcome | ActivityOutcome>(
-    kind: TaskKind<C, O>,
+    kind: TaskKind<C, O, FoundTask>,
     claim: C,
     controller: StepAbort,
   ): Promise<Executed<O>> {
@@ -144,12 +153,11 @@ export class AttemptPipeline {
         ),
       };
     }
-    const fail: Fail<O> = (error, attemptState = 'failed') =>
-      this.failure<O>(claim, found.label, found.retry, error, attemptState);
+    const failer = new Failer<O>(this, claim, found);
     let executed: Executed<O>;
     if (!found.transactional) {
       executed = {
-        outcome: await this.attempt(kind, claim, found, controller, fail),
+        outcome: await this.attempt(kind, claim, found, controller, failer),
       };
     } else {
       // No connection of the app's pool, say: a failed attempt, retried.
@@ -158,12 +166,16 @@ export class AttemptPipeline {
         claim,
         `run ${runIdOf(claim)} ${found.label}`,
         (manager) =>
-          this.attempt(kind, claim, found, controller, fail, manager),
-        (err) => fail(classifyError(err)),
+          this.attempt(kind, claim, found, controller, failer, manager),
+        (err) => failer.fail(classifyError(err)),
       );
-      executed = { ...opened, failed: (error) => fail(error) };
+      executed = {
+        outcome: opened.outcome,
+        transaction: opened.transaction,
+        failed: (error) => failer.fail(error),
+      };
     }
-    found.finished?.(executed.outcome);
+    kind.finished?.(claim, executed.outcome);
     return executed;
   }
 
@@ -171,11 +183,11 @@ export class AttemptPipeline {
     C extends Claim,
     O extends RunOutcome | ActivityOutcome,
   >(
-    kind: TaskKind<C, O>,
+    kind: TaskKind<C, O, FoundTask>,
     claim: C,
-    found: FoundTask<O>,
+    found: FoundTask,
     controller: StepAbort,
-    fail: Fail<O>,
+    failer: Failer<O>,
     manager?: EntityManager,
   ): Promise<O | undefined> {
     const { timeoutMs } = found;
@@ -188,7 +200,7 @@ export class AttemptPipeline {
     let thrown: { value: unknown } | undefined;
     let started: StartedAttempt<O> | undefined;
     try {
-      started = found.start(controller, manager, fail);
+      started = kind.start(claim, found, controller, manager, failer);
       this.logger.debug(
         `Run ${runIdOf(claim)} ${found.label} attempt ${claim.attempt}/${claim.maxAttempts} started`,
       );
@@ -205,7 +217,7 @@ export class AttemptPipeline {
       controller.abort(new StepTimeoutError(timeoutMs, kind.noun, late));
     }
     const reason: unknown = controller.aborted ? controller.reason : undefined;
-    const interruption = started?.interrupted?.();
+    const interruption = started?.interrupted?.(failer);
     if (
       reason instanceof StepAbortedError &&
       (reason.code === 'lease_lost' || reason.code === 'run_cancelled')
@@ -215,7 +227,7 @@ export class AttemptPipeline {
     if (late !== undefined) {
       // Whatever it produced (a transition, a result, an error, a
       // suspension) came after its timeout: as if the timer had fired in time.
-      return fail(
+      return failer.fail(
         classifyError(new StepTimeoutError(timeoutMs, kind.noun, late)),
         'timed_out',
       );
@@ -233,7 +245,7 @@ export class AttemptPipeline {
       // Only our own reason is inspected: `thrown` may be anything, even a
       // revoked Proxy that `instanceof` cannot look at (classifyError can).
       const timedOut = reason instanceof StepTimeoutError;
-      return fail(
+      return failer.fail(
         classifyError(
           timedOut || reason instanceof OwnRunLockError
             ? reason
@@ -242,7 +254,7 @@ export class AttemptPipeline {
         timedOut ? 'timed_out' : 'failed',
       );
     }
-    return started.succeeded(value);
+    return started.succeeded(value, failer);
   }
 
   /**
@@ -250,7 +262,8 @@ export class AttemptPipeline {
    * retryable and attempts remain, failed otherwise (`retry` undefined: a
    * task whose code is missing, failed at once). One log line either way.
    */
-  private failure<O extends RunOutcome | ActivityOutcome>(
+  /** @internal For `Failer`. */
+  failure<O extends RunOutcome | ActivityOutcome>(
     claim: Claim,
     label: string,
     retry: ResolvedRetryPolicy | undefined,
@@ -283,4 +296,25 @@ export class AttemptPipeline {
 /** The run a claim belongs to. */
 function runIdOf(claim: Claim): string {
   return claim.kind === 'step' ? claim.id : claim.runId;
+}
+
+/** The failer of one attempt: its task's label and policy, for `AttemptPipeline.failure`. */
+class Failer<
+  O extends RunOutcome | ActivityOutcome,
+> implements AttemptFailer<O> {
+  constructor(
+    private readonly pipeline: AttemptPipeline,
+    private readonly claim: Claim,
+    private readonly found: FoundTask,
+  ) {}
+
+  fail(error: ErrorRecord, attemptState: AttemptState = 'failed'): O {
+    return this.pipeline.failure<O>(
+      this.claim,
+      this.found.label,
+      this.found.retry,
+      error,
+      attemptState,
+    );
+  }
 }

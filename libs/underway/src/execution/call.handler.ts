@@ -7,15 +7,21 @@ import type {
 } from '../discovery/workflow-definition';
 import type { WorkflowRegistry } from '../discovery/workflow.registry';
 import { classifyError, fatalError } from '../errors/classify-error';
-import type { ActivityOutcome, ClaimedActivity } from '../model/claim';
+import type { ActivityOutcome, ClaimedCall } from '../model/claim';
 import type { StepAbort } from './step-abort';
 import { invokeAbortable } from './invoke';
 import type {
-  Fail,
+  AttemptFailer,
   FoundTask,
   StartedAttempt,
   TaskKind,
 } from './attempt-pipeline';
+
+/** An activity found in the registry. */
+interface FoundCall extends FoundTask {
+  readonly definition: WorkflowDefinition;
+  readonly activity: ActivityDefinition;
+}
 
 /** The `@Activity` of `definition` whose durable name is `name`. */
 export function findActivity(
@@ -35,7 +41,11 @@ export function findActivity(
  * recorded arguments, inside its `currentActivity()` context, and what it
  * returned stored as the call's result.
  */
-export class CallKind implements TaskKind<ClaimedActivity, ActivityOutcome> {
+export class CallKind implements TaskKind<
+  ClaimedCall,
+  ActivityOutcome,
+  FoundCall
+> {
   readonly noun = 'Activity';
 
   constructor(
@@ -43,15 +53,13 @@ export class CallKind implements TaskKind<ClaimedActivity, ActivityOutcome> {
     private readonly maxPayloadBytes: number,
   ) {}
 
-  labelOf(claim: ClaimedActivity): string {
+  labelOf(claim: ClaimedCall): string {
     return `${claim.workflowName} activity ${claim.name} (${claim.callKind} ${claim.callIndex} of step ${claim.stepIndex})`;
   }
 
   find(
-    claim: ClaimedActivity,
-  ):
-    | FoundTask<ActivityOutcome>
-    | { readonly missing: ReturnType<typeof fatalError> } {
+    claim: ClaimedCall,
+  ): FoundCall | { readonly missing: ReturnType<typeof fatalError> } {
     const definition = this.registry.find(claim.workflowName);
     const activity = definition && findActivity(definition, claim.name);
     if (!definition || !activity) {
@@ -70,20 +78,17 @@ export class CallKind implements TaskKind<ClaimedActivity, ActivityOutcome> {
       retry: activity.policy.retry,
       timeoutMs: activity.policy.timeoutMs,
       transactional: activity.transactional,
-      start: (controller, manager, fail) =>
-        this.start(claim, definition, activity, controller, manager, fail),
+      definition,
+      activity,
     };
   }
 
-  private start(
-    claim: ClaimedActivity,
-    definition: WorkflowDefinition,
-    activity: ActivityDefinition,
+  start(
+    claim: ClaimedCall,
+    found: FoundCall,
     controller: StepAbort,
     manager: EntityManager | undefined,
-    fail: Fail<ActivityOutcome>,
   ): StartedAttempt<ActivityOutcome> {
-    const args = JSON.parse(claim.args) as unknown[];
     const context: ActivityContext = Object.freeze({
       runId: claim.runId,
       workflowName: claim.workflowName,
@@ -98,31 +103,53 @@ export class CallKind implements TaskKind<ClaimedActivity, ActivityOutcome> {
       },
       manager,
     });
-    return {
-      invoke: () =>
-        runInActivity(context, () =>
-          invokeAbortable(
-            definition.instance,
-            activity.method,
-            args,
-            controller,
-          ),
+    return new CallAttempt(
+      found,
+      JSON.parse(claim.args) as unknown[],
+      context,
+      controller,
+      this.maxPayloadBytes,
+    );
+  }
+}
+
+/** One attempt of an activity call: its context, and what becomes of its result. */
+class CallAttempt implements StartedAttempt<ActivityOutcome> {
+  constructor(
+    private readonly found: FoundCall,
+    private readonly args: unknown[],
+    private readonly context: ActivityContext,
+    private readonly controller: StepAbort,
+    private readonly maxPayloadBytes: number,
+  ) {}
+
+  invoke(): Promise<unknown> {
+    return runInActivity(this.context, () =>
+      invokeAbortable(
+        this.found.definition.instance,
+        this.found.activity.method,
+        this.args,
+        this.controller,
+      ),
+    );
+  }
+
+  succeeded(
+    value: unknown,
+    failer: AttemptFailer<ActivityOutcome>,
+  ): ActivityOutcome {
+    try {
+      return {
+        kind: 'succeed',
+        result: serializePayload(
+          value,
+          this.maxPayloadBytes,
+          'activity result',
         ),
-      succeeded: (value) => {
-        try {
-          return {
-            kind: 'succeed',
-            result: serializePayload(
-              value,
-              this.maxPayloadBytes,
-              'activity result',
-            ),
-          };
-        } catch (err) {
-          // A result that cannot be stored will not become storable on retry.
-          return fail({ ...classifyError(err), retryable: false });
-        }
-      },
-    };
+      };
+    } catch (err) {
+      // A result that cannot be stored will not become storable on retry.
+      return failer.fail({ ...classifyError(err), retryable: false });
+    }
   }
 }

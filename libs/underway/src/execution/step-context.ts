@@ -1,7 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import type { StepJournal } from './step-journal';
 import type { WorkflowDefinition } from '../discovery/workflow-definition';
-import type { ClaimedRun } from '../model/claim';
+import type { ClaimedStep } from '../model/claim';
 import type { StepAbort } from './step-abort';
 
 declare const untyped: unique symbol;
@@ -145,7 +145,7 @@ export interface StepContext<W = UntypedWorkflow> {
  * step's AbortController is made only when the step reads it.
  */
 export function createStepContext<W = UntypedWorkflow>(
-  claimed: ClaimedRun,
+  claimed: ClaimedStep,
   definition: WorkflowDefinition,
   abort: StepAbort,
   calls: StepJournal,

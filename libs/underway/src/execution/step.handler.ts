@@ -14,17 +14,23 @@ import type { WorkflowRegistry } from '../discovery/workflow.registry';
 import { classifyError, fatalError } from '../errors/classify-error';
 import { StepAbortedError } from '../errors/step-aborted.error';
 import { UnderwayError } from '../errors/underway.error';
-import type { ClaimedRun, RunOutcome } from '../model/claim';
-import { createStepContext } from './step-context';
+import type { ClaimedStep, RunOutcome } from '../model/claim';
+import { createStepContext, StepContext } from './step-context';
 import type { StepAbort } from './step-abort';
 import { invokeStep } from './invoke';
 import { Transition } from './transition';
 import type {
-  Fail,
+  AttemptFailer,
   FoundTask,
   StartedAttempt,
   TaskKind,
 } from './attempt-pipeline';
+
+/** A step found in the registry. */
+interface FoundStep extends FoundTask {
+  readonly definition: WorkflowDefinition;
+  readonly step: StepDefinition;
+}
 
 /**
  * Steps, as the attempt pipeline runs them: the method with its input and
@@ -32,7 +38,7 @@ import type {
  * step recorded), and what it returned turned into a transition: the next
  * step, a completion, or a suspension on new calls.
  */
-export class StepKind implements TaskKind<ClaimedRun, RunOutcome> {
+export class StepKind implements TaskKind<ClaimedStep, RunOutcome, FoundStep> {
   readonly noun = 'Step';
   private readonly logger = new Logger(StepKind.name);
 
@@ -46,15 +52,13 @@ export class StepKind implements TaskKind<ClaimedRun, RunOutcome> {
     >,
   ) {}
 
-  labelOf(claim: ClaimedRun): string {
+  labelOf(claim: ClaimedStep): string {
     return claim.workflowName;
   }
 
   find(
-    claim: ClaimedRun,
-  ):
-    | FoundTask<RunOutcome>
-    | { readonly missing: ReturnType<typeof fatalError> } {
+    claim: ClaimedStep,
+  ): FoundStep | { readonly missing: ReturnType<typeof fatalError> } {
     const definition = this.registry.find(claim.workflowName);
     const step = definition?.steps[claim.stepIndex];
     if (!definition || !step) {
@@ -68,33 +72,31 @@ export class StepKind implements TaskKind<ClaimedRun, RunOutcome> {
         ),
       };
     }
-    const label = `${definition.name}#${step.method}`;
     return {
-      label,
+      label: `${definition.name}#${String(step.method)}`,
       retry: step.policy.retry,
       timeoutMs: step.policy.timeoutMs,
       transactional: step.transactional,
-      start: (controller, manager, fail) =>
-        this.start(claim, definition, step, label, controller, manager, fail),
-      finished: (outcome) => {
-        const kind = outcome?.kind;
-        if (kind === 'next' || kind === 'complete' || kind === 'fail') {
-          // The step is over: its record is not replayed here again.
-          this.recordedCalls.forget(claim.id, claim.stepIndex);
-        }
-      },
+      definition,
+      step,
     };
   }
 
-  private start(
-    claim: ClaimedRun,
-    definition: WorkflowDefinition,
-    step: StepDefinition,
-    label: string,
+  finished(claim: ClaimedStep, outcome: RunOutcome | undefined): void {
+    const kind = outcome?.kind;
+    if (kind === 'next' || kind === 'complete' || kind === 'fail') {
+      // The step is over: its record is not replayed here again.
+      this.recordedCalls.forget(claim.id, claim.stepIndex);
+    }
+  }
+
+  start(
+    claim: ClaimedStep,
+    found: FoundStep,
     controller: StepAbort,
     manager: EntityManager | undefined,
-    fail: Fail<RunOutcome>,
   ): StartedAttempt<RunOutcome> {
+    const { definition, label } = found;
     const calls = new StepJournal({
       definition,
       runId: claim.id,
@@ -114,62 +116,23 @@ export class StepKind implements TaskKind<ClaimedRun, RunOutcome> {
         );
       },
     });
-    const ctx = createStepContext(
+    const ctx: StepContext = createStepContext(
       claim,
       definition,
       controller,
       calls,
       manager,
     );
-    return {
-      // Outside any activity whatever woke the worker's loop: a ctx.call
-      // made from an activity's code is refused, and a step's never is.
-      invoke: () =>
-        runOutsideActivity(() =>
-          invokeStep(
-            definition,
-            step,
-            deserializePayload(claim.input),
-            ctx,
-            controller,
-          ),
-        ),
-      interrupted: () => {
-        const interruption = calls.close();
-        return interruption
-          ? this.interrupted(claim, label, interruption, calls, fail)
-          : undefined;
-      },
-      succeeded: (value) => {
-        let outcome: RunOutcome;
-        try {
-          outcome = this.transition(definition, step, label, value, fail);
-        } catch (err) {
-          // What the step returned could not even be read (a throwing
-          // getter, a revoked Proxy): reading it again will not help.
-          return fail(
-            fatalError(
-              'invalid_transition',
-              `${definition.className}.${String(step.method)} returned a value that could not be read: ${classifyError(err).message}`,
-            ),
-          );
-        }
-        // The attempt's emits are written with the outcome that ends it well.
-        return calls.newCalls.length > 0 &&
-          (outcome.kind === 'next' || outcome.kind === 'complete')
-          ? { ...outcome, calls: calls.newCalls }
-          : outcome;
-      },
-    };
+    return new StepAttempt(this, claim, found, controller, calls, ctx);
   }
 
-  /** The outcome of an attempt that its calls suspended or failed. */
-  private interrupted(
-    claim: ClaimedRun,
+  /** @internal The outcome of an attempt that its calls suspended or failed. */
+  interrupted(
+    claim: ClaimedStep,
     label: string,
     interruption: CallInterruption,
     calls: StepJournal,
-    fail: Fail<RunOutcome>,
+    failer: AttemptFailer<RunOutcome>,
   ): RunOutcome {
     if (interruption.kind === 'suspend') {
       const waiting = calls.newCalls.filter((c) => c.kind === 'call').length;
@@ -178,17 +141,19 @@ export class StepKind implements TaskKind<ClaimedRun, RunOutcome> {
       );
       return { kind: 'suspend', calls: calls.newCalls };
     }
-    return fail(interruption.error);
+    return failer.fail(interruption.error);
   }
 
-  /** The outcome of a step that returned `value`. */
-  private transition(
+  /** @internal The outcome of a step that returned `value`. */
+  transition(
     definition: WorkflowDefinition,
     step: StepDefinition,
     label: string,
     value: unknown,
-    fail: Fail<RunOutcome>,
+    failer: AttemptFailer<RunOutcome>,
   ): RunOutcome {
+    const fail = (error: ReturnType<typeof fatalError>): RunOutcome =>
+      failer.fail(error);
     const method = `${definition.className}.${String(step.method)}`;
     if (!Transition.is(value)) {
       return fail(
@@ -251,5 +216,67 @@ export class StepKind implements TaskKind<ClaimedRun, RunOutcome> {
       }
       throw err;
     }
+  }
+}
+
+/** One attempt of a step: its journal and context, and what becomes of what it did. */
+class StepAttempt implements StartedAttempt<RunOutcome> {
+  constructor(
+    private readonly kind: StepKind,
+    private readonly claim: ClaimedStep,
+    private readonly found: FoundStep,
+    private readonly controller: StepAbort,
+    private readonly calls: StepJournal,
+    private readonly ctx: StepContext,
+  ) {}
+
+  invoke(): Promise<unknown> {
+    // Outside any activity whatever woke the worker's loop: a ctx.call
+    // made from an activity's code is refused, and a step's never is.
+    return runOutsideActivity(() =>
+      invokeStep(
+        this.found.definition,
+        this.found.step,
+        deserializePayload(this.claim.input),
+        this.ctx,
+        this.controller,
+      ),
+    );
+  }
+
+  interrupted(failer: AttemptFailer<RunOutcome>): RunOutcome | undefined {
+    const interruption = this.calls.close();
+    return interruption
+      ? this.kind.interrupted(
+          this.claim,
+          this.found.label,
+          interruption,
+          this.calls,
+          failer,
+        )
+      : undefined;
+  }
+
+  succeeded(value: unknown, failer: AttemptFailer<RunOutcome>): RunOutcome {
+    const { definition, step, label } = this.found;
+    let outcome: RunOutcome;
+    try {
+      outcome = this.kind.transition(definition, step, label, value, failer);
+    } catch (err) {
+      // What the step returned could not even be read (a throwing getter,
+      // a revoked Proxy): reading it again will not help.
+      return failer.fail(
+        fatalError(
+          'invalid_transition',
+          `${definition.className}.${String(step.method)} returned a value that could not be read: ${classifyError(err).message}`,
+        ),
+      );
+    }
+    // The attempt's emits are written with the outcome that ends it well.
+    const newCalls = this.calls.newCalls;
+    return newCalls.length > 0 &&
+      (outcome.kind === 'next' || outcome.kind === 'complete')
+      ? { ...outcome, calls: newCalls }
+      : outcome;
   }
 }

@@ -1,5 +1,8 @@
-/** A run claimed by this worker: its current step, and the fencing token. */
-export interface ClaimedRun {
+/**
+ * A task this worker claimed: a step of a run (its current step), with the
+ * fencing token every write of the attempt is conditioned on.
+ */
+export interface ClaimedStep {
   readonly kind: 'step';
   readonly id: string;
   readonly workflowName: string;
@@ -22,8 +25,8 @@ export interface ClaimedRun {
   readonly traceContext?: TraceCarrier | null;
 }
 
-/** An activity call claimed by this worker, fenced like a run. */
-export interface ClaimedActivity {
+/** A task this worker claimed: an activity call of a run, fenced like a step. */
+export interface ClaimedCall {
   readonly kind: 'activity';
   /** `<runId>/<stepIndex>/<callIndex>`: unique among the claims of a worker. */
   readonly id: string;
@@ -54,10 +57,10 @@ export interface ClaimedActivity {
  */
 export type TraceCarrier = Record<string, string>;
 
-/** Work claimed by this worker: a step of a run, or an activity call. */
-export type Claim = ClaimedRun | ClaimedActivity;
+/** A task claimed by this worker: a step of a run, or an activity call. */
+export type Claim = ClaimedStep | ClaimedCall;
 
-/** The key of an activity call among claims (`ClaimedActivity.id`). */
+/** The key of an activity call among claims (`ClaimedCall.id`). */
 export function activityClaimId(
   runId: string,
   stepIndex: number,
@@ -142,7 +145,7 @@ export interface Rescue {
 
 /** What a step outcome's statement needs of its claim. */
 export type StepClaimRef = Pick<
-  ClaimedRun,
+  ClaimedStep,
   | 'kind'
   | 'id'
   | 'workflowName'
@@ -154,7 +157,7 @@ export type StepClaimRef = Pick<
 
 /** What an activity outcome's statement needs of its claim. */
 export type CallClaimRef = Pick<
-  ClaimedActivity,
+  ClaimedCall,
   | 'kind'
   | 'id'
   | 'runId'

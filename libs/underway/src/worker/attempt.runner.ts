@@ -117,17 +117,26 @@ export class AttemptRunner {
     const startedAt = performance.now();
     const announced = this.announcer.started(claimed);
     let ran = false;
-    const attempt = (): Promise<AttemptSettlement> => {
-      ran = true;
-      return this.attempt(claimed, controller, stepDone, startedAt, announced);
-    };
     try {
-      await (this.interceptors.active && announced
-        ? this.interceptors.attempt(
-            this.announcer.interceptedAs(claimed, announced),
-            attempt,
-          )
-        : attempt());
+      if (this.interceptors.active && announced) {
+        await this.interceptors.attempt(
+          this.announcer.interceptedAs(claimed, announced),
+          () => {
+            ran = true;
+            return this.attempt(
+              claimed,
+              controller,
+              stepDone,
+              startedAt,
+              announced,
+            );
+          },
+        );
+      } else {
+        // No interceptor: no closure on the hot path.
+        ran = true;
+        await this.attempt(claimed, controller, stepDone, startedAt, announced);
+      }
     } catch (err) {
       if (!ran) {
         // An interceptor threw instead of running the attempt: its error.
@@ -306,20 +315,25 @@ export class AttemptRunner {
   }
 }
 
+const NEXT: AttemptSettlement = Object.freeze({ outcome: 'next' });
+const COMPLETED: AttemptSettlement = Object.freeze({ outcome: 'completed' });
+const SUSPENDED: AttemptSettlement = Object.freeze({ outcome: 'suspended' });
+const RELEASED: AttemptSettlement = Object.freeze({ outcome: 'released' });
+
 /** How a committed outcome is reported to events and interceptors. */
 function settlementOf(
   outcome: RunOutcome | ActivityOutcome,
 ): AttemptSettlement {
   switch (outcome.kind) {
     case 'next':
-      return { outcome: 'next' };
+      return NEXT;
     case 'complete':
     case 'succeed':
-      return { outcome: 'completed' };
+      return COMPLETED;
     case 'suspend':
-      return { outcome: 'suspended' };
+      return SUSPENDED;
     case 'release':
-      return { outcome: 'released' };
+      return RELEASED;
     case 'retry':
       return {
         outcome: 'retry',

@@ -1,7 +1,7 @@
-import type { Claim, ClaimedRun } from '../model/claim';
+import type { Claim, ClaimedStep } from '../model/claim';
 import { ClaimLoop, ClaimLoopOptions } from './claim.loop';
 
-function run(id: string): ClaimedRun {
+function run(id: string): ClaimedStep {
   return {
     kind: 'step',
     id,

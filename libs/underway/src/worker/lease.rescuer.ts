@@ -52,11 +52,12 @@ export class LeaseRescuer {
       return;
     }
     const verdicts = expired.map((row) => this.verdict(row));
-    const applied = await this.writer.commit(
+    const transitions = await this.writer.commit(
       this.executor,
       verdicts.map((v) => v.outcome),
       this.worker,
     );
+    const applied = new Set(transitions.map((t) => t.taskId));
     let soonestMs = Infinity;
     for (const { row, outcome } of verdicts) {
       if (!applied.has(outcome.run.id)) {

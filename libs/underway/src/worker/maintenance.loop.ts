@@ -4,10 +4,9 @@ import { PoolExecutor, SqlExecutor } from '../database/sql-executor';
 import type { Schema } from '../database/sql';
 import {
   dueRunsOfOtherWorkflows,
-  pruneExpiredRuns,
-  tidyConcurrencySlots,
   UnclaimableRow,
 } from '../engine/sql/maintenance.sql';
+import type { TransitionWriter } from '../engine/transition.writer';
 import { pruneStaleWaiting } from '../engine/sql/wake.sql';
 
 /** Runs deleted per statement; a pass deletes at most this many batches. */
@@ -35,6 +34,8 @@ export class MaintenanceLoop {
     private readonly unclaimedAfterMs: number,
     /** Samples the queue for the metrics' gauges (observability/queue.sampler.ts). */
     private readonly sampleQueue: (executor: SqlExecutor) => Promise<void>,
+    /** Retention and slot tidying are state changes: the writer makes them. */
+    private readonly writer: Pick<TransitionWriter, 'prune' | 'tidySlots'>,
   ) {}
 
   start(): void {
@@ -57,10 +58,7 @@ export class MaintenanceLoop {
       batch < PRUNE_BATCHES_PER_PASS && !this.stopped;
       batch += 1
     ) {
-      const result = await executor.query<{ deleted: number }>(
-        pruneExpiredRuns(this.schema, PRUNE_BATCH),
-      );
-      const deleted = result.rows[0]?.deleted ?? 0;
+      const deleted = await this.writer.prune(executor, PRUNE_BATCH);
       pruned += deleted;
       if (deleted < PRUNE_BATCH) {
         break;
@@ -69,7 +67,7 @@ export class MaintenanceLoop {
     if (pruned > 0) {
       this.logger.log(`Deleted ${pruned} finished run(s) past their retention`);
     }
-    await executor.query(tidyConcurrencySlots(this.schema));
+    await this.writer.tidySlots(executor);
     await executor.query(pruneStaleWaiting(this.schema));
     const others = await executor.query<UnclaimableRow>(
       dueRunsOfOtherWorkflows(

@@ -18,6 +18,7 @@ import {
   RunOutcome,
   taskLabel,
 } from '../model/claim';
+import type { Transition } from '../model/transition';
 import type { OutcomeBatcher } from './outcome.batcher';
 
 /** An outcome as committed, and the state it left its task in (`undefined`: discarded, the claim was gone). */
@@ -42,7 +43,7 @@ export class OutcomeCommitter {
     private readonly commitIn: (
       executor: SqlExecutor,
       outcomes: readonly FencedOutcome[],
-    ) => Promise<Map<string, string>>,
+    ) => Promise<readonly Transition[]>,
   ) {}
 
   /**
@@ -86,10 +87,10 @@ export class OutcomeCommitter {
   ): Promise<Committed> {
     try {
       const state = await transaction.commitWith(async (executor) => {
-        const applied = await this.commitIn(executor, [
+        const [transition] = await this.commitIn(executor, [
           { run: claimed, outcome } as FencedOutcome,
         ]);
-        const state = applied.get(claimed.id);
+        const state = transition?.state;
         return { applied: state !== undefined, value: state };
       });
       return { outcome, state };

@@ -6,12 +6,13 @@ import { PoolExecutor } from '../database/sql-executor';
 import { backoffDelayMs, ReconnectBackoff } from '../database/transient-retry';
 import type {
   ActivityOutcome,
-  ClaimedActivity,
-  ClaimedRun,
+  ClaimedCall,
+  ClaimedStep,
   FencedOutcome,
   RunOutcome,
 } from '../model/claim';
 import type { TransitionWriter } from '../engine/transition.writer';
+import type { Transition } from '../model/transition';
 
 type PendingOutcome = FencedOutcome & {
   readonly resolve: (state: string | undefined) => void;
@@ -53,13 +54,13 @@ export class OutcomeBatcher {
    * @returns the state the run was left in, or `undefined` when the claim was
    * lost and the outcome changed nothing.
    */
-  submit(run: ClaimedRun, outcome: RunOutcome): Promise<string | undefined>;
+  submit(run: ClaimedStep, outcome: RunOutcome): Promise<string | undefined>;
   submit(
-    run: ClaimedActivity,
+    run: ClaimedCall,
     outcome: ActivityOutcome,
   ): Promise<string | undefined>;
   submit(
-    run: ClaimedRun | ClaimedActivity,
+    run: ClaimedStep | ClaimedCall,
     outcome: RunOutcome | ActivityOutcome,
   ): Promise<string | undefined> {
     return new Promise((resolve, reject) => {
@@ -139,10 +140,12 @@ export class OutcomeBatcher {
   private async commit(batch: PendingOutcome[]): Promise<void> {
     for (let failures = 1; ; failures += 1) {
       try {
-        const applied = await this.writer.commit(
-          new PoolExecutor(this.pool),
-          batch,
-          this.worker,
+        const applied = statesOf(
+          await this.writer.commit(
+            new PoolExecutor(this.pool),
+            batch,
+            this.worker,
+          ),
         );
         for (const entry of batch) {
           entry.resolve(applied.get(entry.run.id));
@@ -178,10 +181,12 @@ export class OutcomeBatcher {
     }
     for (const entry of batch) {
       try {
-        const applied = await this.writer.commit(
-          new PoolExecutor(this.pool),
-          [entry],
-          this.worker,
+        const applied = statesOf(
+          await this.writer.commit(
+            new PoolExecutor(this.pool),
+            [entry],
+            this.worker,
+          ),
         );
         entry.resolve(applied.get(entry.run.id));
       } catch (err) {
@@ -189,4 +194,9 @@ export class OutcomeBatcher {
       }
     }
   }
+}
+
+/** The state each applied outcome left its task in, by claim id. */
+function statesOf(transitions: readonly Transition[]): Map<string, string> {
+  return new Map(transitions.map((t) => [t.taskId, t.state]));
 }

@@ -131,7 +131,7 @@ export function assembleWorker(
     shortestLeaseMs: shortestLeaseMs(registry, workflows),
     pollIntervalMs: runtime.pollIntervalMs,
     backoff: reconnectBackoff,
-    claim: (limit) => queue.claim(executor, workflows, limit, instanceName),
+    claim: (limit) => writer.claim(executor, workflows, limit, instanceName),
     onClaimed: (run, claimSentAt) => runner.hold(run, claimSentAt),
     runStep: (run, stepDone): Promise<void> => runner.run(run, stepDone),
     stillHeld: (run) => leases.mayHold(run),
@@ -210,6 +210,7 @@ export function assembleWorker(
     runtime.maintenanceIntervalMs,
     Math.max(runtime.pollIntervalMs * 5, 1_000),
     (on) => sampler.sample(on),
+    writer,
   );
   const scheduler = new Scheduler(
     database.pool,
