@@ -87,12 +87,7 @@ export async function createTestApp(
     dataSource: moduleRef.get(DataSource),
     schema,
     logs,
-    get events(): EventLog {
-      if (!events) {
-        throw new Error('createTestApp({ eventLog: true }) logs the events');
-      }
-      return events;
-    },
+    events: undefined as unknown as EventLog, // defined below, not enumerable
     get: (token) => moduleRef.get(token, { strict: false }),
     close: async () => {
       if (closed) {
@@ -103,6 +98,16 @@ export async function createTestApp(
       await moduleRef.close();
     },
   };
+  // Not enumerable: a test that spreads its app ({ ...app }) does not read it.
+  Object.defineProperty(testApp, 'events', {
+    enumerable: false,
+    get(): EventLog {
+      if (!events) {
+        throw new Error('createTestApp({ eventLog: true }) logs the events');
+      }
+      return events;
+    },
+  });
   openApps.add(testApp);
   if (options.init !== false) {
     try {
