@@ -4,6 +4,7 @@ import { UnderwaySchedules } from './1700000000001-UnderwaySchedules';
 import { UnderwayActivities } from './1700000000002-UnderwayActivities';
 import { UnderwayTraceContext } from './1700000000003-UnderwayTraceContext';
 import { UnderwayWakeGate } from './1700000000004-UnderwayWakeGate';
+import { UnderwayVersions } from './1700000000005-UnderwayVersions';
 import {
   migrationClass,
   UnderwayMigrationClass,
@@ -17,6 +18,7 @@ export const MIGRATION_DEFINITIONS: readonly UnderwayMigrationDefinition[] = [
   UnderwayActivities,
   UnderwayTraceContext,
   UnderwayWakeGate,
+  UnderwayVersions,
 ];
 
 /** The schema version this code needs and understands. */

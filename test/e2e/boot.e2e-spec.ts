@@ -93,7 +93,7 @@ describe('boot', () => {
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DuplicateWorkflowError);
     expect((error as Error).message).toBe(
-      'Workflow name "same-name" is used by both FirstWorkflow and SecondWorkflow. Give each @Workflow a unique name.',
+      'Workflow name "same-name" is used by both FirstWorkflow and SecondWorkflow. Give each @Workflow a unique name, or, for two versions of one workflow, a different @Workflow({ version }).',
     );
   });
 

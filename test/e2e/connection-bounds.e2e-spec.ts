@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import { UnderwayDatabase } from '@underway/nestjs/database/underway-database';
 import { parseSchema } from '@underway/nestjs/database/sql';
 import { claimRuns } from '@underway/nestjs/engine/sql/claim.sql';
+import { claimScope } from '@underway/nestjs/model/claim-scope';
 import { createTestApp } from '../support/create-test-app';
 
 /**
@@ -66,7 +67,12 @@ describe('connection bounds', () => {
     const client = await database.pool.connect();
     try {
       for (const limit of [1, 10, 500, 1, 7]) {
-        const claim = claimRuns(schema, ['nothing-here'], limit, 'test');
+        const claim = claimRuns(
+          schema,
+          claimScope([{ name: 'nothing-here', version: 1, steps: ['a'] }]),
+          limit,
+          'test',
+        );
         await client.query({
           name: claim.name,
           text: claim.text,
@@ -81,7 +87,7 @@ describe('connection bounds', () => {
         `select generic_plans::text as generic, custom_plans::text as custom,
            current_setting('jit') as jit
          from pg_prepared_statements where name = $1`,
-        [claimRuns(schema, [], 1, 'test').name],
+        [claimRuns(schema, claimScope([]), 1, 'test').name],
       );
       // Planned afresh for each execution, the claim cost about 0.5 ms of
       // planning every time (and a JIT compile on a large queue).

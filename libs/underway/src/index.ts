@@ -51,6 +51,7 @@ export type {
 } from './schedule/schedule.interface';
 export type {
   RunDetails,
+  WorkflowVersionInfo,
   AttemptDetails,
   ActivityCallDetails,
   ActivityAttemptDetails,

@@ -12,6 +12,8 @@ import { retryTransient } from './database/transient-retry';
 import { UnderwayDatabase } from './database/underway-database';
 import { UnderwayExplorer } from './discovery/underway.explorer';
 import { WorkflowRegistry } from './discovery/workflow.registry';
+import { PoolExecutor } from './database/sql-executor';
+import { TransitionWriter } from './engine/transition.writer';
 import { DatabaseUnavailableError } from './errors/database-unavailable.error';
 import type { ResolvedOptions } from './options/resolved-options';
 import { UNDERWAY_OPTIONS } from './underway.constants';
@@ -21,7 +23,8 @@ const READY_WAIT_MS = 10_000;
 
 /**
  * Boot, in order: register the workflows (typed errors for bad decorators),
- * then migrate the schema (or check its version when `migrationsRun` is false).
+ * then migrate the schema (or check its version when `migrationsRun` is false),
+ * sync the declared schedules, and name the runs from before versions.
  *
  * A database that cannot be reached at boot does not fail the boot: the app
  * starts, Underway retries in the background with a log line per attempt, and
@@ -44,6 +47,7 @@ export class UnderwayBootstrap implements OnModuleInit, OnApplicationShutdown {
     private readonly explorer: UnderwayExplorer,
     private readonly registry: WorkflowRegistry,
     private readonly database: UnderwayDatabase,
+    private readonly writer: TransitionWriter,
   ) {
     this.readyPromise = new Promise<void>((resolve, reject) => {
       this.resolveReady = resolve;
@@ -153,11 +157,34 @@ export class UnderwayBootstrap implements OnModuleInit, OnApplicationShutdown {
       await syncDeclaredSchedules(
         this.database.pool,
         this.options.schema,
-        this.registry.all(),
+        this.registry.latest(),
       );
+      await this.nameRunsFromBeforeVersions();
     } finally {
       // Its one connection is for boot only.
       await this.database.releaseMigrations();
+    }
+  }
+
+  /**
+   * Runs enqueued before versions have no step name: those of the workflows
+   * registered here are named from this code, by position (once: a named
+   * run is never renamed).
+   */
+  private async nameRunsFromBeforeVersions(): Promise<void> {
+    const names = this.registry.names();
+    if (names.length === 0) {
+      return;
+    }
+    const named = await this.writer.nameRuns(
+      new PoolExecutor(this.database.pool),
+      this.registry.scopeOf(names),
+      this.registry.stepNamesOf(names),
+    );
+    if (named > 0) {
+      this.logger.log(
+        `Named the current step of ${named} unfinished run(s) enqueued before workflow versions, from this code's step order`,
+      );
     }
   }
 

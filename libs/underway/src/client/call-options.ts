@@ -179,6 +179,15 @@ function checkScheduleKey(key: unknown): string {
   return key as string;
 }
 
+/** A workflow name given as a string to a listing (`listVersions`). @throws InvalidOptionsError */
+export function checkWorkflowName(name: unknown): string {
+  const problem = nameProblem(name);
+  if (problem !== undefined) {
+    throw new InvalidOptionsError('workflow', problem);
+  }
+  return name as string;
+}
+
 /** The queue name of `redrive()` / `getDeadLetters()`. @throws InvalidOptionsError */
 export function checkQueueName(queue: unknown): string {
   const problem = nameProblem(queue);

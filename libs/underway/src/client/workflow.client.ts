@@ -16,7 +16,11 @@ import type { NewRun } from '../engine/sql/admin.sql';
 import { TransitionWriter } from '../engine/transition.writer';
 import { InvalidInputError } from '../errors/invalid-input.error';
 import { RunNotFoundError } from '../errors/run-not-found.error';
-import type { DeadLetterEntry, RunDetails } from '../model/run-details';
+import type {
+  DeadLetterEntry,
+  RunDetails,
+  WorkflowVersionInfo,
+} from '../model/run-details';
 import type { RunState } from '../model/run-state';
 import type { ResolvedOptions } from '../options/resolved-options';
 import { parseSchedule } from '../common/cron-expression';
@@ -36,6 +40,7 @@ import {
   checkEnqueueManyOptions,
   checkEnqueueOptions,
   checkQueueName,
+  checkWorkflowName,
   checkResultOptions,
   checkRetryOptions,
   checkScheduleOptions,
@@ -358,6 +363,27 @@ export class WorkflowClient {
     const name =
       workflow === undefined ? null : this.registry.get(workflow).name;
     return this.schedules.list(
+      await this.gate.executor(operation, undefined),
+      name,
+    );
+  }
+
+  /**
+   * The versions of `workflow` (a class or a name; a name need not be
+   * registered here), or of every workflow: each version registered here or
+   * with unfinished runs, with its count of unfinished runs. A class of an
+   * old version can be deleted once no run of its version is in flight.
+   */
+  async listVersions(workflow?: WorkflowRef): Promise<WorkflowVersionInfo[]> {
+    const operation = 'WorkflowClient.listVersions()';
+    this.gate.assertOpen(operation);
+    const name =
+      workflow === undefined
+        ? null
+        : typeof workflow === 'string'
+          ? checkWorkflowName(workflow)
+          : this.registry.get(workflow).name;
+    return this.admin.listVersions(
       await this.gate.executor(operation, undefined),
       name,
     );

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { thrownBy } from '../testing/thrown-by';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
 import { claimRuns, renewLeases } from '../engine/sql/claim.sql';
+import { claimScope } from '../model/claim-scope';
 import { commitOutcomes, selectExpiredTasks } from '../engine/sql/commit.sql';
 import { insertRun, insertRuns, NewRun } from '../engine/sql/admin.sql';
 import { selectRunStatus } from '../engine/sql/read.sql';
@@ -146,6 +147,8 @@ describe('notificationChannel', () => {
 const newRun: NewRun = {
   id: 'run-1',
   workflowName: 'w',
+  workflowVersion: 1,
+  stepName: 'a',
   input: null,
   maxAttempts: 1,
   leaseMs: 1_000,
@@ -162,7 +165,7 @@ const newRun: NewRun = {
 /** The name of every prepared statement the library uses, for `schema`. */
 function statementNames(schema: Schema): string[] {
   return [
-    claimRuns(schema, ['w'], 1, 'owner'),
+    claimRuns(schema, claimScope([{ name: 'w', version: 1, steps: ['a'] }]), 1, 'owner'),
     renewLeases(schema, []),
     commitOutcomes(schema, [], 'worker'),
     selectExpiredTasks(schema, 1),

@@ -12,6 +12,15 @@ export interface WorkflowOptions {
    * across deployments (renaming the class is fine).
    */
   name: string;
+  /**
+   * The version of this workflow's code, stored with each run, which keeps
+   * it for life: an instance runs only the versions it registers. Register
+   * several classes with one `name` and different versions to keep old runs
+   * on the code that started them while new runs take the highest. Bump it
+   * when a change would not suit runs already in flight (README "Deploying
+   * changes"). A positive integer. @default 1
+   */
+  version?: number;
   /** Retry policy of every step, over the module `defaults`. */
   retry?: RetryPolicy;
   /** Longest a step attempt may run. @default module defaults.timeout ('15m') */
@@ -59,6 +68,12 @@ export interface WorkflowSchedule {
  * @publicApi
  */
 export interface StepOptions {
+  /**
+   * The durable name of the step, stored with each run at it: a run resumes
+   * at the step of that name in the code that claims it, so keep it when you
+   * rename the method. @default the method's name
+   */
+  name?: string;
   retry?: RetryPolicy;
   timeout?: Duration;
   heartbeat?: Duration;

@@ -610,8 +610,133 @@ describe('UnderwayExplorer', () => {
       expect(err).toMatchObject({
         workflowName: 'dup',
         message:
-          'Workflow name "dup" is used by both FirstDupWorkflow and SecondDupWorkflow. Give each @Workflow a unique name.',
+          'Workflow name "dup" is used by both FirstDupWorkflow and SecondDupWorkflow. Give each @Workflow a unique name, or, for two versions of one workflow, a different @Workflow({ version }).',
       });
+    });
+
+    describe('versions and step names', () => {
+      @Workflow({ name: 'signup' })
+      class SignupV1 {
+        @Step()
+        async resolve() {
+          return Transition.next(undefined);
+        }
+
+        @Step({ name: 'welcome' })
+        async sendWelcome() {
+          return Transition.complete();
+        }
+      }
+
+      @Workflow({ name: 'signup', version: 3 })
+      class SignupV3 {
+        @Step()
+        async resolve() {
+          return Transition.complete();
+        }
+      }
+
+      @Workflow({ name: 'signup', version: 3 })
+      class SignupV3Again {
+        @Step()
+        async resolve() {
+          return Transition.complete();
+        }
+      }
+
+      it('registers several versions of one name: a class is its own version, the name the highest', async () => {
+        const registry = await explore([SignupV1, SignupV3]);
+        expect(registry.get(SignupV1).version).toBe(1);
+        expect(registry.get(SignupV3).version).toBe(3);
+        expect(registry.get('signup').className).toBe('SignupV3');
+        expect(registry.find('signup', 1)?.className).toBe('SignupV1');
+        expect(registry.find('signup', 2)).toBeUndefined();
+        expect(registry.names()).toEqual(['signup']);
+        expect(registry.all().map((d) => d.version)).toEqual([3, 1]);
+        expect(registry.scopeOf(['signup'])).toEqual({
+          names: ['signup'],
+          workflowKeys: ['3:signup', '1:signup'],
+          stepKeys: [
+            '3:7:resolve:signup',
+            '1:7:resolve:signup',
+            '1:7:welcome:signup',
+          ],
+        });
+      });
+
+      it('names a step by @Step({ name }), else by its method', async () => {
+        const definition = await definitionOf(SignupV1);
+        expect(definition.steps.map((s) => [s.name, s.method])).toEqual([
+          ['resolve', 'resolve'],
+          ['welcome', 'sendWelcome'],
+        ]);
+        expect(definition.stepsByName.get('welcome')?.method).toBe(
+          'sendWelcome',
+        );
+      });
+
+      it('rejects two classes of one name and version, naming both and the version', async () => {
+        const err = await exploreError([SignupV3, SignupV3Again]);
+        expect(err).toBeInstanceOf(DuplicateWorkflowError);
+        expect((err as Error).message).toBe(
+          'Workflow "signup" version 3 is declared by both SignupV3 and SignupV3Again. Give each version of a workflow its own @Workflow({ version }).',
+        );
+      });
+
+      it.each([0, -1, 1.5, '2', Number.NaN, 2 ** 31])(
+        'rejects @Workflow({ version: %p })',
+        async (version) => {
+          @Workflow({ name: 'bad-version', version: version as number })
+          class BadVersion {
+            @Step()
+            async run() {
+              return Transition.complete();
+            }
+          }
+          const err = await exploreError([BadVersion]);
+          expect(err).toBeInstanceOf(InvalidWorkflowDefinitionError);
+          expect((err as Error).message).toMatch(
+            /^BadVersion: @Workflow\(\{ version \}\) must be an integer from 1 to 2147483647, got /,
+          );
+        },
+      );
+
+      it('rejects two steps of one durable name, naming both methods', async () => {
+        @Workflow({ name: 'clash' })
+        class Clash {
+          @Step({ name: 'charge' })
+          async first() {
+            return Transition.next(undefined);
+          }
+
+          @Step()
+          async charge() {
+            return Transition.complete();
+          }
+        }
+        const err = await exploreError([Clash]);
+        expect(err).toBeInstanceOf(InvalidWorkflowDefinitionError);
+        expect((err as Error).message).toBe(
+          'Clash.charge: its step name "charge" is already the name of Clash.first; the name is stored with each run at the step, so it must be unique in the workflow: set @Step({ name })',
+        );
+      });
+
+      it.each(['', '  ', 'x'.repeat(201), 'a\u0000b'])(
+        'rejects @Step({ name: %j })',
+        async (name) => {
+          @Workflow({ name: 'bad-step-name' })
+          class BadStepName {
+            @Step({ name })
+            async run() {
+              return Transition.complete();
+            }
+          }
+          const err = await exploreError([BadStepName]);
+          expect((err as Error).message).toMatch(
+            /^BadStepName\.run: @Step\(\{ name \}\) must be a non-empty string of at most 200 characters/,
+          );
+        },
+      );
     });
 
     it('rejects one class provided by two modules, saying to list it once', async () => {

@@ -28,6 +28,7 @@ import type {
 
 const WORKFLOW_KEYS = new Set([
   'name',
+  'version',
   'retry',
   'timeout',
   'heartbeat',
@@ -37,6 +38,7 @@ const WORKFLOW_KEYS = new Set([
   'schedule',
 ]);
 const STEP_KEYS = new Set([
+  'name',
   'retry',
   'timeout',
   'heartbeat',
@@ -93,6 +95,7 @@ export function defineWorkflow(
     );
   }
   const stepMethods = new Set<string>();
+  const stepsByName = new Map<string, StepDefinition>();
   const steps = source.steps.map((metadata, index) => {
     const step = defineStep(metadata, index, source, workflowPolicy);
     if (stepMethods.has(step.method)) {
@@ -101,15 +104,26 @@ export function defineWorkflow(
         '@Step() is applied more than once to this method',
       );
     }
+    const clash = stepsByName.get(step.name);
+    if (clash) {
+      throw new InvalidWorkflowDefinitionError(
+        `${className}.${step.method}`,
+        `its step name "${step.name}" is already the name of ${className}.${clash.method}; ` +
+          'the name is stored with each run at the step, so it must be unique in the workflow: set @Step({ name })',
+      );
+    }
     stepMethods.add(step.method);
+    stepsByName.set(step.name, step);
     return step;
   });
   const activities = defineActivities(source, workflowPolicy, stepMethods);
   return Object.freeze({
     name,
+    version: checkVersion(options.version, className),
     className,
     instance,
     steps: Object.freeze(steps),
+    stepsByName,
     activities,
     transactional:
       steps.some((step) => step.transactional) ||
@@ -200,6 +214,10 @@ function defineStep(
   const policy = resolvePolicy(workflowPolicy, options, target, '@Step');
   return Object.freeze({
     index,
+    name:
+      options.name === undefined
+        ? method
+        : checkName(options.name, target, '@Step({ name })'),
     method,
     policy: stepPolicy(policy),
     priority:
@@ -362,6 +380,20 @@ function checkName(name: unknown, target: string, option: string): string {
     );
   }
   return name as string;
+}
+
+/** `@Workflow({ version })`: a positive 32-bit integer, 1 when absent. */
+function checkVersion(value: unknown, target: string): number {
+  if (value === undefined) {
+    return 1;
+  }
+  if (!isInt32(value) || value < 1) {
+    throw new InvalidWorkflowDefinitionError(
+      target,
+      `@Workflow({ version }) must be an integer from 1 to ${INT32_MAX}, got ${describeValue(value)}`,
+    );
+  }
+  return value;
 }
 
 function checkPriority(

@@ -12,7 +12,10 @@ export interface DeclaredSchedule {
 
 /** One `@Step` of a registered workflow, options resolved. Frozen after boot. */
 export interface StepDefinition {
+  /** Its position in the class (declaration order). */
   readonly index: number;
+  /** The durable name stored with a run at this step (`@Step({ name })`, default the method). */
+  readonly name: string;
   readonly method: string;
   readonly policy: StepPolicy;
   /** `undefined`: the run's priority. */
@@ -36,10 +39,14 @@ export interface ActivityDefinition {
 /** A registered `@Workflow` class. Frozen after boot. */
 export interface WorkflowDefinition {
   readonly name: string;
+  /** `@Workflow({ version })`, default 1: stored with each run, which keeps it for life. */
+  readonly version: number;
   readonly className: string;
   /** The Nest-managed singleton whose step methods are invoked. */
   readonly instance: object;
   readonly steps: readonly StepDefinition[];
+  /** The steps by durable name: a claimed run's step is found by its stored name. */
+  readonly stepsByName: ReadonlyMap<string, StepDefinition>;
   /** By method name. */
   readonly activities: ReadonlyMap<string, ActivityDefinition>;
   /** Some step or activity is transactional: the worker needs the app's DataSource. */

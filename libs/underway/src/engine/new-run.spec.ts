@@ -6,24 +6,26 @@ import { newRunOf } from './new-run';
 function definition(
   firstStep: { priority?: number; delayMs?: number } = {},
 ): WorkflowDefinition {
+  const charge = {
+    index: 0,
+    name: 'charge',
+    method: 'charge',
+    policy: {
+      retry: { ...DEFAULT_RETRY_POLICY, maxAttempts: 3 },
+      timeoutMs: 1_000,
+      leaseMs: 2_000,
+    },
+    priority: firstStep.priority,
+    transactional: false,
+    delayMs: firstStep.delayMs,
+  };
   return {
     name: 'orders',
+    version: 2,
     className: 'OrdersWorkflow',
     instance: {},
-    steps: [
-      {
-        index: 0,
-        method: 'charge',
-        policy: {
-          retry: { ...DEFAULT_RETRY_POLICY, maxAttempts: 3 },
-          timeoutMs: 1_000,
-          leaseMs: 2_000,
-        },
-        priority: firstStep.priority,
-        transactional: false,
-        delayMs: firstStep.delayMs,
-      },
-    ],
+    steps: [charge],
+    stepsByName: new Map([['charge', charge]]),
     activities: new Map(),
     transactional: false,
     priority: 5,
@@ -34,12 +36,14 @@ function definition(
 }
 
 describe('newRunOf', () => {
-  it("takes the first step's attempts and lease, the workflow's priority, dead-letter queue and ttl", () => {
+  it("takes the workflow's version, the first step's name, attempts and lease, the workflow's priority, dead-letter queue and ttl", () => {
     const run = newRunOf(definition(), '{"orderId":1}');
     expect(isUuid(run.id)).toBe(true);
     expect(run).toEqual({
       id: run.id,
       workflowName: 'orders',
+      workflowVersion: 2,
+      stepName: 'charge',
       input: '{"orderId":1}',
       maxAttempts: 3,
       leaseMs: 2_000,

@@ -35,6 +35,8 @@ export function newRunOf(
   return {
     id: uuidv7(),
     workflowName: definition.name,
+    workflowVersion: definition.version,
+    stepName: firstStep.name,
     input,
     maxAttempts: firstStep.policy.retry.maxAttempts,
     leaseMs: firstStep.policy.leaseMs,

@@ -2,6 +2,7 @@ import { uuidv7 } from '../common/uuid';
 import type { SqlExecutor } from '../database/sql-executor';
 import type { Schema } from '../database/sql';
 import type { WorkflowRegistry } from '../discovery/workflow.registry';
+import { WorkflowNotRegisteredError } from '../errors/workflow-not-registered.error';
 import { BUILTIN_DEFAULTS } from '../options/resolve-options';
 import { newRunOf } from './new-run';
 import type { DeadLetterRow, NewRun } from './sql/admin.sql';
@@ -14,15 +15,21 @@ import type { RetryBudgets } from './sql/retry.sql';
  * (`RegistryPolicies`); the CLI has only the database (`RecordedPolicies`).
  */
 export interface PolicySource {
-  /** The name of step `index` of `workflowName`, when known. */
-  stepName(workflowName: string, index: number): string | undefined;
-  /** How many steps `workflowName` has, when known. */
-  stepCount(workflowName: string): number | undefined;
+  /** The name of the step at position `index` of a version, when known. */
+  stepName(
+    workflowName: string,
+    version: number,
+    index: number,
+  ): string | undefined;
+  /** How many steps a version of `workflowName` has, when known. */
+  stepCount(workflowName: string, version: number): number | undefined;
+  /** The (workflow, version) pairs the code here registers (none for the CLI). */
+  registeredVersions(): readonly { name: string; version: number }[];
   /**
-   * The attempt budgets a retried run of `workflowName` gets.
+   * The attempt budgets a retried run of `workflowName` at `version` gets.
    * @throws WorkflowNotRegisteredError when only the code can say, and it is not here
    */
-  retryBudgets(workflowName: string): RetryBudgets;
+  retryBudgets(workflowName: string, version: number): RetryBudgets;
   /**
    * The new runs that replace dead-letter entries, in their order, and the
    * workflows whose first step's policy had to be guessed (built-in defaults).
@@ -39,25 +46,40 @@ export interface PolicySource {
 export class RegistryPolicies implements PolicySource {
   constructor(private readonly registry: WorkflowRegistry) {}
 
-  stepName(workflowName: string, index: number): string | undefined {
-    const method = this.registry.find(workflowName)?.steps[index]?.method;
-    return method === undefined ? undefined : String(method);
+  stepName(
+    workflowName: string,
+    version: number,
+    index: number,
+  ): string | undefined {
+    return this.registry.find(workflowName, version)?.steps[index]?.name;
   }
 
-  stepCount(workflowName: string): number | undefined {
-    return this.registry.find(workflowName)?.steps.length;
+  stepCount(workflowName: string, version: number): number | undefined {
+    return this.registry.find(workflowName, version)?.steps.length;
   }
 
-  retryBudgets(workflowName: string): RetryBudgets {
-    const definition = this.registry.get(workflowName);
+  registeredVersions(): readonly { name: string; version: number }[] {
+    return this.registry.all();
+  }
+
+  retryBudgets(workflowName: string, version: number): RetryBudgets {
+    const definition = this.registry.find(workflowName, version);
+    if (!definition) {
+      if (this.registry.versionsOf(workflowName).length === 0) {
+        throw new WorkflowNotRegisteredError(workflowName, this.registry.names());
+      }
+      // Another version's code runs it: its tasks keep their recorded budgets.
+      return { steps: {}, activities: {} };
+    }
+    const steps: Record<string, number> = {};
+    for (const step of definition.steps) {
+      steps[step.name] = step.policy.retry.maxAttempts;
+    }
     const activities: Record<string, number> = {};
     for (const activity of definition.activities.values()) {
       activities[activity.name] = activity.policy.retry.maxAttempts;
     }
-    return {
-      steps: definition.steps.map((step) => step.policy.retry.maxAttempts),
-      activities,
-    };
+    return { steps, activities };
   }
 
   newRunsFor(
@@ -95,9 +117,13 @@ export class RecordedPolicies implements PolicySource {
     return undefined;
   }
 
+  registeredVersions(): readonly { name: string; version: number }[] {
+    return [];
+  }
+
   retryBudgets(): RetryBudgets {
     // No budgets: the statement keeps each task's recorded max_attempts.
-    return { steps: [], activities: {} };
+    return { steps: {}, activities: {} };
   }
 
   async newRunsFor(
@@ -133,6 +159,10 @@ function newRunLike(
   return {
     id: uuidv7(),
     workflowName,
+    // Unnamed without a template: the app names it from its code (its
+    // maintenance names unnamed runs), as it does runs from before versions.
+    workflowVersion: template?.workflow_version ?? 1,
+    stepName: template?.step_name ?? null,
     input,
     maxAttempts: template?.max_attempts ?? BUILTIN_DEFAULTS.retry.maxAttempts,
     leaseMs: template?.lease_ms ?? BUILTIN_DEFAULTS.leaseMs,

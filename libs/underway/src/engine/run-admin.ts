@@ -6,7 +6,10 @@ import type {
   AttemptDetails,
   DeadLetterEntry,
   RunDetails,
+  WorkflowVersionInfo,
 } from '../model/run-details';
+import { workflowKey } from '../model/claim-scope';
+import { VersionRow, versionsInFlight } from './sql/versions.sql';
 import type { RunState } from '../model/run-state';
 import type { PolicySource } from './policy-source';
 import { toActivityCallDetails } from './run-details.mapper';
@@ -43,7 +46,7 @@ export class RunAdmin {
   private readonly calls: ActivityCallRepository;
 
   constructor(
-    schema: Schema,
+    private readonly schema: Schema,
     private readonly writer: TransitionWriter,
     private readonly policies: PolicySource,
   ) {
@@ -67,11 +70,13 @@ export class RunAdmin {
       this.runs.attempts(executor, runId),
       this.calls.ofRun(executor, runId),
     ]);
-    const name = (index: number): string | undefined =>
-      this.policies.stepName(row.workflow_name, index);
+    // Named when written; before versions, by position in the code here.
+    const name = (index: number, stored: string | null): string | undefined =>
+      stored ??
+      this.policies.stepName(row.workflow_name, row.workflow_version, index);
     const attempts: AttemptDetails[] = attemptRows.map((a) => ({
       stepIndex: a.step_index,
-      stepName: name(a.step_index),
+      stepName: name(a.step_index, a.step_name),
       attempt: a.attempt,
       state: a.state as AttemptDetails['state'],
       error: a.error ?? undefined,
@@ -82,9 +87,17 @@ export class RunAdmin {
     return {
       id: row.id,
       workflowName: row.workflow_name,
+      workflowVersion: row.workflow_version,
       state: row.state as RunState,
-      currentStep: { index: row.step_index, name: name(row.step_index) },
-      stepCount: this.policies.stepCount(row.workflow_name),
+      stepName: name(row.step_index, row.step_name),
+      currentStep: {
+        index: row.step_index,
+        name: name(row.step_index, row.step_name),
+      },
+      stepCount: this.policies.stepCount(
+        row.workflow_name,
+        row.workflow_version,
+      ),
       input: deserializePayload(row.input),
       output: deserializePayload<TOutput>(row.output),
       error: row.error ?? undefined,
@@ -100,6 +113,52 @@ export class RunAdmin {
       startedAt: row.started_at ?? undefined,
       completedAt: row.completed_at ?? undefined,
     };
+  }
+
+  /**
+   * Every version of `workflowName` (or of every workflow) registered here or
+   * with unfinished runs, by name then version, with its unfinished runs.
+   */
+  async listVersions(
+    executor: SqlExecutor,
+    workflowName: string | null,
+  ): Promise<WorkflowVersionInfo[]> {
+    const rows = (
+      await executor.query<VersionRow>(versionsInFlight(this.schema, workflowName))
+    ).rows;
+    const key = workflowKey;
+    const registered = new Set(
+      this.policies.registeredVersions().map((r) => key(r.name, r.version)),
+    );
+    const listed = new Map<string, WorkflowVersionInfo>();
+    for (const row of rows) {
+      const k = key(row.workflow_name, row.workflow_version);
+      listed.set(k, {
+        workflowName: row.workflow_name,
+        version: row.workflow_version,
+        inFlight: row.in_flight,
+        registeredHere: registered.has(k),
+      });
+    }
+    for (const r of this.policies.registeredVersions()) {
+      const k = key(r.name, r.version);
+      if (
+        !listed.has(k) &&
+        (workflowName === null || r.name === workflowName)
+      ) {
+        listed.set(k, {
+          workflowName: r.name,
+          version: r.version,
+          inFlight: 0,
+          registeredHere: true,
+        });
+      }
+    }
+    return [...listed.values()].sort(
+      (a, b) =>
+        (a.workflowName < b.workflowName ? -1 : a.workflowName > b.workflowName ? 1 : 0) ||
+        a.version - b.version,
+    );
   }
 
   /**
@@ -120,8 +179,8 @@ export class RunAdmin {
    * @throws RunNotFoundError, RunNotRetryableError, WorkflowNotRegisteredError
    */
   retry(executor: SqlExecutor, runId: string): Promise<RetriedRun> {
-    return this.writer.retry(executor, runId, (workflowName) =>
-      this.policies.retryBudgets(workflowName),
+    return this.writer.retry(executor, runId, (workflowName, version) =>
+      this.policies.retryBudgets(workflowName, version),
     );
   }
 

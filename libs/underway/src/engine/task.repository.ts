@@ -3,6 +3,7 @@ import type { SqlExecutor } from '../database/sql-executor';
 import { leaseKey } from '../model/claim';
 import type { Schema } from '../database/sql';
 import { activityClaimId, Claim, FencedOutcome } from '../model/claim';
+import type { ClaimScope } from '../model/claim-scope';
 import {
   claimRuns,
   ClaimRow,
@@ -28,12 +29,12 @@ export class TaskRepository {
 
   async claim(
     executor: SqlExecutor,
-    workflowNames: readonly string[],
+    scope: ClaimScope,
     limit: number,
     owner: string,
   ): Promise<Claim[]> {
     const result = await executor.query<ClaimRow>(
-      claimRuns(this.schema, workflowNames, limit, owner),
+      claimRuns(this.schema, scope, limit, owner),
     );
     return result.rows.map(toClaim);
   }
@@ -137,7 +138,9 @@ function toClaim(row: ClaimRow): Claim {
       id: activityClaimId(row.id, row.step_index, callIndex),
       runId: row.id,
       workflowName: row.workflow_name,
+      workflowVersion: row.workflow_version,
       stepIndex: row.step_index,
+      stepName: row.step_name,
       callIndex,
       name: row.name as string,
       callKind: row.call_kind as 'call' | 'emit',
@@ -155,7 +158,10 @@ function toClaim(row: ClaimRow): Claim {
     kind: 'step',
     id: row.id,
     workflowName: row.workflow_name,
+    workflowVersion: row.workflow_version,
     stepIndex: row.step_index,
+    // Claimed at a step of the scope: named (RUN_STEP_KEY is null otherwise).
+    stepName: row.step_name as string,
     attempt: row.attempt,
     fence: row.fence,
     maxAttempts: row.max_attempts,

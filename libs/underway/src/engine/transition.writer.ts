@@ -5,7 +5,13 @@ import type { RunEnqueueSource } from '../events/underway-event-map';
 import { UnderwayEvents } from '../events/underway-events';
 import type { EnqueueRequest } from '../events/underway.interceptor';
 import type { Claim, FencedOutcome } from '../model/claim';
+import type { ClaimScope } from '../model/claim-scope';
 import { pruneExpiredRuns, tidyConcurrencySlots } from './sql/maintenance.sql';
+import {
+  failUnknownSteps,
+  nameUnnamedRuns,
+  UnknownStepRow,
+} from './sql/versions.sql';
 import { finishesRun, Transition, TransitionReason } from '../model/transition';
 import { TaskRepository } from './task.repository';
 import { RunNotFoundError } from '../errors/run-not-found.error';
@@ -47,8 +53,9 @@ export interface InsertOrigin {
 /** What a retry did. */
 export interface RetriedRun {
   readonly workflowName: string;
-  /** The step it retries. */
+  /** The step it retries: its ordinal in the run, and its durable name (`null`: not yet named). */
   readonly stepIndex: number;
+  readonly stepName: string | null;
   /** `pending`, or `waiting` on the failed calls it runs again first. */
   readonly state: RunState;
   /** The failed `ctx.call`s of the step that run again. */
@@ -125,16 +132,17 @@ export class TransitionWriter {
   }
 
   /**
-   * Claims up to `limit` due tasks of these workflows for `owner`: each
-   * becomes `running` under a new fence and lease (the claim is the attempt).
+   * Claims up to `limit` due tasks in `scope` (what this instance's code can
+   * run) for `owner`: each becomes `running` under a new fence and lease
+   * (the claim is the attempt).
    */
   claim(
     executor: SqlExecutor,
-    workflowNames: readonly string[],
+    scope: ClaimScope,
     limit: number,
     owner: string,
   ): Promise<Claim[]> {
-    return this.tasks.claim(executor, workflowNames, limit, owner);
+    return this.tasks.claim(executor, scope, limit, owner);
   }
 
   /**
@@ -203,7 +211,7 @@ export class TransitionWriter {
   async retry(
     executor: SqlExecutor,
     runId: string,
-    budgetsFor: (workflowName: string) => RetryBudgets,
+    budgetsFor: (workflowName: string, version: number) => RetryBudgets,
   ): Promise<RetriedRun> {
     const target = (
       await executor.query<RetryTargetRow>(lockRunForRetry(this.schema, runId))
@@ -215,7 +223,7 @@ export class TransitionWriter {
       throw new RunNotRetryableError(runId, target.state as RunState);
     }
     // The budgets come from the code that will run the step.
-    const budgets = budgetsFor(target.workflow_name);
+    const budgets = budgetsFor(target.workflow_name, target.workflow_version);
     const entry = (
       await executor.query<RetryDeadLetterRow>(
         lockDeadLetterForRetry(this.schema, runId),
@@ -236,6 +244,7 @@ export class TransitionWriter {
     return {
       workflowName: target.workflow_name,
       stepIndex: target.step_index,
+      stepName: target.step_name,
       state: retried.state,
       resetCalls: retried.reset_calls,
     };
@@ -290,6 +299,47 @@ export class TransitionWriter {
       pruneExpiredRuns(this.schema, limit),
     );
     return result.rows[0]?.deleted ?? 0;
+  }
+
+  /**
+   * Names the unfinished runs written before versions from the code here
+   * (`steps`: each registered version's step names, by `workflowKey`).
+   * @returns how many were named
+   */
+  async nameRuns(
+    executor: SqlExecutor,
+    scope: ClaimScope,
+    steps: Readonly<Record<string, readonly string[]>>,
+  ): Promise<number> {
+    const result = await executor.query<{ named: number }>(
+      nameUnnamedRuns(this.schema, scope.names, steps),
+    );
+    return result.rows[0]?.named ?? 0;
+  }
+
+  /**
+   * Fails (`step_not_found`) the runs of the versions in `scope` that waited
+   * over `graceMs` at a step their code here does not have, and announces
+   * them once `executor`'s transaction commits.
+   */
+  async failUnknownSteps(
+    executor: SqlExecutor,
+    scope: ClaimScope,
+    graceMs: number,
+  ): Promise<Transition[]> {
+    const result = await executor.query<UnknownStepRow>(
+      failUnknownSteps(this.schema, scope, graceMs),
+    );
+    const transitions: Transition[] = result.rows.map((row) => ({
+      kind: 'step',
+      taskId: row.id,
+      runId: row.id,
+      workflowName: row.workflow_name,
+      state: row.state,
+      reason: 'step_not_found',
+    }));
+    this.announce(executor, transitions);
+    return transitions;
   }
 
   /** Frees concurrency slots whose run finished or is gone, and drops unused ones. */

@@ -60,13 +60,16 @@ export class CallKind implements TaskKind<
   find(
     claim: ClaimedCall,
   ): FoundCall | { readonly missing: ReturnType<typeof fatalError> } {
-    const definition = this.registry.find(claim.workflowName);
+    const definition = this.registry.find(
+      claim.workflowName,
+      claim.workflowVersion,
+    );
     const activity = definition && findActivity(definition, claim.name);
     if (!definition || !activity) {
       return {
         missing: fatalError(
           'invalid_activity',
-          `Activity "${claim.name}" of workflow "${claim.workflowName}" is ` +
+          `Activity "${claim.name}" of workflow "${claim.workflowName}" version ${claim.workflowVersion} is ` +
             (definition
               ? 'not an @Activity() here; was it renamed (its @Activity({ name }) changed) while calls were in flight?'
               : 'not registered here'),

@@ -76,8 +76,17 @@ type NotInferred<T> = [T][T extends unknown ? 0 : never];
 export interface StepContext<W = UntypedWorkflow> {
   readonly runId: string;
   readonly workflowName: string;
-  /** 0-based position of this step. */
+  /** The run's workflow version (`@Workflow({ version })`), which it keeps for life. */
+  readonly workflowVersion: number;
+  /** The durable name of this step (`@Step({ name })`, default the method name). */
+  readonly stepName: string;
+  /**
+   * 0-based ordinal of this step in the run: 0 for the first step it entered,
+   * then one more for each `Transition.next`. While the steps are unchanged,
+   * the step's position in the class.
+   */
   readonly stepIndex: number;
+  /** How many steps this run's version has. */
   readonly stepCount: number;
   /**
    * 1 on the first attempt of this step. A replay after a suspension on
@@ -154,6 +163,8 @@ export function createStepContext<W = UntypedWorkflow>(
   return Object.freeze({
     runId: claimed.id,
     workflowName: definition.name,
+    workflowVersion: definition.version,
+    stepName: claimed.stepName,
     stepIndex: claimed.stepIndex,
     stepCount: definition.steps.length,
     attempt: claimed.attempt,

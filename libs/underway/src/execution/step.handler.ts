@@ -59,15 +59,19 @@ export class StepKind implements TaskKind<ClaimedStep, RunOutcome, FoundStep> {
   find(
     claim: ClaimedStep,
   ): FoundStep | { readonly missing: ReturnType<typeof fatalError> } {
-    const definition = this.registry.find(claim.workflowName);
-    const step = definition?.steps[claim.stepIndex];
+    const definition = this.registry.find(
+      claim.workflowName,
+      claim.workflowVersion,
+    );
+    const step = definition?.stepsByName.get(claim.stepName);
     if (!definition || !step) {
+      // Never: the claim takes only steps of the versions registered here.
       return {
         missing: fatalError(
-          'invalid_step',
-          `Run is at step ${claim.stepIndex} of workflow "${claim.workflowName}", which ` +
+          'step_not_found',
+          `Run is at step "${claim.stepName}" of workflow "${claim.workflowName}" version ${claim.workflowVersion}, which ` +
             (definition
-              ? `has only ${definition.steps.length} step(s) here; was a step removed while runs were in flight?`
+              ? 'has no step of that name here'
               : 'is not registered here'),
         ),
       };
@@ -196,6 +200,7 @@ export class StepKind implements TaskKind<ClaimedStep, RunOutcome, FoundStep> {
       }
       return {
         kind: 'next',
+        stepName: next.name,
         input: serializePayload(
           value.input,
           this.maxPayloadBytes,

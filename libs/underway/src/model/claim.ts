@@ -6,7 +6,12 @@ export interface ClaimedStep {
   readonly kind: 'step';
   readonly id: string;
   readonly workflowName: string;
+  /** The run's workflow version, which it keeps for life. */
+  readonly workflowVersion: number;
+  /** The step's ordinal in the run's history (0: the first step it entered). */
   readonly stepIndex: number;
+  /** The durable name of the step, which the claimer's code has. */
+  readonly stepName: string;
   /** Attempts made at this step, this one included (1-based). */
   readonly attempt: number;
   /** Bumped by every claim; every write of this worker is conditioned on it. */
@@ -32,7 +37,11 @@ export interface ClaimedCall {
   readonly id: string;
   readonly runId: string;
   readonly workflowName: string;
+  /** The run's workflow version: the call runs on that version's code. */
+  readonly workflowVersion: number;
   readonly stepIndex: number;
+  /** The durable name of the step that made the call (`null`: made before versions). */
+  readonly stepName: string | null;
   /** The call's position among the step's `ctx.call` and `ctx.emit`. */
   readonly callIndex: number;
   /** The durable `@Activity({ name })`. */
@@ -103,6 +112,8 @@ export interface FailOutcome {
 export type RunOutcome =
   | {
       readonly kind: 'next';
+      /** The durable name of the step the run goes to. */
+      readonly stepName: string;
       readonly input: string | null;
       readonly delayMs: number;
       readonly maxAttempts: number;
@@ -143,17 +154,14 @@ export interface Rescue {
   readonly leaseOwner: string | null;
 }
 
-/** What a step outcome's statement needs of its claim. */
+/**
+ * What a step outcome's statement needs of its claim (the lease rescuer's
+ * verdict on a run not yet named has no `stepName`).
+ */
 export type StepClaimRef = Pick<
   ClaimedStep,
-  | 'kind'
-  | 'id'
-  | 'workflowName'
-  | 'stepIndex'
-  | 'attempt'
-  | 'fence'
-  | 'claimedAt'
->;
+  'kind' | 'id' | 'workflowName' | 'stepIndex' | 'attempt' | 'fence' | 'claimedAt'
+> & { readonly stepName: string | null };
 
 /** What an activity outcome's statement needs of its claim. */
 export type CallClaimRef = Pick<
@@ -196,6 +204,6 @@ export function leaseKey(claim: { id: string; fence: string }): string {
 /** A claim, for log lines: `Run <id> <workflow> step 1` or `… activity <name> (call 0 of step 1)`. */
 export function taskLabel(claimed: Claim): string {
   return claimed.kind === 'step'
-    ? `Run ${claimed.id} ${claimed.workflowName} step ${claimed.stepIndex}`
+    ? `Run ${claimed.id} ${claimed.workflowName} step ${claimed.stepName}`
     : `Run ${claimed.runId} ${claimed.workflowName} activity ${claimed.name} (${claimed.callKind} ${claimed.callIndex} of step ${claimed.stepIndex})`;
 }

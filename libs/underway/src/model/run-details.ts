@@ -9,8 +9,13 @@ import type { RunState } from './run-state';
  * @publicApi
  */
 export interface AttemptDetails {
+  /** The step's ordinal in the run (0: the first step it entered). */
   readonly stepIndex: number;
-  /** The step method's name; `undefined` if this instance does not register the workflow. */
+  /**
+   * The step's durable name (`@Step({ name })`, default the method name);
+   * `undefined` only for an attempt recorded before versions, of a version
+   * this instance does not register.
+   */
   readonly stepName: string | undefined;
   /** 1-based, per step. */
   readonly attempt: number;
@@ -35,13 +40,21 @@ export interface AttemptDetails {
 export interface RunDetails<TOutput = unknown> {
   readonly id: string;
   readonly workflowName: string;
+  /** The workflow version the run was enqueued at, which it keeps for life (`@Workflow({ version })`). */
+  readonly workflowVersion: number;
   readonly state: RunState;
-  /** The step the run is at (the last one, once finished). */
+  /**
+   * The durable name of the step the run is at (the last one, once
+   * finished). `undefined` only for a run enqueued before versions and not
+   * yet named (an app that registers its workflow names it at boot).
+   */
+  readonly stepName: string | undefined;
+  /** The step the run is at: its ordinal in the run, and its name (`stepName`). */
   readonly currentStep: {
     readonly index: number;
     readonly name: string | undefined;
   };
-  /** `undefined` if this instance does not register the workflow. */
+  /** How many steps the run's version has; `undefined` if this instance does not register that version. */
   readonly stepCount: number | undefined;
   readonly input: unknown;
   /** The output of `Transition.complete(output)`, once succeeded. */
@@ -129,4 +142,20 @@ export interface DeadLetterEntry {
   /** When it was redriven, and the run that redrove it. */
   readonly redrivenAt: Date | undefined;
   readonly redrivenRunId: string | undefined;
+}
+
+/**
+ * A version of a workflow, as `WorkflowClient.listVersions()` lists it: every
+ * version registered here or with unfinished runs.
+ *
+ * @publicApi
+ */
+export interface WorkflowVersionInfo {
+  readonly workflowName: string;
+  /** `@Workflow({ version })`. */
+  readonly version: number;
+  /** Its unfinished runs (pending, running or waiting). An old class can go once it is 0. */
+  readonly inFlight: number;
+  /** This instance registers that version (`false`: only another instance, or none, runs its runs). */
+  readonly registeredHere: boolean;
 }

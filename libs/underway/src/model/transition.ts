@@ -10,7 +10,9 @@
  * - `released`: given back at shutdown, the attempt not counted;
  * - `lease_expired`: the lease rescuer took back an attempt whose worker
  *   died or stalled (retried or failed: see the state);
- * - `cancelled`: the run was cancelled.
+ * - `cancelled`: the run was cancelled;
+ * - `step_not_found`: the run waited past `runtime.unknownStepGrace` at a
+ *   step that its version's code does not have: it failed.
  */
 export type TransitionReason =
   | 'advanced'
@@ -20,7 +22,8 @@ export type TransitionReason =
   | 'failed'
   | 'released'
   | 'lease_expired'
-  | 'cancelled';
+  | 'cancelled'
+  | 'step_not_found';
 
 /** A change of one task's state, as the statement that made it returned it. */
 export interface Transition {

@@ -48,6 +48,7 @@ describe('resolveOptions', () => {
           pollIntervalMs: 1_000,
           workflows: undefined,
           maintenanceIntervalMs: 60_000,
+          unknownStepGraceMs: 600_000,
         },
         instanceName: `${hostname()}:${process.pid}`,
         maxInputSizeBytes: 1_048_576,
@@ -168,6 +169,7 @@ describe('resolveOptions', () => {
           pollIntervalMs: 250,
           workflows: ['signup'],
           maintenanceIntervalMs: 300_000,
+          unknownStepGraceMs: 600_000,
         },
         'worker-a',
       ]);

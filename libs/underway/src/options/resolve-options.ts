@@ -50,6 +50,7 @@ const RUNTIME_KEYS: ReadonlySet<string> = new Set([
   'workflows',
   'instanceName',
   'maintenanceInterval',
+  'unknownStepGrace',
 ]);
 const DEFAULTS_KEYS: ReadonlySet<string> = new Set([
   'retry',
@@ -194,6 +195,11 @@ function resolveRuntime(
       value.maintenanceInterval,
       'runtime.maintenanceInterval',
       60_000,
+    ),
+    unknownStepGraceMs: positiveDuration(
+      value.unknownStepGrace,
+      'runtime.unknownStepGrace',
+      600_000,
     ),
   });
 }

@@ -28,6 +28,7 @@ export interface ResolvedRuntimeOptions {
   /** `undefined`: every registered workflow. */
   readonly workflows: readonly string[] | undefined;
   readonly maintenanceIntervalMs: number;
+  readonly unknownStepGraceMs: number;
 }
 
 export type { ResolvedConnectionOptions };

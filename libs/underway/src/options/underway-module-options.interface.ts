@@ -50,6 +50,15 @@ export interface RuntimeOptions {
   instanceName?: string;
   /** Period of housekeeping (retention, concurrency-slot tidying, queue gauges); expired leases are swept on every poll. @default '1m' */
   maintenanceInterval?: Duration;
+  /**
+   * How long a run may wait, due, at a step that the code of its workflow
+   * version here does not have (a rolling deploy, or a step removed) before
+   * it fails with code `step_not_found` (dead-lettered where configured;
+   * `client.retry` resumes it once code that has the step runs). Until then it
+   * uses no attempt: an instance whose code has the step picks it up.
+   * Checked every `maintenanceInterval`. @default '10m'
+   */
+  unknownStepGrace?: Duration;
 }
 
 /**

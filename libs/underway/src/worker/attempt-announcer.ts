@@ -1,4 +1,3 @@
-import type { WorkflowRegistry } from '../discovery/workflow.registry';
 import type { InterceptorChain } from '../events/interceptor-chain';
 import type { AttemptEventTask } from '../events/underway-event-map';
 import type { UnderwayEvents } from '../events/underway-events';
@@ -15,7 +14,6 @@ import type { Claim } from '../model/claim';
  */
 export class AttemptAnnouncer {
   constructor(
-    private readonly registry: WorkflowRegistry,
     private readonly events: UnderwayEvents,
     private readonly interceptors: InterceptorChain,
   ) {}
@@ -46,11 +44,7 @@ export class AttemptAnnouncer {
     ) {
       return undefined;
     }
-    const method = this.registry.find(claim.workflowName)?.steps[
-      claim.stepIndex
-    ]?.method;
-    const step =
-      method === undefined ? String(claim.stepIndex) : String(method);
+    const step = claim.stepName ?? String(claim.stepIndex);
     const task: AttemptEventTask =
       claim.kind === 'step'
         ? {

@@ -107,10 +107,13 @@ export class LeaseRescuer {
     row: ExpiredTaskRow;
     outcome: FencedOutcome;
   } {
-    const definition = this.registry.find(row.workflow_name);
+    const definition = this.registry.find(
+      row.workflow_name,
+      row.workflow_version,
+    );
     const policy =
       (row.kind === 'step'
-        ? definition?.steps[row.step_index]?.policy.retry
+        ? definition?.stepsByName.get(row.step_name ?? '')?.policy.retry
         : definition &&
           findActivity(definition, row.name ?? '')?.policy.retry) ??
       this.fallbackPolicy;
@@ -145,6 +148,7 @@ export class LeaseRescuer {
             id: row.run_id,
             workflowName: row.workflow_name,
             stepIndex: row.step_index,
+            stepName: row.step_name,
             attempt: row.attempt,
             fence: row.fence,
             claimedAt: row.attempt_started_at,
@@ -177,9 +181,7 @@ export class LeaseRescuer {
   }
 
   private stepName(row: ExpiredTaskRow): string {
-    const method = this.registry.find(row.workflow_name)?.steps[row.step_index]
-      ?.method;
-    return method === undefined ? String(row.step_index) : String(method);
+    return row.step_name ?? String(row.step_index);
   }
 }
 
@@ -202,6 +204,6 @@ function leaseExpiredError(row: ExpiredTaskRow): ErrorRecord {
 
 function label(row: ExpiredTaskRow): string {
   return row.kind === 'step'
-    ? `Run ${row.run_id} ${row.workflow_name} step ${row.step_index}`
+    ? `Run ${row.run_id} ${row.workflow_name} step ${row.step_name ?? row.step_index}`
     : `Run ${row.run_id} ${row.workflow_name} activity ${row.name} (call ${row.call_index} of step ${row.step_index})`;
 }

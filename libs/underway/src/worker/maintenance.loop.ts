@@ -7,6 +7,8 @@ import {
   UnclaimableRow,
 } from '../engine/sql/maintenance.sql';
 import type { TransitionWriter } from '../engine/transition.writer';
+import { formatDuration } from '../common/duration';
+import type { ClaimScope } from '../model/claim-scope';
 import { pruneStaleWaiting } from '../engine/sql/wake.sql';
 
 /** Runs deleted per statement; a pass deletes at most this many batches. */
@@ -34,8 +36,17 @@ export class MaintenanceLoop {
     private readonly unclaimedAfterMs: number,
     /** Samples the queue for the metrics' gauges (observability/queue.sampler.ts). */
     private readonly sampleQueue: (executor: SqlExecutor) => Promise<void>,
-    /** Retention and slot tidying are state changes: the writer makes them. */
-    private readonly writer: Pick<TransitionWriter, 'prune' | 'tidySlots'>,
+    /** Retention, slot tidying and unknown steps are state changes: the writer makes them. */
+    private readonly writer: Pick<
+      TransitionWriter,
+      'prune' | 'tidySlots' | 'nameRuns' | 'failUnknownSteps'
+    >,
+    /** The versions run here, their steps, and how long a run may wait at a step they lack. */
+    private readonly versions: {
+      readonly scope: ClaimScope;
+      readonly steps: Readonly<Record<string, readonly string[]>>;
+      readonly graceMs: number;
+    },
   ) {}
 
   start(): void {
@@ -68,6 +79,7 @@ export class MaintenanceLoop {
       this.logger.log(`Deleted ${pruned} finished run(s) past their retention`);
     }
     await this.writer.tidySlots(executor);
+    await this.unknownSteps(executor);
     await executor.query(pruneStaleWaiting(this.schema));
     const others = await executor.query<UnclaimableRow>(
       dueRunsOfOtherWorkflows(
@@ -80,6 +92,23 @@ export class MaintenanceLoop {
       this.logger.warn(
         `${row.runs} run(s) of workflow "${row.workflow_name}" are due, but this instance does not run it ` +
           `(it runs: ${this.workflows.join(', ')}). Register the workflow in an instance whose runtime runs it.`,
+      );
+    }
+  }
+
+  /**
+   * Names runs from before versions (a redrive by the CLI without a template
+   * writes some too), then fails those past their grace at a step that their
+   * version's code here does not have.
+   */
+  private async unknownSteps(executor: SqlExecutor): Promise<void> {
+    const { scope, steps, graceMs } = this.versions;
+    await this.writer.nameRuns(executor, scope, steps);
+    const failed = await this.writer.failUnknownSteps(executor, scope, graceMs);
+    for (const run of failed) {
+      this.logger.warn(
+        `Run ${run.runId} of workflow "${run.workflowName}" failed with step_not_found: it waited over ` +
+          `${formatDuration(graceMs)} at a step that the code of its version does not have (see its error; client.retry resumes it)`,
       );
     }
   }

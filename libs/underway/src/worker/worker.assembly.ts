@@ -65,11 +65,10 @@ function shortestLeaseMs(
   workflows: readonly string[],
 ): number {
   let shortest = Infinity;
-  for (const name of workflows) {
-    const definition = registry.find(name);
+  for (const definition of registry.definitionsOf(workflows)) {
     for (const task of [
-      ...(definition?.steps ?? []),
-      ...(definition?.activities.values() ?? []),
+      ...definition.steps,
+      ...definition.activities.values(),
     ]) {
       shortest = Math.min(shortest, task.policy.leaseMs);
     }
@@ -102,6 +101,7 @@ export function assembleWorker(
     (claim, backend) => leases.watch(claim, backend),
   );
   const executor = new PoolExecutor(database.pool);
+  const scope = registry.scopeOf(workflows);
   const recordedCalls = new RecordedCallsLoader(
     (keys) => calls.recorded(executor, keys),
     new RecordedCallsCache(RECORDED_CALLS_CACHE_BYTES),
@@ -131,7 +131,7 @@ export function assembleWorker(
     shortestLeaseMs: shortestLeaseMs(registry, workflows),
     pollIntervalMs: runtime.pollIntervalMs,
     backoff: reconnectBackoff,
-    claim: (limit) => writer.claim(executor, workflows, limit, instanceName),
+    claim: (limit) => writer.claim(executor, scope, limit, instanceName),
     onClaimed: (run, claimSentAt) => runner.hold(run, claimSentAt),
     runStep: (run, stepDone): Promise<void> => runner.run(run, stepDone),
     stillHeld: (run) => leases.mayHold(run),
@@ -159,7 +159,7 @@ export function assembleWorker(
       writer.commit(on, entries, instanceName),
     ),
     leases,
-    new AttemptAnnouncer(registry, events, interceptors),
+    new AttemptAnnouncer(events, interceptors),
     interceptors,
     claimLoop,
   );
@@ -211,6 +211,11 @@ export function assembleWorker(
     Math.max(runtime.pollIntervalMs * 5, 1_000),
     (on) => sampler.sample(on),
     writer,
+    {
+      scope,
+      steps: registry.stepNamesOf(workflows),
+      graceMs: runtime.unknownStepGraceMs,
+    },
   );
   const scheduler = new Scheduler(
     database.pool,

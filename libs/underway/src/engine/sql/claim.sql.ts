@@ -1,11 +1,23 @@
-import { ident, prepared, Schema, sql, SqlQuery } from '../../database/sql';
+import {
+  fragment,
+  ident,
+  prepared,
+  Schema,
+  sql,
+  SqlFragment,
+  SqlQuery,
+} from '../../database/sql';
+import type { ClaimScope } from '../../model/claim-scope';
 
 export interface ClaimRow {
   kind: 'step' | 'activity';
   /** The run's id (for an activity call too). */
   id: string;
   workflow_name: string;
+  workflow_version: number;
   step_index: number;
+  /** The durable name of the run's current step, or of the step that made the call. */
+  step_name: string | null;
   /** Activity calls only: the call's position, its durable name and kind. */
   call_index: number | null;
   name: string | null;
@@ -23,6 +35,12 @@ export interface ClaimRow {
   trace_context: Record<string, string> | null;
 }
 
+/** `workflowKey()` (model/claim-scope.ts) of activity call `c`'s run. */
+const CALL_WORKFLOW_KEY: SqlFragment = fragment`(c.workflow_version || ':' || c.workflow_name)`;
+
+/** `stepKey()` (model/claim-scope.ts) of run `r` at its step: null while unnamed. */
+export const RUN_STEP_KEY: SqlFragment = fragment`(r.workflow_version || ':' || length(r.step_name) || ':' || r.step_name || ':' || r.workflow_name)`;
+
 /**
  * Claims up to `limit` due tasks of the given workflows in one statement:
  * activity calls first (they finish work already under way), then runs,
@@ -39,10 +57,15 @@ export interface ClaimRow {
  *
  * Each claim returns its run's `trace_context`, so an attempt continues the
  * enqueue's trace in any process (an activity call reads its run's by key).
+ *
+ * Only what the claimer's code can run is claimed (`scope`): a run of a
+ * version it registers, at a step its code has (by durable name); a call of
+ * a run of a version it registers. Anything else stays due for an instance
+ * that has it, untouched (no attempt used).
  */
 export function claimRuns(
   schema: Schema,
-  workflowNames: readonly string[],
+  scope: ClaimScope,
   limit: number,
   owner: string,
 ): SqlQuery {
@@ -51,7 +74,8 @@ export function claimRuns(
     with call_candidate as (
       select c.run_id, c.step_index, c.call_index from ${ident(schema)}.activity_call c
       where c.state = 'pending' and c.run_at <= now()
-        and c.workflow_name = any(${workflowNames}::text[])
+        and c.workflow_name = any(${scope.names}::text[])
+        and ${CALL_WORKFLOW_KEY} = any(${scope.workflowKeys}::text[])
       order by c.priority desc, c.run_at, c.run_id, c.step_index, c.call_index
       limit ${limit}
       for update of c skip locked
@@ -62,14 +86,16 @@ export function claimRuns(
         started_at = coalesce(c.started_at, now()), attempt_started_at = now(), updated_at = now()
       from call_candidate k
       where c.run_id = k.run_id and c.step_index = k.step_index and c.call_index = k.call_index
-      returning c.run_id, c.workflow_name, c.step_index, c.call_index, c.name, c.kind, c.attempt,
+      returning c.run_id, c.workflow_name, c.workflow_version, c.step_index, c.step_name, c.call_index,
+        c.name, c.kind, c.attempt,
         c.fence, c.max_attempts, c.lease_ms, c.args::text as args, c.attempt_started_at::text as claimed_at,
         (extract(epoch from now() - c.run_at) * 1000)::float8 as queue_wait_ms,
         (select t.trace_context from ${ident(schema)}.workflow_run t where t.id = c.run_id) as trace_context
     ), candidate as (
       select r.id, r.concurrency_key, r.priority, r.run_at from ${ident(schema)}.workflow_run r
       where r.state in ('pending', 'waiting') and r.run_at <= now()
-        and r.workflow_name = any(${workflowNames}::text[])
+        and r.workflow_name = any(${scope.names}::text[])
+        and ${RUN_STEP_KEY} = any(${scope.stepKeys}::text[])
         and (r.concurrency_key is null or r.started_at is not null or not exists (
           select 1 from ${ident(schema)}.workflow_run o
           where o.concurrency_key = r.concurrency_key and o.id < r.id
@@ -102,18 +128,19 @@ export function claimRuns(
       from chosen c
       where r.id = c.id
         and (c.concurrency_key is null or exists (select 1 from slot where slot.run_id = c.id))
-      returning r.id, r.workflow_name, r.step_index, r.attempt, r.fence, r.max_attempts, r.lease_ms,
+      returning r.id, r.workflow_name, r.workflow_version, r.step_index, r.step_name, r.attempt, r.fence,
+        r.max_attempts, r.lease_ms,
         (case when r.step_index = 0 then r.input else r.step_input end)::text as input,
         r.attempt_started_at::text as claimed_at, r.recorded_calls,
         (extract(epoch from now() - r.run_at) * 1000)::float8 as queue_wait_ms, r.trace_context
     )
-    select 'step' as kind, id, workflow_name, step_index, null::int as call_index, null::text as name,
-      null::text as call_kind, attempt, fence, max_attempts, lease_ms, input, claimed_at, recorded_calls,
-      queue_wait_ms, trace_context
+    select 'step' as kind, id, workflow_name, workflow_version, step_index, step_name,
+      null::int as call_index, null::text as name, null::text as call_kind, attempt, fence,
+      max_attempts, lease_ms, input, claimed_at, recorded_calls, queue_wait_ms, trace_context
     from claimed
     union all
-    select 'activity', run_id, workflow_name, step_index, call_index, name, kind, attempt, fence,
-      max_attempts, lease_ms, args, claimed_at, 0, queue_wait_ms, trace_context
+    select 'activity', run_id, workflow_name, workflow_version, step_index, step_name, call_index, name,
+      kind, attempt, fence, max_attempts, lease_ms, args, claimed_at, 0, queue_wait_ms, trace_context
     from call_claimed`,
     'claim',
     schema,

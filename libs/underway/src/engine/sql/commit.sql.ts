@@ -82,8 +82,10 @@ export function commitOutcomes(
     const row = attemptFields(run, outcome, rescue);
     row.id = run.id;
     row.step_index = run.stepIndex;
+    row.step_name = run.stepName;
     switch (outcome.kind) {
       case 'next':
+        row.next_step = outcome.stepName;
         row.attempt_state = 'succeeded';
         row.payload = outcome.input;
         row.delay_ms = outcome.delayMs;
@@ -111,6 +113,7 @@ export function commitOutcomes(
         calls.push({
           run_id: run.id,
           step_index: run.stepIndex,
+          step_name: run.stepName,
           call_index: call.callIndex,
           kind: call.kind,
           name: call.name,
@@ -126,7 +129,8 @@ export function commitOutcomes(
     sql`
     with o as (
       select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as o(
-        id uuid, fence bigint, kind text, step_index int, attempt int, started_at timestamptz,
+        id uuid, fence bigint, kind text, step_index int, step_name text, next_step text,
+        attempt int, started_at timestamptz,
         attempt_state text, error jsonb, payload text, delay_ms bigint, max_attempts int,
         lease_ms int, priority int, opened int, recorded int, rescued boolean, worker text)
     ), updated as (
@@ -138,6 +142,7 @@ export function commitOutcomes(
             when 'suspend' then case when r.open_calls + o.opened > 0 then 'waiting' else 'pending' end
             else 'pending' end,
         step_index = case when o.kind = 'next' then r.step_index + 1 else r.step_index end,
+        step_name = case when o.kind = 'next' then o.next_step else r.step_name end,
         step_input = case when o.kind = 'next' then o.payload::jsonb else r.step_input end,
         output = case when o.kind = 'complete' then o.payload::jsonb else r.output end,
         attempt = case o.kind when 'next' then 0 when 'release' then r.attempt - 1
@@ -164,14 +169,16 @@ export function commitOutcomes(
       where r.id = o.id and r.fence = o.fence and r.state = 'running'
         -- The rescuer's verdict holds only while the lease is still lapsed.
         and (o.rescued is not true or r.lease_expires_at < now())
-      returning r.id, r.run_at, r.state, r.concurrency_key, r.workflow_name, r.run_priority
+      returning r.id, r.run_at, r.state, r.concurrency_key, r.workflow_name, r.workflow_version,
+        r.run_priority
     ), called as (
       insert into ${ident(schema)}.activity_call
-        (run_id, step_index, call_index, kind, workflow_name, name, args, max_attempts, lease_ms, priority)
-      select c.run_id, c.step_index, c.call_index, c.kind, u.workflow_name, c.name, c.args::jsonb,
-        c.max_attempts, c.lease_ms, u.run_priority
+        (run_id, step_index, step_name, call_index, kind, workflow_name, workflow_version, name, args,
+          max_attempts, lease_ms, priority)
+      select c.run_id, c.step_index, c.step_name, c.call_index, c.kind, u.workflow_name,
+        u.workflow_version, c.name, c.args::jsonb, c.max_attempts, c.lease_ms, u.run_priority
       from jsonb_to_recordset(${JSON.stringify(calls)}::jsonb) as c(
-        run_id uuid, step_index int, call_index int, kind text, name text, args text,
+        run_id uuid, step_index int, step_name text, call_index int, kind text, name text, args text,
         max_attempts int, lease_ms int)
       join updated u on u.id = c.run_id
       on conflict do nothing
@@ -182,8 +189,8 @@ export function commitOutcomes(
       select u.id, o.error from updated u join o on o.id = u.id where u.state = 'failed'
     ), ${deadLetters(schema)}, recorded as (
       insert into ${ident(schema)}.step_attempt
-        (run_id, step_index, attempt, state, error, worker, started_at)
-      select o.id, o.step_index, o.attempt, o.attempt_state, o.error,
+        (run_id, step_index, step_name, attempt, state, error, worker, started_at)
+      select o.id, o.step_index, o.step_name, o.attempt, o.attempt_state, o.error,
         case when o.rescued then o.worker else ${worker} end, o.started_at
       from o join updated u on u.id = o.id
       where o.kind not in ('release', 'suspend')
@@ -285,7 +292,10 @@ export interface ExpiredTaskRow {
   kind: 'step' | 'activity';
   run_id: string;
   workflow_name: string;
+  workflow_version: number;
   step_index: number;
+  /** The step's durable name (of the call's step); `null` if written before versions. */
+  step_name: string | null;
   /** Activity calls only. */
   call_index: number | null;
   name: string | null;
@@ -306,15 +316,16 @@ export interface ExpiredTaskRow {
 export function selectExpiredTasks(schema: Schema, limit: number): SqlQuery {
   return prepared(
     sql`
-    (select 'step' as kind, id as run_id, workflow_name, step_index, null::int as call_index,
-      null::text as name, attempt, max_attempts, fence, lease_owner,
+    (select 'step' as kind, id as run_id, workflow_name, workflow_version, step_index, step_name,
+      null::int as call_index, null::text as name, attempt, max_attempts, fence, lease_owner,
       attempt_started_at::text as attempt_started_at
     from ${ident(schema)}.workflow_run
     where state = 'running' and lease_expires_at < now()
     order by lease_expires_at
     limit ${limit})
     union all
-    (select 'activity', run_id, workflow_name, step_index, call_index, name, attempt, max_attempts,
+    (select 'activity', run_id, workflow_name, workflow_version, step_index, step_name, call_index, name,
+      attempt, max_attempts,
       fence, lease_owner, attempt_started_at::text
     from ${ident(schema)}.activity_call
     where state = 'running' and lease_expires_at < now()

@@ -6,8 +6,11 @@ import { ident, prepared, Schema, sql, SqlQuery } from '../../database/sql';
 export interface RunRow {
   id: string;
   workflow_name: string;
+  workflow_version: number;
   state: string;
   step_index: number;
+  /** `null` for a run written before versions and not yet named. */
+  step_name: string | null;
   input: string | null;
   output: string | null;
   error: { code: string; message: string; name?: string } | null;
@@ -26,7 +29,8 @@ export interface RunRow {
 
 export function selectRun(schema: Schema, id: string): SqlQuery {
   return sql`
-    select id, workflow_name, state, step_index, input::text as input, output::text as output,
+    select id, workflow_name, workflow_version, state, step_index, step_name,
+      input::text as input, output::text as output,
       error, attempt, max_attempts, priority,
       case when run_at < 'infinity' then run_at end as run_at, concurrency_key, idempotency_key,
       created_at, updated_at, started_at, completed_at
@@ -54,6 +58,7 @@ export function selectRunStatus(schema: Schema, id: string): SqlQuery {
 
 export interface AttemptRow {
   step_index: number;
+  step_name: string | null;
   attempt: number;
   state: string;
   error: { code: string; message: string; name?: string } | null;
@@ -64,7 +69,7 @@ export interface AttemptRow {
 
 export function selectAttempts(schema: Schema, runId: string): SqlQuery {
   return sql`
-    select step_index, attempt, state, error, worker, started_at, completed_at
+    select step_index, step_name, attempt, state, error, worker, started_at, completed_at
     from ${ident(schema)}.step_attempt where run_id = ${runId}
     order by step_index, attempt`;
 }
@@ -180,6 +185,9 @@ export function selectActivityCalls(schema: Schema, runId: string): SqlQuery {
 
 export interface RunTemplateRow {
   workflow_name: string;
+  workflow_version: number;
+  /** Its first step's durable name; `null` if written before versions. */
+  step_name: string | null;
   max_attempts: number;
   lease_ms: number;
   priority: number;
@@ -198,8 +206,8 @@ export function firstStepTemplates(
   workflows: readonly string[],
 ): SqlQuery {
   return sql`
-    select distinct on (workflow_name) workflow_name, max_attempts, lease_ms, priority,
-      run_priority, ttl_ms::text as ttl_ms, dead_letter
+    select distinct on (workflow_name) workflow_name, workflow_version, step_name, max_attempts,
+      lease_ms, priority, run_priority, ttl_ms::text as ttl_ms, dead_letter
     from ${ident(schema)}.workflow_run
     where workflow_name = any(${workflows}::text[]) and step_index = 0
     order by workflow_name, id desc`;

@@ -9,7 +9,9 @@ import {
 export interface RetryTargetRow {
   state: string;
   workflow_name: string;
+  workflow_version: number;
   step_index: number;
+  step_name: string | null;
 }
 
 /**
@@ -18,7 +20,8 @@ export interface RetryTargetRow {
  */
 export function lockRunForRetry(schema: Schema, runId: string): SqlQuery {
   return sql`
-    select state, workflow_name, step_index from ${ident(schema)}.workflow_run
+    select state, workflow_name, workflow_version, step_index, step_name
+    from ${ident(schema)}.workflow_run
     where id = ${runId}
     for update`;
 }
@@ -45,8 +48,8 @@ export function lockDeadLetterForRetry(
 
 /** The attempt budgets the retried run gets, from its workflow's definition. */
 export interface RetryBudgets {
-  /** Index i: `maxAttempts` of step i. */
-  readonly steps: readonly number[];
+  /** By durable step name: its `maxAttempts`. */
+  readonly steps: Readonly<Record<string, number>>;
   /** By durable activity name: its `maxAttempts`. */
   readonly activities: Readonly<Record<string, number>>;
 }
@@ -93,7 +96,8 @@ export function retryFailedRun(
       set state = case when exists (select 1 from reset_calls) then 'waiting' else 'pending' end,
         run_at = case when exists (select 1 from reset_calls) then 'infinity' else now() end,
         open_calls = r.open_calls + (select count(*) from reset_calls)::int,
-        max_attempts = r.attempt + coalesce((${budgets.steps}::int[])[r.step_index + 1], r.max_attempts),
+        max_attempts = r.attempt + coalesce((${JSON.stringify(budgets.steps)}::jsonb ->> r.step_name)::int,
+          r.max_attempts),
         fence = r.fence + 1, error = null, completed_at = null, expires_at = null,
         lease_expires_at = null, lease_owner = null, updated_at = now()
       from target t

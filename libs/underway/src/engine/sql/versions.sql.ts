@@ -1,0 +1,112 @@
+import { ident, Schema, sql, SqlQuery } from '../../database/sql';
+import type { ClaimScope } from '../../model/claim-scope';
+import { RUN_STEP_KEY } from './claim.sql';
+import { deadLetters, releaseSlots } from './fragments.sql';
+
+/**
+ * Names the unfinished runs written before versions (no `step_name`) from
+ * the code here: the step at their `step_index` in their version's steps
+ * (`steps`: by `workflowKey`, the durable step names in order). A run whose
+ * index is past the end stays unnamed: no instance claims it, and
+ * `failUnknownSteps` fails it once its grace is over. Cheap when there is
+ * none: `workflow_run_unnamed_idx` holds exactly these runs.
+ */
+export function nameUnnamedRuns(
+  schema: Schema,
+  names: readonly string[],
+  steps: Readonly<Record<string, readonly string[]>>,
+): SqlQuery {
+  return sql`
+    with named as (
+      update ${ident(schema)}.workflow_run r
+      set step_name = (${JSON.stringify(steps)}::jsonb -> (r.workflow_version || ':' || r.workflow_name))
+        ->> r.step_index
+      where r.step_name is null and r.state in ('pending', 'running', 'waiting')
+        and r.workflow_name = any(${names}::text[])
+        and (${JSON.stringify(steps)}::jsonb -> (r.workflow_version || ':' || r.workflow_name))
+          ->> r.step_index is not null
+      returning r.id
+    )
+    select count(*)::int as named from named`;
+}
+
+export interface UnknownStepRow {
+  id: string;
+  workflow_name: string;
+  state: string;
+}
+
+/**
+ * Fails the runs of the versions in `scope` that have waited more than
+ * `graceMs` at a step that version's code here does not have (removed, or
+ * renamed without keeping its `@Step({ name })`), or that were never named:
+ * code `step_not_found`, no attempt used, the key freed, dead-lettered where
+ * configured. `client.retry` resumes such a run once code that has the step
+ * runs. A run locked by a claim (an instance that has the step took it) is
+ * skipped.
+ */
+export function failUnknownSteps(
+  schema: Schema,
+  scope: ClaimScope,
+  graceMs: number,
+): SqlQuery {
+  return sql`
+    with stuck as (
+      select r.id from ${ident(schema)}.workflow_run r
+      where r.state in ('pending', 'waiting')
+        and r.run_at <= now() - ${graceMs}::bigint * interval '1 millisecond'
+        and r.workflow_name = any(${scope.names}::text[])
+        and (r.workflow_version || ':' || r.workflow_name) = any(${scope.workflowKeys}::text[])
+        and coalesce(${RUN_STEP_KEY} = any(${scope.stepKeys}::text[]), false) = false
+      order by r.run_at
+      limit 1000
+      for update of r skip locked
+    ), updated as (
+      update ${ident(schema)}.workflow_run r
+      set state = 'failed',
+        error = jsonb_build_object(
+          'code', 'step_not_found',
+          'name', 'StepNotFound',
+          'message', case when r.step_name is null
+            then format('Run is at step %s of workflow "%s" version %s, which its code does not have; '
+              'no instance ran it for %s ms. Deploy code that has the step, then retry the run.',
+              r.step_index, r.workflow_name, r.workflow_version, ${graceMs}::bigint)
+            else format('Run is at step "%s" of workflow "%s" version %s, which no instance''s code has '
+              '(removed, or renamed without keeping its @Step({ name })): it waited %s ms. '
+              'Deploy code that has the step, then retry the run.',
+              r.step_name, r.workflow_name, r.workflow_version, ${graceMs}::bigint) end),
+        lease_expires_at = null, lease_owner = null, updated_at = now(), completed_at = now(),
+        expires_at = now() + r.ttl_ms * interval '1 millisecond'
+      from stuck s
+      where r.id = s.id and r.state in ('pending', 'waiting')
+      returning r.id, r.workflow_name, r.state, r.concurrency_key, r.error
+    ), finished_run as (
+      select id, concurrency_key from updated
+    ), ${releaseSlots(schema)}, failed_run as (
+      select id, error from updated
+    ), ${deadLetters(schema)}
+    select id, workflow_name, state from updated`;
+}
+
+export interface VersionRow {
+  workflow_name: string;
+  workflow_version: number;
+  in_flight: number;
+}
+
+/**
+ * Unfinished runs per (workflow, version), of `workflowName` or of all.
+ * Reads only unfinished runs (the claim and lease indexes hold them).
+ */
+export function versionsInFlight(
+  schema: Schema,
+  workflowName: string | null,
+): SqlQuery {
+  return sql`
+    select workflow_name, workflow_version, count(*)::int as in_flight
+    from ${ident(schema)}.workflow_run
+    where (state in ('pending', 'waiting') or state = 'running')
+      and (${workflowName}::text is null or workflow_name = ${workflowName}::text)
+    group by workflow_name, workflow_version
+    order by workflow_name, workflow_version`;
+}

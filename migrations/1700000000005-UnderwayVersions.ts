@@ -1,0 +1,42 @@
+import type { UnderwayMigrationDefinition } from './underway-migration';
+
+/**
+ * Version 6: workflow versions and durable step names. A run stores its
+ * workflow's `workflow_version` (`@Workflow({ version })`, default 1) and
+ * its current step by `step_name` (`@Step({ name })`, default the method
+ * name): the code that claims it finds the step by name, so inserting,
+ * removing or reordering steps never sends a run to the wrong method.
+ * `step_index` stays, as the ordinal of the step in the run's history (0 for
+ * the first step it entered, + 1 for each `next`): the key of its attempts
+ * and activity calls. Activity calls carry their run's version, so a call is
+ * run by the code of that version, and the name of the step that made them.
+ *
+ * Additive and cheap: columns without a default, or with a constant one, are
+ * catalog changes (no table rewrite). Runs written before this version have
+ * no `step_name`: the runtime names those unfinished at boot, from the code
+ * that registers their workflow (`runs_unnamed_idx` finds them; it is empty
+ * once they are named, and costs new runs nothing since they are named).
+ */
+export const UnderwayVersions: UnderwayMigrationDefinition = {
+  version: 6,
+  timestamp: 1700000000005,
+  name: 'UnderwayVersions',
+  up: (s) => [
+    `alter table ${s}.workflow_run
+      add column workflow_version integer not null default 1 check (workflow_version >= 1),
+      add column step_name text`,
+    `alter table ${s}.step_attempt add column step_name text`,
+    `alter table ${s}.activity_call
+      add column workflow_version integer not null default 1 check (workflow_version >= 1),
+      add column step_name text`,
+    `create index workflow_run_unnamed_idx on ${s}.workflow_run (workflow_name)
+      where step_name is null and state in ('pending', 'running', 'waiting')`,
+  ],
+  down: (s) => [
+    `drop index if exists ${s}.workflow_run_unnamed_idx`,
+    `alter table ${s}.activity_call drop column if exists workflow_version, drop column if exists step_name`,
+    `alter table ${s}.step_attempt drop column if exists step_name`,
+    `alter table ${s}.workflow_run drop column if exists step_name, drop column if exists workflow_version`,
+    `delete from ${s}.migration where version = 6`,
+  ],
+};
