@@ -165,7 +165,12 @@ const newRun: NewRun = {
 /** The name of every prepared statement the library uses, for `schema`. */
 function statementNames(schema: Schema): string[] {
   return [
-    claimRuns(schema, claimScope([{ name: 'w', version: 1, steps: ['a'] }]), 1, 'owner'),
+    claimRuns(
+      schema,
+      claimScope([{ name: 'w', version: 1, steps: ['a'] }]),
+      1,
+      'owner',
+    ),
     renewLeases(schema, []),
     commitOutcomes(schema, [], 'worker'),
     selectExpiredTasks(schema, 1),

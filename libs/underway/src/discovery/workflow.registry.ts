@@ -2,11 +2,7 @@ import { Injectable, Type } from '@nestjs/common';
 import { DuplicateWorkflowError } from '../errors/duplicate-workflow.error';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
 import { WorkflowNotRegisteredError } from '../errors/workflow-not-registered.error';
-import {
-  claimScope,
-  ClaimScope,
-  workflowKey,
-} from '../model/claim-scope';
+import { claimScope, ClaimScope, workflowKey } from '../model/claim-scope';
 import type { WorkflowDefinition } from './workflow-definition';
 
 /** A workflow as client calls name it: its class or its name. */

@@ -66,7 +66,10 @@ export class RegistryPolicies implements PolicySource {
     const definition = this.registry.find(workflowName, version);
     if (!definition) {
       if (this.registry.versionsOf(workflowName).length === 0) {
-        throw new WorkflowNotRegisteredError(workflowName, this.registry.names());
+        throw new WorkflowNotRegisteredError(
+          workflowName,
+          this.registry.names(),
+        );
       }
       // Another version's code runs it: its tasks keep their recorded budgets.
       return { steps: {}, activities: {} };

@@ -124,7 +124,9 @@ export class RunAdmin {
     workflowName: string | null,
   ): Promise<WorkflowVersionInfo[]> {
     const rows = (
-      await executor.query<VersionRow>(versionsInFlight(this.schema, workflowName))
+      await executor.query<VersionRow>(
+        versionsInFlight(this.schema, workflowName),
+      )
     ).rows;
     const key = workflowKey;
     const registered = new Set(
@@ -156,8 +158,11 @@ export class RunAdmin {
     }
     return [...listed.values()].sort(
       (a, b) =>
-        (a.workflowName < b.workflowName ? -1 : a.workflowName > b.workflowName ? 1 : 0) ||
-        a.version - b.version,
+        (a.workflowName < b.workflowName
+          ? -1
+          : a.workflowName > b.workflowName
+            ? 1
+            : 0) || a.version - b.version,
     );
   }
 

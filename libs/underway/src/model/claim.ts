@@ -160,7 +160,13 @@ export interface Rescue {
  */
 export type StepClaimRef = Pick<
   ClaimedStep,
-  'kind' | 'id' | 'workflowName' | 'stepIndex' | 'attempt' | 'fence' | 'claimedAt'
+  | 'kind'
+  | 'id'
+  | 'workflowName'
+  | 'stepIndex'
+  | 'attempt'
+  | 'fence'
+  | 'claimedAt'
 > & { readonly stepName: string | null };
 
 /** What an activity outcome's statement needs of its claim. */
