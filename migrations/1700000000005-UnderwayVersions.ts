@@ -16,6 +16,7 @@ import type { UnderwayMigrationDefinition } from './underway-migration';
  * no `step_name`: the runtime names those unfinished at boot, from the code
  * that registers their workflow (`runs_unnamed_idx` finds them; it is empty
  * once they are named, and costs new runs nothing since they are named).
+ * `worker_version` lists the versions each running worker runs.
  */
 export const UnderwayVersions: UnderwayMigrationDefinition = {
   version: 6,
@@ -31,8 +32,20 @@ export const UnderwayVersions: UnderwayMigrationDefinition = {
       add column step_name text`,
     `create index workflow_run_unnamed_idx on ${s}.workflow_run (workflow_name)
       where step_name is null and state in ('pending', 'running', 'waiting')`,
+    // The versions each running worker runs, renewed by its housekeeping: the
+    // dashboard and the CLI tell which versions no running instance runs.
+    `create table ${s}.worker_version (
+      workflow_name text not null,
+      workflow_version integer not null,
+      -- one per worker process (its instanceName and a random id)
+      worker text not null,
+      instance text not null,
+      expires_at timestamptz not null,
+      primary key (workflow_name, workflow_version, worker)
+    )`,
   ],
   down: (s) => [
+    `drop table if exists ${s}.worker_version`,
     `drop index if exists ${s}.workflow_run_unnamed_idx`,
     `alter table ${s}.activity_call drop column if exists workflow_version, drop column if exists step_name`,
     `alter table ${s}.step_attempt drop column if exists step_name`,

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { Injectable } from '@nestjs/common';
 import {
   RunNotRetryableError,
@@ -409,18 +410,26 @@ describe('versions: a deploy never runs the wrong code', () => {
     await query(`update ${app.schema}.workflow_run set run_at = now()`);
     const v2 = await app.client.enqueue('pipeline', {});
     await v2.result();
+    const instance = `${hostname()}:${process.pid}`;
+    // Once its housekeeping said so, the worker here runs version 2.
+    await waitFor(
+      async () =>
+        (await app.client.listVersions('pipeline'))[1]?.instances.length === 1,
+    );
     expect(await app.client.listVersions('pipeline')).toEqual([
       {
         workflowName: 'pipeline',
         version: 1,
         inFlight: 3,
         registeredHere: false,
+        instances: [],
       },
       {
         workflowName: 'pipeline',
         version: 2,
         inFlight: 0,
         registeredHere: true,
+        instances: [instance],
       },
     ]);
     expect(await app.client.listVersions(PipelineV2)).toEqual(
@@ -443,15 +452,31 @@ describe('versions: a deploy never runs the wrong code', () => {
         'PipelineV1.third',
       ]);
     }
+    await waitFor(
+      async () => (await v1.client.listVersions())[0]?.instances.length === 1,
+    );
     expect(await v1.client.listVersions()).toEqual([
       {
         workflowName: 'pipeline',
         version: 1,
         inFlight: 0,
         registeredHere: true,
+        instances: [instance],
+      },
+      {
+        workflowName: 'pipeline',
+        version: 2,
+        inFlight: 0,
+        registeredHere: false,
+        instances: [instance],
       },
     ]);
-    await expect(app.client.listVersions('nope\u0000')).rejects.toThrow(
+    // The version 2 worker stops: with no run in flight, nothing lists it.
+    await app.close();
+    expect(
+      (await v1.client.listVersions()).map((v) => [v.version, v.instances]),
+    ).toEqual([[1, [instance]]]);
+    await expect(v1.client.listVersions('nope\u0000')).rejects.toThrow(
       /workflow/,
     );
   });
@@ -470,6 +495,7 @@ describe('versions: upgrading a schema with runs in flight', () => {
        alter table ${s}.step_attempt drop column step_name;
        alter table ${s}.activity_call drop column workflow_version, drop column step_name;
        drop index if exists ${s}.workflow_run_unnamed_idx;
+       drop table ${s}.worker_version;
        delete from ${s}.migration where version = 6`,
     );
     const ids = [

@@ -140,6 +140,7 @@ export class RunAdmin {
         version: row.workflow_version,
         inFlight: row.in_flight,
         registeredHere: registered.has(k),
+        instances: row.workers,
       });
     }
     for (const r of this.policies.registeredVersions()) {
@@ -153,6 +154,7 @@ export class RunAdmin {
           version: r.version,
           inFlight: 0,
           registeredHere: true,
+          instances: [],
         });
       }
     }

@@ -158,4 +158,11 @@ export interface WorkflowVersionInfo {
   readonly inFlight: number;
   /** This instance registers that version (`false`: only another instance, or none, runs its runs). */
   readonly registeredHere: boolean;
+  /**
+   * The running instances (`instanceName`) whose worker runs it, as their
+   * housekeeping last said (within about three `maintenanceInterval`s).
+   * Empty with runs in flight: nothing runs them until code of that version
+   * is deployed again.
+   */
+  readonly instances: readonly string[];
 }

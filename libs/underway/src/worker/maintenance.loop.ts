@@ -10,6 +10,10 @@ import type { TransitionWriter } from '../engine/transition.writer';
 import { formatDuration } from '../common/duration';
 import type { ClaimScope } from '../model/claim-scope';
 import { pruneStaleWaiting } from '../engine/sql/wake.sql';
+import {
+  forgetWorkerVersions,
+  registerWorkerVersions,
+} from '../engine/sql/versions.sql';
 
 /** Runs deleted per statement; a pass deletes at most this many batches. */
 const PRUNE_BATCH = 1_000;
@@ -46,6 +50,9 @@ export class MaintenanceLoop {
       readonly scope: ClaimScope;
       readonly steps: Readonly<Record<string, readonly string[]>>;
       readonly graceMs: number;
+      /** This worker, as `worker_version` names it: unique, and its instance name. */
+      readonly worker: { readonly id: string; readonly instance: string };
+      readonly registered: readonly { name: string; version: number }[];
     },
   ) {}
 
@@ -57,6 +64,10 @@ export class MaintenanceLoop {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.pass;
+    // Best effort: a row left behind lapses on its own.
+    await new PoolExecutor(this.pool)
+      .query(forgetWorkerVersions(this.schema, this.versions.worker.id))
+      .catch(() => undefined);
   }
 
   /** One pass now (also used by tests through the interval option). */
@@ -97,12 +108,23 @@ export class MaintenanceLoop {
   }
 
   /**
-   * Names runs from before versions (a redrive by the CLI without a template
-   * writes some too), then fails those past their grace at a step that their
-   * version's code here does not have.
+   * Says which versions this worker runs (`worker_version`), names runs from
+   * before versions (a redrive by the CLI without a template writes some
+   * too), then fails those past their grace at a step that their version's
+   * code here does not have.
    */
   private async unknownSteps(executor: SqlExecutor): Promise<void> {
-    const { scope, steps, graceMs } = this.versions;
+    const { scope, steps, graceMs, worker, registered } = this.versions;
+    await executor.query(
+      registerWorkerVersions(
+        this.schema,
+        worker,
+        registered.map((r) => r.name),
+        registered.map((r) => r.version),
+        // Lapses after three missed passes (a worker that died), a minute at least.
+        Math.max(this.intervalMs * 3, 60_000),
+      ),
+    );
     await this.writer.nameRuns(executor, scope, steps);
     const failed = await this.writer.failUnknownSteps(executor, scope, graceMs);
     for (const run of failed) {

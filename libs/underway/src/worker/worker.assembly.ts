@@ -215,6 +215,8 @@ export function assembleWorker(
       scope,
       steps: registry.stepNamesOf(workflows),
       graceMs: runtime.unknownStepGraceMs,
+      worker: { id: `${instanceName}/${randomUUID()}`, instance: instanceName },
+      registered: registry.definitionsOf(workflows),
     },
   );
   const scheduler = new Scheduler(

@@ -1,5 +1,5 @@
 import { ident, Schema, sql, SqlQuery } from '../../database/sql';
-import type { ClaimScope } from '../../model/claim-scope';
+import { ClaimScope, workflowKey } from '../../model/claim-scope';
 import { RUN_STEP_KEY } from './claim.sql';
 import { deadLetters, releaseSlots } from './fragments.sql';
 
@@ -92,21 +92,67 @@ export interface VersionRow {
   workflow_name: string;
   workflow_version: number;
   in_flight: number;
+  /** The running workers that run it. */
+  workers: string[];
 }
 
 /**
- * Unfinished runs per (workflow, version), of `workflowName` or of all.
- * Reads only unfinished runs (the claim and lease indexes hold them).
+ * Per (workflow, version) of `workflowName` or of all: its unfinished runs,
+ * and the running workers that run it. Reads only unfinished runs (the claim
+ * and lease indexes hold them).
  */
 export function versionsInFlight(
   schema: Schema,
   workflowName: string | null,
 ): SqlQuery {
   return sql`
-    select workflow_name, workflow_version, count(*)::int as in_flight
-    from ${ident(schema)}.workflow_run
-    where (state in ('pending', 'waiting') or state = 'running')
-      and (${workflowName}::text is null or workflow_name = ${workflowName}::text)
-    group by workflow_name, workflow_version
+    with runs as (
+      select workflow_name, workflow_version, count(*)::int as in_flight
+      from ${ident(schema)}.workflow_run
+      where (state in ('pending', 'waiting') or state = 'running')
+        and (${workflowName}::text is null or workflow_name = ${workflowName}::text)
+      group by workflow_name, workflow_version
+    ), workers as (
+      select workflow_name, workflow_version, array_agg(distinct instance order by instance) as workers
+      from ${ident(schema)}.worker_version
+      where expires_at > now()
+        and (${workflowName}::text is null or workflow_name = ${workflowName}::text)
+      group by workflow_name, workflow_version
+    )
+    select workflow_name, workflow_version, coalesce(r.in_flight, 0) as in_flight,
+      coalesce(w.workers, '{}') as workers
+    from runs r full join workers w using (workflow_name, workflow_version)
     order by workflow_name, workflow_version`;
+}
+
+/**
+ * Records that `worker` (one process: a random id, and its instance name)
+ * runs the versions `names`/`versions` until `ttlMs` from now, and forgets
+ * what lapsed (a worker that died).
+ */
+export function registerWorkerVersions(
+  schema: Schema,
+  worker: { readonly id: string; readonly instance: string },
+  names: readonly string[],
+  versions: readonly number[],
+  ttlMs: number,
+): SqlQuery {
+  return sql`
+    with fresh as (
+      insert into ${ident(schema)}.worker_version
+        (workflow_name, workflow_version, worker, instance, expires_at)
+      select n, v, ${worker.id}, ${worker.instance}, now() + ${ttlMs}::bigint * interval '1 millisecond'
+      from unnest(${names}::text[], ${versions}::int[]) as t(n, v)
+      on conflict (workflow_name, workflow_version, worker)
+        do update set expires_at = excluded.expires_at
+    )
+    -- Never a row the upsert above writes: one statement changes a row once.
+    delete from ${ident(schema)}.worker_version
+    where (expires_at < now() and worker <> ${worker.id}) or (worker = ${worker.id} and
+      (workflow_version || ':' || workflow_name) <> all(${names.map((n, i) => workflowKey(n, versions[i]!))}::text[]))`;
+}
+
+/** Forgets what `worker` runs (it stops). */
+export function forgetWorkerVersions(schema: Schema, worker: string): SqlQuery {
+  return sql`delete from ${ident(schema)}.worker_version where worker = ${worker}`;
 }
