@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Step, StepError, Transition, Workflow } from '@underway/nestjs';
 import { COMMANDS, runCli } from '@underway/nestjs/cli/cli';
@@ -79,6 +80,10 @@ class CliOrderWorkflow {
     }
     return Transition.complete({ charged: n });
   }
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 async function stateOf(schema: string, id: string): Promise<string> {
@@ -433,6 +438,74 @@ describe('underway (the CLI)', () => {
       deadLetterQueues: { queue: string }[];
     };
     expect(counted.deadLetterQueues.map((q) => q.queue)).toEqual([queue]);
+  });
+
+  it('versions lists each version with its runs in flight and the instances that run it, and says which class can go', async () => {
+    @Workflow({ name: 'cli-order', version: 2 })
+    class CliOrderV2 {
+      @Step()
+      async charge() {
+        return Transition.complete();
+      }
+    }
+    const app = await createTestApp({
+      workflows: [CliOrderV2],
+      underway: { runtime: { maintenanceInterval: '100ms' } },
+    });
+    const instance = `${hostname()}:${process.pid}`;
+    // A run of version 1, which no running instance runs.
+    await query(
+      `insert into ${app.schema}.workflow_run (id, workflow_name, workflow_version, step_name, input,
+         max_attempts, lease_ms, ttl_ms, run_at)
+       values ($1, 'cli-order', 1, 'charge', '{}', 1, 1000, 1000, now() + interval '1 day')`,
+      [UNKNOWN_ID],
+    );
+    const env = { UNDERWAY_SCHEMA: app.schema };
+    await waitFor(async () =>
+      (await inProcess(['versions'], env)).stdout.includes(instance),
+    );
+    const table = await inProcess(['versions'], env);
+    expect(table.code).toBe(0);
+    expect(table.stdout.trim().split('\n')).toEqual([
+      expect.stringMatching(
+        /^WORKFLOW\s+VERSION\s+IN FLIGHT\s+INSTANCES\s+NOTE$/,
+      ),
+      expect.stringMatching(
+        /^cli-order\s+1\s+1\s+runs in flight, and no running instance runs this version$/,
+      ),
+      expect.stringMatching(
+        new RegExp(
+          `^cli-order\\s+2\\s+0\\s+${escapeRegExp(instance)}\\s+latest$`,
+        ),
+      ),
+    ]);
+    const json = await inProcess(
+      ['versions', '--workflow', 'cli-order', '--json'],
+      env,
+    );
+    expect(JSON.parse(json.stdout)).toEqual([
+      {
+        workflowName: 'cli-order',
+        version: 1,
+        inFlight: 1,
+        registeredHere: false,
+        instances: [],
+      },
+      {
+        workflowName: 'cli-order',
+        version: 2,
+        inFlight: 0,
+        registeredHere: false,
+        instances: [instance],
+      },
+    ]);
+    // Version 1's run is gone: its class can be deleted.
+    await query(`delete from ${app.schema}.workflow_run where id = $1`, [
+      UNKNOWN_ID,
+    ]);
+    await app.close();
+    const after = await inProcess(['versions'], env);
+    expect(after.stdout).toBe('(none)\n');
   });
 
   it('cancel cancels an unfinished run, and refuses a finished or unknown one (exit 1)', async () => {

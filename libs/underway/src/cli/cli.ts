@@ -15,6 +15,7 @@ import {
   redriveCommand,
   schedulesCommand,
   statsCommand,
+  versionsCommand,
 } from './queue-commands';
 import { migrateCommand, sqlCommand } from './schema-commands';
 
@@ -28,6 +29,7 @@ export const COMMANDS: readonly Command[] = [
   redriveCommand,
   schedulesCommand,
   statsCommand,
+  versionsCommand,
 ];
 
 const GLOBAL_OPTIONS: NonNullable<ParseArgsConfig['options']> = {

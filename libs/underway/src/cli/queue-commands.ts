@@ -211,3 +211,69 @@ export const statsCommand: Command = {
     );
   },
 };
+
+export const versionsCommand: Command = {
+  name: 'versions',
+  summary:
+    'the versions of each workflow with runs in flight, and the instances that run them',
+  usage:
+    'underway versions [--workflow <name>] [--schema <name>] [--json]\n\n' +
+    'As client.listVersions(): per workflow and version (@Workflow({ version })), its\n' +
+    'unfinished runs and the running instances whose worker runs it (as their\n' +
+    'housekeeping last said). An older version with no run in flight can be deleted\n' +
+    'from the code; one with runs in flight and no instance needs its class deployed.',
+  options: { workflow: { type: 'string' } },
+  async run(context) {
+    const workflow = context.values.workflow as string | undefined;
+    if (
+      workflow !== undefined &&
+      (workflow.length === 0 || workflow.length > 200)
+    ) {
+      throw usageError(
+        '--workflow must be a workflow name of 1 to 200 characters',
+      );
+    }
+    const database = await migrated(context);
+    const versions = await cliAdmin(database).listVersions(
+      database.executor,
+      workflow ?? null,
+    );
+    const latest = new Map<string, number>();
+    for (const v of versions) {
+      latest.set(
+        v.workflowName,
+        Math.max(latest.get(v.workflowName) ?? 0, v.version),
+      );
+    }
+    print(
+      context,
+      versions,
+      formatTable(
+        ['WORKFLOW', 'VERSION', 'IN FLIGHT', 'INSTANCES', 'NOTE'],
+        versions.map((v) => [
+          v.workflowName,
+          v.version,
+          v.inFlight,
+          v.instances.join(', '),
+          versionNote(v, latest.get(v.workflowName) ?? v.version),
+        ]),
+      ),
+    );
+  },
+};
+
+/** What an operator should know of a version. */
+function versionNote(
+  version: { version: number; inFlight: number; instances: readonly string[] },
+  latest: number,
+): string {
+  if (version.inFlight > 0 && version.instances.length === 0) {
+    return 'runs in flight, and no running instance runs this version';
+  }
+  if (version.version === latest) {
+    return 'latest';
+  }
+  return version.inFlight === 0
+    ? 'no run in flight: its class can be deleted'
+    : 'keep its class until no run is in flight';
+}
