@@ -9,6 +9,10 @@ import {
 } from '@underway/nestjs';
 import { createTestApp, TestApp } from '../support/create-test-app';
 import { query } from '../support/database';
+import {
+  closeDashboardApps,
+  createDashboardApp,
+} from '../browser/support/dashboard-app';
 import { waitFor } from '../support/wait-for';
 
 /**
@@ -479,6 +483,57 @@ describe('versions: a deploy never runs the wrong code', () => {
     await expect(v1.client.listVersions('nope\u0000')).rejects.toThrow(
       /workflow/,
     );
+  });
+});
+
+describe('versions on the dashboard', () => {
+  afterEach(() => closeDashboardApps());
+
+  it('shows the versions in flight and who runs them on the overview, and a run page names its version and its steps by name', async () => {
+    const runId = await parkedRun(await boot([PipelineV1]));
+    const app = await createDashboardApp({
+      workflows: [PipelineRenamed, PipelineV2],
+      underway: {
+        runtime: { ...FAST, workflows: ['pipeline'] },
+      },
+    });
+    // Version 1's code has `second` as enrichCustomer: the parked run goes on there.
+    await bringDue(app.schema, runId);
+    await app.client.result(runId);
+    const v1Parked = await app.client.enqueue(PipelineRenamed, { park: true });
+    await waitFor(
+      async () => (await app.client.getRun(v1Parked.id))?.stepName === 'second',
+    );
+    const instance = `${hostname()}:${process.pid}`;
+    await waitFor(async () =>
+      (await app.client.listVersions()).every((v) => v.instances.length === 1),
+    );
+    const overview = await (await fetch(`${app.origin}/underway`)).text();
+    expect(overview).toContain('<h2>Versions</h2>');
+    expect(overview).toMatch(
+      new RegExp(
+        `<tr\\s+data-workflow="pipeline"\\s+data-version="1"[^>]*>\\s*<th scope="row">pipeline</th>\\s*<td>1</td>\\s*<td>1</td>\\s*<td>\\s*${instance.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`,
+      ),
+    );
+    const page = await (
+      await fetch(`${app.origin}/underway/runs/${runId}`)
+    ).text();
+    expect(page).toContain('version 1');
+    const steps = [
+      ...page.matchAll(
+        /<span class="step-index">(\d+)<\/span>\s*<strong>([^<]*)<\/strong>/g,
+      ),
+    ].map((m) => [m[1], m[2]]);
+    expect(steps).toEqual([
+      ['0', 'first'],
+      ['1', 'second'],
+      ['2', 'third'],
+    ]);
+    // A run parked at `second`: its next step, from its version's code.
+    const parkedPage = await (
+      await fetch(`${app.origin}/underway/runs/${v1Parked.id}`)
+    ).text();
+    expect(parkedPage).toMatch(/1\s*<strong>second<\/strong>\s*of 3/);
   });
 });
 

@@ -7,6 +7,7 @@ import type { SqlQuery } from '../database/sql';
 import { UnderwayDatabase } from '../database/underway-database';
 import { WorkflowRegistry } from '../discovery/workflow.registry';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
+import type { WorkflowVersionInfo } from '../model/run-details';
 import type { ResolvedOptions } from '../options/resolved-options';
 import { UnderwayBootstrap } from '../underway.bootstrap';
 import { UNDERWAY_OPTIONS } from '../underway.constants';
@@ -32,6 +33,7 @@ import {
   LIST_PAGE_SIZE,
   LIST_PAYLOAD_CHARS,
   LIST_PAYLOAD_MAX_STORED,
+  OVERVIEW_WORKFLOWS,
 } from './page-bounds';
 import type { PayloadRead } from './payload.sql';
 import { readRunPage, RunPage } from './run-page.reader';
@@ -60,6 +62,12 @@ export interface WorkflowOverview {
 
 export interface Overview {
   readonly workflows: readonly WorkflowOverview[];
+  /**
+   * The versions worth a look: those of workflows with more than one
+   * version in flight or registered, and any with runs in flight that no
+   * running instance runs (at most `OVERVIEW_WORKFLOWS`).
+   */
+  readonly versions: readonly WorkflowVersionInfo[];
   /** Dead-letter entries still to redrive, over every queue. */
   readonly deadLettersWaiting: number;
 }
@@ -113,7 +121,7 @@ export class DashboardService implements OnModuleInit {
       this.underway.defaults.ttlMs,
       ...this.registry.all().map((w) => w.ttlMs),
     ];
-    const [active, finished, [deadLetters]] = await Promise.all([
+    const [active, finished, [deadLetters], versions] = await Promise.all([
       this.rows<ActiveCountRow>(selectActiveCounts(this.underway.schema)),
       this.rows<FinishedCountRow>(
         selectFinishedCounts(
@@ -125,6 +133,7 @@ export class DashboardService implements OnModuleInit {
       this.rows<{ waiting: number }>(
         selectDeadLettersWaiting(this.underway.schema),
       ),
+      this.client.listVersions(),
     ]);
     const byName = new Map<string, Record<string, number | undefined>>();
     const entry = (name: string): Record<string, number | undefined> => {
@@ -164,7 +173,11 @@ export class DashboardService implements OnModuleInit {
         cancelled: c.cancelled ?? 0,
       }))
       .sort((a, b) => a.name.localeCompare(b.name));
-    return { workflows, deadLettersWaiting: deadLetters?.waiting ?? 0 };
+    return {
+      workflows,
+      versions: versionsWorthALook(versions),
+      deadLettersWaiting: deadLetters?.waiting ?? 0,
+    };
   }
 
   /** Workflow names for the runs filter: the registered ones. */
@@ -194,8 +207,8 @@ export class DashboardService implements OnModuleInit {
       {
         focus,
         showPayloads: this.options.showPayloads,
-        stepNames: (workflow) =>
-          this.registry.find(workflow)?.steps.map((s) => s.method),
+        stepNames: (workflow, version) =>
+          this.registry.find(workflow, version)?.steps.map((s) => s.name),
       },
     );
   }
@@ -273,4 +286,21 @@ export class DashboardService implements OnModuleInit {
     await this.bootstrap.whenReady();
     return new PoolExecutor(this.database.pool);
   }
+}
+
+/** See `Overview.versions`. */
+function versionsWorthALook(
+  versions: readonly WorkflowVersionInfo[],
+): WorkflowVersionInfo[] {
+  const perWorkflow = new Map<string, number>();
+  for (const v of versions) {
+    perWorkflow.set(v.workflowName, (perWorkflow.get(v.workflowName) ?? 0) + 1);
+  }
+  return versions
+    .filter(
+      (v) =>
+        (perWorkflow.get(v.workflowName) ?? 0) > 1 ||
+        (v.inFlight > 0 && v.instances.length === 0),
+    )
+    .slice(0, OVERVIEW_WORKFLOWS);
 }

@@ -16,8 +16,11 @@ export interface RecordedErrorJson {
 export interface RunPageRunRow {
   id: string;
   workflow_name: string;
+  workflow_version: number;
   state: string;
   step_index: number;
+  /** `null` for a run from before versions, not yet named. */
+  step_name: string | null;
   attempt: number;
   max_attempts: number;
   priority: number;
@@ -55,7 +58,8 @@ export function selectRunPageRun(
     fragment`r.output`,
   ];
   return sql`
-    select r.id, r.workflow_name, r.state, r.step_index, r.attempt, r.max_attempts, r.priority,
+    select r.id, r.workflow_name, r.workflow_version, r.state, r.step_index, r.step_name,
+      r.attempt, r.max_attempts, r.priority,
       case when r.run_at < 'infinity' then r.run_at end as run_at, r.idempotency_key,
       r.concurrency_key, r.error, r.created_at, r.started_at, r.completed_at, r.lease_owner,
       r.attempt_started_at, r.open_calls,
@@ -71,6 +75,8 @@ export function selectRunPageRun(
 
 export interface StepSummaryRow {
   step_index: number;
+  /** The step's durable name, as its attempts or calls recorded it. */
+  step_name: string | null;
   attempts: number;
   first_attempt: number | null;
   calls: number;
@@ -91,11 +97,13 @@ export interface StepSummaryRow {
 export function selectStepSummaries(schema: Schema, runId: string): SqlQuery {
   return sql`
     with a as (
-      select step_index, count(*)::int as attempts, min(attempt) as first_attempt
+      select step_index, count(*)::int as attempts, min(attempt) as first_attempt,
+        max(step_name) as step_name
       from ${ident(schema)}.step_attempt where run_id = ${runId}
       group by step_index
     ), c as (
-      select step_index, count(*)::int as calls, min(call_index) as first_call,
+      select step_index, max(step_name) as step_name, count(*)::int as calls,
+        min(call_index) as first_call,
         max(call_index) as last_call,
         count(*) filter (where state = 'pending')::int as pending,
         count(*) filter (where state = 'running')::int as running,
@@ -106,6 +114,7 @@ export function selectStepSummaries(schema: Schema, runId: string): SqlQuery {
       group by step_index
     )
     select coalesce(a.step_index, c.step_index) as step_index,
+      coalesce(a.step_name, c.step_name) as step_name,
       coalesce(a.attempts, 0) as attempts, a.first_attempt,
       coalesce(c.calls, 0) as calls, c.first_call, c.last_call,
       coalesce(c.pending, 0) as pending, coalesce(c.running, 0) as running,

@@ -9,6 +9,7 @@ function summary(
 ): StepSummaryRow {
   return {
     step_index: step,
+    step_name: `step${step}`,
     attempts,
     first_attempt: attempts > 0 ? 1 : null,
     calls,

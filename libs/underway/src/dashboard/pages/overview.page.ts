@@ -42,6 +42,53 @@ function workflowRow(ctx: PageContext, w: WorkflowOverview): Html {
   </tr>`;
 }
 
+/** The versions worth a look (`Overview.versions`): runs in flight, and who runs them. */
+function versionsTable(overview: Overview): Html | string {
+  if (overview.versions.length === 0) {
+    return '';
+  }
+  const latest = new Map<string, number>();
+  for (const v of overview.versions) {
+    latest.set(
+      v.workflowName,
+      Math.max(latest.get(v.workflowName) ?? 0, v.version),
+    );
+  }
+  return html`<h2>Versions</h2>
+    <table class="grid" id="versions">
+      <thead>
+        <tr>
+          <th>Workflow</th>
+          <th>Version</th>
+          <th>In flight</th>
+          <th>Run by</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${overview.versions.map((v) => {
+          const orphaned = v.inFlight > 0 && v.instances.length === 0;
+          const note = orphaned
+            ? 'no running instance runs this version'
+            : v.version !== latest.get(v.workflowName) && v.inFlight === 0
+              ? 'no run in flight: its class can be deleted'
+              : '';
+          return html`<tr
+            data-workflow="${v.workflowName}"
+            data-version="${v.version}"
+            class="${orphaned ? 'alert' : ''}"
+          >
+            <th scope="row">${v.workflowName}</th>
+            <td>${v.version}</td>
+            <td>${v.inFlight}</td>
+            <td>
+              ${v.instances.length > 0 ? v.instances.join(', ') : html`<span class="zero">none</span>`}${note ? html` <span class="muted">${note}</span>` : ''}
+            </td>
+          </tr>`;
+        })}
+      </tbody>
+    </table>`;
+}
+
 /** Per workflow: unfinished runs by state, the oldest due, and the last hour's outcomes. */
 export function overviewPage(ctx: PageContext, overview: Overview): Html {
   const totals = overview.workflows.reduce(
@@ -124,6 +171,7 @@ export function overviewPage(ctx: PageContext, overview: Overview): Html {
             }
           </tbody>
         </table>
+        ${versionsTable(overview)}
         ${hidden > 0 ? html`<p class="notice" id="workflows-hidden">The first ${shown.length} workflows by name are listed, ${formatCount(hidden)} more are not (the totals above count them all): filter the <a href="${ctx.base}/runs">runs</a> by workflow to see one.</p>` : ''}
         <p class="muted updated">
           Pending, running and waiting: now. Succeeded, failed, cancelled:

@@ -41,8 +41,8 @@ export function runPage(ctx: PageContext, page: RunPage): Html {
   // that every refresh would count thousands of rows.
   const live = unfinished && rows <= LIVE_RUN_MAX_ROWS;
   const redriven = run.redriven_run_id !== null;
-  const stepCount = page.stepNames?.length;
-  const stepName = page.stepNames?.[run.step_index];
+  const stepCount = page.stepCount;
+  const stepName = page.stepNames[run.step_index];
   const actions = [
     unfinished
       ? actionButton(ctx, 'Cancel run', `${ctx.base}/runs/${run.id}/cancel`)
@@ -69,6 +69,7 @@ export function runPage(ctx: PageContext, page: RunPage): Html {
               href="${ctx.base}/runs${queryString({ workflow: run.workflow_name })}"
               >${run.workflow_name}</a
             >
+            <span class="muted">version ${run.workflow_version}</span>
           </dd>
           <dt>Step</dt>
           <dd>

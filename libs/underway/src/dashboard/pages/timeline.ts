@@ -162,7 +162,7 @@ export function timeline(ctx: PageContext, page: RunPage): Html {
         : current
           ? run.state
           : 'not reached';
-    const name = page.stepNames?.[index] ?? '';
+    const name = page.stepNames[index] ?? '';
     return html`<li
       class="step step-${status.replace(/ /g, '-')}"
       id="step-${index}"
