@@ -38,6 +38,9 @@ const require = createRequire(join(REPO_ROOT, 'package.json'));
 const { claimRuns } = require(join(DIST, 'engine/sql/claim.sql.js'));
 const { commitOutcomes } = require(join(DIST, 'engine/sql/commit.sql.js'));
 const { insertRuns } = require(join(DIST, 'engine/sql/admin.sql.js'));
+const { claimScope } = require(join(DIST, 'model/claim-scope.js'));
+// An instance running one workflow of one version with one step, `run`.
+const SCOPE = claimScope([{ name: 'bench', version: 1, steps: ['run'] }]);
 
 await prepareDatabases([DB], { fresh: true });
 execFileSync(
@@ -59,6 +62,8 @@ for (let i = 0; i < RUNS; i += 1000) {
     runs.push({
       id: uuid7(j),
       workflowName: 'bench',
+      workflowVersion: 1,
+      stepName: 'run',
       input: JSON.stringify({ i: j }),
       maxAttempts: 3,
       leaseMs: 30_000,
@@ -128,9 +133,9 @@ for (let b = 0; claimed < RUNS; b++) {
     .catch(() => undefined);
   const before = b === 1 ? await tupleStats() : null;
   if (before) Object.assign(s0, before);
-  const claim = await explain(claimRuns(SCHEMA, ['bench'], BATCH, owner));
+  const claim = await explain(claimRuns(SCHEMA, SCOPE, BATCH, owner));
   const { rows } = await client.query(
-    `select id, fence::text, attempt, step_index, attempt_started_at::text as claimed_at
+    `select id, fence::text, attempt, step_index, step_name, attempt_started_at::text as claimed_at
      from ${SCHEMA}.workflow_run where state = 'running' and lease_owner = $1`,
     [owner],
   );
@@ -143,6 +148,7 @@ for (let b = 0; claimed < RUNS; b++) {
       fence: r.fence,
       attempt: r.attempt,
       stepIndex: r.step_index,
+      stepName: r.step_name,
       claimedAt: r.claimed_at,
     },
     outcome: { kind: 'complete', output: null, calls: [] },

@@ -23,13 +23,23 @@ export const UnderwayVersions: UnderwayMigrationDefinition = {
   timestamp: 1700000000005,
   name: 'UnderwayVersions',
   up: (s) => [
+    // step_key: what the claim matches against the steps its code has,
+    // `<version>:<length of step_name>:<step_name>:<workflow_name>`, written
+    // with step_name. A column of its own (not an expression of the others)
+    // so that the planner has statistics for it: estimated blind, the
+    // claim's filter looked so selective that a sequential scan won.
     `alter table ${s}.workflow_run
       add column workflow_version integer not null default 1 check (workflow_version >= 1),
-      add column step_name text`,
+      add column step_name text,
+      add column step_key text`,
     `alter table ${s}.step_attempt add column step_name text`,
+    // workflow_key: `<version>:<workflow_name>`, for the claim, likewise.
     `alter table ${s}.activity_call
       add column workflow_version integer not null default 1 check (workflow_version >= 1),
-      add column step_name text`,
+      add column step_name text,
+      add column workflow_key text`,
+    `create index activity_call_unkeyed_idx on ${s}.activity_call (workflow_name)
+      where workflow_key is null and state in ('pending', 'running')`,
     `create index workflow_run_unnamed_idx on ${s}.workflow_run (workflow_name)
       where step_name is null and state in ('pending', 'running', 'waiting')`,
     // The versions each running worker runs, renewed by its housekeeping: the
@@ -47,9 +57,12 @@ export const UnderwayVersions: UnderwayMigrationDefinition = {
   down: (s) => [
     `drop table if exists ${s}.worker_version`,
     `drop index if exists ${s}.workflow_run_unnamed_idx`,
-    `alter table ${s}.activity_call drop column if exists workflow_version, drop column if exists step_name`,
+    `drop index if exists ${s}.activity_call_unkeyed_idx`,
+    `alter table ${s}.activity_call drop column if exists workflow_version,
+      drop column if exists step_name, drop column if exists workflow_key`,
     `alter table ${s}.step_attempt drop column if exists step_name`,
-    `alter table ${s}.workflow_run drop column if exists step_name, drop column if exists workflow_version`,
+    `alter table ${s}.workflow_run drop column if exists step_name,
+      drop column if exists workflow_version, drop column if exists step_key`,
     `delete from ${s}.migration where version = 6`,
   ],
 };

@@ -76,12 +76,13 @@ describeInBrowser(
       const id = uuidv7();
       await example.sql(
         `insert into underway.workflow_run (id, workflow_name, input, max_attempts, lease_ms, ttl_ms,
-         run_at, state, error, attempt, completed_at, expires_at, step_name)
+         run_at, state, error, attempt, completed_at, expires_at, step_name, step_key)
        values ($1, $2, $3, 5, 5000, 1209600000, coalesce($4::timestamptz, now()),
          coalesce($5, 'pending'), $6, case when $5 = 'failed' then 1 else 0 end,
          case when $5 = 'failed' then now() end,
          case when $5 = 'failed' then now() + interval '14 days' end,
-         case when $2 = 'signup' then 'resolve' end)`,
+         case when $2 = 'signup' then 'resolve' end,
+         case when $2 = 'signup' then '1:7:resolve:signup' end)`,
         [
           id,
           workflow,

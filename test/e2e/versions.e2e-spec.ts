@@ -546,10 +546,13 @@ describe('versions: upgrading a schema with runs in flight', () => {
     // steps 0, 1 and 2, one past the last step.
     await query(
       `update ${s}.workflow_run set step_name = null;
-       alter table ${s}.workflow_run drop column step_name, drop column workflow_version;
+       alter table ${s}.workflow_run drop column step_name, drop column workflow_version,
+         drop column step_key;
        alter table ${s}.step_attempt drop column step_name;
-       alter table ${s}.activity_call drop column workflow_version, drop column step_name;
+       alter table ${s}.activity_call drop column workflow_version, drop column step_name,
+         drop column workflow_key;
        drop index if exists ${s}.workflow_run_unnamed_idx;
+       drop index if exists ${s}.activity_call_unkeyed_idx;
        drop table ${s}.worker_version;
        delete from ${s}.migration where version = 6`,
     );

@@ -160,7 +160,7 @@ function toClaim(row: ClaimRow): Claim {
     workflowName: row.workflow_name,
     workflowVersion: row.workflow_version,
     stepIndex: row.step_index,
-    // Claimed at a step of the scope: named (RUN_STEP_KEY is null otherwise).
+    // Claimed at a step of the scope: named (its step_key is null otherwise).
     stepName: row.step_name as string,
     attempt: row.attempt,
     fence: row.fence,

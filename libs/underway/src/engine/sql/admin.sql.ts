@@ -9,6 +9,7 @@ import {
   SqlQuery,
 } from '../../database/sql';
 import { CANCEL_PREFIX } from '../../model/wake-signal';
+import { stepKey } from '../../model/claim-scope';
 import { notifyDue, releaseSlots } from './fragments.sql';
 
 /** One run to insert, as the client prepared it. */
@@ -33,6 +34,13 @@ export interface NewRun {
   /** The workflow's dead-letter queue, if any. */
   readonly deadLetter: string | null;
   readonly ttlMs: number;
+}
+
+/** The run's `step_key` (model/claim-scope.ts), `null` while unnamed. */
+function keyOf(run: NewRun): string | null {
+  return run.stepName === null
+    ? null
+    : stepKey(run.workflowName, run.workflowVersion, run.stepName);
 }
 
 /**
@@ -66,10 +74,12 @@ export function insertRun(
     sql`
     with inserted as (
       insert into ${ident(schema)}.workflow_run (
-        id, workflow_name, workflow_version, step_name, input, max_attempts, lease_ms, priority,
-        run_priority, run_at, concurrency_key, idempotency_key, dead_letter, ttl_ms, trace_context)
+        id, workflow_name, workflow_version, step_name, step_key, input, max_attempts, lease_ms,
+        priority, run_priority, run_at, concurrency_key, idempotency_key, dead_letter, ttl_ms,
+        trace_context)
       values (
-        ${run.id}, ${run.workflowName}, ${run.workflowVersion}, ${run.stepName}, ${run.input}::jsonb, ${run.maxAttempts}, ${run.leaseMs},
+        ${run.id}, ${run.workflowName}, ${run.workflowVersion}, ${run.stepName}, ${keyOf(run)},
+        ${run.input}::jsonb, ${run.maxAttempts}, ${run.leaseMs},
         ${run.priority}, ${run.runPriority},
         coalesce(${run.runAt}::timestamptz, now() + ${run.delayMs}::bigint * interval '1 millisecond'),
         ${run.concurrencyKey}, ${run.idempotencyKey}, ${run.deadLetter}, ${run.ttlMs},
@@ -97,20 +107,21 @@ export function insertRuns(
     sql`
     with inserted as (
       insert into ${ident(schema)}.workflow_run (
-        id, workflow_name, workflow_version, step_name, input, max_attempts, lease_ms, priority,
-        run_priority, run_at, concurrency_key, dead_letter, ttl_ms, trace_context)
-      select r.id, r.workflow_name, r.workflow_version, r.step_name, r.input::jsonb, r.max_attempts, r.lease_ms, r.priority, r.run_priority,
+        id, workflow_name, workflow_version, step_name, step_key, input, max_attempts, lease_ms,
+        priority, run_priority, run_at, concurrency_key, dead_letter, ttl_ms, trace_context)
+      select r.id, r.workflow_name, r.workflow_version, r.step_name, r.step_key, r.input::jsonb, r.max_attempts, r.lease_ms, r.priority, r.run_priority,
         coalesce(r.run_at, now() + r.delay_ms * interval '1 millisecond'), r.concurrency_key,
         r.dead_letter, r.ttl_ms, ${traceContext}::jsonb
       from unnest(
         ${runs.map((r) => r.id)}::uuid[], ${runs.map((r) => r.workflowName)}::text[],
         ${runs.map((r) => r.workflowVersion)}::int[], ${runs.map((r) => r.stepName)}::text[],
+        ${runs.map(keyOf)}::text[],
         ${runs.map((r) => r.input)}::text[], ${runs.map((r) => r.maxAttempts)}::int[],
         ${runs.map((r) => r.leaseMs)}::int[], ${runs.map((r) => r.priority)}::int[],
         ${runs.map((r) => r.runPriority)}::int[], ${runs.map((r) => r.runAt)}::timestamptz[],
         ${runs.map((r) => r.delayMs)}::bigint[], ${runs.map((r) => r.concurrencyKey)}::text[],
         ${runs.map((r) => r.deadLetter)}::text[], ${runs.map((r) => r.ttlMs)}::bigint[]
-      ) with ordinality as r(id, workflow_name, workflow_version, step_name, input, max_attempts, lease_ms, priority, run_priority,
+      ) with ordinality as r(id, workflow_name, workflow_version, step_name, step_key, input, max_attempts, lease_ms, priority, run_priority,
         run_at, delay_ms, concurrency_key, dead_letter, ttl_ms, ord)
       order by r.ord
       returning id, run_at, concurrency_key

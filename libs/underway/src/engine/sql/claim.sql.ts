@@ -35,11 +35,18 @@ export interface ClaimRow {
   trace_context: Record<string, string> | null;
 }
 
-/** `workflowKey()` (model/claim-scope.ts) of activity call `c`'s run. */
-const CALL_WORKFLOW_KEY: SqlFragment = fragment`(c.workflow_version || ':' || c.workflow_name)`;
-
-/** `stepKey()` (model/claim-scope.ts) of run `r` at its step: null while unnamed. */
-export const RUN_STEP_KEY: SqlFragment = fragment`(r.workflow_version || ':' || length(r.step_name) || ':' || r.step_name || ':' || r.workflow_name)`;
+/**
+ * `stepKey()` (model/claim-scope.ts) in SQL, of a version, a step name and
+ * a workflow name (null with a null step): what `workflow_run.step_key`
+ * holds, written with `step_name`.
+ */
+export function stepKeySql(
+  version: SqlFragment,
+  step: SqlFragment,
+  workflow: SqlFragment,
+): SqlFragment {
+  return fragment`(${version}::text || ':' || length(${step})::text || ':' || ${step} || ':' || ${workflow})`;
+}
 
 /**
  * Claims up to `limit` due tasks of the given workflows in one statement:
@@ -75,7 +82,7 @@ export function claimRuns(
       select c.run_id, c.step_index, c.call_index from ${ident(schema)}.activity_call c
       where c.state = 'pending' and c.run_at <= now()
         and c.workflow_name = any(${scope.names}::text[])
-        and ${CALL_WORKFLOW_KEY} = any(${scope.workflowKeys}::text[])
+        and c.workflow_key = any(${scope.workflowKeys}::text[])
       order by c.priority desc, c.run_at, c.run_id, c.step_index, c.call_index
       limit ${limit}
       for update of c skip locked
@@ -95,7 +102,7 @@ export function claimRuns(
       select r.id, r.concurrency_key, r.priority, r.run_at from ${ident(schema)}.workflow_run r
       where r.state in ('pending', 'waiting') and r.run_at <= now()
         and r.workflow_name = any(${scope.names}::text[])
-        and ${RUN_STEP_KEY} = any(${scope.stepKeys}::text[])
+        and r.step_key = any(${scope.stepKeys}::text[])
         and (r.concurrency_key is null or r.started_at is not null or not exists (
           select 1 from ${ident(schema)}.workflow_run o
           where o.concurrency_key = r.concurrency_key and o.id < r.id

@@ -1,7 +1,15 @@
 // Over 300 lines on purpose: the two fenced outcome statements (steps, activity
 // calls) and the rescuer's read that feeds them; each statement is one CTE
 // chain that reads best whole.
-import { ident, prepared, Schema, sql, SqlQuery } from '../../database/sql';
+import {
+  fragment,
+  ident,
+  prepared,
+  Schema,
+  sql,
+  SqlQuery,
+} from '../../database/sql';
+import { stepKeySql } from './claim.sql';
 import type {
   ActivityOutcome,
   CallClaimRef,
@@ -143,6 +151,9 @@ export function commitOutcomes(
             else 'pending' end,
         step_index = case when o.kind = 'next' then r.step_index + 1 else r.step_index end,
         step_name = case when o.kind = 'next' then o.next_step else r.step_name end,
+        step_key = case when o.kind = 'next'
+            then ${stepKeySql(fragment`r.workflow_version`, fragment`o.next_step`, fragment`r.workflow_name`)}
+            else r.step_key end,
         step_input = case when o.kind = 'next' then o.payload::jsonb else r.step_input end,
         output = case when o.kind = 'complete' then o.payload::jsonb else r.output end,
         attempt = case o.kind when 'next' then 0 when 'release' then r.attempt - 1
@@ -173,10 +184,11 @@ export function commitOutcomes(
         r.run_priority
     ), called as (
       insert into ${ident(schema)}.activity_call
-        (run_id, step_index, step_name, call_index, kind, workflow_name, workflow_version, name, args,
-          max_attempts, lease_ms, priority)
+        (run_id, step_index, step_name, call_index, kind, workflow_name, workflow_version, workflow_key,
+          name, args, max_attempts, lease_ms, priority)
       select c.run_id, c.step_index, c.step_name, c.call_index, c.kind, u.workflow_name,
-        u.workflow_version, c.name, c.args::jsonb, c.max_attempts, c.lease_ms, u.run_priority
+        u.workflow_version, u.workflow_version::text || ':' || u.workflow_name, c.name, c.args::jsonb,
+        c.max_attempts, c.lease_ms, u.run_priority
       from jsonb_to_recordset(${JSON.stringify(calls)}::jsonb) as c(
         run_id uuid, step_index int, step_name text, call_index int, kind text, name text, args text,
         max_attempts int, lease_ms int)

@@ -1,6 +1,6 @@
-import { ident, Schema, sql, SqlQuery } from '../../database/sql';
+import { fragment, ident, Schema, sql, SqlQuery } from '../../database/sql';
 import { ClaimScope, workflowKey } from '../../model/claim-scope';
-import { RUN_STEP_KEY } from './claim.sql';
+import { stepKeySql } from './claim.sql';
 import { deadLetters, releaseSlots } from './fragments.sql';
 
 /**
@@ -16,16 +16,27 @@ export function nameUnnamedRuns(
   names: readonly string[],
   steps: Readonly<Record<string, readonly string[]>>,
 ): SqlQuery {
+  const json = JSON.stringify(steps);
   return sql`
-    with named as (
-      update ${ident(schema)}.workflow_run r
-      set step_name = (${JSON.stringify(steps)}::jsonb -> (r.workflow_version || ':' || r.workflow_name))
-        ->> r.step_index
+    with found as (
+      select r.id, (${json}::jsonb -> (r.workflow_version::text || ':' || r.workflow_name))
+        ->> r.step_index as step_name
+      from ${ident(schema)}.workflow_run r
       where r.step_name is null and r.state in ('pending', 'running', 'waiting')
         and r.workflow_name = any(${names}::text[])
-        and (${JSON.stringify(steps)}::jsonb -> (r.workflow_version || ':' || r.workflow_name))
-          ->> r.step_index is not null
+    ), named as (
+      update ${ident(schema)}.workflow_run r
+      set step_name = f.step_name,
+        step_key = ${stepKeySql(fragment`r.workflow_version`, fragment`f.step_name`, fragment`r.workflow_name`)}
+      from found f
+      where r.id = f.id and f.step_name is not null
       returning r.id
+    ), keyed as (
+      -- Their unfinished activity calls, likewise.
+      update ${ident(schema)}.activity_call c
+      set workflow_key = c.workflow_version::text || ':' || c.workflow_name
+      where c.workflow_key is null and c.state in ('pending', 'running')
+        and c.workflow_name = any(${names}::text[])
     )
     select count(*)::int as named from named`;
 }
@@ -57,7 +68,7 @@ export function failUnknownSteps(
         and r.run_at <= now() - ${graceMs}::bigint * interval '1 millisecond'
         and r.workflow_name = any(${scope.names}::text[])
         and (r.workflow_version || ':' || r.workflow_name) = any(${scope.workflowKeys}::text[])
-        and coalesce(${RUN_STEP_KEY} = any(${scope.stepKeys}::text[]), false) = false
+        and coalesce(r.step_key = any(${scope.stepKeys}::text[]), false) = false
       order by r.run_at
       limit 1000
       for update of r skip locked
