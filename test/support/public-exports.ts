@@ -18,6 +18,7 @@ export const PUBLIC_EXPORTS: readonly string[] = [
   'Workflow',
   'Step',
   'Activity',
+  'WorkflowIO',
   // Client
   'WorkflowClient',
   'WorkflowRun',

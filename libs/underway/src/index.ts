@@ -27,6 +27,8 @@ export type {
 export { Workflow } from './decorators/workflow.decorator';
 export { Step } from './decorators/step.decorator';
 export { Activity } from './decorators/activity.decorator';
+export { WorkflowIO } from './decorators/workflow-io';
+export type { WorkflowInput, WorkflowOutput } from './decorators/workflow-io';
 export type {
   WorkflowOptions,
   StepOptions,

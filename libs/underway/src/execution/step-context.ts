@@ -1,4 +1,5 @@
 import type { EntityManager } from 'typeorm';
+import type { NotInferred } from '../model/not-inferred';
 import type { StepJournal } from './step-journal';
 import type { WorkflowDefinition } from '../discovery/workflow-definition';
 import type { ClaimedStep } from '../model/claim';
@@ -45,16 +46,6 @@ export type ActivityResult<W, K> = W extends UntypedWorkflow
   : K extends keyof W
     ? Awaited<ReturnType<MethodOf<W, K>>>
     : never;
-
-/**
- * `T`, but not a place TypeScript infers type arguments from (the built-in
- * `NoInfer` of TypeScript 5.4, written so older compilers read it too).
- * `ctx.call`'s method is inferred from its name only: inferring it from the
- * result's expected type (`Transition.complete(await ctx.call(…))`) would
- * read every method of the workflow, the step's own included, whose type
- * depends on that very call.
- */
-type NotInferred<T> = [T][T extends unknown ? 0 : never];
 
 /**
  * What a step receives besides its input. Give it the workflow class,
