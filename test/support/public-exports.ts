@@ -24,6 +24,7 @@ export const PUBLIC_EXPORTS: readonly string[] = [
   'WorkflowRun',
   // Steps
   'Transition',
+  'StepContext',
   // Activities
   'currentActivity',
   'OutsideActivityError',

@@ -66,8 +66,9 @@ export type {
   NextTransition,
   CompleteTransition,
 } from './execution/transition';
+// A value too, so that decorated steps can import it without `import type`.
+export { StepContext } from './execution/step-context';
 export type {
-  StepContext,
   ActivityName,
   ActivityArgs,
   ActivityResult,

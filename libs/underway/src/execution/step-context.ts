@@ -62,27 +62,33 @@ export type ActivityResult<W, K> = W extends UntypedWorkflow
  * }
  * ```
  *
+ * A class only so that a plain `import { StepContext }` can type a decorated
+ * method's parameter under `isolatedModules` with `emitDecoratorMetadata`
+ * (the defaults of `nest new`), where an interface would need `import type`
+ * (TS1272). Use it as a type: the library hands each step a context of this
+ * shape (a frozen object, not an instance: `instanceof` does not apply).
+ *
  * @publicApi
  */
-export interface StepContext<W = UntypedWorkflow> {
-  readonly runId: string;
-  readonly workflowName: string;
+export abstract class StepContext<W = UntypedWorkflow> {
+  abstract readonly runId: string;
+  abstract readonly workflowName: string;
   /** 0-based position of this step. */
-  readonly stepIndex: number;
-  readonly stepCount: number;
+  abstract readonly stepIndex: number;
+  abstract readonly stepCount: number;
   /**
    * 1 on the first attempt of this step. A replay after a suspension on
    * `ctx.call` keeps it: a suspension is not a failed attempt.
    */
-  readonly attempt: number;
-  readonly maxAttempts: number;
+  abstract readonly attempt: number;
+  abstract readonly maxAttempts: number;
   /**
    * Aborts when the attempt times out, the worker loses its lease, the run is
    * cancelled, the process shuts down, or the step is suspended on a call;
    * `signal.reason` tells which (`StepTimeoutError`, `StepAbortedError`).
    * Pass it to I/O that accepts one.
    */
-  readonly signal: AbortSignal;
+  abstract readonly signal: AbortSignal;
   /**
    * In a `@Step({ transactional: true })`: a TypeORM `EntityManager` in a
    * transaction on the app's DataSource, which the step's outcome commits
@@ -95,7 +101,7 @@ export interface StepContext<W = UntypedWorkflow> {
    * refused with `TransactionControlError` (savepoints and a nested
    * `manager.transaction()` are fine).
    */
-  readonly manager: EntityManager | undefined;
+  abstract readonly manager: EntityManager | undefined;
   /**
    * Calls the `@Activity()` method `method` of this workflow, durably. The
    * first time, the call is recorded and the step suspends (the run waits,
@@ -111,7 +117,7 @@ export interface StepContext<W = UntypedWorkflow> {
    *   un-awaited promise) or from inside an activity; `ctx.signal.reason`
    *   when made after the attempt was aborted
    */
-  call<K extends ActivityName<W>>(
+  abstract call<K extends ActivityName<W>>(
     method: K,
     ...args: ActivityArgs<W, K>
   ): Promise<NotInferred<ActivityResult<W, K>>>;
@@ -125,7 +131,7 @@ export interface StepContext<W = UntypedWorkflow> {
    *   un-awaited promise) or from inside an activity; `ctx.signal.reason`
    *   when made after the attempt was aborted
    */
-  emit<K extends ActivityName<W>>(
+  abstract emit<K extends ActivityName<W>>(
     method: K,
     ...args: ActivityArgs<W, K>
   ): Promise<void>;
