@@ -8,6 +8,7 @@
 export const PUBLIC_EXPORTS: readonly string[] = [
   // Module
   'UnderwayModule',
+  'UNDERWAY_MODULE_OPTIONS',
   'underwayMigrations',
   'underwayMigrationsFor',
   'underwayMigrationSql',

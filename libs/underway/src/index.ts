@@ -1,7 +1,9 @@
 // Module
 export { UnderwayModule } from './underway.module';
+export { UNDERWAY_MODULE_OPTIONS } from './underway.module-definition';
 export type {
   UnderwayModuleOptions,
+  UnderwayOptionsFactory,
   RuntimeOptions,
   ConnectionOptions,
   WorkflowDefaults,
