@@ -1,7 +1,10 @@
 /**
- * The README's examples, compiled by `npm run typecheck` (part of `npm test`)
- * so the documentation cannot drift from the API. Keep them in sync with
- * README.md; the declarations at the top stand in for the app's own code.
+ * The reference's examples (docs/installation.md, workflows.md, client.md,
+ * schedules.md, schema.md: the README's sections before they moved there),
+ * compiled by `npm run typecheck` (part of `npm test`, under this
+ * repository's tsconfig and `nest new`'s) so the documentation cannot drift
+ * from the API. Keep them in sync with docs/; the declarations at the top
+ * stand in for the app's own code.
  */
 import { Injectable, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
