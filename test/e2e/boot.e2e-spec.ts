@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { Inject, Injectable, Module, Scope } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
+import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { REQUEST } from '@nestjs/core';
 import {
@@ -11,7 +12,10 @@ import {
   InvalidWorkflowDefinitionError,
   Step,
   Transition,
+  UNDERWAY_MODULE_OPTIONS,
   UnderwayModule,
+  UnderwayModuleOptions,
+  UnderwayOptionsFactory,
   Workflow,
   WorkflowClient,
 } from '@underway/nestjs';
@@ -75,6 +79,39 @@ class FactoryMadeWorkflow {
 }
 
 const execFileAsync = promisify(execFile);
+
+/** The options of the next app `UnderwayConfig` configures (set by each test). */
+const configured: { options: UnderwayModuleOptions } = { options: {} };
+
+@Injectable()
+class UnderwayConfig implements UnderwayOptionsFactory {
+  createUnderwayOptions(): UnderwayModuleOptions {
+    return configured.options;
+  }
+}
+
+/** An app module as an app writes it: its options from a useClass factory. */
+@Module({
+  imports: [
+    TypeOrmModule.forRoot({
+      type: 'postgres',
+      url: databaseUrl(),
+      extra: { max: 3, allowExitOnIdle: true },
+      retryAttempts: 0,
+    }),
+    UnderwayModule.forRootAsync({ useClass: UnderwayConfig }),
+  ],
+  providers: [FactoryMadeWorkflow],
+})
+class ConfiguredAppModule {}
+
+async function hasRunTable(schema: string): Promise<boolean> {
+  const [row] = await query<{ found: boolean }>(
+    `select to_regclass($1) is not null as found`,
+    [`${schema}.workflow_run`],
+  );
+  return row!.found;
+}
 
 describe('boot', () => {
   it('fails with a typed error naming a @Workflow class that has no @Step', async () => {
@@ -235,6 +272,74 @@ describe('boot', () => {
       await moduleRef.close();
       await dataSource.destroy();
     }
+  });
+
+  it('makes its options with a useClass factory (UnderwayOptionsFactory), which a test overrides through UNDERWAY_MODULE_OPTIONS', async () => {
+    const fromFactory = useSchema(currentTestSchema('factory'));
+    const fromTest = useSchema(currentTestSchema('override'));
+    configured.options = {
+      schema: fromFactory,
+      runtime: { pollInterval: 100 },
+    };
+
+    const asConfigured = await Test.createTestingModule({
+      imports: [ConfiguredAppModule],
+    })
+      .setLogger(new CaptureLogger())
+      .compile();
+    await asConfigured.init();
+    try {
+      const run = await asConfigured
+        .get(WorkflowClient)
+        .enqueue(FactoryMadeWorkflow);
+      await expect(run.result({ timeout: 10_000 })).resolves.toBe(
+        'from factory',
+      );
+    } finally {
+      await asConfigured.close();
+    }
+    expect(await hasRunTable(fromFactory)).toBe(true);
+
+    const overridden = await Test.createTestingModule({
+      imports: [ConfiguredAppModule],
+    })
+      .overrideProvider(UNDERWAY_MODULE_OPTIONS)
+      .useValue({ schema: fromTest, runtime: { pollInterval: 100 } })
+      .setLogger(new CaptureLogger())
+      .compile();
+    await overridden.init();
+    try {
+      const run = await overridden
+        .get(WorkflowClient)
+        .enqueue(FactoryMadeWorkflow);
+      await expect(run.result({ timeout: 10_000 })).resolves.toBe(
+        'from factory',
+      );
+      const [row] = await query<{ state: string }>(
+        `select state from ${fromTest}.workflow_run where id = $1`,
+        [run.id],
+      );
+      expect(row?.state).toBe('succeeded');
+    } finally {
+      await overridden.close();
+    }
+
+    // The override's options are checked like any: a numeric string is refused, saying so.
+    const invalid = await Test.createTestingModule({
+      imports: [ConfiguredAppModule],
+    })
+      .overrideProvider(UNDERWAY_MODULE_OPTIONS)
+      .useValue({ schema: fromTest, runtime: { concurrency: '10' } })
+      .setLogger(new CaptureLogger())
+      .compile()
+      .then(
+        (moduleRef) => moduleRef.close().then(() => undefined),
+        (err: unknown) => err,
+      );
+    expect(invalid).toBeInstanceOf(InvalidOptionsError);
+    expect((invalid as Error).message).toContain(
+      'Invalid option runtime.concurrency: must be an integer from 1 to 10000, got the string "10"',
+    );
   });
 
   it('refuses a DataSource that is not initialized, or was destroyed, naming the fix, before connecting', async () => {

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { Client } from 'pg';
 import { Step, StepError, Transition, Workflow } from '@underway/nestjs';
 import { COMMANDS, runCli } from '@underway/nestjs/cli/cli';
 import { createTestApp } from '../support/create-test-app';
@@ -112,6 +113,9 @@ describe('underway (the CLI)', () => {
       expect(own.stdout).toContain('--schema <name>');
     }
     expect(help.stdout).toMatch(/Exit codes: 0 done; 1 not found or refused/);
+    expect(help.stdout).toMatch(
+      /DATABASE_URL and UNDERWAY_SCHEMA are read from the environment only: no \.env file\s+is read/,
+    );
     const bare = await inProcess([]);
     expect(bare.code).toBe(2);
     expect(bare.stdout).toContain('Commands:');
@@ -288,9 +292,11 @@ describe('underway (the CLI)', () => {
     });
     const human = await inProcess(['run', declined.id], env);
     expect(human.stdout).toMatch(
-      /^Run:\s+[0-9a-f-]{36}\nWorkflow:\s+cli-order\nState:\s+failed\n/,
+      /^Run:\s+[0-9a-f-]{36}\nWorkflow:\s+cli-order\nState:\s+failed\nStep:\s+0\n/,
     );
     expect(human.stdout).toContain('[declined] Card declined');
+    expect(human.stdout).toMatch(/^Input:\s+\{"n":1\}$/m);
+    expect(human.stdout).toMatch(/^Output:\s+-$/m);
     const unknown = await inProcess(['run', UNKNOWN_ID], env);
     expect(unknown).toEqual({
       code: 1,
@@ -335,6 +341,39 @@ describe('underway (the CLI)', () => {
       /^WORKFLOW\s+PENDING\s+RUNNING\s+WAITING\s+DUE\s+OLDEST DUE/,
     );
     expect(statsTable.stdout).toMatch(/cli-dlq\s+1\s+0/);
+  });
+
+  it('run <id> shows the input and output: on one line and cut in the table, whole with --json', async () => {
+    behaviour.declined = false;
+    const { client, schema } = await createTestApp({
+      workflows: [CliOrderWorkflow],
+    });
+    const env = { UNDERWAY_SCHEMA: schema };
+    const done = await client.enqueue(CliOrderWorkflow, { n: 5 });
+    await expect(done.result({ timeout: 10_000 })).resolves.toEqual({
+      charged: 5,
+    });
+    const finished = await inProcess(['run', done.id], env);
+    expect(finished.code).toBe(0);
+    expect(finished.stdout).toMatch(/^Input:\s+\{"n":5\}$/m);
+    expect(finished.stdout).toMatch(/^Output:\s+\{"charged":5\}$/m);
+
+    // A bidirectional control, an escape sequence, then 2,000 characters.
+    const long = { n: 6, note: `\u202e\u001b[2J${'x'.repeat(2_000)}` };
+    const pending = await client.enqueue(CliOrderWorkflow, long, {
+      delay: '1h',
+    });
+    const table = await inProcess(['run', pending.id], env);
+    const input = /^Input:\s+(.*)$/m.exec(table.stdout)?.[1] ?? '';
+    expect(input).toBe(
+      `{"n":6,"note":"\\u202e\\u001b[2J${'x'.repeat(500 - 25)}… (${JSON.stringify(long).length.toLocaleString('en-US')} characters; --json shows it whole)`,
+    );
+    expect(table.stdout).not.toContain('\u001b');
+    expect(table.stdout).not.toContain('\u202e');
+    const whole = await inProcess(['run', pending.id, '--json'], env);
+    expect((JSON.parse(whole.stdout) as { input: unknown }).input).toEqual(
+      long,
+    );
   });
 
   it('prints the control characters of database values as visible escapes in tables, and as exact JSON with --json', async () => {
@@ -673,9 +712,57 @@ describe('underway (the CLI)', () => {
       stdout: '',
       stderr: expect.stringMatching(
         new RegExp(
-          `^underway: Schema "${schema}" is not migrated \\(this library needs version \\d+\\)\\. Run: underway migrate --schema ${schema}\\n$`,
+          `^underway: Schema "${schema}" does not exist in this database\\. .* To create them in "${schema}": underway migrate --schema ${schema}\\n$`,
         ),
       ) as string,
     });
+  });
+
+  it('says when the schema does not exist or is empty, and lists the schemas that hold Underway’s tables before advising migrate (exit 2)', async () => {
+    // A database of its own, so that the list is exactly what this test made.
+    const database = `cli_schemas_${Date.now().toString(36)}`;
+    const url = new URL(databaseUrl());
+    url.pathname = `/${database}`;
+    const env = { DATABASE_URL: url.toString(), UNDERWAY_SCHEMA: undefined };
+    await query(`create database ${database}`);
+    try {
+      const none = await inProcess(['runs'], env);
+      expect(none).toEqual({
+        code: 2,
+        stdout: '',
+        stderr:
+          'underway: Schema "underway" does not exist in this database. No schema of this database holds Underway\'s tables. To create them in "underway": underway migrate --schema underway\n',
+      });
+
+      expect(
+        (await inProcess(['migrate', '--schema', 'billing'], env)).code,
+      ).toBe(0);
+      const elsewhere = await inProcess(['stats'], env);
+      expect(elsewhere).toEqual({
+        code: 2,
+        stdout: '',
+        stderr:
+          'underway: Schema "underway" does not exist in this database. Underway\'s tables are in schema "billing": pass --schema billing (or set UNDERWAY_SCHEMA). To create them in "underway": underway migrate --schema underway\n',
+      });
+
+      expect((await inProcess(['migrate', '--schema', 'jobs'], env)).code).toBe(
+        0,
+      );
+      const admin = new Client({ connectionString: url.toString() });
+      await admin.connect();
+      try {
+        await admin.query('create schema reports');
+      } finally {
+        await admin.end();
+      }
+      const empty = await inProcess(['runs', '--schema', 'reports'], env);
+      expect(empty.code).toBe(2);
+      expect(empty.stderr).toMatch(
+        /^underway: Schema "reports" holds no Underway tables \(not migrated: this library needs version \d+\)\. Underway's tables are in schemas "billing", "jobs": pass --schema <name> \(or set UNDERWAY_SCHEMA\)\. To create them in "reports": underway migrate --schema reports\n$/,
+      );
+      expect((await inProcess(['runs', '--schema', 'jobs'], env)).code).toBe(0);
+    } finally {
+      await query(`drop database if exists ${database} with (force)`);
+    }
   });
 });

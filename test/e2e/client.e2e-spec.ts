@@ -7,6 +7,7 @@ import {
   StepError,
   Transition,
   Workflow,
+  WorkflowIO,
   WorkflowNotRegisteredError,
   WorkflowRunFailedError,
 } from '@underway/nestjs';
@@ -56,6 +57,20 @@ class RejectingWorkflow {
 
 class NotAWorkflow {}
 
+/** Declares its types (test/types/workflow-io-types.ts checks them). */
+@Workflow({ name: 'declared' })
+class DeclaredWorkflow extends WorkflowIO<{ n: number }, { doubled: number }> {
+  @Step()
+  async double({ n }: { n: number }) {
+    return Transition.next({ doubled: n * 2 });
+  }
+
+  @Step()
+  async finish(input: { doubled: number }) {
+    return Transition.complete(input);
+  }
+}
+
 describe('WorkflowClient', () => {
   beforeEach(() => {
     recorder.clear();
@@ -76,6 +91,26 @@ describe('WorkflowClient', () => {
       `select id from ${schema}.workflow_run order by id`,
     );
     expect(rows.map((r) => r.id)).toEqual([byClass.id, byName.id]);
+
+    // A handle on an existing run, from the class (registered here) or the name.
+    const handle = client.run(byName.id, ReceiptWorkflow);
+    expect(handle.workflowName).toBe('receipt');
+    await expect(handle.result({ timeout: 10_000 })).resolves.toEqual({
+      sent: 'R-2',
+    });
+    expect(client.run(byClass.id, 'receipt').workflowName).toBe('receipt');
+    expect(() => client.run(byClass.id, NotAWorkflow)).toThrow(
+      WorkflowNotRegisteredError,
+    );
+  });
+
+  it('runs a workflow that declares its types (extends WorkflowIO) like any other', async () => {
+    const { client } = await createTestApp({ workflows: [DeclaredWorkflow] });
+    const run = await client.enqueue(DeclaredWorkflow, { n: 21 });
+    const output: { doubled: number } = await run.result({ timeout: 10_000 });
+    expect(output).toEqual({ doubled: 42 });
+    const details = await client.getRun(run.id);
+    expect(details?.stepCount).toBe(2);
   });
 
   it('rejects a workflow this instance does not register, writing nothing', async () => {

@@ -10,15 +10,16 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { escapeIdentifier } from 'pg';
 import { databaseUrl, query } from '../support/database';
+import { packedLibrary } from '../support/packed-library';
 import { PUBLIC_EXPORTS } from '../support/public-exports';
 
 /**
  * The published package, tested as users install it: `npm pack` of
- * libs/underway, installed into a scratch app in a temporary folder (from the
+ * libs/underway (support/packed-library.ts), installed into a scratch app in a temporary folder (from the
  * npm cache, or the registry for what it lacks), compiled with `strict` and
  * `skipLibCheck: false` and no `@types/pg`, then booted against the test
  * database to run a two-step workflow in a transaction.
@@ -161,18 +162,13 @@ describe('the published package', () => {
   it(
     'packs, installs into a strict app without @types/pg, compiles, boots and runs a workflow',
     async () => {
-      // 1. npm pack (its prepack builds dist afresh).
-      const packed = join(work, 'packed');
-      mkdirSync(packed);
-      await run('npm', ['pack', '--pack-destination', packed, '--silent'], {
-        cwd: LIBRARY,
-        maxBuffer: 16 * 1024 * 1024,
-      });
-      const [tarball] = readdirSync(packed);
-      expect(tarball).toMatch(/^underway-nestjs-.+\.tgz$/);
+      // 1. npm pack (its prepack builds dist afresh), or the tarball another
+      // test packed from the same sources.
+      const packed = await packedLibrary();
+      expect(basename(packed)).toMatch(/^underway-nestjs-.+\.tgz$/);
       const unpacked = join(work, 'unpacked');
       mkdirSync(unpacked);
-      await run('tar', ['-xzf', join(packed, tarball!), '-C', unpacked]);
+      await run('tar', ['-xzf', packed, '-C', unpacked]);
       const files = filesUnder(join(unpacked, 'package'));
 
       // 2. What the tarball holds: the entry points, the bin, no tests or
@@ -216,7 +212,7 @@ describe('the published package', () => {
           name: 'consumer',
           private: true,
           dependencies: {
-            '@underway/nestjs': `file:${join(packed, tarball!)}`,
+            '@underway/nestjs': `file:${packed}`,
             ...Object.fromEntries(
               CONSUMER_DEPENDENCIES.map((name) => [
                 name,

@@ -273,6 +273,15 @@ describe('client.schedule', () => {
         'is not a schedule option',
       ],
       [
+        // @nestjs/schedule's spelling: the zone goes in the cron string.
+        () =>
+          app.client.schedule(TickWorkflow, '@daily', {}, {
+            timeZone: 'Europe/Paris',
+          } as never),
+        InvalidOptionsError,
+        "Invalid option timeZone: is not a schedule option (known: key, overlap, manager; the time zone goes in the cron string, in brackets: '0 2 * * *[Europe/Paris]' (UTC without one)).",
+      ],
+      [
         () =>
           app.client.schedule(
             TickWorkflow,
@@ -789,6 +798,12 @@ describe('@Workflow({ schedule })', () => {
       { cron: '@daily', every: 'day' },
       Error,
       'unknown option "every"',
+    ],
+    [
+      'a time zone beside the cron (timeZone, as @nestjs/schedule has it)',
+      { cron: '@daily', timeZone: 'Europe/Paris' },
+      Error,
+      `unknown option "timeZone" (known: cron, input, key, overlap; the time zone goes in the cron string, in brackets: '0 2 * * *[Europe/Paris]'`,
     ],
     [
       'a bad overlap',

@@ -8,6 +8,7 @@
 export const PUBLIC_EXPORTS: readonly string[] = [
   // Module
   'UnderwayModule',
+  'UNDERWAY_MODULE_OPTIONS',
   'underwayMigrations',
   'underwayMigrationsFor',
   'underwayMigrationSql',
@@ -18,11 +19,13 @@ export const PUBLIC_EXPORTS: readonly string[] = [
   'Workflow',
   'Step',
   'Activity',
+  'WorkflowIO',
   // Client
   'WorkflowClient',
   'WorkflowRun',
   // Steps
   'Transition',
+  'StepContext',
   // Activities
   'currentActivity',
   'OutsideActivityError',

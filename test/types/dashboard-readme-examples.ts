@@ -1,7 +1,8 @@
 /**
- * The README's dashboard examples ("Operating it" → "The dashboard"),
- * compiled by `npm run typecheck`. Keep them in sync with README.md; the
- * declarations at the top stand in for the app's own code.
+ * The dashboard's examples (docs/dashboard.md, once the README's "Operating
+ * it" → "The dashboard"), compiled by `npm run typecheck`. Keep them in sync
+ * with docs/dashboard.md; the declarations at the top stand in for the app's
+ * own code.
  */
 import {
   CanActivate,

@@ -1,6 +1,6 @@
 /**
- * The README's examples of "Events and interceptors", compiled by
- * `npm run typecheck`. Keep them in sync with README.md.
+ * The examples of docs/events.md (once the README's "Events and
+ * interceptors"), compiled by `npm run typecheck`. Keep them in sync with it.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Injectable } from '@nestjs/common';

@@ -1,10 +1,13 @@
 /**
- * The README's examples, compiled by `npm run typecheck` (part of `npm test`)
- * so the documentation cannot drift from the API. Keep them in sync with
- * README.md; the declarations at the top stand in for the app's own code.
+ * The reference's examples (docs/installation.md, workflows.md, client.md,
+ * schedules.md, schema.md: the README's sections before they moved there),
+ * compiled by `npm run typecheck` (part of `npm test`, under this
+ * repository's tsconfig and `nest new`'s) so the documentation cannot drift
+ * from the API. Keep them in sync with docs/; the declarations at the top
+ * stand in for the app's own code.
  */
 import { Injectable, Module } from '@nestjs/common';
-import { TypeOrmModule } from '@nestjs/typeorm';
+import { InjectDataSource, TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource, Entity, PrimaryGeneratedColumn, Column } from 'typeorm';
 import {
   Activity,
@@ -24,6 +27,8 @@ import {
   underwayMigrationsFor,
   underwayMigrationSql,
   UnderwayModule,
+  UnderwayModuleOptions,
+  UnderwayOptionsFactory,
   Workflow,
   WorkflowClient,
   WorkflowRunFailedError,
@@ -113,6 +118,20 @@ export class SignupWorkflow {
 }
 
 // --- README: Installation ---------------------------------------------------
+@Injectable()
+export class JobsSignupService {
+  constructor(
+    @InjectDataSource('jobs') private readonly jobs: DataSource,
+    private readonly workflows: WorkflowClient,
+  ) {}
+
+  signup(userId: number) {
+    return this.jobs.transaction((manager) =>
+      this.workflows.enqueue(SignupWorkflow, { userId }, { manager }),
+    );
+  }
+}
+
 @Module({
   imports: [
     TypeOrmModule.forRoot({
@@ -130,9 +149,42 @@ export const asyncModule = UnderwayModule.forRootAsync({
   inject: [ConfigService],
   useFactory: (config: ConfigService) => ({
     schema: config.get('UNDERWAY_SCHEMA', 'underway'),
-    runtime: { concurrency: config.get('WORKER_CONCURRENCY', 10), prefetch: 0 },
+    // Environment variables are strings, whatever get()'s type says: parse numbers.
+    runtime: { concurrency: Number(config.get('WORKER_CONCURRENCY', '10')) },
   }),
 });
+
+@Injectable()
+export class UnderwayConfig implements UnderwayOptionsFactory {
+  constructor(private readonly config: ConfigService) {}
+
+  createUnderwayOptions(): UnderwayModuleOptions {
+    return {
+      schema: this.config.get('UNDERWAY_SCHEMA', 'underway'),
+      runtime: {
+        concurrency: Number(this.config.get('WORKER_CONCURRENCY', '10')),
+      },
+    };
+  }
+}
+
+export const classModule = UnderwayModule.forRootAsync({
+  useClass: UnderwayConfig,
+});
+
+// A named DataSource.
+@Module({
+  imports: [
+    TypeOrmModule.forRoot({
+      name: 'jobs',
+      type: 'postgres',
+      url: process.env.JOBS_DATABASE_URL,
+    }),
+    UnderwayModule.forRoot({ dataSourceName: 'jobs' }),
+  ],
+  providers: [SignupWorkflow, JobsSignupService],
+})
+export class NamedDataSourceModule {}
 
 const appDataSource = new DataSource({ type: 'postgres' });
 export const initializedDataSource = UnderwayModule.forRootAsync({

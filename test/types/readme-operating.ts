@@ -1,5 +1,6 @@
 /**
- * The examples of the README's "Operating it" and "Observability" sections,
+ * The examples of docs/health.md and docs/observability.md (the README's
+ * "Operating it" and "Observability" sections before they moved there),
  * compiled by `npm run typecheck` so they cannot drift from the API.
  */
 import { Controller, Get, Module } from '@nestjs/common';

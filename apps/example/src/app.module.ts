@@ -38,7 +38,7 @@ import { UsersModule } from './users/users.module';
         heartbeat: '5s',
       },
     }),
-    // The dashboard at /underway (see the README: in production, give it a
+    // The dashboard at /underway (see docs/dashboard.md: in production, give it a
     // guard, and `readOnly: true` where nobody should act from it). The demo's
     // inputs are no secret, so it shows them.
     UnderwayDashboardModule.forRoot({ path: '/underway', showPayloads: true }),

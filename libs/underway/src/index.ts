@@ -1,7 +1,9 @@
 // Module
 export { UnderwayModule } from './underway.module';
+export { UNDERWAY_MODULE_OPTIONS } from './underway.module-definition';
 export type {
   UnderwayModuleOptions,
+  UnderwayOptionsFactory,
   RuntimeOptions,
   ConnectionOptions,
   WorkflowDefaults,
@@ -27,6 +29,8 @@ export type {
 export { Workflow } from './decorators/workflow.decorator';
 export { Step } from './decorators/step.decorator';
 export { Activity } from './decorators/activity.decorator';
+export { WorkflowIO } from './decorators/workflow-io';
+export type { WorkflowInput, WorkflowOutput } from './decorators/workflow-io';
 export type {
   WorkflowOptions,
   StepOptions,
@@ -65,8 +69,9 @@ export type {
   NextTransition,
   CompleteTransition,
 } from './execution/transition';
+// A value too, so that decorated steps can import it without `import type`.
+export { StepContext } from './execution/step-context';
 export type {
-  StepContext,
   ActivityName,
   ActivityArgs,
   ActivityResult,

@@ -7,7 +7,7 @@ import { parseSchema, Schema } from '../database/sql';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
 import { SchemaVersionError } from '../errors/schema-version.error';
 import { usageError } from './cli.error';
-import { schemaVersion } from './cli.sql';
+import { schemaExists, schemaVersion, underwaySchemas } from './cli.sql';
 
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -77,6 +77,9 @@ export async function openDatabase(
     version,
     async assertMigrated() {
       const current = await version();
+      if (current === 0) {
+        throw usageError(await notMigrated(executor, schema));
+      }
       if (current !== LATEST_SCHEMA_VERSION) {
         const error = new SchemaVersionError(
           schema,
@@ -84,16 +87,44 @@ export async function openDatabase(
           LATEST_SCHEMA_VERSION,
         );
         throw usageError(
-          current === 0
-            ? `Schema "${schema}" is not migrated (this library needs version ${LATEST_SCHEMA_VERSION}). Run: underway migrate --schema ${schema}`
-            : current < LATEST_SCHEMA_VERSION
-              ? `${error.message.replace(/ Apply .*$/, '')} Run: underway migrate --schema ${schema}`
-              : error.message,
+          current < LATEST_SCHEMA_VERSION
+            ? `${error.message.replace(/ Apply .*$/, '')} Run: underway migrate --schema ${schema}`
+            : error.message,
         );
       }
     },
     close: () => pool.end(),
   };
+}
+
+/**
+ * Why `schema` has no Underway tables, and what to do. `migrate` is advised
+ * only after the schemas that do hold Underway's tables: on a production
+ * database, `--schema` is far more often missing (the default, `underway`,
+ * where the app uses another) than the tables, and migrating there would
+ * create an empty schema beside the real one.
+ */
+async function notMigrated(
+  executor: SqlExecutor,
+  schema: Schema,
+): Promise<string> {
+  const [exists, found] = await Promise.all([
+    schemaExists(executor, schema),
+    underwaySchemas(executor),
+  ]);
+  const what = exists
+    ? `Schema "${schema}" holds no Underway tables (not migrated: this library needs version ${LATEST_SCHEMA_VERSION}).`
+    : `Schema "${schema}" does not exist in this database.`;
+  const elsewhere =
+    found.length === 0
+      ? " No schema of this database holds Underway's tables."
+      : ` Underway's tables are in ${found.length === 1 ? 'schema' : 'schemas'} ${found
+          .map((name) => `"${name}"`)
+          .join(
+            ', ',
+          )}: pass --schema ${found.length === 1 ? found[0] : '<name>'} (or set UNDERWAY_SCHEMA).`;
+  const create = ` To create them in "${schema}": underway migrate --schema ${schema}`;
+  return `${what}${elsewhere}${create}`;
 }
 
 /**

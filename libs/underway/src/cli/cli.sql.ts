@@ -19,6 +19,39 @@ export async function schemaVersion(
   return result.rows[0]?.version ?? 0;
 }
 
+/** Whether the schema exists at all (migrated or not). */
+export async function schemaExists(
+  executor: SqlExecutor,
+  schema: Schema,
+): Promise<boolean> {
+  const { rows } = await executor.query<{ exists: boolean }>(
+    sql`select exists (select 1 from pg_catalog.pg_namespace where nspname = ${schema}) as exists`,
+  );
+  return rows[0]?.exists === true;
+}
+
+/**
+ * The schemas of this database that hold Underway's tables (a `workflow_run`
+ * table and a `migration` table), by name: where `--schema` should point.
+ */
+export async function underwaySchemas(
+  executor: SqlExecutor,
+): Promise<string[]> {
+  const { rows } = await executor.query<{ schema: string }>(
+    sql`
+    select n.nspname as schema
+    from pg_catalog.pg_namespace n
+    where exists (
+        select 1 from pg_catalog.pg_class c
+        where c.relnamespace = n.oid and c.relname = 'workflow_run' and c.relkind in ('r', 'p'))
+      and exists (
+        select 1 from pg_catalog.pg_class c
+        where c.relnamespace = n.oid and c.relname = 'migration' and c.relkind in ('r', 'p'))
+    order by n.nspname`,
+  );
+  return rows.map((row) => row.schema);
+}
+
 export interface RunListRow {
   id: string;
   workflow_name: string;

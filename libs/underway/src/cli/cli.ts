@@ -44,6 +44,8 @@ const GLOBAL_HELP =
   '  --json           JSON for scripts instead of tables\n' +
   '  -h, --help       this help\n\n' +
   'The database is DATABASE_URL (postgres://user:password@host:5432/database).\n' +
+  'DATABASE_URL and UNDERWAY_SCHEMA are read from the environment only: no .env file\n' +
+  'is read (node --env-file=.env node_modules/.bin/underway <command> reads one).\n' +
   'Exit codes: 0 done; 1 not found or refused (an unknown run or queue, a run whose\n' +
   'state refuses the action); 2 usage, connection or schema error.\n';
 

@@ -79,7 +79,8 @@ export const runsCommand: Command = {
 
 export const runCommand: Command = {
   name: 'run',
-  summary: 'show a run: its state, attempts, activity calls and errors',
+  summary:
+    'show a run: its state, input, output, attempts, activity calls and errors',
   usage: 'underway run <id> [--schema <name>] [--json]',
   positionals: ['<id>'],
   async run(context) {
@@ -95,6 +96,7 @@ export const runCommand: Command = {
       workflowName: run.workflowName,
       state: run.state,
       stepIndex: run.currentStep.index,
+      stepName: run.currentStep.name ?? null,
       attempt: run.attempt,
       maxAttempts: run.maxAttempts,
       priority: run.priority,
@@ -109,6 +111,7 @@ export const runCommand: Command = {
       completedAt: run.completedAt ?? null,
       attempts: run.attempts.map((a) => ({
         stepIndex: a.stepIndex,
+        stepName: a.stepName ?? null,
         attempt: a.attempt,
         state: a.state,
         error: a.error ?? null,
@@ -123,7 +126,7 @@ export const runCommand: Command = {
         ['Run', details.id],
         ['Workflow', details.workflowName],
         ['State', details.state],
-        ['Step', details.stepIndex],
+        ['Step', stepLabel(details.stepIndex, details.stepName)],
         ['Attempt', `${details.attempt}/${details.maxAttempts}`],
         [
           'Error',
@@ -133,12 +136,14 @@ export const runCommand: Command = {
         ['Created', details.createdAt],
         ['Started', details.startedAt],
         ['Completed', details.completedAt],
+        ['Input', payloadText(details.input)],
+        ['Output', payloadText(details.output)],
       ]) +
       '\nAttempts\n' +
       formatTable(
         ['STEP', 'ATTEMPT', 'STATE', 'WORKER', 'STARTED', 'COMPLETED', 'ERROR'],
         details.attempts.map((a) => [
-          a.stepIndex,
+          stepLabel(a.stepIndex, a.stepName),
           a.attempt,
           a.state,
           a.worker,
@@ -232,6 +237,38 @@ export const retryCommand: Command = {
     );
   },
 };
+
+/**
+ * A step as the CLI can name it: its index (0-based, in declaration order),
+ * and its method's name where the run's details carry it. The CLI has no
+ * workflow code, so that is only where the database records it.
+ */
+function stepLabel(index: number, name: string | null): string {
+  return name === null ? String(index) : `${index} (${name})`;
+}
+
+/** The most of a run's input or output a table shows (`--json` shows all). */
+const PAYLOAD_CHARS = 500;
+
+/**
+ * A run's input or output for the table: its JSON on one line, cut at
+ * `PAYLOAD_CHARS` characters (an input may be a MiB), saying so. Control
+ * characters are made visible by the table, as in any cell.
+ */
+function payloadText(value: unknown): string | null {
+  if (value === undefined) {
+    return null;
+  }
+  const json = JSON.stringify(value);
+  if (json.length <= PAYLOAD_CHARS) {
+    return json;
+  }
+  // Not between the two halves of a surrogate pair.
+  const end = /[\uD800-\uDBFF]/.test(json[PAYLOAD_CHARS - 1] ?? '')
+    ? PAYLOAD_CHARS - 1
+    : PAYLOAD_CHARS;
+  return `${json.slice(0, end)}… (${json.length.toLocaleString('en-US')} characters; --json shows it whole)`;
+}
 
 function runId(context: CommandContext): string {
   const id = context.positionals[0]!;

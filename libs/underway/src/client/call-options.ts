@@ -1,5 +1,6 @@
 import type { EntityManager } from 'typeorm';
 import { describeValue } from '../errors/describe-value';
+import { zoneOptionHint } from '../common/cron-expression';
 import { parseDuration } from '../common/duration';
 import {
   INT32_MAX,
@@ -141,6 +142,7 @@ export function checkScheduleOptions(options: unknown): {
     options,
     SCHEDULE_KEYS,
     'a schedule',
+    zoneOptionHint,
   );
   if (overlap !== undefined && overlap !== 'allow' && overlap !== 'skip') {
     throw new InvalidOptionsError(

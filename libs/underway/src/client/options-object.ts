@@ -7,7 +7,8 @@ import { InvalidOptionsError } from '../errors/invalid-options.error';
  */
 
 /**
- * The own properties of an options object, every one of them known.
+ * The own properties of an options object, every one of them known (`hint`
+ * adds to the error of an unknown key).
  * `undefined` is no options; anything else that is not a plain object (a
  * string, an array, `null`, a class instance, whose inherited properties
  * would be read but not checked) is refused.
@@ -16,6 +17,7 @@ export function ownOptions<K extends string>(
   options: unknown,
   known: readonly K[],
   call: string,
+  hint: (key: string) => string = () => '',
 ): Partial<Record<K, unknown>> {
   if (options === undefined) {
     return {};
@@ -32,7 +34,7 @@ export function ownOptions<K extends string>(
       const guess = known.find((name) => isTypo(key, name));
       throw new InvalidOptionsError(
         key,
-        `is not ${call} option (known: ${known.join(', ')}${guess ? `; did you mean ${guess}?` : ''})`,
+        `is not ${call} option (known: ${known.join(', ')}${guess ? `; did you mean ${guess}?` : ''}${hint(key)})`,
       );
     }
     // Read once: a getter cannot pass the check with one value and be used with another.

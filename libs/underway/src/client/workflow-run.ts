@@ -32,7 +32,9 @@ export class WorkflowRun<TOutput = unknown> {
 
   /**
    * Waits for the run to finish and resolves with its output
-   * (`Transition.complete(output)`, or `undefined`).
+   * (`Transition.complete(output)`, or `undefined`), typed as its workflow
+   * declares it (`extends WorkflowIO<Input, Output>`), else `unknown` (or the
+   * `TOutput` given to `enqueue<TOutput>()`, `run<TOutput>()`).
    *
    * @throws WorkflowRunFailedError when the run fails or is cancelled
    * @throws ResultTimeoutError when `timeout` passes first

@@ -7,6 +7,11 @@ import { serializePayload } from '../common/json-payload';
 import { isUuid } from '../common/uuid';
 import type { SqlExecutor } from '../database/sql-executor';
 import { UnderwayDatabase } from '../database/underway-database';
+import type {
+  RunOutput,
+  WorkflowInput,
+  WorkflowInputArgs,
+} from '../decorators/workflow-io';
 import { WorkflowRef, WorkflowRegistry } from '../discovery/workflow.registry';
 import { newRunOf } from '../engine/new-run';
 import { RegistryPolicies } from '../engine/policy-source';
@@ -118,13 +123,19 @@ export class WorkflowClient {
    * Enqueues a run of `workflow` (its class or its name) with `input`, the
    * input of its first step.
    *
+   * Types: for a class that declares its types (`extends WorkflowIO<Input,
+   * Output>`), `input` must be an `Input` (and may be left out only if it
+   * admits `undefined`) and the run's `result()` resolves with an `Output`.
+   * Otherwise (a class that declares nothing, or a name) the input is not
+   * checked and the output is `unknown`, or `TOutput` when given:
+   * `enqueue<Receipt>('order-receipt', input)`.
+   *
    * @throws WorkflowNotRegisteredError, InvalidInputError, PayloadTooLargeError, InvalidOptionsError, UnderwayClosedError
    */
-  async enqueue<TOutput = unknown>(
-    workflow: WorkflowRef,
-    input?: unknown,
-    options?: EnqueueOptions,
-  ): Promise<WorkflowRun<TOutput>> {
+  async enqueue<TOutput = never, W extends WorkflowRef = WorkflowRef>(
+    workflow: W,
+    ...[input, options]: WorkflowInputArgs<W, EnqueueOptions>
+  ): Promise<WorkflowRun<RunOutput<TOutput, W>>> {
     const operation = 'WorkflowClient.enqueue()';
     this.gate.assertOpen(operation);
     const definition = this.registry.get(workflow);
@@ -135,20 +146,21 @@ export class WorkflowClient {
       run,
       { source: 'client' },
     );
-    return new WorkflowRun<TOutput>(id, definition.name, this.handles);
+    return new WorkflowRun(id, definition.name, this.handles);
   }
 
   /**
    * Enqueues one run per input, in one statement: all are written, or none.
+   * Typed as `enqueue`: each input must be the declared input, if any.
    *
    * @throws the errors of `enqueue`, for the first bad input (nothing is written);
    *   InvalidInputError (path `inputs[i]`) for a hole in a sparse array, or when `inputs` is not an array
    */
-  async enqueueMany<TOutput = unknown>(
-    workflow: WorkflowRef,
-    inputs: readonly unknown[],
+  async enqueueMany<TOutput = never, W extends WorkflowRef = WorkflowRef>(
+    workflow: W,
+    inputs: readonly WorkflowInput<W>[],
     options?: Omit<EnqueueOptions, 'idempotencyKey'>,
-  ): Promise<WorkflowRun<TOutput>[]> {
+  ): Promise<WorkflowRun<RunOutput<TOutput, W>>[]> {
     const operation = 'WorkflowClient.enqueueMany()';
     this.gate.assertOpen(operation);
     const definition = this.registry.get(workflow);
@@ -185,18 +197,28 @@ export class WorkflowClient {
       runs,
       { source: 'client' },
     );
-    return ids.map(
-      (id) => new WorkflowRun<TOutput>(id, definition.name, this.handles),
-    );
+    return ids.map((id) => new WorkflowRun(id, definition.name, this.handles));
   }
 
-  /** A handle on an existing run, without reading it. @throws UnderwayClosedError */
-  run<TOutput = unknown>(
+  /**
+   * A handle on an existing run, without reading it. `workflow` is its
+   * workflow's name, or its class (which must be registered here): the
+   * handle's `result()` then has the output the class declares
+   * (`WorkflowIO`), else `unknown` or `TOutput` when given
+   * (`run<Receipt>(id, 'order-receipt')`).
+   *
+   * @throws UnderwayClosedError; WorkflowNotRegisteredError for a class not registered here
+   */
+  run<TOutput = never, W extends WorkflowRef = WorkflowRef>(
     runId: string,
-    workflowName: string,
-  ): WorkflowRun<TOutput> {
+    workflow: W,
+  ): WorkflowRun<RunOutput<TOutput, W>> {
     this.gate.assertOpen('WorkflowClient.run()');
-    return new WorkflowRun<TOutput>(runId, workflowName, this.handles);
+    const name =
+      typeof workflow === 'string'
+        ? workflow
+        : this.registry.get(workflow).name;
+    return new WorkflowRun(runId, name, this.handles);
   }
 
   /** Everything known about a run, or `null` for an unknown id. */
@@ -306,14 +328,15 @@ export class WorkflowClient {
    * cron or a macro, with an optional `[Zone]`: `'0 2 * * *[Europe/Paris]'`;
    * `H` fields drawn from the workflow name and `key`), each tick fired exactly
    * once across instances. With `manager`, it joins your transaction: rolled
-   * back, nothing changed.
+   * back, nothing changed. `input` is checked against the workflow's declared
+   * input (`WorkflowIO`), as `enqueue`'s is.
    *
    * @throws WorkflowNotRegisteredError, InvalidScheduleError, InvalidInputError, PayloadTooLargeError, InvalidOptionsError
    */
-  async schedule(
-    workflow: WorkflowRef,
+  async schedule<W extends WorkflowRef>(
+    workflow: W,
     schedule: string,
-    input: unknown,
+    input: WorkflowInput<W>,
     options?: ScheduleOptions,
   ): Promise<ScheduleInfo> {
     const operation = 'WorkflowClient.schedule()';

@@ -45,6 +45,18 @@ export interface ScheduleExpression {
 }
 
 /** Whose schedule it is: `H` fields are drawn from these. */
+/**
+ * What to add to the error of an unknown schedule option `key` that tries to
+ * give the zone beside the cron (`timeZone`, as `@nestjs/schedule`'s `@Cron`
+ * takes it; `timezone`, `tz`, `zone`): the zone goes in the cron string.
+ * Empty for any other key.
+ */
+export function zoneOptionHint(key: string): string {
+  return /^(time_?zone|tz|zone)$/i.test(key)
+    ? `; the time zone goes in the cron string, in brackets: '0 2 * * *[Europe/Paris]' (UTC without one)`
+    : '';
+}
+
 export interface ScheduleOwner {
   readonly workflowName: string;
   readonly key: string;

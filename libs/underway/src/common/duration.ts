@@ -1,5 +1,5 @@
 import { InvalidOptionsError } from '../errors/invalid-options.error';
-import { describeValue } from '../errors/describe-value';
+import { describeNumberValue, describeValue } from '../errors/describe-value';
 import { MAX_STORED_DURATION_MS } from './limits';
 
 /** A duration unit suffix accepted in {@link Duration} strings. */
@@ -81,7 +81,7 @@ function parseAnyDuration(value: unknown, path: string): number {
   }
   throw new InvalidOptionsError(
     path,
-    `must be a duration such as 500, '500ms', '30s', '15m', '1h' or '14d', got ${describeValue(value)}`,
+    `must be a duration such as 500, '500ms', '30s', '15m', '1h' or '14d', got ${describeNumberValue(value, 'ms')}`,
   );
 }
 

@@ -1,4 +1,5 @@
 import { InvalidOptionsError } from '../errors/invalid-options.error';
+import { describeNumberValue } from '../errors/describe-value';
 import { Duration, parseDuration } from './duration';
 import { MAX_ATTEMPTS } from './limits';
 
@@ -91,7 +92,7 @@ export function mergeRetryPolicy(
   ) {
     throw new InvalidOptionsError(
       `${path}.maxAttempts`,
-      `must be an integer from 1 to ${MAX_ATTEMPTS}, got ${String(merged.maxAttempts)}`,
+      `must be an integer from 1 to ${MAX_ATTEMPTS}, got ${describeNumberValue(merged.maxAttempts)}`,
     );
   }
   if (
@@ -100,7 +101,7 @@ export function mergeRetryPolicy(
   ) {
     throw new InvalidOptionsError(
       `${path}.backoffCoefficient`,
-      `must be a number of at least 1, got ${String(merged.backoffCoefficient)}`,
+      `must be a number of at least 1, got ${describeNumberValue(merged.backoffCoefficient)}`,
     );
   }
   if (
@@ -110,7 +111,7 @@ export function mergeRetryPolicy(
   ) {
     throw new InvalidOptionsError(
       `${path}.jitterFactor`,
-      `must be between 0 and 1, got ${String(merged.jitterFactor)}`,
+      `must be between 0 and 1, got ${describeNumberValue(merged.jitterFactor)}`,
     );
   }
   if (merged.maxIntervalMs < merged.initialIntervalMs) {

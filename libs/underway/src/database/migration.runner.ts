@@ -92,13 +92,17 @@ export class MigrationRunner {
   }
 }
 
-/** The slice of TypeORM's QueryRunner that Underway's migrations use. */
+/**
+ * The slice of TypeORM's QueryRunner that Underway's migrations use:
+ * `query(text, parameters)`, resolving with the rows. (A type assertion, not
+ * an annotation: whether this one signature is assignable to QueryRunner's
+ * overloads depends on the compiler options, and the type tests compile these
+ * sources under `nest new`'s as well as this repository's.)
+ */
 function asQueryRunner(client: PoolClient): QueryRunner {
-  const runner: Pick<QueryRunner, 'query'> = {
-    query: (text: string, parameters?: unknown[]) =>
-      client
-        .query(text, parameters)
-        .then((result): unknown[] => result.rows as unknown[]),
-  };
-  return runner as QueryRunner;
+  const query = (text: string, parameters?: unknown[]) =>
+    client
+      .query(text, parameters)
+      .then((result): unknown[] => result.rows as unknown[]);
+  return { query } as Partial<QueryRunner> as QueryRunner;
 }

@@ -52,7 +52,12 @@ export interface WorkflowOptions {
  * @publicApi
  */
 export interface WorkflowSchedule {
-  /** `'0 2 * * *[Europe/Paris]'`, `'@daily'`, `'*\/10 * * * * *'`: see README "Schedules". */
+  /**
+   * A 5- or 6-field cron or a macro, with its time zone in brackets at the
+   * end (UTC without one; there is no `timeZone` option):
+   * `'0 2 * * *[Europe/Paris]'`, `'@daily[America/New_York]'`,
+   * `'*\/10 * * * * *'`. See docs/schedules.md.
+   */
   cron: string;
   /** The input of each run. */
   input?: unknown;

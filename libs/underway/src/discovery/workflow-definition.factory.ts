@@ -14,7 +14,11 @@ import type {
 } from '../decorators/workflow-options.interface';
 import { serializePayload } from '../common/json-payload';
 import { InvalidScheduleError } from '../errors/invalid-schedule.error';
-import { parseSchedule, ScheduleExpression } from '../common/cron-expression';
+import {
+  parseSchedule,
+  ScheduleExpression,
+  zoneOptionHint,
+} from '../common/cron-expression';
 import { InvalidWorkflowDefinitionError } from '../errors/invalid-workflow-definition.error';
 import { UnderwayError } from '../errors/underway.error';
 import { resolveDefaults } from '../options/resolve-options';
@@ -158,7 +162,13 @@ function defineSchedules(
   const keys = new Set<string>();
   return Object.freeze(
     declared.map((item: WorkflowSchedule) => {
-      checkKeys(item, SCHEDULE_KEYS, className, '@Workflow({ schedule })');
+      checkKeys(
+        item,
+        SCHEDULE_KEYS,
+        className,
+        '@Workflow({ schedule })',
+        zoneOptionHint,
+      );
       const key =
         item.key === undefined
           ? 'default'
@@ -418,6 +428,7 @@ function checkKeys(
   known: ReadonlySet<string>,
   target: string,
   decorator: string,
+  hint: (key: string) => string = () => '',
 ): void {
   if (typeof options !== 'object' || options === null) {
     throw new InvalidWorkflowDefinitionError(
@@ -429,7 +440,7 @@ function checkKeys(
     if (!known.has(key)) {
       throw new InvalidWorkflowDefinitionError(
         target,
-        `${decorator}() has an unknown option "${key}" (known: ${[...known].join(', ')})`,
+        `${decorator}() has an unknown option "${key}" (known: ${[...known].join(', ')}${hint(key)})`,
       );
     }
   }

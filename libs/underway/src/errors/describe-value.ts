@@ -36,6 +36,27 @@ export function describeValue(value: unknown): string {
 }
 
 /**
+ * `describeValue` for an option that takes a number. A string that reads as
+ * a number (`"10"`: `process.env` and `ConfigService` hand out strings) is
+ * named as a string, with the fix: `got "10"` would read like a number.
+ * `unit` adds the other fix of a duration (`'10ms'`).
+ */
+export function describeNumberValue(value: unknown, unit?: string): string {
+  if (
+    typeof value === 'string' &&
+    value.trim() !== '' &&
+    Number.isFinite(Number(value))
+  ) {
+    const fix = unit ? ` or write its unit, '${value.trim()}${unit}'` : '';
+    return (
+      `the string ${describeValue(value)} (values from process.env or ConfigService ` +
+      `are strings: convert it, Number(config.get('…'))${fix})`
+    );
+  }
+  return describeValue(value);
+}
+
+/**
  * What kind of value `value` is (`an object (Order)`, `a string`, `null`),
  * never the value itself: for messages about a step's return value, which is
  * user data that must not reach the logs (RELIABILITY: no inputs, outputs or

@@ -1,4 +1,5 @@
 import type { EntityManager } from 'typeorm';
+import type { NotInferred } from '../model/not-inferred';
 import type { StepJournal } from './step-journal';
 import type { WorkflowDefinition } from '../discovery/workflow-definition';
 import type { ClaimedStep } from '../model/claim';
@@ -47,16 +48,6 @@ export type ActivityResult<W, K> = W extends UntypedWorkflow
     : never;
 
 /**
- * `T`, but not a place TypeScript infers type arguments from (the built-in
- * `NoInfer` of TypeScript 5.4, written so older compilers read it too).
- * `ctx.call`'s method is inferred from its name only: inferring it from the
- * result's expected type (`Transition.complete(await ctx.call(…))`) would
- * read every method of the workflow, the step's own included, whose type
- * depends on that very call.
- */
-type NotInferred<T> = [T][T extends unknown ? 0 : never];
-
-/**
  * What a step receives besides its input. Give it the workflow class,
  * `StepContext<MyWorkflow>`, and `call` and `emit` are checked against its
  * methods at compile time: a misspelled name or a wrong argument is an error,
@@ -71,36 +62,42 @@ type NotInferred<T> = [T][T extends unknown ? 0 : never];
  * }
  * ```
  *
+ * A class only so that a plain `import { StepContext }` can type a decorated
+ * method's parameter under `isolatedModules` with `emitDecoratorMetadata`
+ * (the defaults of `nest new`), where an interface would need `import type`
+ * (TS1272). Use it as a type: the library hands each step a context of this
+ * shape (a frozen object, not an instance: `instanceof` does not apply).
+ *
  * @publicApi
  */
-export interface StepContext<W = UntypedWorkflow> {
-  readonly runId: string;
-  readonly workflowName: string;
+export abstract class StepContext<W = UntypedWorkflow> {
+  abstract readonly runId: string;
+  abstract readonly workflowName: string;
   /** The run's workflow version (`@Workflow({ version })`), which it keeps for life. */
-  readonly workflowVersion: number;
+  abstract readonly workflowVersion: number;
   /** The durable name of this step (`@Step({ name })`, default the method name). */
-  readonly stepName: string;
+  abstract readonly stepName: string;
   /**
    * 0-based ordinal of this step in the run: 0 for the first step it entered,
    * then one more for each `Transition.next`. While the steps are unchanged,
    * the step's position in the class.
    */
-  readonly stepIndex: number;
+  abstract readonly stepIndex: number;
   /** How many steps this run's version has. */
-  readonly stepCount: number;
+  abstract readonly stepCount: number;
   /**
    * 1 on the first attempt of this step. A replay after a suspension on
    * `ctx.call` keeps it: a suspension is not a failed attempt.
    */
-  readonly attempt: number;
-  readonly maxAttempts: number;
+  abstract readonly attempt: number;
+  abstract readonly maxAttempts: number;
   /**
    * Aborts when the attempt times out, the worker loses its lease, the run is
    * cancelled, the process shuts down, or the step is suspended on a call;
    * `signal.reason` tells which (`StepTimeoutError`, `StepAbortedError`).
    * Pass it to I/O that accepts one.
    */
-  readonly signal: AbortSignal;
+  abstract readonly signal: AbortSignal;
   /**
    * In a `@Step({ transactional: true })`: a TypeORM `EntityManager` in a
    * transaction on the app's DataSource, which the step's outcome commits
@@ -113,7 +110,7 @@ export interface StepContext<W = UntypedWorkflow> {
    * refused with `TransactionControlError` (savepoints and a nested
    * `manager.transaction()` are fine).
    */
-  readonly manager: EntityManager | undefined;
+  abstract readonly manager: EntityManager | undefined;
   /**
    * Calls the `@Activity()` method `method` of this workflow, durably. The
    * first time, the call is recorded and the step suspends (the run waits,
@@ -129,7 +126,7 @@ export interface StepContext<W = UntypedWorkflow> {
    *   un-awaited promise) or from inside an activity; `ctx.signal.reason`
    *   when made after the attempt was aborted
    */
-  call<K extends ActivityName<W>>(
+  abstract call<K extends ActivityName<W>>(
     method: K,
     ...args: ActivityArgs<W, K>
   ): Promise<NotInferred<ActivityResult<W, K>>>;
@@ -143,7 +140,7 @@ export interface StepContext<W = UntypedWorkflow> {
    *   un-awaited promise) or from inside an activity; `ctx.signal.reason`
    *   when made after the attempt was aborted
    */
-  emit<K extends ActivityName<W>>(
+  abstract emit<K extends ActivityName<W>>(
     method: K,
     ...args: ActivityArgs<W, K>
   ): Promise<void>;

@@ -259,6 +259,34 @@ describe('resolveOptions', () => {
     );
   });
 
+  it('keeps numbers strict, and names a numeric string (an environment variable read through ConfigService) as a string, with the fix', () => {
+    expect(() =>
+      resolveOptions({
+        runtime: { concurrency: '10' as unknown as number },
+      }),
+    ).toThrow(
+      `Invalid option runtime.concurrency: must be an integer from 1 to 10000, got the string "10" (values from process.env or ConfigService are strings: convert it, Number(config.get('…'))).`,
+    );
+    expect(() =>
+      resolveOptions({ runtime: { prefetch: '50' as unknown as number } }),
+    ).toThrow(/got the string "50" \(values from process\.env/);
+    expect(() =>
+      resolveOptions({ maxInputSize: '1024' as unknown as number }),
+    ).toThrow(/^Invalid option maxInputSize: .*got the string "1024"/);
+    expect(() =>
+      resolveOptions({ runtime: { pollInterval: '1000' } as never }),
+    ).toThrow(
+      `Invalid option runtime.pollInterval: must be a duration such as 500, '500ms', '30s', '15m', '1h' or '14d', got the string "1000" (values from process.env or ConfigService are strings: convert it, Number(config.get('…')) or write its unit, '1000ms').`,
+    );
+    expect(() =>
+      resolveOptions({
+        defaults: { retry: { maxAttempts: '3' as unknown as number } },
+      }),
+    ).toThrow(
+      /^Invalid option defaults\.retry\.maxAttempts: must be an integer from 1 to 1000000, got the string "3" \(/,
+    );
+  });
+
   describe('limits: the extremes accepted, and one past them refused', () => {
     const YEARS_100 = MAX_STORED_DURATION_MS;
     // [path, options at the smallest accepted, at the largest, one below, one above]

@@ -2,7 +2,7 @@
 // in one pass (the @nestjs/schedule habit: defaults applied once), one small
 // function per option.
 import { hostname } from 'node:os';
-import { describeValue } from '../errors/describe-value';
+import { describeNumberValue, describeValue } from '../errors/describe-value';
 import { parseDuration } from '../common/duration';
 import { nameProblem } from '../common/limits';
 import { DEFAULT_RETRY_POLICY, mergeRetryPolicy } from '../common/retry-policy';
@@ -317,7 +317,7 @@ function prefetchCount(value: unknown): number {
   if (typeof value !== 'number') {
     throw new InvalidOptionsError(
       'runtime.prefetch',
-      `must be 'auto' or an integer from 0 to ${MAX_PREFETCH}, got ${describeValue(value)}`,
+      `must be 'auto' or an integer from 0 to ${MAX_PREFETCH}, got ${describeNumberValue(value)}`,
     );
   }
   return boundedInteger(value, 'runtime.prefetch', 0, 0, MAX_PREFETCH);
@@ -341,7 +341,7 @@ function boundedInteger(
   ) {
     throw new InvalidOptionsError(
       path,
-      `must be an integer from ${min} to ${max}, got ${describeValue(value)}`,
+      `must be an integer from ${min} to ${max}, got ${describeNumberValue(value)}`,
     );
   }
   return value;

@@ -101,7 +101,11 @@ export interface UnderwayModuleOptions {
    * DataSource registered by `TypeOrmModule.forRoot()` (see `dataSourceName`).
    */
   dataSource?: DataSource | DataSourceOptions;
-  /** The name of the app's DataSource, when it is not the default one. */
+  /**
+   * The name of the app's DataSource, when it is not the default one: the
+   * `name` given to `TypeOrmModule.forRoot({ name })`, which
+   * `@InjectDataSource(name)` injects too.
+   */
   dataSourceName?: string;
   /** The PostgreSQL schema holding Underway's tables. @default 'underway' */
   schema?: string;
@@ -123,4 +127,26 @@ export interface UnderwayModuleOptions {
   reconnectBackoff?: { initial?: Duration; max?: Duration };
   /** Timeouts of the library's own connections; see `ConnectionOptions`. */
   connections?: ConnectionOptions;
+}
+
+/**
+ * A class that makes the module's options, for
+ * `UnderwayModule.forRootAsync({ useClass })` (or `useExisting`), after the
+ * Nest convention (`TypeOrmOptionsFactory`):
+ *
+ * ```ts
+ * @Injectable()
+ * export class UnderwayConfig implements UnderwayOptionsFactory {
+ *   constructor(private readonly config: ConfigService) {}
+ *   createUnderwayOptions(): UnderwayModuleOptions {
+ *     return { runtime: { concurrency: Number(this.config.get('WORKER_CONCURRENCY') ?? 10) } };
+ *   }
+ * }
+ * ```
+ *
+ * @publicApi
+ */
+export interface UnderwayOptionsFactory {
+  createUnderwayOptions():
+    UnderwayModuleOptions | Promise<UnderwayModuleOptions>;
 }
