@@ -17,8 +17,8 @@ export interface WorkflowOptions {
    * it for life: an instance runs only the versions it registers. Register
    * several classes with one `name` and different versions to keep old runs
    * on the code that started them while new runs take the highest. Bump it
-   * when a change would not suit runs already in flight (README "Deploying
-   * changes"). A positive integer. @default 1
+   * when a change would not suit runs already in flight (docs/deploying.md,
+   * "Changing workflows"). A positive integer. @default 1
    */
   version?: number;
   /** Retry policy of every step, over the module `defaults`. */
