@@ -292,7 +292,7 @@ describe('underway (the CLI)', () => {
     });
     const human = await inProcess(['run', declined.id], env);
     expect(human.stdout).toMatch(
-      /^Run:\s+[0-9a-f-]{36}\nWorkflow:\s+cli-order\nState:\s+failed\nStep:\s+0\n/,
+      /^Run:\s+[0-9a-f-]{36}\nWorkflow:\s+cli-order\nState:\s+failed\nStep:\s+0 \(charge\)\n/,
     );
     expect(human.stdout).toContain('[declined] Card declined');
     expect(human.stdout).toMatch(/^Input:\s+\{"n":1\}$/m);

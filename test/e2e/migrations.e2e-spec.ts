@@ -49,6 +49,7 @@ describe('schema migrations', () => {
       { version: 3 },
       { version: 4 },
       { version: 5 },
+      { version: 6 },
     ]);
     await expect(
       (await apps[1]!.client.enqueue(NoopWorkflow)).result({ timeout: 5_000 }),
@@ -74,6 +75,7 @@ describe('schema migrations', () => {
       { version: 3 },
       { version: 4 },
       { version: 5 },
+      { version: 6 },
     ]);
     expect((await upgraded.client.getRun(run.id))?.state).toBe('succeeded');
     await expect(upgraded.client.listSchedules()).resolves.toEqual([]);
@@ -99,6 +101,7 @@ describe('schema migrations', () => {
       { version: 3 },
       { version: 4 },
       { version: 5 },
+      { version: 6 },
     ]);
     // Enqueued under version 2, run under the latest version.
     await expect(
@@ -120,7 +123,7 @@ describe('schema migrations', () => {
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SchemaVersionError);
     expect((error as Error).message).toBe(
-      `Schema "${first.schema}" is at version 99, newer than this library understands (5). Upgrade @underway/nestjs on this instance.`,
+      `Schema "${first.schema}" is at version 99, newer than this library understands (6). Upgrade @underway/nestjs on this instance.`,
     );
     await waitFor(
       async () => (await libraryConnections('from-the-past')) === 0,
@@ -141,7 +144,7 @@ describe('schema migrations', () => {
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SchemaVersionError);
     expect((error as Error).message).toMatch(
-      /is at version 0, this library needs 5\. Apply underwayMigrations/,
+      /is at version 0, this library needs 6\. Apply underwayMigrations/,
     );
     await waitFor(async () => (await libraryConnections('unmigrated')) === 0, {
       timeoutMs: 2_000,
@@ -166,6 +169,7 @@ describe('schema migrations', () => {
         `UnderwayActivities_${schema}_1700000000002`,
         `UnderwayTraceContext_${schema}_1700000000003`,
         `UnderwayWakeGate_${schema}_1700000000004`,
+        `UnderwayVersions_${schema}_1700000000005`,
       ]);
     } finally {
       await dataSource.query(
@@ -190,6 +194,7 @@ describe('schema migrations', () => {
       'UnderwayActivities1700000000002',
       'UnderwayTraceContext1700000000003',
       'UnderwayWakeGate1700000000004',
+      'UnderwayVersions1700000000005',
     ]);
     expect(() => underwayMigrationsFor('Bad-Name')).toThrow(
       /Invalid option schema/,

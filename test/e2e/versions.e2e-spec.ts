@@ -446,6 +446,17 @@ describe('versions: a deploy never runs the wrong code', () => {
         attempt: 0,
       });
     }
+    // Due for over a second, unclaimed: the housekeeping says why.
+    await waitFor(
+      () =>
+        app.logs.entries.some((e) =>
+          e.message.startsWith(
+            '3 run(s) of workflow "pipeline" version 1 are due, but this instance runs only version 2 of it. ' +
+              'A run keeps its version for life',
+          ),
+        ),
+      { timeoutMs: 15_000, message: 'the warning about version 1' },
+    );
     // Version 1's code comes back: its runs finish there.
     const v1 = await boot([PipelineV1]);
     await Promise.all(parked.map((run) => v1.client.result(run.id)));

@@ -413,7 +413,7 @@ export interface FencedOutcome extends Claim {
 
 /** A worker's warning that its outcome was discarded (fenced). */
 const DISCARDED =
-  /^Run (\S+) \S+ step (\d+) attempt (\d+): outcome discarded, this worker no longer holds the run/;
+  /^Run (\S+) \S+ step (\d+)(?: \(.*\))? attempt (\d+): outcome discarded, this worker no longer holds the run/;
 
 export function parseFencedOutcome(
   instance: string,

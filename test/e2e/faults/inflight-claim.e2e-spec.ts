@@ -99,7 +99,7 @@ describe('a claim in flight while its worker is paused', () => {
     // claim's lease: the claim may be another's (it is), so it must not be
     // started. Either way the worker logs a warning about it.
     await paused.waitForLog(
-      new RegExp(`Run ${run.id} fault-tx step write attempt 1: `),
+      new RegExp(`Run ${run.id} fault-tx step 0 \\(write\\) attempt 1: `),
       { level: 'warn', timeoutMs: 15_000 },
     );
     await waitFor(

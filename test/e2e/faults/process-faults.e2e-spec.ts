@@ -137,7 +137,7 @@ describe('process faults', () => {
 
     paused.kill('SIGCONT');
     const warning = await paused.waitForLog(
-      `Run ${run.id} fault-chain step first attempt 1: outcome discarded, this worker no longer holds the run`,
+      `Run ${run.id} fault-chain step 0 (first) attempt 1: outcome discarded, this worker no longer holds the run`,
       { level: 'warn' },
     );
     await paused.waitForEvent((e) =>

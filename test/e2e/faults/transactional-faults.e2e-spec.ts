@@ -156,7 +156,7 @@ describe('transactional step faults', () => {
 
     paused.kill('SIGCONT');
     const warning = await paused.waitForLog(
-      `Run ${run.id} fault-tx step write attempt 1: outcome discarded, this worker no longer holds the run`,
+      `Run ${run.id} fault-tx step 0 (write) attempt 1: outcome discarded, this worker no longer holds the run`,
       { level: 'warn' },
     );
     await paused.waitForEvent((e) =>

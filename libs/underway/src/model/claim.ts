@@ -210,6 +210,6 @@ export function leaseKey(claim: { id: string; fence: string }): string {
 /** A claim, for log lines: `Run <id> <workflow> step 1` or `… activity <name> (call 0 of step 1)`. */
 export function taskLabel(claimed: Claim): string {
   return claimed.kind === 'step'
-    ? `Run ${claimed.id} ${claimed.workflowName} step ${claimed.stepName}`
+    ? `Run ${claimed.id} ${claimed.workflowName} step ${claimed.stepIndex} (${claimed.stepName})`
     : `Run ${claimed.runId} ${claimed.workflowName} activity ${claimed.name} (${claimed.callKind} ${claimed.callIndex} of step ${claimed.stepIndex})`;
 }

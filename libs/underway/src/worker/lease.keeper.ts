@@ -289,6 +289,6 @@ export class LeaseKeeper {
 /** A claim, for log lines. */
 function taskLabel(run: Claim): string {
   return run.kind === 'step'
-    ? `Run ${run.id} ${run.workflowName} step ${run.stepName}`
+    ? `Run ${run.id} ${run.workflowName} step ${run.stepIndex} (${run.stepName})`
     : `Run ${run.runId} ${run.workflowName} activity ${run.name} (step ${run.stepIndex}, call ${run.callIndex})`;
 }

@@ -204,6 +204,6 @@ function leaseExpiredError(row: ExpiredTaskRow): ErrorRecord {
 
 function label(row: ExpiredTaskRow): string {
   return row.kind === 'step'
-    ? `Run ${row.run_id} ${row.workflow_name} step ${row.step_name ?? row.step_index}`
+    ? `Run ${row.run_id} ${row.workflow_name} step ${row.step_index}${row.step_name === null ? '' : ` (${row.step_name})`}`
     : `Run ${row.run_id} ${row.workflow_name} activity ${row.name} (call ${row.call_index} of step ${row.step_index})`;
 }

@@ -96,13 +96,25 @@ export class MaintenanceLoop {
       dueRunsOfOtherWorkflows(
         this.schema,
         this.workflows,
+        this.versions.scope.workflowKeys,
         this.unclaimedAfterMs,
       ),
     );
     for (const row of others.rows) {
+      if (row.workflow_version === null) {
+        this.logger.warn(
+          `${row.runs} run(s) of workflow "${row.workflow_name}" are due, but this instance does not run it ` +
+            `(it runs: ${this.workflows.join(', ')}). Register the workflow in an instance whose runtime runs it.`,
+        );
+        continue;
+      }
+      const here = this.versions.registered
+        .filter((r) => r.name === row.workflow_name)
+        .map((r) => r.version);
       this.logger.warn(
-        `${row.runs} run(s) of workflow "${row.workflow_name}" are due, but this instance does not run it ` +
-          `(it runs: ${this.workflows.join(', ')}). Register the workflow in an instance whose runtime runs it.`,
+        `${row.runs} run(s) of workflow "${row.workflow_name}" version ${row.workflow_version} are due, but this instance ` +
+          `runs only version ${here.join(', ')} of it. A run keeps its version for life: keep a class of version ` +
+          `${row.workflow_version} registered in some instance until none is in flight (npx underway versions).`,
       );
     }
   }

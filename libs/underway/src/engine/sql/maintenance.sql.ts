@@ -42,25 +42,32 @@ export function pruneExpiredRuns(schema: Schema, limit: number): SqlQuery {
 
 export interface UnclaimableRow {
   workflow_name: string;
+  /** `null`: no version of the workflow is run here. */
+  workflow_version: number | null;
   runs: number;
 }
 
 /**
- * Workflows with runs due for longer than `dueForMs` that no instance here can
- * run: they are not claimed by this instance, and someone should know.
+ * Workflows, and versions of the workflows run here, with runs due for
+ * longer than `dueForMs` that this instance does not run: they are not
+ * claimed by this instance, and someone should know.
  */
 export function dueRunsOfOtherWorkflows(
   schema: Schema,
   registered: readonly string[],
+  registeredKeys: readonly string[],
   dueForMs: number,
 ): SqlQuery {
   return sql`
-    select workflow_name, count(*)::int as runs
+    select workflow_name,
+      case when workflow_name = any(${registered}::text[]) then workflow_version end
+        as workflow_version,
+      count(*)::int as runs
     from ${ident(schema)}.workflow_run
     where state in ('pending', 'waiting')
       and run_at <= now() - ${dueForMs}::bigint * interval '1 millisecond'
-      and workflow_name <> all(${registered}::text[])
-    group by workflow_name
+      and (workflow_version::text || ':' || workflow_name) <> all(${registeredKeys}::text[])
+    group by 1, 2
     order by runs desc
     limit 20`;
 }
