@@ -1,3 +1,6 @@
+// Over 300 lines on purpose: the one writer of run and call state, one method
+// per kind of change (inserts, commits, cancel, retry, redrive, retention,
+// naming runs, unknown steps), each with its announcement.
 import type { SqlExecutor } from '../database/sql-executor';
 import type { Schema } from '../database/sql';
 import { InterceptorChain } from '../events/interceptor-chain';
