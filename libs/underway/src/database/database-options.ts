@@ -5,6 +5,13 @@ export interface ResolvedConnectionOptions {
   readonly statementTimeoutMs: number;
   /** `undefined`: the DataSource's `connectTimeoutMS`, else 10 s. */
   readonly connectTimeoutMs: number | undefined;
+  /**
+   * `false`: through a transaction pooler. Statements go unnamed, and no
+   * startup parameter (`options`) is sent, which poolers refuse.
+   */
+  readonly preparedStatements: boolean;
+  /** A direct connection for `LISTEN`, when the others go through a pooler. */
+  readonly listenUrl: string | undefined;
 }
 
 /**

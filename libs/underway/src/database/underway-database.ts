@@ -107,9 +107,23 @@ export class UnderwayDatabase implements OnApplicationShutdown {
     return this.closing.signal;
   }
 
-  /** A new, unconnected client for `LISTEN`; the caller owns it. */
+  /**
+   * A new, unconnected client for `LISTEN` (on `connections.listenUrl` when
+   * set: a pooler does not deliver notifications); the caller owns it.
+   */
   createClient(role: ConnectionRole): Client {
-    return new Client(this.roleConfig(role, true));
+    const config = this.roleConfig(role, true);
+    const { listenUrl } = this.options.connections;
+    if (listenUrl === undefined) {
+      return new Client(config);
+    }
+    const direct = connectionConfigFrom({ type: 'postgres', url: listenUrl });
+    return new Client({
+      ...config,
+      ...direct,
+      options:
+        `${direct.options ?? ''} -c search_path=pg_catalog ${serverSettings(this.bounds(role))}`.trim(),
+    });
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -144,6 +158,11 @@ export class UnderwayDatabase implements OnApplicationShutdown {
       ...this.roleConfig(role, bounded),
       max,
       idleTimeoutMillis: 30_000,
+      // Through a transaction pooler: no named statement outlives its
+      // transaction's server connection, so none is named.
+      ...(this.options.connections.preparedStatements
+        ? {}
+        : { Client: UnnamedStatementClient }),
     });
     pool.on('error', (err) => {
       // An idle client lost its connection (server restart, terminated backend):
@@ -174,15 +193,22 @@ export class UnderwayDatabase implements OnApplicationShutdown {
     const connectTimeout =
       this.options.connections.connectTimeoutMs ??
       config.connectionTimeoutMillis;
+    const pooled = !this.options.connections.preparedStatements;
     const base: PoolConfig = {
       ...config,
       connectionTimeoutMillis: connectTimeout,
       application_name: applicationName(this.options.instanceName, role),
+      // A pooler refuses startup parameters (`options`).
+      ...(pooled ? { options: undefined } : {}),
     };
     if (!bounded) {
       return base;
     }
     const bounds = this.bounds(role);
+    if (pooled) {
+      // The client-side bound only (the server's come from the role).
+      return { ...base, query_timeout: bounds.clientMs };
+    }
     return {
       ...base,
       options:
@@ -326,4 +352,26 @@ function planSettings(role: ConnectionRole): string {
   return role === 'claim'
     ? ' -c plan_cache_mode=force_generic_plan -c jit=off'
     : '';
+}
+
+/**
+ * A `pg` client that sends every statement unnamed: `connections.
+ * preparedStatements: false`, for a transaction pooler, where a statement
+ * prepared on one server connection is missing (or already there) on the next.
+ */
+class UnnamedStatementClient extends Client {
+  override query(...args: unknown[]): never {
+    const [first] = args;
+    if (
+      typeof first === 'object' &&
+      first !== null &&
+      'name' in first &&
+      (first as { name?: unknown }).name !== undefined
+    ) {
+      const { name: _name, ...unnamed } = first as Record<string, unknown>;
+      void _name;
+      args[0] = unnamed;
+    }
+    return (super.query as (...a: unknown[]) => never)(...args);
+  }
 }

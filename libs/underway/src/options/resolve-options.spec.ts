@@ -57,6 +57,8 @@ describe('resolveOptions', () => {
         connections: {
           statementTimeoutMs: 10_000,
           connectTimeoutMs: undefined,
+          preparedStatements: true,
+          listenUrl: undefined,
         },
         defaults: {
           retry: {
@@ -475,7 +477,12 @@ describe('resolveOptions', () => {
         resolveOptions({
           connections: { statementTimeout: '2s', connectTimeout: 500 },
         }).connections,
-      ).toEqual({ statementTimeoutMs: 2_000, connectTimeoutMs: 500 });
+      ).toEqual({
+        statementTimeoutMs: 2_000,
+        connectTimeoutMs: 500,
+        preparedStatements: true,
+        listenUrl: undefined,
+      });
     });
 
     it('accepts the bounds of each: 100ms to 1h, and 100ms to 10m', () => {
@@ -483,15 +490,38 @@ describe('resolveOptions', () => {
         resolveOptions({
           connections: { statementTimeout: 100, connectTimeout: 100 },
         }).connections,
-      ).toEqual({ statementTimeoutMs: 100, connectTimeoutMs: 100 });
+      ).toMatchObject({ statementTimeoutMs: 100, connectTimeoutMs: 100 });
       expect(
         resolveOptions({
           connections: { statementTimeout: '1h', connectTimeout: '10m' },
         }).connections,
-      ).toEqual({ statementTimeoutMs: 3_600_000, connectTimeoutMs: 600_000 });
+      ).toMatchObject({
+        statementTimeoutMs: 3_600_000,
+        connectTimeoutMs: 600_000,
+      });
+    });
+
+    it('takes preparedStatements: false and a listenUrl, for a transaction pooler', () => {
+      expect(
+        resolveOptions({
+          connections: {
+            preparedStatements: false,
+            listenUrl: 'postgres://app@db.internal:5432/app',
+          },
+        }).connections,
+      ).toEqual({
+        statementTimeoutMs: 10_000,
+        connectTimeoutMs: undefined,
+        preparedStatements: false,
+        listenUrl: 'postgres://app@db.internal:5432/app',
+      });
     });
 
     it.each<[string, unknown]>([
+      ['connections.preparedStatements', { preparedStatements: 'no' }],
+      ['connections.listenUrl', { listenUrl: 'db.internal:5432' }],
+      ['connections.listenUrl', { listenUrl: 'http://db.internal' }],
+      ['connections.listenUrl', { listenUrl: 42 }],
       ['connections', 'fast'],
       ['connections.statementTimeout', { statementTimeout: 99 }],
       ['connections.statementTimeout', { statementTimeout: '2h' }],

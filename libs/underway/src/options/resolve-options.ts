@@ -204,6 +204,29 @@ function resolveRuntime(
   });
 }
 
+/** `connections.listenUrl`: a `postgres://` URL. */
+function checkListenUrl(value: unknown): string | undefined {
+  if (value === undefined) {
+    return undefined;
+  }
+  let url: URL | undefined;
+  try {
+    url = typeof value === 'string' ? new URL(value) : undefined;
+  } catch {
+    url = undefined;
+  }
+  if (
+    url === undefined ||
+    (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')
+  ) {
+    throw new InvalidOptionsError(
+      'connections.listenUrl',
+      `must be a postgres:// connection URL, got ${typeof value === 'string' ? 'a string that is not one' : describeValue(value)}`,
+    );
+  }
+  return value as string;
+}
+
 const MAX_STATEMENT_TIMEOUT_MS = 3_600_000;
 const MAX_CONNECT_TIMEOUT_MS = 600_000;
 
@@ -214,15 +237,33 @@ function resolveConnections(
     return Object.freeze({
       statementTimeoutMs: 10_000,
       connectTimeoutMs: undefined,
+      preparedStatements: true,
+      listenUrl: undefined,
     });
   }
   assertObject(value, 'connections');
   rejectUnknownKeys(
     value,
-    new Set(['statementTimeout', 'connectTimeout']),
+    new Set([
+      'statementTimeout',
+      'connectTimeout',
+      'preparedStatements',
+      'listenUrl',
+    ]),
     'connections.',
   );
+  if (
+    value.preparedStatements !== undefined &&
+    typeof value.preparedStatements !== 'boolean'
+  ) {
+    throw new InvalidOptionsError(
+      'connections.preparedStatements',
+      `must be true or false, got ${describeValue(value.preparedStatements)}`,
+    );
+  }
   return Object.freeze({
+    preparedStatements: value.preparedStatements ?? true,
+    listenUrl: checkListenUrl(value.listenUrl),
     statementTimeoutMs: boundedDuration(
       value.statementTimeout,
       'connections.statementTimeout',

@@ -88,6 +88,24 @@ export interface ConnectionOptions {
    * @default the DataSource's `connectTimeoutMS`, else '10s'
    */
   connectTimeout?: Duration;
+  /**
+   * `false` for a transaction pooler without prepared-statement support
+   * (PgBouncer before 1.21 in `pool_mode = transaction`, and most managed
+   * poolers): every statement is sent unnamed (parsed and planned each time),
+   * and the library's connections send no startup parameter (`options`),
+   * which poolers refuse: their `statement_timeout` and `search_path` then
+   * come from the role's settings, and the client-side bound
+   * (`statementTimeout` × 1.5) still drops a connection that stops answering.
+   * Pair it with `listenUrl`. @default true
+   */
+  preparedStatements?: boolean;
+  /**
+   * A direct connection URL (`postgres://…`, not through the pooler) for the
+   * one connection each worker keeps for `LISTEN`: a transaction pooler does
+   * not deliver notifications. Without it, such a worker is woken by its
+   * `pollInterval` only. @default the DataSource's connection
+   */
+  listenUrl?: string;
 }
 
 /**
