@@ -18,7 +18,8 @@ import { waitFor } from '../support/wait-for';
  * every path works (enqueue, enqueue in the app's transaction, claims and
  * commits, activity calls, a transactional step, a schedule), and with
  * `listenUrl` (a direct connection for `LISTEN`) a worker is woken at once;
- * without it, by its poll.
+ * without it, by its poll. In `pool_mode = session`, the same option, and
+ * `LISTEN` works through the pooler.
  */
 const available = pgbouncerPath() !== undefined;
 if (!available && process.env.UNDERWAY_REQUIRE_PGBOUNCER) {
@@ -173,5 +174,57 @@ describeWithPgbouncer('through PgBouncer in transaction mode', () => {
       Array.from({ length: 10 }, (_, n) => ({ price: n * 10 })),
     );
     await app.close();
+  });
+});
+
+describeWithPgbouncer('through PgBouncer in session mode', () => {
+  let bouncer: Pgbouncer;
+
+  beforeAll(async () => {
+    bouncer = await startPgbouncer(databaseUrl(), 'session');
+    await query(`create table if not exists pooled_booking (
+      run_id uuid primary key, n int not null, price int not null)`);
+  });
+
+  afterAll(async () => {
+    await query('drop table if exists pooled_booking');
+    await bouncer?.stop();
+  });
+
+  it('runs everything with preparedStatements: false, LISTEN included: a session keeps its server connection', async () => {
+    const dataSource = new DataSource({
+      type: 'postgres',
+      url: bouncer.url,
+      extra: { max: 5 },
+    });
+    await dataSource.initialize();
+    try {
+      const app = await createTestApp({
+        workflows: [PooledWorkflow],
+        underway: {
+          dataSource,
+          connections: { preparedStatements: false },
+          runtime: { concurrency: 4, pollInterval: 20_000 },
+        },
+      });
+      const runs = await Promise.all(
+        Array.from({ length: 20 }, (_, n) =>
+          app.client.enqueue(PooledWorkflow, { n }),
+        ),
+      );
+      await expect(
+        Promise.all(runs.map((run) => run.result({ timeout: 60_000 }))),
+      ).resolves.toEqual(
+        Array.from({ length: 20 }, (_, n) => ({ price: n * 10 })),
+      );
+      // Idle, its poll 20 s away: woken through the pooler's session.
+      const woken = await app.client.enqueue(PooledWorkflow, { n: 7 });
+      await expect(woken.result({ timeout: 10_000 })).resolves.toEqual({
+        price: 70,
+      });
+      await app.close();
+    } finally {
+      await dataSource.destroy();
+    }
   });
 });
