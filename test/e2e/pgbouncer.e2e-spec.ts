@@ -31,6 +31,9 @@ interface Order {
   n: number;
 }
 
+/** How long the transactional step holds its transaction open (the crash test). */
+let slowMs = 0;
+
 @Workflow({ name: 'pooled' })
 class PooledWorkflow {
   @Activity()
@@ -49,6 +52,9 @@ class PooledWorkflow {
     order: Order & { price: number },
     ctx: StepContext<PooledWorkflow>,
   ) {
+    if (slowMs > 0) {
+      await new Promise((resolve) => setTimeout(resolve, slowMs));
+    }
     await ctx.manager!.query(
       `insert into pooled_booking (run_id, n, price) values ($1, $2, $3)`,
       [ctx.runId, order.n, order.price],
@@ -153,6 +159,54 @@ describeWithPgbouncer('through PgBouncer in transaction mode', () => {
     );
     await app.close();
   });
+
+  it('survives the pooler crashing mid-flight: every run finishes, every transactional write commits once', async () => {
+    const app = await createTestApp({
+      workflows: [PooledWorkflow],
+      underway: {
+        dataSource,
+        connections: { preparedStatements: false, listenUrl: databaseUrl() },
+        runtime: { concurrency: 4, pollInterval: 200 },
+        reconnectBackoff: { initial: 50, max: 500 },
+        // A lease lost with its connection is taken back in seconds.
+        defaults: { heartbeat: '2s', retry: { initialInterval: 50 } },
+      },
+    });
+    slowMs = 30;
+    const started = Date.now();
+    try {
+      const runs = await app.client.enqueueMany(
+        PooledWorkflow,
+        Array.from({ length: 30 }, (_, n) => ({ n })),
+      );
+      await waitFor(
+        async () => {
+          const [row] = await query<{ n: number }>(
+            'select count(*)::int as n from pooled_booking',
+          );
+          return row!.n >= 5;
+        },
+        { timeoutMs: 30_000, message: 'some runs booked' },
+      );
+      // Every connection through the pooler drops, mid-statement or not.
+      await bouncer.crash();
+      await expect(
+        Promise.all(runs.map((run) => run.result({ timeout: 90_000 }))),
+      ).resolves.toEqual(
+        Array.from({ length: 30 }, (_, n) => ({ price: n * 10 })),
+      );
+      const [booked] = await query<{ n: number; runs: number }>(
+        'select count(*)::int as n, count(distinct run_id)::int as runs from pooled_booking',
+      );
+      expect(booked).toEqual({ n: 30, runs: 30 });
+      console.log(
+        `PgBouncer crash: 30 runs finished in ${Date.now() - started} ms`,
+      );
+    } finally {
+      slowMs = 0;
+      await app.close();
+    }
+  }, 120_000);
 
   it('without listenUrl, a worker is woken by its poll: everything still finishes', async () => {
     const app = await createTestApp({

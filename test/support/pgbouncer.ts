@@ -21,6 +21,11 @@ export function pgbouncerPath(): string | undefined {
 export interface Pgbouncer {
   /** `postgres://…` through the pooler, to the database of `databaseUrl`. */
   readonly url: string;
+  /**
+   * Kills the pooler at once (SIGKILL: every client and server connection
+   * drops mid-statement), then starts it again on the same port.
+   */
+  crash(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -70,36 +75,48 @@ export async function startPgbouncer(
     ].join('\n'),
   );
   chmodSync(join(dir, 'pgbouncer.ini'), 0o644);
-  const child: ChildProcess = spawn(binary, [join(dir, 'pgbouncer.ini')], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const url = `postgres://${encodeURIComponent(user)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
-  await waitFor(
-    async () => {
-      if (child.exitCode !== null) {
-        throw new Error(`pgbouncer exited (${child.exitCode}): ${stderr}`);
-      }
-      const client = new Client({ connectionString: url });
-      try {
-        await client.connect();
-        await client.query('select 1');
-        return true;
-      } finally {
-        await client.end().catch(() => undefined);
-      }
-    },
-    { timeoutMs: 15_000, message: `pgbouncer listening on ${port}` },
-  );
+  let child: ChildProcess;
+  const start = async (): Promise<void> => {
+    child = spawn(binary, [join(dir, 'pgbouncer.ini')], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) {
+          throw new Error(`pgbouncer exited (${child.exitCode}): ${stderr}`);
+        }
+        const client = new Client({ connectionString: url });
+        client.on('error', () => undefined);
+        try {
+          await client.connect();
+          await client.query('select 1');
+          return true;
+        } finally {
+          await client.end().catch(() => undefined);
+        }
+      },
+      { timeoutMs: 15_000, message: `pgbouncer listening on ${port}` },
+    );
+  };
+  const kill = async (signal: NodeJS.Signals): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill(signal);
+      await exited;
+    }
+  };
+  await start();
   return {
     url,
+    async crash() {
+      await kill('SIGKILL');
+      await start();
+    },
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGINT');
-        await exited;
-      }
+      await kill('SIGINT');
       rmSync(dir, { recursive: true, force: true });
     },
   };
