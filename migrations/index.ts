@@ -5,6 +5,7 @@ import { UnderwayActivities } from './1700000000002-UnderwayActivities';
 import { UnderwayTraceContext } from './1700000000003-UnderwayTraceContext';
 import { UnderwayWakeGate } from './1700000000004-UnderwayWakeGate';
 import { UnderwayVersions } from './1700000000005-UnderwayVersions';
+import { UnderwaySignals } from './1700000000006-UnderwaySignals';
 import {
   migrationClass,
   UnderwayMigrationClass,
@@ -19,6 +20,7 @@ export const MIGRATION_DEFINITIONS: readonly UnderwayMigrationDefinition[] = [
   UnderwayTraceContext,
   UnderwayWakeGate,
   UnderwayVersions,
+  UnderwaySignals,
 ];
 
 /** The schema version this code needs and understands. */

@@ -50,6 +50,7 @@ describe('schema migrations', () => {
       { version: 4 },
       { version: 5 },
       { version: 6 },
+      { version: 7 },
     ]);
     await expect(
       (await apps[1]!.client.enqueue(NoopWorkflow)).result({ timeout: 5_000 }),
@@ -76,6 +77,7 @@ describe('schema migrations', () => {
       { version: 4 },
       { version: 5 },
       { version: 6 },
+      { version: 7 },
     ]);
     expect((await upgraded.client.getRun(run.id))?.state).toBe('succeeded');
     await expect(upgraded.client.listSchedules()).resolves.toEqual([]);
@@ -102,6 +104,7 @@ describe('schema migrations', () => {
       { version: 4 },
       { version: 5 },
       { version: 6 },
+      { version: 7 },
     ]);
     // Enqueued under version 2, run under the latest version.
     await expect(
@@ -123,7 +126,7 @@ describe('schema migrations', () => {
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SchemaVersionError);
     expect((error as Error).message).toBe(
-      `Schema "${first.schema}" is at version 99, newer than this library understands (6). Upgrade @underway/nestjs on this instance.`,
+      `Schema "${first.schema}" is at version 99, newer than this library understands (7). Upgrade @underway/nestjs on this instance.`,
     );
     await waitFor(
       async () => (await libraryConnections('from-the-past')) === 0,
@@ -144,7 +147,7 @@ describe('schema migrations', () => {
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SchemaVersionError);
     expect((error as Error).message).toMatch(
-      /is at version 0, this library needs 6\. Apply underwayMigrations/,
+      /is at version 0, this library needs 7\. Apply underwayMigrations/,
     );
     await waitFor(async () => (await libraryConnections('unmigrated')) === 0, {
       timeoutMs: 2_000,
@@ -170,6 +173,7 @@ describe('schema migrations', () => {
         `UnderwayTraceContext_${schema}_1700000000003`,
         `UnderwayWakeGate_${schema}_1700000000004`,
         `UnderwayVersions_${schema}_1700000000005`,
+        `UnderwaySignals_${schema}_1700000000006`,
       ]);
     } finally {
       await dataSource.query(
@@ -195,6 +199,7 @@ describe('schema migrations', () => {
       'UnderwayTraceContext1700000000003',
       'UnderwayWakeGate1700000000004',
       'UnderwayVersions1700000000005',
+      'UnderwaySignals1700000000006',
     ]);
     expect(() => underwayMigrationsFor('Bad-Name')).toThrow(
       /Invalid option schema/,

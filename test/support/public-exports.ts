@@ -20,6 +20,7 @@ export const PUBLIC_EXPORTS: readonly string[] = [
   'Step',
   'Activity',
   'WorkflowIO',
+  'defineSignal',
   // Client
   'WorkflowClient',
   'WorkflowRun',
@@ -48,6 +49,7 @@ export const PUBLIC_EXPORTS: readonly string[] = [
   'WorkflowRunFailedError',
   'ResultTimeoutError',
   'RunNotFoundError',
+  'RunFinishedError',
   'RunNotRetryableError',
   'StepTimeoutError',
   'StepAbortedError',

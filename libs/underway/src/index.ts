@@ -30,6 +30,11 @@ export { Workflow } from './decorators/workflow.decorator';
 export { Step } from './decorators/step.decorator';
 export { Activity } from './decorators/activity.decorator';
 export { WorkflowIO } from './decorators/workflow-io';
+export { defineSignal } from './decorators/define-signal';
+export type {
+  SignalDefinition,
+  SignalPayload,
+} from './decorators/define-signal';
 export type { WorkflowInput, WorkflowOutput } from './decorators/workflow-io';
 export type {
   WorkflowOptions,
@@ -46,7 +51,11 @@ export type {
   CancelOptions,
   RetryOptions,
   ResultOptions,
+  SignalOptions,
+  SignalWithStartOptions,
 } from './client/enqueue-options.interface';
+export type { SignalTarget, SignalArgs } from './client/workflow.client';
+export type { SignalResult } from './client/run-signals';
 export type { DeadLetterOptions } from './client/dead-letter.interface';
 export type {
   ScheduleInfo,
@@ -60,6 +69,8 @@ export type {
   ActivityCallDetails,
   ActivityAttemptDetails,
   DeadLetterEntry,
+  WaitDetails,
+  SignalDetails,
 } from './model/run-details';
 export type { RecordedError } from './model/recorded-error';
 
@@ -76,6 +87,7 @@ export type {
   ActivityArgs,
   ActivityResult,
 } from './execution/step-context';
+export type { WaitOptions, AnySignal } from './execution/step-waits';
 
 // Activities
 export {
@@ -128,6 +140,7 @@ export {
   WorkflowRunFailedError,
   ResultTimeoutError,
   RunNotFoundError,
+  RunFinishedError,
   RunNotRetryableError,
   StepTimeoutError,
   StepAbortedError,

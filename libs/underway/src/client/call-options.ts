@@ -13,7 +13,11 @@ import {
 } from '../common/limits';
 import { isUuid } from '../common/uuid';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
-import { describeOptions, isObject, ownOptions } from './options-object';
+import {
+  describeOptions,
+  isObject,
+  ownOptions,
+} from '../common/options-object';
 
 /*
  * The options of every client call, checked at the call site before anything
@@ -104,6 +108,54 @@ export function checkDeadLetterOptions(
     manager: checkManager(manager),
     runIds: runIds === undefined ? null : checkRunIds(runIds),
     limit: limit === undefined ? DEFAULT_DEAD_LETTER_LIMIT : checkLimit(limit),
+  };
+}
+
+const SIGNAL_KEYS = ['manager', 'idempotencyKey'] as const;
+
+/** The options of `signal()`, checked. @throws InvalidOptionsError */
+export function checkSignalOptions(options: unknown): {
+  manager: EntityManager | undefined;
+  idempotencyKey: string | null;
+} {
+  const { manager, idempotencyKey } = ownOptions(
+    options,
+    SIGNAL_KEYS,
+    'a signal',
+  );
+  return {
+    manager: checkManager(manager),
+    idempotencyKey: checkKey(idempotencyKey, 'idempotencyKey'),
+  };
+}
+
+/**
+ * The options of `signalWithStart()`: an enqueue's, with `idempotencyKey`
+ * required (it finds the run to signal); the signal's own key is
+ * `signalIdempotencyKey`. @throws InvalidOptionsError
+ */
+export function checkSignalWithStartOptions(options: unknown): {
+  enqueue: CheckedEnqueueOptions & { idempotencyKey: string };
+  signalIdempotencyKey: string | null;
+} {
+  const { signalIdempotencyKey, ...rest } = ownOptions(
+    options,
+    [...ENQUEUE_KEYS, 'signalIdempotencyKey'],
+    'a signalWithStart',
+  );
+  const enqueue = enqueueOptions(rest);
+  if (enqueue.idempotencyKey === null) {
+    throw new InvalidOptionsError(
+      'idempotencyKey',
+      'is required: it names the run to start or to signal',
+    );
+  }
+  return {
+    enqueue: { ...enqueue, idempotencyKey: enqueue.idempotencyKey },
+    signalIdempotencyKey: checkKey(
+      signalIdempotencyKey,
+      'signalIdempotencyKey',
+    ),
   };
 }
 

@@ -88,6 +88,10 @@ export class ClientGate {
         return executor.query(query);
       },
       afterCommit: (fn) => executor.afterCommit(fn),
+      atomically: (fn) =>
+        executor.atomically((inner) =>
+          fn(this.refuseOnceClosed(operation, inner)),
+        ),
     };
   }
 }

@@ -75,3 +75,38 @@ export interface ResultOptions {
   /** Give up waiting after this long, 0 to 100 years (the run goes on). @default no limit */
   timeout?: Duration;
 }
+
+/**
+ * Options of `WorkflowClient.signal()`.
+ *
+ * @publicApi
+ */
+export interface SignalOptions {
+  /**
+   * Send inside this transaction (`dataSource.transaction(async (manager) => …)`):
+   * the signal exists, and wakes the run, only if it commits.
+   */
+  manager?: EntityManager;
+  /**
+   * Stores the signal once per run: a resend with the same key (a webhook
+   * retried) stores nothing and resolves with the first one's `signalId`
+   * and `duplicate: true`, consumed or not, for as long as the run is
+   * retained (even once it has finished).
+   */
+  idempotencyKey?: string;
+}
+
+/**
+ * Options of `WorkflowClient.signalWithStart()`: an enqueue's, with its
+ * `idempotencyKey` required (the run to start, or to signal if it exists).
+ *
+ * @publicApi
+ */
+export interface SignalWithStartOptions extends Omit<
+  EnqueueOptions,
+  'idempotencyKey'
+> {
+  idempotencyKey: string;
+  /** The signal's own idempotency key (`SignalOptions.idempotencyKey`). */
+  signalIdempotencyKey?: string;
+}

@@ -49,6 +49,8 @@ import {
   checkResultOptions,
   checkRetryOptions,
   checkScheduleOptions,
+  checkSignalOptions,
+  checkSignalWithStartOptions,
   checkUnscheduleOptions,
 } from './call-options';
 import { ClientGate } from './client-gate';
@@ -58,8 +60,23 @@ import type {
   EnqueueOptions,
   ResultOptions,
   RetryOptions,
+  SignalOptions,
+  SignalWithStartOptions,
 } from './enqueue-options.interface';
+
+/** Where `client.signal()` sends: a run id, or the run enqueued with an idempotency key. @publicApi */
+export type SignalTarget =
+  string | { readonly workflow: WorkflowRef; readonly idempotencyKey: string };
+
+/** `client.signal()`'s payload and options: the payload may be left out when the signal's type admits `undefined` (`void`). */
+export type SignalArgs<P, O> = undefined extends P
+  ? [payload?: P, options?: O]
+  : [payload: P, options?: O];
 import { RunResults } from './run-results';
+import { checkSignal, sendCheckedSignal, SignalResult } from './run-signals';
+import type { SignalDefinition } from '../decorators/define-signal';
+import { ownOptions } from '../common/options-object';
+import { InvalidOptionsError } from '../errors/invalid-options.error';
 import { RunHandleBackend, WorkflowRun } from './workflow-run';
 
 /**
@@ -288,6 +305,144 @@ export class WorkflowClient {
       (executor) => this.admin.retry(executor, runId),
     );
     return new WorkflowRun<TOutput>(runId, workflowName, this.handles);
+  }
+
+  /**
+   * Sends `signal` (made by `defineSignal`) with `payload` to a run: by id,
+   * or `{ workflow, idempotencyKey }` (the run enqueued with that key). The
+   * signal is stored durably and buffered: a step waiting for it
+   * (`ctx.waitFor`) resumes at once, one that waits later gets it then.
+   * Signals of one name are taken in send order, each once. With `manager`
+   * it joins your transaction (READ COMMITTED; under REPEATABLE READ or
+   * SERIALIZABLE it may fail with a serialization error, to retry): rolled
+   * back, nothing was sent. The payload is checked like an input, and
+   * against the signal's type at compile time.
+   *
+   * @returns the run, the signal's id, and whether it was a duplicate (its `idempotencyKey` taken)
+   * @throws RunNotFoundError for an unknown run; RunFinishedError for a finished one (nothing stored);
+   *   InvalidInputError, PayloadTooLargeError, InvalidOptionsError (nothing stored)
+   */
+  async signal<P>(
+    target: SignalTarget,
+    signal: SignalDefinition<P>,
+    ...[payload, options]: SignalArgs<P, SignalOptions>
+  ): Promise<SignalResult> {
+    const operation = 'WorkflowClient.signal()';
+    this.gate.assertOpen(operation);
+    const checked = checkSignalOptions(options);
+    const message = checkSignal(
+      signal,
+      payload,
+      checked.idempotencyKey,
+      this.options.maxInputSizeBytes,
+    );
+    const executor = await this.gate.executor(operation, checked.manager);
+    const runId = await this.targetRunId(executor, target);
+    refuseOwnRunLock(checked.manager, runId, 'client.signal()');
+    return sendCheckedSignal(this.writer, executor, runId, message);
+  }
+
+  /**
+   * Starts a run of `workflow` with `input` unless one with
+   * `options.idempotencyKey` exists, and sends it `signal` either way, in
+   * one transaction (yours with `manager`): the first event of a
+   * conversation can create it without a race.
+   *
+   * @returns the run, whether this call started it, and the signal's id
+   * @throws RunFinishedError when the run with that key has finished (nothing stored);
+   *   the errors of `enqueue` and `signal`
+   */
+  async signalWithStart<
+    P,
+    TOutput = never,
+    W extends WorkflowRef = WorkflowRef,
+  >(
+    workflow: W,
+    input: WorkflowInput<W>,
+    signal: SignalDefinition<P>,
+    payload: P,
+    options: SignalWithStartOptions,
+  ): Promise<{
+    run: WorkflowRun<RunOutput<TOutput, W>>;
+    started: boolean;
+    signalId: string;
+    duplicate: boolean;
+  }> {
+    const operation = 'WorkflowClient.signalWithStart()';
+    this.gate.assertOpen(operation);
+    const definition = this.registry.get(workflow);
+    const checked = checkSignalWithStartOptions(options);
+    const run = newRunOf(definition, this.serialize(input), checked.enqueue);
+    const message = checkSignal(
+      signal,
+      payload,
+      checked.signalIdempotencyKey,
+      this.options.maxInputSizeBytes,
+    );
+    return this.gate.inTransaction(
+      operation,
+      checked.enqueue.manager,
+      async (executor) => {
+        const { id, created } = await this.writer.insertRun(executor, run, {
+          source: 'client',
+        });
+        const sent = await sendCheckedSignal(
+          this.writer,
+          executor,
+          id,
+          message,
+        );
+        return {
+          run: new WorkflowRun(id, definition.name, this.handles),
+          started: created,
+          signalId: sent.signalId,
+          duplicate: sent.duplicate,
+        };
+      },
+    );
+  }
+
+  /** The run a signal goes to. @throws RunNotFoundError, InvalidOptionsError */
+  private async targetRunId(
+    executor: SqlExecutor,
+    target: unknown,
+  ): Promise<string> {
+    if (typeof target === 'string') {
+      return target;
+    }
+    if (typeof target !== 'object' || target === null) {
+      throw new InvalidOptionsError(
+        'target',
+        'must be a run id, or { workflow, idempotencyKey } naming the run enqueued with that key',
+      );
+    }
+    const { workflow, idempotencyKey } = ownOptions(
+      target,
+      ['workflow', 'idempotencyKey'],
+      'a signal target',
+    );
+    const name =
+      typeof workflow === 'string'
+        ? checkWorkflowName(workflow)
+        : this.registry.get(workflow as WorkflowRef).name;
+    const key = checkSignalOptions({ idempotencyKey }).idempotencyKey;
+    if (key === null) {
+      throw new InvalidOptionsError(
+        'target.idempotencyKey',
+        'is required with target.workflow',
+      );
+    }
+    const runId = await new RunRepository(this.options.schema).findIdByKey(
+      executor,
+      name,
+      key,
+    );
+    if (runId === undefined) {
+      throw new RunNotFoundError(
+        `of workflow "${name}" with idempotency key "${key}"`,
+      );
+    }
+    return runId;
   }
 
   /**

@@ -5,7 +5,12 @@ import { MAX_PAYLOAD_DEPTH } from './limits';
 
 /** What a payload is, for error messages: `input`, `output`, `step input`. */
 export type PayloadKind =
-  'input' | 'output' | 'step input' | 'activity arguments' | 'activity result';
+  | 'input'
+  | 'output'
+  | 'step input'
+  | 'activity arguments'
+  | 'activity result'
+  | 'signal payload';
 
 /** A value `JSON.stringify` writes as it is: what the walk below builds. */
 type JsonValue =

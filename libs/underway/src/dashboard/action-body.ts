@@ -1,6 +1,6 @@
 import { BadRequestException } from '@nestjs/common';
 import { isUuid } from '../common/uuid';
-import { describeOptions, isTypo } from '../client/options-object';
+import { describeOptions, isTypo } from '../common/options-object';
 
 /*
  * The bodies of the dashboard's actions, read as strictly as the client reads

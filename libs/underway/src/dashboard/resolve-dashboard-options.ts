@@ -2,7 +2,7 @@ import type { CanActivate, Type } from '@nestjs/common';
 import { parseDuration } from '../common/duration';
 import { describeValue } from '../errors/describe-value';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
-import { ownOptions } from '../client/options-object';
+import { ownOptions } from '../common/options-object';
 import type { UnderwayDashboardOptions } from './dashboard-options.interface';
 
 /** `UnderwayDashboardOptions` with every default applied; frozen. */

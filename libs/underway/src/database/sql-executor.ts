@@ -27,6 +27,11 @@ export interface SqlExecutor {
    * never when it rolls back. Events are emitted this way.
    */
   afterCommit(fn: () => void): void;
+  /**
+   * Runs `fn`'s statements in one transaction: this executor's own, or, for
+   * an autocommit executor, a transaction of their own.
+   */
+  atomically<T>(fn: (executor: SqlExecutor) => Promise<T>): Promise<T>;
 }
 
 /** Runs each statement on its own pooled connection (autocommit). */
@@ -60,6 +65,10 @@ export class PoolExecutor implements SqlExecutor {
   afterCommit(fn: () => void): void {
     fn();
   }
+
+  atomically<T>(fn: (executor: SqlExecutor) => Promise<T>): Promise<T> {
+    return withTransaction(this.pool, fn);
+  }
 }
 
 /** Runs statements on one checked-out client, inside `withTransaction`. */
@@ -78,6 +87,10 @@ class ClientExecutor implements SqlExecutor {
 
   afterCommit(fn: () => void): void {
     this.committed.push(fn);
+  }
+
+  atomically<T>(fn: (executor: SqlExecutor) => Promise<T>): Promise<T> {
+    return fn(this);
   }
 }
 
@@ -119,6 +132,10 @@ export class EntityManagerExecutor implements SqlExecutor {
   /** After the caller's transaction commits (TypeORM's own commit). */
   afterCommit(fn: () => void): void {
     afterQueryRunnerCommit(this.queryRunner, fn);
+  }
+
+  atomically<T>(fn: (executor: SqlExecutor) => Promise<T>): Promise<T> {
+    return fn(this);
   }
 }
 

@@ -7,6 +7,15 @@ import {
   selectActivityCalls,
   selectRecordedCalls,
 } from './sql/read.sql';
+import {
+  selectSignals,
+  selectWaits,
+  SignalRow,
+  WaitRow,
+} from './sql/signal.sql';
+
+/** Waits, and signals, that `getRun()` lists at most (the latest). */
+export const MAX_LISTED_WAITS = 1_000;
 
 /** Reads of activity calls: a step's record for its replay, a run's for `getRun()`. */
 export class ActivityCallRepository {
@@ -35,5 +44,21 @@ export class ActivityCallRepository {
       selectActivityCalls(this.schema, runId),
     );
     return result.rows;
+  }
+
+  /** The run's waits and sleeps, and its signals, the latest `MAX_LISTED_WAITS` of each. */
+  async waitsOfRun(
+    executor: SqlExecutor,
+    runId: string,
+  ): Promise<{ waits: WaitRow[]; signals: SignalRow[] }> {
+    const [waits, signals] = await Promise.all([
+      executor.query<WaitRow>(
+        selectWaits(this.schema, runId, MAX_LISTED_WAITS),
+      ),
+      executor.query<SignalRow>(
+        selectSignals(this.schema, runId, MAX_LISTED_WAITS),
+      ),
+    ]);
+    return { waits: waits.rows, signals: signals.rows };
   }
 }

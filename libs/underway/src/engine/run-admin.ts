@@ -12,7 +12,11 @@ import { workflowKey } from '../model/claim-scope';
 import { VersionRow, versionsInFlight } from './sql/versions.sql';
 import type { RunState } from '../model/run-state';
 import type { PolicySource } from './policy-source';
-import { toActivityCallDetails } from './run-details.mapper';
+import {
+  toActivityCallDetails,
+  toSignalDetails,
+  toWaitDetails,
+} from './run-details.mapper';
 import { RunRepository } from './run.repository';
 import { ActivityCallRepository } from './activity-call.repository';
 import type { RetriedRun, TransitionWriter } from './transition.writer';
@@ -66,9 +70,10 @@ export class RunAdmin {
     if (!row) {
       return null;
     }
-    const [attemptRows, callRows] = await Promise.all([
+    const [attemptRows, callRows, waited] = await Promise.all([
       this.runs.attempts(executor, runId),
       this.calls.ofRun(executor, runId),
+      this.calls.waitsOfRun(executor, runId),
     ]);
     // Named when written; before versions, by position in the code here.
     const name = (index: number, stored: string | null): string | undefined =>
@@ -108,6 +113,8 @@ export class RunAdmin {
       idempotencyKey: row.idempotency_key ?? undefined,
       attempts,
       activityCalls: callRows.map(toActivityCallDetails),
+      waits: waited.waits.map(toWaitDetails),
+      signals: waited.signals.map(toSignalDetails),
       createdAt: row.created_at,
       updatedAt: row.updated_at,
       startedAt: row.started_at ?? undefined,

@@ -72,6 +72,18 @@ export class RunRepository {
     return inserted.rows.map((row) => row.id);
   }
 
+  /** The id of the run of `workflowName` that holds `idempotencyKey`, if any. */
+  async findIdByKey(
+    executor: SqlExecutor,
+    workflowName: string,
+    idempotencyKey: string,
+  ): Promise<string | undefined> {
+    const { rows } = await executor.query<{ id: string }>(
+      findByIdempotencyKey(this.schema, workflowName, idempotencyKey),
+    );
+    return rows[0]?.id;
+  }
+
   async find(executor: SqlExecutor, id: string): Promise<RunRow | undefined> {
     const result = await executor.query<RunRow>(selectRun(this.schema, id));
     return result.rows[0];

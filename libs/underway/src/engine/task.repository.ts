@@ -1,5 +1,6 @@
 import { CallOutcome, commitCallOutcomes } from './sql/commit.sql';
 import type { SqlExecutor } from '../database/sql-executor';
+import { deliverAfterWait, expireWaits } from './sql/signal.sql';
 import { leaseKey } from '../model/claim';
 import type { Schema } from '../database/sql';
 import { activityClaimId, Claim, FencedOutcome } from '../model/claim';
@@ -27,16 +28,41 @@ import {
 export class TaskRepository {
   constructor(private readonly schema: Schema) {}
 
+  /**
+   * @returns the claims, and whether waits or sleeps of `scope` are past
+   *   their deadline (`expireWaits` ends them)
+   */
   async claim(
     executor: SqlExecutor,
     scope: ClaimScope,
     limit: number,
     owner: string,
-  ): Promise<Claim[]> {
+  ): Promise<{ claims: Claim[]; waitsDue: boolean }> {
     const result = await executor.query<ClaimRow>(
       claimRuns(this.schema, scope, limit, owner),
     );
-    return result.rows.map(toClaim);
+    const claims: Claim[] = [];
+    let waitsDue = false;
+    for (const row of result.rows) {
+      if (row.kind === 'waits') {
+        waitsDue = true;
+      } else {
+        claims.push(toClaim(row));
+      }
+    }
+    return { claims, waitsDue };
+  }
+
+  /** Ends up to `limit` waits and sleeps of `scope` past their deadline; wakes their runs. @returns how many */
+  async expireWaits(
+    executor: SqlExecutor,
+    scope: ClaimScope,
+    limit: number,
+  ): Promise<number> {
+    const result = await executor.query<{ expired: number }>(
+      expireWaits(this.schema, scope.names, scope.workflowKeys, limit),
+    );
+    return result.rows[0]?.expired ?? 0;
   }
 
   /**
@@ -94,10 +120,7 @@ export class TaskRepository {
     }
     const applied = new Map<string, string>();
     if (steps.length > 0) {
-      const result = await executor.query<{ id: string; state: string }>(
-        commitOutcomes(this.schema, steps, worker),
-      );
-      for (const row of result.rows) {
+      for (const row of await this.commitSteps(executor, steps, worker)) {
         applied.set(row.id, row.state);
       }
     }
@@ -116,6 +139,42 @@ export class TaskRepository {
       }
     }
     return applied;
+  }
+
+  /**
+   * Commits step outcomes. Steps that suspended on new waits get the signals
+   * sent before, in the same transaction: the outcome's statement locked
+   * their runs' rows, and `deliverAfterWait` reads after it (a sender that
+   * came first is seen; one that comes later waits for the lock, then sees
+   * the waits). Without waits, one autocommit statement as before.
+   */
+  private async commitSteps(
+    executor: SqlExecutor,
+    steps: readonly StepOutcome[],
+    worker: string,
+  ): Promise<{ id: string; state: string }[]> {
+    const waiting = steps
+      .filter(
+        ({ outcome }) =>
+          outcome.kind === 'suspend' &&
+          outcome.calls.some((call) => call.kind === 'wait'),
+      )
+      .map(({ run }) => run.id);
+    const commit = commitOutcomes(this.schema, steps, worker);
+    if (waiting.length === 0) {
+      return (await executor.query<{ id: string; state: string }>(commit)).rows;
+    }
+    return executor.atomically(async (transaction) => {
+      const { rows } = await transaction.query<{ id: string; state: string }>(
+        commit,
+      );
+      const suspended = rows.map((row) => row.id);
+      const parked = waiting.filter((id) => suspended.includes(id));
+      if (parked.length > 0) {
+        await transaction.query(deliverAfterWait(this.schema, parked));
+      }
+      return rows;
+    });
   }
 
   /** Tasks whose lease lapsed, up to `limit` of each kind (nothing locked). */

@@ -17,6 +17,7 @@ import {
 } from './sql/versions.sql';
 import { finishesRun, Transition, TransitionReason } from '../model/transition';
 import { TaskRepository } from './task.repository';
+import { sendSignal, SendSignalRow } from './sql/signal.sql';
 import { RunNotFoundError } from '../errors/run-not-found.error';
 import { RunNotRetryableError } from '../errors/run-not-retryable.error';
 import type { RunState } from '../model/run-state';
@@ -137,15 +138,29 @@ export class TransitionWriter {
   /**
    * Claims up to `limit` due tasks in `scope` (what this instance's code can
    * run) for `owner`: each becomes `running` under a new fence and lease
-   * (the claim is the attempt).
+   * (the claim is the attempt). `waitsDue`: waits or sleeps of the scope
+   * are past their deadline (`expireWaits`).
    */
   claim(
     executor: SqlExecutor,
     scope: ClaimScope,
     limit: number,
     owner: string,
-  ): Promise<Claim[]> {
+  ): Promise<{ claims: Claim[]; waitsDue: boolean }> {
     return this.tasks.claim(executor, scope, limit, owner);
+  }
+
+  /**
+   * Ends the waits and sleeps of `scope` past their deadline (a wait
+   * `timed_out`, a sleep done), up to `limit`, and wakes their runs.
+   * @returns how many ended
+   */
+  expireWaits(
+    executor: SqlExecutor,
+    scope: ClaimScope,
+    limit: number,
+  ): Promise<number> {
+    return this.tasks.expireWaits(executor, scope, limit);
   }
 
   /**
@@ -366,6 +381,34 @@ export class TransitionWriter {
         }
       });
     }
+  }
+
+  /**
+   * Stores a signal for a run, in `executor`'s transaction, and gives it to
+   * a wait of the run if one takes it (which wakes the run). Announces
+   * `signal:received` once the transaction commits (not for a duplicate).
+   * @returns the outcome: `stored` (with its id), `duplicate` (the id of the
+   *   signal that took the key), `finished` (nothing stored) or `not_found`
+   */
+  async sendSignal(
+    executor: SqlExecutor,
+    signal: Parameters<typeof sendSignal>[1],
+  ): Promise<SendSignalRow['result']> {
+    const { rows } = await executor.query<SendSignalRow>(
+      sendSignal(this.schema, signal),
+    );
+    const result = rows[0]!.result;
+    if (result.outcome === 'stored' && this.events.has('signal:received')) {
+      executor.afterCommit(() =>
+        this.events.emit('signal:received', {
+          runId: signal.runId,
+          name: signal.name,
+          signalId: result.signalId!,
+          delivered: (result.delivered ?? 0) > 0,
+        }),
+      );
+    }
+    return result;
   }
 
   private intercept(

@@ -14,9 +14,9 @@ export class CallOutsideStepError extends UnderwayError {
   readonly code = 'call_outside_step';
 
   constructor(
-    /** `call` or `emit`. */
-    readonly kind: 'call' | 'emit',
-    /** The activity method named. */
+    /** The `ctx` method used. */
+    readonly kind: 'call' | 'emit' | 'waitFor' | 'waitForAny' | 'sleep',
+    /** The activity method named (the signal names, `|`-joined, for a wait). */
     readonly method: string,
     /** The run of the step whose `ctx` was used. */
     readonly runId: string,
@@ -25,16 +25,16 @@ export class CallOutsideStepError extends UnderwayError {
     /** The activity it was used from (`undefined`: after the step ended). */
     activity?: { readonly runId: string; readonly name: string },
   ) {
-    const call = `ctx.${kind}('${method}')`;
+    const call = kind === 'sleep' ? 'ctx.sleep()' : `ctx.${kind}('${method}')`;
     super(
       activity
         ? `${call} of step ${step} (run ${runId}) was made from inside activity "${activity.name}" ` +
-            `(run ${activity.runId}), so it was not recorded: an activity cannot call or emit activities, ` +
-            `and a step's ctx works only while that step runs. Make the ${kind} from the step ` +
-            `(return what the activity found, and ${kind} the next activity from the step).`
+            `(run ${activity.runId}), so it was not recorded: an activity cannot call, emit, wait or sleep, ` +
+            `and a step's ctx works only while that step runs. Do it from the step ` +
+            `(return what the activity found, and go on from the step).`
         : `${call} was made after step ${step} of run ${runId} ended, so it was not recorded: ` +
-            `a step's ctx.call and ctx.emit work only while the step runs. Await every ctx.call and ` +
-            `ctx.emit before the step returns (no timer or un-awaited promise that makes them later).`,
+            `a step's ctx.call, ctx.emit, ctx.waitFor and ctx.sleep work only while the step runs. Await every one ` +
+            `before the step returns (no timer or un-awaited promise that makes them later).`,
     );
   }
 }

@@ -26,3 +26,4 @@ export { TransactionClosedError } from './transaction-closed.error';
 export { TransactionControlError } from './transaction-control.error';
 export { OwnRunLockError } from './own-run-lock.error';
 export { CallOutsideStepError } from './call-outside-step.error';
+export { RunFinishedError } from './run-finished.error';

@@ -17,6 +17,7 @@ export type UnderwayErrorCode =
   | 'invalid_schedule'
   | 'run_failed'
   | 'run_not_found'
+  | 'run_finished'
   | 'run_not_retryable'
   | 'result_timeout'
   | 'step_timeout'

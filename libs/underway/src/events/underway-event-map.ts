@@ -103,6 +103,18 @@ export interface UnderwayEventMap {
     readonly fireAt: Date;
     readonly runId: string;
   };
+  /**
+   * A signal was stored for a run (`client.signal`, `signalWithStart`), in
+   * the process that sent it, once its transaction committed; a resend whose
+   * idempotency key was taken (`duplicate`) is not announced. `delivered`: a
+   * wait of the run took it at once (else it is buffered).
+   */
+  'signal:received': {
+    readonly runId: string;
+    readonly name: string;
+    readonly signalId: string;
+    readonly delivered: boolean;
+  };
   /** The worker's `LISTEN` connection is (again) connected and listening. */
   'listener:connected': Record<string, never>;
   /** The worker's `LISTEN` connection was lost; it reconnects with backoff. */

@@ -16,6 +16,7 @@ export const UNDERWAY_EVENT_NAMES: readonly UnderwayEventName[] = [
   'run:finished',
   'lease:lost',
   'schedule:fired',
+  'signal:received',
   'listener:connected',
   'listener:lost',
 ];

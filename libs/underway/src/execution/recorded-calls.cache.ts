@@ -60,7 +60,12 @@ function sizeOf(call: RecordedCallRow): number {
 }
 
 function cacheable(call: RecordedCallRow): boolean {
-  return call.kind === 'emit' || call.state === 'succeeded';
+  return (
+    call.kind === 'emit' ||
+    call.state === 'succeeded' ||
+    // A wait or sleep that ended: nothing changes it again.
+    call.state === 'timed_out'
+  );
 }
 
 /**

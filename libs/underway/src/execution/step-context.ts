@@ -1,6 +1,15 @@
 import type { EntityManager } from 'typeorm';
 import type { NotInferred } from '../model/not-inferred';
 import type { StepJournal } from './step-journal';
+import type { Duration } from '../common/duration';
+import type { SignalDefinition } from '../decorators/define-signal';
+import {
+  AnySignal,
+  sleep,
+  waitFor,
+  waitForAny,
+  WaitOptions,
+} from './step-waits';
 import type { WorkflowDefinition } from '../discovery/workflow-definition';
 import type { ClaimedStep } from '../model/claim';
 import type { StepAbort } from './step-abort';
@@ -144,6 +153,43 @@ export abstract class StepContext<W = UntypedWorkflow> {
     method: K,
     ...args: ActivityArgs<W, K>
   ): Promise<void>;
+  /**
+   * Waits for the signal `signal` (made by `defineSignal`) sent to this run
+   * with `client.signal`, durably: the first time, the wait is recorded and
+   * the step suspends (the run is `waiting`, holds no worker slot or
+   * connection, uses no attempt); once the signal arrives, or was sent before
+   * (signals are buffered), the step runs again from the top and this wait
+   * returns its payload at once. Signals of one name are taken in the order
+   * they were sent, each by one wait.
+   *
+   * @returns the payload (`undefined` for a signal without one), or `null`
+   *   once `timeout` passed, counted from when the wait was first reached
+   * @throws CallOutsideStepError when made after the step ended or from an activity
+   */
+  abstract waitFor<P>(
+    signal: SignalDefinition<P>,
+    options?: WaitOptions,
+  ): Promise<P | null>;
+  /**
+   * Waits for whichever of `signals` arrives first (or was sent first), as
+   * `waitFor` does for one: `ctx.waitForAny({ approved: Approval, rejected:
+   * Rejection }, { timeout: '3d' })`.
+   *
+   * @returns `{ name, payload }`, `name` being the signal's key in `signals`
+   *   (`'approved'`), or `null` once `timeout` passed
+   */
+  abstract waitForAny<M extends Record<string, SignalDefinition<unknown>>>(
+    signals: M,
+    options?: WaitOptions,
+  ): Promise<AnySignal<M> | null>;
+  /**
+   * Sleeps for `duration` (`'3d'`, `'10m'`, or ms), durably: the step
+   * suspends (no worker slot, no connection) and runs again from the top
+   * once the time has passed, counted from when the sleep was first reached;
+   * then this sleep returns at once. A restart or a deploy meanwhile changes
+   * nothing.
+   */
+  abstract sleep(duration: Duration): Promise<void>;
 }
 
 /**
@@ -175,5 +221,10 @@ export function createStepContext<W = UntypedWorkflow>(
     call: ((method: string, ...args: unknown[]) =>
       calls.call(method, args)) as StepContext<W>['call'],
     emit: (method: string, ...args: unknown[]) => calls.emit(method, args),
+    waitFor: ((signal: unknown, options?: unknown) =>
+      waitFor(calls, signal, options)) as StepContext<W>['waitFor'],
+    waitForAny: ((signals: unknown, options?: unknown) =>
+      waitForAny(calls, signals, options)) as StepContext<W>['waitForAny'],
+    sleep: (duration: unknown) => sleep(calls, duration),
   });
 }

@@ -248,8 +248,8 @@ describe('StepJournal', () => {
       expect(error).toMatchObject({ kind, method: 'lookup', runId: 'run-1' });
       expect(error.message).toBe(
         `ctx.${kind}('lookup') was made after step w#only of run run-1 ended, so it was not recorded: ` +
-          "a step's ctx.call and ctx.emit work only while the step runs. Await every ctx.call and " +
-          'ctx.emit before the step returns (no timer or un-awaited promise that makes them later).',
+          "a step's ctx.call, ctx.emit, ctx.waitFor and ctx.sleep work only while the step runs. " +
+          'Await every one before the step returns (no timer or un-awaited promise that makes them later).',
       );
       expect(refused).toEqual([[kind, 'lookup', error]]);
       expect(stepCalls.newCalls).toEqual([]);

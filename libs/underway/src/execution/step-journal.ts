@@ -14,8 +14,35 @@ import { classifyError, ErrorRecord } from '../errors/classify-error';
 import { InvalidActivityCallError } from '../errors/invalid-activity-call.error';
 import { NonDeterministicReplayError } from '../errors/non-deterministic-replay.error';
 import type { NewActivityCall } from '../model/claim';
+import type { RecordedCallRow } from '../engine/sql/read.sql';
 import { activityInProgress } from './current-activity';
 import type { RecordedCall, RecordedCalls } from './recorded-calls.cache';
+
+/** The `ctx` methods that make a step's numbered entries. */
+export type JournalApi = 'call' | 'emit' | 'waitFor' | 'waitForAny' | 'sleep';
+
+/** What a wait resolves with: the signal it took (its name, and its payload). */
+export interface ReceivedSignal {
+  readonly name: string;
+  readonly payload: unknown;
+}
+
+/** How a recorded entry was made, for a replay's error message. */
+function describeEntry(entry: Pick<RecordedCallRow, 'kind' | 'name'>): string {
+  switch (entry.kind) {
+    case 'wait':
+      return entry.name.includes('|')
+        ? `ctx.waitForAny(${entry.name
+            .split('|')
+            .map((n) => `'${n}'`)
+            .join(', ')})`
+        : `ctx.waitFor('${entry.name}')`;
+    case 'sleep':
+      return 'ctx.sleep()';
+    default:
+      return `ctx.${entry.kind}('${entry.name}')`;
+  }
+}
 
 /** How a step's attempt was interrupted by its calls, if it was. */
 export type CallInterruption =
@@ -82,7 +109,7 @@ export interface StepCallsOptions {
   readonly onInterrupt: () => void;
   /** Called for each call refused (its promise rejects with `error`), to log it. */
   readonly onRefused: (
-    kind: 'call' | 'emit',
+    kind: JournalApi,
     method: string,
     error: unknown,
   ) => void;
@@ -128,6 +155,41 @@ export class StepJournal {
     const made = this.make('emit', method, args).then(() => undefined);
     made.catch(() => undefined); // as in make(): a refusal nobody awaits
     return made;
+  }
+
+  /**
+   * `ctx.waitFor` / `ctx.waitForAny`: resolves with the signal the wait took,
+   * or `null` once `timeoutMs` passed (`null`: no timeout). The first time,
+   * the wait is recorded and the step suspends, like a call.
+   */
+  wait(
+    api: 'waitFor' | 'waitForAny',
+    names: readonly string[],
+    timeoutMs: number | null,
+  ): Promise<ReceivedSignal | null> {
+    return this.makeEntry(
+      api,
+      'wait',
+      names,
+      timeoutMs,
+    ) as Promise<ReceivedSignal | null>;
+  }
+
+  /** `ctx.sleep`: resolves once `ms` passed (counted from when it was first recorded). */
+  sleep(ms: number): Promise<void> {
+    return this.makeEntry('sleep', 'sleep', [], ms).then(() => undefined);
+  }
+
+  /**
+   * A `ctx` method called with arguments it cannot take (a bad timeout, a
+   * value that is not a signal): the run fails with `err`, as for an invalid
+   * call; the promise never settles.
+   */
+  refuse(err: unknown): Promise<never> {
+    if (this.stopped) {
+      return never();
+    }
+    return this.fail(err);
   }
 
   /**
@@ -262,7 +324,7 @@ export class StepJournal {
       return this.fail(
         new NonDeterministicReplayError(
           callIndex,
-          `ctx.${recorded.kind}('${recorded.name}')`,
+          describeEntry(recorded),
           `ctx.${kind}('${activity.name}')${recorded.name === activity.name && recorded.kind === kind ? ' with other arguments' : ''}`,
         ),
       );
@@ -288,11 +350,106 @@ export class StepJournal {
     }
   }
 
+  private makeEntry(
+    api: 'waitFor' | 'waitForAny' | 'sleep',
+    kind: 'wait' | 'sleep',
+    names: readonly string[],
+    delayMs: number | null,
+  ): Promise<unknown> {
+    const label = kind === 'wait' ? names.join('|') : 'sleep';
+    const activityRunning = activityInProgress();
+    const refusal = activityRunning
+      ? new CallOutsideStepError(
+          api,
+          label,
+          this.options.runId,
+          this.options.step,
+          { runId: activityRunning.runId, name: activityRunning.activityName },
+        )
+      : this.lateRefusal(api, label);
+    if (refusal !== undefined) {
+      this.options.onRefused(api, label, refusal);
+      return refused(refusal);
+    }
+    if (this.stopped) {
+      return never();
+    }
+    const callIndex = this.nextIndex++;
+    const result = this.resolveEntry(
+      api,
+      { callIndex, kind, name: label, args: JSON.stringify(names) },
+      delayMs,
+    );
+    result.catch(() => undefined);
+    return result;
+  }
+
+  private async resolveEntry(
+    api: 'waitFor' | 'waitForAny' | 'sleep',
+    entry: {
+      callIndex: number;
+      kind: 'wait' | 'sleep';
+      name: string;
+      args: string;
+    },
+    delayMs: number | null,
+  ): Promise<unknown> {
+    let recorded: RecordedCall | undefined;
+    if (this.options.recordedCount > 0) {
+      try {
+        recorded = (await this.loadRecorded()).get(entry.callIndex);
+      } catch (err) {
+        this.interrupt({ kind: 'error', error: classifyError(err) });
+        return never();
+      }
+      const refusal = this.lateRefusal(api, entry.name);
+      if (refusal !== undefined) {
+        this.options.onRefused(api, entry.name, refusal);
+        return refused(refusal);
+      }
+      if (this.stopped) {
+        return never();
+      }
+    }
+    if (!recorded) {
+      this.fresh.push({ ...entry, maxAttempts: 1, leaseMs: 1, delayMs });
+      this.interrupt({ kind: 'suspend' });
+      return never();
+    }
+    if (
+      recorded.kind !== entry.kind ||
+      (entry.kind === 'wait' && !sameArguments(recorded, entry.args))
+    ) {
+      return this.fail(
+        new NonDeterministicReplayError(
+          entry.callIndex,
+          describeEntry(recorded),
+          describeEntry(entry),
+        ),
+      );
+    }
+    switch (recorded.state) {
+      case 'succeeded': {
+        // A signal with no payload is stored as null (a null payload is refused at send).
+        const taken = deserializePayload<{ name: string; payload: unknown }>(
+          recorded.result,
+        );
+        return { name: taken.name, payload: taken.payload ?? undefined };
+      }
+      case 'timed_out':
+        return null;
+      default:
+        // Still waiting: suspend again.
+        this.interrupt({ kind: 'suspend' });
+        return never();
+    }
+  }
+
   /**
    * Why a call made now cannot be recorded, if it cannot: the attempt ended,
    * or was aborted. (Not when the calls interrupted it: its code is parked.)
    */
-  private lateRefusal(kind: 'call' | 'emit', method: string): unknown {
+  private lateRefusal(kind: JournalApi, method: string): unknown {
     if (this.interruption) {
       return undefined;
     }

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { ownOptions } from '../client/options-object';
+import { ownOptions } from '../common/options-object';
 import { parseDuration } from '../common/duration';
 import { PoolExecutor } from '../database/sql-executor';
 import { UnderwayDatabase } from '../database/underway-database';

@@ -85,13 +85,23 @@ export type AttemptState =
 /** A `ctx.call` or `ctx.emit` of a step's attempt, written by the outcome it commits. */
 export interface NewActivityCall {
   readonly callIndex: number;
-  readonly kind: 'call' | 'emit';
+  /**
+   * `call`, `emit`; `wait` (a `ctx.waitFor` / `ctx.waitForAny`: `args` is
+   * the JSON array of the signal names it takes), `sleep` (a `ctx.sleep`).
+   */
+  readonly kind: EntryKind;
+  /** The activity's durable name; for a wait, its signal names joined by `|`; `sleep`. */
   readonly name: string;
   /** JSON text of the argument array. */
   readonly args: string;
   readonly maxAttempts: number;
   readonly leaseMs: number;
+  /** A wait's timeout, a sleep's duration, in ms (`null`: a wait without one). */
+  readonly delayMs?: number | null;
 }
+
+/** The kinds of a step's numbered durable entries. */
+export type EntryKind = 'call' | 'emit' | 'wait' | 'sleep';
 
 /** A failed attempt, retried after `delayMs` (a step's or an activity call's). */
 export interface RetryOutcome {

@@ -75,6 +75,10 @@ export interface RunDetails<TOutput = unknown> {
   readonly attempts: readonly AttemptDetails[];
   /** Every `ctx.call` and `ctx.emit`, by step then call order, each with its attempts. */
   readonly activityCalls: readonly ActivityCallDetails[];
+  /** Its `ctx.waitFor`, `ctx.waitForAny` and `ctx.sleep`, by step then call order (the latest 1,000). */
+  readonly waits: readonly WaitDetails[];
+  /** The signals sent to it, in send order (the latest 1,000). */
+  readonly signals: readonly SignalDetails[];
   readonly createdAt: Date;
   readonly updatedAt: Date;
   readonly startedAt: Date | undefined;
@@ -121,6 +125,56 @@ export interface ActivityCallDetails {
   readonly createdAt: Date;
   readonly startedAt: Date | undefined;
   readonly completedAt: Date | undefined;
+}
+
+/**
+ * A `ctx.waitFor` / `ctx.waitForAny` (`kind: 'signal'`) or `ctx.sleep`
+ * (`kind: 'sleep'`) of a run, as `getRun(id).waits` lists it.
+ *
+ * @publicApi
+ */
+export interface WaitDetails {
+  readonly stepIndex: number;
+  readonly stepName: string | undefined;
+  /** Its position among the step's calls, emits, waits and sleeps (0-based). */
+  readonly callIndex: number;
+  readonly kind: 'signal' | 'sleep';
+  /** The signal names it takes (none for a sleep). */
+  readonly names: readonly string[];
+  /**
+   * `waiting`; `received` (it took a signal: `signalId`); `timed_out` (its
+   * deadline passed: how a sleep ends); `cancelled` (with its run).
+   */
+  readonly state: 'waiting' | 'received' | 'timed_out' | 'cancelled';
+  /** When it times out (a sleep: when it ends); `undefined`: no timeout. */
+  readonly deadline: Date | undefined;
+  /** The signal it took. */
+  readonly signalId: string | undefined;
+  readonly createdAt: Date;
+  readonly completedAt: Date | undefined;
+}
+
+/**
+ * A signal sent to a run, as `getRun(id).signals` lists it.
+ *
+ * @publicApi
+ */
+export interface SignalDetails {
+  readonly signalId: string;
+  readonly name: string;
+  /** `pending` until a wait takes it. */
+  readonly state: 'pending' | 'consumed';
+  readonly idempotencyKey: string | undefined;
+  /** The wait that took it: its step and position. */
+  readonly consumedBy:
+    | {
+        readonly stepIndex: number;
+        readonly stepName: string | undefined;
+        readonly callIndex: number;
+      }
+    | undefined;
+  readonly sentAt: Date;
+  readonly consumedAt: Date | undefined;
 }
 
 /**

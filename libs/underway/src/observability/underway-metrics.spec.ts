@@ -31,6 +31,7 @@ describe('UnderwayMetrics', () => {
     const executor: SqlExecutor = {
       query: jest.fn(),
       afterCommit: (fn) => fn(),
+      atomically: (fn) => fn(executor),
     };
     await new QueueSampler(recorder, 'underway' as Schema, ['signup']).sample(
       executor,

@@ -225,6 +225,7 @@ export class Scheduler {
         const scoped: SqlExecutor = {
           query: (query) => executor.query(query),
           afterCommit: (fn) => announced.push(fn),
+          atomically: (fn) => fn(scoped),
         };
         try {
           fired.push(await this.fire(scoped, definition, row, expression));

@@ -35,6 +35,7 @@ import { AttemptAnnouncer } from './attempt-announcer';
 import { AttemptRunner } from './attempt.runner';
 import { OutcomeCommitter } from './outcome-committer';
 import { WaitingMark } from './waiting-mark';
+import { WaitExpirer } from './wait-expirer';
 
 /** What the worker is built from: the module's providers. */
 export interface WorkerDependencies {
@@ -57,6 +58,7 @@ export interface RunningWorker {
   readonly maintenance: MaintenanceLoop;
   readonly scheduler: Scheduler;
   readonly waiting: WaitingMark;
+  readonly waits: WaitExpirer;
 }
 
 /** The shortest lease of any step or activity this worker runs. */
@@ -117,6 +119,7 @@ export function assembleWorker(
     instanceName,
     reconnectBackoff,
   );
+  const waits = new WaitExpirer(writer, executor, scope);
   const waiting = new WaitingMark(
     executor,
     schema,
@@ -131,12 +134,26 @@ export function assembleWorker(
     shortestLeaseMs: shortestLeaseMs(registry, workflows),
     pollIntervalMs: runtime.pollIntervalMs,
     backoff: reconnectBackoff,
-    claim: (limit) => writer.claim(executor, scope, limit, instanceName),
+    claim: async (limit) => {
+      const { claims, waitsDue } = await writer.claim(
+        executor,
+        scope,
+        limit,
+        instanceName,
+      );
+      if (waitsDue) {
+        waits.soon();
+      }
+      return claims;
+    },
     onClaimed: (run, claimSentAt) => runner.hold(run, claimSentAt),
     runStep: (run, stepDone): Promise<void> => runner.run(run, stepDone),
     stillHeld: (run) => leases.mayHold(run),
     dropped: (run) => runner.drop(run),
-    sweep: () => rescuer.sweep(),
+    sweep: async () => {
+      await rescuer.sweep();
+      await waits.pass();
+    },
     idle: waiting,
   });
   const rescuer = new LeaseRescuer(
@@ -241,5 +258,6 @@ export function assembleWorker(
     maintenance,
     scheduler,
     waiting,
+    waits,
   };
 }

@@ -162,6 +162,7 @@ export class WorkerService
     await worker.scheduler.stop();
     await worker.leases.stop();
     await worker.maintenance.stop();
+    await worker.waits.stop();
     await worker.waiting.forget();
     await worker.listener.stop();
     this.logger.log(

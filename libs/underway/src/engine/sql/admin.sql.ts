@@ -172,7 +172,7 @@ export function cancelRun(schema: Schema, id: string): SqlQuery {
       set state = 'cancelled', completed_at = now(), updated_at = now(),
         lease_expires_at = null, lease_owner = null
       from target t
-      where c.run_id = t.id and c.state in ('pending', 'running')
+      where c.run_id = t.id and c.state in ('pending', 'running', 'waiting')
     ), finished_run as (
       select id, concurrency_key from target
     ), ${releaseSlots(schema)}, woken as (

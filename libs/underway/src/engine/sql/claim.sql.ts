@@ -10,7 +10,8 @@ import {
 import type { ClaimScope } from '../../model/claim-scope';
 
 export interface ClaimRow {
-  kind: 'step' | 'activity';
+  /** `waits`: no task, but waits or sleeps of the scope are past their deadline. */
+  kind: 'step' | 'activity' | 'waits';
   /** The run's id (for an activity call too). */
   id: string;
   workflow_name: string;
@@ -61,6 +62,9 @@ export function stepKeySql(
  * version (not the statement's snapshot), so two workers can never both take a
  * key, even when their snapshots differ. A run suspended on activity calls
  * waits with `run_at = 'infinity'`: only the commit of its last call wakes it.
+ *
+ * A last row of kind `waits`, when there is one, says that waits or sleeps
+ * of the scope are past their deadline (it claims nothing).
  *
  * Each claim returns its run's `trace_context`, so an attempt continues the
  * enqueue's trace in any process (an activity call reads its run's by key).
@@ -148,7 +152,16 @@ export function claimRuns(
     union all
     select 'activity', run_id, workflow_name, workflow_version, step_index, step_name, call_index, name,
       kind, attempt, fence, max_attempts, lease_ms, args, claimed_at, 0, queue_wait_ms, trace_context
-    from call_claimed`,
+    from call_claimed
+    union all
+    -- A probe, not a claim: waits or sleeps past their deadline (expire_waits ends them).
+    select 'waits', null, null, null, null, null, null, null, null, null, null, null, null, null,
+      null, null, null, null
+    from (select 1 from ${ident(schema)}.activity_call c
+      where c.state = 'waiting' and c.run_at <= now() and c.run_at < 'infinity'
+        and c.workflow_name = any(${scope.names}::text[])
+        and c.workflow_key = any(${scope.workflowKeys}::text[])
+      limit 1) due`,
     'claim',
     schema,
   );

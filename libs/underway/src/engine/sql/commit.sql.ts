@@ -106,7 +106,8 @@ export function commitOutcomes(
         row.payload = outcome.output;
         break;
       case 'suspend':
-        row.opened = outcome.calls.filter((c) => c.kind === 'call').length;
+        // Calls, waits and sleeps wake the run when they end; emits do not.
+        row.opened = outcome.calls.filter((c) => c.kind !== 'emit').length;
         break;
     }
     if (
@@ -128,6 +129,7 @@ export function commitOutcomes(
           args: call.args,
           max_attempts: call.maxAttempts,
           lease_ms: call.leaseMs,
+          delay_ms: call.delayMs ?? null,
         });
       }
     }
@@ -185,16 +187,21 @@ export function commitOutcomes(
     ), called as (
       insert into ${ident(schema)}.activity_call
         (run_id, step_index, step_name, call_index, kind, workflow_name, workflow_version, workflow_key,
-          name, args, max_attempts, lease_ms, priority)
+          name, args, max_attempts, lease_ms, priority, state, run_at)
       select c.run_id, c.step_index, c.step_name, c.call_index, c.kind, u.workflow_name,
         u.workflow_version, u.workflow_version::text || ':' || u.workflow_name, c.name, c.args::jsonb,
-        c.max_attempts, c.lease_ms, u.run_priority
+        c.max_attempts, c.lease_ms, u.run_priority,
+        -- A wait or a sleep is not work: it waits until its deadline (or a signal).
+        case when c.kind in ('wait', 'sleep') then 'waiting' else 'pending' end,
+        case when c.kind not in ('wait', 'sleep') then now()
+          when c.delay_ms is null then 'infinity'
+          else now() + c.delay_ms * interval '1 millisecond' end
       from jsonb_to_recordset(${JSON.stringify(calls)}::jsonb) as c(
         run_id uuid, step_index int, step_name text, call_index int, kind text, name text, args text,
-        max_attempts int, lease_ms int)
+        max_attempts int, lease_ms int, delay_ms bigint)
       join updated u on u.id = c.run_id
       on conflict do nothing
-      returning 1
+      returning run_at
     ), finished_run as (
       select id, concurrency_key from updated where state in ('succeeded', 'failed')
     ), ${releaseSlots(schema)}, failed_run as (
@@ -213,7 +220,8 @@ export function commitOutcomes(
         union all
         select now() from released
         union all
-        select now() from called
+        -- new calls are due now; a wait's or a sleep's deadline sets the workers' timers
+        select run_at from called where run_at < 'infinity'
       ) due
       having count(*) > 0
     )

@@ -2,7 +2,7 @@ import { ident, Schema, sql, SqlQuery } from '../../database/sql';
 
 /**
  * Deletes up to `limit` finished runs whose retention (`ttl`) has passed, with
- * their attempts and activity calls (in the same statement: there is no
+ * their attempts, activity calls and signals (in the same statement: there is no
  * cascading foreign key). A run with an emitted activity still to run waits
  * for it.
  * Only terminal runs have an `expires_at`; the state is checked again anyway,
@@ -36,6 +36,10 @@ export function pruneExpiredRuns(schema: Schema, limit: number): SqlQuery {
       delete from ${ident(schema)}.activity_attempt a
       using deleted d
       where a.run_id = d.id
+    ), signals as (
+      delete from ${ident(schema)}.signal g
+      using deleted d
+      where g.run_id = d.id
     )
     select count(*)::int as deleted from deleted`;
 }

@@ -1,5 +1,6 @@
 import { INT32_MAX } from '../../common/limits';
 import { ident, prepared, Schema, sql, SqlQuery } from '../../database/sql';
+import type { EntryKind } from '../../model/claim';
 
 // What the client, the dashboard, the CLI and replays read of runs and calls.
 
@@ -76,7 +77,7 @@ export function selectAttempts(schema: Schema, runId: string): SqlQuery {
 
 export interface RecordedCallRow {
   call_index: number;
-  kind: 'call' | 'emit';
+  kind: EntryKind;
   name: string;
   args: string;
   state: string;
@@ -179,7 +180,7 @@ export function selectActivityCalls(schema: Schema, runId: string): SqlQuery {
         where a.run_id = c.run_id and a.step_index = c.step_index and a.call_index = c.call_index
       ), '[]'::jsonb) as attempts
     from ${ident(schema)}.activity_call c
-    where c.run_id = ${runId}
+    where c.run_id = ${runId} and c.kind in ('call', 'emit')
     order by c.step_index, c.call_index`;
 }
 
