@@ -3,6 +3,7 @@ import type { Type } from '@nestjs/common';
 import {
   Activity,
   currentActivity,
+  defineSignal,
   Step,
   StepContext,
   StepError,
@@ -458,6 +459,36 @@ export class TransactionalWorkflow {
   }
 }
 
+/** The signal `fault-signal` waits for. */
+export const FaultPing = defineSignal<{ n: number }>('fault-ping');
+
+/** What a `fault-signal` run does: wait for `FaultPing` (with a timeout, or not), or sleep. */
+export interface SignalFaultInput {
+  readonly mode: 'wait' | 'timeout' | 'sleep';
+  /** The timeout of `timeout`, the duration of `sleep`. */
+  readonly ms?: number;
+}
+
+/**
+ * One step that suspends on a signal, a timed wait or a durable sleep, then
+ * completes with what it got: scenario 20.
+ */
+@Workflow({ name: 'fault-signal', retry: { ...FAST_RETRY, maxAttempts: 10 } })
+export class SignalFaultWorkflow {
+  @Step()
+  async wait(input: SignalFaultInput, ctx: StepContext) {
+    if (input.mode === 'sleep') {
+      await ctx.sleep(input.ms ?? 0);
+      return Transition.complete({ slept: true });
+    }
+    const ping = await ctx.waitFor(
+      FaultPing,
+      input.mode === 'timeout' ? { timeout: input.ms ?? 0 } : {},
+    );
+    return Transition.complete({ got: ping === null ? null : ping.n });
+  }
+}
+
 /** Registered by the parent only: no worker process can run it. */
 @Workflow({ name: 'fault-ghost' })
 export class GhostWorkflow {
@@ -475,6 +506,7 @@ export const FAULT_WORKFLOWS: readonly Type[] = [
   EphemeralWorkflow,
   ActivityWorkflow,
   TransactionalWorkflow,
+  SignalFaultWorkflow,
   GhostWorkflow,
 ];
 
@@ -488,6 +520,7 @@ export function faultWorkflowsNamed(names: readonly string[]): Type[] {
     ['fault-ephemeral', EphemeralWorkflow],
     ['fault-activity', ActivityWorkflow],
     ['fault-tx', TransactionalWorkflow],
+    ['fault-signal', SignalFaultWorkflow],
     ['fault-ghost', GhostWorkflow],
   ]);
   return names.map((name) => {
