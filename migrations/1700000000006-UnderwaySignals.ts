@@ -95,7 +95,7 @@ export const UnderwaySignals: UnderwayMigrationDefinition = {
         order by c.step_index, c.call_index
         for update
       loop
-        select sg.id, sg.name, sg.payload into g from ${s}.signal sg
+        select sg.id, sg.name, sg.payload, sg.trace_context into g from ${s}.signal sg
         where sg.run_id = p_run and sg.state = 'pending'
           and sg.name in (select jsonb_array_elements_text(w.args))
         order by sg.seq
@@ -108,7 +108,8 @@ export const UnderwaySignals: UnderwayMigrationDefinition = {
           where id = g.id;
           update ${s}.activity_call
           set state = 'succeeded', completed_at = now(), updated_at = now(),
-            result = jsonb_build_object('name', g.name, 'payload', g.payload, 'signalId', g.id)
+            result = jsonb_build_object('name', g.name, 'payload', g.payload, 'signalId', g.id,
+              'trace', g.trace_context)
           where run_id = p_run and step_index = w.step_index and call_index = w.call_index;
           v_n := v_n + 1;
           v_step := w.step_index;

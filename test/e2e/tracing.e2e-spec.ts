@@ -15,6 +15,7 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import {
   Activity,
+  defineSignal,
   Step,
   StepContext,
   Transition,
@@ -62,6 +63,17 @@ class TracedWorkflow {
   ) {
     const found = await ctx.call('lookup', secret);
     return Transition.complete({ out: `OUT-SECRET:${found.length}` });
+  }
+}
+
+const Approval = defineSignal<{ by: string }>('traced-approval');
+
+@Workflow({ name: 'traced-signal' })
+class SignalledWorkflow {
+  @Step()
+  async decide(_input: unknown, ctx: StepContext) {
+    const approval = await ctx.waitFor(Approval);
+    return Transition.complete({ by: approval?.by });
   }
 }
 
@@ -253,6 +265,52 @@ describe('traces', () => {
     for (const secret of SECRETS) {
       expect(recorded).not.toContain(secret);
     }
+  });
+
+  it('links the attempt that takes a signal to the span the signal was sent from', async () => {
+    const { client, schema } = await createTestApp({
+      workflows: [SignalledWorkflow],
+    });
+    const run = await client.enqueue(SignalledWorkflow, {});
+    await waitFor(async () => {
+      const [row] = await query<{ state: string }>(
+        `select state from ${schema}.workflow_run where id = $1 and open_calls = 1`,
+        [run.id],
+      );
+      return row?.state === 'waiting';
+    });
+    const webhook = trace.getTracer('app').startSpan('app.webhook');
+    await context.with(trace.setSpan(context.active(), webhook), () =>
+      client.signal(run.id, Approval, { by: 'ana' }),
+    );
+    webhook.end();
+    await expect(run.result({ timeout: 10_000 })).resolves.toEqual({
+      by: 'ana',
+    });
+    const attempts = () =>
+      exporter
+        .getFinishedSpans()
+        .filter((s) => s.name === 'underway.step traced-signal.decide');
+    await waitFor(() => attempts().length === 2, { message: 'both attempts' });
+    const [suspended, resumed] = attempts().sort(
+      (a, b) =>
+        a.startTime[0] - b.startTime[0] || a.startTime[1] - b.startTime[1],
+    );
+    expect(
+      suspended!.links.filter((l) => l.attributes?.['underway.signal']),
+    ).toEqual([]);
+    expect(
+      resumed!.links
+        .filter((l) => l.attributes?.['underway.signal'])
+        .map((l) => [l.context.spanId, l.attributes?.['underway.signal']]),
+    ).toEqual([[webhook.spanContext().spanId, 'traced-approval']]);
+    // The stored context is the sender's, never the payload.
+    const [stored] = await query<{ traceparent: string }>(
+      `select trace_context->>'traceparent' as traceparent from ${schema}.signal`,
+    );
+    expect(stored!.traceparent).toBe(
+      `00-${webhook.spanContext().traceId}-${webhook.spanContext().spanId}-01`,
+    );
   });
 
   it('enqueueMany writes one PRODUCER span for the batch, its context stored with every run', async () => {

@@ -7,6 +7,7 @@ import type { TransitionWriter } from '../engine/transition.writer';
 import { InvalidInputError } from '../errors/invalid-input.error';
 import { RunFinishedError } from '../errors/run-finished.error';
 import { RunNotFoundError } from '../errors/run-not-found.error';
+import { activeTraceCarrier } from '../observability/signal-trace';
 
 /** What `client.signal()` resolves with. @publicApi */
 export interface SignalResult {
@@ -72,7 +73,8 @@ export async function sendCheckedSignal(
     name: signal.name,
     payload: signal.payload,
     idempotencyKey: signal.idempotencyKey,
-    traceContext: null,
+    // The sender's span, for a link from the attempt that takes the signal.
+    traceContext: activeTraceCarrier(),
   });
   switch (result.outcome) {
     case 'not_found':

@@ -16,6 +16,7 @@ import { NonDeterministicReplayError } from '../errors/non-deterministic-replay.
 import type { NewActivityCall } from '../model/claim';
 import type { RecordedCallRow } from '../engine/sql/read.sql';
 import { activityInProgress } from './current-activity';
+import { linkToSignalSender } from '../observability/signal-trace';
 import type { RecordedCall, RecordedCalls } from './recorded-calls.cache';
 
 /** The `ctx` methods that make a step's numbered entries. */
@@ -431,9 +432,12 @@ export class StepJournal {
     switch (recorded.state) {
       case 'succeeded': {
         // A signal with no payload is stored as null (a null payload is refused at send).
-        const taken = deserializePayload<{ name: string; payload: unknown }>(
-          recorded.result,
-        );
+        const taken = deserializePayload<{
+          name: string;
+          payload: unknown;
+          trace?: Record<string, string> | null;
+        }>(recorded.result);
+        linkToSignalSender(taken.trace, taken.name);
         return { name: taken.name, payload: taken.payload ?? undefined };
       }
       case 'timed_out':

@@ -39,6 +39,8 @@ export const SPAN_ATTRIBUTE = {
   source: 'underway.source',
   /** The schedule whose tick inserted the run. */
   scheduleKey: 'underway.schedule_key',
+  /** On a step attempt's link to the span a signal it took was sent from: the signal's name. */
+  signal: 'underway.signal',
   /** The error's code (`StepError` code, `timeout`, or `error`) on a failed attempt. */
   errorType: 'error.type',
   // OpenTelemetry's messaging conventions, so that backends group these
