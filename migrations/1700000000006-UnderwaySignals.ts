@@ -55,6 +55,8 @@ export const UnderwaySignals: UnderwayMigrationDefinition = {
       consumed_at timestamptz
     )`,
     `create index signal_run_idx on ${s}.signal (run_id, seq)`,
+    // What a delivery scans: the run's pending signals only, however many it consumed.
+    `create index signal_pending_idx on ${s}.signal (run_id, seq) where state = 'pending'`,
     `create unique index signal_idempotency_idx on ${s}.signal (run_id, idempotency_key)
       where idempotency_key is not null`,
     // Ends n open entries of step p_step of run p_run (its row locked by the
