@@ -1,6 +1,9 @@
 import {
+  Activity,
+  CallOutsideStepError,
   defineSignal,
   InvalidInputError,
+  PayloadTooLargeError,
   InvalidOptionsError,
   NonDeterministicReplayError,
   RunFinishedError,
@@ -13,7 +16,7 @@ import {
 import { createTestApp } from '../support/create-test-app';
 import { query } from '../support/database';
 import { StepRecorder } from '../support/step-recorder';
-import { waitFor } from '../support/wait-for';
+import { deferred, waitFor } from '../support/wait-for';
 
 const Approval = defineSignal<{ approved: boolean; by: string }>('approval');
 const Rejection = defineSignal<{ reason: string }>('rejection');
@@ -377,5 +380,205 @@ describe('signals', () => {
       /non_deterministic_replay|ctx\.waitFor\('first'\)/,
     );
     expect(NonDeterministicReplayError).toBeDefined();
+  });
+});
+
+const gate = { reached: deferred(), proceed: deferred() };
+
+@Workflow({ name: 'gated-wait' })
+class GatedWaitWorkflow {
+  @Step()
+  async decide(_input: unknown, ctx: StepContext) {
+    if (recorder.count('gated') === 0) {
+      recorder.record('gated', _input, ctx);
+      gate.reached.resolve();
+      await gate.proceed.promise;
+    }
+    const approval = await ctx.waitFor(Approval);
+    return Transition.complete({ by: approval?.by });
+  }
+}
+
+@Workflow({ name: 'bad-waits' })
+class BadWaitsWorkflow {
+  @Activity()
+  async sneaky(): Promise<string> {
+    await this.ctx?.waitFor(Approval);
+    return 'no';
+  }
+
+  ctx: StepContext | undefined;
+
+  @Step()
+  async decide(
+    input: { bad: 'timeout' | 'signal' | 'late' | 'activity' },
+    ctx: StepContext<BadWaitsWorkflow>,
+  ) {
+    if (input.bad === 'timeout') {
+      await ctx.waitFor(Approval, { timeout: '-1s' as never });
+    }
+    if (input.bad === 'signal') {
+      await ctx.waitFor({} as never);
+    }
+    if (input.bad === 'late') {
+      lateCtx = ctx; // kept past the step's end
+      return Transition.complete('returned');
+    }
+    this.ctx = ctx;
+    return Transition.complete(await ctx.call('sneaky'));
+  }
+}
+let lateCtx: StepContext | undefined;
+
+describe('signals: transactions, events, faults of the caller', () => {
+  beforeEach(() => {
+    recorder.clear();
+    gate.reached = deferred();
+    gate.proceed = deferred();
+  });
+
+  it('under REPEATABLE READ, a send whose snapshot predates the suspension fails with a serialization error (nothing stored); retried, it goes through', async () => {
+    const { client, dataSource } = await createTestApp({
+      workflows: [GatedWaitWorkflow],
+    });
+    const run = await client.enqueue(GatedWaitWorkflow, {});
+    await gate.reached.promise;
+    const failure = await dataSource
+      .transaction('REPEATABLE READ', async (manager) => {
+        await manager.query('select 1'); // the snapshot is taken here
+        gate.proceed.resolve();
+        // The step suspends: the run's row changes after our snapshot.
+        await waitFor(async () => (await client.status(run.id)) === 'waiting');
+        await client.signal(
+          run.id,
+          Approval,
+          { approved: true, by: 'rr' },
+          { manager },
+        );
+      })
+      .catch((err: unknown) => err);
+    expect(failure).toMatchObject({ code: '40001' });
+    expect((await client.getRun(run.id))?.signals).toEqual([]);
+    // A new transaction (a new snapshot) sees the suspension.
+    await dataSource.transaction('REPEATABLE READ', (manager) =>
+      client.signal(
+        run.id,
+        Approval,
+        { approved: true, by: 'rr' },
+        { manager },
+      ),
+    );
+    await expect(run.result({ timeout: 5_000 })).resolves.toEqual({ by: 'rr' });
+  });
+
+  it('announces signal:received after the send commits, never for a rollback or a duplicate', async () => {
+    const { client, dataSource, events } = await createTestApp({
+      workflows: [ExpenseWorkflow],
+      eventLog: true,
+    });
+    const run = await client.enqueue(ExpenseWorkflow, { amount: 1 });
+    await dataSource
+      .transaction(async (manager) => {
+        await client.signal(
+          run.id,
+          Approval,
+          { approved: true, by: 'a' },
+          { manager },
+        );
+        throw new Error('rolled back');
+      })
+      .catch(() => undefined);
+    expect(events.of('signal:received')).toEqual([]);
+    const sent = await client.signal(
+      run.id,
+      Approval,
+      { approved: true, by: 'b' },
+      { idempotencyKey: 'once' },
+    );
+    await client.signal(
+      run.id,
+      Approval,
+      { approved: true, by: 'b' },
+      { idempotencyKey: 'once' },
+    );
+    expect(events.of('signal:received')).toEqual([
+      {
+        runId: run.id,
+        name: 'approval',
+        signalId: sent.signalId,
+        delivered: expect.any(Boolean),
+      },
+    ]);
+    await run.result({ timeout: 5_000 });
+  });
+
+  it('cancelling a waiting run cancels its waits; retention deletes its signals with it', async () => {
+    const { client, schema } = await createTestApp({
+      workflows: [ExpenseWorkflow],
+      underway: { defaults: { ttl: 1 }, runtime: { maintenanceInterval: 100 } },
+    });
+    const run = await client.enqueue(ExpenseWorkflow, { amount: 1 });
+    await waitFor(
+      async () => (await client.getRun(run.id))?.waits.length === 1,
+    );
+    await client.signal(run.id, Note, 'left over');
+    expect(await client.cancel(run.id)).toBe(true);
+    // Gone with the run, once its ttl (1 ms) passed: its row, its waits, its signals.
+    await waitFor(
+      async () =>
+        (
+          await query(
+            `select 1 from ${schema}.workflow_run where id = $1
+             union all select 1 from ${schema}.signal where run_id = $1
+             union all select 1 from ${schema}.activity_call where run_id = $1`,
+            [run.id],
+          )
+        ).length === 0,
+      { message: 'the cancelled run was not pruned with its signals' },
+    );
+  });
+
+  it('a bad wait fails the run with a clear error; a wait after the step ended or from an activity is refused', async () => {
+    const { client } = await createTestApp({ workflows: [BadWaitsWorkflow] });
+    const timeout = await client.enqueue(BadWaitsWorkflow, { bad: 'timeout' });
+    await expect(timeout.result({ timeout: 5_000 })).rejects.toMatchObject({
+      errorCode: 'invalid_options',
+      errorMessage: expect.stringMatching(/timeout/),
+    });
+    const notSignal = await client.enqueue(BadWaitsWorkflow, { bad: 'signal' });
+    await expect(notSignal.result({ timeout: 5_000 })).rejects.toMatchObject({
+      errorCode: 'invalid_options',
+      errorMessage: expect.stringMatching(/defineSignal/),
+    });
+    const late = await client.enqueue(BadWaitsWorkflow, { bad: 'late' });
+    await expect(late.result({ timeout: 5_000 })).resolves.toBe('returned');
+    await expect(lateCtx!.waitFor(Approval)).rejects.toThrow(
+      CallOutsideStepError,
+    );
+    await expect(lateCtx!.sleep(10)).rejects.toThrow(
+      /ctx\.sleep\(\) was made after step/,
+    );
+    const activity = await client.enqueue(BadWaitsWorkflow, {
+      bad: 'activity',
+    });
+    await expect(activity.result({ timeout: 5_000 })).rejects.toMatchObject({
+      errorCode: 'activity_failed',
+    });
+    const details = await client.getRun(activity.id);
+    expect(details?.activityCalls[0]?.error?.message).toMatch(
+      /ctx\.waitFor\('approval'\).*inside activity/,
+    );
+  });
+
+  it('refuses an oversize payload with PayloadTooLargeError, storing nothing', async () => {
+    const { client } = await createTestApp({
+      workflows: [InboxWorkflow],
+      underway: { maxInputSize: 1024 },
+    });
+    const run = await client.enqueue(InboxWorkflow, { count: 1 });
+    await expect(
+      client.signal(run.id, Note, 'x'.repeat(2_000)),
+    ).rejects.toThrow(PayloadTooLargeError);
+    expect((await client.getRun(run.id))?.signals).toEqual([]);
   });
 });

@@ -9,6 +9,7 @@ import {
 } from '@underway/nestjs';
 import { createTestApp, TestApp } from '../support/create-test-app';
 import { query } from '../support/database';
+import { UnderwaySignals } from '../../migrations/1700000000006-UnderwaySignals';
 import {
   closeDashboardApps,
   createDashboardApp,
@@ -553,8 +554,11 @@ describe('versions: upgrading a schema with runs in flight', () => {
     const app = await boot([PipelineV1], { ...FAST, unknownStepGrace: '1s' });
     const s = app.schema;
     await app.close();
-    // The schema as the previous release left it: no step names, runs at
-    // steps 0, 1 and 2, one past the last step.
+    // The schema as the release before versions left it (version 5): no
+    // step names, runs at steps 0, 1 and 2, one past the last step.
+    for (const statement of UnderwaySignals.down(s)) {
+      await query(statement);
+    }
     await query(
       `update ${s}.workflow_run set step_name = null;
        alter table ${s}.workflow_run drop column step_name, drop column workflow_version,
