@@ -6,6 +6,7 @@ import { UnderwayTraceContext } from './1700000000003-UnderwayTraceContext';
 import { UnderwayWakeGate } from './1700000000004-UnderwayWakeGate';
 import { UnderwayVersions } from './1700000000005-UnderwayVersions';
 import { UnderwaySignals } from './1700000000006-UnderwaySignals';
+import { UnderwayChildren } from './1700000000007-UnderwayChildren';
 import {
   migrationClass,
   UnderwayMigrationClass,
@@ -21,6 +22,7 @@ export const MIGRATION_DEFINITIONS: readonly UnderwayMigrationDefinition[] = [
   UnderwayWakeGate,
   UnderwayVersions,
   UnderwaySignals,
+  UnderwayChildren,
 ];
 
 /** The schema version this code needs and understands. */

@@ -64,4 +64,6 @@ export const PUBLIC_EXPORTS: readonly string[] = [
   'TransactionControlError',
   'OwnRunLockError',
   'CallOutsideStepError',
+  'ChildWorkflowFailedError',
+  'ConcurrencyDeadlockError',
 ];

@@ -88,6 +88,7 @@ export type {
   ActivityResult,
 } from './execution/step-context';
 export type { WaitOptions, AnySignal } from './execution/step-waits';
+export type { ChildOptions } from './execution/step-children';
 
 // Activities
 export {
@@ -155,6 +156,8 @@ export {
   TransactionControlError,
   OwnRunLockError,
   CallOutsideStepError,
+  ChildWorkflowFailedError,
+  ConcurrencyDeadlockError,
 } from './errors';
 export type { UnderwayErrorCode, AbortCause } from './errors';
 

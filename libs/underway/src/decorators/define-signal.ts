@@ -56,7 +56,7 @@ export function signalNameOf(signal: unknown, path: string): string {
     return checkSignalName(signal, path);
   }
   if (typeof signal === 'object' && signal !== null && 'name' in signal) {
-    return checkSignalName((signal).name, `${path}.name`);
+    return checkSignalName(signal.name, `${path}.name`);
   }
   throw new InvalidOptionsError(
     path,

@@ -18,7 +18,10 @@ import {
   toWaitDetails,
 } from './run-details.mapper';
 import { RunRepository } from './run.repository';
-import { ActivityCallRepository } from './activity-call.repository';
+import {
+  ActivityCallRepository,
+  MAX_LISTED_WAITS,
+} from './activity-call.repository';
 import type { RetriedRun, TransitionWriter } from './transition.writer';
 
 /** Which dead-letter entries an action reads: some runs', or the oldest `limit`. */
@@ -70,10 +73,11 @@ export class RunAdmin {
     if (!row) {
       return null;
     }
-    const [attemptRows, callRows, waited] = await Promise.all([
+    const [attemptRows, callRows, waited, childRows] = await Promise.all([
       this.runs.attempts(executor, runId),
       this.calls.ofRun(executor, runId),
       this.calls.waitsOfRun(executor, runId),
+      this.runs.children(executor, runId, MAX_LISTED_WAITS),
     ]);
     // Named when written; before versions, by position in the code here.
     const name = (index: number, stored: string | null): string | undefined =>
@@ -115,6 +119,12 @@ export class RunAdmin {
       activityCalls: callRows.map(toActivityCallDetails),
       waits: waited.waits.map(toWaitDetails),
       signals: waited.signals.map(toSignalDetails),
+      parentRunId: row.parent_run_id ?? undefined,
+      children: childRows.map((c) => ({
+        runId: c.id,
+        workflowName: c.workflow_name,
+        state: c.state as RunState,
+      })),
       createdAt: row.created_at,
       updatedAt: row.updated_at,
       startedAt: row.started_at ?? undefined,

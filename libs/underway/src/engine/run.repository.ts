@@ -2,9 +2,11 @@ import type { SqlExecutor } from '../database/sql-executor';
 import type { Schema } from '../database/sql';
 import {
   AttemptRow,
+  ChildRow,
   RunRow,
   RunStatusRow,
   selectAttempts,
+  selectChildren,
   selectRun,
   selectRunStatus,
 } from './sql/read.sql';
@@ -84,6 +86,17 @@ export class RunRepository {
     return rows[0]?.id;
   }
 
+  /** The run's children, the first `limit`. */
+  async children(
+    executor: SqlExecutor,
+    runId: string,
+    limit: number,
+  ): Promise<ChildRow[]> {
+    return (
+      await executor.query<ChildRow>(selectChildren(this.schema, runId, limit))
+    ).rows;
+  }
+
   async find(executor: SqlExecutor, id: string): Promise<RunRow | undefined> {
     const result = await executor.query<RunRow>(selectRun(this.schema, id));
     return result.rows[0];
@@ -110,17 +123,38 @@ export class RunRepository {
    * Cancels a run that has not finished.
    * @returns the state it was in and its workflow, or `undefined` when it had already finished
    */
+  /**
+   * Cancels the run and its unfinished children that end with it
+   * (recursively). @returns the run's previous state and workflow, and the
+   * descendants cancelled with it; `undefined` if it had finished
+   */
   async cancel(
     executor: SqlExecutor,
     id: string,
-  ): Promise<{ previousState: string; workflowName: string } | undefined> {
+  ): Promise<
+    | {
+        previousState: string;
+        workflowName: string;
+        descendants: { id: string; workflowName: string }[];
+      }
+    | undefined
+  > {
     const result = await executor.query<{
+      id: string;
       previous_state: string;
       workflow_name: string;
+      depth: number;
     }>(cancelRun(this.schema, id));
-    const row = result.rows[0];
-    return row
-      ? { previousState: row.previous_state, workflowName: row.workflow_name }
+    const [row, ...descendants] = result.rows;
+    return row && row.depth === 0
+      ? {
+          previousState: row.previous_state,
+          workflowName: row.workflow_name,
+          descendants: descendants.map((d) => ({
+            id: d.id,
+            workflowName: d.workflow_name,
+          })),
+        }
       : undefined;
   }
 

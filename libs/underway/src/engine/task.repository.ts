@@ -230,5 +230,6 @@ function toClaim(row: ClaimRow): Claim {
     recordedCalls: row.recorded_calls,
     queueWaitMs: row.queue_wait_ms,
     traceContext: row.trace_context,
+    concurrencyKey: row.concurrency_key,
   };
 }

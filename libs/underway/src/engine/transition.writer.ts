@@ -190,7 +190,42 @@ export class TransitionWriter {
       }
     }
     this.announce(executor, transitions);
+    this.announceChildren(executor, outcomes, applied);
     return transitions;
+  }
+
+  /** `run:enqueued` (`source: 'child'`) for the children of the outcomes applied. */
+  private announceChildren(
+    executor: SqlExecutor,
+    outcomes: readonly FencedOutcome[],
+    applied: ReadonlyMap<string, string>,
+  ): void {
+    if (!this.events.has('run:enqueued')) {
+      return;
+    }
+    const byWorkflow = new Map<string, string[]>();
+    for (const { run, outcome } of outcomes) {
+      if (
+        run.kind !== 'step' ||
+        !applied.has(run.id) ||
+        !('calls' in outcome) ||
+        !outcome.calls
+      ) {
+        continue;
+      }
+      for (const call of outcome.calls) {
+        if (call.child) {
+          const name = call.child.run.workflowName;
+          byWorkflow.set(name, [
+            ...(byWorkflow.get(name) ?? []),
+            call.child.run.id,
+          ]);
+        }
+      }
+    }
+    for (const [workflowName, runIds] of byWorkflow) {
+      this.enqueued(executor, runIds, workflowName, 'child');
+    }
   }
 
   /**
@@ -214,7 +249,17 @@ export class TransitionWriter {
       state: 'cancelled',
       reason: 'cancelled',
     };
-    this.announce(executor, [transition]);
+    this.announce(executor, [
+      transition,
+      ...cancelled.descendants.map((child): Transition => ({
+        kind: 'step',
+        taskId: child.id,
+        runId: child.id,
+        workflowName: child.workflowName,
+        state: 'cancelled',
+        reason: 'cancelled',
+      })),
+    ]);
     return { previousState: cancelled.previousState, transition };
   }
 

@@ -15,7 +15,14 @@ export class CallOutsideStepError extends UnderwayError {
 
   constructor(
     /** The `ctx` method used. */
-    readonly kind: 'call' | 'emit' | 'waitFor' | 'waitForAny' | 'sleep',
+    readonly kind:
+      | 'call'
+      | 'emit'
+      | 'waitFor'
+      | 'waitForAny'
+      | 'sleep'
+      | 'child'
+      | 'startChild',
     /** The activity method named (the signal names, `|`-joined, for a wait). */
     readonly method: string,
     /** The run of the step whose `ctx` was used. */

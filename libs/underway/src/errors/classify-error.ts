@@ -1,6 +1,7 @@
 import { describeValue } from './describe-value';
 import { ActivityError } from './activity.error';
 import { ActivityFailedError } from './activity-failed.error';
+import { ChildWorkflowFailedError } from './child-workflow-failed.error';
 import { CallOutsideStepError } from './call-outside-step.error';
 import { InvalidActivityCallError } from './invalid-activity-call.error';
 import { NonDeterministicReplayError } from './non-deterministic-replay.error';
@@ -65,6 +66,7 @@ function classify(thrown: unknown): ErrorRecord {
     // A failed call replays as failed; a replay or a call that does not
     // match the code will not match it on retry either.
     thrown instanceof ActivityFailedError ||
+    thrown instanceof ChildWorkflowFailedError ||
     thrown instanceof NonDeterministicReplayError ||
     thrown instanceof InvalidActivityCallError ||
     // An activity that uses a step's kept ctx will use it again on retry.

@@ -27,3 +27,5 @@ export { TransactionControlError } from './transaction-control.error';
 export { OwnRunLockError } from './own-run-lock.error';
 export { CallOutsideStepError } from './call-outside-step.error';
 export { RunFinishedError } from './run-finished.error';
+export { ChildWorkflowFailedError } from './child-workflow-failed.error';
+export { ConcurrencyDeadlockError } from './concurrency-deadlock.error';

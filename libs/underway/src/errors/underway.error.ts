@@ -32,7 +32,9 @@ export type UnderwayErrorCode =
   | 'transaction_closed'
   | 'transaction_control'
   | 'own_run_lock'
-  | 'call_outside_step';
+  | 'call_outside_step'
+  | 'child_workflow_failed'
+  | 'concurrency_deadlock';
 
 /**
  * Base class of every error Underway throws. `code` is stable and meant for

@@ -62,6 +62,8 @@ function sizeOf(call: RecordedCallRow): number {
 function cacheable(call: RecordedCallRow): boolean {
   return (
     call.kind === 'emit' ||
+    // A child not awaited: its replay reads only what never changes.
+    call.kind === 'start' ||
     call.state === 'succeeded' ||
     // A wait or sleep that ended: nothing changes it again.
     call.state === 'timed_out'

@@ -1,8 +1,11 @@
 import type { EntityManager } from 'typeorm';
 import type { NotInferred } from '../model/not-inferred';
-import type { StepJournal } from './step-journal';
+import type { ChildSource, StepJournal } from './step-journal';
 import type { Duration } from '../common/duration';
 import type { SignalDefinition } from '../decorators/define-signal';
+import type { RunOutput, WorkflowInputArgs } from '../decorators/workflow-io';
+import type { WorkflowRef } from '../discovery/workflow.registry';
+import { checkChild, ChildOptions } from './step-children';
 import {
   AnySignal,
   sleep,
@@ -190,6 +193,34 @@ export abstract class StepContext<W = UntypedWorkflow> {
    * nothing.
    */
   abstract sleep(duration: Duration): Promise<void>;
+  /**
+   * Runs `workflow` as a child of this run, durably, and waits for it: the
+   * first time, the child is enqueued with the step's suspension (one
+   * statement for every child started together, `Promise.all`) and the step
+   * suspends (the parent holds no worker slot while it waits); once the
+   * child ends, the step runs again from the top and this call returns the
+   * child's output at once (typed from the child's `WorkflowIO`). A replay
+   * never enqueues the child again. The child's workflow must be registered
+   * in this app.
+   *
+   * @throws ChildWorkflowFailedError when the child failed or was cancelled
+   *   (uncaught, it fails this run)
+   * @throws ConcurrencyDeadlockError when `concurrencyKey` is the key this run holds (nothing enqueued)
+   */
+  abstract child<C extends WorkflowRef>(
+    workflow: C,
+    ...args: WorkflowInputArgs<C, ChildOptions>
+  ): Promise<RunOutput<never, C>>;
+  /**
+   * Starts `workflow` as a child of this run without waiting for it: it is
+   * enqueued with the step's outcome (never if the attempt fails), once, and
+   * this resolves at once with its run id. It ends with its parent per
+   * `parentClose`.
+   */
+  abstract startChild<C extends WorkflowRef>(
+    workflow: C,
+    ...args: WorkflowInputArgs<C, ChildOptions>
+  ): Promise<{ runId: string }>;
 }
 
 /**
@@ -202,7 +233,24 @@ export function createStepContext<W = UntypedWorkflow>(
   abort: StepAbort,
   calls: StepJournal,
   manager?: EntityManager,
+  children?: { readonly source: ChildSource; readonly maxPayloadBytes: number },
 ): StepContext<W> {
+  const child = (
+    awaited: boolean,
+    workflow: unknown,
+    input: unknown,
+    options: unknown,
+  ): Promise<unknown> =>
+    calls.child(awaited, () =>
+      checkChild(
+        children?.source,
+        awaited ? 'child' : 'startChild',
+        workflow,
+        input,
+        options,
+        children?.maxPayloadBytes ?? 0,
+      ),
+    );
   return Object.freeze({
     runId: claimed.id,
     workflowName: definition.name,
@@ -226,5 +274,9 @@ export function createStepContext<W = UntypedWorkflow>(
     waitForAny: ((signals: unknown, options?: unknown) =>
       waitForAny(calls, signals, options)) as StepContext<W>['waitForAny'],
     sleep: (duration: unknown) => sleep(calls, duration),
+    child: ((workflow: unknown, input?: unknown, options?: unknown) =>
+      child(true, workflow, input, options)) as StepContext<W>['child'],
+    startChild: ((workflow: unknown, input?: unknown, options?: unknown) =>
+      child(false, workflow, input, options)) as StepContext<W>['startChild'],
   });
 }

@@ -13,6 +13,11 @@ import { CallOutsideStepError } from '../errors/call-outside-step.error';
 import { classifyError, ErrorRecord } from '../errors/classify-error';
 import { InvalidActivityCallError } from '../errors/invalid-activity-call.error';
 import { NonDeterministicReplayError } from '../errors/non-deterministic-replay.error';
+import { ChildWorkflowFailedError } from '../errors/child-workflow-failed.error';
+import { ConcurrencyDeadlockError } from '../errors/concurrency-deadlock.error';
+import { InvalidOptionsError } from '../errors/invalid-options.error';
+import { newRunOf } from '../engine/new-run';
+import { activeTraceCarrier } from '../observability/signal-trace';
 import type { NewActivityCall } from '../model/claim';
 import type { RecordedCallRow } from '../engine/sql/read.sql';
 import { activityInProgress } from './current-activity';
@@ -20,7 +25,8 @@ import { linkToSignalSender } from '../observability/signal-trace';
 import type { RecordedCall, RecordedCalls } from './recorded-calls.cache';
 
 /** The `ctx` methods that make a step's numbered entries. */
-export type JournalApi = 'call' | 'emit' | 'waitFor' | 'waitForAny' | 'sleep';
+export type JournalApi =
+  'call' | 'emit' | 'waitFor' | 'waitForAny' | 'sleep' | 'child' | 'startChild';
 
 /** What a wait resolves with: the signal it took (its name, and its payload). */
 export interface ReceivedSignal {
@@ -40,6 +46,10 @@ function describeEntry(entry: Pick<RecordedCallRow, 'kind' | 'name'>): string {
         : `ctx.waitFor('${entry.name}')`;
     case 'sleep':
       return 'ctx.sleep()';
+    case 'child':
+      return `ctx.child('${entry.name}')`;
+    case 'start':
+      return `ctx.startChild('${entry.name}')`;
     default:
       return `ctx.${entry.kind}('${entry.name}')`;
   }
@@ -106,6 +116,8 @@ export interface StepCallsOptions {
    * is aborted (timeout, lost lease, cancel, shutdown) rejects with its reason.
    */
   readonly abort: { readonly aborted: boolean; readonly reason: unknown };
+  /** What `ctx.child` needs: the children's definitions, and the run's own key. */
+  readonly children?: ChildSource;
   /** Called once when a call suspends or fails the attempt: the runner stops waiting for the step. */
   readonly onInterrupt: () => void;
   /** Called for each call refused (its promise rejects with `error`), to log it. */
@@ -114,6 +126,27 @@ export interface StepCallsOptions {
     method: string,
     error: unknown,
   ) => void;
+}
+
+/** Where a step's children come from. */
+export interface ChildSource {
+  /** The registered definition of `workflow` (a class or a name). @throws WorkflowNotRegisteredError */
+  definitionOf(workflow: unknown): WorkflowDefinition;
+  /** The run's concurrency key, which it holds while it waits (`null`: none). */
+  readonly concurrencyKey: string | null;
+}
+
+/** Children one attempt of a step may start, at most (`ctx.child` and `ctx.startChild` together). */
+export const MAX_CHILDREN_PER_ATTEMPT = 10_000;
+
+/** A child checked and ready to record. */
+export interface CheckedChild {
+  readonly definition: WorkflowDefinition;
+  /** JSON text of its input (`null`: none). */
+  readonly input: string | null;
+  readonly priority: number | undefined;
+  readonly concurrencyKey: string | null;
+  readonly parentClose: 'cancel' | 'abandon';
 }
 
 /**
@@ -179,6 +212,154 @@ export class StepJournal {
   /** `ctx.sleep`: resolves once `ms` passed (counted from when it was first recorded). */
   sleep(ms: number): Promise<void> {
     return this.makeEntry('sleep', 'sleep', [], ms).then(() => undefined);
+  }
+
+  /**
+   * `ctx.child` (`awaited`: resolves with the child's output, or throws
+   * `ChildWorkflowFailedError`) and `ctx.startChild` (resolves with
+   * `{ runId }` at once). The child's run is inserted with the step's outcome,
+   * once: a replay answers from the record.
+   */
+  child(awaited: boolean, check: () => CheckedChild): Promise<unknown> {
+    const api = awaited ? 'child' : 'startChild';
+    let checked: CheckedChild;
+    try {
+      checked = check();
+    } catch (err) {
+      return this.refuse(err);
+    }
+    const name = checked.definition.name;
+    const activityRunning = activityInProgress();
+    const refusal = activityRunning
+      ? new CallOutsideStepError(
+          api,
+          name,
+          this.options.runId,
+          this.options.step,
+          { runId: activityRunning.runId, name: activityRunning.activityName },
+        )
+      : this.lateRefusal(api, name);
+    if (refusal !== undefined) {
+      this.options.onRefused(api, name, refusal);
+      return refused(refusal);
+    }
+    if (this.stopped) {
+      return never();
+    }
+    const held = this.options.children?.concurrencyKey ?? null;
+    if (checked.concurrencyKey !== null && checked.concurrencyKey === held) {
+      // Refused at once, nothing recorded: the replay refuses it again.
+      return refused(
+        new ConcurrencyDeadlockError(this.options.runId, held, name),
+      );
+    }
+    const callIndex = this.nextIndex++;
+    const result = this.resolveChild(awaited, callIndex, checked);
+    result.catch(() => undefined);
+    return result;
+  }
+
+  private async resolveChild(
+    awaited: boolean,
+    callIndex: number,
+    checked: CheckedChild,
+  ): Promise<unknown> {
+    const api = awaited ? 'child' : 'startChild';
+    const kind = awaited ? 'child' : 'start';
+    const name = checked.definition.name;
+    const args = `[${checked.input ?? 'null'}]`;
+    let recorded: RecordedCall | undefined;
+    if (this.options.recordedCount > 0) {
+      try {
+        recorded = (await this.loadRecorded()).get(callIndex);
+      } catch (err) {
+        this.interrupt({ kind: 'error', error: classifyError(err) });
+        return never();
+      }
+      const refusal = this.lateRefusal(api, name);
+      if (refusal !== undefined) {
+        this.options.onRefused(api, name, refusal);
+        return refused(refusal);
+      }
+      if (this.stopped) {
+        return never();
+      }
+    }
+    if (!recorded) {
+      if (
+        this.fresh.filter((c) => c.child !== undefined).length >=
+        MAX_CHILDREN_PER_ATTEMPT
+      ) {
+        return this.fail(
+          new InvalidOptionsError(
+            api,
+            `a step may start at most ${MAX_CHILDREN_PER_ATTEMPT} children in one attempt (fan out in batches: a child per batch, or several steps)`,
+          ),
+        );
+      }
+      const run = newRunOf(checked.definition, checked.input, {
+        priority: checked.priority,
+        concurrencyKey: checked.concurrencyKey,
+      });
+      this.fresh.push({
+        callIndex,
+        kind,
+        name,
+        args,
+        maxAttempts: 1,
+        leaseMs: 1,
+        delayMs: null,
+        child: {
+          run,
+          parentClose: checked.parentClose,
+          // The child's attempts continue this step's trace.
+          traceContext: activeTraceCarrier(),
+        },
+      });
+      if (!awaited) {
+        return { runId: run.id };
+      }
+      this.interrupt({ kind: 'suspend' });
+      return never();
+    }
+    if (
+      recorded.kind !== kind ||
+      recorded.name !== name ||
+      !sameArguments(recorded, args)
+    ) {
+      return this.fail(
+        new NonDeterministicReplayError(
+          callIndex,
+          describeEntry(recorded),
+          `${describeEntry({ kind, name })}${recorded.name === name && recorded.kind === kind ? ' with another input' : ''}`,
+        ),
+      );
+    }
+    const childRunId = recorded.child_run_id ?? '';
+    if (!awaited) {
+      return { runId: childRunId };
+    }
+    switch (recorded.state) {
+      case 'succeeded':
+        return deserializePayload(recorded.result);
+      case 'failed': {
+        const error = recorded.error as {
+          code?: string;
+          message?: string;
+          state?: string;
+        } | null;
+        throw new ChildWorkflowFailedError(
+          childRunId,
+          error?.state === 'cancelled' ? 'cancelled' : 'failed',
+          error?.code ?? 'error',
+          error?.message ?? 'The child run did not succeed.',
+          name,
+        );
+      }
+      default:
+        this.interrupt({ kind: 'suspend' });
+        return never();
+    }
   }
 
   /**

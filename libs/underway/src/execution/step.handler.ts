@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { runOutsideActivity } from './current-activity';
 import type { RecordedCallsLoader } from './recorded-calls.loader';
-import { CallInterruption, StepJournal } from './step-journal';
+import { CallInterruption, ChildSource, StepJournal } from './step-journal';
 import { describeType, describeValue } from '../errors/describe-value';
 import { parseDuration } from '../common/duration';
 import { deserializePayload, serializePayload } from '../common/json-payload';
@@ -10,7 +10,10 @@ import type {
   StepDefinition,
   WorkflowDefinition,
 } from '../discovery/workflow-definition';
-import type { WorkflowRegistry } from '../discovery/workflow.registry';
+import type {
+  WorkflowRef,
+  WorkflowRegistry,
+} from '../discovery/workflow.registry';
 import { classifyError, fatalError } from '../errors/classify-error';
 import { StepAbortedError } from '../errors/step-aborted.error';
 import { UnderwayError } from '../errors/underway.error';
@@ -101,6 +104,10 @@ export class StepKind implements TaskKind<ClaimedStep, RunOutcome, FoundStep> {
     manager: EntityManager | undefined,
   ): StartedAttempt<RunOutcome> {
     const { definition, label } = found;
+    const childSource: ChildSource = {
+      definitionOf: (workflow) => this.registry.get(workflow as WorkflowRef),
+      concurrencyKey: claim.concurrencyKey ?? null,
+    };
     const calls = new StepJournal({
       definition,
       runId: claim.id,
@@ -110,6 +117,7 @@ export class StepKind implements TaskKind<ClaimedStep, RunOutcome, FoundStep> {
         this.recordedCalls.load(claim.id, claim.stepIndex, claim.recordedCalls),
       maxPayloadBytes: this.maxPayloadBytes,
       abort: controller,
+      children: childSource,
       onInterrupt: () => controller.abort(new StepAbortedError('suspended')),
       onRefused: (kind, method, error) => {
         // Always one of ours: CallOutsideStepError, or the abort reason.
@@ -126,6 +134,7 @@ export class StepKind implements TaskKind<ClaimedStep, RunOutcome, FoundStep> {
       controller,
       calls,
       manager,
+      { source: childSource, maxPayloadBytes: this.maxPayloadBytes },
     );
     return new StepAttempt(this, claim, found, controller, calls, ctx);
   }

@@ -28,6 +28,8 @@ export interface ClaimedStep {
   readonly queueWaitMs: number;
   /** The trace context stored at enqueue; absent or `null`: none. */
   readonly traceContext?: TraceCarrier | null;
+  /** The run's concurrency key (a child may not ask for it: it is held); absent or `null`: none. */
+  readonly concurrencyKey?: string | null;
 }
 
 /** A task this worker claimed: an activity call of a run, fenced like a step. */
@@ -98,10 +100,45 @@ export interface NewActivityCall {
   readonly leaseMs: number;
   /** A wait's timeout, a sleep's duration, in ms (`null`: a wait without one). */
   readonly delayMs?: number | null;
+  /** A child's run (`child`, `start`), inserted with the entry. */
+  readonly child?: NewChild;
 }
 
-/** The kinds of a step's numbered durable entries. */
-export type EntryKind = 'call' | 'emit' | 'wait' | 'sleep';
+/** A child run to insert with the step's outcome, and how it ends with its parent. */
+export interface NewChild {
+  readonly run: NewRunRow;
+  readonly parentClose: 'cancel' | 'abandon';
+  /** The parent step's trace context (the child's attempts continue it). */
+  readonly traceContext: TraceCarrier | null;
+}
+
+/**
+ * A run to insert, as `newRunOf` makes it (engine/new-run.ts; the type is
+ * here so that the model needs nothing above it).
+ */
+export interface NewRunRow {
+  readonly id: string;
+  readonly workflowName: string;
+  readonly workflowVersion: number;
+  readonly stepName: string | null;
+  readonly input: string | null;
+  readonly maxAttempts: number;
+  readonly leaseMs: number;
+  readonly priority: number;
+  readonly runPriority: number;
+  readonly runAt: Date | null;
+  readonly delayMs: number;
+  readonly concurrencyKey: string | null;
+  readonly idempotencyKey: string | null;
+  readonly deadLetter: string | null;
+  readonly ttlMs: number;
+}
+
+/**
+ * The kinds of a step's numbered durable entries: `child` is an awaited
+ * child run (`ctx.child`), `start` one not awaited (`ctx.startChild`).
+ */
+export type EntryKind = 'call' | 'emit' | 'wait' | 'sleep' | 'child' | 'start';
 
 /** A failed attempt, retried after `delayMs` (a step's or an activity call's). */
 export interface RetryOutcome {

@@ -79,6 +79,14 @@ export interface RunDetails<TOutput = unknown> {
   readonly waits: readonly WaitDetails[];
   /** The signals sent to it, in send order (the latest 1,000). */
   readonly signals: readonly SignalDetails[];
+  /** The run that started it (`ctx.child`, `ctx.startChild`); `undefined` for a run enqueued otherwise. */
+  readonly parentRunId: string | undefined;
+  /** The runs it started as children, in the order they were started (the first 1,000). */
+  readonly children: readonly {
+    readonly runId: string;
+    readonly workflowName: string;
+    readonly state: RunState;
+  }[];
   readonly createdAt: Date;
   readonly updatedAt: Date;
   readonly startedAt: Date | undefined;

@@ -9,32 +9,12 @@ import {
   SqlQuery,
 } from '../../database/sql';
 import { CANCEL_PREFIX } from '../../model/wake-signal';
+import type { NewRunRow } from '../../model/claim';
 import { stepKey } from '../../model/claim-scope';
-import { notifyDue, releaseSlots } from './fragments.sql';
+import { notifyDue, releaseSlots, settleChildren } from './fragments.sql';
 
 /** One run to insert, as the client prepared it. */
-export interface NewRun {
-  readonly id: string;
-  readonly workflowName: string;
-  readonly workflowVersion: number;
-  /** The first step's durable name (`null`: to be named by the app's code). */
-  readonly stepName: string | null;
-  /** JSON text, or `null` for no input. */
-  readonly input: string | null;
-  readonly maxAttempts: number;
-  readonly leaseMs: number;
-  /** The priority of step 0. */
-  readonly priority: number;
-  /** The run's own priority, for steps without one. */
-  readonly runPriority: number;
-  readonly runAt: Date | null;
-  readonly delayMs: number;
-  readonly concurrencyKey: string | null;
-  readonly idempotencyKey: string | null;
-  /** The workflow's dead-letter queue, if any. */
-  readonly deadLetter: string | null;
-  readonly ttlMs: number;
-}
+export type NewRun = NewRunRow;
 
 /** The run's `step_key` (model/claim-scope.ts), `null` while unnamed. */
 function keyOf(run: NewRun): string | null {
@@ -154,19 +134,32 @@ export function findByIdempotencyKey(
  */
 export function cancelRun(schema: Schema, id: string): SqlQuery {
   return sql`
-    with target as (
-      select id, state, concurrency_key, workflow_name from ${ident(schema)}.workflow_run
-      where id = ${id} and state in ('pending', 'running', 'waiting')
-      for update
+    with recursive tree as (
+      select r.id, 0 as depth from ${ident(schema)}.workflow_run r
+      where r.id = ${id} and r.state in ('pending', 'running', 'waiting')
+      union all
+      -- Its unfinished children that end with it (parentClose: 'cancel'), recursively.
+      select c.id, t.depth + 1 from ${ident(schema)}.workflow_run c
+      join tree t on c.parent_run_id = t.id
+      where c.parent_close = 'cancel' and c.state in ('pending', 'running', 'waiting')
+    ), target as (
+      select r.id, r.state, r.concurrency_key, r.workflow_name, r.parent_run_id,
+        r.parent_step_index, r.parent_call_index, t.depth
+      from ${ident(schema)}.workflow_run r join tree t on t.id = r.id
+      where r.state in ('pending', 'running', 'waiting')
+      for update of r
     ), updated as (
       update ${ident(schema)}.workflow_run r
       set state = 'cancelled', fence = r.fence + 1, completed_at = now(), updated_at = now(),
         lease_expires_at = null, lease_owner = null,
         expires_at = now() + r.ttl_ms * interval '1 millisecond',
-        error = jsonb_build_object('code', 'cancelled', 'message', 'The run was cancelled.', 'name', 'Cancelled')
+        error = case when t.depth = 0
+          then jsonb_build_object('code', 'cancelled', 'message', 'The run was cancelled.', 'name', 'Cancelled')
+          else jsonb_build_object('code', 'parent_closed', 'name', 'Cancelled',
+            'message', 'The run was cancelled with its parent run (parentClose: cancel).') end
       from target t
       where r.id = t.id
-      returning r.id
+      returning r.id, r.error
     ), calls as (
       update ${ident(schema)}.activity_call c
       set state = 'cancelled', completed_at = now(), updated_at = now(),
@@ -175,7 +168,13 @@ export function cancelRun(schema: Schema, id: string): SqlQuery {
       where c.run_id = t.id and c.state in ('pending', 'running', 'waiting')
     ), finished_run as (
       select id, concurrency_key from target
-    ), ${releaseSlots(schema)}, woken as (
+    ), finished_child as (
+      -- The cancelled run's own parent (outside the tree) learns it ended.
+      select t.id, t.parent_run_id, t.parent_step_index, t.parent_call_index,
+        'cancelled'::text as state, null::jsonb as output, u.error
+      from target t join updated u on u.id = t.id
+      where t.depth = 0 and t.parent_run_id is not null
+    ), ${settleChildren(schema)}, ${releaseSlots(schema)}, woken as (
       -- A busy worker must hear a cancel: pg_notify, not notify_workers.
       select pg_notify(${notificationChannel(schema)}, ${CANCEL_PREFIX} || t.id::text) from target t
       where t.state = 'running' or exists (
@@ -183,8 +182,10 @@ export function cancelRun(schema: Schema, id: string): SqlQuery {
       union all
       select pg_notify(${notificationChannel(schema)}, '') from released
     )
-    select t.state as previous_state, t.workflow_name, (select count(*) from woken) as woken
-    from target t join updated u on u.id = t.id`;
+    select t.state as previous_state, t.workflow_name, t.depth, t.id,
+      (select count(*) from woken) + (select count(*) from child_woken) as woken
+    from target t join updated u on u.id = t.id
+    order by t.depth`;
 }
 
 export interface DeadLetterRow {

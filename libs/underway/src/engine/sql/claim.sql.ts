@@ -34,6 +34,8 @@ export interface ClaimRow {
   queue_wait_ms: number;
   /** The run's trace context, stored at enqueue (`null`: none). */
   trace_context: Record<string, string> | null;
+  /** Steps only: the run's concurrency key. */
+  concurrency_key: string | null;
 }
 
 /**
@@ -143,20 +145,23 @@ export function claimRuns(
         r.max_attempts, r.lease_ms,
         (case when r.step_index = 0 then r.input else r.step_input end)::text as input,
         r.attempt_started_at::text as claimed_at, r.recorded_calls,
-        (extract(epoch from now() - r.run_at) * 1000)::float8 as queue_wait_ms, r.trace_context
+        (extract(epoch from now() - r.run_at) * 1000)::float8 as queue_wait_ms, r.trace_context,
+        r.concurrency_key
     )
     select 'step' as kind, id, workflow_name, workflow_version, step_index, step_name,
       null::int as call_index, null::text as name, null::text as call_kind, attempt, fence,
-      max_attempts, lease_ms, input, claimed_at, recorded_calls, queue_wait_ms, trace_context
+      max_attempts, lease_ms, input, claimed_at, recorded_calls, queue_wait_ms, trace_context,
+      concurrency_key
     from claimed
     union all
     select 'activity', run_id, workflow_name, workflow_version, step_index, step_name, call_index, name,
-      kind, attempt, fence, max_attempts, lease_ms, args, claimed_at, 0, queue_wait_ms, trace_context
+      kind, attempt, fence, max_attempts, lease_ms, args, claimed_at, 0, queue_wait_ms, trace_context,
+      null
     from call_claimed
     union all
     -- A probe, not a claim: waits or sleeps past their deadline (expire_waits ends them).
     select 'waits', null, null, null, null, null, null, null, null, null, null, null, null, null,
-      null, null, null, null
+      null, null, null, null, null
     from (select 1 from ${ident(schema)}.activity_call c
       where c.state = 'waiting' and c.run_at <= now() and c.run_at < 'infinity'
         and c.workflow_name = any(${scope.names}::text[])

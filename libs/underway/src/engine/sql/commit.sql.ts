@@ -7,12 +7,14 @@ import {
   prepared,
   Schema,
   sql,
+  SqlFragment,
   SqlQuery,
 } from '../../database/sql';
 import { stepKeySql } from './claim.sql';
 import type {
   ActivityOutcome,
   CallClaimRef,
+  NewChild,
   Rescue,
   RunOutcome,
   StepClaimRef,
@@ -21,8 +23,10 @@ import {
   deadLetters,
   notifyDue,
   releaseSlots,
+  settleChildren,
   wakeParents,
 } from './fragments.sql';
+import { stepKey } from '../../model/claim-scope';
 
 /**
  * What every outcome row carries, whatever its task: the claim's fence and
@@ -86,6 +90,7 @@ export function commitOutcomes(
   worker: string,
 ): SqlQuery {
   const calls: Record<string, unknown>[] = [];
+  const children: Record<string, unknown>[] = [];
   const rows = outcomes.map(({ run, outcome, rescue }) => {
     const row = attemptFields(run, outcome, rescue);
     row.id = run.id;
@@ -107,7 +112,11 @@ export function commitOutcomes(
         break;
       case 'suspend':
         // Calls, waits and sleeps wake the run when they end; emits do not.
-        row.opened = outcome.calls.filter((c) => c.kind !== 'emit').length;
+        // Calls, waits, sleeps and awaited children wake the run when they
+        // end; emits and children not awaited (`start`) do not.
+        row.opened = outcome.calls.filter(
+          (c) => c.kind !== 'emit' && c.kind !== 'start',
+        ).length;
         break;
     }
     if (
@@ -130,7 +139,13 @@ export function commitOutcomes(
           max_attempts: call.maxAttempts,
           lease_ms: call.leaseMs,
           delay_ms: call.delayMs ?? null,
+          child_run_id: call.child?.run.id ?? null,
         });
+        if (call.child) {
+          children.push(
+            childRow(call.child, run.id, run.stepIndex, call.callIndex),
+          );
+        }
       }
     }
     return row;
@@ -183,28 +198,35 @@ export function commitOutcomes(
         -- The rescuer's verdict holds only while the lease is still lapsed.
         and (o.rescued is not true or r.lease_expires_at < now())
       returning r.id, r.run_at, r.state, r.concurrency_key, r.workflow_name, r.workflow_version,
-        r.run_priority
-    ), called as (
+        r.run_priority, r.parent_run_id, r.parent_step_index, r.parent_call_index
+    ), ${children.length > 0 ? spawnChildren(schema, children) : fragment`spawned as (select null::timestamptz as run_at where false)`}, called as (
       insert into ${ident(schema)}.activity_call
         (run_id, step_index, step_name, call_index, kind, workflow_name, workflow_version, workflow_key,
-          name, args, max_attempts, lease_ms, priority, state, run_at)
+          name, args, max_attempts, lease_ms, priority, state, run_at, child_run_id)
       select c.run_id, c.step_index, c.step_name, c.call_index, c.kind, u.workflow_name,
         u.workflow_version, u.workflow_version::text || ':' || u.workflow_name, c.name, c.args::jsonb,
         c.max_attempts, c.lease_ms, u.run_priority,
-        -- A wait or a sleep is not work: it waits until its deadline (or a signal).
-        case when c.kind in ('wait', 'sleep') then 'waiting' else 'pending' end,
-        case when c.kind not in ('wait', 'sleep') then now()
+        -- A wait, a sleep or a child is not work: it waits until its deadline,
+        -- a signal, or its child's end.
+        case when c.kind in ('call', 'emit') then 'pending' else 'waiting' end,
+        case when c.kind in ('call', 'emit') then now()
           when c.delay_ms is null then 'infinity'
-          else now() + c.delay_ms * interval '1 millisecond' end
+          else now() + c.delay_ms * interval '1 millisecond' end,
+        c.child_run_id
       from jsonb_to_recordset(${JSON.stringify(calls)}::jsonb) as c(
         run_id uuid, step_index int, step_name text, call_index int, kind text, name text, args text,
-        max_attempts int, lease_ms int, delay_ms bigint)
+        max_attempts int, lease_ms int, delay_ms bigint, child_run_id uuid)
       join updated u on u.id = c.run_id
       on conflict do nothing
       returning run_at
     ), finished_run as (
       select id, concurrency_key from updated where state in ('succeeded', 'failed')
-    ), ${releaseSlots(schema)}, failed_run as (
+    ), finished_child as (
+      select u.id, u.parent_run_id, u.parent_step_index, u.parent_call_index, u.state,
+        case when u.state = 'succeeded' then o.payload::jsonb end as output, o.error
+      from updated u join o on o.id = u.id
+      where u.parent_run_id is not null and u.state in ('succeeded', 'failed')
+    ), ${settleChildren(schema)}, ${releaseSlots(schema)}, failed_run as (
       select u.id, o.error from updated u join o on o.id = u.id where u.state = 'failed'
     ), ${deadLetters(schema)}, recorded as (
       insert into ${ident(schema)}.step_attempt
@@ -222,13 +244,82 @@ export function commitOutcomes(
         union all
         -- new calls are due now; a wait's or a sleep's deadline sets the workers' timers
         select run_at from called where run_at < 'infinity'
+        union all
+        select run_at from spawned
       ) due
       having count(*) > 0
     )
     select id, state, (select count(*) from woken) as woken from updated`,
-    'commit',
+    children.length > 0 ? 'commit-children' : 'commit',
     schema,
   );
+}
+
+/** A child run's row for `spawnChildren`, pointing back at its parent's entry. */
+function childRow(
+  child: NewChild,
+  parentRunId: string,
+  parentStepIndex: number,
+  parentCallIndex: number,
+): Record<string, unknown> {
+  const { run } = child;
+  return {
+    id: run.id,
+    workflow_name: run.workflowName,
+    workflow_version: run.workflowVersion,
+    step_name: run.stepName,
+    step_key:
+      run.stepName === null
+        ? null
+        : stepKey(run.workflowName, run.workflowVersion, run.stepName),
+    input: run.input,
+    max_attempts: run.maxAttempts,
+    lease_ms: run.leaseMs,
+    priority: run.priority,
+    run_priority: run.runPriority,
+    delay_ms: run.delayMs,
+    concurrency_key: run.concurrencyKey,
+    dead_letter: run.deadLetter,
+    ttl_ms: run.ttlMs,
+    trace_context: child.traceContext,
+    parent_run_id: parentRunId,
+    parent_step_index: parentStepIndex,
+    parent_call_index: parentCallIndex,
+    parent_close: child.parentClose,
+  };
+}
+
+/**
+ * `spawned`, `spawned_slots`: inserts the child runs of the outcomes applied
+ * (a stale outcome's children are not written), and their concurrency keys'
+ * slots. Only in the statements that have children.
+ */
+function spawnChildren(
+  schema: Schema,
+  children: readonly Record<string, unknown>[],
+): SqlFragment {
+  return fragment`spawned as (
+      insert into ${ident(schema)}.workflow_run (
+        id, workflow_name, workflow_version, step_name, step_key, input, max_attempts, lease_ms,
+        priority, run_priority, run_at, concurrency_key, dead_letter, ttl_ms, trace_context,
+        parent_run_id, parent_step_index, parent_call_index, parent_close)
+      select k.id, k.workflow_name, k.workflow_version, k.step_name, k.step_key, k.input::jsonb,
+        k.max_attempts, k.lease_ms, k.priority, k.run_priority,
+        now() + k.delay_ms * interval '1 millisecond', k.concurrency_key, k.dead_letter, k.ttl_ms,
+        k.trace_context, k.parent_run_id, k.parent_step_index, k.parent_call_index, k.parent_close
+      from jsonb_to_recordset(${JSON.stringify(children)}::jsonb) as k(
+        id uuid, workflow_name text, workflow_version int, step_name text, step_key text,
+        input text, max_attempts int, lease_ms int, priority int, run_priority int,
+        delay_ms bigint, concurrency_key text, dead_letter text, ttl_ms bigint, trace_context jsonb,
+        parent_run_id uuid, parent_step_index int, parent_call_index int, parent_close text)
+      join updated u on u.id = k.parent_run_id
+      on conflict do nothing
+      returning id, run_at, concurrency_key
+    ), spawned_slots as (
+      insert into ${ident(schema)}.concurrency_slot (key)
+      select distinct concurrency_key from spawned where concurrency_key is not null
+      on conflict (key) do nothing
+    )`;
 }
 
 export interface ActivityCommitRow {

@@ -90,3 +90,44 @@ export function wakeParents(schema: Schema): SqlFragment {
       having count(*) > 0
     )`;
 }
+
+/**
+ * `child_entry`, `child_parent`, `child_woken`: the parents of the child runs
+ * of `finished_child (id, parent_run_id, parent_step_index,
+ * parent_call_index, state, output, error)` (runs that just finished, with a
+ * parent): each parent's entry for the child gets its output, or its error
+ * and final state, and a parent whose last open entry that was is woken, on
+ * the parent row's latest version (as `wakeParents` does for calls). An entry
+ * of `ctx.startChild` (`start`) is updated too, and wakes nothing.
+ */
+export function settleChildren(schema: Schema): SqlFragment {
+  return fragment`
+    child_entry as (
+      update ${ident(schema)}.activity_call c
+      set state = case when f.state = 'succeeded' then 'succeeded' else 'failed' end,
+        result = case when f.state = 'succeeded' then f.output end,
+        error = case when f.state = 'succeeded' then null
+          else coalesce(f.error, '{}'::jsonb) || jsonb_build_object('state', f.state) end,
+        completed_at = now(), updated_at = now()
+      from finished_child f
+      where c.run_id = f.parent_run_id and c.step_index = f.parent_step_index
+        and c.call_index = f.parent_call_index and c.state = 'waiting'
+      returning c.run_id, c.step_index, c.kind
+    ), child_parent as (
+      update ${ident(schema)}.workflow_run r
+      set open_calls = greatest(r.open_calls - k.n, 0),
+        state = case when r.state = 'waiting' and r.run_at = 'infinity' and r.open_calls <= k.n
+            then 'pending' else r.state end,
+        run_at = case when r.state = 'waiting' and r.run_at = 'infinity' and r.open_calls <= k.n
+            then least(coalesce(r.attempt_started_at, now()), now()) else r.run_at end,
+        updated_at = now()
+      from (select run_id, step_index, count(*)::int as n from child_entry
+        where kind = 'child' group by run_id, step_index) k
+      where r.id = k.run_id and r.step_index = k.step_index
+      returning r.state, r.run_at
+    ), child_woken as (
+      select ${ident(schema)}.notify_workers(${notificationChannel(schema)}, '')
+      from child_parent where state = 'pending' and run_at <= now()
+      having count(*) > 0
+    )`;
+}

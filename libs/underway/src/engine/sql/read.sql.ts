@@ -26,11 +26,12 @@ export interface RunRow {
   updated_at: Date;
   started_at: Date | null;
   completed_at: Date | null;
+  parent_run_id: string | null;
 }
 
 export function selectRun(schema: Schema, id: string): SqlQuery {
   return sql`
-    select id, workflow_name, workflow_version, state, step_index, step_name,
+    select id, workflow_name, workflow_version, state, step_index, step_name, parent_run_id,
       input::text as input, output::text as output,
       error, attempt, max_attempts, priority,
       case when run_at < 'infinity' then run_at end as run_at, concurrency_key, idempotency_key,
@@ -83,6 +84,8 @@ export interface RecordedCallRow {
   state: string;
   result: string | null;
   error: { code: string; message: string; name?: string } | null;
+  /** A child entry's run. */
+  child_run_id?: string | null;
 }
 
 /** A replay asking for its step's recorded calls: those from `fromIndex` on, and `holes`. */
@@ -133,7 +136,7 @@ export function selectRecordedCalls(
   return prepared(
     sql`
     select r.key, c.call_index, c.kind, c.name, c.args::text as args, c.state,
-      c.result::text as result, c.error
+      c.result::text as result, c.error, c.child_run_id
     from unnest(${ranges.key}::int[], ${ranges.runId}::uuid[], ${ranges.stepIndex}::int[],
       ${ranges.from}::int[], ${ranges.to}::int[]) as r(key, run_id, step_index, from_index, to_index)
     join ${ident(schema)}.activity_call c
@@ -212,4 +215,23 @@ export function firstStepTemplates(
     from ${ident(schema)}.workflow_run
     where workflow_name = any(${workflows}::text[]) and step_index = 0
     order by workflow_name, id desc`;
+}
+
+export interface ChildRow {
+  id: string;
+  workflow_name: string;
+  state: string;
+}
+
+/** A run's children (the first `limit`, in enqueue order), for `getRun()`. */
+export function selectChildren(
+  schema: Schema,
+  runId: string,
+  limit: number,
+): SqlQuery {
+  return sql`
+    select id, workflow_name, state from ${ident(schema)}.workflow_run
+    where parent_run_id = ${runId}
+    order by id
+    limit ${limit}`;
 }

@@ -1,7 +1,7 @@
 import { fragment, ident, Schema, sql, SqlQuery } from '../../database/sql';
 import { ClaimScope, workflowKey } from '../../model/claim-scope';
 import { stepKeySql } from './claim.sql';
-import { deadLetters, releaseSlots } from './fragments.sql';
+import { deadLetters, releaseSlots, settleChildren } from './fragments.sql';
 
 /**
  * Names the unfinished runs written before versions (no `step_name`) from
@@ -90,10 +90,15 @@ export function failUnknownSteps(
         expires_at = now() + r.ttl_ms * interval '1 millisecond'
       from stuck s
       where r.id = s.id and r.state in ('pending', 'waiting')
-      returning r.id, r.workflow_name, r.state, r.concurrency_key, r.error
+      returning r.id, r.workflow_name, r.state, r.concurrency_key, r.error, r.parent_run_id,
+        r.parent_step_index, r.parent_call_index
     ), finished_run as (
       select id, concurrency_key from updated
-    ), ${releaseSlots(schema)}, failed_run as (
+    ), finished_child as (
+      select id, parent_run_id, parent_step_index, parent_call_index, state, null::jsonb as output,
+        error
+      from updated where parent_run_id is not null
+    ), ${settleChildren(schema)}, ${releaseSlots(schema)}, failed_run as (
       select id, error from updated
     ), ${deadLetters(schema)}
     select id, workflow_name, state from updated`;
