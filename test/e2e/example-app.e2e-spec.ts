@@ -368,9 +368,12 @@ describe('the example app', () => {
     });
   });
 
-  it('runs the signup and order-receipt workflows to completion at start-up', async () => {
+  it('runs the signup and order-receipt workflows to completion at start-up, an order approved over HTTP and one escalated among them', async () => {
     const url = await createDatabase();
-    const app = startExample(url, { EXAMPLE_EXIT_AFTER_DEMO: '1' });
+    const app = startExample(url, {
+      EXAMPLE_EXIT_AFTER_DEMO: '1',
+      ORDER_APPROVAL_TIMEOUT: '1s',
+    });
 
     const exit = await exitOf(app, 60_000);
     const output = app.output();
@@ -431,17 +434,96 @@ describe('the example app', () => {
       'emailReceipt #1 failed (SMTP server busy (simulated)), emailReceipt #2 succeeded',
     );
 
+    // The order under the threshold went straight through.
+    expect(output).toMatch(
+      new RegExp(
+        `Run ${RUN_ID} order-receipt#awaitApproval: order \\d+ is under the approval threshold: no approval needed`,
+      ),
+    );
+    // The first order above it waited, was refused to its own customer (the
+    // signal rolled back with the row), approved over HTTP, then resent.
+    const waitingRunId = new RegExp(
+      `Demo: order-receipt run (${RUN_ID}) is waiting for 'approval' until `,
+    ).exec(output)?.[1];
+    expect(waitingRunId).toBeDefined();
+    expect(output).toMatch(
+      /Demo: POST \/orders\/\d+\/approval by its own customer: 422 \(ada\.\d+@example\.com placed order \d+, and cannot decide on it: someone else must\); the signal sent in that transaction rolled back with it: the run is waiting with 0 signal\(s\)/,
+    );
+    const signalId = new RegExp(
+      `by max\\.approver@example\\.com: 200; the order's row \\(approved\\) and signal (${RUN_ID}) committed in one transaction`,
+    ).exec(output)?.[1];
+    expect(signalId).toBeDefined();
+    expect(output).toContain(
+      `Demo: the same approval sent again: 200, duplicate: true (signal ${signalId}, by the order's idempotency key): nothing changed`,
+    );
+    expect(output).toMatch(
+      new RegExp(
+        `Demo: order-receipt run ${waitingRunId} of order \\d+ succeeded with \\{"receiptId":"RCPT-\\d+"\\}`,
+      ),
+    );
+    // The second one got no decision: it escalated after 1s, and a manager
+    // rejected it.
+    expect(output).toMatch(
+      new RegExp(
+        `Run ${RUN_ID} order-receipt activity escalate-approval: no decision on order \\d+ within 1s: escalated, a manager is notified`,
+      ),
+    );
+    expect(output).toMatch(
+      new RegExp(
+        `Demo: order-receipt run ${RUN_ID} of order \\d+ succeeded with \\{"rejectedBy":"mia\\.manager@example\\.com"\\}`,
+      ),
+    );
+    expect(output).toContain('Demo: every workflow finished');
+
     // The duplicate signup of the demo rolled back, and its run with it.
     const rows = await withDatabase(url, (client) =>
-      client.query<{ workflow_name: string; state: string }>(
+      client.query<{ workflow_name: string; state: string; count: number }>(
         // The demo's own runs: the report schedules may fire meanwhile too.
-        `select workflow_name, state from underway.workflow_run
-         where workflow_name in ('signup', 'order-receipt') order by created_at`,
+        `select workflow_name, state, count(*)::int as count from underway.workflow_run
+         where workflow_name in ('signup', 'order-receipt')
+         group by workflow_name, state order by workflow_name desc`,
       ),
     );
     expect(rows.rows).toEqual([
-      { workflow_name: 'signup', state: 'succeeded' },
-      { workflow_name: 'order-receipt', state: 'succeeded' },
+      { workflow_name: 'signup', state: 'succeeded', count: 1 },
+      { workflow_name: 'order-receipt', state: 'succeeded', count: 3 },
+    ]);
+    // The app's own rows say the same.
+    const orders = await withDatabase(url, (client) =>
+      client.query<{
+        amountCents: number;
+        approval: string;
+        decidedBy: string | null;
+        escalated: boolean;
+        receipted: boolean;
+      }>(
+        `select "amountCents", approval, "decidedBy", "escalatedAt" is not null as escalated,
+           "receiptId" is not null as receipted
+         from app_order order by "amountCents"`,
+      ),
+    );
+    expect(orders.rows).toEqual([
+      {
+        amountCents: 4_200,
+        approval: 'not_required',
+        decidedBy: null,
+        escalated: false,
+        receipted: true,
+      },
+      {
+        amountCents: 98_000,
+        approval: 'rejected',
+        decidedBy: 'mia.manager@example.com',
+        escalated: true,
+        receipted: false,
+      },
+      {
+        amountCents: 125_000,
+        approval: 'approved',
+        decidedBy: 'max.approver@example.com',
+        escalated: false,
+        receipted: true,
+      },
     ]);
   }, 90_000);
 
@@ -778,6 +860,7 @@ describe('the example app', () => {
     ).toBe(404);
 
     app.child.kill('SIGTERM');
+    // The demo's order that waits for an hour does not hold the shutdown.
     await exitOf(app, 20_000);
   }, 90_000);
 

@@ -37,7 +37,9 @@ async function bootstrap(): Promise<void> {
     ].join('\n'),
   );
 
-  const outcome = await app.get(DemoService).run();
+  // The demo calls the app's own HTTP endpoints: on IPv4, where the server
+  // listens too, whatever localhost resolves to.
+  const outcome = await app.get(DemoService).run(`http://127.0.0.1:${port}`);
   if (
     process.env.EXAMPLE_EXIT_AFTER_DEMO === '1' &&
     outcome !== 'interrupted'
