@@ -45,6 +45,33 @@ interface RunResponse {
     readonly state: string;
     readonly attempts: readonly { readonly state: string }[];
   }[];
+  readonly waits: readonly {
+    readonly stepName: string;
+    readonly callIndex: number;
+    readonly kind: string;
+    readonly names: readonly string[];
+    readonly state: string;
+    /** JSON: an ISO string, or absent without a timeout. */
+    readonly deadline?: string;
+    readonly signalId?: string;
+  }[];
+  readonly signals: readonly {
+    readonly signalId: string;
+    readonly name: string;
+    readonly state: string;
+    readonly idempotencyKey?: string;
+    readonly consumedBy?: { readonly stepName: string };
+  }[];
+}
+
+/** An order's approval columns in the app's own table. */
+interface OrderRow {
+  readonly amountCents: number;
+  readonly approval: string;
+  readonly decidedBy: string | null;
+  readonly decidedAt: Date | null;
+  readonly escalatedAt: Date | null;
+  readonly receiptId: string | null;
 }
 
 interface ActivityCallRow {
@@ -191,6 +218,79 @@ async function getRun(
   };
 }
 
+/** POSTs `body` as JSON to the app; answers its status and JSON body. */
+async function postJson(
+  app: ExampleApp,
+  path: string,
+  body: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const port = await waitForOutput(
+    app,
+    /Listening on http:\/\/localhost:(\d+)/,
+  );
+  const response = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return {
+    status: response.status,
+    body: (await response.json()) as Record<string, unknown>,
+  };
+}
+
+/** Places an order over HTTP: its id and the id of its order-receipt run. */
+async function placeOrder(
+  app: ExampleApp,
+  customerEmail: string,
+  amountCents: number,
+): Promise<{ orderId: number; approval: string; runId: string }> {
+  const { status, body } = await postJson(app, '/orders', {
+    customerEmail,
+    item: 'Jacquard loom cards',
+    amountCents,
+  });
+  expect({ status, body }).toMatchObject({ status: 201 });
+  const order = body.order as { id: number; approval: string };
+  return {
+    orderId: order.id,
+    approval: order.approval,
+    runId: body.runId as string,
+  };
+}
+
+/** Waits until GET /runs/:id shows what `check` looks for. */
+function waitForRun(
+  app: ExampleApp,
+  runId: string,
+  check: (run: RunResponse) => boolean,
+  what: string,
+): Promise<RunResponse> {
+  let last: RunResponse | undefined;
+  return waitFor(
+    async () => {
+      last = (await getRun(app, runId)).body;
+      return check(last) ? last : undefined;
+    },
+    {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+      message: `run ${runId} ${what}. Last: ${JSON.stringify(last)}. Output:\n${app.output()}`,
+    },
+  );
+}
+
+async function orderRow(url: string, orderId: number): Promise<OrderRow> {
+  const { rows } = await withDatabase(url, (client) =>
+    client.query<OrderRow>(
+      `select "amountCents", approval, "decidedBy", "decidedAt", "escalatedAt", "receiptId"
+       from app_order where id = $1`,
+      [orderId],
+    ),
+  );
+  return rows[0]!;
+}
+
 function describeAttempts(run: RunResponse): string[] {
   return run.attempts.map((a) => `${a.stepName}#${a.attempt} ${a.state}`);
 }
@@ -268,9 +368,12 @@ describe('the example app', () => {
     });
   });
 
-  it('runs the signup and order-receipt workflows to completion at start-up', async () => {
+  it('runs the signup and order-receipt workflows to completion at start-up, an order approved over HTTP and one escalated among them', async () => {
     const url = await createDatabase();
-    const app = startExample(url, { EXAMPLE_EXIT_AFTER_DEMO: '1' });
+    const app = startExample(url, {
+      EXAMPLE_EXIT_AFTER_DEMO: '1',
+      ORDER_APPROVAL_TIMEOUT: '1s',
+    });
 
     const exit = await exitOf(app, 60_000);
     const output = app.output();
@@ -331,17 +434,96 @@ describe('the example app', () => {
       'emailReceipt #1 failed (SMTP server busy (simulated)), emailReceipt #2 succeeded',
     );
 
+    // The order under the threshold went straight through.
+    expect(output).toMatch(
+      new RegExp(
+        `Run ${RUN_ID} order-receipt#awaitApproval: order \\d+ is under the approval threshold: no approval needed`,
+      ),
+    );
+    // The first order above it waited, was refused to its own customer (the
+    // signal rolled back with the row), approved over HTTP, then resent.
+    const waitingRunId = new RegExp(
+      `Demo: order-receipt run (${RUN_ID}) is waiting for 'approval' until `,
+    ).exec(output)?.[1];
+    expect(waitingRunId).toBeDefined();
+    expect(output).toMatch(
+      /Demo: POST \/orders\/\d+\/approval by its own customer: 422 \(ada\.\d+@example\.com placed order \d+, and cannot decide on it: someone else must\); the signal sent in that transaction rolled back with it: the run is waiting with 0 signal\(s\)/,
+    );
+    const signalId = new RegExp(
+      `by max\\.approver@example\\.com: 200; the order's row \\(approved\\) and signal (${RUN_ID}) committed in one transaction`,
+    ).exec(output)?.[1];
+    expect(signalId).toBeDefined();
+    expect(output).toContain(
+      `Demo: the same approval sent again: 200, duplicate: true (signal ${signalId}, by the order's idempotency key): nothing changed`,
+    );
+    expect(output).toMatch(
+      new RegExp(
+        `Demo: order-receipt run ${waitingRunId} of order \\d+ succeeded with \\{"receiptId":"RCPT-\\d+"\\}`,
+      ),
+    );
+    // The second one got no decision: it escalated after 1s, and a manager
+    // rejected it.
+    expect(output).toMatch(
+      new RegExp(
+        `Run ${RUN_ID} order-receipt activity escalate-approval: no decision on order \\d+ within 1s: escalated, a manager is notified`,
+      ),
+    );
+    expect(output).toMatch(
+      new RegExp(
+        `Demo: order-receipt run ${RUN_ID} of order \\d+ succeeded with \\{"rejectedBy":"mia\\.manager@example\\.com"\\}`,
+      ),
+    );
+    expect(output).toContain('Demo: every workflow finished');
+
     // The duplicate signup of the demo rolled back, and its run with it.
     const rows = await withDatabase(url, (client) =>
-      client.query<{ workflow_name: string; state: string }>(
+      client.query<{ workflow_name: string; state: string; count: number }>(
         // The demo's own runs: the report schedules may fire meanwhile too.
-        `select workflow_name, state from underway.workflow_run
-         where workflow_name in ('signup', 'order-receipt') order by created_at`,
+        `select workflow_name, state, count(*)::int as count from underway.workflow_run
+         where workflow_name in ('signup', 'order-receipt')
+         group by workflow_name, state order by workflow_name desc`,
       ),
     );
     expect(rows.rows).toEqual([
-      { workflow_name: 'signup', state: 'succeeded' },
-      { workflow_name: 'order-receipt', state: 'succeeded' },
+      { workflow_name: 'signup', state: 'succeeded', count: 1 },
+      { workflow_name: 'order-receipt', state: 'succeeded', count: 3 },
+    ]);
+    // The app's own rows say the same.
+    const orders = await withDatabase(url, (client) =>
+      client.query<{
+        amountCents: number;
+        approval: string;
+        decidedBy: string | null;
+        escalated: boolean;
+        receipted: boolean;
+      }>(
+        `select "amountCents", approval, "decidedBy", "escalatedAt" is not null as escalated,
+           "receiptId" is not null as receipted
+         from app_order order by "amountCents"`,
+      ),
+    );
+    expect(orders.rows).toEqual([
+      {
+        amountCents: 4_200,
+        approval: 'not_required',
+        decidedBy: null,
+        escalated: false,
+        receipted: true,
+      },
+      {
+        amountCents: 98_000,
+        approval: 'rejected',
+        decidedBy: 'mia.manager@example.com',
+        escalated: true,
+        receipted: false,
+      },
+      {
+        amountCents: 125_000,
+        approval: 'approved',
+        decidedBy: 'max.approver@example.com',
+        escalated: false,
+        receipted: true,
+      },
     ]);
   }, 90_000);
 
@@ -444,7 +626,7 @@ describe('the example app', () => {
     );
     expect(await runRow(url, runId)).toEqual({
       state: 'pending',
-      step_index: 1,
+      step_index: 2,
     });
 
     const second = startExample(url);
@@ -471,6 +653,7 @@ describe('the example app', () => {
       receiptId: expect.stringMatching(/^RCPT-\d+$/),
     });
     expect(describeAttempts(body)).toEqual([
+      'awaitApproval#1 succeeded',
       'renderReceipt#1 succeeded',
       'emailReceipt#1 failed',
       'emailReceipt#2 succeeded',
@@ -497,7 +680,7 @@ describe('the example app', () => {
     await exitOf(first, 10_000);
     expect(await runRow(url, runId)).toEqual({
       state: 'running',
-      step_index: 0,
+      step_index: 1,
     });
 
     const second = startExample(url);
@@ -511,6 +694,7 @@ describe('the example app', () => {
     );
     const { body } = await getRun(second, runId);
     expect(describeAttempts(body)).toEqual([
+      'awaitApproval#1 succeeded',
       'renderReceipt#1 lease_expired',
       'renderReceipt#2 succeeded',
       'emailReceipt#1 failed',
@@ -523,5 +707,244 @@ describe('the example app', () => {
 
     second.child.kill('SIGTERM');
     await exitOf(second, 20_000);
+  }, 90_000);
+
+  it('holds an order above the approval threshold in a waiting run until approved over HTTP: the approval and the order row commit together, a refused one delivers nothing, a resend is a duplicate', async () => {
+    const url = await createDatabase();
+    // No escalation while the test runs.
+    const app = startExample(url, { ORDER_APPROVAL_TIMEOUT: '1h' });
+    const customer = `lin.${Date.now()}@example.com`;
+
+    // Under the threshold: no approval, nothing to decide.
+    const small = await placeOrder(app, customer, 49_999);
+    expect(small.approval).toBe('not_required');
+    expect(
+      await postJson(app, `/orders/${small.orderId}/approval`, {
+        approved: true,
+        by: 'max@example.com',
+      }),
+    ).toMatchObject({
+      status: 409,
+      body: { message: `Order ${small.orderId} needs no approval` },
+    });
+
+    // At the threshold: the run suspends on ctx.waitFor, holding no slot.
+    const { orderId, approval, runId } = await placeOrder(
+      app,
+      customer,
+      50_000,
+    );
+    expect(approval).toBe('awaiting');
+    const waiting = await waitForRun(
+      app,
+      runId,
+      (run) => run.state === 'waiting' && run.waits.length === 1,
+      'did not wait for its approval',
+    );
+    expect(waiting.waits).toEqual([
+      expect.objectContaining({
+        stepName: 'awaitApproval',
+        callIndex: 0,
+        kind: 'signal',
+        names: ['approval'],
+        state: 'waiting',
+      }),
+    ]);
+    expect(Date.parse(waiting.waits[0]!.deadline!)).toBeGreaterThan(
+      Date.now() + 59 * 60_000,
+    );
+    expect(waiting.signals).toEqual([]);
+    expect(waiting.attempts).toEqual([]);
+
+    // The customer cannot decide: the order row's four-eyes check fails
+    // after the signal, in its transaction, and the rollback takes it.
+    expect(
+      await postJson(app, `/orders/${orderId}/approval`, {
+        approved: true,
+        by: customer.toUpperCase(),
+      }),
+    ).toMatchObject({ status: 422 });
+    const refused = (await getRun(app, runId)).body;
+    expect(refused).toMatchObject({ state: 'waiting', signals: [] });
+    expect(refused.waits.map((w) => w.state)).toEqual(['waiting']);
+    expect(await orderRow(url, orderId)).toMatchObject({
+      approval: 'awaiting',
+      decidedBy: null,
+      decidedAt: null,
+    });
+
+    // An approver can: the row and the signal commit, and the run goes on.
+    const approved = await postJson(app, `/orders/${orderId}/approval`, {
+      approved: true,
+      by: 'Max@Example.com',
+    });
+    expect(approved).toMatchObject({
+      status: 200,
+      body: {
+        duplicate: false,
+        order: {
+          id: orderId,
+          approval: 'approved',
+          decidedBy: 'max@example.com',
+        },
+      },
+    });
+    const signalId = approved.body.signalId as string;
+    const row = await orderRow(url, orderId);
+    expect(row).toMatchObject({
+      approval: 'approved',
+      decidedBy: 'max@example.com',
+      decidedAt: expect.any(Date),
+      escalatedAt: null,
+    });
+    const done = await waitForRun(
+      app,
+      runId,
+      (run) => run.state === 'succeeded',
+      'did not succeed',
+    );
+    expect(done.output).toEqual({
+      receiptId: expect.stringMatching(/^RCPT-\d+$/),
+    });
+    expect(describeAttempts(done)).toEqual([
+      'awaitApproval#1 succeeded',
+      'renderReceipt#1 succeeded',
+      'emailReceipt#1 failed',
+      'emailReceipt#2 succeeded',
+    ]);
+    expect(done.waits).toEqual([
+      expect.objectContaining({ state: 'received', signalId }),
+    ]);
+    expect(done.signals).toEqual([
+      expect.objectContaining({
+        signalId,
+        name: 'approval',
+        state: 'consumed',
+        idempotencyKey: `order-${orderId}-approval`,
+        consumedBy: expect.objectContaining({ stepName: 'awaitApproval' }),
+      }),
+    ]);
+
+    // The same decision again: a duplicate, by the order's idempotency key,
+    // even though the run has finished. Another decision: a conflict.
+    expect(
+      await postJson(app, `/orders/${orderId}/approval`, {
+        approved: true,
+        by: 'max@example.com',
+      }),
+    ).toMatchObject({ status: 200, body: { duplicate: true, signalId } });
+    expect(
+      await postJson(app, `/orders/${orderId}/approval`, {
+        approved: false,
+        by: 'max@example.com',
+      }),
+    ).toMatchObject({
+      status: 409,
+      body: {
+        message: `Order ${orderId} was approved by max@example.com already`,
+      },
+    });
+    expect(await orderRow(url, orderId)).toMatchObject({
+      approval: row.approval,
+      decidedBy: row.decidedBy,
+      decidedAt: row.decidedAt,
+    });
+    expect((await getRun(app, runId)).body.signals).toHaveLength(1);
+    expect(
+      (
+        await postJson(app, '/orders/999999/approval', {
+          approved: true,
+          by: 'max@example.com',
+        })
+      ).status,
+    ).toBe(404);
+
+    app.child.kill('SIGTERM');
+    // The demo's order that waits for an hour does not hold the shutdown.
+    await exitOf(app, 20_000);
+  }, 90_000);
+
+  it('escalates an order nobody decides on within ORDER_APPROVAL_TIMEOUT, then takes a decision still', async () => {
+    const url = await createDatabase();
+    const app = startExample(url, { ORDER_APPROVAL_TIMEOUT: '1s' });
+    const { orderId, runId } = await placeOrder(
+      app,
+      `ivy.${Date.now()}@example.com`,
+      80_000,
+    );
+
+    // The wait timed out, escalate-approval ran once, and the step waits on.
+    const escalated = await waitForRun(
+      app,
+      runId,
+      (run) => run.state === 'waiting' && run.waits[1]?.state === 'waiting',
+      'did not escalate',
+    );
+    expect(
+      escalated.waits.map(({ kind, names, state, deadline }) => ({
+        kind,
+        names,
+        state,
+        timeout: deadline !== undefined,
+      })),
+    ).toEqual([
+      {
+        kind: 'signal',
+        names: ['approval'],
+        state: 'timed_out',
+        timeout: true,
+      },
+      { kind: 'signal', names: ['approval'], state: 'waiting', timeout: false },
+    ]);
+    expect(
+      escalated.activityCalls.map(({ name, kind, state, attempts }) => ({
+        name,
+        kind,
+        state,
+        attempts: attempts.length,
+      })),
+    ).toEqual([
+      {
+        name: 'escalate-approval',
+        kind: 'call',
+        state: 'succeeded',
+        attempts: 1,
+      },
+    ]);
+    expect(await orderRow(url, orderId)).toMatchObject({
+      approval: 'escalated',
+      escalatedAt: expect.any(Date),
+      decidedBy: null,
+    });
+    expect(app.output()).toContain(
+      `Run ${runId} order-receipt activity escalate-approval: no decision on order ${orderId} within 1s: escalated, a manager is notified`,
+    );
+
+    // A manager approves the escalated order: the run renders its receipt.
+    expect(
+      await postJson(app, `/orders/${orderId}/approval`, {
+        approved: true,
+        by: 'mia.manager@example.com',
+      }),
+    ).toMatchObject({ status: 200, body: { duplicate: false } });
+    const done = await waitForRun(
+      app,
+      runId,
+      (run) => run.state === 'succeeded',
+      'did not succeed',
+    );
+    expect(done.output).toEqual({
+      receiptId: expect.stringMatching(/^RCPT-\d+$/),
+    });
+    expect(done.waits.map((w) => w.state)).toEqual(['timed_out', 'received']);
+    expect(await orderRow(url, orderId)).toMatchObject({
+      approval: 'approved',
+      decidedBy: 'mia.manager@example.com',
+      escalatedAt: expect.any(Date),
+      receiptId: (done.output as { receiptId: string }).receiptId,
+    });
+
+    app.child.kill('SIGTERM');
+    await exitOf(app, 20_000);
   }, 90_000);
 });

@@ -30,12 +30,16 @@ async function bootstrap(): Promise<void> {
       'Try:',
       `  curl -s -X POST ${base}/users -H 'content-type: application/json' -d '{"email":"grace@example.com","name":"Grace Hopper"}'`,
       `  curl -s -X POST ${base}/orders -H 'content-type: application/json' -d '{"customerEmail":"grace@example.com","item":"Compiler manual","amountCents":2500}'`,
-      `  curl -s ${base}/runs/<runId from either response>`,
+      `  curl -s -X POST ${base}/orders -H 'content-type: application/json' -d '{"customerEmail":"grace@example.com","item":"Difference Engine","amountCents":250000}'`,
+      `  curl -s -X POST ${base}/orders/<order id>/approval -H 'content-type: application/json' -d '{"approved":true,"by":"max@example.com"}'`,
+      `  curl -s ${base}/runs/<runId from a response>`,
       `  curl -s ${base}/health`,
     ].join('\n'),
   );
 
-  const outcome = await app.get(DemoService).run();
+  // The demo calls the app's own HTTP endpoints: on IPv4, where the server
+  // listens too, whatever localhost resolves to.
+  const outcome = await app.get(DemoService).run(`http://127.0.0.1:${port}`);
   if (
     process.env.EXAMPLE_EXIT_AFTER_DEMO === '1' &&
     outcome !== 'interrupted'

@@ -13,6 +13,7 @@ import { PlaceOrderDto } from '../orders/dto/place-order.dto';
 import { OrdersService } from '../orders/orders.service';
 import { CreateUserDto } from '../users/dto/create-user.dto';
 import { UsersService } from '../users/users.service';
+import { ApprovalDemoService } from './approval-demo.service';
 
 /** How the start-up demo ended. */
 export type DemoOutcome = 'succeeded' | 'failed' | 'interrupted';
@@ -22,8 +23,10 @@ const DEMO_TIMEOUT = '1m';
 
 /**
  * Walks a newcomer through the library at start-up: signs a user up and places
- * an order through the same services as the HTTP endpoints, then waits for
- * both runs and logs how they went.
+ * orders through the same services as the HTTP endpoints, then waits for
+ * their runs and logs how they went. One order is small and goes straight
+ * through; two are large and wait for an approval (`ApprovalDemoService`):
+ * one is approved through the app's HTTP endpoint, the other escalates.
  */
 @Injectable()
 export class DemoService implements OnModuleDestroy {
@@ -34,6 +37,7 @@ export class DemoService implements OnModuleDestroy {
   constructor(
     private readonly users: UsersService,
     private readonly orders: OrdersService,
+    private readonly approvals: ApprovalDemoService,
     private readonly workflows: WorkflowClient,
   ) {}
 
@@ -46,18 +50,19 @@ export class DemoService implements OnModuleDestroy {
     }
   }
 
-  async run(): Promise<DemoOutcome> {
+  /** @param baseUrl where the app listens: the demo calls its own endpoints */
+  async run(baseUrl: string): Promise<DemoOutcome> {
     this.running = true;
     try {
-      return await this.signUpAndOrder();
+      return await this.signUpAndOrder(baseUrl);
     } finally {
       this.running = false;
     }
   }
 
-  private async signUpAndOrder(): Promise<DemoOutcome> {
+  private async signUpAndOrder(baseUrl: string): Promise<DemoOutcome> {
     this.logger.log(
-      'Demo: signing up a user and placing an order; each enqueues its workflow in the transaction that saves it',
+      'Demo: signing up a user and placing orders; each enqueues its workflow in the transaction that saves it',
     );
     try {
       const email = `ada.${Date.now()}@example.com`;
@@ -77,7 +82,7 @@ export class DemoService implements OnModuleDestroy {
           '(stop the app with Ctrl-C while the receipt renders, start it again, and the run goes on)',
       );
 
-      const [signupResult, receiptResult] = await Promise.allSettled([
+      const results = await Promise.allSettled([
         signup.result({ timeout: DEMO_TIMEOUT }).then(async () => {
           const details = await this.workflows.getRun(signup.id);
           this.logger.log(
@@ -93,8 +98,10 @@ export class DemoService implements OnModuleDestroy {
               `attempts: ${describeAttempts(details?.attempts ?? [])}`,
           );
         }),
+        this.approvals.approve(email, baseUrl),
+        this.approvals.escalate(email, baseUrl),
       ]);
-      const failures = [signupResult, receiptResult].filter(
+      const failures = results.filter(
         (result): result is PromiseRejectedResult =>
           result.status === 'rejected',
       );
@@ -104,7 +111,7 @@ export class DemoService implements OnModuleDestroy {
       if (failures.length > 0) {
         return this.stopping ? 'interrupted' : 'failed';
       }
-      this.logger.log('Demo: both workflows finished');
+      this.logger.log('Demo: every workflow finished');
       return 'succeeded';
     } catch (err) {
       this.reportFailure(err);

@@ -2,7 +2,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import {
+  Activity,
   CompleteTransition,
+  currentActivity,
   NextTransition,
   Step,
   StepContext,
@@ -11,12 +13,20 @@ import {
   Workflow,
 } from '@underway/nestjs';
 import { Repository } from 'typeorm';
+import { OrderApprovalConfig } from './order-approval.config';
+import { Approval, ApprovalDecision } from './order-approval.signal';
 import { Order } from './order.entity';
 import { Receipt } from './receipt.entity';
 
 /** Input of an `order-receipt` run. */
 export interface OrderReceiptInput {
   readonly orderId: number;
+  /**
+   * The order was at or above the approval threshold when it was placed.
+   * Decided then and kept in the input, so that a change of threshold never
+   * changes what a replay of `awaitApproval` does.
+   */
+  readonly approvalRequired: boolean;
 }
 
 /** What `renderReceipt` hands to `emailReceipt`. */
@@ -25,10 +35,9 @@ export interface RenderedReceipt {
   readonly receiptId: string;
 }
 
-/** Output of a succeeded `order-receipt` run. */
-export interface OrderReceiptOutput {
-  readonly receiptId: string;
-}
+/** Output of a succeeded `order-receipt` run: the receipt, or who rejected the order. */
+export type OrderReceiptOutput =
+  { readonly receiptId: string } | { readonly rejectedBy: string };
 
 /**
  * Long enough to stop the app (Ctrl-C) while a receipt renders, then start it
@@ -37,9 +46,18 @@ export interface OrderReceiptOutput {
 const RENDER_TIME_MS = 2_000;
 
 /**
- * Renders an order's receipt, then emails it. Each step is durable: once
- * `renderReceipt` has returned, a restart goes on with `emailReceipt` and never
- * renders again. `renderReceipt` is transactional: the receipt row it stores
+ * Waits for an approval when the order needs one, renders the order's
+ * receipt, then emails it.
+ *
+ * `awaitApproval` waits for the `Approval` signal (`POST /orders/:id/approval`)
+ * with `ctx.waitFor`: the run is `waiting`, holding no worker slot, until the
+ * decision comes, then the step runs again from the top and the wait returns
+ * it. With no decision within `ORDER_APPROVAL_TIMEOUT`, the wait returns
+ * `null`: the step escalates (the `escalate-approval` activity records it on
+ * the order and notifies a manager, once) and waits on, with no timeout.
+ *
+ * Each step is durable: once `renderReceipt` has returned, a restart goes on
+ * with `emailReceipt` and never renders again. `renderReceipt` is transactional: the receipt row it stores
  * through `ctx.manager` commits with the run's move to the next step, or not
  * at all (a crash mid-step leaves no row, and the retry stores one). The
  * first email attempt fails on purpose, to show a retry.
@@ -50,7 +68,64 @@ export class OrderReceiptWorkflow {
 
   constructor(
     @InjectRepository(Order) private readonly orders: Repository<Order>,
+    private readonly approval: OrderApprovalConfig,
   ) {}
+
+  /**
+   * Marks a still undecided order `escalated`, in a transaction that the
+   * activity's result commits: once, however often the step is replayed.
+   */
+  @Activity({ name: 'escalate-approval', transactional: true })
+  async escalateApproval(orderId: number): Promise<boolean> {
+    const { runId, manager } = currentActivity();
+    // Only an order still awaiting: a decision that came in meanwhile stays,
+    // and the step's next wait takes its signal at once (signals are buffered).
+    const { affected } = await manager!.update(
+      Order,
+      { id: orderId, approval: 'awaiting' },
+      { approval: 'escalated', escalatedAt: () => 'now()' },
+    );
+    this.logger.log(
+      affected === 1
+        ? `Run ${runId} order-receipt activity escalate-approval: no decision on order ${orderId} within ${this.approval.timeout}: ` +
+            'escalated, a manager is notified (a real app would email one here)'
+        : `Run ${runId} order-receipt activity escalate-approval: order ${orderId} was decided meanwhile: nothing to escalate`,
+    );
+    return affected === 1;
+  }
+
+  @Step()
+  async awaitApproval(
+    input: OrderReceiptInput,
+    ctx: StepContext<OrderReceiptWorkflow>,
+  ): Promise<
+    NextTransition<OrderReceiptInput> | CompleteTransition<OrderReceiptOutput>
+  > {
+    const { orderId } = input;
+    if (!input.approvalRequired) {
+      this.logger.log(
+        `Run ${ctx.runId} order-receipt#awaitApproval: order ${orderId} is under the approval threshold: no approval needed`,
+      );
+      return Transition.next(input);
+    }
+    this.logger.log(
+      `Run ${ctx.runId} order-receipt#awaitApproval attempt ${ctx.attempt}/${ctx.maxAttempts}: order ${orderId} needs an approval, ` +
+        `escalated after ${this.approval.timeout} without one (the first execution suspends until it comes; a replay gets it at once)`,
+    );
+    const decision =
+      (await ctx.waitFor(Approval, { timeout: this.approval.timeoutMs })) ??
+      (await this.escalate(orderId, ctx));
+    if (!decision.approved) {
+      this.logger.log(
+        `Run ${ctx.runId} order-receipt#awaitApproval: order ${orderId} rejected by ${decision.by}: no receipt`,
+      );
+      return Transition.complete({ rejectedBy: decision.by });
+    }
+    this.logger.log(
+      `Run ${ctx.runId} order-receipt#awaitApproval: order ${orderId} approved by ${decision.by}`,
+    );
+    return Transition.next(input);
+  }
 
   @Step({ transactional: true })
   async renderReceipt(
@@ -93,5 +168,19 @@ export class OrderReceiptWorkflow {
       `Run ${ctx.runId} order-receipt#emailReceipt: receipt ${receiptId} emailed for order ${orderId}`,
     );
     return Transition.complete({ receiptId });
+  }
+
+  /**
+   * No decision in time: escalates once (a durable activity call, which
+   * suspends the step until it has run), then waits for a manager's
+   * decision, with no timeout.
+   */
+  private async escalate(
+    orderId: number,
+    ctx: StepContext<OrderReceiptWorkflow>,
+  ): Promise<ApprovalDecision> {
+    await ctx.call('escalateApproval', orderId);
+    // Without a timeout the wait never resolves with null.
+    return (await ctx.waitFor(Approval))!;
   }
 }

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { OrderApprovalConfig } from './order-approval.config';
 import { Order } from './order.entity';
 import { Receipt } from './receipt.entity';
 import { OrderReceiptWorkflow } from './order-receipt.workflow';
@@ -9,7 +10,14 @@ import { OrdersService } from './orders.service';
 @Module({
   imports: [TypeOrmModule.forFeature([Order, Receipt])],
   controllers: [OrdersController],
-  providers: [OrdersService, OrderReceiptWorkflow],
-  exports: [OrdersService],
+  providers: [
+    {
+      provide: OrderApprovalConfig,
+      useFactory: () => OrderApprovalConfig.fromEnv(process.env),
+    },
+    OrdersService,
+    OrderReceiptWorkflow,
+  ],
+  exports: [OrdersService, OrderApprovalConfig],
 })
 export class OrdersModule {}
