@@ -31,8 +31,12 @@ export const UnderwayChildren: UnderwayMigrationDefinition = {
       add column parent_close text check (parent_close in ('cancel', 'abandon'))`,
     `create index workflow_run_parent_idx on ${s}.workflow_run (parent_run_id)
       where parent_run_id is not null`,
+    // The unfinished children, for the sweep that cancels those of a failed parent.
+    `create index workflow_run_open_child_idx on ${s}.workflow_run (parent_run_id)
+      where parent_run_id is not null and state in ('pending', 'running', 'waiting')`,
   ],
   down: (s) => [
+    `drop index if exists ${s}.workflow_run_open_child_idx`,
     `drop index if exists ${s}.workflow_run_parent_idx`,
     `alter table ${s}.workflow_run drop column if exists parent_run_id,
       drop column if exists parent_step_index, drop column if exists parent_call_index,

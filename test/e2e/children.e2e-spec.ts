@@ -111,6 +111,31 @@ class KeyedParentWorkflow {
   }
 }
 
+@Workflow({ name: 'doomed-parent' })
+class DoomedParentWorkflow {
+  @Step()
+  async start(_input: unknown, ctx: StepContext) {
+    await ctx.startChild(HolderWorkflow, {});
+    await ctx.startChild(HolderWorkflow, {}, { parentClose: 'abandon' });
+    return Transition.next({});
+  }
+
+  @Step()
+  async fail() {
+    throw StepError.fatal('boom', 'the parent fails');
+  }
+}
+
+@Workflow({ name: 'short-lived-batch', ttl: 1 })
+class ShortLivedBatchWorkflow {
+  @Step()
+  async spawn(_input: unknown, ctx: StepContext) {
+    await ctx.child(ThumbnailWorkflow, { fileId: 1 });
+    await ctx.child(ThumbnailWorkflow, { fileId: 2 });
+    return Transition.complete();
+  }
+}
+
 async function runIdsOf(schema: string, workflow: string): Promise<string[]> {
   const rows = await query<{ id: string }>(
     `select id from ${schema}.workflow_run where workflow_name = $1 order by id`,
@@ -222,6 +247,57 @@ describe('child workflows', () => {
       errorMessage: expect.stringMatching(/was cancelled/),
     });
   });
+
+  it('a parent that fails cancels its unfinished children (parentClose: cancel), not the abandoned ones', async () => {
+    const { client, schema } = await createTestApp({
+      workflows: [DoomedParentWorkflow, HolderWorkflow],
+    });
+    const parent = await client.enqueue(DoomedParentWorkflow, {});
+    await expect(parent.result({ timeout: 10_000 })).rejects.toMatchObject({
+      errorCode: 'boom',
+    });
+    await waitFor(async () => {
+      const rows = await query<{ state: string }>(
+        `select state from ${schema}.workflow_run where parent_run_id = $1 order by id`,
+        [parent.id],
+      );
+      return rows.map((r) => r.state).join() === 'cancelled,waiting';
+    });
+  });
+
+  it('retention deletes a tree together: children wait for their parent, and go with it', async () => {
+    const { client, schema } = await createTestApp({
+      workflows: [ShortLivedBatchWorkflow, ThumbnailWorkflow],
+      underway: { runtime: { maintenanceInterval: 100 } },
+    });
+    const parent = await client.enqueue(ShortLivedBatchWorkflow, {});
+    await parent.result({ timeout: 10_000 });
+    await waitFor(
+      async () =>
+        (await query(`select 1 from ${schema}.workflow_run`)).length === 0,
+      { message: 'the tree was not pruned' },
+    );
+    expect(await query(`select 1 from ${schema}.activity_call`)).toEqual([]);
+  });
+
+  it('fans out to 1,000 children and back in seconds', async () => {
+    const { client } = await createTestApp({
+      workflows: [BatchWorkflow, ThumbnailWorkflow],
+      underway: { runtime: { concurrency: 20 } },
+    });
+    const files = Array.from({ length: 1_000 }, (_, i) => i + 1);
+    const started = Date.now();
+    const run = await client.enqueue(BatchWorkflow, { files });
+    const output = (await run.result({ timeout: 60_000 })) as {
+      thumbs: string[];
+    };
+    const seconds = (Date.now() - started) / 1_000;
+    expect(output.thumbs).toHaveLength(1_000);
+    expect(output.thumbs[999]).toBe('t1000');
+    expect(recorder.count('render')).toBe(1_001);
+    expect(recorder.steps(run.id)).toEqual(['thumbnails', 'thumbnails']);
+    console.log(`1,000 children fanned out and in: ${seconds.toFixed(1)} s`);
+  }, 90_000);
 
   it('refuses a child that needs the concurrency key its parent holds, enqueuing nothing', async () => {
     const { client, schema } = await createTestApp({

@@ -51,6 +51,7 @@ describe('schema migrations', () => {
       { version: 5 },
       { version: 6 },
       { version: 7 },
+      { version: 8 },
     ]);
     await expect(
       (await apps[1]!.client.enqueue(NoopWorkflow)).result({ timeout: 5_000 }),
@@ -78,6 +79,7 @@ describe('schema migrations', () => {
       { version: 5 },
       { version: 6 },
       { version: 7 },
+      { version: 8 },
     ]);
     expect((await upgraded.client.getRun(run.id))?.state).toBe('succeeded');
     await expect(upgraded.client.listSchedules()).resolves.toEqual([]);
@@ -105,6 +107,7 @@ describe('schema migrations', () => {
       { version: 5 },
       { version: 6 },
       { version: 7 },
+      { version: 8 },
     ]);
     // Enqueued under version 2, run under the latest version.
     await expect(
@@ -126,7 +129,7 @@ describe('schema migrations', () => {
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SchemaVersionError);
     expect((error as Error).message).toBe(
-      `Schema "${first.schema}" is at version 99, newer than this library understands (7). Upgrade @underway/nestjs on this instance.`,
+      `Schema "${first.schema}" is at version 99, newer than this library understands (8). Upgrade @underway/nestjs on this instance.`,
     );
     await waitFor(
       async () => (await libraryConnections('from-the-past')) === 0,
@@ -147,7 +150,7 @@ describe('schema migrations', () => {
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SchemaVersionError);
     expect((error as Error).message).toMatch(
-      /is at version 0, this library needs 7\. Apply underwayMigrations/,
+      /is at version 0, this library needs 8\. Apply underwayMigrations/,
     );
     await waitFor(async () => (await libraryConnections('unmigrated')) === 0, {
       timeoutMs: 2_000,
@@ -174,6 +177,7 @@ describe('schema migrations', () => {
         `UnderwayWakeGate_${schema}_1700000000004`,
         `UnderwayVersions_${schema}_1700000000005`,
         `UnderwaySignals_${schema}_1700000000006`,
+        `UnderwayChildren_${schema}_1700000000007`,
       ]);
     } finally {
       await dataSource.query(
@@ -200,6 +204,7 @@ describe('schema migrations', () => {
       'UnderwayWakeGate1700000000004',
       'UnderwayVersions1700000000005',
       'UnderwaySignals1700000000006',
+      'UnderwayChildren1700000000007',
     ]);
     expect(() => underwayMigrationsFor('Bad-Name')).toThrow(
       /Invalid option schema/,

@@ -10,6 +10,7 @@ import {
 import { createTestApp, TestApp } from '../support/create-test-app';
 import { query } from '../support/database';
 import { UnderwaySignals } from '../../migrations/1700000000006-UnderwaySignals';
+import { UnderwayChildren } from '../../migrations/1700000000007-UnderwayChildren';
 import {
   closeDashboardApps,
   createDashboardApp,
@@ -556,7 +557,10 @@ describe('versions: upgrading a schema with runs in flight', () => {
     await app.close();
     // The schema as the release before versions left it (version 5): no
     // step names, runs at steps 0, 1 and 2, one past the last step.
-    for (const statement of UnderwaySignals.down(s)) {
+    for (const statement of [
+      ...UnderwayChildren.down(s),
+      ...UnderwaySignals.down(s),
+    ]) {
       await query(statement);
     }
     await query(

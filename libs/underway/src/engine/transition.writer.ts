@@ -9,7 +9,11 @@ import { UnderwayEvents } from '../events/underway-events';
 import type { EnqueueRequest } from '../events/underway.interceptor';
 import type { Claim, FencedOutcome } from '../model/claim';
 import type { ClaimScope } from '../model/claim-scope';
-import { pruneExpiredRuns, tidyConcurrencySlots } from './sql/maintenance.sql';
+import {
+  orphanedChildren,
+  pruneExpiredRuns,
+  tidyConcurrencySlots,
+} from './sql/maintenance.sql';
 import {
   failUnknownSteps,
   nameUnnamedRuns,
@@ -357,6 +361,24 @@ export class TransitionWriter {
    * calls and dead-letter entries with them), never an unfinished one.
    * @returns how many were deleted
    */
+  /**
+   * Cancels the unfinished children (`parentClose: 'cancel'`) of runs that
+   * failed or were cancelled, each with its own tree, up to `limit`.
+   * @returns how many were cancelled (their descendants not counted)
+   */
+  async cancelOrphans(executor: SqlExecutor, limit: number): Promise<number> {
+    const { rows } = await executor.query<{ id: string }>(
+      orphanedChildren(this.schema, limit),
+    );
+    let cancelled = 0;
+    for (const { id } of rows) {
+      if (await this.cancel(executor, id)) {
+        cancelled += 1;
+      }
+    }
+    return cancelled;
+  }
+
   async prune(executor: SqlExecutor, limit: number): Promise<number> {
     const result = await executor.query<{ deleted: number }>(
       pruneExpiredRuns(this.schema, limit),

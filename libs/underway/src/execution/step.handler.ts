@@ -148,9 +148,8 @@ export class StepKind implements TaskKind<ClaimedStep, RunOutcome, FoundStep> {
     failer: AttemptFailer<RunOutcome>,
   ): RunOutcome {
     if (interruption.kind === 'suspend') {
-      const waiting = calls.newCalls.filter((c) => c.kind === 'call').length;
       this.logger.debug(
-        `Run ${claim.id} ${label} suspended on ${waiting} new activity call(s)`,
+        `Run ${claim.id} ${label} suspended on ${describeNewEntries(calls.newCalls)}`,
       );
       return { kind: 'suspend', calls: calls.newCalls };
     }
@@ -293,4 +292,18 @@ class StepAttempt implements StartedAttempt<RunOutcome> {
       ? { ...outcome, calls: newCalls }
       : outcome;
   }
+}
+
+/** What a suspension recorded, for its log line: `2 new activity call(s), 1 wait`. */
+function describeNewEntries(entries: StepJournal['newCalls']): string {
+  const count = (kind: string) => entries.filter((e) => e.kind === kind).length;
+  const parts = [
+    [count('call'), 'new activity call(s)'],
+    [count('wait'), 'wait(s) for a signal'],
+    [count('sleep'), 'sleep(s)'],
+    [count('child'), 'child run(s)'],
+  ]
+    .filter(([n]) => (n as number) > 0)
+    .map(([n, what]) => `${n} ${what}`);
+  return parts.length > 0 ? parts.join(', ') : 'entries already recorded';
 }

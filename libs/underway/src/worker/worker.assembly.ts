@@ -37,6 +37,9 @@ import { OutcomeCommitter } from './outcome-committer';
 import { WaitingMark } from './waiting-mark';
 import { WaitExpirer } from './wait-expirer';
 
+/** Children of failed runs cancelled per sweep, at most (the next sweep goes on). */
+const ORPHANS_PER_SWEEP = 100;
+
 /** What the worker is built from: the module's providers. */
 export interface WorkerDependencies {
   readonly options: ResolvedOptions;
@@ -153,6 +156,8 @@ export function assembleWorker(
     sweep: async () => {
       await rescuer.sweep();
       await waits.pass();
+      // The children of runs that failed (a cancel takes its tree at once).
+      await writer.cancelOrphans(executor, ORPHANS_PER_SWEEP);
     },
     idle: waiting,
   });

@@ -4,21 +4,31 @@ import { ident, Schema, sql, SqlQuery } from '../../database/sql';
  * Deletes up to `limit` finished runs whose retention (`ttl`) has passed, with
  * their attempts, activity calls and signals (in the same statement: there is no
  * cascading foreign key). A run with an emitted activity still to run waits
- * for it.
+ * for it. A tree of runs goes together: a child whose parent is still kept
+ * waits for it, and a run's finished descendants are deleted with it (an
+ * unfinished one, abandoned, stays, and goes on its own once finished).
  * Only terminal runs have an `expires_at`; the state is checked again anyway,
  * so an unfinished run is never deleted.
  */
 export function pruneExpiredRuns(schema: Schema, limit: number): SqlQuery {
   return sql`
-    with doomed as (
-      select id from ${ident(schema)}.workflow_run
-      where expires_at < now()
-      order by expires_at
+    with recursive doomed as (
+      select r.id from ${ident(schema)}.workflow_run r
+      where r.expires_at < now()
+        and (r.parent_run_id is null or not exists (
+          select 1 from ${ident(schema)}.workflow_run p where p.id = r.parent_run_id))
+      order by r.expires_at
       limit ${limit}
       for update skip locked
+    ), tree as (
+      select id from doomed
+      union
+      select c.id from ${ident(schema)}.workflow_run c
+      join tree t on c.parent_run_id = t.id
+      where c.state in ('succeeded', 'failed', 'cancelled')
     ), deleted as (
       delete from ${ident(schema)}.workflow_run r
-      using doomed d
+      using tree d
       where r.id = d.id and r.state in ('succeeded', 'failed', 'cancelled')
         -- an emitted activity still to run keeps its finished run
         and not exists (select 1 from ${ident(schema)}.activity_call c
@@ -42,6 +52,23 @@ export function pruneExpiredRuns(schema: Schema, limit: number): SqlQuery {
       where g.run_id = d.id
     )
     select count(*)::int as deleted from deleted`;
+}
+
+/**
+ * Unfinished children (`parent_close = 'cancel'`) whose parent failed or was
+ * cancelled, up to `limit`: cancelled next, with their own children. (A
+ * cancel of the parent takes its tree at once; a failure leaves this to the
+ * worker's sweep.)
+ */
+export function orphanedChildren(schema: Schema, limit: number): SqlQuery {
+  return sql`
+    select c.id from ${ident(schema)}.workflow_run c
+    where c.parent_run_id is not null and c.parent_close = 'cancel'
+      and c.state in ('pending', 'running', 'waiting')
+      and exists (select 1 from ${ident(schema)}.workflow_run p
+        where p.id = c.parent_run_id and p.state in ('failed', 'cancelled'))
+    order by c.id
+    limit ${limit}`;
 }
 
 export interface UnclaimableRow {
