@@ -459,6 +459,33 @@ export class TransactionalWorkflow {
   }
 }
 
+/** What a `fault-parent` run fans out to: `children` runs of `fault-single`. */
+export interface ParentFaultInput {
+  readonly children: number;
+  /** Each child's step sleeps this long. */
+  readonly sleepMs?: number;
+}
+
+/**
+ * One step that fans out to `fault-single` children and waits for them all:
+ * scenario 18. Its executions are in the ledger (`started`, `done`), like
+ * `fault-activity`'s steps.
+ */
+@Workflow({ name: 'fault-parent', retry: { ...FAST_RETRY, maxAttempts: 10 } })
+export class ParentFaultWorkflow {
+  @Step()
+  async fan(input: ParentFaultInput, ctx: StepContext) {
+    const token = await stepStarted(ctx, 'fan');
+    const outputs = await Promise.all(
+      Array.from({ length: input.children }, (_, tag) =>
+        ctx.child(SingleWorkflow, { sleepMs: input.sleepMs ?? 0, tag }),
+      ),
+    );
+    await stepDone(ctx, 'fan', token);
+    return Transition.complete({ children: outputs.length });
+  }
+}
+
 /** The signal `fault-signal` waits for. */
 export const FaultPing = defineSignal<{ n: number }>('fault-ping');
 
@@ -507,6 +534,7 @@ export const FAULT_WORKFLOWS: readonly Type[] = [
   ActivityWorkflow,
   TransactionalWorkflow,
   SignalFaultWorkflow,
+  ParentFaultWorkflow,
   GhostWorkflow,
 ];
 
@@ -521,6 +549,7 @@ export function faultWorkflowsNamed(names: readonly string[]): Type[] {
     ['fault-activity', ActivityWorkflow],
     ['fault-tx', TransactionalWorkflow],
     ['fault-signal', SignalFaultWorkflow],
+    ['fault-parent', ParentFaultWorkflow],
     ['fault-ghost', GhostWorkflow],
   ]);
   return names.map((name) => {

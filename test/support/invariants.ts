@@ -248,8 +248,10 @@ async function checkActivityCalls(
     `select r.id, r.state, r.step_index, r.open_calls,
        (r.state = 'waiting' and r.run_at = 'infinity') as parked,
        (select count(*)::int from ${schema}.activity_call c
-        where c.run_id = r.id and c.step_index = r.step_index and c.kind = 'call'
-          and c.state in ('pending', 'running')) as open
+        where c.run_id = r.id and c.step_index = r.step_index
+          -- what open_calls counts: calls, waits, sleeps and awaited children
+          and c.kind in ('call', 'wait', 'sleep', 'child')
+          and c.state in ('pending', 'running', 'waiting')) as open
      from ${schema}.workflow_run r`,
   );
   for (const run of runs) {
@@ -274,6 +276,8 @@ async function checkActivityCalls(
      from ${schema}.activity_call c
      left join ${schema}.activity_attempt a
        on a.run_id = c.run_id and a.step_index = c.step_index and a.call_index = c.call_index
+     -- waits, sleeps and children are not work: no attempts (their own checks are the runs')
+     where c.kind in ('call', 'emit')
      group by c.run_id, c.step_index, c.call_index`,
   );
   for (const call of calls) {
