@@ -35,11 +35,16 @@ class RacerWorkflow {
   }
 }
 
-/** Backends of the app waiting for a lock on a row (the step's commit, a sender). */
-async function lockWaiters(): Promise<number> {
+/**
+ * Backends waiting for a lock on a row of `schema` (the step's commit, a
+ * sender), in this database: other tests' waits are not counted.
+ */
+async function lockWaiters(schema: string): Promise<number> {
   const [row] = await query<{ n: number }>(
     `select count(*)::int as n from pg_stat_activity
-     where wait_event_type = 'Lock' and datname = current_database() and pid <> pg_backend_pid()`,
+     where wait_event_type = 'Lock' and datname = current_database()
+       and pid <> pg_backend_pid() and strpos(query, $1) > 0`,
+    [schema],
   );
   return row!.n;
 }
@@ -51,7 +56,7 @@ describe('scenario 17: a signal racing the step that waits for it', () => {
   });
 
   it('the sender holds the run locked while the step suspends: the suspension waits, then takes the signal', async () => {
-    const { client, dataSource } = await createTestApp({
+    const { client, dataSource, schema } = await createTestApp({
       workflows: [RacerWorkflow],
     });
     const reached = deferred();
@@ -68,7 +73,7 @@ describe('scenario 17: a signal racing the step that waits for it', () => {
       // The sender saw no wait: the signal is buffered, the run row locked.
       proceed.resolve();
       // The step's suspension now blocks on the run's row, until we commit.
-      await waitFor(async () => (await lockWaiters()) >= 1);
+      await waitFor(async () => (await lockWaiters(schema)) >= 1);
     });
     await expect(run.result({ timeout: 10_000 })).resolves.toEqual({ got: 1 });
     expect(executions.get(run.id)).toBe(2);
@@ -97,9 +102,9 @@ describe('scenario 17: a signal racing the step that waits for it', () => {
         [run.id],
       );
       proceed.resolve();
-      await waitFor(async () => (await lockWaiters()) >= 1);
+      await waitFor(async () => (await lockWaiters(schema)) >= 1);
       const sent = client.signal(run.id, Ping, { n: 2 });
-      await waitFor(async () => (await lockWaiters()) >= 2);
+      await waitFor(async () => (await lockWaiters(schema)) >= 2);
       await holder.query('commit');
       await expect(sent).resolves.toMatchObject({ duplicate: false });
     } finally {
@@ -161,5 +166,5 @@ describe('scenario 17: a signal racing the step that waits for it', () => {
     );
     expect(stored).toEqual({ signals: RUNS, consumed: RUNS, received: RUNS });
     expect(new Set(executions.values())).toEqual(new Set([2]));
-  });
+  }, 120_000);
 });

@@ -3,7 +3,9 @@ import { serializePayload } from '../common/json-payload';
 import { ownOptions } from '../common/options-object';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
 import { describeValue } from '../errors/describe-value';
-import type { CheckedChild, ChildSource } from './step-journal';
+import { ConcurrencyDeadlockError } from '../errors/concurrency-deadlock.error';
+import { childEntry, CheckedChild } from './journal-entries';
+import type { ChildSource, StepJournal } from './step-journal';
 
 /** The options of `ctx.child` and `ctx.startChild`. */
 export interface ChildOptions {
@@ -88,4 +90,47 @@ export function checkChild(
     concurrencyKey: (concurrencyKey as string | undefined) ?? null,
     parentClose: parentClose ?? 'cancel',
   };
+}
+
+/**
+ * `ctx.child` (`awaited`) / `ctx.startChild`: checks the child, refuses one
+ * that asks for the key its parent holds (nothing recorded), and makes the
+ * entry.
+ */
+export function startChild(
+  journal: StepJournal,
+  awaited: boolean,
+  runId: string,
+  source: ChildSource | undefined,
+  maxPayloadBytes: number,
+  workflow: unknown,
+  input: unknown,
+  options: unknown,
+): Promise<unknown> {
+  const api = awaited ? 'child' : 'startChild';
+  const label =
+    typeof workflow === 'string'
+      ? workflow
+      : ((workflow as { name?: string } | null)?.name ?? 'workflow');
+  return journal.enter(api, label, () => {
+    const child = checkChild(
+      source,
+      api,
+      workflow,
+      input,
+      options,
+      maxPayloadBytes,
+    );
+    const held = source?.concurrencyKey ?? null;
+    if (held !== null && child.concurrencyKey === held) {
+      return {
+        reject: new ConcurrencyDeadlockError(
+          runId,
+          held,
+          child.definition.name,
+        ),
+      };
+    }
+    return childEntry(awaited, child);
+  });
 }

@@ -5,7 +5,7 @@ import type { Duration } from '../common/duration';
 import type { SignalDefinition } from '../decorators/define-signal';
 import type { RunOutput, WorkflowInputArgs } from '../decorators/workflow-io';
 import type { WorkflowRef } from '../discovery/workflow.registry';
-import { checkChild, ChildOptions } from './step-children';
+import { ChildOptions, startChild } from './step-children';
 import {
   AnySignal,
   sleep,
@@ -241,15 +241,15 @@ export function createStepContext<W = UntypedWorkflow>(
     input: unknown,
     options: unknown,
   ): Promise<unknown> =>
-    calls.child(awaited, () =>
-      checkChild(
-        children?.source,
-        awaited ? 'child' : 'startChild',
-        workflow,
-        input,
-        options,
-        children?.maxPayloadBytes ?? 0,
-      ),
+    startChild(
+      calls,
+      awaited,
+      claimed.id,
+      children?.source,
+      children?.maxPayloadBytes ?? 0,
+      workflow,
+      input,
+      options,
     );
   return Object.freeze({
     runId: claimed.id,

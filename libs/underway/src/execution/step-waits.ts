@@ -3,6 +3,7 @@ import { ownOptions } from '../common/options-object';
 import { SignalDefinition, signalNameOf } from '../decorators/define-signal';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
 import type { StepJournal } from './step-journal';
+import { ReceivedSignal, sleepEntry, waitEntry } from './journal-entries';
 
 /** The options of `ctx.waitFor` and `ctx.waitForAny`. */
 export interface WaitOptions {
@@ -26,15 +27,9 @@ export async function waitFor(
   signal: unknown,
   options: unknown,
 ): Promise<unknown> {
-  let name: string;
-  let timeoutMs: number | null;
-  try {
-    name = signalNameOf(signal, 'signal');
-    timeoutMs = timeoutOf(options, 'waitFor');
-  } catch (err) {
-    return journal.refuse(err);
-  }
-  const taken = await journal.wait('waitFor', [name], timeoutMs);
+  const taken = (await journal.enter('waitFor', labelOf(signal), () =>
+    waitEntry([signalNameOf(signal, 'signal')], timeoutOf(options, 'waitFor')),
+  )) as ReceivedSignal | null;
   return taken === null ? null : taken.payload;
 }
 
@@ -49,8 +44,7 @@ export async function waitForAny(
   options: unknown,
 ): Promise<{ name: string; payload: unknown } | null> {
   const keyOf = new Map<string, string>();
-  let timeoutMs: number | null;
-  try {
+  const taken = (await journal.enter('waitForAny', 'signals', () => {
     if (
       typeof signals !== 'object' ||
       signals === null ||
@@ -74,25 +68,30 @@ export async function waitForAny(
     if (keyOf.size === 0) {
       throw new InvalidOptionsError('signals', 'must name at least one signal');
     }
-    timeoutMs = timeoutOf(options, 'waitForAny');
-  } catch (err) {
-    return journal.refuse(err);
-  }
-  const taken = await journal.wait('waitForAny', [...keyOf.keys()], timeoutMs);
+    return waitEntry([...keyOf.keys()], timeoutOf(options, 'waitForAny'));
+  })) as ReceivedSignal | null;
   return taken === null
     ? null
     : { name: keyOf.get(taken.name) ?? taken.name, payload: taken.payload };
 }
 
 /** `ctx.sleep(duration)`: a durable sleep. */
-export function sleep(journal: StepJournal, duration: unknown): Promise<void> {
-  let ms: number;
-  try {
-    ms = parseDuration(duration, 'duration');
-  } catch (err) {
-    return journal.refuse(err);
-  }
-  return journal.sleep(ms);
+export async function sleep(
+  journal: StepJournal,
+  duration: unknown,
+): Promise<void> {
+  await journal.enter('sleep', 'sleep', () =>
+    sleepEntry(parseDuration(duration, 'duration')),
+  );
+}
+
+/** A signal's name for a refusal's message, whatever was passed. */
+function labelOf(signal: unknown): string {
+  const name =
+    typeof signal === 'object' && signal !== null && 'name' in signal
+      ? (signal).name
+      : signal;
+  return typeof name === 'string' ? name : 'signal';
 }
 
 /** What `waitForAny` resolves with, for a map of signals. */
