@@ -220,10 +220,9 @@ export class TransitionWriter {
       for (const call of outcome.calls) {
         if (call.child) {
           const name = call.child.run.workflowName;
-          byWorkflow.set(name, [
-            ...(byWorkflow.get(name) ?? []),
-            call.child.run.id,
-          ]);
+          const ids = byWorkflow.get(name) ?? [];
+          ids.push(call.child.run.id);
+          byWorkflow.set(name, ids);
         }
       }
     }
