@@ -5,12 +5,8 @@ import { CliError, EXIT, ExitCode, usageError } from './cli.error';
 import { CliDatabase, cliSchema, openDatabase } from './cli-database';
 import { Command, CliOutput } from './command';
 import { terminalJson, terminalText } from './terminal-text';
-import {
-  cancelCommand,
-  retryCommand,
-  runCommand,
-  runsCommand,
-} from './run-commands';
+import { cancelCommand, retryCommand, runsCommand } from './run-commands';
+import { runCommand } from './run-command';
 import {
   redriveCommand,
   schedulesCommand,
