@@ -14,6 +14,7 @@ import {
   versionsCommand,
 } from './queue-commands';
 import { migrateCommand, sqlCommand } from './schema-commands';
+import { signalCommand } from './signal-command';
 
 export const COMMANDS: readonly Command[] = [
   migrateCommand,
@@ -22,6 +23,7 @@ export const COMMANDS: readonly Command[] = [
   runCommand,
   cancelCommand,
   retryCommand,
+  signalCommand,
   redriveCommand,
   schedulesCommand,
   statsCommand,
@@ -164,10 +166,12 @@ function parse(
     string,
     string | boolean | string[] | undefined
   >;
-  const expected = command.positionals ?? [];
-  if (!values.help && parsed.positionals.length !== expected.length) {
+  const required = command.positionals?.length ?? 0;
+  const most = required + (command.optionalPositionals?.length ?? 0);
+  const count = parsed.positionals.length;
+  if (!values.help && (count < required || count > most)) {
     throw usageError(
-      expected.length === 0
+      most === 0
         ? `${command.name} takes no argument, got "${parsed.positionals.join(' ')}" (underway ${command.name} --help)`
         : `usage: ${command.usage.split('\n')[0]}`,
     );

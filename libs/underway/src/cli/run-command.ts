@@ -1,3 +1,5 @@
+import { MAX_LISTED_WAITS } from '../engine/activity-call.repository';
+import type { SignalDetails, WaitDetails } from '../model/run-details';
 import { cliAdmin } from './cli-admin';
 import { Command, print } from './command';
 import { migrated, runIdArgument, runNotFound } from './command-arguments';
@@ -6,8 +8,11 @@ import { formatRecord, formatTable } from './table';
 export const runCommand: Command = {
   name: 'run',
   summary:
-    'show a run: its state, input, output, attempts, activity calls and errors',
-  usage: 'underway run <id> [--schema <name>] [--json]',
+    'show a run: its state, input, output, attempts, activity calls, waits, signals and errors',
+  usage:
+    'underway run <id> [--schema <name>] [--json]\n\n' +
+    `Its waits (ctx.waitFor, waitForAny, sleep) and the signals sent to it are the latest\n` +
+    `${MAX_LISTED_WAITS.toLocaleString('en-US')} of each, as client.getRun() lists them.`,
   positionals: ['<id>'],
   async run(context) {
     const id = runIdArgument(context);
@@ -46,7 +51,11 @@ export const runCommand: Command = {
         completedAt: a.completedAt,
       })),
       activityCalls: run.activityCalls,
+      waits: run.waits.map(waitJson),
+      signals: run.signals.map(signalJson),
     };
+    // The signal a wait took, by name (waitForAny takes one of several).
+    const nameOf = new Map(details.signals.map((g) => [g.signalId, g.name]));
     const text =
       formatRecord([
         ['Run', details.id],
@@ -90,10 +99,77 @@ export const runCommand: Command = {
           `${c.attempt}/${c.maxAttempts}`,
           c.error ? `[${c.error.code}] ${c.error.message}` : null,
         ]),
+      ) +
+      `\nWaits${bound(details.waits)}\n` +
+      formatTable(
+        ['STEP', 'CALL', 'KIND', 'SIGNALS', 'STATE', 'DEADLINE', 'TOOK'],
+        details.waits.map((w) => [
+          stepLabel(w.stepIndex, w.stepName),
+          w.callIndex,
+          w.kind,
+          w.names.join(', '),
+          w.state,
+          w.deadline,
+          w.signalId === null
+            ? null
+            : `${nameOf.get(w.signalId) ?? '?'} ${w.signalId}`,
+        ]),
+      ) +
+      `\nSignals${bound(details.signals)}\n` +
+      formatTable(
+        ['ID', 'NAME', 'STATE', 'TAKEN BY', 'SENT', 'KEY'],
+        details.signals.map((g) => [
+          g.signalId,
+          g.name,
+          g.state,
+          g.consumedBy
+            ? `${stepLabel(g.consumedBy.stepIndex, g.consumedBy.stepName)} call ${g.consumedBy.callIndex}`
+            : null,
+          g.sentAt,
+          g.idempotencyKey,
+        ]),
       );
     print(context, details, text);
   },
 };
+
+/** A wait as `--json` shows it: `getRun().waits`, with `null` for what is unset. */
+function waitJson(w: WaitDetails) {
+  return {
+    stepIndex: w.stepIndex,
+    stepName: w.stepName ?? null,
+    callIndex: w.callIndex,
+    kind: w.kind,
+    names: w.names,
+    state: w.state,
+    deadline: w.deadline ?? null,
+    signalId: w.signalId ?? null,
+    createdAt: w.createdAt,
+    completedAt: w.completedAt ?? null,
+  };
+}
+
+/** A signal as `--json` shows it: `getRun().signals`, with `null` for what is unset. */
+function signalJson(g: SignalDetails) {
+  return {
+    signalId: g.signalId,
+    name: g.name,
+    state: g.state,
+    idempotencyKey: g.idempotencyKey ?? null,
+    consumedBy: g.consumedBy
+      ? { ...g.consumedBy, stepName: g.consumedBy.stepName ?? null }
+      : null,
+    sentAt: g.sentAt,
+    consumedAt: g.consumedAt ?? null,
+  };
+}
+
+/** ` (the latest 1,000)` after a list's title when it reached its bound. */
+function bound(list: readonly unknown[]): string {
+  return list.length >= MAX_LISTED_WAITS
+    ? ` (the latest ${MAX_LISTED_WAITS.toLocaleString('en-US')})`
+    : '';
+}
 
 /**
  * A step as the CLI can name it: its index (0-based, in declaration order),
