@@ -6,6 +6,7 @@ import {
   UnauthorizedException,
 } from '@nestjs/common';
 import {
+  defineSignal,
   InvalidOptionsError,
   Step,
   StepContext,
@@ -66,6 +67,42 @@ class SlowWorkflow {
     await gate.open.promise;
     return Transition.complete();
   }
+}
+
+const Approval = defineSignal<{ approved: boolean; by: string }>('approval');
+const Rejection = defineSignal<{ reason: string }>('rejection');
+
+@Workflow({ name: 'expense-review' })
+class ExpenseReviewWorkflow {
+  @Step()
+  async review(_input: { amount: number }, ctx: StepContext) {
+    const first = await ctx.waitForAny(
+      { approved: Approval, rejected: Rejection },
+      { timeout: '1h' },
+    );
+    return Transition.next({ first });
+  }
+
+  @Step()
+  async settle(input: unknown, ctx: StepContext) {
+    await ctx.sleep('1h');
+    return Transition.complete(input);
+  }
+}
+
+/** Until the run is suspended at `step` on one open wait or sleep. */
+async function waitingAt(
+  app: DashboardApp,
+  runId: string,
+  step: number,
+): Promise<void> {
+  await waitFor(async () => {
+    const [row] = await query<{ state: string }>(
+      `select state from ${app.schema}.workflow_run where id = $1 and step_index = $2 and open_calls = 1`,
+      [runId, step],
+    );
+    return row?.state === 'waiting';
+  });
 }
 
 @Injectable()
@@ -159,6 +196,14 @@ async function insertHostileRun(schema: string): Promise<string> {
     ],
   );
   return id;
+}
+
+/** A page's text: its tags taken out, its white space collapsed. */
+function plain(body: string): string {
+  return body
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 function expectEscaped(body: string): void {
@@ -864,6 +909,126 @@ describe('the dashboard over HTTP', () => {
       expect(bad.status).toBe(200);
       expect(bad.body).toContain('Unknown state');
       expect(bad.body).toContain('is not a time');
+    });
+
+    it('shows a run’s waits and signals: what its step waits for and until when, each wait’s signal names, state and the signal it took, and its signals with the step that took them, payloads only with showPayloads', async () => {
+      const app = await createDashboardApp({
+        workflows: [ExpenseReviewWorkflow],
+      });
+      const run = await app.client.enqueue(ExpenseReviewWorkflow, {
+        amount: 5,
+      });
+      await waitingAt(app, run.id, 0);
+      // Buffered: no wait takes these (a hostile name, a secret payload).
+      const memo = await app.client.signal(
+        run.id,
+        defineSignal<{ secret: string }>('memo'),
+        { secret: 'memo-4242' },
+        { idempotencyKey: 'memo:1' },
+      );
+      await app.client.signal(run.id, defineSignal<number>(XSS_NAME), 1);
+
+      const waiting = await get(app, `/underway/runs/${run.id}`);
+      expect(waiting.status).toBe(200);
+      const facts = /<dt>Waiting for<\/dt>\s*<dd>([\s\S]*?)<\/dd>/.exec(
+        waiting.body,
+      )![1]!;
+      expect(plain(facts)).toMatch(
+        /^ctx\.waitForAny approval or rejection · until \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$/,
+      );
+      const wait = (body: string, step: number): string =>
+        new RegExp(
+          `<li[^>]*id="step-${step}"[\\s\\S]*?(<li\\s+class="call"\\s+data-call="0"\\s+data-kind="(?:wait|sleep)"\\s*>[\\s\\S]*?</li>)`,
+        ).exec(body)![1]!;
+      expect(wait(waiting.body, 0)).toContain('state-waiting');
+      expect(plain(wait(waiting.body, 0))).toMatch(
+        /^ctx\.waitForAny approval or rejection waiting #0 · until \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$/,
+      );
+      expect(waiting.body).toContain('waiting on 1 wait(s)');
+      expect(waiting.body).not.toContain('ctx.emit');
+      expect(plain(waiting.body)).toContain(
+        'Signals 2 signals: 2 pending, 0 taken by a wait Sent Name',
+      );
+      const rows = (body: string): string[][] =>
+        [
+          ...body.matchAll(
+            /<tr id="signal-([^"]+)" data-signal="[^"]+">([\s\S]*?)<\/tr>/g,
+          ),
+        ].map((m) => [
+          m[1]!,
+          ...[...m[2]!.matchAll(/<t[dh][^>]*>([\s\S]*?)<\/t[dh]>/g)].map((c) =>
+            c[1]!
+              .replace(/<[^>]+>/g, '')
+              .replace(/\s+/g, ' ')
+              .trim(),
+          ),
+        ]);
+      expect(
+        rows(waiting.body).map(([id, , name, state, taken, key]) => [
+          id,
+          name,
+          state,
+          taken,
+          key,
+        ]),
+      ).toEqual([
+        [memo.signalId, 'memo', 'pending', '', 'memo:1'],
+        [expect.any(String), expect.any(String), 'pending', '', ''],
+      ]);
+      expect(waiting.body).not.toContain('<script>alert');
+      expect(waiting.body).not.toContain('<img src=x');
+      expect(waiting.body).toContain(
+        '&lt;script&gt;alert(&quot;name&quot;)&lt;/script&gt;&quot;&gt;&lt;img src=x onerror=alert(1)&gt;',
+      );
+      expect(waiting.body).not.toContain('memo-4242');
+      expect(waiting.body).not.toContain('<th>Payload</th>');
+
+      const approval = await app.client.signal(run.id, Approval, {
+        approved: true,
+        by: 'ana',
+      });
+      await waitingAt(app, run.id, 1);
+      const sleeping = await get(app, `/underway/runs/${run.id}`);
+      expect(
+        plain(
+          /<dt>Waiting for<\/dt>\s*<dd>([\s\S]*?)<\/dd>/.exec(
+            sleeping.body,
+          )![1]!,
+        ),
+      ).toMatch(/^ctx\.sleep until \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$/);
+      const received = wait(sleeping.body, 0);
+      expect(received).toContain('state-received');
+      expect(received).toContain(
+        `href="#signal-${approval.signalId}" title="${approval.signalId}"`,
+      );
+      expect(plain(received)).toMatch(
+        /^ctx\.waitForAny approval or rejection received #0 · ended \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ · took approval$/,
+      );
+      expect(plain(wait(sleeping.body, 1))).toMatch(
+        /^ctx\.sleep waiting #0 · until \d{4}-/,
+      );
+      expect(plain(sleeping.body)).toContain(
+        '3 signals: 2 pending, 1 taken by a wait',
+      );
+      const listed = rows(sleeping.body);
+      expect(listed[2]).toEqual([
+        approval.signalId,
+        expect.any(String),
+        'approval',
+        'consumed',
+        expect.stringMatching(/^step 0 review #0 · \d{4}-/) as string,
+        '',
+      ]);
+      await app.close();
+
+      const shown = await createDashboardApp({
+        workflows: [ExpenseReviewWorkflow],
+        dashboard: { showPayloads: true },
+      });
+      const visible = await get(shown, `/underway/runs/${run.id}`);
+      expect(visible.body).toContain('<th>Payload</th>');
+      expect(visible.body).toContain('memo-4242');
+      expect(visible.body).toContain('&quot;approved&quot;: true');
     });
 
     it('shows the overview counts per workflow: unfinished runs, the last hour’s outcomes and the oldest due', async () => {

@@ -31,6 +31,7 @@ import {
 import type { PageContext } from './pages/layout';
 import { overviewPage } from './pages/overview.page';
 import { runPage } from './pages/run.page';
+import { signalsCursor } from './pages/run-signals';
 import { runsPage } from './pages/runs.page';
 import { schedulesCursor, schedulesPage } from './pages/schedules.page';
 import type { ResolvedDashboardOptions } from './resolve-dashboard-options';
@@ -104,7 +105,11 @@ export class DashboardController {
     @Param('id') id: string,
     @Query() query: Record<string, unknown>,
   ): Promise<string> {
-    const page = await this.dashboard.run(id, parseRunFocus(query));
+    const page = await this.dashboard.run(
+      id,
+      parseRunFocus(query),
+      signalsCursor(query),
+    );
     if (!page) {
       throw new NotFoundException(
         `No run ${id}: an unknown id, or a finished run removed after its ttl.`,

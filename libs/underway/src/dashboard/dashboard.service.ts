@@ -177,10 +177,11 @@ export class DashboardService implements OnModuleInit {
     return row ?? { runs: [], scanned: null, frontier: null };
   }
 
-  /** A run's page: the run, and the part of its timeline `focus` asks for (bounded). */
+  /** A run's page: the run, the part of its timeline `focus` asks for, and a page of its signals (bounded). */
   async run(
     runId: string,
     focus: RunFocus | undefined,
+    signals: PageCursor<string>,
   ): Promise<RunPage | undefined> {
     if (!isUuid(runId)) {
       return undefined;
@@ -191,6 +192,7 @@ export class DashboardService implements OnModuleInit {
       runId,
       {
         focus,
+        signals,
         showPayloads: this.options.showPayloads,
         stepNames: (workflow, version) =>
           this.registry.find(workflow, version)?.steps.map((s) => s.name),

@@ -16,7 +16,7 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.92em;ove
 .totals{display:flex;flex-wrap:wrap;gap:.8rem;list-style:none;padding:0;margin:0 0 1rem}
 .totals li{background:var(--card);border:1px solid var(--line);border-radius:6px;padding:.5rem .9rem}.totals strong{font-size:1.2rem;margin-right:.3rem}
 .state{display:inline-block;border-radius:10px;padding:.05rem .55rem;font-size:.78rem;font-weight:600;background:#e8ebf1;color:var(--idle)}
-.state-succeeded{background:#dff3e7;color:var(--ok)}.state-failed,.state-timed_out,.state-lease_expired{background:#fbe3e0;color:var(--bad)}
+.state-succeeded,.state-received,.state-consumed,.state-done{background:#dff3e7;color:var(--ok)}.state-failed,.state-timed_out,.state-lease_expired{background:#fbe3e0;color:var(--bad)}
 .state-running{background:#e1e8fd;color:var(--accent)}.state-waiting,.state-pending{background:#fdf1dc;color:var(--warn)}.state-cancelled{background:#eceef2;color:#555}
 .count{font-weight:600}.count-failed{color:var(--bad)}
 .error code{background:#fbe3e0;color:var(--bad);padding:0 .3rem;border-radius:3px;margin-right:.3rem}.error-cell{max-width:32rem;overflow-wrap:anywhere}
@@ -39,4 +39,5 @@ button.action.confirming{background:var(--bad);border-color:var(--bad);color:#ff
 .payload{background:#fff;border:1px solid var(--line);padding:.6rem;max-height:24rem;overflow:auto;white-space:pre-wrap;overflow-wrap:anywhere}
 #flash{margin:0 0 1rem;padding:.5rem .8rem;border-radius:4px;background:#dff3e7;border:1px solid #a9d8bb}#flash.bad{background:#fbe3e0;border-color:#efb1a9}
 .queue-name{overflow-wrap:anywhere}
+.waits{list-style:none;padding:0;margin:0}#signal-list th[scope=row]{overflow-wrap:anywhere}
 `;
