@@ -519,6 +519,134 @@ describe('the dashboard over HTTP', () => {
         expect(bad.status).toBe(400);
       });
 
+      it('sends a signal through its POST action and form: taken by the waiting run, a resend with its key a duplicate, a bad body, payload or name refused with nothing stored, a finished run refused', async () => {
+        const app = await createDashboardApp({
+          platform,
+          workflows: [ExpenseReviewWorkflow],
+        });
+        const run = await app.client.enqueue(ExpenseReviewWorkflow, {
+          amount: 5,
+        });
+        await waitingAt(app, run.id, 0);
+        const url = `/underway/runs/${run.id}/signal`;
+        const stored = () =>
+          query<{ name: string; state: string; idempotency_key: string }>(
+            `select name, state, idempotency_key from ${app.schema}.signal where run_id = $1 order by seq`,
+            [run.id],
+          );
+
+        // The form: posted by the script, the names waited for suggested.
+        const page = await get(app, `/underway/runs/${run.id}`);
+        const form = /<form[\s\S]*?<\/form>/.exec(page.body)![0];
+        expect(form).toContain(`data-action="${url}"`);
+        expect(form).toMatch(/<input\s+name="name"/);
+        expect(form).toContain('<textarea');
+        expect(form).toMatch(/<input\s+name="idempotencyKey"/);
+        expect(form).toContain('<option value="approval"></option>');
+        expect(form).toContain('<option value="rejection"></option>');
+
+        const refusals: [unknown, number, string][] = [
+          [
+            { name: 'approval', payload: '{approved: true}' },
+            400,
+            'payload is not JSON (',
+          ],
+          [
+            { name: 'approval', payload: 'null' },
+            400,
+            'a signal payload cannot be null',
+          ],
+          [
+            { name: 'approval', payload: { approved: true } },
+            400,
+            "payload must be the payload's JSON",
+          ],
+          [
+            { name: 'approval', payload: '"\\u0000"' },
+            400,
+            'Invalid workflow signal payload at $',
+          ],
+          [
+            { name: '' },
+            400,
+            'Invalid option name: a signal name must not be empty.',
+          ],
+          [{ payload: '1' }, 400, "name must be the signal's name"],
+          [
+            { name: 'approval', key: 'exp:1' },
+            400,
+            'The body of a signal has an unknown key "key" (known: name, payload, idempotencyKey',
+          ],
+          [{ name: 'approval\u0000' }, 400, 'NUL'],
+          [[], 400, 'must be a JSON object'],
+        ];
+        for (const [body, status, message] of refusals) {
+          const refused = await post(app, url, body);
+          expect({ body, status: refused.status }).toEqual({ body, status });
+          expect(refused.json.message).toContain(message);
+        }
+        expect(await stored()).toEqual([]);
+        const unknown = await post(app, `/underway/runs/${uuidv7()}/signal`, {
+          name: 'approval',
+        });
+        expect(unknown.status).toBe(404);
+
+        const sent = await post(app, url, {
+          name: 'approval',
+          payload: '{"approved": true, "by": "ana"}',
+          idempotencyKey: 'exp:1',
+        });
+        expect(sent).toEqual({
+          status: 200,
+          json: {
+            ok: true,
+            message: expect.stringMatching(
+              new RegExp(
+                `^Signal "approval" sent to run ${run.id} \\([0-9a-f-]{36}\\)\\.$`,
+              ),
+            ) as string,
+          },
+        });
+        await waitingAt(app, run.id, 1);
+        // As the form sends it: every field, empty ones too.
+        const again = await post(app, url, {
+          name: 'rejection',
+          payload: '',
+          idempotencyKey: 'exp:1',
+        });
+        expect(again.status).toBe(200);
+        expect(again.json.message).toMatch(
+          new RegExp(
+            `^Not sent again: run ${run.id} already has signal [0-9a-f-]{36} with key "exp:1"\\.$`,
+          ),
+        );
+        const buffered = await post(app, url, {
+          name: 'memo',
+          payload: '',
+          idempotencyKey: '',
+        });
+        expect(buffered.status).toBe(200);
+        expect(await stored()).toEqual([
+          { name: 'approval', state: 'consumed', idempotency_key: 'exp:1' },
+          { name: 'memo', state: 'pending', idempotency_key: null },
+        ]);
+
+        await app.client.cancel(run.id);
+        const finished = await post(app, url, { name: 'approval' });
+        expect(finished).toEqual({
+          status: 409,
+          json: {
+            ok: false,
+            statusCode: 409,
+            message: `Workflow run ${run.id} has finished (cancelled), so the signal was not stored: a finished run waits for nothing.`,
+          },
+        });
+        expect((await get(app, `/underway/runs/${run.id}`)).body).not.toContain(
+          '<form',
+        );
+        expect(await stored()).toHaveLength(2);
+      });
+
       it('refuses an action body with an unknown key (a misspelt runIds) or that is no object, naming the key, and writes nothing', async () => {
         const app = await createDashboardApp({
           platform,
@@ -659,6 +787,7 @@ describe('the dashboard over HTTP', () => {
           delay: '1h',
         });
         const url = `/underway/runs/${run.id}/cancel`;
+        const signal = `/underway/runs/${run.id}/signal`;
         const refusals: Record<string, string>[] = [
           { 'content-type': 'application/json' },
           // What a cross-site form post sends.
@@ -675,13 +804,19 @@ describe('the dashboard over HTTP', () => {
           { ...actionHeaders(app.origin), 'sec-fetch-site': 'same-site' },
           { ...actionHeaders(app.origin), origin: 'null' },
         ];
-        for (const headers of refusals) {
-          const response = await fetch(`${app.origin}${url}`, {
+        for (const [path, headers] of [url, signal].flatMap((path) =>
+          refusals.map((headers) => [path, headers] as const),
+        )) {
+          const response = await fetch(`${app.origin}${path}`, {
             method: 'POST',
             headers,
-            body: headers['content-type'] === 'application/json' ? '{}' : 'a=1',
+            body:
+              headers['content-type'] === 'application/json'
+                ? '{"name": "go"}'
+                : 'name=go',
           });
-          expect({ headers, status: response.status }).toEqual({
+          expect({ path, headers, status: response.status }).toEqual({
+            path,
             headers,
             status: 403,
           });
@@ -692,7 +827,9 @@ describe('the dashboard over HTTP', () => {
         }
         // A GET never acts.
         expect((await get(app, url)).status).toBe(404);
+        expect((await get(app, `${signal}?name=go`)).status).toBe(404);
         expect(await run.status()).toBe('pending');
+        expect((await app.client.getRun(run.id))?.signals).toEqual([]);
         // What a script that is no browser sends (no Origin, no Sec-Fetch-Site): accepted.
         const script = await post(
           app,
@@ -723,17 +860,22 @@ describe('the dashboard over HTTP', () => {
         expect(
           (await get(app, '/underway/dead-letters/orders-dlq')).body,
         ).not.toContain('data-action');
+        expect(
+          (await get(app, `/underway/runs/${delayed.id}`)).body,
+        ).not.toContain('<form');
         for (const path of [
           `/underway/runs/${failed}/retry`,
           `/underway/runs/${delayed.id}/cancel`,
           '/underway/dead-letters/orders-dlq/redrive',
+          `/underway/runs/${delayed.id}/signal`,
         ]) {
-          const refused = await post(app, path);
+          const refused = await post(app, path, { name: 'go' });
           expect(refused.status).toBe(403);
           expect(refused.json.message).toContain('read-only');
         }
         expect(await app.client.status(failed)).toBe('failed');
         expect(await delayed.status()).toBe('pending');
+        expect((await app.client.getRun(delayed.id))?.signals).toEqual([]);
         expect(await app.client.getDeadLetters('orders-dlq')).toEqual([
           expect.objectContaining({ runId: failed, redrivenAt: undefined }),
         ]);

@@ -14,7 +14,7 @@ import {
   UsePipes,
 } from '@nestjs/common';
 import { isUuid } from '../common/uuid';
-import { actionBody, redriveRunIds } from './action-body';
+import { actionBody, redriveRunIds, signalBody } from './action-body';
 import { DashboardAccessGuard } from './dashboard-access.guard';
 import { DashboardActionGuard } from './dashboard-action.guard';
 import { DashboardActions } from './dashboard-actions.service';
@@ -22,6 +22,7 @@ import { DashboardExceptionFilter } from './dashboard-exception.filter';
 import { DashboardInputPipe } from './dashboard-input.pipe';
 import { asHttpError, checkQueue, queueParam } from './dashboard-params';
 import { PAGE_HEADERS } from './dashboard-security';
+import type { SignalResult } from '../engine/run-signals';
 
 /** A `POST` action: after the access guards, refused in readOnly mode or cross-site. */
 const Action = (path: string): MethodDecorator =>
@@ -75,6 +76,26 @@ export class DashboardActionsController {
     return {
       ok: true,
       message: `Run ${id} retried: it runs again from the step that failed.`,
+    };
+  }
+
+  @Action('runs/:id/signal')
+  async signal(
+    @Param('id') id: string,
+    @Body() body: unknown,
+  ): Promise<ActionResult> {
+    const signal = signalBody(body);
+    let sent: SignalResult;
+    try {
+      sent = await this.actions.signal(id, signal);
+    } catch (err) {
+      throw asHttpError(err);
+    }
+    return {
+      ok: true,
+      message: sent.duplicate
+        ? `Not sent again: run ${id} already has signal ${sent.signalId} with key "${signal.idempotencyKey}".`
+        : `Signal "${signal.name}" sent to run ${id} (${sent.signalId}).`,
     };
   }
 

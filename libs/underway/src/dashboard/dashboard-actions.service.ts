@@ -1,6 +1,9 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { WorkflowClient } from '../client/workflow.client';
+import { defineSignal } from '../decorators/define-signal';
+import type { SignalResult } from '../engine/run-signals';
+import type { SignalBody } from './action-body';
 import { underwayProvider } from './underway-providers';
 
 /**
@@ -35,5 +38,15 @@ export class DashboardActions implements OnModuleInit {
       limit: 10_000,
     });
     return runs.map((run) => run.id);
+  }
+
+  /** As `client.signal()`, the signal by its name (the dashboard has no definitions). */
+  signal(runId: string, signal: SignalBody): Promise<SignalResult> {
+    return this.client.signal(
+      runId,
+      defineSignal<unknown>(signal.name),
+      signal.payload,
+      { idempotencyKey: signal.idempotencyKey },
+    );
   }
 }

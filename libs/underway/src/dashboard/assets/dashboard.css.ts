@@ -38,6 +38,9 @@ button.action.confirming{background:var(--bad);border-color:var(--bad);color:#ff
 .calls{list-style:none;padding-left:1rem;margin:.3rem 0}.call{margin:.4rem 0}.kind{font-family:ui-monospace,monospace;color:var(--muted)}
 .payload{background:#fff;border:1px solid var(--line);padding:.6rem;max-height:24rem;overflow:auto;white-space:pre-wrap;overflow-wrap:anywhere}
 #flash{margin:0 0 1rem;padding:.5rem .8rem;border-radius:4px;background:#dff3e7;border:1px solid #a9d8bb}#flash.bad{background:#fbe3e0;border-color:#efb1a9}
+.signal-form .form-flash{padding:.5rem .8rem;border-radius:4px;background:#fbe3e0;border:1px solid #efb1a9;color:var(--fg)}.form-flash[hidden]{display:none}
 .queue-name{overflow-wrap:anywhere}
-.waits{list-style:none;padding:0;margin:0}#signal-list th[scope=row]{overflow-wrap:anywhere}
+.waits{list-style:none;padding:0;margin:0}.signal-form{display:flex;flex-wrap:wrap;align-items:end;gap:.8rem;margin:1rem 0;background:var(--card);border:1px solid var(--line);padding:.7rem;border-radius:6px}
+.signal-form h3,.signal-form p{flex-basis:100%;margin:0}.signal-form label{display:flex;flex-direction:column;font-size:.8rem;color:#3a4254;gap:.2rem}
+textarea{font:inherit;font-family:ui-monospace,monospace;padding:.3rem .45rem;border:1px solid #c9ced8;border-radius:4px;min-width:24rem}#signal-list th[scope=row]{overflow-wrap:anywhere}
 `;

@@ -158,3 +158,62 @@ export function signalsSection(ctx: PageContext, page: RunPage): Html {
     </table>
     ${pager}`;
 }
+
+/** The signal names the run's step waits for: suggestions for the form's name. */
+function waitedNames(page: RunPage): string[] {
+  return [...new Set(page.run.open_waits.flatMap((w) => w.names ?? []))];
+}
+
+/**
+ * A form that sends a signal to the run (an unfinished one, unless
+ * `readOnly`): the script posts it as JSON with the action header, as the
+ * action buttons are posted, and no refresh replaces it while it is in use.
+ */
+export function sendSignalForm(ctx: PageContext, page: RunPage): Html {
+  if (ctx.readOnly) {
+    return html``;
+  }
+  const action = `${ctx.base}/runs/${page.run.id}/signal`;
+  const names = waitedNames(page);
+  return html`<form
+    class="signal-form"
+    id="send-signal"
+    method="post"
+    action="${action}"
+    data-action="${action}"
+  >
+    <h3>Send a signal</h3>
+    <label
+      >Name
+      <input
+        name="name"
+        required
+        maxlength="255"
+        autocomplete="off"
+        list="waited-signals"
+        ${names.length === 1 ? html`value="${names[0]}"` : ''}
+    /></label>
+    <datalist id="waited-signals">
+      ${names.map((name) => html`<option value="${name}"></option>`)}
+    </datalist>
+    <label
+      >Payload (JSON; empty: none)
+      <textarea
+        name="payload"
+        rows="3"
+        spellcheck="false"
+        placeholder='{"approved": true}'
+      ></textarea>
+    </label>
+    <label
+      >Idempotency key (optional)
+      <input name="idempotencyKey" maxlength="255" autocomplete="off"
+    /></label>
+    <button type="submit">Send signal</button>
+    <p class="form-flash" role="alert" hidden></p>
+    <p class="muted">
+      As <code>client.signal()</code>: stored, and taken by the run’s next wait
+      for that name (at once if it waits for it now).
+    </p>
+  </form>`;
+}

@@ -2,7 +2,7 @@ import type { RunPage } from '../run-page.reader';
 import { between, formatCount, formatTime } from '../format';
 import { Html, html } from '../html';
 import { timeline } from './timeline';
-import { signalsSection, waitingFor } from './run-signals';
+import { sendSignalForm, signalsSection, waitingFor } from './run-signals';
 import {
   LIVE_RUN_MAX_ROWS,
   RUN_ERROR_CHARS,
@@ -129,6 +129,7 @@ export function runPage(ctx: PageContext, page: RunPage): Html {
         <h2>Timeline</h2>
         ${unfinished && !live ? html`<p class="notice" id="not-live">This page does not refresh itself: the run has ${formatCount(rows)} attempts, activity calls, waits and signals. Reload it to see them change.</p>` : ''}
         ${timeline(ctx, page)} ${signalsSection(ctx, page)}
+        ${unfinished ? sendSignalForm(ctx, page) : ''}
         <h2>Payloads</h2>
         ${ctx.showPayloads ? html`${payload('Input', run.input, run.input_bytes)}${run.step_index > 0 ? payload('Current step input', run.step_input, run.step_input_bytes) : ''}${payload('Output', run.output, run.output_bytes)}` : html`<p class="muted">Inputs and outputs are hidden (<code>showPayloads: false</code>).</p>`}
       </section>`,
