@@ -2,7 +2,14 @@ import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Client } from 'pg';
-import { Step, StepError, Transition, Workflow } from '@underway/nestjs';
+import {
+  defineSignal,
+  Step,
+  StepContext,
+  StepError,
+  Transition,
+  Workflow,
+} from '@underway/nestjs';
 import { COMMANDS, runCli } from '@underway/nestjs/cli/cli';
 import { createTestApp } from '../support/create-test-app';
 import { databaseUrl, query } from '../support/database';
@@ -80,6 +87,17 @@ class CliOrderWorkflow {
       throw StepError.fatal('declined', 'Card declined');
     }
     return Transition.complete({ charged: n });
+  }
+}
+
+const Approval = defineSignal<{ approved: boolean; by: string }>('approval');
+
+@Workflow({ name: 'cli-expense' })
+class CliExpenseWorkflow {
+  @Step()
+  async decide(_input: { amount: number }, ctx: StepContext) {
+    const approval = await ctx.waitFor(Approval, { timeout: '1h' });
+    return Transition.complete({ approval });
   }
 }
 
@@ -680,6 +698,220 @@ describe('underway (the CLI)', () => {
       stderr: `underway: No dead-letter queue "no-such-queue" in schema "${schema}"\n`,
     });
     await waitFor(async () => (await stateOf(schema, newRun)) === 'succeeded');
+  });
+
+  it('signal sends a signal by name: a waiting run takes it, a resend with --key is a duplicate, a finished or unknown run is refused (exit 1); run <id> lists the waits and signals', async () => {
+    const { client, schema } = await createTestApp({
+      workflows: [CliExpenseWorkflow],
+    });
+    const env = { UNDERWAY_SCHEMA: schema };
+    const run = await client.enqueue(CliExpenseWorkflow, { amount: 5 });
+    await waitFor(async () => {
+      const [row] = await query<{ state: string }>(
+        `select state from ${schema}.workflow_run where id = $1 and open_calls = 1`,
+        [run.id],
+      );
+      return row?.state === 'waiting';
+    });
+    const waiting = await inProcess(['run', run.id], env);
+    expect(waiting.code).toBe(0);
+    expect(waiting.stdout).toMatch(
+      /\nWaits\nSTEP\s+CALL\s+KIND\s+SIGNALS\s+STATE\s+DEADLINE\s+TOOK\n0 \(decide\)\s+0\s+signal\s+approval\s+waiting\s+\d{4}-\d\d-\d\dT[\d:.]+Z\s+-\n/,
+    );
+    expect(waiting.stdout).toMatch(/\nSignals\n\(none\)\n$/);
+
+    // A signal no wait takes yet: buffered (its name with an escape sequence).
+    const note = await inProcess(
+      ['signal', run.id, 'note\x1b[2J', '"hello"'],
+      env,
+    );
+    expect(note).toEqual({
+      code: 0,
+      stdout: expect.stringMatching(
+        new RegExp(
+          `^Signal "note\\\\x1b\\[2J" sent to run ${run.id}: [0-9a-f-]{36}, pending: the run’s next wait for "note\\\\x1b\\[2J" takes it\\.\\n$`,
+        ),
+      ) as string,
+      stderr: '',
+    });
+
+    const sent = await cli(
+      [
+        'signal',
+        run.id,
+        'approval',
+        '{"approved":true,"by":"ana"}',
+        '--key',
+        'exp:1',
+        '--json',
+      ],
+      env,
+    );
+    expect(sent).toMatchObject({ code: 0, stderr: '' });
+    const json = JSON.parse(sent.stdout) as { signalId: string };
+    expect(json).toEqual({
+      runId: run.id,
+      signalId: expect.any(String) as string,
+      name: 'approval',
+      duplicate: false,
+      state: 'consumed',
+      consumedBy: { stepIndex: 0, stepName: 'decide', callIndex: 0 },
+    });
+    await expect(run.result({ timeout: 10_000 })).resolves.toEqual({
+      approval: { approved: true, by: 'ana' },
+    });
+
+    // The same key again, even to the finished run: nothing stored.
+    const again = await inProcess(
+      [
+        'signal',
+        run.id,
+        'approval',
+        '{"approved":false,"by":"bob"}',
+        '--key',
+        'exp:1',
+      ],
+      env,
+    );
+    expect(again).toEqual({
+      code: 0,
+      stdout: `Not sent again: run ${run.id} already has signal ${json.signalId} ("approval") with key "exp:1"; it is taken by the wait of step 0 (decide), call 0.\n`,
+      stderr: '',
+    });
+    const finished = await inProcess(['signal', run.id, 'approval'], env);
+    expect(finished).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `underway: Workflow run ${run.id} has finished (succeeded), so the signal was not stored: a finished run waits for nothing.\n`,
+    });
+    expect(
+      await inProcess(['signal', UNKNOWN_ID, 'approval', '1'], env),
+    ).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `underway: No run ${UNKNOWN_ID} in schema "${schema}"\n`,
+    });
+    // A payload that starts with "-" goes after "--".
+    expect(
+      (await inProcess(['signal', UNKNOWN_ID, 'n', '--', '-1'], env)).code,
+    ).toBe(1);
+
+    const details = JSON.parse(
+      (await inProcess(['run', run.id, '--json'], env)).stdout,
+    ) as { waits: unknown[]; signals: unknown[] };
+    expect(details.waits).toEqual([
+      {
+        stepIndex: 0,
+        stepName: 'decide',
+        callIndex: 0,
+        kind: 'signal',
+        names: ['approval'],
+        state: 'received',
+        deadline: expect.any(String) as string,
+        signalId: json.signalId,
+        createdAt: expect.any(String) as string,
+        completedAt: expect.any(String) as string,
+      },
+    ]);
+    expect(details.signals).toEqual([
+      expect.objectContaining({
+        name: 'note\x1b[2J',
+        state: 'pending',
+        idempotencyKey: null,
+        consumedBy: null,
+        consumedAt: null,
+      }),
+      expect.objectContaining({
+        signalId: json.signalId,
+        name: 'approval',
+        state: 'consumed',
+        idempotencyKey: 'exp:1',
+        consumedBy: { stepIndex: 0, stepName: 'decide', callIndex: 0 },
+        consumedAt: expect.any(String) as string,
+      }),
+    ]);
+    const table = await inProcess(['run', run.id], env);
+    expect(table.stdout).toMatch(
+      new RegExp(
+        `\\n0 \\(decide\\)\\s+0\\s+signal\\s+approval\\s+received\\s+\\S+\\s+approval ${json.signalId}\\n`,
+      ),
+    );
+    expect(table.stdout).toMatch(
+      /\nSignals\nID\s+NAME\s+STATE\s+TAKEN BY\s+SENT\s+KEY\n[0-9a-f-]{36}\s+note\\x1b\[2J\s+pending\s+-\s+\S+\s+-\n[0-9a-f-]{36}\s+approval\s+consumed\s+0 \(decide\) call 0\s+\S+\s+exp:1\n$/,
+    );
+    // eslint-disable-next-line no-control-regex -- exactly what must not reach a terminal
+    expect(/[\u0000-\u0009\u000b-\u001f]/.test(table.stdout)).toBe(false);
+  });
+
+  it('signal refuses a payload that is no JSON, null or over 1 MiB, a bad name or key, and a wrong count of arguments, before connecting (exit 2)', async () => {
+    const noDatabase = { DATABASE_URL: undefined };
+    for (const [args, error] of [
+      [
+        ['signal', UNKNOWN_ID, 'approval', '{approved: true}'],
+        /^underway: <payload> is not JSON \(.+\): quote it for the shell, as '\{"approved":true\}' or '"a string"'\n$/,
+      ],
+      [
+        ['signal', UNKNOWN_ID, 'approval', 'yes'],
+        /^underway: <payload> is not JSON/,
+      ],
+      [
+        ['signal', UNKNOWN_ID, 'approval', 'null'],
+        /^underway: Invalid workflow signal payload at \$: a signal payload cannot be null \(ctx\.waitFor resolves with null on timeout\)/,
+      ],
+      [
+        ['signal', UNKNOWN_ID, 'approval', '{"note":"\\u0000"}'],
+        /^underway: Invalid workflow signal payload at \$\.note: /,
+      ],
+      [
+        [
+          'signal',
+          UNKNOWN_ID,
+          'approval',
+          JSON.stringify('x'.repeat(1024 * 1024)),
+        ],
+        /^underway: Workflow signal payload is 1048578 bytes as JSON, over the 1048576-byte limit/,
+      ],
+      [
+        ['signal', UNKNOWN_ID, ''],
+        /^underway: Invalid option <name>: a signal name must not be empty\.\n$/,
+      ],
+      [
+        ['signal', UNKNOWN_ID, 'x'.repeat(256)],
+        /^underway: Invalid option <name>: a signal name must be at most 255 characters long, got 256/,
+      ],
+      [
+        ['signal', UNKNOWN_ID, 'approval', '1', '--key', ''],
+        /^underway: --key must not be empty\n$/,
+      ],
+      [
+        ['signal', 'not-a-uuid', 'approval'],
+        /^underway: "not-a-uuid" is not a run id/,
+      ],
+      [
+        ['signal', UNKNOWN_ID],
+        /^underway: usage: underway signal <id> <name> \[<payload>\]/,
+      ],
+      [
+        ['signal', UNKNOWN_ID, 'approval', '1', '2'],
+        /^underway: usage: underway signal <id> <name> \[<payload>\]/,
+      ],
+      [
+        ['signal', UNKNOWN_ID, 'approval', '-1'],
+        /^underway: Unknown option '-1'/,
+      ],
+    ] as const) {
+      const result = await inProcess(args, noDatabase);
+      expect({
+        args: args.slice(0, 3),
+        code: result.code,
+        stdout: result.stdout,
+      }).toEqual({
+        args: args.slice(0, 3),
+        code: 2,
+        stdout: '',
+      });
+      expect(result.stderr).toMatch(error);
+    }
   });
 
   it('says clearly when DATABASE_URL is missing, malformed or unreachable, or the schema is not migrated (exit 2), never printing the password', async () => {

@@ -8,9 +8,10 @@ import { query } from '../support/database';
 
 // Every page of the dashboard stays well under 150 KB (with its stylesheet,
 // script and icon) whatever the tables hold: 100,000 schedules, a run with
-// 10,000 activity calls, 1,000 workflows, 5,000 dead-letter queues, errors
-// of 2,000 characters and inputs of 1 MiB. Lists page through keyset links
-// to their last row; a run's page through each step's calls.
+// 10,000 activity calls, a run with 10,000 signals, 1,000 workflows, 5,000
+// dead-letter queues, errors of 2,000 characters and inputs of 1 MiB. Lists
+// page through keyset links to their last row; a run's page through each
+// step's calls and its signals.
 
 jest.setTimeout(120_000);
 
@@ -252,6 +253,78 @@ describe('the dashboard’s pages stay bounded', () => {
     expect((await get(app, `/underway/runs/${small}`)).body).toMatch(
       /<section\s+id="run"\s+data-live/,
     );
+  });
+
+  it('shows a run with 10,000 signals and a wait for 1,000 names well under 150 KB, the latest 20 signals, and pages back through them to the first', async () => {
+    const app = await createDashboardApp({ dashboard: { showPayloads: true } });
+    const id = uuidv7();
+    const quotes = (n: number) => `repeat('"', ${n})`;
+    // Waiting at step 0 on a waitForAny of 1,000 names (of 255 characters)
+    // and a sleep; 10,000 signals with long names, keys and payloads of
+    // characters that escaping makes six times longer.
+    await query(
+      `insert into ${app.schema}.workflow_run (id, workflow_name, state, input, step_name,
+         max_attempts, lease_ms, ttl_ms, run_at, open_calls)
+       values ($1, 'inbox', 'waiting', '{}', ${quotes(255)}, 5, 30000, 1209600000, 'infinity', 2)`,
+      [id],
+    );
+    await query(
+      `insert into ${app.schema}.activity_call (run_id, step_index, step_name, call_index, kind,
+         workflow_name, name, args, state, attempt, max_attempts, lease_ms, run_at)
+       select $1, 0, ${quotes(255)}, c, case when c = 0 then 'wait' else 'sleep' end, 'inbox', 'w',
+         case when c = 0 then (select jsonb_agg(lpad(g::text, 4, '0') || ${quotes(251)})
+           from generate_series(1, 1000) g) else '[]' end,
+         'waiting', 0, 1, 1, now() + interval '1 day'
+       from generate_series(0, 1) c`,
+      [id],
+    );
+    await query(
+      `insert into ${app.schema}.signal (id, run_id, name, payload, idempotency_key, state,
+         step_index, step_name, call_index, consumed_at)
+       select ${RUN_UUID}, $1, 's' || lpad(g::text, 5, '0') || ${quotes(249)},
+         jsonb_build_object('blob', ${quotes(5000)}), 'k' || lpad(g::text, 5, '0') || ${quotes(249)},
+         case when g % 2 = 0 then 'consumed' else 'pending' end,
+         case when g % 2 = 0 then 7 end, case when g % 2 = 0 then ${quotes(255)} end,
+         case when g % 2 = 0 then 2147483647 end, case when g % 2 = 0 then now() end
+       from generate_series(1, 10000) g order by g`,
+      [id],
+    );
+    const signals = (body: string): number[] =>
+      [...body.matchAll(/<th scope="row">s(\d{5})/g)].map((m) => Number(m[1]));
+
+    const page = await get(app, `/underway/runs/${id}`);
+    expect(page.status).toBe(200);
+    expect(await weight(app, page.body)).toBeLessThan(LIMIT);
+    expect(signals(page.body)).toEqual(range(9_981, 10_000, (n) => n));
+    expect(page.body).toMatch(
+      /10,000 signals:\s+5,000 pending, 5,000 taken by/,
+    );
+    expect(page.body).toContain('and 995 more');
+    expect(page.body).not.toMatch(/<section\s+id="run"\s+data-live/);
+    expect(link(page.body, 'next')).toBeUndefined();
+
+    // Every signal, page after page, back to the first.
+    const seen: number[] = [];
+    let path = link(page.body, 'prev');
+    let pages = 0;
+    while (path !== undefined) {
+      const next = await get(app, path);
+      expect({ path, status: next.status }).toEqual({ path, status: 200 });
+      pages += 1;
+      if (pages % 100 === 0) {
+        expect(await weight(app, next.body)).toBeLessThan(LIMIT);
+      }
+      seen.unshift(...signals(next.body));
+      path = link(next.body, 'prev');
+    }
+    seen.push(...signals(page.body));
+    expect(seen).toEqual(range(1, 10_000, (n) => n));
+    const first = await get(app, link(page.body, 'first')!);
+    expect(signals(first.body)).toEqual(range(1, 20, (n) => n));
+    const second = await get(app, link(first.body, 'next')!);
+    expect(signals(second.body)).toEqual(range(21, 40, (n) => n));
+    const latest = await get(app, link(first.body, 'last')!);
+    expect(signals(latest.body)).toEqual(range(9_981, 10_000, (n) => n));
   });
 
   it('lists the first workflows of 1,000 on the overview and 50 of 5,000 dead-letter queues, well under 150 KB', async () => {

@@ -11,6 +11,7 @@ import {
   LIST_PAGE_SIZE,
   RUN_PAYLOAD_CHARS,
   RUN_PAYLOAD_MAX_STORED,
+  RUN_SIGNALS_SHOWN,
   STEP_ATTEMPTS_SHOWN,
   STEP_CALLS_SHOWN,
   STEP_PAGE_SIZE,
@@ -21,6 +22,10 @@ import {
   selectStepSummaries,
 } from '../../libs/underway/src/dashboard/run-page.sql';
 import { selectSchedulesPage } from '../../libs/underway/src/dashboard/schedules.sql';
+import {
+  selectSignalCounts,
+  selectSignalsPage,
+} from '../../libs/underway/src/dashboard/signals.sql';
 import {
   parseRunsFilter,
   RUNS_SCAN_WINDOW,
@@ -66,6 +71,7 @@ const TABLES = new Set([
   'activity_call',
   'activity_attempt',
   'dead_letter',
+  'signal',
 ]);
 
 /** The rows each scan of the tables read (returned or filtered out). */
@@ -187,7 +193,24 @@ describe('the dashboard’s queries on a large table', () => {
        from generate_series(1, 20000) g`,
       [now, RUNS],
     );
+    // 10,000 signals sent to it, among one to each of 200,000 other runs.
+    await testPool().query(
+      `insert into ${schema}.signal (id, run_id, name, payload, state)
+       select gen_random_uuid(), run_id, 'approval', '{"approved": true}',
+         case when g % 2 = 0 then 'consumed' else 'pending' end
+       from (select ${runId('g')} as run_id, g from generate_series(1, 200000) g
+             union all
+             select $3::uuid, g from generate_series(1, 10000) g) x`,
+      [now, RUNS, fanOut],
+    );
+    const [middleSignal] = (
+      await testPool().query<{ seq: string }>(
+        `select seq::text from ${schema}.signal where run_id = $1 order by seq offset 5000 limit 1`,
+        [fanOut],
+      )
+    ).rows;
     for (const table of [
+      'signal',
       'workflow_run',
       'schedule',
       'activity_call',
@@ -321,6 +344,34 @@ describe('the dashboard’s queries on a large table', () => {
         STEP_ATTEMPTS_SHOWN +
           STEP_CALLS_SHOWN +
           STEP_PAGE_SIZE * (1 + CALL_ATTEMPTS_SHOWN),
+      ],
+      [
+        'a run’s page: its signals counted (10,000)',
+        selectSignalCounts(s, fanOut),
+        10_000,
+      ],
+      [
+        'a run’s page: its latest signals',
+        selectSignalsPage(
+          s,
+          fanOut,
+          { kind: 'last' },
+          {
+            limit: RUN_SIGNALS_SHOWN + 1,
+            payload: { chars: 300, maxStoredBytes: 8192 },
+          },
+        ),
+        RUN_SIGNALS_SHOWN + 1,
+      ],
+      [
+        'a run’s page: a page of its signals half-way (keyset cursor)',
+        selectSignalsPage(
+          s,
+          fanOut,
+          { kind: 'before', key: middleSignal!.seq },
+          { limit: RUN_SIGNALS_SHOWN + 1, payload: null },
+        ),
+        RUN_SIGNALS_SHOWN + 1,
       ],
     ];
     const report: string[] = [];

@@ -6,6 +6,7 @@ import {
   UnauthorizedException,
 } from '@nestjs/common';
 import {
+  defineSignal,
   InvalidOptionsError,
   Step,
   StepContext,
@@ -66,6 +67,42 @@ class SlowWorkflow {
     await gate.open.promise;
     return Transition.complete();
   }
+}
+
+const Approval = defineSignal<{ approved: boolean; by: string }>('approval');
+const Rejection = defineSignal<{ reason: string }>('rejection');
+
+@Workflow({ name: 'expense-review' })
+class ExpenseReviewWorkflow {
+  @Step()
+  async review(_input: { amount: number }, ctx: StepContext) {
+    const first = await ctx.waitForAny(
+      { approved: Approval, rejected: Rejection },
+      { timeout: '1h' },
+    );
+    return Transition.next({ first });
+  }
+
+  @Step()
+  async settle(input: unknown, ctx: StepContext) {
+    await ctx.sleep('1h');
+    return Transition.complete(input);
+  }
+}
+
+/** Until the run is suspended at `step` on one open wait or sleep. */
+async function waitingAt(
+  app: DashboardApp,
+  runId: string,
+  step: number,
+): Promise<void> {
+  await waitFor(async () => {
+    const [row] = await query<{ state: string }>(
+      `select state from ${app.schema}.workflow_run where id = $1 and step_index = $2 and open_calls = 1`,
+      [runId, step],
+    );
+    return row?.state === 'waiting';
+  });
 }
 
 @Injectable()
@@ -159,6 +196,14 @@ async function insertHostileRun(schema: string): Promise<string> {
     ],
   );
   return id;
+}
+
+/** A page's text: its tags taken out, its white space collapsed. */
+function plain(body: string): string {
+  return body
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 function expectEscaped(body: string): void {
@@ -474,6 +519,134 @@ describe('the dashboard over HTTP', () => {
         expect(bad.status).toBe(400);
       });
 
+      it('sends a signal through its POST action and form: taken by the waiting run, a resend with its key a duplicate, a bad body, payload or name refused with nothing stored, a finished run refused', async () => {
+        const app = await createDashboardApp({
+          platform,
+          workflows: [ExpenseReviewWorkflow],
+        });
+        const run = await app.client.enqueue(ExpenseReviewWorkflow, {
+          amount: 5,
+        });
+        await waitingAt(app, run.id, 0);
+        const url = `/underway/runs/${run.id}/signal`;
+        const stored = () =>
+          query<{ name: string; state: string; idempotency_key: string }>(
+            `select name, state, idempotency_key from ${app.schema}.signal where run_id = $1 order by seq`,
+            [run.id],
+          );
+
+        // The form: posted by the script, the names waited for suggested.
+        const page = await get(app, `/underway/runs/${run.id}`);
+        const form = /<form[\s\S]*?<\/form>/.exec(page.body)![0];
+        expect(form).toContain(`data-action="${url}"`);
+        expect(form).toMatch(/<input\s+name="name"/);
+        expect(form).toContain('<textarea');
+        expect(form).toMatch(/<input\s+name="idempotencyKey"/);
+        expect(form).toContain('<option value="approval"></option>');
+        expect(form).toContain('<option value="rejection"></option>');
+
+        const refusals: [unknown, number, string][] = [
+          [
+            { name: 'approval', payload: '{approved: true}' },
+            400,
+            'payload is not JSON (',
+          ],
+          [
+            { name: 'approval', payload: 'null' },
+            400,
+            'a signal payload cannot be null',
+          ],
+          [
+            { name: 'approval', payload: { approved: true } },
+            400,
+            "payload must be the payload's JSON",
+          ],
+          [
+            { name: 'approval', payload: '"\\u0000"' },
+            400,
+            'Invalid workflow signal payload at $',
+          ],
+          [
+            { name: '' },
+            400,
+            'Invalid option name: a signal name must not be empty.',
+          ],
+          [{ payload: '1' }, 400, "name must be the signal's name"],
+          [
+            { name: 'approval', key: 'exp:1' },
+            400,
+            'The body of a signal has an unknown key "key" (known: name, payload, idempotencyKey',
+          ],
+          [{ name: 'approval\u0000' }, 400, 'NUL'],
+          [[], 400, 'must be a JSON object'],
+        ];
+        for (const [body, status, message] of refusals) {
+          const refused = await post(app, url, body);
+          expect({ body, status: refused.status }).toEqual({ body, status });
+          expect(refused.json.message).toContain(message);
+        }
+        expect(await stored()).toEqual([]);
+        const unknown = await post(app, `/underway/runs/${uuidv7()}/signal`, {
+          name: 'approval',
+        });
+        expect(unknown.status).toBe(404);
+
+        const sent = await post(app, url, {
+          name: 'approval',
+          payload: '{"approved": true, "by": "ana"}',
+          idempotencyKey: 'exp:1',
+        });
+        expect(sent).toEqual({
+          status: 200,
+          json: {
+            ok: true,
+            message: expect.stringMatching(
+              new RegExp(
+                `^Signal "approval" sent to run ${run.id} \\([0-9a-f-]{36}\\)\\.$`,
+              ),
+            ) as string,
+          },
+        });
+        await waitingAt(app, run.id, 1);
+        // As the form sends it: every field, empty ones too.
+        const again = await post(app, url, {
+          name: 'rejection',
+          payload: '',
+          idempotencyKey: 'exp:1',
+        });
+        expect(again.status).toBe(200);
+        expect(again.json.message).toMatch(
+          new RegExp(
+            `^Not sent again: run ${run.id} already has signal [0-9a-f-]{36} with key "exp:1"\\.$`,
+          ),
+        );
+        const buffered = await post(app, url, {
+          name: 'memo',
+          payload: '',
+          idempotencyKey: '',
+        });
+        expect(buffered.status).toBe(200);
+        expect(await stored()).toEqual([
+          { name: 'approval', state: 'consumed', idempotency_key: 'exp:1' },
+          { name: 'memo', state: 'pending', idempotency_key: null },
+        ]);
+
+        await app.client.cancel(run.id);
+        const finished = await post(app, url, { name: 'approval' });
+        expect(finished).toEqual({
+          status: 409,
+          json: {
+            ok: false,
+            statusCode: 409,
+            message: `Workflow run ${run.id} has finished (cancelled), so the signal was not stored: a finished run waits for nothing.`,
+          },
+        });
+        expect((await get(app, `/underway/runs/${run.id}`)).body).not.toContain(
+          '<form',
+        );
+        expect(await stored()).toHaveLength(2);
+      });
+
       it('refuses an action body with an unknown key (a misspelt runIds) or that is no object, naming the key, and writes nothing', async () => {
         const app = await createDashboardApp({
           platform,
@@ -614,6 +787,7 @@ describe('the dashboard over HTTP', () => {
           delay: '1h',
         });
         const url = `/underway/runs/${run.id}/cancel`;
+        const signal = `/underway/runs/${run.id}/signal`;
         const refusals: Record<string, string>[] = [
           { 'content-type': 'application/json' },
           // What a cross-site form post sends.
@@ -630,13 +804,19 @@ describe('the dashboard over HTTP', () => {
           { ...actionHeaders(app.origin), 'sec-fetch-site': 'same-site' },
           { ...actionHeaders(app.origin), origin: 'null' },
         ];
-        for (const headers of refusals) {
-          const response = await fetch(`${app.origin}${url}`, {
+        for (const [path, headers] of [url, signal].flatMap((path) =>
+          refusals.map((headers) => [path, headers] as const),
+        )) {
+          const response = await fetch(`${app.origin}${path}`, {
             method: 'POST',
             headers,
-            body: headers['content-type'] === 'application/json' ? '{}' : 'a=1',
+            body:
+              headers['content-type'] === 'application/json'
+                ? '{"name": "go"}'
+                : 'name=go',
           });
-          expect({ headers, status: response.status }).toEqual({
+          expect({ path, headers, status: response.status }).toEqual({
+            path,
             headers,
             status: 403,
           });
@@ -647,7 +827,9 @@ describe('the dashboard over HTTP', () => {
         }
         // A GET never acts.
         expect((await get(app, url)).status).toBe(404);
+        expect((await get(app, `${signal}?name=go`)).status).toBe(404);
         expect(await run.status()).toBe('pending');
+        expect((await app.client.getRun(run.id))?.signals).toEqual([]);
         // What a script that is no browser sends (no Origin, no Sec-Fetch-Site): accepted.
         const script = await post(
           app,
@@ -678,17 +860,22 @@ describe('the dashboard over HTTP', () => {
         expect(
           (await get(app, '/underway/dead-letters/orders-dlq')).body,
         ).not.toContain('data-action');
+        expect(
+          (await get(app, `/underway/runs/${delayed.id}`)).body,
+        ).not.toContain('<form');
         for (const path of [
           `/underway/runs/${failed}/retry`,
           `/underway/runs/${delayed.id}/cancel`,
           '/underway/dead-letters/orders-dlq/redrive',
+          `/underway/runs/${delayed.id}/signal`,
         ]) {
-          const refused = await post(app, path);
+          const refused = await post(app, path, { name: 'go' });
           expect(refused.status).toBe(403);
           expect(refused.json.message).toContain('read-only');
         }
         expect(await app.client.status(failed)).toBe('failed');
         expect(await delayed.status()).toBe('pending');
+        expect((await app.client.getRun(delayed.id))?.signals).toEqual([]);
         expect(await app.client.getDeadLetters('orders-dlq')).toEqual([
           expect.objectContaining({ runId: failed, redrivenAt: undefined }),
         ]);
@@ -864,6 +1051,126 @@ describe('the dashboard over HTTP', () => {
       expect(bad.status).toBe(200);
       expect(bad.body).toContain('Unknown state');
       expect(bad.body).toContain('is not a time');
+    });
+
+    it('shows a run’s waits and signals: what its step waits for and until when, each wait’s signal names, state and the signal it took, and its signals with the step that took them, payloads only with showPayloads', async () => {
+      const app = await createDashboardApp({
+        workflows: [ExpenseReviewWorkflow],
+      });
+      const run = await app.client.enqueue(ExpenseReviewWorkflow, {
+        amount: 5,
+      });
+      await waitingAt(app, run.id, 0);
+      // Buffered: no wait takes these (a hostile name, a secret payload).
+      const memo = await app.client.signal(
+        run.id,
+        defineSignal<{ secret: string }>('memo'),
+        { secret: 'memo-4242' },
+        { idempotencyKey: 'memo:1' },
+      );
+      await app.client.signal(run.id, defineSignal<number>(XSS_NAME), 1);
+
+      const waiting = await get(app, `/underway/runs/${run.id}`);
+      expect(waiting.status).toBe(200);
+      const facts = /<dt>Waiting for<\/dt>\s*<dd>([\s\S]*?)<\/dd>/.exec(
+        waiting.body,
+      )![1]!;
+      expect(plain(facts)).toMatch(
+        /^ctx\.waitForAny approval or rejection · until \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$/,
+      );
+      const wait = (body: string, step: number): string =>
+        new RegExp(
+          `<li[^>]*id="step-${step}"[\\s\\S]*?(<li\\s+class="call"\\s+data-call="0"\\s+data-kind="(?:wait|sleep)"\\s*>[\\s\\S]*?</li>)`,
+        ).exec(body)![1]!;
+      expect(wait(waiting.body, 0)).toContain('state-waiting');
+      expect(plain(wait(waiting.body, 0))).toMatch(
+        /^ctx\.waitForAny approval or rejection waiting #0 · until \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$/,
+      );
+      expect(waiting.body).toContain('waiting on 1 wait(s)');
+      expect(waiting.body).not.toContain('ctx.emit');
+      expect(plain(waiting.body)).toContain(
+        'Signals 2 signals: 2 pending, 0 taken by a wait Sent Name',
+      );
+      const rows = (body: string): string[][] =>
+        [
+          ...body.matchAll(
+            /<tr id="signal-([^"]+)" data-signal="[^"]+">([\s\S]*?)<\/tr>/g,
+          ),
+        ].map((m) => [
+          m[1]!,
+          ...[...m[2]!.matchAll(/<t[dh][^>]*>([\s\S]*?)<\/t[dh]>/g)].map((c) =>
+            c[1]!
+              .replace(/<[^>]+>/g, '')
+              .replace(/\s+/g, ' ')
+              .trim(),
+          ),
+        ]);
+      expect(
+        rows(waiting.body).map(([id, , name, state, taken, key]) => [
+          id,
+          name,
+          state,
+          taken,
+          key,
+        ]),
+      ).toEqual([
+        [memo.signalId, 'memo', 'pending', '', 'memo:1'],
+        [expect.any(String), expect.any(String), 'pending', '', ''],
+      ]);
+      expect(waiting.body).not.toContain('<script>alert');
+      expect(waiting.body).not.toContain('<img src=x');
+      expect(waiting.body).toContain(
+        '&lt;script&gt;alert(&quot;name&quot;)&lt;/script&gt;&quot;&gt;&lt;img src=x onerror=alert(1)&gt;',
+      );
+      expect(waiting.body).not.toContain('memo-4242');
+      expect(waiting.body).not.toContain('<th>Payload</th>');
+
+      const approval = await app.client.signal(run.id, Approval, {
+        approved: true,
+        by: 'ana',
+      });
+      await waitingAt(app, run.id, 1);
+      const sleeping = await get(app, `/underway/runs/${run.id}`);
+      expect(
+        plain(
+          /<dt>Waiting for<\/dt>\s*<dd>([\s\S]*?)<\/dd>/.exec(
+            sleeping.body,
+          )![1]!,
+        ),
+      ).toMatch(/^ctx\.sleep until \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$/);
+      const received = wait(sleeping.body, 0);
+      expect(received).toContain('state-received');
+      expect(received).toContain(
+        `href="#signal-${approval.signalId}" title="${approval.signalId}"`,
+      );
+      expect(plain(received)).toMatch(
+        /^ctx\.waitForAny approval or rejection received #0 · ended \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ · took approval$/,
+      );
+      expect(plain(wait(sleeping.body, 1))).toMatch(
+        /^ctx\.sleep waiting #0 · until \d{4}-/,
+      );
+      expect(plain(sleeping.body)).toContain(
+        '3 signals: 2 pending, 1 taken by a wait',
+      );
+      const listed = rows(sleeping.body);
+      expect(listed[2]).toEqual([
+        approval.signalId,
+        expect.any(String),
+        'approval',
+        'consumed',
+        expect.stringMatching(/^step 0 review #0 · \d{4}-/) as string,
+        '',
+      ]);
+      await app.close();
+
+      const shown = await createDashboardApp({
+        workflows: [ExpenseReviewWorkflow],
+        dashboard: { showPayloads: true },
+      });
+      const visible = await get(shown, `/underway/runs/${run.id}`);
+      expect(visible.body).toContain('<th>Payload</th>');
+      expect(visible.body).toContain('memo-4242');
+      expect(visible.body).toContain('&quot;approved&quot;: true');
     });
 
     it('shows the overview counts per workflow: unfinished runs, the last hour’s outcomes and the oldest due', async () => {

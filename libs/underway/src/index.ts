@@ -55,7 +55,7 @@ export type {
   SignalWithStartOptions,
 } from './client/enqueue-options.interface';
 export type { SignalTarget, SignalArgs } from './client/workflow.client';
-export type { SignalResult } from './client/run-signals';
+export type { SignalResult } from './engine/run-signals';
 export type { DeadLetterOptions } from './client/dead-letter.interface';
 export type {
   ScheduleInfo,

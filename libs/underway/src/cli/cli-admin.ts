@@ -13,11 +13,16 @@ import type { CliDatabase } from './cli-database';
 export function cliAdmin(database: CliDatabase): RunAdmin {
   return new RunAdmin(
     database.schema,
-    new TransitionWriter(
-      database.schema,
-      new UnderwayEvents(),
-      new InterceptorChain(),
-    ),
+    cliWriter(database),
     new RecordedPolicies(database.schema),
+  );
+}
+
+/** The writer the client's writes go through, without interceptor or listener. */
+export function cliWriter(database: CliDatabase): TransitionWriter {
+  return new TransitionWriter(
+    database.schema,
+    new UnderwayEvents(),
+    new InterceptorChain(),
   );
 }

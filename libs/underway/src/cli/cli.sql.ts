@@ -118,3 +118,23 @@ export function deadLetterCounts(schema: Schema): SqlQuery {
 export function deadLetterQueueExists(schema: Schema, queue: string): SqlQuery {
   return sql`select exists (select 1 from ${ident(schema)}.dead_letter where queue = ${queue}) as exists`;
 }
+
+export interface SentSignalRow {
+  name: string;
+  state: 'pending' | 'consumed';
+  step_index: number | null;
+  step_name: string | null;
+  call_index: number | null;
+}
+
+/** A run's signal, by id: whether a wait took it, and which. */
+export function selectSentSignal(
+  schema: Schema,
+  runId: string,
+  signalId: string,
+): SqlQuery {
+  return sql`
+    select name, state, step_index, step_name, call_index
+    from ${ident(schema)}.signal
+    where id = ${signalId} and run_id = ${runId}`;
+}

@@ -5,12 +5,8 @@ import { CliError, EXIT, ExitCode, usageError } from './cli.error';
 import { CliDatabase, cliSchema, openDatabase } from './cli-database';
 import { Command, CliOutput } from './command';
 import { terminalJson, terminalText } from './terminal-text';
-import {
-  cancelCommand,
-  retryCommand,
-  runCommand,
-  runsCommand,
-} from './run-commands';
+import { cancelCommand, retryCommand, runsCommand } from './run-commands';
+import { runCommand } from './run-command';
 import {
   redriveCommand,
   schedulesCommand,
@@ -18,6 +14,7 @@ import {
   versionsCommand,
 } from './queue-commands';
 import { migrateCommand, sqlCommand } from './schema-commands';
+import { signalCommand } from './signal-command';
 
 export const COMMANDS: readonly Command[] = [
   migrateCommand,
@@ -26,6 +23,7 @@ export const COMMANDS: readonly Command[] = [
   runCommand,
   cancelCommand,
   retryCommand,
+  signalCommand,
   redriveCommand,
   schedulesCommand,
   statsCommand,
@@ -168,10 +166,12 @@ function parse(
     string,
     string | boolean | string[] | undefined
   >;
-  const expected = command.positionals ?? [];
-  if (!values.help && parsed.positionals.length !== expected.length) {
+  const required = command.positionals?.length ?? 0;
+  const most = required + (command.optionalPositionals?.length ?? 0);
+  const count = parsed.positionals.length;
+  if (!values.help && (count < required || count > most)) {
     throw usageError(
-      expected.length === 0
+      most === 0
         ? `${command.name} takes no argument, got "${parsed.positionals.join(' ')}" (underway ${command.name} --help)`
         : `usage: ${command.usage.split('\n')[0]}`,
     );

@@ -1,5 +1,5 @@
 import { isUuid } from '../common/uuid';
-import { usageError } from './cli.error';
+import { CliError, refused, usageError } from './cli.error';
 import type { CliDatabase } from './cli-database';
 import type { CommandContext } from './command';
 
@@ -37,4 +37,20 @@ export function parseLimit(value: unknown, fallback: number): number {
 /** A UUID (without narrowing `value` to `never` when it is not one). */
 export function isRunId(value: string): boolean {
   return isUuid(value);
+}
+
+/** The `<id>` argument of a command on one run. @throws CliError (exit 2) unless a UUID */
+export function runIdArgument(context: CommandContext): string {
+  const id = context.positionals[0]!;
+  if (!isRunId(id)) {
+    throw usageError(
+      `"${id}" is not a run id (a UUID such as 01936d1e-8f4a-7c3b-9d2e-5f6a7b8c9d0e)`,
+    );
+  }
+  return id;
+}
+
+/** The error of a run id that is not in the schema (exit 1). */
+export function runNotFound(id: string, database: CliDatabase): CliError {
+  return refused(`No run ${id} in schema "${database.schema}"`);
 }

@@ -32,6 +32,8 @@ export interface Command {
   readonly options?: NonNullable<ParseArgsConfig['options']>;
   /** The number of positional arguments it takes, and their names (`<id>`). */
   readonly positionals?: readonly string[];
+  /** Those it may take after them (`<payload>`). */
+  readonly optionalPositionals?: readonly string[];
   run(context: CommandContext): Promise<void>;
 }
 

@@ -5,10 +5,15 @@ import type { RunState } from '../model/run-state';
 import { cliAdmin } from './cli-admin';
 import { listRuns, RunListRow } from './cli.sql';
 import { refused, usageError } from './cli.error';
-import type { CliDatabase } from './cli-database';
-import { Command, CommandContext, print } from './command';
-import { isRunId, MAX_LIMIT, migrated, parseLimit } from './command-arguments';
-import { formatRecord, formatTable } from './table';
+import { Command, print } from './command';
+import {
+  MAX_LIMIT,
+  migrated,
+  parseLimit,
+  runIdArgument,
+  runNotFound,
+} from './command-arguments';
+import { formatTable } from './table';
 
 const RUN_STATES: readonly RunState[] = [
   'pending',
@@ -77,98 +82,6 @@ export const runsCommand: Command = {
   },
 };
 
-export const runCommand: Command = {
-  name: 'run',
-  summary:
-    'show a run: its state, input, output, attempts, activity calls and errors',
-  usage: 'underway run <id> [--schema <name>] [--json]',
-  positionals: ['<id>'],
-  async run(context) {
-    const id = runId(context);
-    const database = await migrated(context);
-    // As client.getRun(), without the workflow code: no step names.
-    const run = await cliAdmin(database).getRun(database.executor, id);
-    if (!run) {
-      throw notFound(id, database);
-    }
-    const details = {
-      id: run.id,
-      workflowName: run.workflowName,
-      state: run.state,
-      stepIndex: run.currentStep.index,
-      stepName: run.currentStep.name ?? null,
-      attempt: run.attempt,
-      maxAttempts: run.maxAttempts,
-      priority: run.priority,
-      runAt: run.runAt ?? null,
-      idempotencyKey: run.idempotencyKey ?? null,
-      input: run.input,
-      output: run.output,
-      error: run.error ?? null,
-      createdAt: run.createdAt,
-      updatedAt: run.updatedAt,
-      startedAt: run.startedAt ?? null,
-      completedAt: run.completedAt ?? null,
-      attempts: run.attempts.map((a) => ({
-        stepIndex: a.stepIndex,
-        stepName: a.stepName ?? null,
-        attempt: a.attempt,
-        state: a.state,
-        error: a.error ?? null,
-        worker: a.worker ?? null,
-        startedAt: a.startedAt ?? null,
-        completedAt: a.completedAt,
-      })),
-      activityCalls: run.activityCalls,
-    };
-    const text =
-      formatRecord([
-        ['Run', details.id],
-        ['Workflow', details.workflowName],
-        ['State', details.state],
-        ['Step', stepLabel(details.stepIndex, details.stepName)],
-        ['Attempt', `${details.attempt}/${details.maxAttempts}`],
-        [
-          'Error',
-          run.error ? `[${run.error.code}] ${run.error.message}` : null,
-        ],
-        ['Due', details.runAt],
-        ['Created', details.createdAt],
-        ['Started', details.startedAt],
-        ['Completed', details.completedAt],
-        ['Input', payloadText(details.input)],
-        ['Output', payloadText(details.output)],
-      ]) +
-      '\nAttempts\n' +
-      formatTable(
-        ['STEP', 'ATTEMPT', 'STATE', 'WORKER', 'STARTED', 'COMPLETED', 'ERROR'],
-        details.attempts.map((a) => [
-          stepLabel(a.stepIndex, a.stepName),
-          a.attempt,
-          a.state,
-          a.worker,
-          a.startedAt,
-          a.completedAt,
-          a.error ? `[${a.error.code}] ${a.error.message}` : null,
-        ]),
-      ) +
-      '\nActivity calls\n' +
-      formatTable(
-        ['STEP', 'CALL', 'NAME', 'KIND', 'STATE', 'ATTEMPT', 'ERROR'],
-        details.activityCalls.map((c) => [
-          c.stepIndex,
-          c.callIndex,
-          c.name,
-          c.kind,
-          c.state,
-          `${c.attempt}/${c.maxAttempts}`,
-          c.error ? `[${c.error.code}] ${c.error.message}` : null,
-        ]),
-      );
-    print(context, details, text);
-  },
-};
-
 export const cancelCommand: Command = {
   name: 'cancel',
   summary:
@@ -176,7 +89,7 @@ export const cancelCommand: Command = {
   usage: 'underway cancel <id> [--schema <name>] [--json]',
   positionals: ['<id>'],
   async run(context) {
-    const id = runId(context);
+    const id = runIdArgument(context);
     const database = await migrated(context);
     const admin = cliAdmin(database);
     const previous = await admin.cancel(database.executor, id);
@@ -186,7 +99,7 @@ export const cancelCommand: Command = {
         ? refused(
             `Run ${id} is ${run.state}: only a pending, running or waiting run can be cancelled`,
           )
-        : notFound(id, database);
+        : runNotFound(id, database);
     }
     print(
       context,
@@ -207,14 +120,14 @@ export const retryCommand: Command = {
     'as it recorded.',
   positionals: ['<id>'],
   async run(context) {
-    const id = runId(context);
+    const id = runIdArgument(context);
     const database = await migrated(context);
     // As client.retry(), with the budgets the run recorded.
     const retried = await withTransaction(database.pool, (executor) =>
       cliAdmin(database).retry(executor, id),
     ).catch((err: unknown) => {
       if (err instanceof RunNotFoundError) {
-        throw notFound(id, database);
+        throw runNotFound(id, database);
       }
       if (err instanceof RunNotRetryableError) {
         throw refused(err.message);
@@ -237,49 +150,3 @@ export const retryCommand: Command = {
     );
   },
 };
-
-/**
- * A step as the CLI can name it: its index (0-based, in declaration order),
- * and its method's name where the run's details carry it. The CLI has no
- * workflow code, so that is only where the database records it.
- */
-function stepLabel(index: number, name: string | null): string {
-  return name === null ? String(index) : `${index} (${name})`;
-}
-
-/** The most of a run's input or output a table shows (`--json` shows all). */
-const PAYLOAD_CHARS = 500;
-
-/**
- * A run's input or output for the table: its JSON on one line, cut at
- * `PAYLOAD_CHARS` characters (an input may be a MiB), saying so. Control
- * characters are made visible by the table, as in any cell.
- */
-function payloadText(value: unknown): string | null {
-  if (value === undefined) {
-    return null;
-  }
-  const json = JSON.stringify(value);
-  if (json.length <= PAYLOAD_CHARS) {
-    return json;
-  }
-  // Not between the two halves of a surrogate pair.
-  const end = /[\uD800-\uDBFF]/.test(json[PAYLOAD_CHARS - 1] ?? '')
-    ? PAYLOAD_CHARS - 1
-    : PAYLOAD_CHARS;
-  return `${json.slice(0, end)}… (${json.length.toLocaleString('en-US')} characters; --json shows it whole)`;
-}
-
-function runId(context: CommandContext): string {
-  const id = context.positionals[0]!;
-  if (!isRunId(id)) {
-    throw usageError(
-      `"${id}" is not a run id (a UUID such as 01936d1e-8f4a-7c3b-9d2e-5f6a7b8c9d0e)`,
-    );
-  }
-  return id;
-}
-
-function notFound(id: string, database: CliDatabase): Error {
-  return refused(`No run ${id} in schema "${database.schema}"`);
-}

@@ -73,7 +73,11 @@ export type SignalArgs<P, O> = undefined extends P
   ? [payload?: P, options?: O]
   : [payload: P, options?: O];
 import { RunResults } from './run-results';
-import { checkSignal, sendCheckedSignal, SignalResult } from './run-signals';
+import {
+  checkSignal,
+  sendCheckedSignal,
+  SignalResult,
+} from '../engine/run-signals';
 import type { SignalDefinition } from '../decorators/define-signal';
 import { ownOptions } from '../common/options-object';
 import { InvalidOptionsError } from '../errors/invalid-options.error';

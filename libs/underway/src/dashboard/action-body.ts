@@ -68,3 +68,68 @@ export function redriveRunIds(body: unknown): string[] | undefined {
   }
   return runIds;
 }
+
+/** A signal to send, from its action's body. */
+export interface SignalBody {
+  readonly name: string;
+  /** The payload, parsed (`undefined`: none). */
+  readonly payload: unknown;
+  readonly idempotencyKey: string | undefined;
+}
+
+/**
+ * A signal action's body: `name`, `payload` (the payload's JSON as text,
+ * as the form's field holds it; empty or absent: none) and
+ * `idempotencyKey` (empty or absent: none). The name, key and payload are
+ * then checked by `client.signal()`.
+ * @throws BadRequestException (nothing was done)
+ */
+export function signalBody(body: unknown): SignalBody {
+  const { name, payload, idempotencyKey } = actionBody(body, 'signal', [
+    'name',
+    'payload',
+    'idempotencyKey',
+  ]);
+  if (typeof name !== 'string') {
+    throw new BadRequestException(
+      `name must be the signal's name, as text, got ${describeOptions(name)}: nothing was done.`,
+    );
+  }
+  const text = (
+    key: string,
+    value: unknown,
+    what: string,
+  ): string | undefined => {
+    if (value !== undefined && typeof value !== 'string') {
+      throw new BadRequestException(
+        `${key} must be ${what}, as text, got ${describeOptions(value)}: nothing was done.`,
+      );
+    }
+    return value === '' ? undefined : value;
+  };
+  return {
+    name,
+    payload: parsePayload(
+      text(
+        'payload',
+        payload,
+        'the payload\'s JSON (such as {"approved": true})',
+      ),
+    ),
+    idempotencyKey: text('idempotencyKey', idempotencyKey, 'a key'),
+  };
+}
+
+/** The payload's JSON text, parsed; blank: no payload. */
+function parsePayload(text: string | undefined): unknown {
+  if (text === undefined || text.trim() === '') {
+    return undefined;
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new BadRequestException(
+      `payload is not JSON (${(err as Error).message}): write it as JSON, such as {"approved": true} or "a string"; nothing was done.`,
+    );
+  }
+}

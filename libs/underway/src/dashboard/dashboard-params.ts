@@ -3,7 +3,10 @@ import {
   ConflictException,
   NotFoundException,
 } from '@nestjs/common';
+import { InvalidInputError } from '../errors/invalid-input.error';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
+import { PayloadTooLargeError } from '../errors/payload-too-large.error';
+import { RunFinishedError } from '../errors/run-finished.error';
 import { RunNotFoundError } from '../errors/run-not-found.error';
 import { RunNotRetryableError } from '../errors/run-not-retryable.error';
 import { WorkflowNotRegisteredError } from '../errors/workflow-not-registered.error';
@@ -33,11 +36,16 @@ export function asHttpError(err: unknown): unknown {
   }
   if (
     err instanceof RunNotRetryableError ||
+    err instanceof RunFinishedError ||
     err instanceof WorkflowNotRegisteredError
   ) {
     return new ConflictException(err.message);
   }
-  if (err instanceof InvalidOptionsError) {
+  if (
+    err instanceof InvalidOptionsError ||
+    err instanceof InvalidInputError ||
+    err instanceof PayloadTooLargeError
+  ) {
     return new BadRequestException(err.message);
   }
   return err;

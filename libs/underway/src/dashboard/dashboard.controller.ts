@@ -1,15 +1,11 @@
 import {
   applyDecorators,
-  Body,
-  ConflictException,
   Controller,
   Get,
   Header,
-  HttpCode,
   Inject,
   NotFoundException,
   Param,
-  Post,
   Query,
   Req,
   Type,
@@ -17,14 +13,11 @@ import {
   UseGuards,
   UsePipes,
 } from '@nestjs/common';
-import { isUuid } from '../common/uuid';
-import { actionBody, redriveRunIds } from './action-body';
 import { DASHBOARD_ASSETS } from './assets/dashboard-assets';
 import { DashboardAccessGuard } from './dashboard-access.guard';
-import { DashboardActionGuard } from './dashboard-action.guard';
 import { DashboardExceptionFilter } from './dashboard-exception.filter';
 import { DashboardInputPipe } from './dashboard-input.pipe';
-import { asHttpError, checkQueue, queueParam } from './dashboard-params';
+import { checkQueue, queueParam } from './dashboard-params';
 // `import type`: it types decorated parameters (TS1272 under isolatedModules).
 import { baseOf, type DashboardRequest } from './dashboard-request';
 import { PAGE_HEADERS } from './dashboard-security';
@@ -38,6 +31,7 @@ import {
 import type { PageContext } from './pages/layout';
 import { overviewPage } from './pages/overview.page';
 import { runPage } from './pages/run.page';
+import { signalsCursor } from './pages/run-signals';
 import { runsPage } from './pages/runs.page';
 import { schedulesCursor, schedulesPage } from './pages/schedules.page';
 import type { ResolvedDashboardOptions } from './resolve-dashboard-options';
@@ -51,15 +45,6 @@ const Page = (): MethodDecorator =>
     ...PAGE_HEADERS.map(([name, value]) => Header(name, value)),
   );
 
-/** A `POST` action: after the access guards, refused in readOnly mode or cross-site. */
-const Action = (path: string): MethodDecorator =>
-  applyDecorators(
-    Post(path),
-    HttpCode(200),
-    UseGuards(DashboardActionGuard),
-    ...PAGE_HEADERS.map(([name, value]) => Header(name, value)),
-  );
-
 const Asset = (asset: { name: string; contentType: string }): MethodDecorator =>
   applyDecorators(
     Get(`assets/${asset.name}`),
@@ -70,10 +55,11 @@ const Asset = (asset: { name: string; contentType: string }): MethodDecorator =>
   );
 
 /**
- * The dashboard's routes, relative to its `path` (a subclass made by
- * `dashboardControllerFor` carries it). Every route passes the access guards;
- * actions also pass `DashboardActionGuard`. Handlers return the body and
- * leave the response to Nest, so that Express and Fastify behave alike.
+ * The dashboard's pages and assets, relative to its `path` (a subclass made
+ * by `dashboardControllerFor` carries it). Every route passes the access
+ * guards (the actions are `DashboardActionsController`'s). Handlers return
+ * the body and leave the response to Nest, so that Express and Fastify
+ * behave alike.
  */
 @UseGuards(DashboardAccessGuard)
 @UseFilters(DashboardExceptionFilter)
@@ -119,7 +105,11 @@ export class DashboardController {
     @Param('id') id: string,
     @Query() query: Record<string, unknown>,
   ): Promise<string> {
-    const page = await this.dashboard.run(id, parseRunFocus(query));
+    const page = await this.dashboard.run(
+      id,
+      parseRunFocus(query),
+      signalsCursor(query),
+    );
     if (!page) {
       throw new NotFoundException(
         `No run ${id}: an unknown id, or a finished run removed after its ttl.`,
@@ -181,55 +171,6 @@ export class DashboardController {
     return DASHBOARD_ASSETS.js.body;
   }
 
-  @Action('runs/:id/cancel')
-  async cancel(
-    @Param('id') id: string,
-    @Body() body: unknown,
-  ): Promise<ActionResult> {
-    actionBody(body, 'cancel', []);
-    const cancelled = isUuid(id) && (await this.dashboard.cancel(id));
-    if (!cancelled) {
-      throw new ConflictException(
-        `Run ${id} was not cancelled: it had already finished (or does not exist).`,
-      );
-    }
-    return { ok: true, message: `Run ${id} cancelled.` };
-  }
-
-  @Action('runs/:id/retry')
-  async retry(
-    @Param('id') id: string,
-    @Body() body: unknown,
-  ): Promise<ActionResult> {
-    actionBody(body, 'retry', []);
-    try {
-      await this.dashboard.retry(id);
-    } catch (err) {
-      throw asHttpError(err);
-    }
-    return {
-      ok: true,
-      message: `Run ${id} retried: it runs again from the step that failed.`,
-    };
-  }
-
-  @Action('dead-letters/:queue/redrive')
-  async redrive(
-    @Param('queue') queue: string,
-    @Body() body: unknown,
-  ): Promise<ActionResult> {
-    return this.redriveQueue(checkQueue(queue), body);
-  }
-
-  /** The redrive of a queue named in the query string (`.` and `..`: see `queueHref`). */
-  @Action('dead-letters/redrive')
-  async redriveNamedInQuery(
-    @Query('queue') queue: unknown,
-    @Body() body: unknown,
-  ): Promise<ActionResult> {
-    return this.redriveQueue(queueParam(queue), body);
-  }
-
   private async queuePage(
     request: DashboardRequest,
     segments: number,
@@ -252,27 +193,6 @@ export class DashboardController {
     }).text;
   }
 
-  private async redriveQueue(
-    name: string,
-    body: unknown,
-  ): Promise<ActionResult> {
-    const runIds = redriveRunIds(body);
-    let redriven: string[];
-    try {
-      redriven = await this.dashboard.redrive(name, runIds);
-    } catch (err) {
-      throw asHttpError(err);
-    }
-    return {
-      ok: true,
-      message:
-        redriven.length === 0
-          ? 'Nothing to redrive (already redriven?).'
-          : `${redriven.length} run(s) redriven from ${name}.`,
-      runIds: redriven,
-    };
-  }
-
   private context(request: DashboardRequest, segments: number): PageContext {
     return {
       base: baseOf(request, segments, this.path),
@@ -281,12 +201,6 @@ export class DashboardController {
       refreshMs: this.options.refreshIntervalMs,
     };
   }
-}
-
-interface ActionResult {
-  readonly ok: true;
-  readonly message: string;
-  readonly runIds?: string[];
 }
 
 /** The controller class for one `path`: its own subclass, so two apps in one process may differ. */

@@ -6,7 +6,6 @@ import { PoolExecutor, SqlExecutor } from '../database/sql-executor';
 import type { SqlQuery } from '../database/sql';
 import { UnderwayDatabase } from '../database/underway-database';
 import { WorkflowRegistry } from '../discovery/workflow.registry';
-import { InvalidOptionsError } from '../errors/invalid-options.error';
 import type { WorkflowVersionInfo } from '../model/run-details';
 import type { ResolvedOptions } from '../options/resolved-options';
 import { UnderwayBootstrap } from '../underway.bootstrap';
@@ -41,6 +40,7 @@ import type { RunFocus } from './run-timeline';
 import { ScheduleKey, ScheduleRow, selectSchedulesPage } from './schedules.sql';
 import { DASHBOARD_OPTIONS } from './dashboard.constants';
 import type { ResolvedDashboardOptions } from './resolve-dashboard-options';
+import { underwayProvider } from './underway-providers';
 
 /** The window of the overview's "finished" counts. */
 export const FINISHED_WINDOW_MS = 3_600_000;
@@ -73,9 +73,9 @@ export interface Overview {
 }
 
 /**
- * What the dashboard's pages read and do, on Underway's own connections
- * (the main pool, `underway:<instance>:claim`, bounded like every client
- * call). Actions go through `WorkflowClient`, as an app's own code would.
+ * What the dashboard's pages read, on Underway's own connections (the main
+ * pool, `underway:<instance>:claim`, bounded like every client call).
+ * Actions are `DashboardActions`'.
  */
 @Injectable()
 export class DashboardService implements OnModuleInit {
@@ -91,24 +91,9 @@ export class DashboardService implements OnModuleInit {
     @Inject(DASHBOARD_OPTIONS) readonly options: ResolvedDashboardOptions,
   ) {}
 
-  /**
-   * Underway's providers, found wherever UnderwayModule was imported (they
-   * are not exported to the app: the dashboard is part of the library).
-   */
   onModuleInit(): void {
-    const find = <T>(token: unknown): T => {
-      try {
-        return this.moduleRef.get<T>(token as string, { strict: false });
-      } catch (err) {
-        throw Object.assign(
-          new InvalidOptionsError(
-            'UnderwayDashboardModule',
-            'needs UnderwayModule: import UnderwayModule.forRoot(...) (or forRootAsync) in the same application',
-          ),
-          { cause: err },
-        );
-      }
-    };
+    const find = <T>(token: unknown): T =>
+      underwayProvider<T>(this.moduleRef, token);
     this.client = find(WorkflowClient);
     this.database = find(UnderwayDatabase);
     this.registry = find(WorkflowRegistry);
@@ -192,10 +177,11 @@ export class DashboardService implements OnModuleInit {
     return row ?? { runs: [], scanned: null, frontier: null };
   }
 
-  /** A run's page: the run, and the part of its timeline `focus` asks for (bounded). */
+  /** A run's page: the run, the part of its timeline `focus` asks for, and a page of its signals (bounded). */
   async run(
     runId: string,
     focus: RunFocus | undefined,
+    signals: PageCursor<string>,
   ): Promise<RunPage | undefined> {
     if (!isUuid(runId)) {
       return undefined;
@@ -206,6 +192,7 @@ export class DashboardService implements OnModuleInit {
       runId,
       {
         focus,
+        signals,
         showPayloads: this.options.showPayloads,
         stepNames: (workflow, version) =>
           this.registry.find(workflow, version)?.steps.map((s) => s.name),
@@ -249,25 +236,6 @@ export class DashboardService implements OnModuleInit {
       }),
     );
     return keysetPage(rows, cursor, LIST_PAGE_SIZE);
-  }
-
-  cancel(runId: string): Promise<boolean> {
-    return this.client.cancel(runId);
-  }
-
-  async retry(runId: string): Promise<void> {
-    await this.client.retry(runId);
-  }
-
-  async redrive(
-    queue: string,
-    runIds: string[] | undefined,
-  ): Promise<string[]> {
-    const runs = await this.client.redrive(queue, {
-      runIds,
-      limit: 10_000,
-    });
-    return runs.map((run) => run.id);
   }
 
   /** How much of each payload a list reads: none without `showPayloads`. */

@@ -44,8 +44,31 @@ export const CALL_ATTEMPTS_SHOWN = 3;
 /** A page of one step's attempts or calls (`?step=2&calls_after=39`). */
 export const STEP_PAGE_SIZE = 80;
 
+/** The waits and sleeps a run's facts list (those its current step is in). */
+export const OPEN_WAITS_SHOWN = 10;
+
+/** The signal names shown of a wait (a `waitForAny` may take many; the rest are counted). */
+export const WAIT_NAMES_SHOWN = 5;
+
+/**
+ * The largest record of a wait (as stored) whose signal's id and name a
+ * run's timeline reads: the record holds the signal's payload too, and a
+ * jsonb value is read whole. Bigger ones show that they took a signal.
+ */
+export const WAIT_RESULT_MAX_STORED = 8 * 1024;
+
+/** Signals of a run listed on its page: the latest, in send order (keyset links to the earlier). */
+export const RUN_SIGNALS_SHOWN = 20;
+
+/**
+ * A signal's name (in the list of a run's signals, and among the names a
+ * wait takes), its idempotency key and the name of the step that took it,
+ * as a run's page shows them (each may be 255 characters).
+ */
+export const SIGNAL_TEXT_CHARS = 120;
+
 /**
  * A run's page refreshes itself while the run is unfinished, unless the run
- * has more attempts and calls than this: each refresh counts them.
+ * has more attempts, calls and signals than this: each refresh counts them.
  */
 export const LIVE_RUN_MAX_ROWS = 1_000;

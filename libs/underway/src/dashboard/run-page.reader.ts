@@ -1,9 +1,13 @@
 import type { QueryResultRow } from 'pg';
 import type { Schema, SqlQuery } from '../database/sql';
+import { KeysetPage, keysetPage, PageCursor } from './keyset';
 import {
   CALL_ATTEMPTS_SHOWN,
+  LIST_PAYLOAD_CHARS,
+  LIST_PAYLOAD_MAX_STORED,
   RUN_PAYLOAD_CHARS,
   RUN_PAYLOAD_MAX_STORED,
+  RUN_SIGNALS_SHOWN,
 } from './page-bounds';
 import {
   RunPageRunRow,
@@ -14,6 +18,12 @@ import {
   StepSummaryRow,
 } from './run-page.sql';
 import { planTimeline, RunFocus, TimelinePlan } from './run-timeline';
+import {
+  selectSignalCounts,
+  selectSignalsPage,
+  SignalCountsRow,
+  SignalPageRow,
+} from './signals.sql';
 
 /** What a run's page shows: the run, its steps counted, and the part of its timeline planned. */
 export interface RunPage {
@@ -29,12 +39,15 @@ export interface RunPage {
   readonly summaries: readonly StepSummaryRow[];
   readonly plan: TimelinePlan;
   readonly details: readonly StepDetailRow[];
+  /** The signals sent to it: counted, and a page of them. */
+  readonly signalCounts: SignalCountsRow;
+  readonly signals: KeysetPage<SignalPageRow>;
 }
 
 /**
- * Reads a run's page in three bounded statements: the run with its counts
- * per step (side by side), then the attempts and calls its timeline lists.
- * `undefined` for an unknown run.
+ * Reads a run's page in bounded statements: the run, its counts per step,
+ * its signals counted and a page of them (side by side), then the attempts
+ * and calls its timeline lists. `undefined` for an unknown run.
  */
 export async function readRunPage(
   rows: <R extends QueryResultRow>(query: SqlQuery) => Promise<R[]>,
@@ -42,6 +55,8 @@ export async function readRunPage(
   runId: string,
   options: {
     focus: RunFocus | undefined;
+    /** Which page of its signals (by `seq`). */
+    signals: PageCursor<string>;
     showPayloads: boolean;
     /** The durable step names of a version, in order, when registered here. */
     stepNames: (
@@ -53,9 +68,22 @@ export async function readRunPage(
   const payloads = options.showPayloads
     ? { chars: RUN_PAYLOAD_CHARS, maxStoredBytes: RUN_PAYLOAD_MAX_STORED }
     : null;
-  const [[run], summaries] = await Promise.all([
+  const [[run], summaries, [signalCounts], signals] = await Promise.all([
     rows<RunPageRunRow>(selectRunPageRun(schema, runId, payloads)),
     rows<StepSummaryRow>(selectStepSummaries(schema, runId)),
+    rows<SignalCountsRow>(selectSignalCounts(schema, runId)),
+    rows<SignalPageRow>(
+      selectSignalsPage(schema, runId, options.signals, {
+        limit: RUN_SIGNALS_SHOWN + 1,
+        // As a list's payloads: 20 of them on a page beside the timeline.
+        payload: options.showPayloads
+          ? {
+              chars: LIST_PAYLOAD_CHARS,
+              maxStoredBytes: LIST_PAYLOAD_MAX_STORED,
+            }
+          : null,
+      }),
+    ),
   ]);
   if (!run) {
     return undefined;
@@ -77,7 +105,16 @@ export async function readRunPage(
       : await rows<StepDetailRow>(
           selectStepDetails(schema, runId, plan.slices, CALL_ATTEMPTS_SHOWN),
         );
-  return { run, stepNames, stepCount, summaries, plan, details };
+  return {
+    run,
+    stepNames,
+    stepCount,
+    summaries,
+    plan,
+    details,
+    signalCounts: signalCounts ?? { total: 0, pending: 0 },
+    signals: keysetPage(signals, options.signals, RUN_SIGNALS_SHOWN),
+  };
 }
 
 /**

@@ -1,11 +1,31 @@
-import { fragment, ident, Schema, sql, SqlQuery } from '../database/sql';
+import {
+  fragment,
+  ident,
+  Schema,
+  sql,
+  SqlFragment,
+  SqlQuery,
+} from '../database/sql';
+import {
+  OPEN_WAITS_SHOWN,
+  WAIT_NAMES_SHOWN,
+  WAIT_RESULT_MAX_STORED,
+} from './page-bounds';
 import { payloadBytes, PayloadRead, payloadText } from './payload.sql';
 
 /*
  * The reads of a run's page, each bounded, through the primary keys that
  * start with the run id (step_attempt, activity_call, activity_attempt):
- * a run with 10,000 activity calls is counted, never listed whole.
+ * a run with 10,000 activity calls is counted, never listed whole. A step's
+ * waits and sleeps (`ctx.waitFor`, `waitForAny`, `sleep`) are entries of
+ * `activity_call` beside its calls, numbered with them: they are listed
+ * and counted with them (its signals: signals.sql.ts).
  */
+
+/** A wait's first `WAIT_NAMES_SHOWN` signal names (`waitForAny` may take many). */
+function waitNames(args: SqlFragment): SqlFragment {
+  return fragment`jsonb_path_query_array(${args}, ${`$[0 to ${WAIT_NAMES_SHOWN - 1}]`}::jsonpath)`;
+}
 
 export interface RecordedErrorJson {
   code: string;
@@ -44,6 +64,19 @@ export interface RunPageRunRow {
   dead_letter: string | null;
   redriven_at: Date | null;
   redriven_run_id: string | null;
+  /** The waits and sleeps its current step is in, in call order (the first `OPEN_WAITS_SHOWN`). */
+  open_waits: OpenWaitJson[];
+}
+
+/** A wait or a sleep not ended yet. */
+export interface OpenWaitJson {
+  call_index: number;
+  kind: 'wait' | 'sleep';
+  /** The signal names a wait takes, the first `WAIT_NAMES_SHOWN` (`null` for a sleep), and their count. */
+  names: string[] | null;
+  name_count: number | null;
+  /** When it times out (a sleep: ends); `null`: no timeout. */
+  deadline: string | null;
 }
 
 /** The run itself, the start of its payloads (`null`: not read), and its dead-letter entry. */
@@ -67,7 +100,19 @@ export function selectRunPageRun(
       ${payloadText(stepInput, payloads)} as step_input,
       ${payloadBytes(stepInput, payloads)} as step_input_bytes,
       ${payloadText(output, payloads)} as output, ${payloadBytes(output, payloads)} as output_bytes,
-      d.queue as dead_letter, d.redriven_at, d.redriven_run_id
+      d.queue as dead_letter, d.redriven_at, d.redriven_run_id,
+      coalesce((
+        select jsonb_agg(to_jsonb(w) order by w.call_index) from (
+          select c.call_index, c.kind, case when c.kind = 'wait' then ${waitNames(fragment`c.args`)} end as names,
+            case when c.kind = 'wait' then jsonb_array_length(c.args) end as name_count,
+            case when c.run_at < 'infinity' then c.run_at end as deadline
+          from ${ident(schema)}.activity_call c
+          where r.state = 'waiting' and c.run_id = r.id and c.step_index = r.step_index
+            and c.state = 'waiting' and c.kind in ('wait', 'sleep')
+          order by c.call_index
+          limit ${OPEN_WAITS_SHOWN}
+        ) w
+      ), '[]'::jsonb) as open_waits
     from ${ident(schema)}.workflow_run r
     left join ${ident(schema)}.dead_letter d on d.run_id = r.id
     where r.id = ${runId}`;
@@ -79,9 +124,14 @@ export interface StepSummaryRow {
   step_name: string | null;
   attempts: number;
   first_attempt: number | null;
+  /** Its entries, calls, emits, waits and sleeps alike, as its timeline lists them. */
   calls: number;
   first_call: number | null;
   last_call: number | null;
+  /** Of `calls`: its waits and sleeps, and those not ended. */
+  waits: number;
+  open_waits: number;
+  /** Its calls and emits by state. */
   pending: number;
   running: number;
   succeeded: number;
@@ -90,9 +140,9 @@ export interface StepSummaryRow {
 }
 
 /**
- * Per step that has any: its finished attempts, and its activity calls by
- * state. It counts the run's rows (one range of each primary key), and
- * returns one small row per step.
+ * Per step that has any: its finished attempts, its activity calls by
+ * state, and its waits. It counts the run's rows (one range of each
+ * primary key), and returns one small row per step.
  */
 export function selectStepSummaries(schema: Schema, runId: string): SqlQuery {
   return sql`
@@ -105,11 +155,13 @@ export function selectStepSummaries(schema: Schema, runId: string): SqlQuery {
       select step_index, max(step_name) as step_name, count(*)::int as calls,
         min(call_index) as first_call,
         max(call_index) as last_call,
-        count(*) filter (where state = 'pending')::int as pending,
-        count(*) filter (where state = 'running')::int as running,
-        count(*) filter (where state = 'succeeded')::int as succeeded,
-        count(*) filter (where state = 'failed')::int as failed,
-        count(*) filter (where state = 'cancelled')::int as cancelled
+        count(*) filter (where kind in ('wait', 'sleep'))::int as waits,
+        count(*) filter (where kind in ('wait', 'sleep') and state = 'waiting')::int as open_waits,
+        count(*) filter (where kind in ('call', 'emit') and state = 'pending')::int as pending,
+        count(*) filter (where kind in ('call', 'emit') and state = 'running')::int as running,
+        count(*) filter (where kind in ('call', 'emit') and state = 'succeeded')::int as succeeded,
+        count(*) filter (where kind in ('call', 'emit') and state = 'failed')::int as failed,
+        count(*) filter (where kind in ('call', 'emit') and state = 'cancelled')::int as cancelled
       from ${ident(schema)}.activity_call where run_id = ${runId}
       group by step_index
     )
@@ -117,6 +169,7 @@ export function selectStepSummaries(schema: Schema, runId: string): SqlQuery {
       coalesce(a.step_name, c.step_name) as step_name,
       coalesce(a.attempts, 0) as attempts, a.first_attempt,
       coalesce(c.calls, 0) as calls, c.first_call, c.last_call,
+      coalesce(c.waits, 0) as waits, coalesce(c.open_waits, 0) as open_waits,
       coalesce(c.pending, 0) as pending, coalesce(c.running, 0) as running,
       coalesce(c.succeeded, 0) as succeeded, coalesce(c.failed, 0) as failed,
       coalesce(c.cancelled, 0) as cancelled
@@ -144,10 +197,12 @@ export interface AttemptJson {
   completed_at: string;
 }
 
+/** An entry of a step: a call or emit, or a wait or sleep (`names`, `deadline`, `signal_*`). */
 export interface CallJson {
   call_index: number;
-  kind: 'call' | 'emit';
+  kind: 'call' | 'emit' | 'wait' | 'sleep';
   name: string;
+  /** `waiting`, `succeeded` (a wait: took a signal), `timed_out` for a wait or sleep. */
   state: string;
   attempt: number;
   max_attempts: number;
@@ -157,6 +212,14 @@ export interface CallJson {
   completed_at: string | null;
   /** Its latest finished attempts, newest first. */
   attempts: AttemptJson[];
+  /** A wait's signal names, the first `WAIT_NAMES_SHOWN`, and their count. */
+  names: string[] | null;
+  name_count: number | null;
+  /** A wait's or sleep's deadline (`null`: none, or a call). */
+  deadline: string | null;
+  /** The signal a wait took (`null` too when its record is too big to read here). */
+  signal_id: string | null;
+  signal_name: string | null;
 }
 
 export interface StepDetailRow {
@@ -193,6 +256,15 @@ export function selectStepDetails(
         select jsonb_agg(to_jsonb(c) order by c.call_index) from (
           select k.call_index, k.kind, k.name, k.state, k.attempt, k.max_attempts, k.error,
             k.created_at, k.started_at, k.completed_at,
+            case when k.kind = 'wait' then ${waitNames(fragment`k.args`)} end as names,
+            case when k.kind = 'wait' then jsonb_array_length(k.args) end as name_count,
+            case when k.kind in ('wait', 'sleep') and k.run_at < 'infinity' then k.run_at end as deadline,
+            -- What a wait took: its signal's id and name, never its payload (read
+            -- only from a small record: a jsonb value is read whole).
+            case when k.kind = 'wait' and pg_column_size(k.result) <= ${WAIT_RESULT_MAX_STORED}::int
+              then k.result ->> 'signalId' end as signal_id,
+            case when k.kind = 'wait' and pg_column_size(k.result) <= ${WAIT_RESULT_MAX_STORED}::int
+              then k.result ->> 'name' end as signal_name,
             coalesce((
               select jsonb_agg(to_jsonb(x) order by x.attempt desc) from (
                 select attempt, state, error, worker, started_at, completed_at

@@ -3,6 +3,7 @@ import type {
   UnderwayDashboardExtras,
   UnderwayDashboardOptions,
 } from './dashboard-options.interface';
+import { dashboardActionsControllerFor } from './dashboard-actions.controller';
 import { dashboardControllerFor } from './dashboard.controller';
 import { DASHBOARD_PATH } from './dashboard.constants';
 import {
@@ -12,7 +13,7 @@ import {
 
 /**
  * `forRoot` / `forRootAsync`. `path` is an extra, read when the module is
- * defined: it names the controller's routes, which Nest registers before any
+ * defined: it names the controllers' routes, which Nest registers before any
  * factory runs.
  */
 export const {
@@ -35,6 +36,7 @@ export const {
         controllers: [
           ...(definition.controllers ?? []),
           dashboardControllerFor(path),
+          dashboardActionsControllerFor(path),
         ],
         providers: [
           ...(definition.providers ?? []),

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { DashboardAccessGuard } from './dashboard-access.guard';
 import { DashboardActionGuard } from './dashboard-action.guard';
+import { DashboardActions } from './dashboard-actions.service';
 import { DashboardExceptionFilter } from './dashboard-exception.filter';
 import { DashboardService } from './dashboard.service';
 import { DASHBOARD_OPTIONS } from './dashboard.constants';
@@ -38,6 +39,7 @@ import type { DynamicModule } from '@nestjs/common';
       useFactory: (options: unknown) => resolveDashboardOptions(options),
     },
     DashboardService,
+    DashboardActions,
     DashboardAccessGuard,
     DashboardActionGuard,
     DashboardExceptionFilter,

@@ -16,7 +16,7 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.92em;ove
 .totals{display:flex;flex-wrap:wrap;gap:.8rem;list-style:none;padding:0;margin:0 0 1rem}
 .totals li{background:var(--card);border:1px solid var(--line);border-radius:6px;padding:.5rem .9rem}.totals strong{font-size:1.2rem;margin-right:.3rem}
 .state{display:inline-block;border-radius:10px;padding:.05rem .55rem;font-size:.78rem;font-weight:600;background:#e8ebf1;color:var(--idle)}
-.state-succeeded{background:#dff3e7;color:var(--ok)}.state-failed,.state-timed_out,.state-lease_expired{background:#fbe3e0;color:var(--bad)}
+.state-succeeded,.state-received,.state-consumed,.state-done{background:#dff3e7;color:var(--ok)}.state-failed,.state-timed_out,.state-lease_expired{background:#fbe3e0;color:var(--bad)}
 .state-running{background:#e1e8fd;color:var(--accent)}.state-waiting,.state-pending{background:#fdf1dc;color:var(--warn)}.state-cancelled{background:#eceef2;color:#555}
 .count{font-weight:600}.count-failed{color:var(--bad)}
 .error code{background:#fbe3e0;color:var(--bad);padding:0 .3rem;border-radius:3px;margin-right:.3rem}.error-cell{max-width:32rem;overflow-wrap:anywhere}
@@ -38,5 +38,9 @@ button.action.confirming{background:var(--bad);border-color:var(--bad);color:#ff
 .calls{list-style:none;padding-left:1rem;margin:.3rem 0}.call{margin:.4rem 0}.kind{font-family:ui-monospace,monospace;color:var(--muted)}
 .payload{background:#fff;border:1px solid var(--line);padding:.6rem;max-height:24rem;overflow:auto;white-space:pre-wrap;overflow-wrap:anywhere}
 #flash{margin:0 0 1rem;padding:.5rem .8rem;border-radius:4px;background:#dff3e7;border:1px solid #a9d8bb}#flash.bad{background:#fbe3e0;border-color:#efb1a9}
+.signal-form .form-flash{padding:.5rem .8rem;border-radius:4px;background:#fbe3e0;border:1px solid #efb1a9;color:var(--fg)}.form-flash[hidden]{display:none}
 .queue-name{overflow-wrap:anywhere}
+.waits{list-style:none;padding:0;margin:0}.signal-form{display:flex;flex-wrap:wrap;align-items:end;gap:.8rem;margin:1rem 0;background:var(--card);border:1px solid var(--line);padding:.7rem;border-radius:6px}
+.signal-form h3,.signal-form p{flex-basis:100%;margin:0}.signal-form label{display:flex;flex-direction:column;font-size:.8rem;color:#3a4254;gap:.2rem}
+textarea{font:inherit;font-family:ui-monospace,monospace;padding:.3rem .45rem;border:1px solid #c9ced8;border-radius:4px;min-width:24rem}#signal-list th[scope=row]{overflow-wrap:anywhere}
 `;

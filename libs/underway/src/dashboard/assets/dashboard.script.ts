@@ -6,10 +6,13 @@
  *   confirm), then `POST` with the header `X-Underway-Dashboard: 1`, which no
  *   cross-site form can send (and cross-site `fetch` cannot without a CORS
  *   preflight the dashboard never answers), and reload the page with the
- *   outcome.
+ *   outcome. An action form (`form[data-action]`: send a signal) is posted
+ *   the same way on submit, its fields as a JSON object of strings; a
+ *   refusal is shown in the form (`.form-flash`), its fields kept.
  * - Sections marked `data-live` are refreshed every `data-refresh-ms` while
  *   the tab is visible: the page is fetched again and each section replaced
- *   by its new version (rendered and escaped by the server, parsed inertly).
+ *   by its new version (rendered and escaped by the server, parsed inertly),
+ *   except while an action form has the focus or anything typed in it.
  *
  * Plain ES2017, written as a string so that it ships as is: no build step.
  */
@@ -29,10 +32,10 @@ export const DASHBOARD_SCRIPT = `'use strict';
     }
   }
 
-  function post(button) {
-    button.disabled = true;
-    var body = button.getAttribute('data-body') || '{}';
-    fetch(button.getAttribute('data-action'), {
+  // onRefused: keeps the page (a form's fields) and shows the refusal there;
+  // without it, the page reloads with the outcome either way.
+  function post(url, body, onRefused) {
+    fetch(url, {
       method: 'POST',
       credentials: 'same-origin',
       headers: { 'content-type': 'application/json', 'x-underway-dashboard': '1' },
@@ -41,10 +44,12 @@ export const DASHBOARD_SCRIPT = `'use strict';
       return response.json().catch(function () { return {}; }).then(function (json) {
         var message = json && typeof json.message === 'string' ? json.message
           : (response.ok ? 'Done.' : 'Refused (' + response.status + ').');
+        if (!response.ok && onRefused) { onRefused(message); return; }
         sessionStorage.setItem(FLASH_KEY, JSON.stringify({ ok: response.ok, message: message }));
         location.reload();
       });
     }, function (error) {
+      if (onRefused) { onRefused('Request failed: ' + error); return; }
       sessionStorage.setItem(FLASH_KEY, JSON.stringify({ ok: false, message: 'Request failed: ' + error }));
       location.reload();
     });
@@ -56,7 +61,8 @@ export const DASHBOARD_SCRIPT = `'use strict';
     if (!button || button.disabled) { return; }
     event.preventDefault();
     if (button.getAttribute('data-confirming') === '1') {
-      post(button);
+      button.disabled = true;
+      post(button.getAttribute('data-action'), button.getAttribute('data-body') || '{}');
       return;
     }
     var label = button.textContent;
@@ -72,9 +78,39 @@ export const DASHBOARD_SCRIPT = `'use strict';
     }, 5000);
   });
 
+  document.addEventListener('submit', function (event) {
+    var form = event.target;
+    if (!form || !form.matches || !form.matches('form[data-action]')) { return; }
+    event.preventDefault();
+    if (form.getAttribute('data-sending') === '1') { return; }
+    form.setAttribute('data-sending', '1');
+    var body = {};
+    new FormData(form).forEach(function (value, name) { body[name] = String(value); });
+    var submit = form.querySelector('button[type="submit"]');
+    var refusal = form.querySelector('.form-flash');
+    if (submit) { submit.disabled = true; }
+    post(form.getAttribute('data-action'), JSON.stringify(body), function (message) {
+      if (refusal) { refusal.textContent = message; refusal.hidden = false; }
+      if (submit) { submit.disabled = false; }
+      form.removeAttribute('data-sending');
+    });
+  });
+
+  function editing() {
+    var forms = document.querySelectorAll('form[data-action]');
+    for (var i = 0; i < forms.length; i++) {
+      if (forms[i].contains(document.activeElement)) { return true; }
+      var fields = forms[i].querySelectorAll('input, textarea');
+      for (var j = 0; j < fields.length; j++) {
+        if (fields[j].value !== fields[j].defaultValue) { return true; }
+      }
+    }
+    return false;
+  }
+
   function refresh() {
     var live = document.querySelectorAll('[data-live][id]');
-    if (live.length === 0 || document.hidden || document.querySelector('[data-confirming]')) { return; }
+    if (live.length === 0 || document.hidden || document.querySelector('[data-confirming]') || editing()) { return; }
     fetch(location.href, { credentials: 'same-origin', headers: { 'x-underway-refresh': '1' } })
       .then(function (response) { return response.ok ? response.text() : null; })
       .then(function (text) {

@@ -2,6 +2,7 @@ import type { RunPage } from '../run-page.reader';
 import { between, formatCount, formatTime } from '../format';
 import { Html, html } from '../html';
 import { timeline } from './timeline';
+import { sendSignalForm, signalsSection, waitingFor } from './run-signals';
 import {
   LIVE_RUN_MAX_ROWS,
   RUN_ERROR_CHARS,
@@ -32,11 +33,13 @@ function payload(
 ${payloadText(json, storedBytes, RUN_PAYLOAD_CHARS)}</pre>`;
 }
 
-/** One run: what it is, where it is, its attempts and calls (a bounded part), and its actions. */
+/** One run: what it is, where it is, its attempts, calls, waits and signals (a bounded part), and its actions. */
 export function runPage(ctx: PageContext, page: RunPage): Html {
   const { run } = page;
   const unfinished = UNFINISHED.has(run.state);
-  const rows = page.summaries.reduce((n, s) => n + s.attempts + s.calls, 0);
+  const rows =
+    page.summaries.reduce((n, s) => n + s.attempts + s.calls, 0) +
+    page.signalCounts.total;
   // A page refreshes itself by reading it all again: not for a run so big
   // that every refresh would count thousands of rows.
   const live = unfinished && rows <= LIVE_RUN_MAX_ROWS;
@@ -75,6 +78,7 @@ export function runPage(ctx: PageContext, page: RunPage): Html {
           <dd>
             ${run.step_index}${stepName ? html` <strong>${stepName}</strong>` : ''}${stepCount !== undefined ? html` of ${stepCount}` : ''}
           </dd>
+          ${waitingFor(page)}
           <dt>Attempt</dt>
           <dd>${run.attempt}/${run.max_attempts}</dd>
           <dt>Enqueued</dt>
@@ -123,8 +127,9 @@ export function runPage(ctx: PageContext, page: RunPage): Html {
           }
         </dl>
         <h2>Timeline</h2>
-        ${unfinished && !live ? html`<p class="notice" id="not-live">This page does not refresh itself: the run has ${formatCount(rows)} attempts and activity calls. Reload it to see them change.</p>` : ''}
-        ${timeline(ctx, page)}
+        ${unfinished && !live ? html`<p class="notice" id="not-live">This page does not refresh itself: the run has ${formatCount(rows)} attempts, activity calls, waits and signals. Reload it to see them change.</p>` : ''}
+        ${timeline(ctx, page)} ${signalsSection(ctx, page)}
+        ${unfinished ? sendSignalForm(ctx, page) : ''}
         <h2>Payloads</h2>
         ${ctx.showPayloads ? html`${payload('Input', run.input, run.input_bytes)}${run.step_index > 0 ? payload('Current step input', run.step_input, run.step_input_bytes) : ''}${payload('Output', run.output, run.output_bytes)}` : html`<p class="muted">Inputs and outputs are hidden (<code>showPayloads: false</code>).</p>`}
       </section>`,

@@ -1,13 +1,15 @@
 import { between, formatCount, formatTime } from '../format';
 import { Html, html } from '../html';
-import type { AttemptJson, StepSummaryRow } from '../run-page.sql';
+import type { AttemptJson, CallJson, StepSummaryRow } from '../run-page.sql';
 import type { RunPage } from '../run-page.reader';
 import { CallView, fitTimeline, StepView } from '../run-timeline';
 import { errorText, PageContext, queryString, stateBadge } from './layout';
+import { signalNames } from './run-signals';
 
 /*
  * A run's timeline, as its page shows it: the steps listed (see
- * run-timeline.ts), each with its attempts and activity calls as they fit,
+ * run-timeline.ts), each with its attempts and its entries (activity calls
+ * and emits, waits and sleeps, in their order) as they fit,
  * its counts, and the links that page through it.
  */
 
@@ -44,7 +46,56 @@ function attemptTable(attempts: readonly AttemptJson[], head: boolean): Html {
   </table>`;
 }
 
+/** A wait's or sleep's state, as a person reads it (`getRun().waits` says `received` too). */
+function waitState(call: CallJson): string {
+  if (call.kind === 'wait' && call.state === 'succeeded') {
+    return 'received';
+  }
+  return call.kind === 'sleep' && call.state === 'timed_out'
+    ? 'done'
+    : call.state;
+}
+
+/** A `ctx.waitFor` / `waitForAny` / `sleep`: what it waits for, until when, and what it took. */
+function waitItem(call: CallJson): Html {
+  const label =
+    call.kind === 'sleep'
+      ? 'ctx.sleep'
+      : (call.name_count ?? 0) > 1
+        ? 'ctx.waitForAny'
+        : 'ctx.waitFor';
+  const when =
+    call.state === 'waiting'
+      ? call.deadline
+        ? `until ${formatTime(call.deadline)}`
+        : 'no timeout'
+      : `ended ${formatTime(call.completed_at)}`;
+  const took =
+    call.state !== 'succeeded'
+      ? ''
+      : call.signal_id
+        ? html` · took
+            <a href="#signal-${call.signal_id}" title="${call.signal_id}"
+              >${call.signal_name ?? 'a signal'}</a
+            >`
+        : ' · took a signal';
+  return html`<li
+    class="call"
+    data-call="${call.call_index}"
+    data-kind="${call.kind}"
+  >
+    <div class="call-head">
+      <span class="kind">${label}</span>
+      ${signalNames(call.names, call.name_count)} ${stateBadge(waitState(call))}
+      <span class="muted">#${call.call_index} · ${when}${took}</span>
+    </div>
+  </li>`;
+}
+
 function callItem({ call, attempts }: CallView): Html {
+  if (call.kind === 'wait' || call.kind === 'sleep') {
+    return waitItem(call);
+  }
   const earlier =
     call.attempt - attempts.length - (call.state === 'running' ? 1 : 0);
   return html`<li class="call" data-call="${call.call_index}">
@@ -64,14 +115,24 @@ function callItem({ call, attempts }: CallView): Html {
   </li>`;
 }
 
-/** `10,000 activity calls: 9,990 succeeded, 10 failed` */
+/** `10,000 activity calls: 9,990 succeeded, 10 failed · 3 waits or sleeps, 1 open` */
 function callCounts(summary: StepSummaryRow): string {
+  const calls = summary.calls - summary.waits;
   const states = (
     ['pending', 'running', 'succeeded', 'failed', 'cancelled'] as const
   )
     .filter((state) => summary[state] > 0)
     .map((state) => `${formatCount(summary[state])} ${state}`);
-  return `${formatCount(summary.calls)} activity call${summary.calls === 1 ? '' : 's'}: ${states.join(', ')}`;
+  return [
+    calls > 0
+      ? `${formatCount(calls)} activity call${calls === 1 ? '' : 's'}: ${states.join(', ')}`
+      : '',
+    summary.waits > 0
+      ? `${formatCount(summary.waits)} ${summary.waits === 1 ? 'wait or sleep' : 'waits or sleeps'}, ${formatCount(summary.open_waits)} open`
+      : '',
+  ]
+    .filter((text) => text !== '')
+    .join(' · ');
 }
 
 /** A link to this run's page showing one step's attempts or calls from a cursor. */
@@ -149,6 +210,19 @@ function stepMore(ctx: PageContext, page: RunPage, view: StepView): Html {
   </p>`;
 }
 
+/** `waiting on 2 call(s) and 1 wait(s)`: what the current step is suspended on. */
+function openEntries(
+  open: number,
+  summary: StepSummaryRow | undefined,
+): string {
+  const waits = Math.min(summary?.open_waits ?? 0, open);
+  const parts = [
+    open > waits ? `${formatCount(open - waits)} call(s)` : '',
+    waits > 0 ? `${formatCount(waits)} wait(s)` : '',
+  ].filter((text) => text !== '');
+  return `waiting on ${parts.join(' and ')}`;
+}
+
 /** The timeline: the steps around the current one, each with what fits of its attempts and calls. */
 export function timeline(ctx: PageContext, page: RunPage): Html {
   const { run, plan } = page;
@@ -178,7 +252,7 @@ export function timeline(ctx: PageContext, page: RunPage): Html {
                 ${formatTime(run.attempt_started_at)}${run.lease_owner ? html` on ${run.lease_owner}` : ''}</span
               >`
             : ''
-        }${current && run.open_calls > 0 ? html` <span class="muted">· waiting on ${run.open_calls} call(s)</span>` : ''}
+        }${current && run.open_calls > 0 ? html` <span class="muted">· ${openEntries(run.open_calls, view.summary)}</span>` : ''}
       </div>
       ${view.attempts.length > 0 ? attemptTable(view.attempts, true) : ''}
       ${

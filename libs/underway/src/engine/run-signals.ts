@@ -3,11 +3,15 @@ import { uuidv7 } from '../common/uuid';
 import { isUuid } from '../common/uuid';
 import type { SqlExecutor } from '../database/sql-executor';
 import { signalNameOf } from '../decorators/define-signal';
-import type { TransitionWriter } from '../engine/transition.writer';
+import type { TransitionWriter } from './transition.writer';
 import { InvalidInputError } from '../errors/invalid-input.error';
 import { RunFinishedError } from '../errors/run-finished.error';
 import { RunNotFoundError } from '../errors/run-not-found.error';
 import { activeTraceCarrier } from '../observability/signal-trace';
+
+// How a signal is checked and stored, for every front end: `client.signal()`
+// and `signalWithStart()`, the dashboard (through the client) and
+// `npx underway signal` (which has no workflow code: the signal by name).
 
 /** What `client.signal()` resolves with. @publicApi */
 export interface SignalResult {
