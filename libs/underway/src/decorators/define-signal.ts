@@ -33,7 +33,7 @@ export type SignalPayload<S> = S extends SignalDefinition<infer P> ? P : never;
  * The name is durable (stored with each signal and wait): renaming it strands
  * the signals and waits of runs in flight.
  *
- * @throws InvalidOptionsError for a name that is not a non-empty string of at most 200 characters
+ * @throws InvalidOptionsError for a name that is not a non-empty string of at most 255 characters
  * @publicApi
  */
 export function defineSignal<P = void>(name: string): SignalDefinition<P> {
