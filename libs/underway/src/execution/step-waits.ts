@@ -89,7 +89,7 @@ export async function sleep(
 function labelOf(signal: unknown): string {
   const name =
     typeof signal === 'object' && signal !== null && 'name' in signal
-      ? (signal).name
+      ? signal.name
       : signal;
   return typeof name === 'string' ? name : 'signal';
 }
