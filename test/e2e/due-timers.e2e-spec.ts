@@ -4,7 +4,9 @@ import { createTestApp } from '../support/create-test-app';
 // A worker hears of work due later (a sleep's deadline, a delayed run) by a
 // notification and sets a timer for it. It used to keep only the earliest:
 // a later deadline heard while that timer was armed waited for the poll
-// interval. With a poll of 30 s, each of these must wake at its own time.
+// interval; and a statement that suspends several steps names only its
+// soonest deadline. With a poll of 30 s, each of these must wake at its own
+// time.
 
 const woke = new Map<string, number>();
 
@@ -41,10 +43,11 @@ describe('due timers', () => {
     // Let the worker go idle (marked waiting) first.
     await new Promise((resolve) => setTimeout(resolve, 300));
     const started = Date.now();
-    const sleeps = await Promise.all(
-      [300, 900, 600].map((ms) =>
-        client.enqueue(SleeperWorkflow, { key: `sleep ${ms}`, ms }),
-      ),
+    // Claimed together, their suspensions commit in one statement or a few,
+    // whose notification names only the soonest deadline of each.
+    const sleeps = await client.enqueueMany(
+      SleeperWorkflow,
+      [300, 900, 600].map((ms) => ({ key: `sleep ${ms}`, ms })),
     );
     const delayed = await Promise.all(
       [700, 400].map((ms) =>
