@@ -250,6 +250,8 @@ function progressLine(sample) {
   ) {
     const l = sample.latency;
     s = `p50 ${fmtValue(l.p50)} / p95 ${fmtValue(l.p95)} / p99 ${fmtValue(l.p99)} / max ${fmtValue(l.max)} ms (${sample.received}/${sample.n})`;
+    if (sample.transaction)
+      s += `; transaction p50 ${fmtValue(sample.transaction.p50)} / p99 ${fmtValue(sample.transaction.p99)}, commit -> resumed p50 ${fmtValue(sample.afterCommit.p50)} / p99 ${fmtValue(sample.afterCommit.p99)}`;
     if (sample.overshoot)
       s += `, past ${sample.sleepMs} ms: p50 ${fmtValue(sample.overshoot.p50)} / p99 ${fmtValue(sample.overshoot.p99)}`;
   } else if (sample.workload === 'signal-throughput') {

@@ -583,14 +583,19 @@ async function runSignal(w, n, cap, adapter, admin, ctx) {
   const T0 = nowUs();
   const deadline = T0 + cap * 1e6;
   let maxLagUs = 0;
+  // Per run: the sender's transaction, from the clock read in the payload
+  // to its commit returned.
+  const txUs = new Array(n).fill(null);
+  const send = async (k) => {
+    const t = nowUs();
+    await adapter.signal(ids[k], { t });
+    txUs[k] = nowUs() - t;
+  };
   if (w.callers) {
     let next = 0;
     await Promise.all(
       Array.from({ length: w.callers }, async () => {
-        while (next < n) {
-          const id = ids[next++];
-          await adapter.signal(id, { t: nowUs() });
-        }
+        while (next < n) await send(next++);
       }),
     );
   } else {
@@ -598,20 +603,28 @@ async function runSignal(w, n, cap, adapter, admin, ctx) {
       const slot = T0 + k * w.slotMs * 1000;
       const wait = slot - nowUs();
       if (wait > 0) await sleep(wait / 1000);
-      const t = nowUs();
-      maxLagUs = Math.max(maxLagUs, t - slot);
-      await adapter.signal(ids[k], { t });
+      maxLagUs = Math.max(maxLagUs, nowUs() - slot);
+      await send(k);
     }
   }
   const sentAt = nowUs();
   const { capped, end } = await untilCompleted(adapter, deadline);
   const stat1 = readProcStat();
   const after = await worker.request('stats', { withLatencies: true });
-  const received = (after.latUs ?? []).filter((x) => x !== null);
+  const latUs = after.latUs ?? [];
+  const received = latUs.filter((x) => x !== null);
   const latency = latencyStats(received.map((us) => us / 1000));
+  const both = txUs
+    .map((tx, k) => [tx, latUs[k]])
+    .filter(([tx, lat]) => tx !== null && lat != null);
   const elapsedS = (end - T0) / 1e6;
   const common = {
     latency,
+    // Of which: the sender's transaction (begin → commit returned), and
+    // from its commit returned to the step resumed (can be < 0: the wake-up
+    // may overtake the commit's reply).
+    transaction: latencyStats(both.map(([tx]) => tx / 1000)),
+    afterCommit: latencyStats(both.map(([tx, lat]) => (lat - tx) / 1000)),
     received: received.length,
     parkMs,
     sendMs: round3((sentAt - T0) / 1000),

@@ -43,6 +43,12 @@ function metricsOf(sample) {
     for (const p of ['p50', 'p99'])
       m[`signal-throughput-${p}`] = sample.latency?.[p] ?? NaN;
   }
+  if (w === 'signal-latency') {
+    for (const p of ['p50', 'p99']) {
+      m[`signal-tx-${p}`] = sample.transaction?.[p] ?? NaN;
+      m[`signal-after-commit-${p}`] = sample.afterCommit?.[p] ?? NaN;
+    }
+  }
   if (w === 'chain') m['chain-steps'] = sample.stepsPerSec ?? NaN;
   if (sample.machineCpuPct != null)
     m[`cpu-machine:${w}`] = sample.machineCpuPct;
@@ -267,6 +273,18 @@ function signalRows(meta) {
           ? `${w('signal-latency').label(n('signal-latency'))} (20 ms slots), ${p} (ms)`
           : `  same, ${p} (ms)`,
     })),
+    ...['p50', 'p99'].flatMap((p) => [
+      {
+        workload: 'signal-latency',
+        metric: `signal-tx-${p}`,
+        label: `  of which the sender's transaction (begin → commit returned), ${p} (ms)`,
+      },
+      {
+        workload: 'signal-latency',
+        metric: `signal-after-commit-${p}`,
+        label: `  of which commit returned → step resumed, ${p} (ms)`,
+      },
+    ]),
     {
       workload: 'signal-throughput',
       metric: 'signal-throughput',
@@ -728,7 +746,7 @@ export function render(records) {
   );
   if (sigLat.length) {
     p(
-      'Signal and sleep detail per rep (p50 / p95 / p99 / max ms; received; signal-throughput: signals/s):',
+      'Signal and sleep detail per rep (p50 / p95 / p99 / max ms; received; signals: of which the transaction and commit → resumed, p50 / p99 / max; signal-throughput: signals/s):',
     );
     for (const name of systems) {
       for (const id of [
@@ -744,6 +762,9 @@ export function render(records) {
               .map(
                 (s) =>
                   `${fmtValue(s.latency.p50)} / ${fmtValue(s.latency.p95)} / ${fmtValue(s.latency.p99)} / ${fmtValue(s.latency.max)}; ${s.received}/${s.n}` +
+                  (s.transaction
+                    ? `; transaction ${fmtValue(s.transaction.p50)} / ${fmtValue(s.transaction.p99)} / ${fmtValue(s.transaction.max)}, after commit ${fmtValue(s.afterCommit.p50)} / ${fmtValue(s.afterCommit.p99)} / ${fmtValue(s.afterCommit.max)}`
+                    : '') +
                   (id === 'signal-throughput'
                     ? `; ${fmtValue(s.value)}/s`
                     : ''),
