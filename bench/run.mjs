@@ -53,7 +53,7 @@ const USAGE = `usage: node bench/run.mjs [options]
   --reps N              repetitions per (workload, system) (default 3)
   --cap S               cap of each worker run in seconds (default 60; latency: at least N x 20 ms + 30 s)
   --scale F             multiplies N of every workload (default 1)
-  --only a,b            workloads: ${ALL_WORKLOAD_IDS.join(', ')} (also: pgbench = the three pgbench rows, activity = activity-runs + activity-latency, insert = insert-c10 + insert-tx-c10)
+  --only a,b            workloads: ${ALL_WORKLOAD_IDS.join(', ')} (also: pgbench = the three pgbench rows, activity = activity-runs + activity-latency, insert = insert-c10 + insert-tx-c10, signal = signal-latency + signal-throughput + sleep-precision)
   --systems a,b         systems (default: every peers/*.mjs system)
   --no-fresh            keep the bench_* databases instead of dropping and re-creating them
   --no-build            do not compile the library first (use libs/underway/dist as is)
@@ -244,6 +244,18 @@ function progressLine(sample) {
       `with a call p50 ${fmtValue(sample.latency.p50)} / p99 ${fmtValue(sample.latency.p99)} ms (${sample.received}/${sample.n}), ` +
       `without p50 ${fmtValue(b.latency.p50)} / p99 ${fmtValue(b.latency.p99)} ms (${b.received}/${sample.n}): ` +
       `added p50 ${fmtValue(sample.addedMs.p50)} / p99 ${fmtValue(sample.addedMs.p99)} ms`;
+  } else if (
+    sample.workload === 'signal-latency' ||
+    sample.workload === 'sleep-precision'
+  ) {
+    const l = sample.latency;
+    s = `p50 ${fmtValue(l.p50)} / p95 ${fmtValue(l.p95)} / p99 ${fmtValue(l.p99)} / max ${fmtValue(l.max)} ms (${sample.received}/${sample.n})`;
+    if (sample.transaction)
+      s += `; transaction p50 ${fmtValue(sample.transaction.p50)} / p99 ${fmtValue(sample.transaction.p99)}, commit -> resumed p50 ${fmtValue(sample.afterCommit.p50)} / p99 ${fmtValue(sample.afterCommit.p99)}`;
+    if (sample.overshoot)
+      s += `, past ${sample.sleepMs} ms: p50 ${fmtValue(sample.overshoot.p50)} / p99 ${fmtValue(sample.overshoot.p99)}`;
+  } else if (sample.workload === 'signal-throughput') {
+    s = `${fmtValue(sample.value)} signals/s (sent at ${fmtValue(sample.sendPerSec)}/s), signal -> resumed p50 ${fmtValue(sample.latency.p50)} / p99 ${fmtValue(sample.latency.p99)} ms (${sample.received}/${sample.n})`;
   } else if (sample.workload === 'chain') {
     s = `${fmtValue(sample.value)} chains/s, ${fmtValue(sample.stepsPerSec)} steps/s`;
   } else {

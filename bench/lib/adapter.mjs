@@ -14,6 +14,13 @@
 //                                               // `a` is a one-step job whose step awaits one
 //                                               // no-op activity call, then the handler
 //                                               // (omit => those workloads report n/a)
+//   signals?: true                              // runs the signal and sleep workloads: an input
+//                                               // with `sig` is a one-step job whose step awaits
+//                                               // a signal, then the handler with its payload's
+//                                               // `t`; one with `sleep` sleeps that many ms first
+//                                               // (enqueueBatch then resolves with the run ids)
+//   waitingForSignal?(): Promise<number>        // jobs parked on their signal wait
+//   signal?(id, payload): Promise<void>         // sends the signal, in a transaction of its own
 // }
 // SystemDef: { name, peer, description, database?, create(ctx) }
 //   ctx = { connectionString, database, role: 'producer' | 'worker', systemName }

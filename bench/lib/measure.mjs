@@ -491,6 +491,220 @@ async function waitPhaseDone(phase, deadlineUs) {
   }
 }
 
+// ------------------------------------------------------------------ signals and sleeps
+
+/** Polls `check()` every 20 ms until it returns true; throws after timeoutMs. */
+async function pollUntil(what, check, timeoutMs) {
+  const deadline = nowUs() + timeoutMs * 1000;
+  for (;;) {
+    if (await check()) return;
+    if (nowUs() > deadline)
+      throw new Error(`${what}: not reached within ${timeoutMs / 1000} s`);
+    await sleep(20);
+  }
+}
+
+/** Until the worker has seen `count` warm-up runs and none is outstanding. */
+async function untilWarm(adapter, count) {
+  await pollUntil(
+    'warm-up',
+    async () =>
+      (await worker.request('stats')).warmups >= count &&
+      (await adapter.outstanding()) === 0,
+    60_000,
+  );
+}
+
+/** Until `count` runs are parked on their wait (their suspension committed). */
+async function untilParked(adapter, count, timeoutMs) {
+  await pollUntil(
+    `${count} runs parked on ctx.waitFor`,
+    async () => (await adapter.waitingForSignal()) === count,
+    timeoutMs,
+  );
+}
+
+/** The end of a timed window: handler ran for all N, then outstanding() = 0. */
+async function untilCompleted(adapter, deadlineUs) {
+  const done = await worker.wait(
+    'handlersDone',
+    (deadlineUs - nowUs()) / 1000,
+    { soft: true },
+  );
+  if (!done) return { capped: true, end: nowUs() };
+  const polled = await pollOutstanding(adapter, deadlineUs);
+  return polled.zeroAt === null
+    ? { capped: true, end: nowUs() }
+    : { capped: false, end: polled.zeroAt };
+}
+
+/**
+ * The signal workloads: N runs parked on ctx.waitFor, then one signal each,
+ * every one in its own transaction, open-loop at fixed slots (signal-latency)
+ * or from concurrent callers as fast as they go (signal-throughput). The
+ * handler records its start - `t`, the clock read just before the send.
+ */
+async function runSignal(w, n, cap, adapter, admin, ctx) {
+  await settle(admin, { analyze: false });
+  await startWorkerProcess(ctx);
+  await worker.request('start', {
+    kind: 'latency',
+    n,
+    concurrency: w.concurrency,
+  });
+  // Warm-up (as rule 9): 20 runs parked and signalled through the running
+  // worker, outstanding() = 0.
+  const warm = await adapter.enqueueBatch(
+    Array.from({ length: w.warmup }, (_, k) => ({ w: k, sig: 1 })),
+  );
+  await untilParked(adapter, w.warmup, 60_000);
+  for (const id of warm) await adapter.signal(id, { t: nowUs() });
+  await untilWarm(adapter, w.warmup);
+
+  // Park N runs: each step's first execution suspends on its wait.
+  const parkStart = nowUs();
+  const ids = [];
+  for (let k = 0; k < n; k += 1000) {
+    const size = Math.min(1000, n - k);
+    ids.push(
+      ...(await adapter.enqueueBatch(
+        Array.from({ length: size }, (_, j) => ({ i: k + j, sig: 1 })),
+      )),
+    );
+  }
+  await untilParked(adapter, n, 300_000);
+  const parkMs = round3((nowUs() - parkStart) / 1000);
+  // The queue holds its representative content: settle with ANALYZE, idle 1 s.
+  await settle(admin, { analyze: true });
+  await sleep(1000);
+
+  const before = await worker.request('stats');
+  const stat0 = readProcStat();
+  const T0 = nowUs();
+  const deadline = T0 + cap * 1e6;
+  let maxLagUs = 0;
+  // Per run: the sender's transaction, from the clock read in the payload
+  // to its commit returned.
+  const txUs = new Array(n).fill(null);
+  const send = async (k) => {
+    const t = nowUs();
+    await adapter.signal(ids[k], { t });
+    txUs[k] = nowUs() - t;
+  };
+  if (w.callers) {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: w.callers }, async () => {
+        while (next < n) await send(next++);
+      }),
+    );
+  } else {
+    for (let k = 0; k < n; k++) {
+      const slot = T0 + k * w.slotMs * 1000;
+      const wait = slot - nowUs();
+      if (wait > 0) await sleep(wait / 1000);
+      maxLagUs = Math.max(maxLagUs, nowUs() - slot);
+      await send(k);
+    }
+  }
+  const sentAt = nowUs();
+  const { capped, end } = await untilCompleted(adapter, deadline);
+  const stat1 = readProcStat();
+  const after = await worker.request('stats', { withLatencies: true });
+  const latUs = after.latUs ?? [];
+  const received = latUs.filter((x) => x !== null);
+  const latency = latencyStats(received.map((us) => us / 1000));
+  const both = txUs
+    .map((tx, k) => [tx, latUs[k]])
+    .filter(([tx, lat]) => tx !== null && lat != null);
+  const elapsedS = (end - T0) / 1e6;
+  const common = {
+    latency,
+    // Of which: the sender's transaction (begin → commit returned), and
+    // from its commit returned to the step resumed (can be < 0: the wake-up
+    // may overtake the commit's reply).
+    transaction: latencyStats(both.map(([tx]) => tx / 1000)),
+    afterCommit: latencyStats(both.map(([tx, lat]) => (lat - tx) / 1000)),
+    received: received.length,
+    parkMs,
+    sendMs: round3((sentAt - T0) / 1000),
+    elapsedMs: round3((end - T0) / 1000),
+    duplicates: after.duplicates,
+    handlerStarts: after.handlerStarts,
+    capped,
+    workerCpuPct: round1(
+      (100 * (after.cpuUs - before.cpuUs)) / (after.at - before.at),
+    ),
+    ...machineCpu(stat0, stat1),
+  };
+  if (w.callers) {
+    return {
+      value: (n - (capped ? await adapter.outstanding() : 0)) / elapsedS,
+      sendPerSec: n / ((sentAt - T0) / 1e6),
+      ...common,
+    };
+  }
+  return {
+    value: latency.p50,
+    maxSendLagMs: round3(maxLagUs / 1000),
+    ...common,
+  };
+}
+
+/**
+ * The sleep workload: N runs enqueued open-loop at fixed slots, each step
+ * sleeping `w.sleepMs`; the handler records its start (in the replay, after
+ * the sleep) - when the first execution reached the sleep.
+ */
+async function runSleep(w, n, cap, adapter, admin, ctx) {
+  await settle(admin, { analyze: false });
+  await startWorkerProcess(ctx);
+  await worker.request('start', {
+    kind: 'latency',
+    n,
+    concurrency: w.concurrency,
+  });
+  for (let k = 0; k < w.warmup; k++)
+    await adapter.enqueue({ w: k, sleep: w.sleepMs });
+  await untilWarm(adapter, w.warmup);
+  await settle(admin, { analyze: false });
+  await sleep(1000);
+
+  const before = await worker.request('stats');
+  const stat0 = readProcStat();
+  const T0 = nowUs();
+  const deadline = T0 + cap * 1e6;
+  let maxLagUs = 0;
+  for (let k = 0; k < n; k++) {
+    const slot = T0 + k * w.slotMs * 1000;
+    const wait = slot - nowUs();
+    if (wait > 0) await sleep(wait / 1000);
+    maxLagUs = Math.max(maxLagUs, nowUs() - slot);
+    await adapter.enqueue({ i: k, sleep: w.sleepMs });
+  }
+  const { capped } = await untilCompleted(adapter, deadline);
+  const stat1 = readProcStat();
+  const after = await worker.request('stats', { withLatencies: true });
+  const received = (after.latUs ?? []).filter((x) => x !== null);
+  const delays = received.map((us) => us / 1000);
+  const latency = latencyStats(delays);
+  return {
+    value: latency.p50,
+    latency,
+    overshoot: latencyStats(delays.map((ms) => ms - w.sleepMs)),
+    sleepMs: w.sleepMs,
+    received: received.length,
+    maxSendLagMs: round3(maxLagUs / 1000),
+    duplicates: after.duplicates,
+    handlerStarts: after.handlerStarts,
+    capped,
+    workerCpuPct: round1(
+      (100 * (after.cpuUs - before.cpuUs)) / (after.at - before.at),
+    ),
+    ...machineCpu(stat0, stat1),
+  };
+}
+
 // ------------------------------------------------------------------ main
 
 /** Whether the workload's runs await an activity call (`a` in their input). */
@@ -532,6 +746,15 @@ async function main() {
       result = await runProcessOrChain(w, n, cap, adapter, admin, ctx);
     } else if (w.kind === 'latency') {
       result = await runLatency(w, n, cap, adapter, admin, ctx, spec.rep);
+    } else if (
+      (w.kind === 'signal' || w.kind === 'sleep') &&
+      !adapter.signals
+    ) {
+      result = { value: NaN, na: true, note: 'no signals nor durable sleeps' };
+    } else if (w.kind === 'signal') {
+      result = await runSignal(w, n, cap, adapter, admin, ctx);
+    } else if (w.kind === 'sleep') {
+      result = await runSleep(w, n, cap, adapter, admin, ctx);
     } else {
       throw new Error(`measure.mjs cannot run ${w.kind}`);
     }

@@ -29,8 +29,25 @@ function metricsOf(sample) {
       m[`activity-baseline-${p}`] = sample.baseline?.latency?.[p] ?? NaN;
       m[`activity-added-${p}`] = sample.addedMs?.[p] ?? NaN;
     }
+  } else if (w === 'signal-latency' || w === 'sleep-precision') {
+    for (const p of ['p50', 'p95', 'p99', 'max'])
+      m[`${w}-${p}`] = sample.latency?.[p] ?? NaN;
+    if (w === 'sleep-precision') {
+      for (const p of ['p50', 'p99'])
+        m[`sleep-overshoot-${p}`] = sample.overshoot?.[p] ?? NaN;
+    }
   } else {
     m[w] = sample.value;
+  }
+  if (w === 'signal-throughput') {
+    for (const p of ['p50', 'p99'])
+      m[`signal-throughput-${p}`] = sample.latency?.[p] ?? NaN;
+  }
+  if (w === 'signal-latency') {
+    for (const p of ['p50', 'p99']) {
+      m[`signal-tx-${p}`] = sample.transaction?.[p] ?? NaN;
+      m[`signal-after-commit-${p}`] = sample.afterCommit?.[p] ?? NaN;
+    }
   }
   if (w === 'chain') m['chain-steps'] = sample.stepsPerSec ?? NaN;
   if (sample.machineCpuPct != null)
@@ -242,6 +259,58 @@ function activityRows(meta) {
   ];
 }
 
+/** The rows of the signal table (the systems under test only). */
+function signalRows(meta) {
+  const w = (id) => WORKLOADS.find((x) => x.id === id);
+  const n = (id) => sizeOf(w(id), meta.options.scale);
+  const sleepMs = w('sleep-precision').sleepMs;
+  return [
+    ...['p50', 'p95', 'p99', 'max'].map((p, k) => ({
+      workload: 'signal-latency',
+      metric: `signal-latency-${p}`,
+      label:
+        k === 0
+          ? `${w('signal-latency').label(n('signal-latency'))} (20 ms slots), ${p} (ms)`
+          : `  same, ${p} (ms)`,
+    })),
+    ...['p50', 'p99'].flatMap((p) => [
+      {
+        workload: 'signal-latency',
+        metric: `signal-tx-${p}`,
+        label: `  of which the sender's transaction (begin → commit returned), ${p} (ms)`,
+      },
+      {
+        workload: 'signal-latency',
+        metric: `signal-after-commit-${p}`,
+        label: `  of which commit returned → step resumed, ${p} (ms)`,
+      },
+    ]),
+    {
+      workload: 'signal-throughput',
+      metric: 'signal-throughput',
+      label: w('signal-throughput').label(n('signal-throughput')),
+    },
+    ...['p50', 'p99'].map((p) => ({
+      workload: 'signal-throughput',
+      metric: `signal-throughput-${p}`,
+      label: `  same, signal sent -> step resumed under that load, ${p} (ms)`,
+    })),
+    ...['p50', 'p95', 'p99', 'max'].map((p, k) => ({
+      workload: 'sleep-precision',
+      metric: `sleep-precision-${p}`,
+      label:
+        k === 0
+          ? `${w('sleep-precision').label(n('sleep-precision'))}, ${p} (ms)`
+          : `  same, ${p} (ms)`,
+    })),
+    ...['p50', 'p99'].map((p) => ({
+      workload: 'sleep-precision',
+      metric: `sleep-overshoot-${p}`,
+      label: `  same, past the ${sleepMs} ms asked for, ${p} (ms)`,
+    })),
+  ];
+}
+
 /** SPEC §5 targets, for each system under test. */
 const TARGETS = [
   {
@@ -276,6 +345,16 @@ const TARGETS = [
   },
   { metric: 'latency-p50', text: 'enqueue → step start p50: ≤ 3 ms', maxMs: 3 },
   { metric: 'latency-p99', text: 'enqueue → step start p99: ≤ 8 ms', maxMs: 8 },
+  {
+    metric: 'signal-latency-p50',
+    text: 'signal sent in a transaction → waiting step resumed p50 (§8.8): ≤ 5 ms',
+    maxMs: 5,
+  },
+  {
+    metric: 'signal-latency-p99',
+    text: 'signal sent in a transaction → waiting step resumed p99 (§8.8): ≤ 20 ms',
+    maxMs: 20,
+  },
 ];
 
 export function render(records) {
@@ -422,6 +501,37 @@ export function render(records) {
     p();
   }
 
+  // Signals and durable sleeps: the systems under test only, as measured.
+  const sigRows = signalRows(meta).filter((r) =>
+    samples.some((s) => s.workload === r.workload),
+  );
+  const sigSystems = subjectNames.filter((name) =>
+    samples.some(
+      (s) =>
+        s.system === name &&
+        sigRows.some((r) => r.workload === s.workload) &&
+        !s.na,
+    ),
+  );
+  if (sigRows.length && sigSystems.length) {
+    p(
+      `| Signals and durable sleeps (neither peer has them) | ${sigSystems.join(' | ')} |`,
+    );
+    p(`|---|${sigSystems.map(() => '---:').join('|')}|`);
+    for (const row of sigRows) {
+      p(
+        `| ${row.label} | ${sigSystems.map((name) => cell(name, row.metric)).join(' | ')} |`,
+      );
+    }
+    p();
+    p(
+      "Signal rows: runs parked on ctx.waitFor (run waiting, no slot held), each signal sent in its own transaction of the app's DataSource; " +
+        'latency = the step code after waitFor returned - the clock read just before the transaction began (one warm, idle worker, concurrency 10). ' +
+        'Sleep rows: the step code after ctx.sleep returned (in the replay) - when the first execution reached the sleep.',
+    );
+    p();
+  }
+
   // SPEC §5 targets
   for (const name of subjectNames) {
     const lines2 = [];
@@ -450,7 +560,7 @@ export function render(records) {
     }
     if (lines2.length) {
       p(
-        `SPEC §5 targets, ${name}${o.scale !== 1 ? ` (at scale ${o.scale}: indicative only)` : ''}:`,
+        `SPEC targets (§5; signals §8.8), ${name}${o.scale !== 1 ? ` (at scale ${o.scale}: indicative only)` : ''}:`,
       );
       lines2.forEach((l) => p(l));
       p();
@@ -471,7 +581,8 @@ export function render(records) {
           const secs = Math.round((s.elapsedMs ?? 0) / 1000);
           if (w.kind === 'chain')
             return `${s.chainsCompleted}/${s.n} chains in ${secs}s`;
-          if (w.kind === 'latency') return `received ${s.received}/${s.n}`;
+          if (w.kind === 'latency' || w.kind === 'signal' || w.kind === 'sleep')
+            return `received ${s.received}/${s.n}`;
           return `${s.completed}/${s.n} in ${secs}s`;
         })
         .join('; ');
@@ -624,6 +735,43 @@ export function render(records) {
             )
             .join(' | '),
       );
+    }
+    p();
+  }
+  const sigLat = samples.filter(
+    (s) =>
+      ['signal-latency', 'signal-throughput', 'sleep-precision'].includes(
+        s.workload,
+      ) && s.latency,
+  );
+  if (sigLat.length) {
+    p(
+      'Signal and sleep detail per rep (p50 / p95 / p99 / max ms; received; signals: of which the transaction and commit → resumed, p50 / p99 / max; signal-throughput: signals/s):',
+    );
+    for (const name of systems) {
+      for (const id of [
+        'signal-latency',
+        'signal-throughput',
+        'sleep-precision',
+      ]) {
+        const g = sigLat.filter((s) => s.system === name && s.workload === id);
+        if (!g.length) continue;
+        p(
+          `- ${name} / ${id}: ` +
+            g
+              .map(
+                (s) =>
+                  `${fmtValue(s.latency.p50)} / ${fmtValue(s.latency.p95)} / ${fmtValue(s.latency.p99)} / ${fmtValue(s.latency.max)}; ${s.received}/${s.n}` +
+                  (s.transaction
+                    ? `; transaction ${fmtValue(s.transaction.p50)} / ${fmtValue(s.transaction.p99)} / ${fmtValue(s.transaction.max)}, after commit ${fmtValue(s.afterCommit.p50)} / ${fmtValue(s.afterCommit.p99)} / ${fmtValue(s.afterCommit.max)}`
+                    : '') +
+                  (id === 'signal-throughput'
+                    ? `; ${fmtValue(s.value)}/s`
+                    : ''),
+              )
+              .join(' | '),
+        );
+      }
     }
     p();
   }

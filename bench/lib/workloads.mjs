@@ -1,6 +1,6 @@
 // The workloads of PROTOCOL.md §5 (and the pgbench reference of §6), plus the
-// activity workloads of the library under test and the insert workloads
-// (bench/README.md).
+// activity, signal and sleep workloads of the library under test and the
+// insert workloads (bench/README.md).
 // N values are given at scale 1; `sizeOf(w, scale)` applies --scale.
 
 export const WORKLOADS = [
@@ -149,6 +149,56 @@ export const WORKLOADS = [
     label: () =>
       '  same, inserted with ctx.manager in a transactional step (row and outcome: one commit) (runs/s)',
   },
+  // Signals and durable sleeps (SPEC §8.3, §8.8): the systems under test only
+  // (the peers have neither). A run with `sig` in its input is a one-step
+  // workflow whose step awaits ctx.waitFor(signal) and then calls the handler
+  // with the payload's `t`, the sender's clock read just before the send; one
+  // with `sleep` awaits ctx.sleep(sleep ms) and calls the handler with `t` =
+  // when its first execution reached the sleep. Both suspend the step: the
+  // run is `waiting` and holds no slot until the signal or the deadline.
+  {
+    id: 'signal-latency',
+    kind: 'signal',
+    base: 500,
+    concurrency: 10,
+    slotMs: 20,
+    warmup: 20,
+    subjectOnly: true,
+    unit: 'ms',
+    definition:
+      "Warm idle worker (concurrency 10); N runs parked on ctx.waitFor (polled until all N waits are stored), settle, 1 s idle; then one signal per run, open-loop at 20 ms slots, each sent in its own transaction of the app's DataSource (dataSource.transaction(m => client.signal(runId, sig, { t }, { manager: m }))); latency = the step's code after waitFor returned - the clock read just before the transaction.",
+    label: (n) =>
+      `Signal sent in a transaction -> waiting step resumed, ${fmtInt(n)} runs, one at a time`,
+  },
+  {
+    id: 'signal-throughput',
+    kind: 'signal',
+    base: 2000,
+    concurrency: 10,
+    callers: 10,
+    warmup: 20,
+    subjectOnly: true,
+    unit: 'signals/s',
+    definition:
+      'As signal-latency, but the signals are sent as fast as 10 concurrent callers can, each sending N/10 one after another, each in its own transaction; timer from the first send to: the step resumed for all N and outstanding()=0.',
+    label: (n) =>
+      `Signals to ${fmtInt(n)} waiting runs from 10 concurrent callers, each in its own transaction, until every step resumed and every run finished (signals/s)`,
+  },
+  {
+    id: 'sleep-precision',
+    kind: 'sleep',
+    base: 200,
+    concurrency: 10,
+    slotMs: 50,
+    sleepMs: 200,
+    warmup: 20,
+    subjectOnly: true,
+    unit: 'ms',
+    definition:
+      "Warm idle worker (concurrency 10); N runs enqueued open-loop at 50 ms slots, each step awaiting ctx.sleep(200 ms); delay = the step's code after the sleep returned (in its replay) - when its first execution reached the sleep.",
+    label: (n) =>
+      `ctx.sleep(200 ms) in a step, ${fmtInt(n)} runs (one every 50 ms): resumed after`,
+  },
 ];
 
 export const PGBENCH_WORKLOADS = [
@@ -185,6 +235,7 @@ export const WORKLOAD_GROUPS = {
   pgbench: PGBENCH_WORKLOADS.map((w) => w.id),
   activity: ['activity-runs', 'activity-latency'],
   insert: ['insert-c10', 'insert-tx-c10'],
+  signal: ['signal-latency', 'signal-throughput', 'sleep-precision'],
 };
 
 export function workloadById(id) {
@@ -202,11 +253,12 @@ export function sizeOf(w, scale) {
 }
 
 /**
- * The cap of a worker run: at least N x 20 ms + 30 s for latency (rule 8).
+ * The cap of a worker run: at least N x 20 ms + 30 s for latency (rule 8),
+ * and N x its slot + 30 s for every open-loop workload.
  * A latency workload with phases has this cap per phase.
  */
 export function capFor(w, n, cap) {
-  if (w.kind === 'latency') return Math.max(cap, (n * w.slotMs) / 1000 + 30);
+  if (w.slotMs) return Math.max(cap, (n * w.slotMs) / 1000 + 30);
   return cap;
 }
 

@@ -18,6 +18,14 @@
 //                    through ctx.manager, and the row commits with the step's outcome.
 //                    Inputs with `r` (the insert workloads) go to these two (`tx`: the
 //                    transactional one).
+//   'bench-signal'   one @Step `run`: await ctx.waitFor(BenchSignal, { timeout: '1h' })
+//                    (the first execution suspends: the run is waiting, no slot held),
+//                    then the handler with the signal payload's `t` (the clock read
+//                    just before the send), Transition.complete(). Inputs with `sig`.
+//   'bench-sleep'    one @Step `run`: await ctx.sleep(input.sleep) (ms), then the
+//                    handler with `t` = when the first execution reached the sleep
+//                    (kept in this process, by run id), Transition.complete().
+//                    Inputs with `sleep` (the sleep workload).
 //
 // The app's DataSource: each process creates and initializes a TypeORM DataSource
 // (pool of 10) in init(), gives the instance to UnderwayModule.forRoot({ dataSource })
@@ -27,7 +35,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import pg from 'pg';
-import { REPO_ROOT, ROW_INSERT } from '../lib/common.mjs';
+import { REPO_ROOT, ROW_INSERT, nowUs } from '../lib/common.mjs';
 
 const require = createRequire(join(REPO_ROOT, 'package.json'));
 export const UNDERWAY_DIST = join(
@@ -45,7 +53,10 @@ const RESET_TABLES = [
   'dead_letter',
   'activity_call',
   'activity_attempt',
+  'signal',
 ];
+/** The signal the 'bench-signal' runs wait for; its payload is `{ t }`. */
+const SIGNAL_NAME = 'bench-go';
 
 let loaded;
 function load() {
@@ -62,6 +73,7 @@ function load() {
       core: require('@nestjs/core'),
       typeorm: require('typeorm'),
     };
+    loaded.signal = loaded.lib.defineSignal(SIGNAL_NAME);
   }
   return loaded;
 }
@@ -163,6 +175,45 @@ function buildModule(dataSource, runtime, holder) {
   Inject(HANDLER)(BenchInsertTxWorkflow, undefined, 0);
   Workflow({ name: 'bench-insert-tx', retry })(BenchInsertTxWorkflow);
 
+  // The signal workloads: the step waits for one signal, whose payload
+  // carries the sender's clock read `t` (CLOCK_MONOTONIC µs, comparable
+  // across processes), and the handler starts right after the wait returned.
+  const { signal } = load();
+  class BenchSignalWorkflow {
+    constructor(holder) {
+      this.holder = holder;
+    }
+    async run(input, ctx) {
+      const payload = await ctx.waitFor(signal, { timeout: '1h' });
+      await this.holder.handler({ ...input, t: payload?.t });
+      return Transition.complete();
+    }
+  }
+  step(BenchSignalWorkflow, 'run');
+  Inject(HANDLER)(BenchSignalWorkflow, undefined, 0);
+  Workflow({ name: 'bench-signal', retry })(BenchSignalWorkflow);
+
+  // The sleep workload: `t` is when the first execution reached the sleep
+  // (the replay runs the step from the top again: the first reading stays).
+  class BenchSleepWorkflow {
+    constructor(holder) {
+      this.holder = holder;
+    }
+    async run(input, ctx) {
+      if (!this.holder.sleptAt.has(ctx.runId)) {
+        this.holder.sleptAt.set(ctx.runId, nowUs());
+      }
+      await ctx.sleep(input.sleep);
+      const t = this.holder.sleptAt.get(ctx.runId);
+      this.holder.sleptAt.delete(ctx.runId);
+      await this.holder.handler({ ...input, t });
+      return Transition.complete();
+    }
+  }
+  step(BenchSleepWorkflow, 'run');
+  Inject(HANDLER)(BenchSleepWorkflow, undefined, 0);
+  Workflow({ name: 'bench-sleep', retry })(BenchSleepWorkflow);
+
   class BenchModule {}
   Module({
     imports: [
@@ -180,6 +231,8 @@ function buildModule(dataSource, runtime, holder) {
       BenchActivityWorkflow,
       BenchInsertWorkflow,
       BenchInsertTxWorkflow,
+      BenchSignalWorkflow,
+      BenchSleepWorkflow,
     ],
   })(BenchModule);
   return BenchModule;
@@ -201,6 +254,8 @@ function workflowOf(input) {
   if (input?.a !== undefined) return 'bench-activity';
   if (input?.r !== undefined)
     return input.tx !== undefined ? 'bench-insert-tx' : 'bench-insert';
+  if (input?.sig !== undefined) return 'bench-signal';
+  if (input?.sleep !== undefined) return 'bench-sleep';
   return 'bench';
 }
 
@@ -216,6 +271,8 @@ function define(name, extraRuntime = {}, extraDescription = '') {
         handler: async () => {
           throw new Error('bench handler not set (startWorker not called)');
         },
+        /** 'bench-sleep': run id -> when its first execution reached the sleep. */
+        sleptAt: new Map(),
       };
       let app;
       let client;
@@ -228,6 +285,10 @@ function define(name, extraRuntime = {}, extraDescription = '') {
         // `tx` in a transactional step.
         inserts: true,
         transactional: true,
+        // Runs the signal and sleep workloads: inputs with `sig` wait for a
+        // signal (enqueueBatch resolves with their run ids, `signal()` sends
+        // one), inputs with `sleep` sleep that many ms.
+        signals: true,
         info() {
           let version = 'unknown';
           try {
@@ -272,6 +333,9 @@ function define(name, extraRuntime = {}, extraDescription = '') {
                 "'bench-insert': one @Step run: await dataSource.query(ROW_INSERT, [i]) on the app's DataSource (autocommit), then the handler, Transition.complete() (the outcome commits afterwards, batched: not atomic)",
               insertTx:
                 "'bench-insert-tx': one @Step({ transactional: true }) run: await ctx.manager.query(ROW_INSERT, [i]), then the handler, Transition.complete(); the row and the fenced outcome commit in one transaction on the app's DataSource (one connection of its pool held per running step)",
+              signal: `'bench-signal': one @Step run: await ctx.waitFor(defineSignal('${SIGNAL_NAME}'), { timeout: '1h' }) (the first execution suspends, the run waits without a slot), then the handler, Transition.complete(); sent with dataSource.transaction((manager) => client.signal(runId, signal, { t }, { manager })), which wakes the run in the same statement`,
+              sleep:
+                "'bench-sleep': one @Step run: await ctx.sleep(ms) (a durable sleep: the step suspends, the worker ends the sleep at its deadline and replays the step), then the handler, Transition.complete()",
               chainAtomic: true,
               chainAtomicHow:
                 'the next step (step_index+1, its input, state pending) is written by the same fenced UPDATE that records the current step as succeeded',
@@ -323,9 +387,28 @@ function define(name, extraRuntime = {}, extraDescription = '') {
         async enqueue(input) {
           await client.enqueue(workflowOf(input), input);
         },
+        /** Resolves with the runs' ids (the signal workloads send to them). */
         async enqueueBatch(inputs) {
-          if (inputs.length === 0) return;
-          await client.enqueueMany(workflowOf(inputs[0]), inputs);
+          if (inputs.length === 0) return [];
+          const runs = await client.enqueueMany(workflowOf(inputs[0]), inputs);
+          return runs.map((run) => run.id);
+        },
+        /** Runs parked on a signal wait (the suspension committed). */
+        async waitingForSignal() {
+          const { rows } = await housekeeping.query(
+            `select count(*)::int as n from ${SCHEMA}.activity_call
+             where kind = 'wait' and state = 'waiting'`,
+          );
+          return rows[0].n;
+        },
+        /**
+         * Sends the bench signal to a run in a transaction of the app's
+         * DataSource, as an app would (with its own writes beside it).
+         */
+        async signal(runId, payload) {
+          await dataSource.transaction((manager) =>
+            client.signal(runId, load().signal, payload, { manager }),
+          );
         },
         async startWorker({ concurrency, handler }) {
           holder.handler = handler;

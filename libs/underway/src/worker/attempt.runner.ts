@@ -306,8 +306,17 @@ export class AttemptRunner {
           this.wake.claimSoon();
         }
         return;
+      case 'suspend':
+        // Its calls are due now; its sleeps and wait timeouts later (the
+        // statement's notification names only the soonest of its batch).
+        this.wake.claimSoon();
+        for (const call of outcome.calls) {
+          if (call.delayMs !== undefined && call.delayMs !== null) {
+            this.wake.wakeIn(call.delayMs);
+          }
+        }
+        return;
       case 'succeed': // it may have woken its step
-      case 'suspend': // its calls are due now
       case 'release':
         this.wake.claimSoon();
         return;

@@ -147,4 +147,34 @@ describe('ClaimLoop', () => {
       'beforeWait -> undefined',
     ]);
   });
+  it('claims at every due time it hears of, not only the earliest armed', async () => {
+    jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick'] });
+    try {
+      const start = Date.now();
+      const claimedAt: number[] = [];
+      const { loop: claimLoop } = loop({
+        claim: () => {
+          claimedAt.push(Date.now() - start);
+          return Promise.resolve([]);
+        },
+      });
+      claimLoop.start();
+      await settle();
+      // A sleep of 200 ms arms a timer; the later ones are heard meanwhile,
+      // then an earlier one (each fires 3 ms after its time: the slack).
+      claimLoop.wakeIn(200);
+      claimLoop.wakeIn(600);
+      claimLoop.wakeIn(400);
+      claimLoop.wakeIn(400);
+      claimLoop.wakeIn(100);
+      for (let ms = 0; ms < 700; ms += 50) {
+        await jest.advanceTimersByTimeAsync(50);
+        await settle();
+      }
+      await claimLoop.stop();
+      expect(claimedAt).toEqual([0, 103, 203, 403, 603]);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
 });

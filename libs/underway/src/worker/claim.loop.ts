@@ -17,6 +17,11 @@ const MAX_CLAIM = 1_000;
 const CLAIM_AHEAD_MS = 50;
 /** How quickly the pace estimate follows a change (its time constant). */
 const PACE_WINDOW_MS = 1_000;
+/**
+ * Due times kept beside the armed timer, at most; past this, the latest are
+ * forgotten and the poll interval claims their work.
+ */
+const MAX_DUE_TIMES = 1_000;
 
 export interface ClaimLoopOptions {
   readonly concurrency: number;
@@ -76,6 +81,8 @@ export class ClaimLoop implements WakeScheduler {
   private pollTimer: NodeJS.Timeout | undefined;
   private dueTimer: NodeJS.Timeout | undefined;
   private dueAt = Infinity;
+  /** Later due times heard of (epoch ms, ascending), armed in turn. */
+  private readonly dueLater: number[] = [];
   private sweeping: Promise<void> | undefined;
   /** Steps started per second here, smoothed (adaptive prefetch). */
   private pace = 0;
@@ -180,14 +187,54 @@ export class ClaimLoop implements WakeScheduler {
     // before we heard of it, so waiting it from now is never early, except for
     // timers firing up to a millisecond ahead: hence the slack.
     const epochMs = Date.now() + delayMs + DUE_SLACK_MS;
-    if (this.stopSignal.signal.aborted || epochMs >= this.dueAt) {
+    if (this.stopSignal.signal.aborted || epochMs === this.dueAt) {
       return;
     }
+    if (epochMs > this.dueAt) {
+      // Kept for later: the claim at the armed time does not take work due
+      // after it (a second sleep, a later retry would wait for the poll).
+      this.keepDue(epochMs);
+      return;
+    }
+    if (this.dueAt !== Infinity) {
+      this.keepDue(this.dueAt);
+    }
+    this.armDue(epochMs);
+  }
+
+  private keepDue(epochMs: number): void {
+    const later = this.dueLater;
+    let at = later.length;
+    while (at > 0 && (later[at - 1] ?? 0) > epochMs) {
+      at -= 1;
+    }
+    if (later[at - 1] === epochMs || at >= MAX_DUE_TIMES) {
+      return;
+    }
+    later.splice(at, 0, epochMs);
+    if (later.length > MAX_DUE_TIMES) {
+      later.pop();
+    }
+  }
+
+  private armDue(epochMs: number): void {
     clearTimeout(this.dueTimer);
     this.dueAt = epochMs;
     this.dueTimer = setTimeout(
       () => {
         this.dueAt = Infinity;
+        const now = Date.now();
+        if (epochMs > now) {
+          this.keepDue(epochMs); // a timer capped at its longest delay
+        }
+        // What is due by now, this claim takes; the next later one is armed.
+        while ((this.dueLater[0] ?? Infinity) <= now) {
+          this.dueLater.shift();
+        }
+        const next = this.dueLater.shift();
+        if (next !== undefined) {
+          this.armDue(next);
+        }
         this.claimSoon();
       },
       Math.min(Math.max(0, epochMs - Date.now()), MAX_TIMER_DELAY_MS),
