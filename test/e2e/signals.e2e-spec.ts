@@ -125,6 +125,8 @@ describe('signals', () => {
     ]);
     const deadline = details!.waits[0]!.deadline!.getTime();
     expect(deadline).toBeGreaterThan(Date.now() + 59 * 60_000);
+    // Suspended, the run is next due at its wait's deadline.
+    expect(details?.runAt?.getTime()).toBe(deadline);
     expect(details?.activityCalls).toEqual([]);
 
     const sent = await client.signal(run.id, Approval, {

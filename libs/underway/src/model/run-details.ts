@@ -66,8 +66,9 @@ export interface RunDetails<TOutput = unknown> {
   readonly maxAttempts: number;
   readonly priority: number;
   /**
-   * When the current step is (or was) due; `undefined` while the step is
-   * suspended on activity calls (it is due when the last one finishes).
+   * When the current step is (or was) due. While the step is suspended: the
+   * soonest deadline of its waits and sleeps, or `undefined` when it waits
+   * only for calls, signals or children without one (it is due when they end).
    */
   readonly runAt: Date | undefined;
   readonly idempotencyKey: string | undefined;

@@ -34,9 +34,13 @@ export function selectRun(schema: Schema, id: string): SqlQuery {
     select id, workflow_name, workflow_version, state, step_index, step_name, parent_run_id,
       input::text as input, output::text as output,
       error, attempt, max_attempts, priority,
-      case when run_at < 'infinity' then run_at end as run_at, concurrency_key, idempotency_key,
-      created_at, updated_at, started_at, completed_at
-    from ${ident(schema)}.workflow_run where id = ${id}`;
+      -- Suspended: due at the soonest deadline of its step's waits and sleeps, if any.
+      case when r.run_at < 'infinity' then r.run_at else (
+        select min(c.run_at) from ${ident(schema)}.activity_call c
+        where c.run_id = r.id and c.step_index = r.step_index and c.state = 'waiting'
+          and c.run_at < 'infinity') end as run_at,
+      concurrency_key, idempotency_key, created_at, updated_at, started_at, completed_at
+    from ${ident(schema)}.workflow_run r where id = ${id}`;
 }
 
 export interface RunStatusRow {
