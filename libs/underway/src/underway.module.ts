@@ -22,6 +22,10 @@ import {
 } from './underway.module-definition';
 import { RunEvents } from './events/run-events';
 import { WorkerService } from './worker/worker.service';
+import {
+  UNDERWAY_TEST_KIT_PROVIDER,
+  UnderwayTestKit,
+} from './testing/underway-test-kit';
 
 /**
  * Durable workflows on the app's PostgreSQL.
@@ -72,7 +76,14 @@ import { WorkerService } from './worker/worker.service';
       ) => new TransitionWriter(options.schema, events, interceptors),
     },
     UnderwayHealthIndicator,
+    // `runtime: 'manual'` only (undefined otherwise): @underway/nestjs/testing.
+    UNDERWAY_TEST_KIT_PROVIDER,
   ],
-  exports: [WorkflowClient, UnderwayHealthIndicator, UnderwayEvents],
+  exports: [
+    WorkflowClient,
+    UnderwayHealthIndicator,
+    UnderwayEvents,
+    UnderwayTestKit,
+  ],
 })
 export class UnderwayModule extends UnderwayConfigurableModule {}
