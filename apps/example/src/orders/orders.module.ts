@@ -5,11 +5,12 @@ import { Receipt } from './receipt.entity';
 import { OrderReceiptWorkflow } from './order-receipt.workflow';
 import { OrdersController } from './orders.controller';
 import { OrdersService } from './orders.service';
+import { ReceiptRenderer } from './receipt-renderer.service';
 
 @Module({
   imports: [TypeOrmModule.forFeature([Order, Receipt])],
   controllers: [OrdersController],
-  providers: [OrdersService, OrderReceiptWorkflow],
+  providers: [OrdersService, OrderReceiptWorkflow, ReceiptRenderer],
   exports: [OrdersService],
 })
 export class OrdersModule {}
