@@ -610,13 +610,16 @@ describe('the testing kit (@underway/nestjs/testing)', () => {
       init: false,
     });
     const kit = kitOf(app);
-    expect(() => kit.drain()).toThrow(TestKitNotStartedError);
+    await expect(kit.drain()).rejects.toBeInstanceOf(TestKitNotStartedError);
+    await expect(kit.clock.advance('1h')).rejects.toBeInstanceOf(
+      TestKitNotStartedError,
+    );
     await app.app.init();
     expect(await kit.drain()).toBe(0);
     const pending = kit.events.next('run:finished', {}, { timeout: '10s' });
     await app.close();
     await expect(pending).rejects.toBeInstanceOf(UnderwayClosedError);
-    expect(() => kit.drain()).toThrow(UnderwayClosedError);
+    await expect(kit.drain()).rejects.toBeInstanceOf(UnderwayClosedError);
     const rows = await query<{ n: number }>(
       `select count(*)::int as n from ${app.schema}.workflow_run`,
     );

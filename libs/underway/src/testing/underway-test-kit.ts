@@ -131,7 +131,7 @@ export class UnderwayTestKit {
    * @returns how many tasks (steps and activity calls) it ran
    * @throws TestKitNotStartedError before `app.init()`; UnderwayClosedError after close
    */
-  drain(): Promise<number> {
+  async drain(): Promise<number> {
     this.assertUsable('UnderwayTestKit.drain()');
     return this.exclusive(async () => {
       const manual = await this.worker.manual('UnderwayTestKit.drain()');
