@@ -22,10 +22,8 @@ import {
 } from './underway.module-definition';
 import { RunEvents } from './events/run-events';
 import { WorkerService } from './worker/worker.service';
-import {
-  UNDERWAY_TEST_KIT_PROVIDER,
-  UnderwayTestKit,
-} from './testing/underway-test-kit';
+import { UnderwayTestKit } from './testing/underway-test-kit';
+import { UNDERWAY_TEST_KIT_PROVIDER } from './testing/underway-test-kit.provider';
 
 /**
  * Durable workflows on the app's PostgreSQL.

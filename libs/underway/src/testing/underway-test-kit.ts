@@ -1,4 +1,4 @@
-import type { FactoryProvider, Type } from '@nestjs/common';
+import type { Type } from '@nestjs/common';
 import type {
   EnqueueOptions,
   SignalOptions,
@@ -10,7 +10,6 @@ import {
   SignalTarget,
   WorkflowClient,
 } from '../client/workflow.client';
-import { formatDuration } from '../common/duration';
 import { isUuid } from '../common/uuid';
 import { PoolExecutor, SqlExecutor } from '../database/sql-executor';
 import type { Schema } from '../database/sql';
@@ -27,13 +26,11 @@ import type {
   ActivityResult,
 } from '../execution/step-context';
 import type { RunDetails } from '../model/run-details';
-import type { RunState } from '../model/run-state';
 import type { ResolvedOptions } from '../options/resolved-options';
-import { UNDERWAY_OPTIONS } from '../underway.constants';
 import { WorkerService } from '../worker/worker.service';
 import { ActivityMocks } from './activity-mocks';
 import { RunProgressRow, runProgress } from './clock.sql';
-import { RunStuckError } from './run-stuck.error';
+import { stuckRunError } from './stuck-run';
 import { TestClock } from './test-clock';
 import { TestEvents } from './test-events';
 import { TestKitNotStartedError } from './test-kit-not-started.error';
@@ -197,7 +194,13 @@ export class UnderwayTestKit {
       const moveBy =
         ownDue !== null && ownDue > 0 ? ownDue : progress.next_due_in_ms;
       if (moveBy === null || moves >= MAX_MOVES) {
-        throw await this.stuck(runId, moves);
+        const details = (await this.client.getRun(runId)) as RunDetails;
+        throw stuckRunError(
+          details,
+          moves >= MAX_MOVES
+            ? { moves, offsetMs: this.clock.offsetMs }
+            : undefined,
+        );
       }
       await this.clock.advance(Math.max(1, Math.ceil(moveBy)));
     }
@@ -286,72 +289,4 @@ export class UnderwayTestKit {
     );
     return rows[0]!;
   }
-
-  /** Why the run cannot finish, as an error. */
-  private async stuck(runId: string, moves: number): Promise<RunStuckError> {
-    const run = (await this.client.getRun(runId)) as RunDetails;
-    const state: RunState = run.state;
-    const at = run.stepName ? ` at step "${run.stepName}"` : '';
-    if (moves >= MAX_MOVES) {
-      return new RunStuckError(
-        runId,
-        run.workflowName,
-        state,
-        `more than ${MAX_MOVES} moves of the clock (now ${formatDuration(this.clock.offsetMs)} ahead)${at}: does it ever end?`,
-      );
-    }
-    const waits = run.waits.filter((wait) => wait.state === 'waiting');
-    if (waits.length > 0) {
-      const what = waits
-        .map((wait) =>
-          wait.kind === 'sleep'
-            ? 'the end of a sleep'
-            : `${wait.names.length === 1 ? 'the signal' : 'one of the signals'} ` +
-              `${wait.names.map((name) => `"${name}"`).join(', ')} (no timeout)`,
-        )
-        .join(' and ');
-      return new RunStuckError(
-        runId,
-        run.workflowName,
-        state,
-        `${what}${at}: send it with kit.signal(runId, signal, payload), then call finish(run)`,
-      );
-    }
-    return new RunStuckError(
-      runId,
-      run.workflowName,
-      state,
-      `its turn${at}: it is due, yet drain() cannot run it here (a concurrency key that an unfinished run holds, ` +
-        'or a workflow, version or step that this app does not run)',
-    );
-  }
 }
-
-/**
- * The provider of `UnderwayTestKit` in `UnderwayModule`: the kit with
- * `runtime: 'manual'`, absent (`undefined`) otherwise.
- */
-export const UNDERWAY_TEST_KIT_PROVIDER: FactoryProvider<
-  UnderwayTestKit | undefined
-> = {
-  provide: UnderwayTestKit,
-  inject: [
-    UNDERWAY_OPTIONS,
-    WorkerService,
-    WorkflowClient,
-    WorkflowRegistry,
-    UnderwayDatabase,
-    UnderwayEvents,
-  ],
-  useFactory: (
-    options: ResolvedOptions,
-    worker: WorkerService,
-    client: WorkflowClient,
-    registry: WorkflowRegistry,
-    database: UnderwayDatabase,
-    events: UnderwayEvents,
-  ) =>
-    options.runtime && options.runtime.manual
-      ? new UnderwayTestKit(worker, client, registry, database, events, options)
-      : undefined,
-};
