@@ -20,6 +20,7 @@ const FLOORS = [
   'client',
   'worker',
   'cli',
+  'testing',
   'dashboard',
   'health',
 ];
@@ -111,7 +112,7 @@ export default tseslint.config(
   // between folders and an enqueue-only instance (`runtime: false`) never
   // needs worker code. model → errors → common → database, decorators →
   // options, events → observability → discovery → engine → execution →
-  // schedule → client, worker, cli → dashboard, health → the module.
+  // schedule → client, worker, cli → testing → dashboard, health → the module.
   ...layer('model', ALL_FOLDERS),
   ...layer('errors', above('errors')),
   ...layer('common', above('common')),
@@ -127,6 +128,7 @@ export default tseslint.config(
   ...layer('client', [...above('client'), 'worker', 'cli']),
   ...layer('worker', [...above('worker'), 'client', 'cli']),
   ...layer('cli', [...above('cli'), 'client', 'worker']),
+  ...layer('testing', above('testing')),
   {
     // No import cycle, between files either.
     files: ['libs/underway/src/**/*.ts'],

@@ -207,7 +207,10 @@ describe('the first hour: an app built from the guide', () => {
       incremental: false,
       baseUrl: '../..',
     });
-    expect(paths).toEqual({ '@underway/nestjs': ['libs/underway/src'] });
+    expect(paths).toEqual({
+      '@underway/nestjs': ['libs/underway/src'],
+      '@underway/nestjs/testing': ['libs/underway/src/testing'],
+    });
     const template: Record<string, unknown> = {
       ...NEST_NEW_TSCONFIG.compilerOptions,
     };

@@ -22,7 +22,8 @@ import { PUBLIC_EXPORTS } from '../support/public-exports';
  * libs/underway (support/packed-library.ts), installed into a scratch app in a temporary folder (from the
  * npm cache, or the registry for what it lacks), compiled with `strict` and
  * `skipLibCheck: false` and no `@types/pg`, then booted against the test
- * database to run a two-step workflow in a transaction.
+ * database to run a two-step workflow in a transaction, and its testing kit
+ * (`@underway/nestjs/testing`) to run a workflow that sleeps a day.
  */
 const run = promisify(execFile);
 const REPO_ROOT = resolve(__dirname, '..', '..');
@@ -128,6 +129,87 @@ main().catch((err: unknown) => {
 });
 `;
 
+/** The testing kit from the package's `./testing` subpath, in a manual app. */
+const CONSUMER_KIT = `import 'reflect-metadata';
+import { Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import {
+  Activity,
+  Step,
+  StepContext,
+  Transition,
+  UnderwayModule,
+  Workflow,
+  WorkflowIO,
+} from '@underway/nestjs';
+import {
+  createUnderwayTestKit,
+  RunStuckError,
+  UnderwayTestKit,
+} from '@underway/nestjs/testing';
+
+@Workflow({ name: 'packaged-reminder' })
+export class ReminderWorkflow extends WorkflowIO<{ to: string }, { sent: string }> {
+  @Activity()
+  async send(to: string): Promise<string> {
+    return \`real:\${to}\`;
+  }
+
+  @Step()
+  async wait(input: { to: string }, ctx: StepContext) {
+    await ctx.sleep('1d');
+    return Transition.next(input);
+  }
+
+  @Step()
+  async remind({ to }: { to: string }, ctx: StepContext<ReminderWorkflow>) {
+    return Transition.complete({ sent: await ctx.call('send', to) });
+  }
+}
+
+@Module({
+  imports: [
+    TypeOrmModule.forRoot({ type: 'postgres', url: process.env.DATABASE_URL }),
+    UnderwayModule.forRoot({ schema: process.env.UNDERWAY_SCHEMA, runtime: 'manual' }),
+  ],
+  providers: [ReminderWorkflow],
+})
+class KitModule {}
+
+async function main(): Promise<void> {
+  const app = await NestFactory.createApplicationContext(KitModule, {
+    logger: ['error', 'warn'],
+  });
+  const kit: UnderwayTestKit = createUnderwayTestKit(app);
+  kit.mockActivity(ReminderWorkflow, 'send', (to: string) => \`mock:\${to}\`);
+  const output: { sent: string } = await kit.runToCompletion(ReminderWorkflow, { to: 'ada' });
+  console.log(JSON.stringify({
+    output,
+    movedDays: Math.round(kit.clock.offsetMs / 86_400_000),
+    stuckError: typeof RunStuckError,
+  }));
+  await app.close();
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
+`;
+
+/** What `@underway/nestjs/testing` exports at run time. */
+const TESTING_EXPORTS = [
+  'EventTimeoutError',
+  'ManualRuntimeRequiredError',
+  'RunStuckError',
+  'TestClock',
+  'TestEvents',
+  'TestKitNotStartedError',
+  'UnderwayTestKit',
+  'createUnderwayTestKit',
+];
+
 const CONSUMER_TSCONFIG = {
   compilerOptions: {
     module: 'commonjs',
@@ -157,6 +239,9 @@ describe('the published package', () => {
   afterAll(async () => {
     rmSync(work, { recursive: true, force: true });
     await query(`drop schema if exists ${escapeIdentifier(schema)} cascade`);
+    await query(
+      `drop schema if exists ${escapeIdentifier(`${schema}_kit`)} cascade`,
+    );
   });
 
   it(
@@ -171,10 +256,17 @@ describe('the published package', () => {
       await run('tar', ['-xzf', packed, '-C', unpacked]);
       const files = filesUnder(join(unpacked, 'package'));
 
-      // 2. What the tarball holds: the entry points, the bin, no tests or
-      // fixtures, and no source map pointing at a file it does not ship.
-      for (const entry of [MANIFEST.main, MANIFEST.types]) {
-        expect(files).toContain(entry);
+      // 2. What the tarball holds: the entry points (the testing kit's
+      // too), the bin, no tests or fixtures, and no source map pointing at a
+      // file it does not ship.
+      const testing = MANIFEST.exports['./testing'] as Record<string, string>;
+      for (const entry of [
+        MANIFEST.main,
+        MANIFEST.types,
+        testing.types!,
+        testing.default!,
+      ]) {
+        expect(files).toContain(entry.replace(/^\.\//, ''));
       }
       for (const bin of Object.values(MANIFEST.bin)) {
         expect(files).toContain(bin.replace(/^\.\//, ''));
@@ -187,9 +279,7 @@ describe('the published package', () => {
       expect(files).toContain('README.md');
       expect(
         files.filter((file) =>
-          /(\.spec\.|\.e2e-spec\.|\/testing\/|(^|\/)test\/|fixtures)/.test(
-            file,
-          ),
+          /(\.spec\.|\.e2e-spec\.|thrown-by|(^|\/)test\/|fixtures)/.test(file),
         ),
       ).toEqual([]);
       for (const map of files.filter((file) => file.endsWith('.map'))) {
@@ -233,6 +323,7 @@ describe('the published package', () => {
         JSON.stringify(CONSUMER_TSCONFIG),
       );
       writeFileSync(join(app, 'src', 'main.ts'), CONSUMER_MAIN);
+      writeFileSync(join(app, 'src', 'kit.ts'), CONSUMER_KIT);
       await run(
         'npm',
         [
@@ -255,6 +346,24 @@ describe('the published package', () => {
         throw new Error(`tsc failed:\n${err.stdout ?? err.message}`);
       });
       expect(compiled.stdout).toBe('');
+      // The subpath resolves through `exports` too (module nodenext, as
+      // `nest new` sets it), not only through `typesVersions`.
+      const nodenext = await run(
+        join(app, 'node_modules', '.bin', 'tsc'),
+        [
+          '-p',
+          '.',
+          '--module',
+          'nodenext',
+          '--moduleResolution',
+          'nodenext',
+          '--noEmit',
+        ],
+        { cwd: app },
+      ).catch((err: { stdout?: string; message: string }) => {
+        throw new Error(`tsc (nodenext) failed:\n${err.stdout ?? err.message}`);
+      });
+      expect(nodenext.stdout).toBe('');
 
       // 5. Every documented export, from the installed package.
       const exported = await run(
@@ -266,6 +375,17 @@ describe('the published package', () => {
         { cwd: app },
       );
       expect(JSON.parse(exported.stdout)).toEqual([...PUBLIC_EXPORTS].sort());
+      const kitExports = await run(
+        process.execPath,
+        [
+          '-e',
+          "console.log(JSON.stringify(Object.keys(require('@underway/nestjs/testing')).sort()))",
+        ],
+        { cwd: app },
+      );
+      expect(JSON.parse(kitExports.stdout)).toEqual(
+        [...TESTING_EXPORTS].sort(),
+      );
 
       // 6. Boot and run a two-step workflow to completion.
       const started = await run(
@@ -287,7 +407,27 @@ describe('the published package', () => {
         steps: 2,
       });
 
-      // 7. The bin runs: the migration SQL for a schema.
+      // 7. The testing kit: a day of sleep skipped, an activity mocked.
+      const kitRun = await run(
+        process.execPath,
+        [join(app, 'dist', 'kit.js')],
+        {
+          cwd: app,
+          env: {
+            ...process.env,
+            DATABASE_URL: databaseUrl(),
+            UNDERWAY_SCHEMA: `${schema}_kit`,
+          },
+          timeout: 60_000,
+        },
+      );
+      expect(JSON.parse(kitRun.stdout.trim().split('\n').pop()!)).toEqual({
+        output: { sent: 'mock:ada' },
+        movedDays: 1,
+        stuckError: 'function',
+      });
+
+      // 8. The bin runs: the migration SQL for a schema.
       const sql = await run(
         join(app, 'node_modules', '.bin', 'underway-sql'),
         ['--schema', 'billing'],

@@ -55,8 +55,8 @@ export async function createTestApp(
     usedSchemas.add(schema);
   }
   const runtime =
-    underway.runtime === false
-      ? false
+    underway.runtime === false || underway.runtime === 'manual'
+      ? underway.runtime
       : { pollInterval: 100, ...(underway.runtime ?? {}) };
   const moduleRef = await Test.createTestingModule({
     imports: [

@@ -22,6 +22,8 @@ import {
 } from './underway.module-definition';
 import { RunEvents } from './events/run-events';
 import { WorkerService } from './worker/worker.service';
+import { UnderwayTestKit } from './testing/underway-test-kit';
+import { UNDERWAY_TEST_KIT_PROVIDER } from './testing/underway-test-kit.provider';
 
 /**
  * Durable workflows on the app's PostgreSQL.
@@ -72,7 +74,14 @@ import { WorkerService } from './worker/worker.service';
       ) => new TransitionWriter(options.schema, events, interceptors),
     },
     UnderwayHealthIndicator,
+    // `runtime: 'manual'` only (undefined otherwise): @underway/nestjs/testing.
+    UNDERWAY_TEST_KIT_PROVIDER,
   ],
-  exports: [WorkflowClient, UnderwayHealthIndicator, UnderwayEvents],
+  exports: [
+    WorkflowClient,
+    UnderwayHealthIndicator,
+    UnderwayEvents,
+    UnderwayTestKit,
+  ],
 })
 export class UnderwayModule extends UnderwayConfigurableModule {}

@@ -6,6 +6,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import type { DynamicModule } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import {
+  RuntimeOptions,
   UnderwayDashboardModule,
   UnderwayDashboardOptions,
   UnderwayModule,
@@ -73,7 +74,10 @@ export async function createDashboardApp(
       UnderwayModule.forRoot({
         ...options.underway,
         schema,
-        runtime: { pollInterval: 100, ...(options.underway?.runtime || {}) },
+        runtime: {
+          pollInterval: 100,
+          ...((options.underway?.runtime || {}) as RuntimeOptions),
+        },
       }),
       ...(options.imports ?? []),
       ...(dashboard ? [dashboard] : []),

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import {
@@ -17,6 +16,7 @@ import { OrderApprovalConfig } from './order-approval.config';
 import { Approval, ApprovalDecision } from './order-approval.signal';
 import { Order } from './order.entity';
 import { Receipt } from './receipt.entity';
+import { ReceiptRenderer } from './receipt-renderer.service';
 
 /** Input of an `order-receipt` run. */
 export interface OrderReceiptInput {
@@ -38,12 +38,6 @@ export interface RenderedReceipt {
 /** Output of a succeeded `order-receipt` run: the receipt, or who rejected the order. */
 export type OrderReceiptOutput =
   { readonly receiptId: string } | { readonly rejectedBy: string };
-
-/**
- * Long enough to stop the app (Ctrl-C) while a receipt renders, then start it
- * again and watch the run go on from where it was.
- */
-const RENDER_TIME_MS = 2_000;
 
 /**
  * Waits for an approval when the order needs one, renders the order's
@@ -69,6 +63,7 @@ export class OrderReceiptWorkflow {
   constructor(
     @InjectRepository(Order) private readonly orders: Repository<Order>,
     private readonly approval: OrderApprovalConfig,
+    private readonly renderer: ReceiptRenderer,
   ) {}
 
   /**
@@ -133,16 +128,15 @@ export class OrderReceiptWorkflow {
     ctx: StepContext,
   ): Promise<NextTransition<RenderedReceipt>> {
     this.logger.log(
-      `Run ${ctx.runId} order-receipt#renderReceipt attempt ${ctx.attempt}/${ctx.maxAttempts}: rendering the receipt of order ${orderId} (takes ${RENDER_TIME_MS / 1000}s)`,
+      `Run ${ctx.runId} order-receipt#renderReceipt attempt ${ctx.attempt}/${ctx.maxAttempts}: rendering the receipt of order ${orderId} (takes ${this.renderer.renderTimeMs / 1000}s)`,
     );
     const order = await this.orders.findOneBy({ id: orderId });
     if (!order) {
       throw StepError.fatal('missing_order', `No order with id ${orderId}`);
     }
-    // Stands in for PDF rendering. The wait honours ctx.signal, which aborts
+    // Stands in for PDF rendering (2 s). It honours ctx.signal, which aborts
     // on timeout, cancel, lost lease or shutdown.
-    await sleep(RENDER_TIME_MS, undefined, { signal: ctx.signal });
-    const receiptId = `RCPT-${String(order.id).padStart(6, '0')}`;
+    const receiptId = await this.renderer.render(order, ctx.signal);
     // In the step's transaction: committed with Transition.next below.
     await ctx.manager!.save(Receipt, { id: receiptId, orderId });
     this.logger.log(

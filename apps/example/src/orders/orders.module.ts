@@ -6,6 +6,7 @@ import { Receipt } from './receipt.entity';
 import { OrderReceiptWorkflow } from './order-receipt.workflow';
 import { OrdersController } from './orders.controller';
 import { OrdersService } from './orders.service';
+import { ReceiptRenderer } from './receipt-renderer.service';
 
 @Module({
   imports: [TypeOrmModule.forFeature([Order, Receipt])],
@@ -17,6 +18,7 @@ import { OrdersService } from './orders.service';
     },
     OrdersService,
     OrderReceiptWorkflow,
+    ReceiptRenderer,
   ],
   exports: [OrdersService, OrderApprovalConfig],
 })

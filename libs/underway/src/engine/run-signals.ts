@@ -22,7 +22,7 @@ export interface SignalResult {
   readonly duplicate: boolean;
 }
 
-/** A signal checked and ready to store. */
+/** @internal A signal checked and ready to store. */
 export interface CheckedSignal {
   readonly name: string;
   /** JSON text, `null` for no payload. */
@@ -31,6 +31,7 @@ export interface CheckedSignal {
 }
 
 /**
+ * @internal
  * Checks a signal before anything is written: its definition and payload
  * (validated like an input; `null` is refused, since a wait resolves with
  * `null` on timeout).
@@ -58,6 +59,7 @@ export function checkSignal(
 }
 
 /**
+ * @internal
  * Stores `signal` for run `runId` in `executor`'s transaction (through the
  * writer, which delivers it to a wait that takes it).
  * @throws RunNotFoundError, RunFinishedError

@@ -49,6 +49,7 @@ describe('resolveOptions', () => {
           workflows: undefined,
           maintenanceIntervalMs: 60_000,
           unknownStepGraceMs: 600_000,
+          manual: false,
         },
         instanceName: `${hostname()}:${process.pid}`,
         maxInputSizeBytes: 1_048_576,
@@ -96,6 +97,21 @@ describe('resolveOptions', () => {
 
     it('keeps runtime: false, for an instance that only enqueues', () => {
       expect(resolveOptions({ runtime: false }).runtime).toBe(false);
+    });
+
+    it("resolves runtime: 'manual' to the default runtime, marked manual (the testing kit drains the work)", () => {
+      expect(resolveOptions({ runtime: 'manual' }).runtime).toEqual({
+        ...runtimeOf({}),
+        manual: true,
+      });
+    });
+
+    it("refuses a runtime string other than 'manual', naming the choices", () => {
+      expect(() =>
+        resolveOptions({ runtime: 'auto' as unknown as 'manual' }),
+      ).toThrow(
+        `Invalid option runtime: must be false (enqueue only), 'manual' (tests: the testing kit drains the work) or an object of worker options, got "auto".`,
+      );
     });
 
     it('still names an enqueue-only instance <hostname>:<pid>', () => {
@@ -172,6 +188,7 @@ describe('resolveOptions', () => {
           workflows: ['signup'],
           maintenanceIntervalMs: 300_000,
           unknownStepGraceMs: 600_000,
+          manual: false,
         },
         'worker-a',
       ]);

@@ -14,6 +14,7 @@ import type {
   ResolvedConnectionOptions,
   ResolvedDefaults,
   ResolvedOptions,
+  ResolvedRuntimeOptions,
 } from './resolved-options';
 import type {
   RuntimeOptions,
@@ -78,8 +79,9 @@ export function resolveOptions(
   rejectUnknownKeys(options, MODULE_KEYS, '');
   const runtime = resolveRuntime(options.runtime);
   const instanceName =
-    (options.runtime ? options.runtime.instanceName : undefined) ??
-    `${hostname()}:${process.pid}`;
+    (typeof options.runtime === 'object' && options.runtime
+      ? options.runtime.instanceName
+      : undefined) ?? `${hostname()}:${process.pid}`;
   const instanceProblem = nameProblem(instanceName);
   if (instanceProblem !== undefined) {
     throw new InvalidOptionsError('runtime.instanceName', instanceProblem);
@@ -147,15 +149,21 @@ export function resolveDefaults(
 }
 
 function resolveRuntime(
-  runtime: false | RuntimeOptions | undefined,
+  runtime: false | 'manual' | RuntimeOptions | undefined,
 ): ResolvedOptions['runtime'] {
   if (runtime === false) {
     return false;
   }
-  if (runtime === null) {
+  if (runtime === null || typeof runtime === 'string') {
+    if (runtime === 'manual') {
+      return Object.freeze({
+        ...(resolveRuntime({}) as ResolvedRuntimeOptions),
+        manual: true,
+      });
+    }
     throw new InvalidOptionsError(
       'runtime',
-      'must be false (enqueue only) or an object of worker options, got null',
+      `must be false (enqueue only), 'manual' (tests: the testing kit drains the work) or an object of worker options, got ${describeValue(runtime)}`,
     );
   }
   const value = runtime ?? {};
@@ -201,6 +209,7 @@ function resolveRuntime(
       'runtime.unknownStepGrace',
       600_000,
     ),
+    manual: false,
   });
 }
 

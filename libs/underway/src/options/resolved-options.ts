@@ -29,6 +29,8 @@ export interface ResolvedRuntimeOptions {
   readonly workflows: readonly string[] | undefined;
   readonly maintenanceIntervalMs: number;
   readonly unknownStepGraceMs: number;
+  /** `runtime: 'manual'`: no background worker, the testing kit drains the work. */
+  readonly manual: boolean;
 }
 
 export type { ResolvedConnectionOptions };

@@ -129,8 +129,14 @@ export interface UnderwayModuleOptions {
   schema?: string;
   /** Apply `underwayMigrations` at boot, under an advisory lock. @default true */
   migrationsRun?: boolean;
-  /** The worker, or `false` for an instance that only enqueues and inspects. @default {} */
-  runtime?: false | RuntimeOptions;
+  /**
+   * The worker, or `false` for an instance that only enqueues and inspects,
+   * or `'manual'` for tests: no background worker; the testing kit
+   * (`@underway/nestjs/testing`) runs the due work in the test's process,
+   * through the same claim, attempt and commit path, when the test calls
+   * `drain()`. @default {}
+   */
+  runtime?: false | 'manual' | RuntimeOptions;
   /** Largest input or output, in bytes of JSON. @default 1048576 (1 MiB) */
   maxInputSize?: number;
   /** How long shutdown waits for in-flight steps before aborting them. @default '30s' */

@@ -124,6 +124,22 @@ export class Scheduler {
     await this.pass;
   }
 
+  /**
+   * Fires every due schedule now, through the same pass, without arming a
+   * timer: the manual runtime (`runtime: 'manual'`) calls it when a test
+   * drains the work. Its errors are the caller's.
+   * @returns how many due schedules it claimed (fired, skipped or set aside)
+   */
+  async fireDueNow(): Promise<number> {
+    let total = 0;
+    let claimed: number;
+    do {
+      claimed = await this.fireDue();
+      total += claimed;
+    } while (!this.stopped && claimed === FIRE_BATCH);
+    return total;
+  }
+
   private async fireAndArm(): Promise<void> {
     let waitMs: number;
     try {

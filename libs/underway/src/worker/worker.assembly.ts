@@ -6,7 +6,8 @@ import {
 } from '../execution/recorded-calls.cache';
 import { RecordedCallsLoader } from '../execution/recorded-calls.loader';
 import { NotificationListener } from '../database/notification.listener';
-import { PoolExecutor } from '../database/sql-executor';
+import { PoolExecutor, SqlExecutor } from '../database/sql-executor';
+import type { ClaimScope } from '../model/claim-scope';
 import { UnderwayDatabase } from '../database/underway-database';
 import { WorkflowRegistry } from '../discovery/workflow.registry';
 import type {
@@ -51,7 +52,7 @@ export interface WorkerDependencies {
   readonly writer: TransitionWriter;
 }
 
-/** A started worker: what its lifecycle stops, in order. */
+/** A worker: what its lifecycle stops, in order. */
 export interface RunningWorker {
   readonly claimLoop: ClaimLoop;
   readonly runner: AttemptRunner;
@@ -81,18 +82,44 @@ function shortestLeaseMs(
   return shortest;
 }
 
+/** A worker built, not started, and what its claims are made with. */
+export interface BuiltWorker extends RunningWorker {
+  /** What it claims: the versions and steps of its workflows. */
+  readonly scope: ClaimScope;
+  /** Its statements' executor: the library's pool, autocommit. */
+  readonly executor: SqlExecutor;
+}
+
 /**
- * Builds and starts this process's worker: the claim loop, the runner and
- * its attempt pipeline, the lease keeper and rescuer, the outcome batcher,
- * the listener and its wake-up protocol, maintenance and the scheduler, each
- * given only what it uses. The composition root; `WorkerService` owns the
- * lifecycle.
+ * Builds and starts this process's worker (see {@link buildWorker}). The
+ * composition root; `WorkerService` owns the lifecycle.
  */
 export function assembleWorker(
   deps: WorkerDependencies,
   runtime: ResolvedRuntimeOptions,
   workflows: string[],
 ): RunningWorker {
+  const worker = buildWorker(deps, runtime, workflows);
+  worker.listener.start();
+  worker.claimLoop.start();
+  worker.maintenance.start();
+  worker.scheduler.start();
+  return worker;
+}
+
+/**
+ * Builds this process's worker without starting anything: the claim loop,
+ * the runner and its attempt pipeline, the lease keeper and rescuer, the
+ * outcome batcher, the listener and its wake-up protocol, maintenance and
+ * the scheduler, each given only what it uses. The manual runtime
+ * (`runtime: 'manual'`) drives the same parts from a test instead of
+ * starting their loops.
+ */
+export function buildWorker(
+  deps: WorkerDependencies,
+  runtime: ResolvedRuntimeOptions,
+  workflows: string[],
+): BuiltWorker {
   const { options, registry, database, metrics, events, interceptors, writer } =
     deps;
   const { schema, instanceName, reconnectBackoff } = options;
@@ -250,11 +277,9 @@ export function assembleWorker(
     writer,
     events,
   );
-  listener.start();
-  claimLoop.start();
-  maintenance.start();
-  scheduler.start();
   return {
+    scope,
+    executor,
     claimLoop,
     runner,
     outcomes,

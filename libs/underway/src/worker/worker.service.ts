@@ -9,6 +9,7 @@ import {
 import { UnderwayDatabase } from '../database/underway-database';
 import { WorkflowRegistry } from '../discovery/workflow.registry';
 import { StepAbortedError } from '../errors/step-aborted.error';
+import { UnderwayClosedError } from '../errors/underway-closed.error';
 import type {
   ResolvedOptions,
   ResolvedRuntimeOptions,
@@ -19,7 +20,8 @@ import { UnderwayEvents } from '../events/underway-events';
 import { UnderwayMetrics } from '../observability/underway-metrics';
 import { UNDERWAY_OPTIONS } from '../underway.constants';
 import { UnderwayBootstrap } from '../underway.bootstrap';
-import { assembleWorker, RunningWorker } from './worker.assembly';
+import { ManualWorker } from './manual-worker';
+import { assembleWorker, buildWorker, RunningWorker } from './worker.assembly';
 
 /** After the drain timeout, how long aborted steps get to give their claims back. */
 const ABORT_GRACE_MS = 5_000;
@@ -29,7 +31,8 @@ const OUTCOME_GRACE_MS = 1_000;
 /** What the health indicator reads of this process's worker. */
 export interface WorkerStatus {
   /**
-   * `disabled`: `runtime: false`; `idle`: no workflow to run here;
+   * `disabled`: `runtime: false`, or `'manual'` (no background worker: a
+   * test drains the work); `idle`: no workflow to run here;
    * `starting`: not started yet (the database was down at boot);
    * `stopped`: shut down.
    */
@@ -48,6 +51,9 @@ export class WorkerService
 {
   private readonly logger = new Logger(WorkerService.name);
   private worker: RunningWorker | undefined;
+  /** `runtime: 'manual'`: the worker a test drives, once the schema is ready. */
+  private manualWorker: ManualWorker | undefined;
+  private bootstrapped = false;
   private stopping = false;
   private releasing: Promise<void> | undefined;
 
@@ -64,6 +70,9 @@ export class WorkerService
 
   status(): WorkerStatus {
     const runtime = this.options.runtime;
+    if (runtime && runtime.manual) {
+      return { state: 'disabled' };
+    }
     if (this.worker) {
       return { state: 'running' };
     }
@@ -79,6 +88,7 @@ export class WorkerService
   }
 
   onApplicationBootstrap(): void {
+    this.bootstrapped = true;
     const runtime = this.options.runtime;
     if (runtime === false) {
       return;
@@ -93,6 +103,10 @@ export class WorkerService
     }
     const start = (): void => {
       if (this.stopping) {
+        return;
+      }
+      if (runtime.manual) {
+        this.startManual(runtime, workflows);
         return;
       }
       this.worker = this.startWorker(runtime, workflows);
@@ -123,6 +137,25 @@ export class WorkerService
     }
   }
 
+  /** Whether the application was initialized (`onApplicationBootstrap` ran). */
+  get initialized(): boolean {
+    return this.bootstrapped;
+  }
+
+  /**
+   * The worker of `runtime: 'manual'`, once the schema is ready (for the
+   * testing kit; call it once `initialized`); `undefined` when no workflow
+   * is registered here.
+   * @throws UnderwayClosedError once the application shuts down
+   */
+  async manual(operation: string): Promise<ManualWorker | undefined> {
+    await this.bootstrap.ready;
+    if (this.stopping) {
+      throw new UnderwayClosedError(operation);
+    }
+    return this.manualWorker;
+  }
+
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
     const worker = this.worker;
@@ -132,6 +165,8 @@ export class WorkerService
     this.worker = undefined;
     const { shutdownTimeoutMs } = this.options;
     const deadline = Date.now() + shutdownTimeoutMs;
+    // A drain in flight finishes (or is aborted) first, like steps in flight.
+    await this.manualWorker?.stop(shutdownTimeoutMs);
     const released = Promise.all([
       this.releasing,
       worker.claimLoop.stop().then((queued) => worker.runner.release(queued)),
@@ -174,18 +209,41 @@ export class WorkerService
     runtime: ResolvedRuntimeOptions,
     workflows: string[],
   ): RunningWorker {
-    return assembleWorker(
-      {
-        options: this.options,
-        registry: this.registry,
-        database: this.database,
-        metrics: this.metrics,
-        events: this.events,
-        interceptors: this.interceptors,
-        writer: this.writer,
-      },
-      runtime,
-      workflows,
+    return assembleWorker(this.dependencies(), runtime, workflows);
+  }
+
+  /**
+   * `runtime: 'manual'`: the same worker, built but not started (no claim
+   * loop, listener, scheduler timer or maintenance timer): a test drains it.
+   */
+  private startManual(
+    runtime: ResolvedRuntimeOptions,
+    workflows: string[],
+  ): void {
+    const worker = buildWorker(this.dependencies(), runtime, workflows);
+    this.worker = worker;
+    this.manualWorker = new ManualWorker(
+      worker,
+      this.writer,
+      this.events,
+      this.options.instanceName,
+      runtime.concurrency,
     );
+    this.logger.log(
+      `Manual runtime: no background worker, schema="${this.options.schema}"; ` +
+        `the testing kit's drain() runs the due work of ${workflows.length} workflow${workflows.length === 1 ? '' : 's'} (${workflows.join(', ')})`,
+    );
+  }
+
+  private dependencies(): Parameters<typeof buildWorker>[0] {
+    return {
+      options: this.options,
+      registry: this.registry,
+      database: this.database,
+      metrics: this.metrics,
+      events: this.events,
+      interceptors: this.interceptors,
+      writer: this.writer,
+    };
   }
 }
