@@ -422,7 +422,7 @@ describe('the first hour: an app built from the guide', () => {
         ],
         { cwd: app, env: appEnv(url.toString()) },
       );
-      expect(jest.stderr).toMatch(/Tests:\s+2 passed, 2 total/);
+      expect(jest.stderr).toMatch(/Tests:\s+3 passed, 3 total/);
     },
     STEP_MS,
   );

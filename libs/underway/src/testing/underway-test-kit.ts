@@ -3,7 +3,7 @@ import type {
   EnqueueOptions,
   SignalOptions,
 } from '../client/enqueue-options.interface';
-import type { SignalResult } from '../client/run-signals';
+import type { SignalResult } from '../engine/run-signals';
 import type { WorkflowRun } from '../client/workflow-run';
 import {
   SignalArgs,
