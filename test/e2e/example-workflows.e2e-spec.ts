@@ -198,6 +198,7 @@ describe('the example app’s workflows, on the testing kit', () => {
           `${a.stepName}#${a.attempt} ${a.state} ${a.error?.message ?? ''}`,
       ),
     ).toEqual([
+      'awaitApproval#1 succeeded ', // under the threshold: no approval needed
       'renderReceipt#1 succeeded ',
       'emailReceipt#1 failed SMTP server busy (simulated)',
       'emailReceipt#2 succeeded ',
@@ -223,8 +224,27 @@ describe('the example app’s workflows, on the testing kit', () => {
       (failure as WorkflowRunFailedError).runId,
     );
     expect(details?.attempts.map((a) => `${a.stepName} ${a.state}`)).toEqual([
+      'awaitApproval succeeded',
       'renderReceipt failed',
     ]);
+  });
+
+  it('order-receipt: an order above the threshold waits for its approval, escalates after its timeout, and goes on once approved', async () => {
+    const orders = app.get(OrdersService);
+    const { order, run } = await orders.place(
+      new PlaceOrderDto('ada@example.com', 'Difference Engine', 125_000),
+    );
+    // Nothing approves it: finish() says what it waits for, once the
+    // timeout (moved past on the kit's clock) has escalated it.
+    await expect(kit.finish(run)).rejects.toThrow(/approval/);
+    const dataSource = app.get(DataSource);
+    expect(
+      await dataSource.getRepository(Order).findOneBy({ id: order.id }),
+    ).toMatchObject({ approval: 'escalated' });
+    await orders.decide(order.id, { approved: true, by: 'boss@example.com' });
+    await expect(kit.finish(run)).resolves.toEqual({
+      receiptId: `RCPT-${String(order.id).padStart(6, '0')}`,
+    });
   });
 
   it('daily-report: fires at midnight in Paris, once per day, and reports the counts', async () => {
