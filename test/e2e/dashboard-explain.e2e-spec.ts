@@ -8,6 +8,7 @@ import {
 import { selectDeadLettersWaiting } from '../../libs/underway/src/dashboard/dead-letters.sql';
 import {
   CALL_ATTEMPTS_SHOWN,
+  CHILD_OUTPUT_CHARS,
   LIST_PAGE_SIZE,
   RUN_PAYLOAD_CHARS,
   RUN_PAYLOAD_MAX_STORED,
@@ -16,11 +17,11 @@ import {
   STEP_CALLS_SHOWN,
   STEP_PAGE_SIZE,
 } from '../../libs/underway/src/dashboard/page-bounds';
+import { selectRunPageRun } from '../../libs/underway/src/dashboard/run-page.sql';
 import {
-  selectRunPageRun,
   selectStepDetails,
   selectStepSummaries,
-} from '../../libs/underway/src/dashboard/run-page.sql';
+} from '../../libs/underway/src/dashboard/run-timeline.sql';
 import { selectSchedulesPage } from '../../libs/underway/src/dashboard/schedules.sql';
 import {
   selectSignalCounts,
@@ -339,6 +340,7 @@ describe('the dashboard’s queries on a large table', () => {
             },
           ],
           CALL_ATTEMPTS_SHOWN,
+          { chars: CHILD_OUTPUT_CHARS, maxStoredBytes: 8192 },
         ),
         // Attempts, calls and each call's attempts, as listed.
         STEP_ATTEMPTS_SHOWN +

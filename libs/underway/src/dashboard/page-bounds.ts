@@ -57,6 +57,12 @@ export const WAIT_NAMES_SHOWN = 5;
  */
 export const WAIT_RESULT_MAX_STORED = 8 * 1024;
 
+/**
+ * A child's output (`showPayloads`) on its entry in a run's timeline: up to
+ * 80 entries share a page, so less than a list's payload.
+ */
+export const CHILD_OUTPUT_CHARS = 100;
+
 /** Signals of a run listed on its page: the latest, in send order (keyset links to the earlier). */
 export const RUN_SIGNALS_SHOWN = 20;
 

@@ -3,21 +3,21 @@ import type { Schema, SqlQuery } from '../database/sql';
 import { KeysetPage, keysetPage, PageCursor } from './keyset';
 import {
   CALL_ATTEMPTS_SHOWN,
+  CHILD_OUTPUT_CHARS,
   LIST_PAYLOAD_CHARS,
   LIST_PAYLOAD_MAX_STORED,
   RUN_PAYLOAD_CHARS,
   RUN_PAYLOAD_MAX_STORED,
   RUN_SIGNALS_SHOWN,
 } from './page-bounds';
+import { RunPageRunRow, selectRunPageRun } from './run-page.sql';
+import { planTimeline, RunFocus, TimelinePlan } from './run-timeline';
 import {
-  RunPageRunRow,
-  selectRunPageRun,
   selectStepDetails,
   selectStepSummaries,
   StepDetailRow,
   StepSummaryRow,
-} from './run-page.sql';
-import { planTimeline, RunFocus, TimelinePlan } from './run-timeline';
+} from './run-timeline.sql';
 import {
   selectSignalCounts,
   selectSignalsPage,
@@ -103,7 +103,18 @@ export async function readRunPage(
     plan.slices.length === 0
       ? []
       : await rows<StepDetailRow>(
-          selectStepDetails(schema, runId, plan.slices, CALL_ATTEMPTS_SHOWN),
+          selectStepDetails(
+            schema,
+            runId,
+            plan.slices,
+            CALL_ATTEMPTS_SHOWN,
+            options.showPayloads
+              ? {
+                  chars: CHILD_OUTPUT_CHARS,
+                  maxStoredBytes: LIST_PAYLOAD_MAX_STORED,
+                }
+              : null,
+          ),
         );
   return {
     run,

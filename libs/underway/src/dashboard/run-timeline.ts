@@ -13,7 +13,7 @@ import type {
   StepDetailRow,
   StepSlice,
   StepSummaryRow,
-} from './run-page.sql';
+} from './run-timeline.sql';
 
 /*
  * Which part of a run's timeline its page shows: the steps around the

@@ -1,14 +1,21 @@
 import { between, formatCount, formatTime } from '../format';
 import { Html, html } from '../html';
-import type { AttemptJson, CallJson } from '../run-page.sql';
+import type { AttemptJson, CallJson } from '../run-timeline.sql';
 import type { CallView } from '../run-timeline';
-import { errorText, stateBadge } from './layout';
+import { CHILD_OUTPUT_CHARS } from '../page-bounds';
+import {
+  errorText,
+  PageContext,
+  payloadText,
+  runLink,
+  stateBadge,
+} from './layout';
 import { signalNames } from './run-signals';
 
 /*
  * The rows of a run's timeline: a step's attempts, and each of its entries
- * (an activity call or emit with its attempts, a wait or a sleep) as its
- * kind reads.
+ * (an activity call or emit with its attempts, a wait or a sleep, a child)
+ * as its kind reads.
  */
 
 function attemptRow(a: AttemptJson): Html {
@@ -93,9 +100,60 @@ function waitItem(call: CallJson): Html {
   </li>`;
 }
 
-export function entryItem({ call, attempts }: CallView): Html {
+/**
+ * A child's state: its run's now, or, once its run is no longer retained,
+ * what its entry recorded (`failed` with the child's final state).
+ */
+function childState(call: CallJson): string {
+  if (call.child_state !== null) {
+    return call.child_state;
+  }
+  const recorded = (call.error as { state?: unknown } | null)?.state;
+  return call.state === 'failed' && recorded === 'cancelled'
+    ? 'cancelled'
+    : call.state;
+}
+
+/**
+ * A `ctx.child` / `ctx.startChild`: the child's workflow, its run's state and
+ * a link to it, when it was started or ended, its error, and its output (as
+ * its entry recorded it) only with `showPayloads`.
+ */
+function childItem(ctx: PageContext, call: CallJson): Html {
+  const when = call.completed_at
+    ? `ended ${formatTime(call.completed_at)} · took ${between(call.created_at, call.completed_at)}`
+    : `started ${formatTime(call.created_at)}`;
+  return html`<li
+    class="call"
+    data-call="${call.call_index}"
+    data-kind="${call.kind}"
+    data-child="${call.child_run_id ?? ''}"
+  >
+    <div class="call-head">
+      <span class="kind"
+        >${call.kind === 'child' ? 'ctx.child' : 'ctx.startChild'}</span
+      >
+      <strong>${call.name}</strong> ${stateBadge(childState(call))}
+      <span class="muted"
+        >#${call.call_index} · run
+        ${runLink(ctx, call.child_run_id)}${call.child_run_id !== null && call.child_state === null ? ' (no longer retained)' : ''}
+        · ${when}</span
+      >
+    </div>
+    ${call.error ? html`<div>${errorText(call.error)}</div>` : ''}
+    ${ctx.showPayloads && call.state === 'succeeded' ? html`<pre class="payload child-output">${payloadText(call.child_output, call.child_output_bytes, CHILD_OUTPUT_CHARS)}</pre>` : ''}
+  </li>`;
+}
+
+export function entryItem(
+  ctx: PageContext,
+  { call, attempts }: CallView,
+): Html {
   if (call.kind === 'wait' || call.kind === 'sleep') {
     return waitItem(call);
+  }
+  if (call.kind === 'child' || call.kind === 'start') {
+    return childItem(ctx, call);
   }
   const earlier =
     call.attempt - attempts.length - (call.state === 'running' ? 1 : 0);

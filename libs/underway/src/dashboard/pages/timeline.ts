@@ -1,6 +1,6 @@
 import { formatCount, formatTime } from '../format';
 import { Html, html } from '../html';
-import type { StepSummaryRow } from '../run-page.sql';
+import type { StepSummaryRow } from '../run-timeline.sql';
 import type { RunPage } from '../run-page.reader';
 import { fitTimeline, StepView } from '../run-timeline';
 import { PageContext, queryString } from './layout';
@@ -9,13 +9,13 @@ import { attemptTable, entryItem } from './timeline-entries';
 /*
  * A run's timeline, as its page shows it: the steps listed (see
  * run-timeline.ts), each with its attempts and its entries (activity calls
- * and emits, waits and sleeps, in their order: timeline-entries.ts) as they
- * fit, its counts, and the links that page through it.
+ * and emits, waits and sleeps, children, in their order: timeline-entries.ts)
+ * as they fit, its counts, and the links that page through it.
  */
 
-/** `10,000 activity calls: 9,990 succeeded, 10 failed · 3 waits or sleeps, 1 open` */
+/** `10,000 activity calls: 9,990 succeeded, 10 failed · 3 waits or sleeps, 1 open · 120 children, 15 awaited and not ended` */
 function callCounts(summary: StepSummaryRow): string {
-  const calls = summary.calls - summary.waits;
+  const calls = summary.calls - summary.waits - summary.children;
   const states = (
     ['pending', 'running', 'succeeded', 'failed', 'cancelled'] as const
   )
@@ -27,6 +27,9 @@ function callCounts(summary: StepSummaryRow): string {
       : '',
     summary.waits > 0
       ? `${formatCount(summary.waits)} ${summary.waits === 1 ? 'wait or sleep' : 'waits or sleeps'}, ${formatCount(summary.open_waits)} open`
+      : '',
+    summary.children > 0
+      ? `${formatCount(summary.children)} ${summary.children === 1 ? 'child' : 'children'}${summary.open_children > 0 ? `, ${formatCount(summary.open_children)} awaited and not ended` : ''}`
       : '',
   ]
     .filter((text) => text !== '')
@@ -108,17 +111,20 @@ function stepMore(ctx: PageContext, page: RunPage, view: StepView): Html {
   </p>`;
 }
 
-/** `waiting on 2 call(s) and 1 wait(s)`: what the current step is suspended on. */
+/** `waiting on 2 call(s), 1 wait(s) and 3 child run(s)`: what the current step is suspended on. */
 function openEntries(
   open: number,
   summary: StepSummaryRow | undefined,
 ): string {
   const waits = Math.min(summary?.open_waits ?? 0, open);
+  const children = Math.min(summary?.open_children ?? 0, open - waits);
+  const calls = open - waits - children;
   const parts = [
-    open > waits ? `${formatCount(open - waits)} call(s)` : '',
+    calls > 0 ? `${formatCount(calls)} call(s)` : '',
     waits > 0 ? `${formatCount(waits)} wait(s)` : '',
+    children > 0 ? `${formatCount(children)} child run(s)` : '',
   ].filter((text) => text !== '');
-  return `waiting on ${parts.join(' and ')}`;
+  return `waiting on ${parts.length > 1 ? `${parts.slice(0, -1).join(', ')} and ${parts[parts.length - 1]}` : parts.join('')}`;
 }
 
 /** The timeline: the steps around the current one, each with what fits of its attempts and calls. */
@@ -156,7 +162,7 @@ export function timeline(ctx: PageContext, page: RunPage): Html {
       ${
         view.calls.length > 0
           ? html`<ul class="calls">
-              ${view.calls.map(entryItem)}
+              ${view.calls.map((call) => entryItem(ctx, call))}
             </ul>`
           : ''
       }
