@@ -60,6 +60,16 @@ export interface RunPageRunRow {
   redriven_run_id: string | null;
   /** The waits and sleeps its current step is in, in call order (the first `OPEN_WAITS_SHOWN`). */
   open_waits: OpenWaitJson[];
+  /** A child's parent run, the entry that started it, and what the parent's end does to it. */
+  parent_run_id: string | null;
+  parent_step_index: number | null;
+  parent_call_index: number | null;
+  parent_close: 'cancel' | 'abandon' | null;
+  /** The parent's workflow and state (`null`: no longer retained), and its entry's step name and kind. */
+  parent_workflow: string | null;
+  parent_state: string | null;
+  parent_step_name: string | null;
+  parent_entry_kind: 'child' | 'start' | null;
 }
 
 /** A wait or a sleep not ended yet. */
@@ -73,7 +83,11 @@ export interface OpenWaitJson {
   deadline: string | null;
 }
 
-/** The run itself, the start of its payloads (`null`: not read), and its dead-letter entry. */
+/**
+ * The run itself, the start of its payloads (`null`: not read), its
+ * dead-letter entry, and, for a child, its parent and the parent's entry
+ * for it (by their primary keys).
+ */
 export function selectRunPageRun(
   schema: Schema,
   runId: string,
@@ -95,6 +109,9 @@ export function selectRunPageRun(
       ${payloadBytes(stepInput, payloads)} as step_input_bytes,
       ${payloadText(output, payloads)} as output, ${payloadBytes(output, payloads)} as output_bytes,
       d.queue as dead_letter, d.redriven_at, d.redriven_run_id,
+      r.parent_run_id, r.parent_step_index, r.parent_call_index, r.parent_close,
+      p.workflow_name as parent_workflow, p.state as parent_state,
+      pc.step_name as parent_step_name, pc.kind as parent_entry_kind,
       coalesce((
         select jsonb_agg(to_jsonb(w) order by w.call_index) from (
           select c.call_index, c.kind, case when c.kind = 'wait' then ${waitNames(fragment`c.args`)} end as names,
@@ -109,5 +126,8 @@ export function selectRunPageRun(
       ), '[]'::jsonb) as open_waits
     from ${ident(schema)}.workflow_run r
     left join ${ident(schema)}.dead_letter d on d.run_id = r.id
+    left join ${ident(schema)}.workflow_run p on p.id = r.parent_run_id
+    left join ${ident(schema)}.activity_call pc on pc.run_id = r.parent_run_id
+      and pc.step_index = r.parent_step_index and pc.call_index = r.parent_call_index
     where r.id = ${runId}`;
 }

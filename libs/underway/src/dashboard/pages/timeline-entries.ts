@@ -1,8 +1,12 @@
-import { between, formatCount, formatTime } from '../format';
+import { between, clip, formatCount, formatTime } from '../format';
 import { Html, html } from '../html';
 import type { AttemptJson, CallJson } from '../run-timeline.sql';
 import type { CallView } from '../run-timeline';
-import { CHILD_OUTPUT_CHARS } from '../page-bounds';
+import {
+  CHILD_ERROR_CHARS,
+  CHILD_OUTPUT_CHARS,
+  CHILD_TEXT_CHARS,
+} from '../page-bounds';
 import {
   errorText,
   PageContext,
@@ -133,14 +137,15 @@ function childItem(ctx: PageContext, call: CallJson): Html {
       <span class="kind"
         >${call.kind === 'child' ? 'ctx.child' : 'ctx.startChild'}</span
       >
-      <strong>${call.name}</strong> ${stateBadge(childState(call))}
+      <strong>${clip(call.name, CHILD_TEXT_CHARS)}</strong>
+      ${stateBadge(childState(call))}
       <span class="muted"
         >#${call.call_index} · run
         ${runLink(ctx, call.child_run_id)}${call.child_run_id !== null && call.child_state === null ? ' (no longer retained)' : ''}
         · ${when}</span
       >
     </div>
-    ${call.error ? html`<div>${errorText(call.error)}</div>` : ''}
+    ${call.error ? html`<div>${errorText(call.error, CHILD_ERROR_CHARS)}</div>` : ''}
     ${ctx.showPayloads && call.state === 'succeeded' ? html`<pre class="payload child-output">${payloadText(call.child_output, call.child_output_bytes, CHILD_OUTPUT_CHARS)}</pre>` : ''}
   </li>`;
 }
