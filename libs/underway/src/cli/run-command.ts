@@ -67,9 +67,9 @@ export const runCommand: Command = {
       formatRecord([
         ['Run', details.id],
         ['Workflow', details.workflowName],
-        ['Parent', parentText(family.parent)],
         ['State', details.state],
         ['Step', stepLabel(details.stepIndex, details.stepName)],
+        ['Parent', parentText(family.parent)],
         ['Attempt', `${details.attempt}/${details.maxAttempts}`],
         [
           'Error',
