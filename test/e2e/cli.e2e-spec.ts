@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Client } from 'pg';
 import {
+  ChildWorkflowFailedError,
   defineSignal,
   Step,
   StepContext,
@@ -98,6 +99,48 @@ class CliExpenseWorkflow {
   async decide(_input: { amount: number }, ctx: StepContext) {
     const approval = await ctx.waitFor(Approval, { timeout: '1h' });
     return Transition.complete({ approval });
+  }
+}
+
+const Release = defineSignal('release');
+
+@Workflow({ name: 'cli-thumbnail' })
+class CliThumbnailWorkflow {
+  @Step()
+  async render(input: { fileId: number; fail?: boolean }, ctx: StepContext) {
+    if (input.fail) {
+      throw StepError.fatal(
+        'bad_image',
+        `file ${input.fileId} is not an image`,
+      );
+    }
+    await ctx.waitFor(Release);
+    return Transition.complete({ thumb: `t${input.fileId}` });
+  }
+}
+
+@Workflow({ name: 'cli-batch' })
+class CliBatchWorkflow {
+  @Step()
+  async thumbnails(_input: unknown, ctx: StepContext) {
+    await ctx.startChild(
+      CliThumbnailWorkflow,
+      { fileId: 0 },
+      { parentClose: 'abandon' },
+    );
+    const thumbs = await Promise.all(
+      [1, 2].map((fileId) =>
+        ctx
+          .child(CliThumbnailWorkflow, { fileId, fail: fileId === 2 })
+          .catch((err: unknown) => {
+            if (err instanceof ChildWorkflowFailedError) {
+              return err.errorCode;
+            }
+            throw err;
+          }),
+      ),
+    );
+    return Transition.complete({ thumbs });
   }
 }
 
@@ -841,6 +884,143 @@ describe('underway (the CLI)', () => {
     );
     // eslint-disable-next-line no-control-regex -- exactly what must not reach a terminal
     expect(/[\u0000-\u0009\u000b-\u001f]/.test(table.stdout)).toBe(false);
+  });
+
+  it('run <id> shows a child’s parent (its step, entry and parentClose) and a parent’s children, counted by state and the first 1,000 listed, as tables and as JSON', async () => {
+    const { client, schema } = await createTestApp({
+      workflows: [CliBatchWorkflow, CliThumbnailWorkflow],
+    });
+    const env = { UNDERWAY_SCHEMA: schema };
+    const batch = await client.enqueue(CliBatchWorkflow, {});
+    // The started child and child 1 wait for a signal, child 2 failed.
+    const children = await waitFor(async () => {
+      const rows = await query<{ id: string; state: string }>(
+        `select c.id, c.state from ${schema}.workflow_run c
+         join ${schema}.workflow_run p on p.id = c.parent_run_id
+         where p.id = $1 and p.state = 'waiting' and p.open_calls = 1
+         order by c.parent_call_index`,
+        [batch.id],
+      );
+      return rows.length === 3 &&
+        rows.map((r) => r.state).join() === 'waiting,waiting,failed'
+        ? rows
+        : undefined;
+    });
+    const [started, first, failed] = children.map((c) => c.id);
+
+    const table = await inProcess(['run', batch.id], env);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/\nParent: +-\n/);
+    expect(table.stdout).toMatch(
+      new RegExp(
+        [
+          '\\nChildren \\(3: 2 waiting, 1 failed\\)',
+          'STEP\\s+CALL\\s+STARTED WITH\\s+RUN\\s+WORKFLOW\\s+STATE\\s+PARENT CLOSE\\s+COMPLETED',
+          `0 \\(thumbnails\\)\\s+0\\s+ctx\\.startChild\\s+${started}\\s+cli-thumbnail\\s+waiting\\s+abandon\\s+-`,
+          `0 \\(thumbnails\\)\\s+1\\s+ctx\\.child\\s+${first}\\s+cli-thumbnail\\s+waiting\\s+cancel\\s+-`,
+          `0 \\(thumbnails\\)\\s+2\\s+ctx\\.child\\s+${failed}\\s+cli-thumbnail\\s+failed\\s+cancel\\s+\\d{4}-\\S+`,
+          '\\nWaits',
+        ].join('\\n'),
+      ),
+    );
+    const json = JSON.parse(
+      (await inProcess(['run', batch.id, '--json'], env)).stdout,
+    ) as { parent: unknown; childCounts: unknown; children: unknown[] };
+    expect(json.parent).toBeNull();
+    expect(json.childCounts).toEqual({
+      total: 3,
+      pending: 0,
+      running: 0,
+      waiting: 2,
+      succeeded: 0,
+      failed: 1,
+      cancelled: 0,
+    });
+    expect(json.children).toEqual([
+      {
+        runId: started,
+        workflowName: 'cli-thumbnail',
+        state: 'waiting',
+        stepIndex: 0,
+        stepName: 'thumbnails',
+        callIndex: 0,
+        startedWith: 'ctx.startChild',
+        parentClose: 'abandon',
+        createdAt: expect.any(String) as string,
+        completedAt: null,
+      },
+      expect.objectContaining({
+        runId: first,
+        callIndex: 1,
+        startedWith: 'ctx.child',
+        parentClose: 'cancel',
+      }),
+      expect.objectContaining({
+        runId: failed,
+        state: 'failed',
+        completedAt: expect.any(String) as string,
+      }),
+    ]);
+
+    const child = await cli(['run', first!], env);
+    expect(child.code).toBe(0);
+    expect(child.stdout).toContain(
+      `\nParent:    ${batch.id} (cli-batch, waiting), step 0 (thumbnails) call 1, ctx.child, parentClose cancel\n`,
+    );
+    expect(child.stdout).toMatch(/\nChildren\n\(none\)\n/);
+    expect(
+      JSON.parse((await inProcess(['run', started!, '--json'], env)).stdout),
+    ).toMatchObject({
+      parent: {
+        runId: batch.id,
+        workflowName: 'cli-batch',
+        state: 'waiting',
+        stepIndex: 0,
+        stepName: 'thumbnails',
+        callIndex: 0,
+        startedWith: 'ctx.startChild',
+        parentClose: 'abandon',
+      },
+      childCounts: { total: 0 },
+      children: [],
+    });
+
+    // A fan-out of 1,200 (written as the engine writes them): the first
+    // 1,000 are listed, all are counted.
+    const parent = '01936d1e-8f4a-7c3b-9d2e-000000000001';
+    await query(
+      `insert into ${schema}.workflow_run (id, workflow_name, state, input, max_attempts, lease_ms, ttl_ms, run_at)
+       values ($1, 'fan-out', 'waiting', '{}', 5, 30000, 1209600000, 'infinity')`,
+      [parent],
+    );
+    await query(
+      `with kid as (select c, gen_random_uuid() as id from generate_series(0, 1199) c), runs as (
+         insert into ${schema}.workflow_run (id, workflow_name, state, input, max_attempts, lease_ms, ttl_ms,
+           completed_at, parent_run_id, parent_step_index, parent_call_index, parent_close)
+         select id, 'kid', 'succeeded', '{}', 5, 30000, 1209600000, now(), $1, 0, c, 'cancel' from kid)
+       insert into ${schema}.activity_call (run_id, step_index, call_index, kind, workflow_name, name, args,
+         state, max_attempts, lease_ms, child_run_id, completed_at)
+       select $1, 0, c, 'child', 'fan-out', 'kid', '[{}]', 'succeeded', 1, 1, id, now() from kid`,
+      [parent],
+    );
+    const big = await inProcess(['run', parent], env);
+    expect(big.stdout).toContain(
+      '\nChildren (1,200: 1,200 succeeded; the first 1,000)\n',
+    );
+    const bigJson = JSON.parse(
+      (await inProcess(['run', parent, '--json'], env)).stdout,
+    ) as { childCounts: { total: number }; children: { callIndex: number }[] };
+    expect(bigJson.childCounts.total).toBe(1_200);
+    expect(bigJson.children.map((c) => c.callIndex)).toEqual(
+      Array.from({ length: 1_000 }, (_, i) => i),
+    );
+
+    for (const id of [started!, first!]) {
+      await client.signal(id, Release);
+    }
+    await expect(batch.result({ timeout: 10_000 })).resolves.toEqual({
+      thumbs: [{ thumb: 't1' }, 'bad_image'],
+    });
   });
 
   it('signal refuses a payload that is no JSON, null or over 1 MiB, a bad name or key, and a wrong count of arguments, before connecting (exit 2)', async () => {

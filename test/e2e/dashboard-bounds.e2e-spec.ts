@@ -8,10 +8,11 @@ import { query } from '../support/database';
 
 // Every page of the dashboard stays well under 150 KB (with its stylesheet,
 // script and icon) whatever the tables hold: 100,000 schedules, a run with
-// 10,000 activity calls, a run with 10,000 signals, 1,000 workflows, 5,000
-// dead-letter queues, errors of 2,000 characters and inputs of 1 MiB. Lists
-// page through keyset links to their last row; a run's page through each
-// step's calls and its signals.
+// 10,000 activity calls, a run with 10,000 signals, a run with 10,000
+// children, 1,000 workflows, 5,000 dead-letter queues, errors of 2,000
+// characters and inputs of 1 MiB. Lists page through keyset links to their
+// last row; a run's page through each step's calls, its signals and its
+// children.
 
 jest.setTimeout(120_000);
 
@@ -325,6 +326,127 @@ describe('the dashboard’s pages stay bounded', () => {
     expect(signals(second.body)).toEqual(range(21, 40, (n) => n));
     const latest = await get(app, link(first.body, 'last')!);
     expect(signals(latest.body)).toEqual(range(9_981, 10_000, (n) => n));
+  });
+
+  it('shows a parent of 10,000 children well under 150 KB: counted by state, the latest 20 listed, paged back to the first; its timeline lists the step’s entries with their outputs, 40 a page; a child links back', async () => {
+    const app = await createDashboardApp({ dashboard: { showPayloads: true } });
+    const id = uuidv7();
+    const quotes = (n: number) => `repeat('"', ${n})`;
+    // Waiting at step 1 (a step name of 255 quotes) on 900 of its 10,000
+    // children (100 more were not awaited), whose workflow names are 255 characters that escaping makes
+    // six times longer; 9,000 succeeded with outputs of 5,000 quotes, and
+    // failed ones with errors of 2,000.
+    await query(
+      `insert into ${app.schema}.workflow_run (id, workflow_name, state, input, step_index, step_name,
+         max_attempts, lease_ms, ttl_ms, run_at, open_calls)
+       values ($1, 'fan-out', 'waiting', '{}', 1, ${quotes(255)}, 5, 30000, 1209600000, 'infinity', 900)`,
+      [id],
+    );
+    const childState = `case when g % 20 = 0 then 'running' when g % 20 = 1 then 'waiting'
+      when g % 20 < 18 then 'succeeded' when g % 20 = 18 then 'failed' else 'cancelled' end`;
+    await query(
+      `insert into ${app.schema}.workflow_run (id, workflow_name, state, input, output, error, max_attempts,
+         lease_ms, ttl_ms, run_at, lease_expires_at, completed_at, parent_run_id, parent_step_index,
+         parent_call_index, parent_close)
+       select ${RUN_UUID}, 'c' || lpad(g::text, 5, '0') || ${quotes(249)}, s, '{}',
+         case when s = 'succeeded' then jsonb_build_object('blob', ${quotes(5000)}) end,
+         case when s in ('failed', 'cancelled') then jsonb_build_object('code', 'boom', 'message', ${quotes(2000)}) end,
+         5, 30000, 1209600000, case when s = 'waiting' then 'infinity'::timestamptz else now() end,
+         case when s = 'running' then now() + interval '1 day' end,
+         case when s in ('succeeded', 'failed', 'cancelled') then now() end,
+         $1, 1, g - 1, case when g % 2 = 0 then 'cancel' else 'abandon' end
+       from (select g, ${childState} as s from generate_series(1, 10000) g) x`,
+      [id],
+    );
+    await query(
+      `insert into ${app.schema}.activity_call (run_id, step_index, step_name, call_index, kind, workflow_name,
+         name, args, state, attempt, max_attempts, lease_ms, run_at, child_run_id, result, error, completed_at)
+       select $1, 1, ${quotes(255)}, g - 1, case when g % 100 = 0 then 'start' else 'child' end, 'fan-out',
+         'c' || lpad(g::text, 5, '0') || ${quotes(249)}, '[{}]',
+         case when s in ('running', 'waiting') then 'waiting' when s = 'succeeded' then 'succeeded' else 'failed' end,
+         0, 1, 1, 'infinity', ${RUN_UUID},
+         case when s = 'succeeded' then jsonb_build_object('blob', ${quotes(5000)}) end,
+         case when s in ('failed', 'cancelled')
+           then jsonb_build_object('code', 'boom', 'message', ${quotes(2000)}, 'state', s) end,
+         case when s in ('succeeded', 'failed', 'cancelled') then now() end
+       from (select g, ${childState} as s from generate_series(1, 10000) g) x`,
+      [id],
+    );
+    const children = (body: string): number[] =>
+      [...body.matchAll(/<th scope="row">c(\d{5})/g)].map((m) => Number(m[1]));
+    const entries = (body: string): number[] =>
+      [
+        ...body.matchAll(
+          /<li\s+class="call"\s+data-call="(\d+)"\s+data-kind="(?:child|start)"/g,
+        ),
+      ].map((m) => Number(m[1]));
+
+    const page = await get(app, `/underway/runs/${id}`);
+    expect(page.status).toBe(200);
+    expect(await weight(app, page.body)).toBeLessThan(LIMIT);
+    expect(children(page.body)).toEqual(range(9_981, 10_000, (n) => n));
+    expect(page.body).toMatch(
+      /10,000\s+children:\s+500 running, 500 waiting, 8,000 succeeded, 500 failed, 500 cancelled/,
+    );
+    expect(page.body).toContain('10,000 children, 900 awaited and not ended');
+    expect(page.body).toContain('waiting on 900 child run(s)');
+    expect(page.body).not.toMatch(/<section\s+id="run"\s+data-live/);
+    expect(page.body).toContain('does not refresh itself');
+    // The timeline lists the step's first entries, with their outputs cut.
+    expect(entries(page.body).slice(0, 3)).toEqual([0, 1, 2]);
+    expect(entries(page.body).length).toBeLessThanOrEqual(80);
+    expect(page.body).toContain('cut at 100 characters');
+    expect(link(page.body, 'next')).toBeUndefined();
+    // A page of the step's entries, 80 rows: two for each with an output or
+    // an error, one for each of the 5 unfinished ones among them.
+    const focused = await get(
+      app,
+      `/underway/runs/${id}?step=1&calls_after=4999`,
+    );
+    expect(await weight(app, focused.body)).toBeLessThan(LIMIT);
+    expect(entries(focused.body)).toEqual(range(5_000, 5_041, (n) => n));
+    expect(link(focused.body, 'more-calls')).toBe(
+      `/underway/runs/${id}?step=1&calls_after=5041#step-1`,
+    );
+
+    // Every child, page after page, back to the first.
+    const seen: number[] = [];
+    let path = link(page.body, 'prev');
+    let pages = 0;
+    while (path !== undefined) {
+      const next = await get(app, path);
+      expect({ path, status: next.status }).toEqual({ path, status: 200 });
+      pages += 1;
+      if (pages % 100 === 0) {
+        expect(await weight(app, next.body)).toBeLessThan(LIMIT);
+      }
+      seen.unshift(...children(next.body));
+      path = link(next.body, 'prev');
+    }
+    seen.push(...children(page.body));
+    expect(seen).toEqual(range(1, 10_000, (n) => n));
+    const first = await get(app, link(page.body, 'first')!);
+    expect(children(first.body)).toEqual(range(1, 20, (n) => n));
+    const second = await get(app, link(first.body, 'next')!);
+    expect(children(second.body)).toEqual(range(21, 40, (n) => n));
+    const latest = await get(app, link(first.body, 'last')!);
+    expect(children(latest.body)).toEqual(range(9_981, 10_000, (n) => n));
+
+    // The last child's page links back to its entry, the parent's last one.
+    const [last] = await query<{ id: string }>(
+      `select id from ${app.schema}.workflow_run where parent_run_id = $1 and parent_call_index = 9999`,
+      [id],
+    );
+    const child = await get(app, `/underway/runs/${last!.id}`);
+    expect(await weight(app, child.body)).toBeLessThan(LIMIT);
+    const entry = await get(
+      app,
+      `/underway/runs/${id}?step=1&calls_after=9998`,
+    );
+    expect(child.body).toContain(
+      `href="/underway/runs/${id}?step=1&amp;calls_after=9998#step-1"`,
+    );
+    expect(entries(entry.body)).toEqual([9_999]);
   });
 
   it('lists the first workflows of 1,000 on the overview and 50 of 5,000 dead-letter queues, well under 150 KB', async () => {

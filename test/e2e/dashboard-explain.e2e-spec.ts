@@ -5,22 +5,28 @@ import {
   selectFinishedCounts,
   selectRunsPage,
 } from '../../libs/underway/src/dashboard/dashboard.sql';
+import {
+  selectChildCounts,
+  selectChildrenPage,
+} from '../../libs/underway/src/dashboard/children.sql';
 import { selectDeadLettersWaiting } from '../../libs/underway/src/dashboard/dead-letters.sql';
 import {
   CALL_ATTEMPTS_SHOWN,
+  CHILD_OUTPUT_CHARS,
   LIST_PAGE_SIZE,
   RUN_PAYLOAD_CHARS,
+  RUN_CHILDREN_SHOWN,
   RUN_PAYLOAD_MAX_STORED,
   RUN_SIGNALS_SHOWN,
   STEP_ATTEMPTS_SHOWN,
   STEP_CALLS_SHOWN,
   STEP_PAGE_SIZE,
 } from '../../libs/underway/src/dashboard/page-bounds';
+import { selectRunPageRun } from '../../libs/underway/src/dashboard/run-page.sql';
 import {
-  selectRunPageRun,
   selectStepDetails,
   selectStepSummaries,
-} from '../../libs/underway/src/dashboard/run-page.sql';
+} from '../../libs/underway/src/dashboard/run-timeline.sql';
 import { selectSchedulesPage } from '../../libs/underway/src/dashboard/schedules.sql';
 import {
   selectSignalCounts,
@@ -203,6 +209,45 @@ describe('the dashboard’s queries on a large table', () => {
              select $3::uuid, g from generate_series(1, 10000) g) x`,
       [now, RUNS, fanOut],
     );
+    // The second newest run made 1,000 calls at step 0, then started 10,000
+    // children at step 1.
+    const parent = (
+      await testPool().query<{ id: string }>(
+        `select ${runId('($2::int - 1)')} as id`,
+        [now, RUNS],
+      )
+    ).rows[0]!.id;
+    await testPool().query(
+      `insert into ${schema}.activity_call (run_id, step_index, call_index, kind, workflow_name, name, args,
+         state, attempt, max_attempts, lease_ms, started_at, completed_at)
+       select $1, 0, c, 'call', 'image-pipeline', 'resize', '{}', 'succeeded', 1, 3, 30000, now(), now()
+       from generate_series(0, 999) c`,
+      [parent],
+    );
+    await testPool().query(
+      `with child as (
+         select c, gen_random_uuid() as id,
+           case when c % 10 = 0 then 'running' when c % 10 = 1 then 'failed' else 'succeeded' end as state
+         from generate_series(0, 9999) c
+       ), runs as (
+         insert into ${schema}.workflow_run (id, workflow_name, state, input, max_attempts, lease_ms, ttl_ms,
+           parent_run_id, parent_step_index, parent_call_index, parent_close)
+         select id, 'thumbnail', state, '{}', 5, 30000, $2::bigint, $1, 1, c, 'cancel' from child
+       )
+       insert into ${schema}.activity_call (run_id, step_index, call_index, kind, workflow_name, name, args,
+         state, attempt, max_attempts, lease_ms, run_at, child_run_id, completed_at)
+       select $1, 1, c, 'child', 'image-pipeline', 'thumbnail', '[{}]',
+         case when state = 'running' then 'waiting' else state end, 0, 1, 1, 'infinity', id,
+         case when state <> 'running' then now() end
+       from child`,
+      [parent, TTL_MS],
+    );
+    const [child] = (
+      await testPool().query<{ id: string }>(
+        `select id from ${schema}.workflow_run where parent_run_id = $1 and parent_call_index = 5000`,
+        [parent],
+      )
+    ).rows;
     const [middleSignal] = (
       await testPool().query<{ seq: string }>(
         `select seq::text from ${schema}.signal where run_id = $1 order by seq offset 5000 limit 1`,
@@ -339,6 +384,7 @@ describe('the dashboard’s queries on a large table', () => {
             },
           ],
           CALL_ATTEMPTS_SHOWN,
+          { chars: CHILD_OUTPUT_CHARS, maxStoredBytes: 8192 },
         ),
         // Attempts, calls and each call's attempts, as listed.
         STEP_ATTEMPTS_SHOWN +
@@ -362,6 +408,62 @@ describe('the dashboard’s queries on a large table', () => {
           },
         ),
         RUN_SIGNALS_SHOWN + 1,
+      ],
+      [
+        'a run’s page: a page of a step’s children in its timeline, with their runs’ states',
+        selectStepDetails(
+          s,
+          parent,
+          [
+            {
+              stepIndex: 1,
+              attemptsBefore: 2_147_483_647,
+              attempts: STEP_ATTEMPTS_SHOWN,
+              callsAfter: 5_000,
+              calls: STEP_PAGE_SIZE,
+            },
+          ],
+          CALL_ATTEMPTS_SHOWN,
+          { chars: CHILD_OUTPUT_CHARS, maxStoredBytes: 8192 },
+        ),
+        // Each entry, and its child's run.
+        2 * STEP_PAGE_SIZE,
+      ],
+      [
+        'a run’s page: its children counted (10,000)',
+        selectChildCounts(s, parent),
+        10_000,
+      ],
+      // A page of children: their entries, and each one's run.
+      [
+        'a run’s page: its latest children',
+        selectChildrenPage(s, parent, { kind: 'last' }, RUN_CHILDREN_SHOWN + 1),
+        2 * (RUN_CHILDREN_SHOWN + 1),
+      ],
+      [
+        'a run’s page: a page of its children half-way (keyset cursor)',
+        selectChildrenPage(
+          s,
+          parent,
+          { kind: 'before', key: { stepIndex: 1, callIndex: 5_000 } },
+          RUN_CHILDREN_SHOWN + 1,
+        ),
+        2 * (RUN_CHILDREN_SHOWN + 1),
+      ],
+      [
+        'a run’s page: its first children, past 1,000 calls of an earlier step',
+        selectChildrenPage(
+          s,
+          parent,
+          { kind: 'first' },
+          RUN_CHILDREN_SHOWN + 1,
+        ),
+        1_000 + 2 * (RUN_CHILDREN_SHOWN + 1),
+      ],
+      [
+        'a child’s page: the run, its parent and the parent’s entry for it',
+        selectRunPageRun(s, child!.id, null),
+        3,
       ],
       [
         'a run’s page: a page of its signals half-way (keyset cursor)',

@@ -138,3 +138,89 @@ export function selectSentSignal(
     from ${ident(schema)}.signal
     where id = ${signalId} and run_id = ${runId}`;
 }
+
+export interface ParentLinkRow {
+  parent_run_id: string;
+  parent_step_index: number;
+  parent_call_index: number;
+  parent_close: 'cancel' | 'abandon';
+  /** `null` once the parent is no longer retained. */
+  parent_workflow: string | null;
+  parent_state: string | null;
+  /** The parent's entry that started the run: its step's name and its kind. */
+  step_name: string | null;
+  kind: 'child' | 'start' | null;
+}
+
+/** A child run's parent and the parent's entry that started it (none for a run without a parent). */
+export function selectParentLink(schema: Schema, runId: string): SqlQuery {
+  return sql`
+    select r.parent_run_id, r.parent_step_index, r.parent_call_index, r.parent_close,
+      p.workflow_name as parent_workflow, p.state as parent_state, c.step_name, c.kind
+    from ${ident(schema)}.workflow_run r
+    left join ${ident(schema)}.workflow_run p on p.id = r.parent_run_id
+    left join ${ident(schema)}.activity_call c on c.run_id = r.parent_run_id
+      and c.step_index = r.parent_step_index and c.call_index = r.parent_call_index
+    where r.id = ${runId} and r.parent_run_id is not null`;
+}
+
+export interface ChildCountsRow {
+  total: number;
+  pending: number;
+  running: number;
+  waiting: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+}
+
+/** How many children a run started, by their runs' states. */
+export function selectChildCounts(schema: Schema, runId: string): SqlQuery {
+  return sql`
+    select count(*)::int as total,
+      (count(*) filter (where state = 'pending'))::int as pending,
+      (count(*) filter (where state = 'running'))::int as running,
+      (count(*) filter (where state = 'waiting'))::int as waiting,
+      (count(*) filter (where state = 'succeeded'))::int as succeeded,
+      (count(*) filter (where state = 'failed'))::int as failed,
+      (count(*) filter (where state = 'cancelled'))::int as cancelled
+    from ${ident(schema)}.workflow_run
+    where parent_run_id = ${runId}`;
+}
+
+export interface ChildRow {
+  step_index: number;
+  step_name: string | null;
+  call_index: number;
+  kind: 'child' | 'start';
+  run_id: string;
+  workflow_name: string;
+  /** Its run's state; once no longer retained, as its entry recorded its end (`waiting` until then). */
+  state: string;
+  parent_close: 'cancel' | 'abandon' | null;
+  created_at: Date;
+  completed_at: Date | null;
+}
+
+/**
+ * A run's first `limit` children in the order they were started: its own
+ * entries (a range of activity_call's primary key), each with its run.
+ */
+export function listChildren(
+  schema: Schema,
+  runId: string,
+  limit: number,
+): SqlQuery {
+  return sql`
+    select c.step_index, c.step_name, c.call_index, c.kind, c.child_run_id as run_id,
+      c.name as workflow_name,
+      coalesce(r.state, case when c.state = 'failed' and c.error ->> 'state' = 'cancelled'
+        then 'cancelled' else c.state end) as state,
+      r.parent_close, coalesce(r.created_at, c.created_at) as created_at,
+      coalesce(r.completed_at, c.completed_at) as completed_at
+    from ${ident(schema)}.activity_call c
+    left join ${ident(schema)}.workflow_run r on r.id = c.child_run_id
+    where c.run_id = ${runId} and c.kind in ('child', 'start')
+    order by c.step_index, c.call_index
+    limit ${limit}`;
+}

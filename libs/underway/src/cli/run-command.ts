@@ -3,16 +3,19 @@ import type { SignalDetails, WaitDetails } from '../model/run-details';
 import { cliAdmin } from './cli-admin';
 import { Command, print } from './command';
 import { migrated, runIdArgument, runNotFound } from './command-arguments';
-import { formatRecord, formatTable } from './table';
+import { childrenText, parentText, readRunFamily } from './run-family';
+import { formatRecord, formatTable, stepLabel } from './table';
 
 export const runCommand: Command = {
   name: 'run',
   summary:
-    'show a run: its state, input, output, attempts, activity calls, waits, signals and errors',
+    'show a run: its state, input, output, parent, attempts, activity calls, children, waits, signals and errors',
   usage:
     'underway run <id> [--schema <name>] [--json]\n\n' +
-    `Its waits (ctx.waitFor, waitForAny, sleep) and the signals sent to it are the latest\n` +
-    `${MAX_LISTED_WAITS.toLocaleString('en-US')} of each, as client.getRun() lists them.`,
+    `Its children (ctx.child, startChild) are counted by state and the first\n` +
+    `${MAX_LISTED_WAITS.toLocaleString('en-US')} listed in the order they were started; its waits (ctx.waitFor,\n` +
+    `waitForAny, sleep) and the signals sent to it are the latest ${MAX_LISTED_WAITS.toLocaleString('en-US')} of each,\n` +
+    `as client.getRun() lists them.`,
   positionals: ['<id>'],
   async run(context) {
     const id = runIdArgument(context);
@@ -22,6 +25,7 @@ export const runCommand: Command = {
     if (!run) {
       throw runNotFound(id, database);
     }
+    const family = await readRunFamily(database, id);
     const details = {
       id: run.id,
       workflowName: run.workflowName,
@@ -53,6 +57,9 @@ export const runCommand: Command = {
       activityCalls: run.activityCalls,
       waits: run.waits.map(waitJson),
       signals: run.signals.map(signalJson),
+      parent: family.parent,
+      childCounts: family.childCounts,
+      children: family.children,
     };
     // The signal a wait took, by name (waitForAny takes one of several).
     const nameOf = new Map(details.signals.map((g) => [g.signalId, g.name]));
@@ -62,6 +69,7 @@ export const runCommand: Command = {
         ['Workflow', details.workflowName],
         ['State', details.state],
         ['Step', stepLabel(details.stepIndex, details.stepName)],
+        ['Parent', parentText(family.parent)],
         ['Attempt', `${details.attempt}/${details.maxAttempts}`],
         [
           'Error',
@@ -100,6 +108,7 @@ export const runCommand: Command = {
           c.error ? `[${c.error.code}] ${c.error.message}` : null,
         ]),
       ) +
+      childrenText(family) +
       `\nWaits${bound(details.waits)}\n` +
       formatTable(
         ['STEP', 'CALL', 'KIND', 'SIGNALS', 'STATE', 'DEADLINE', 'TOOK'],
@@ -169,15 +178,6 @@ function bound(list: readonly unknown[]): string {
   return list.length >= MAX_LISTED_WAITS
     ? ` (the latest ${MAX_LISTED_WAITS.toLocaleString('en-US')})`
     : '';
-}
-
-/**
- * A step as the CLI can name it: its index (0-based, in declaration order),
- * and its method's name where the run's details carry it. The CLI has no
- * workflow code, so that is only where the database records it.
- */
-function stepLabel(index: number, name: string | null): string {
-  return name === null ? String(index) : `${index} (${name})`;
 }
 
 /** The most of a run's input or output a table shows (`--json` shows all). */

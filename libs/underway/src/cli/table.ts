@@ -64,3 +64,12 @@ export function formatAge(ms: number): string {
   const hours = Math.floor(minutes / 60);
   return `${hours}h${String(minutes % 60).padStart(2, '0')}m`;
 }
+
+/**
+ * A step as the CLI can name it: its index (0-based, in declaration order),
+ * and its method's name where the run's details carry it. The CLI has no
+ * workflow code, so that is only where the database records it.
+ */
+export function stepLabel(index: number, name: string | null): string {
+  return name === null ? String(index) : `${index} (${name})`;
+}

@@ -31,6 +31,7 @@ import {
 import type { PageContext } from './pages/layout';
 import { overviewPage } from './pages/overview.page';
 import { runPage } from './pages/run.page';
+import { childrenCursor } from './pages/run-children';
 import { signalsCursor } from './pages/run-signals';
 import { runsPage } from './pages/runs.page';
 import { schedulesCursor, schedulesPage } from './pages/schedules.page';
@@ -109,6 +110,7 @@ export class DashboardController {
       id,
       parseRunFocus(query),
       signalsCursor(query),
+      childrenCursor(query),
     );
     if (!page) {
       throw new NotFoundException(

@@ -11,6 +11,7 @@ import type { ResolvedOptions } from '../options/resolved-options';
 import { UnderwayBootstrap } from '../underway.bootstrap';
 import { UNDERWAY_OPTIONS } from '../underway.constants';
 import type { QueryResultRow } from 'pg';
+import type { ChildKey } from './children.sql';
 import {
   ActiveCountRow,
   FinishedCountRow,
@@ -177,11 +178,12 @@ export class DashboardService implements OnModuleInit {
     return row ?? { runs: [], scanned: null, frontier: null };
   }
 
-  /** A run's page: the run, the part of its timeline `focus` asks for, and a page of its signals (bounded). */
+  /** A run's page: the run, the part of its timeline `focus` asks for, and a page of its signals and of its children (bounded). */
   async run(
     runId: string,
     focus: RunFocus | undefined,
     signals: PageCursor<string>,
+    children: PageCursor<ChildKey>,
   ): Promise<RunPage | undefined> {
     if (!isUuid(runId)) {
       return undefined;
@@ -193,6 +195,7 @@ export class DashboardService implements OnModuleInit {
       {
         focus,
         signals,
+        children,
         showPayloads: this.options.showPayloads,
         stepNames: (workflow, version) =>
           this.registry.find(workflow, version)?.steps.map((s) => s.name),

@@ -33,7 +33,7 @@ export const RUN_PAGE_STEPS = 30;
 
 /**
  * Rows of a run's timeline: attempts, activity calls and calls' attempts,
- * over all its steps. Each step shows its latest attempts and its first
+ * children (two with an error or an output), over all its steps. Each step shows its latest attempts and its first
  * calls (a call with its latest attempts) until these are used; the rest is
  * counted, with links to page through it.
  */
@@ -57,8 +57,23 @@ export const WAIT_NAMES_SHOWN = 5;
  */
 export const WAIT_RESULT_MAX_STORED = 8 * 1024;
 
+/**
+ * A child's output (`showPayloads`) on its entry in a run's timeline: up to
+ * 80 entries share a page, so less than a list's payload.
+ */
+export const CHILD_OUTPUT_CHARS = 100;
+
 /** Signals of a run listed on its page: the latest, in send order (keyset links to the earlier). */
 export const RUN_SIGNALS_SHOWN = 20;
+
+/** Children of a run listed on its page: the latest started (keyset links to the earlier). */
+export const RUN_CHILDREN_SHOWN = 20;
+
+/** A child's workflow name and the name of the step that started it, as a run's page shows them. */
+export const CHILD_TEXT_CHARS = 120;
+
+/** A child's error on its entry in its parent's timeline (its own page shows it at RUN_ERROR_CHARS). */
+export const CHILD_ERROR_CHARS = 120;
 
 /**
  * A signal's name (in the list of a run's signals, and among the names a
@@ -69,6 +84,7 @@ export const SIGNAL_TEXT_CHARS = 120;
 
 /**
  * A run's page refreshes itself while the run is unfinished, unless the run
- * has more attempts, calls and signals than this: each refresh counts them.
+ * has more attempts, calls, signals and children than this: each refresh
+ * counts them.
  */
 export const LIVE_RUN_MAX_ROWS = 1_000;

@@ -1,23 +1,31 @@
 import type { QueryResultRow } from 'pg';
 import type { Schema, SqlQuery } from '../database/sql';
+import {
+  ChildCountsRow,
+  ChildKey,
+  ChildPageRow,
+  selectChildCounts,
+  selectChildrenPage,
+} from './children.sql';
 import { KeysetPage, keysetPage, PageCursor } from './keyset';
 import {
   CALL_ATTEMPTS_SHOWN,
+  CHILD_OUTPUT_CHARS,
   LIST_PAYLOAD_CHARS,
   LIST_PAYLOAD_MAX_STORED,
   RUN_PAYLOAD_CHARS,
+  RUN_CHILDREN_SHOWN,
   RUN_PAYLOAD_MAX_STORED,
   RUN_SIGNALS_SHOWN,
 } from './page-bounds';
+import { RunPageRunRow, selectRunPageRun } from './run-page.sql';
+import { planTimeline, RunFocus, TimelinePlan } from './run-timeline';
 import {
-  RunPageRunRow,
-  selectRunPageRun,
   selectStepDetails,
   selectStepSummaries,
   StepDetailRow,
   StepSummaryRow,
-} from './run-page.sql';
-import { planTimeline, RunFocus, TimelinePlan } from './run-timeline';
+} from './run-timeline.sql';
 import {
   selectSignalCounts,
   selectSignalsPage,
@@ -42,12 +50,16 @@ export interface RunPage {
   /** The signals sent to it: counted, and a page of them. */
   readonly signalCounts: SignalCountsRow;
   readonly signals: KeysetPage<SignalPageRow>;
+  /** The children it started: counted by state, and a page of them. */
+  readonly childCounts: ChildCountsRow;
+  readonly children: KeysetPage<ChildPageRow>;
 }
 
 /**
  * Reads a run's page in bounded statements: the run, its counts per step,
- * its signals counted and a page of them (side by side), then the attempts
- * and calls its timeline lists. `undefined` for an unknown run.
+ * its signals and its children counted and a page of each (side by side),
+ * then the attempts and calls its timeline lists. `undefined` for an
+ * unknown run.
  */
 export async function readRunPage(
   rows: <R extends QueryResultRow>(query: SqlQuery) => Promise<R[]>,
@@ -57,6 +69,8 @@ export async function readRunPage(
     focus: RunFocus | undefined;
     /** Which page of its signals (by `seq`). */
     signals: PageCursor<string>;
+    /** Which page of its children (by their entries' place). */
+    children: PageCursor<ChildKey>;
     showPayloads: boolean;
     /** The durable step names of a version, in order, when registered here. */
     stepNames: (
@@ -68,23 +82,33 @@ export async function readRunPage(
   const payloads = options.showPayloads
     ? { chars: RUN_PAYLOAD_CHARS, maxStoredBytes: RUN_PAYLOAD_MAX_STORED }
     : null;
-  const [[run], summaries, [signalCounts], signals] = await Promise.all([
-    rows<RunPageRunRow>(selectRunPageRun(schema, runId, payloads)),
-    rows<StepSummaryRow>(selectStepSummaries(schema, runId)),
-    rows<SignalCountsRow>(selectSignalCounts(schema, runId)),
-    rows<SignalPageRow>(
-      selectSignalsPage(schema, runId, options.signals, {
-        limit: RUN_SIGNALS_SHOWN + 1,
-        // As a list's payloads: 20 of them on a page beside the timeline.
-        payload: options.showPayloads
-          ? {
-              chars: LIST_PAYLOAD_CHARS,
-              maxStoredBytes: LIST_PAYLOAD_MAX_STORED,
-            }
-          : null,
-      }),
-    ),
-  ]);
+  const [[run], summaries, [signalCounts], signals, [childCounts], children] =
+    await Promise.all([
+      rows<RunPageRunRow>(selectRunPageRun(schema, runId, payloads)),
+      rows<StepSummaryRow>(selectStepSummaries(schema, runId)),
+      rows<SignalCountsRow>(selectSignalCounts(schema, runId)),
+      rows<SignalPageRow>(
+        selectSignalsPage(schema, runId, options.signals, {
+          limit: RUN_SIGNALS_SHOWN + 1,
+          // As a list's payloads: 20 of them on a page beside the timeline.
+          payload: options.showPayloads
+            ? {
+                chars: LIST_PAYLOAD_CHARS,
+                maxStoredBytes: LIST_PAYLOAD_MAX_STORED,
+              }
+            : null,
+        }),
+      ),
+      rows<ChildCountsRow>(selectChildCounts(schema, runId)),
+      rows<ChildPageRow>(
+        selectChildrenPage(
+          schema,
+          runId,
+          options.children,
+          RUN_CHILDREN_SHOWN + 1,
+        ),
+      ),
+    ]);
   if (!run) {
     return undefined;
   }
@@ -103,7 +127,18 @@ export async function readRunPage(
     plan.slices.length === 0
       ? []
       : await rows<StepDetailRow>(
-          selectStepDetails(schema, runId, plan.slices, CALL_ATTEMPTS_SHOWN),
+          selectStepDetails(
+            schema,
+            runId,
+            plan.slices,
+            CALL_ATTEMPTS_SHOWN,
+            options.showPayloads
+              ? {
+                  chars: CHILD_OUTPUT_CHARS,
+                  maxStoredBytes: LIST_PAYLOAD_MAX_STORED,
+                }
+              : null,
+          ),
         );
   return {
     run,
@@ -114,8 +149,20 @@ export async function readRunPage(
     details,
     signalCounts: signalCounts ?? { total: 0, pending: 0 },
     signals: keysetPage(signals, options.signals, RUN_SIGNALS_SHOWN),
+    childCounts: childCounts ?? NO_CHILDREN,
+    children: keysetPage(children, options.children, RUN_CHILDREN_SHOWN),
   };
 }
+
+const NO_CHILDREN: ChildCountsRow = {
+  total: 0,
+  pending: 0,
+  running: 0,
+  waiting: 0,
+  succeeded: 0,
+  failed: 0,
+  cancelled: 0,
+};
 
 /**
  * A run's steps by ordinal: the ones behind it by their recorded names, the

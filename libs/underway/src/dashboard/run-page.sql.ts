@@ -6,24 +6,18 @@ import {
   SqlFragment,
   SqlQuery,
 } from '../database/sql';
-import {
-  OPEN_WAITS_SHOWN,
-  WAIT_NAMES_SHOWN,
-  WAIT_RESULT_MAX_STORED,
-} from './page-bounds';
+import { OPEN_WAITS_SHOWN, WAIT_NAMES_SHOWN } from './page-bounds';
 import { payloadBytes, PayloadRead, payloadText } from './payload.sql';
 
 /*
  * The reads of a run's page, each bounded, through the primary keys that
- * start with the run id (step_attempt, activity_call, activity_attempt):
- * a run with 10,000 activity calls is counted, never listed whole. A step's
- * waits and sleeps (`ctx.waitFor`, `waitForAny`, `sleep`) are entries of
- * `activity_call` beside its calls, numbered with them: they are listed
- * and counted with them (its signals: signals.sql.ts).
+ * start with the run id: the run itself here; its timeline's steps, counted
+ * and listed, in run-timeline.sql.ts; its signals in signals.sql.ts; its
+ * children in children.sql.ts.
  */
 
 /** A wait's first `WAIT_NAMES_SHOWN` signal names (`waitForAny` may take many). */
-function waitNames(args: SqlFragment): SqlFragment {
+export function waitNames(args: SqlFragment): SqlFragment {
   return fragment`jsonb_path_query_array(${args}, ${`$[0 to ${WAIT_NAMES_SHOWN - 1}]`}::jsonpath)`;
 }
 
@@ -66,6 +60,16 @@ export interface RunPageRunRow {
   redriven_run_id: string | null;
   /** The waits and sleeps its current step is in, in call order (the first `OPEN_WAITS_SHOWN`). */
   open_waits: OpenWaitJson[];
+  /** A child's parent run, the entry that started it, and what the parent's end does to it. */
+  parent_run_id: string | null;
+  parent_step_index: number | null;
+  parent_call_index: number | null;
+  parent_close: 'cancel' | 'abandon' | null;
+  /** The parent's workflow and state (`null`: no longer retained), and its entry's step name and kind. */
+  parent_workflow: string | null;
+  parent_state: string | null;
+  parent_step_name: string | null;
+  parent_entry_kind: 'child' | 'start' | null;
 }
 
 /** A wait or a sleep not ended yet. */
@@ -79,7 +83,11 @@ export interface OpenWaitJson {
   deadline: string | null;
 }
 
-/** The run itself, the start of its payloads (`null`: not read), and its dead-letter entry. */
+/**
+ * The run itself, the start of its payloads (`null`: not read), its
+ * dead-letter entry, and, for a child, its parent and the parent's entry
+ * for it (by their primary keys).
+ */
 export function selectRunPageRun(
   schema: Schema,
   runId: string,
@@ -101,6 +109,9 @@ export function selectRunPageRun(
       ${payloadBytes(stepInput, payloads)} as step_input_bytes,
       ${payloadText(output, payloads)} as output, ${payloadBytes(output, payloads)} as output_bytes,
       d.queue as dead_letter, d.redriven_at, d.redriven_run_id,
+      r.parent_run_id, r.parent_step_index, r.parent_call_index, r.parent_close,
+      p.workflow_name as parent_workflow, p.state as parent_state,
+      pc.step_name as parent_step_name, pc.kind as parent_entry_kind,
       coalesce((
         select jsonb_agg(to_jsonb(w) order by w.call_index) from (
           select c.call_index, c.kind, case when c.kind = 'wait' then ${waitNames(fragment`c.args`)} end as names,
@@ -115,177 +126,8 @@ export function selectRunPageRun(
       ), '[]'::jsonb) as open_waits
     from ${ident(schema)}.workflow_run r
     left join ${ident(schema)}.dead_letter d on d.run_id = r.id
+    left join ${ident(schema)}.workflow_run p on p.id = r.parent_run_id
+    left join ${ident(schema)}.activity_call pc on pc.run_id = r.parent_run_id
+      and pc.step_index = r.parent_step_index and pc.call_index = r.parent_call_index
     where r.id = ${runId}`;
-}
-
-export interface StepSummaryRow {
-  step_index: number;
-  /** The step's durable name, as its attempts or calls recorded it. */
-  step_name: string | null;
-  attempts: number;
-  first_attempt: number | null;
-  /** Its entries, calls, emits, waits and sleeps alike, as its timeline lists them. */
-  calls: number;
-  first_call: number | null;
-  last_call: number | null;
-  /** Of `calls`: its waits and sleeps, and those not ended. */
-  waits: number;
-  open_waits: number;
-  /** Its calls and emits by state. */
-  pending: number;
-  running: number;
-  succeeded: number;
-  failed: number;
-  cancelled: number;
-}
-
-/**
- * Per step that has any: its finished attempts, its activity calls by
- * state, and its waits. It counts the run's rows (one range of each
- * primary key), and returns one small row per step.
- */
-export function selectStepSummaries(schema: Schema, runId: string): SqlQuery {
-  return sql`
-    with a as (
-      select step_index, count(*)::int as attempts, min(attempt) as first_attempt,
-        max(step_name) as step_name
-      from ${ident(schema)}.step_attempt where run_id = ${runId}
-      group by step_index
-    ), c as (
-      select step_index, max(step_name) as step_name, count(*)::int as calls,
-        min(call_index) as first_call,
-        max(call_index) as last_call,
-        count(*) filter (where kind in ('wait', 'sleep'))::int as waits,
-        count(*) filter (where kind in ('wait', 'sleep') and state = 'waiting')::int as open_waits,
-        count(*) filter (where kind in ('call', 'emit') and state = 'pending')::int as pending,
-        count(*) filter (where kind in ('call', 'emit') and state = 'running')::int as running,
-        count(*) filter (where kind in ('call', 'emit') and state = 'succeeded')::int as succeeded,
-        count(*) filter (where kind in ('call', 'emit') and state = 'failed')::int as failed,
-        count(*) filter (where kind in ('call', 'emit') and state = 'cancelled')::int as cancelled
-      from ${ident(schema)}.activity_call where run_id = ${runId}
-      group by step_index
-    )
-    select coalesce(a.step_index, c.step_index) as step_index,
-      coalesce(a.step_name, c.step_name) as step_name,
-      coalesce(a.attempts, 0) as attempts, a.first_attempt,
-      coalesce(c.calls, 0) as calls, c.first_call, c.last_call,
-      coalesce(c.waits, 0) as waits, coalesce(c.open_waits, 0) as open_waits,
-      coalesce(c.pending, 0) as pending, coalesce(c.running, 0) as running,
-      coalesce(c.succeeded, 0) as succeeded, coalesce(c.failed, 0) as failed,
-      coalesce(c.cancelled, 0) as cancelled
-    from a full join c on c.step_index = a.step_index
-    order by 1`;
-}
-
-/** What to read of one step: its latest attempts before a number, its calls after an index. */
-export interface StepSlice {
-  readonly stepIndex: number;
-  /** Attempts numbered below this (`2147483647`: the latest). */
-  readonly attemptsBefore: number;
-  readonly attempts: number;
-  /** Calls indexed above this (`-1`: from the first). */
-  readonly callsAfter: number;
-  readonly calls: number;
-}
-
-export interface AttemptJson {
-  attempt: number;
-  state: string;
-  error: RecordedErrorJson | null;
-  worker: string | null;
-  started_at: string | null;
-  completed_at: string;
-}
-
-/** An entry of a step: a call or emit, or a wait or sleep (`names`, `deadline`, `signal_*`). */
-export interface CallJson {
-  call_index: number;
-  kind: 'call' | 'emit' | 'wait' | 'sleep';
-  name: string;
-  /** `waiting`, `succeeded` (a wait: took a signal), `timed_out` for a wait or sleep. */
-  state: string;
-  attempt: number;
-  max_attempts: number;
-  error: RecordedErrorJson | null;
-  created_at: string;
-  started_at: string | null;
-  completed_at: string | null;
-  /** Its latest finished attempts, newest first. */
-  attempts: AttemptJson[];
-  /** A wait's signal names, the first `WAIT_NAMES_SHOWN`, and their count. */
-  names: string[] | null;
-  name_count: number | null;
-  /** A wait's or sleep's deadline (`null`: none, or a call). */
-  deadline: string | null;
-  /** The signal a wait took (`null` too when its record is too big to read here). */
-  signal_id: string | null;
-  signal_name: string | null;
-}
-
-export interface StepDetailRow {
-  step_index: number;
-  /** Newest first. */
-  attempts: AttemptJson[];
-  /** In call order. */
-  calls: CallJson[];
-}
-
-/**
- * For each slice: a step's attempts (newest first) and its calls (in order),
- * each call with its latest `callAttempts` attempts. Every list is a range of
- * a primary key with a limit.
- */
-export function selectStepDetails(
-  schema: Schema,
-  runId: string,
-  slices: readonly StepSlice[],
-  callAttempts: number,
-): SqlQuery {
-  return sql`
-    select s.step_index,
-      coalesce((
-        select jsonb_agg(to_jsonb(a) order by a.attempt desc) from (
-          select attempt, state, error, worker, started_at, completed_at
-          from ${ident(schema)}.step_attempt
-          where run_id = ${runId} and step_index = s.step_index and attempt < s.attempts_before
-          order by attempt desc
-          limit s.attempts
-        ) a
-      ), '[]'::jsonb) as attempts,
-      coalesce((
-        select jsonb_agg(to_jsonb(c) order by c.call_index) from (
-          select k.call_index, k.kind, k.name, k.state, k.attempt, k.max_attempts, k.error,
-            k.created_at, k.started_at, k.completed_at,
-            case when k.kind = 'wait' then ${waitNames(fragment`k.args`)} end as names,
-            case when k.kind = 'wait' then jsonb_array_length(k.args) end as name_count,
-            case when k.kind in ('wait', 'sleep') and k.run_at < 'infinity' then k.run_at end as deadline,
-            -- What a wait took: its signal's id and name, never its payload (read
-            -- only from a small record: a jsonb value is read whole).
-            case when k.kind = 'wait' and pg_column_size(k.result) <= ${WAIT_RESULT_MAX_STORED}::int
-              then k.result ->> 'signalId' end as signal_id,
-            case when k.kind = 'wait' and pg_column_size(k.result) <= ${WAIT_RESULT_MAX_STORED}::int
-              then k.result ->> 'name' end as signal_name,
-            coalesce((
-              select jsonb_agg(to_jsonb(x) order by x.attempt desc) from (
-                select attempt, state, error, worker, started_at, completed_at
-                from ${ident(schema)}.activity_attempt
-                where run_id = ${runId} and step_index = k.step_index and call_index = k.call_index
-                order by attempt desc
-                limit ${callAttempts}
-              ) x
-            ), '[]'::jsonb) as attempts
-          from ${ident(schema)}.activity_call k
-          where k.run_id = ${runId} and k.step_index = s.step_index and k.call_index > s.calls_after
-          order by k.call_index
-          limit s.calls
-        ) c
-      ), '[]'::jsonb) as calls
-    from unnest(
-      ${slices.map((x) => x.stepIndex)}::int[],
-      ${slices.map((x) => x.attemptsBefore)}::int[],
-      ${slices.map((x) => x.attempts)}::int[],
-      ${slices.map((x) => x.callsAfter)}::int[],
-      ${slices.map((x) => x.calls)}::int[]
-    ) as s(step_index, attempts_before, attempts, calls_after, calls)
-    order by s.step_index`;
 }

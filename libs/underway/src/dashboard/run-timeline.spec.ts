@@ -1,5 +1,9 @@
 import { RUN_PAGE_ROWS, RUN_PAGE_STEPS, STEP_PAGE_SIZE } from './page-bounds';
-import type { CallJson, StepDetailRow, StepSummaryRow } from './run-page.sql';
+import type {
+  CallJson,
+  StepDetailRow,
+  StepSummaryRow,
+} from './run-timeline.sql';
 import { fitTimeline, parseRunFocus, planTimeline } from './run-timeline';
 
 function summary(
@@ -17,6 +21,8 @@ function summary(
     last_call: calls > 0 ? calls - 1 : null,
     waits: 0,
     open_waits: 0,
+    children: 0,
+    open_children: 0,
     pending: 0,
     running: 0,
     succeeded: calls,
@@ -42,6 +48,10 @@ function call(index: number, state = 'succeeded', attempt = 1): CallJson {
     deadline: null,
     signal_id: null,
     signal_name: null,
+    child_run_id: null,
+    child_state: null,
+    child_output: null,
+    child_output_bytes: null,
     attempts: Array.from({ length: attempt }, (_, i) => ({
       attempt: attempt - i,
       state: 'failed',

@@ -13,7 +13,7 @@ import type {
   StepDetailRow,
   StepSlice,
   StepSummaryRow,
-} from './run-page.sql';
+} from './run-timeline.sql';
 
 /*
  * Which part of a run's timeline its page shows: the steps around the
@@ -106,6 +106,8 @@ export function planTimeline(
 export interface CallView {
   readonly call: CallJson;
   readonly attempts: readonly AttemptJson[];
+  /** The rows of RUN_PAGE_ROWS it takes (see `entryRows`). */
+  readonly rows: number;
 }
 
 /** What a step shows of what was read, within the page's rows. */
@@ -130,8 +132,20 @@ function shownAttempts(call: CallJson): readonly AttemptJson[] {
 }
 
 /**
+ * The rows an entry takes: one, and one per attempt shown; a child's, one
+ * more for its error or its output (when read: `showPayloads`).
+ */
+function entryRows(call: CallJson, attempts: readonly AttemptJson[]): number {
+  const child = call.kind === 'child' || call.kind === 'start';
+  const more =
+    child && (call.error !== null || call.child_output_bytes !== null) ? 1 : 0;
+  return 1 + attempts.length + more;
+}
+
+/**
  * Fits what was read into RUN_PAGE_ROWS rows (an attempt, a call, a call's
- * attempt: one row each), the first step's first, then the others in order.
+ * attempt: one row each; see `entryRows`), the first step's first, then the
+ * others in order.
  */
 export function fitTimeline(
   plan: TimelinePlan,
@@ -162,13 +176,14 @@ export function fitTimeline(
       rows -= 1;
     }
     for (const call of detail?.calls ?? []) {
-      const view = { call, attempts: shownAttempts(call) };
-      if (rows < 1 + view.attempts.length) {
+      const attempts = shownAttempts(call);
+      const view = { call, attempts, rows: entryRows(call, attempts) };
+      if (rows < view.rows) {
         cut = true;
         break;
       }
       calls.push(view);
-      rows -= 1 + view.attempts.length;
+      rows -= view.rows;
     }
     const oldest =
       attempts[attempts.length - 1]?.attempt ?? slice?.attemptsBefore;

@@ -43,4 +43,5 @@ button.action.confirming{background:var(--bad);border-color:var(--bad);color:#ff
 .waits{list-style:none;padding:0;margin:0}.signal-form{display:flex;flex-wrap:wrap;align-items:end;gap:.8rem;margin:1rem 0;background:var(--card);border:1px solid var(--line);padding:.7rem;border-radius:6px}
 .signal-form h3,.signal-form p{flex-basis:100%;margin:0}.signal-form label{display:flex;flex-direction:column;font-size:.8rem;color:#3a4254;gap:.2rem}
 textarea{font:inherit;font-family:ui-monospace,monospace;padding:.3rem .45rem;border:1px solid #c9ced8;border-radius:4px;min-width:24rem}#signal-list th[scope=row]{overflow-wrap:anywhere}
+#child-list th[scope=row]{overflow-wrap:anywhere}.child-output{margin:.3rem 0;padding:.3rem .5rem;max-height:8rem}
 `;

@@ -5,6 +5,7 @@ import { LIST_PAYLOAD_CHARS, SIGNAL_TEXT_CHARS } from '../page-bounds';
 import type { RunPage } from '../run-page.reader';
 import type { OpenWaitJson } from '../run-page.sql';
 import type { SignalPageRow } from '../signals.sql';
+import { awaitedChildren } from './run-children';
 import {
   keysetPager,
   PageContext,
@@ -64,16 +65,17 @@ function openWait(wait: OpenWaitJson): Html {
   </li>`;
 }
 
-/** The facts' *Waiting for* entry: the waits and sleeps the current step is in. */
+/** The facts' *Waiting for* entry: the waits and sleeps the current step is in, and the children it awaits. */
 export function waitingFor(page: RunPage): Html {
   const waits = page.run.open_waits;
-  if (waits.length === 0) {
+  const children = awaitedChildren(page);
+  if (waits.length === 0 && children.text === '') {
     return html``;
   }
   return html`<dt>Waiting for</dt>
     <dd>
       <ul class="waits">
-        ${waits.map(openWait)}
+        ${waits.map(openWait)} ${children}
       </ul>
     </dd>`;
 }

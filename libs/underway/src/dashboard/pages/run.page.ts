@@ -3,6 +3,7 @@ import { between, formatCount, formatTime } from '../format';
 import { Html, html } from '../html';
 import { timeline } from './timeline';
 import { sendSignalForm, signalsSection, waitingFor } from './run-signals';
+import { childrenSection, parentFact } from './run-children';
 import {
   LIVE_RUN_MAX_ROWS,
   RUN_ERROR_CHARS,
@@ -33,13 +34,14 @@ function payload(
 ${payloadText(json, storedBytes, RUN_PAYLOAD_CHARS)}</pre>`;
 }
 
-/** One run: what it is, where it is, its attempts, calls, waits and signals (a bounded part), and its actions. */
+/** One run: what it is, where it is, its parent, its attempts, calls, waits, children and signals (a bounded part), and its actions. */
 export function runPage(ctx: PageContext, page: RunPage): Html {
   const { run } = page;
   const unfinished = UNFINISHED.has(run.state);
   const rows =
     page.summaries.reduce((n, s) => n + s.attempts + s.calls, 0) +
-    page.signalCounts.total;
+    page.signalCounts.total +
+    page.childCounts.total;
   // A page refreshes itself by reading it all again: not for a run so big
   // that every refresh would count thousands of rows.
   const live = unfinished && rows <= LIVE_RUN_MAX_ROWS;
@@ -74,6 +76,7 @@ export function runPage(ctx: PageContext, page: RunPage): Html {
             >
             <span class="muted">version ${run.workflow_version}</span>
           </dd>
+          ${parentFact(ctx, page)}
           <dt>Step</dt>
           <dd>
             ${run.step_index}${stepName ? html` <strong>${stepName}</strong>` : ''}${stepCount !== undefined ? html` of ${stepCount}` : ''}
@@ -127,8 +130,9 @@ export function runPage(ctx: PageContext, page: RunPage): Html {
           }
         </dl>
         <h2>Timeline</h2>
-        ${unfinished && !live ? html`<p class="notice" id="not-live">This page does not refresh itself: the run has ${formatCount(rows)} attempts, activity calls, waits and signals. Reload it to see them change.</p>` : ''}
-        ${timeline(ctx, page)} ${signalsSection(ctx, page)}
+        ${unfinished && !live ? html`<p class="notice" id="not-live">This page does not refresh itself: the run has ${formatCount(rows)} attempts, activity calls, waits, signals and children. Reload it to see them change.</p>` : ''}
+        ${timeline(ctx, page)} ${childrenSection(ctx, page)}
+        ${signalsSection(ctx, page)}
         ${unfinished ? sendSignalForm(ctx, page) : ''}
         <h2>Payloads</h2>
         ${ctx.showPayloads ? html`${payload('Input', run.input, run.input_bytes)}${run.step_index > 0 ? payload('Current step input', run.step_input, run.step_input_bytes) : ''}${payload('Output', run.output, run.output_bytes)}` : html`<p class="muted">Inputs and outputs are hidden (<code>showPayloads: false</code>).</p>`}

@@ -1,123 +1,21 @@
-import { between, formatCount, formatTime } from '../format';
+import { formatCount, formatTime } from '../format';
 import { Html, html } from '../html';
-import type { AttemptJson, CallJson, StepSummaryRow } from '../run-page.sql';
+import type { StepSummaryRow } from '../run-timeline.sql';
 import type { RunPage } from '../run-page.reader';
-import { CallView, fitTimeline, StepView } from '../run-timeline';
-import { errorText, PageContext, queryString, stateBadge } from './layout';
-import { signalNames } from './run-signals';
+import { fitTimeline, StepView } from '../run-timeline';
+import { PageContext, queryString } from './layout';
+import { attemptTable, entryItem } from './timeline-entries';
 
 /*
  * A run's timeline, as its page shows it: the steps listed (see
  * run-timeline.ts), each with its attempts and its entries (activity calls
- * and emits, waits and sleeps, in their order) as they fit,
- * its counts, and the links that page through it.
+ * and emits, waits and sleeps, children, in their order: timeline-entries.ts)
+ * as they fit, its counts, and the links that page through it.
  */
 
-function attemptRow(a: AttemptJson): Html {
-  return html`<tr data-attempt="${a.attempt}">
-    <td>${a.attempt}</td>
-    <td>${stateBadge(a.state)}</td>
-    <td>${a.worker ?? ''}</td>
-    <td>${formatTime(a.started_at)}</td>
-    <td>${between(a.started_at, a.completed_at)}</td>
-    <td>${errorText(a.error)}</td>
-  </tr>`;
-}
-
-function attemptTable(attempts: readonly AttemptJson[], head: boolean): Html {
-  return html`<table class="attempts">
-    ${
-      head
-        ? html`<thead>
-            <tr>
-              <th>Attempt</th>
-              <th>Outcome</th>
-              <th>Worker</th>
-              <th>Started</th>
-              <th>Took</th>
-              <th>Error</th>
-            </tr>
-          </thead>`
-        : ''
-    }
-    <tbody>
-      ${attempts.map(attemptRow)}
-    </tbody>
-  </table>`;
-}
-
-/** A wait's or sleep's state, as a person reads it (`getRun().waits` says `received` too). */
-function waitState(call: CallJson): string {
-  if (call.kind === 'wait' && call.state === 'succeeded') {
-    return 'received';
-  }
-  return call.kind === 'sleep' && call.state === 'timed_out'
-    ? 'done'
-    : call.state;
-}
-
-/** A `ctx.waitFor` / `waitForAny` / `sleep`: what it waits for, until when, and what it took. */
-function waitItem(call: CallJson): Html {
-  const label =
-    call.kind === 'sleep'
-      ? 'ctx.sleep'
-      : (call.name_count ?? 0) > 1
-        ? 'ctx.waitForAny'
-        : 'ctx.waitFor';
-  const when =
-    call.state === 'waiting'
-      ? call.deadline
-        ? `until ${formatTime(call.deadline)}`
-        : 'no timeout'
-      : `ended ${formatTime(call.completed_at)}`;
-  const took =
-    call.state !== 'succeeded'
-      ? ''
-      : call.signal_id
-        ? html` · took
-            <a href="#signal-${call.signal_id}" title="${call.signal_id}"
-              >${call.signal_name ?? 'a signal'}</a
-            >`
-        : ' · took a signal';
-  return html`<li
-    class="call"
-    data-call="${call.call_index}"
-    data-kind="${call.kind}"
-  >
-    <div class="call-head">
-      <span class="kind">${label}</span>
-      ${signalNames(call.names, call.name_count)} ${stateBadge(waitState(call))}
-      <span class="muted">#${call.call_index} · ${when}${took}</span>
-    </div>
-  </li>`;
-}
-
-function callItem({ call, attempts }: CallView): Html {
-  if (call.kind === 'wait' || call.kind === 'sleep') {
-    return waitItem(call);
-  }
-  const earlier =
-    call.attempt - attempts.length - (call.state === 'running' ? 1 : 0);
-  return html`<li class="call" data-call="${call.call_index}">
-    <div class="call-head">
-      <span class="kind"
-        >${call.kind === 'call' ? 'ctx.call' : 'ctx.emit'}</span
-      >
-      <strong>${call.name}</strong> ${stateBadge(call.state)}
-      <span class="muted"
-        >#${call.call_index} · attempt ${call.attempt}/${call.max_attempts} ·
-        ${call.started_at ? html`started ${formatTime(call.started_at)}` : 'not started'}${call.completed_at ? html` · took ${between(call.started_at ?? call.created_at, call.completed_at)}` : ''}</span
-      >
-    </div>
-    ${call.error ? html`<div>${errorText(call.error)}</div>` : ''}
-    ${attempts.length > 0 ? attemptTable(attempts, false) : ''}
-    ${attempts.length > 0 && earlier > 0 ? html`<p class="muted more">and ${formatCount(earlier)} earlier attempt(s)</p>` : ''}
-  </li>`;
-}
-
-/** `10,000 activity calls: 9,990 succeeded, 10 failed · 3 waits or sleeps, 1 open` */
+/** `10,000 activity calls: 9,990 succeeded, 10 failed · 3 waits or sleeps, 1 open · 120 children, 15 awaited and not ended` */
 function callCounts(summary: StepSummaryRow): string {
-  const calls = summary.calls - summary.waits;
+  const calls = summary.calls - summary.waits - summary.children;
   const states = (
     ['pending', 'running', 'succeeded', 'failed', 'cancelled'] as const
   )
@@ -129,6 +27,9 @@ function callCounts(summary: StepSummaryRow): string {
       : '',
     summary.waits > 0
       ? `${formatCount(summary.waits)} ${summary.waits === 1 ? 'wait or sleep' : 'waits or sleeps'}, ${formatCount(summary.open_waits)} open`
+      : '',
+    summary.children > 0
+      ? `${formatCount(summary.children)} ${summary.children === 1 ? 'child' : 'children'}${summary.open_children > 0 ? `, ${formatCount(summary.open_children)} awaited and not ended` : ''}`
       : '',
   ]
     .filter((text) => text !== '')
@@ -210,17 +111,20 @@ function stepMore(ctx: PageContext, page: RunPage, view: StepView): Html {
   </p>`;
 }
 
-/** `waiting on 2 call(s) and 1 wait(s)`: what the current step is suspended on. */
+/** `waiting on 2 call(s), 1 wait(s) and 3 child run(s)`: what the current step is suspended on. */
 function openEntries(
   open: number,
   summary: StepSummaryRow | undefined,
 ): string {
   const waits = Math.min(summary?.open_waits ?? 0, open);
+  const children = Math.min(summary?.open_children ?? 0, open - waits);
+  const calls = open - waits - children;
   const parts = [
-    open > waits ? `${formatCount(open - waits)} call(s)` : '',
+    calls > 0 ? `${formatCount(calls)} call(s)` : '',
     waits > 0 ? `${formatCount(waits)} wait(s)` : '',
+    children > 0 ? `${formatCount(children)} child run(s)` : '',
   ].filter((text) => text !== '');
-  return `waiting on ${parts.join(' and ')}`;
+  return `waiting on ${parts.length > 1 ? `${parts.slice(0, -1).join(', ')} and ${parts[parts.length - 1]}` : parts.join('')}`;
 }
 
 /** The timeline: the steps around the current one, each with what fits of its attempts and calls. */
@@ -258,7 +162,7 @@ export function timeline(ctx: PageContext, page: RunPage): Html {
       ${
         view.calls.length > 0
           ? html`<ul class="calls">
-              ${view.calls.map(callItem)}
+              ${view.calls.map((call) => entryItem(ctx, call))}
             </ul>`
           : ''
       }
