@@ -29,7 +29,7 @@ export const UnderwayChildren: UnderwayMigrationDefinition = {
       add column parent_step_index integer,
       add column parent_call_index integer,
       add column parent_close text check (parent_close in ('cancel', 'abandon'))`,
-    `create index workflow_run_parent_idx on ${s}.workflow_run (parent_run_id)
+    `create index workflow_run_parent_idx on ${s}.workflow_run (parent_run_id, id)
       where parent_run_id is not null`,
     // The unfinished children, for the sweep that cancels those of a failed parent.
     `create index workflow_run_open_child_idx on ${s}.workflow_run (parent_run_id)
