@@ -143,6 +143,19 @@ describe('fault scenario 19: a rolling deploy', () => {
     await old.close();
 
     const fresh = await boot('new', [NewPipeline, PipelineV2]);
+    // Batch 1 is the new code's alone: the old one comes back once the new
+    // one has taken b of every run (else, on a slow machine, either may).
+    await waitFor(
+      async () => {
+        const [row] = await query<{ n: number }>(
+          `select count(*)::int as n from ${schema}.workflow_run
+           where id = any($1::uuid[]) and (step_name = 'c' or state = 'succeeded')`,
+          [ids1],
+        );
+        return row!.n === ids1.length;
+      },
+      { timeoutMs: 60_000, message: 'batch 1 past b on the new code' },
+    );
     const back = await boot('old', [OldPipeline]);
     // Batch 2: both codes at once, each enqueuing: old runs, new runs of
     // version 1 (by class) and of version 2 (by name: the highest here).

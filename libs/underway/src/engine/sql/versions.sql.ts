@@ -101,7 +101,8 @@ export function failUnknownSteps(
     ), ${settleChildren(schema)}, ${releaseSlots(schema)}, failed_run as (
       select id, error from updated
     ), ${deadLetters(schema)}
-    select id, workflow_name, state from updated`;
+    -- Reading child_woken runs it: a failed child's parent is notified.
+    select id, workflow_name, state, (select count(*) from child_woken) as woken from updated`;
 }
 
 export interface VersionRow {
