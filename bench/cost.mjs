@@ -19,7 +19,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { dbUrl, REPO_ROOT } from './lib/common.mjs';
+import { dbSuffix, dbUrl, REPO_ROOT } from './lib/common.mjs';
 import { prepareDatabases } from './lib/pgadmin.mjs';
 
 const { values: opts } = parseArgs({
@@ -31,7 +31,7 @@ const { values: opts } = parseArgs({
 });
 const BATCH = Number(opts.batch);
 const RUNS = Number(opts.runs);
-const DB = 'bench_cost';
+const DB = `bench_cost${dbSuffix()}`;
 const SCHEMA = 'underway';
 const DIST = join(REPO_ROOT, 'libs/underway/dist/libs/underway/src');
 const require = createRequire(join(REPO_ROOT, 'package.json'));

@@ -8,7 +8,7 @@
 // warm-up: the last sample within 10% (or 5 MiB) of the 20% sample.
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { dbUrl } from './lib/common.mjs';
+import { dbSuffix, dbUrl } from './lib/common.mjs';
 import { prepareDatabases } from './lib/pgadmin.mjs';
 import { systems } from './peers/underway.mjs';
 
@@ -36,7 +36,7 @@ if (!values['no-build']) {
 const system = systems.find((s) =>
   prefetch > 0 ? s.name === 'underway-batch' : s.name === 'underway',
 );
-const database = 'bench_memory';
+const database = `bench_memory${dbSuffix()}`;
 await prepareDatabases([database], { fresh: true });
 const ctx = {
   connectionString: dbUrl(database),

@@ -53,7 +53,7 @@ const USAGE = `usage: node bench/run.mjs [options]
   --reps N              repetitions per (workload, system) (default 3)
   --cap S               cap of each worker run in seconds (default 60; latency: at least N x 20 ms + 30 s)
   --scale F             multiplies N of every workload (default 1)
-  --only a,b            workloads: ${ALL_WORKLOAD_IDS.join(', ')} (also: pgbench = the three pgbench rows, activity = activity-runs + activity-latency, insert = insert-c10 + insert-tx-c10, signal = signal-latency + signal-throughput + sleep-precision)
+  --only a,b            workloads: ${ALL_WORKLOAD_IDS.join(', ')} (also: pgbench = the three pgbench rows, activity = activity-runs + activity-latency, insert = insert-c10 + insert-tx-c10, signal = signal-latency + signal-throughput + sleep-precision, children = children-fanout + children-latency)
   --systems a,b         systems (default: every peers/*.mjs system)
   --no-fresh            keep the bench_* databases instead of dropping and re-creating them
   --no-build            do not compile the library first (use libs/underway/dist as is)
@@ -256,6 +256,16 @@ function progressLine(sample) {
       s += `, past ${sample.sleepMs} ms: p50 ${fmtValue(sample.overshoot.p50)} / p99 ${fmtValue(sample.overshoot.p99)}`;
   } else if (sample.workload === 'signal-throughput') {
     s = `${fmtValue(sample.value)} signals/s (sent at ${fmtValue(sample.sendPerSec)}/s), signal -> resumed p50 ${fmtValue(sample.latency.p50)} / p99 ${fmtValue(sample.latency.p99)} ms (${sample.received}/${sample.n})`;
+  } else if (sample.workload === 'children-fanout') {
+    s =
+      `${fmtValue(sample.value)} children/s (${sample.n} children in ${fmtValue(sample.elapsedMs)} ms; ` +
+      `parent started ${fmtValue(sample.parentStartMs)}, first child ${fmtValue(sample.firstChildMs)}, ` +
+      `all children ran ${fmtValue(sample.childrenDoneMs)}, parent resumed ${fmtValue(sample.resumedMs)} ms)`;
+  } else if (sample.workload === 'children-latency') {
+    const l = sample.latency;
+    s =
+      `child returned -> parent resumed p50 ${fmtValue(l.p50)} / p95 ${fmtValue(l.p95)} / p99 ${fmtValue(l.p99)} / max ${fmtValue(l.max)} ms (${sample.received}/${sample.n}); ` +
+      `enqueue -> parent resumed p50 ${fmtValue(sample.round.p50)} / p99 ${fmtValue(sample.round.p99)}`;
   } else if (sample.workload === 'chain') {
     s = `${fmtValue(sample.value)} chains/s, ${fmtValue(sample.stepsPerSec)} steps/s`;
   } else {

@@ -21,6 +21,12 @@
 //                                               // (enqueueBatch then resolves with the run ids)
 //   waitingForSignal?(): Promise<number>        // jobs parked on their signal wait
 //   signal?(id, payload): Promise<void>         // sends the signal, in a transaction of its own
+//   children?: true                             // runs the child-workflow workloads: an input
+//                                               // with `children: n` is a one-step parent whose
+//                                               // step awaits n children (one-step runs that
+//                                               // call the handler with `{ k }`, or with `lat`
+//                                               // note when they return), then calls the
+//                                               // handler with `{ parent: 1, at, firstAt, t, ok }`
 // }
 // SystemDef: { name, peer, description, database?, create(ctx) }
 //   ctx = { connectionString, database, role: 'producer' | 'worker', systemName }

@@ -109,9 +109,24 @@ export function pgTarget() {
   };
 }
 
+/**
+ * BENCH_DB_SUFFIX (letters, digits, `_`) is appended to every database the
+ * harness drops and re-creates, so that two checkouts can run at once
+ * without dropping each other's databases (`drop database … with (force)`).
+ */
+export function dbSuffix() {
+  const suffix = process.env.BENCH_DB_SUFFIX ?? '';
+  if (!/^[a-zA-Z0-9_]*$/.test(suffix))
+    throw new Error(
+      `BENCH_DB_SUFFIX must be letters, digits or _, got ${suffix}`,
+    );
+  return suffix;
+}
+
 export function databaseFor(system) {
   return (
-    system.database ?? `bench_${system.name.replace(/[^a-zA-Z0-9_]/g, '_')}`
+    (system.database ?? `bench_${system.name.replace(/[^a-zA-Z0-9_]/g, '_')}`) +
+    dbSuffix()
   );
 }
 

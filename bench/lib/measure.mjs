@@ -705,6 +705,136 @@ async function runSleep(w, n, cap, adapter, admin, ctx) {
   };
 }
 
+// ------------------------------------------------------------------ child workflows
+
+/**
+ * children-fanout: through a warm idle worker, one parent whose step awaits
+ * N children (Promise.all of ctx.child), from the parent's enqueue call to
+ * every child run, the parent resumed and outstanding() = 0.
+ */
+async function runFanout(w, n, cap, adapter, admin, ctx) {
+  await settle(admin, { analyze: false });
+  await startWorkerProcess(ctx);
+  await worker.request('start', {
+    kind: 'fanout',
+    n,
+    concurrency: w.concurrency,
+  });
+  // Warm-up: one parent of w.warmupChildren children, outstanding() = 0.
+  await adapter.enqueue({ w: 0, children: w.warmupChildren });
+  await untilWarm(adapter, 1);
+  await settle(admin, { analyze: false });
+  await sleep(1000);
+
+  const before = await worker.request('stats');
+  const stat0 = readProcStat();
+  const T0 = nowUs();
+  const deadline = T0 + cap * 1e6;
+  await adapter.enqueue({ i: 0, children: n });
+  const enqueuedAt = nowUs();
+  const { capped, end } = await untilCompleted(adapter, deadline);
+  const stat1 = readProcStat();
+  const after = await worker.request('stats');
+  const f = after.fanout ?? {};
+  const ms = (at) => (at == null ? null : round3((at - T0) / 1000));
+  // Capped: the children that finished (outstanding() counts the parent too).
+  const finished = capped
+    ? n - Math.max(0, (await adapter.outstanding()) - 1)
+    : n;
+  return {
+    value: finished / ((end - T0) / 1e6),
+    elapsedMs: round3((end - T0) / 1000),
+    // Milestones, ms after the parent's enqueue call started.
+    enqueueMs: ms(enqueuedAt),
+    parentStartMs: ms(f.parentFirstAt),
+    firstChildMs: ms(f.firstChildAt),
+    childrenDoneMs: ms(f.childrenDoneAt),
+    resumedMs: ms(f.parentResumedAt),
+    outputsOk: f.outputsOk,
+    ...(f.outputsOk === false
+      ? { checkFailed: "the parent's outputs are not every child's { k }" }
+      : {}),
+    completed: finished,
+    duplicates: after.duplicates,
+    handlerStarts: after.handlerStarts,
+    capped,
+    workerCpuPct: round1(
+      (100 * (after.cpuUs - before.cpuUs)) / (after.at - before.at),
+    ),
+    ...machineCpu(stat0, stat1),
+  };
+}
+
+/**
+ * children-latency: N parents, one at a time through a warm idle worker, each
+ * awaiting one child; the worker records, per parent, when ctx.child returned
+ * in its replay - when the child's step was about to return. Each parent is
+ * enqueued at its slot, or once the previous one resumed if that is later.
+ */
+async function runChildLatency(w, n, cap, adapter, admin, ctx) {
+  await settle(admin, { analyze: false });
+  await startWorkerProcess(ctx);
+  await worker.request('start', {
+    kind: 'latency',
+    n,
+    phaseSize: 1,
+    concurrency: w.concurrency,
+  });
+  for (let k = 0; k < w.warmup; k++)
+    await adapter.enqueue({ w: k, children: 1, lat: 1 });
+  await untilWarm(adapter, w.warmup);
+  await settle(admin, { analyze: false });
+  await sleep(1000);
+
+  const before = await worker.request('stats');
+  const stat0 = readProcStat();
+  const T0 = nowUs();
+  const deadline = T0 + cap * 1e6;
+  // Per parent: its enqueue call start -> its handler (ctx.child returned).
+  const roundUs = new Array(n).fill(null);
+  let late = 0;
+  let capped = false;
+  for (let k = 0; k < n; k++) {
+    const wait = T0 + k * w.slotMs * 1000 - nowUs();
+    if (wait > 0) await sleep(wait / 1000);
+    else if (k > 0) late += 1;
+    const t = nowUs();
+    await adapter.enqueue({ i: k, children: 1, lat: 1 });
+    const m = await waitPhaseDone(k, deadline);
+    if (m === null) {
+      capped = true;
+      break;
+    }
+    roundUs[k] = m.at - t;
+  }
+  if (!capped) {
+    const polled = await pollOutstanding(adapter, deadline);
+    capped = polled.zeroAt === null;
+  }
+  const stat1 = readProcStat();
+  const after = await worker.request('stats', { withLatencies: true });
+  const received = (after.latUs ?? []).filter((x) => x !== null);
+  const latency = latencyStats(received.map((us) => us / 1000));
+  return {
+    value: latency.p50,
+    latency,
+    // The whole round: parent enqueued, run, suspended with its child
+    // enqueued, the child run and committed, the parent woken and replayed.
+    round: latencyStats(
+      roundUs.filter((x) => x !== null).map((us) => us / 1000),
+    ),
+    received: received.length,
+    lateSlots: late,
+    duplicates: after.duplicates,
+    handlerStarts: after.handlerStarts,
+    capped,
+    workerCpuPct: round1(
+      (100 * (after.cpuUs - before.cpuUs)) / (after.at - before.at),
+    ),
+    ...machineCpu(stat0, stat1),
+  };
+}
+
 // ------------------------------------------------------------------ main
 
 /** Whether the workload's runs await an activity call (`a` in their input). */
@@ -755,6 +885,15 @@ async function main() {
       result = await runSignal(w, n, cap, adapter, admin, ctx);
     } else if (w.kind === 'sleep') {
       result = await runSleep(w, n, cap, adapter, admin, ctx);
+    } else if (
+      (w.kind === 'fanout' || w.kind === 'child-latency') &&
+      !adapter.children
+    ) {
+      result = { value: NaN, na: true, note: 'no child workflows' };
+    } else if (w.kind === 'fanout') {
+      result = await runFanout(w, n, cap, adapter, admin, ctx);
+    } else if (w.kind === 'child-latency') {
+      result = await runChildLatency(w, n, cap, adapter, admin, ctx);
     } else {
       throw new Error(`measure.mjs cannot run ${w.kind}`);
     }

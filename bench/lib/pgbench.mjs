@@ -5,13 +5,14 @@ import { join } from 'node:path';
 import pg from 'pg';
 import {
   BENCH_DIR,
+  dbSuffix,
   dbUrl,
   machineCpu,
   pgTarget,
   readProcStat,
 } from './common.mjs';
 
-export const PGBENCH_DB = 'bench_pgbench';
+export const PGBENCH_DB = `bench_pgbench${dbSuffix()}`;
 const SCALE = 10;
 
 /** `pgbench (PostgreSQL) 15.x`, or null when pgbench is not installed. */

@@ -1,7 +1,7 @@
 // The worker process of a measurement (PROTOCOL.md §4 rule 1), forked by measure.mjs.
 // Messages from the parent:
 //   { type: 'init', systemName, ctx }            -> { type: 'ready' }
-//   { type: 'start', kind, n, concurrency, phaseSize? }
+//   { type: 'start', kind, n, concurrency, phaseSize? }   (kind: process, chain, latency, fanout)
 //                                                -> { type: 'started', t0, startedAt }
 //       then, once, { type: 'handlersDone', at } when the handler has run for all N;
 //       latency: { type: 'phaseDone', phase, at } once the handler has run for all
@@ -27,7 +27,9 @@ function fail(where, err) {
 
 /** The no-op handler: bookkeeping only (rule 6). */
 function makeHandler(kind, n, phaseSize = n) {
-  const seen = new Uint8Array(kind === 'chain' ? n * 3 : n);
+  const seen = new Uint8Array(
+    kind === 'chain' ? n * 3 : kind === 'fanout' ? n + 1 : n,
+  );
   book = {
     kind,
     n,
@@ -39,6 +41,16 @@ function makeHandler(kind, n, phaseSize = n) {
     handlersDoneAt: null,
     latUs: kind === 'latency' ? new Array(n).fill(null) : null,
     outOfRange: 0,
+    fanout:
+      kind === 'fanout'
+        ? {
+            firstChildAt: null,
+            childrenDoneAt: null,
+            parentFirstAt: null,
+            parentResumedAt: null,
+            outputsOk: null,
+          }
+        : undefined,
   };
   const done = () => {
     book.handlersDoneAt = nowUs();
@@ -61,7 +73,9 @@ function makeHandler(kind, n, phaseSize = n) {
       }
       if (!seen[i]) {
         seen[i] = 1;
-        book.latUs[i] = now - input.t;
+        // `at`: when the job's own clock read says it resumed (a parent's
+        // ctx.child returned), else the handler's start.
+        book.latUs[i] = (input.at ?? now) - input.t;
         book.distinct += 1;
         const phase = Math.floor(i / phaseSize);
         perPhase[phase] += 1;
@@ -92,6 +106,43 @@ function makeHandler(kind, n, phaseSize = n) {
         }
       }
       return s < 3 ? { next: { c, s: s + 1 } } : undefined;
+    };
+  }
+  if (kind === 'fanout') {
+    // n children `{ k }` (ids 0..n-1) and their parent `{ parent: 1 }` (id n),
+    // which runs the handler in its replay, once every child returned.
+    const f = book.fanout;
+    let children = 0;
+    return async (input) => {
+      const now = nowUs();
+      if (input && input.w !== undefined) {
+        if (input.parent) book.warmups += 1;
+        return;
+      }
+      book.handlerStarts += 1;
+      book.firstHandlerAt ??= now;
+      let id;
+      if (input?.parent) {
+        id = n;
+      } else {
+        id = input?.k;
+        if (!(id >= 0 && id < n)) {
+          book.outOfRange += 1;
+          return;
+        }
+        f.firstChildAt ??= now;
+      }
+      if (seen[id]) return;
+      seen[id] = 1;
+      book.distinct += 1;
+      if (id === n) {
+        f.parentResumedAt = input.at ?? now;
+        f.parentFirstAt = input.firstAt ?? null;
+        f.outputsOk = input.ok === true;
+      } else if (++children === n) {
+        f.childrenDoneAt = now;
+      }
+      if (book.distinct === n + 1) done();
     };
   }
   return async (input) => {
@@ -148,6 +199,7 @@ process.on('message', async (msg) => {
           firstHandlerAt: book?.firstHandlerAt ?? null,
           handlersDoneAt: book?.handlersDoneAt ?? null,
           latUs: msg.withLatencies ? book?.latUs : undefined,
+          fanout: book?.fanout,
         });
         break;
       }

@@ -1,6 +1,6 @@
 // The workloads of PROTOCOL.md §5 (and the pgbench reference of §6), plus the
-// activity, signal and sleep workloads of the library under test and the
-// insert workloads (bench/README.md).
+// activity, signal, sleep and child-workflow workloads of the library under
+// test and the insert workloads (bench/README.md).
 // N values are given at scale 1; `sizeOf(w, scale)` applies --scale.
 
 export const WORKLOADS = [
@@ -199,6 +199,39 @@ export const WORKLOADS = [
     label: (n) =>
       `ctx.sleep(200 ms) in a step, ${fmtInt(n)} runs (one every 50 ms): resumed after`,
   },
+  // Child workflows (SPEC §8.4, §8.8): the systems under test only (the peers
+  // have none). A run with `children` in its input is a one-step parent whose
+  // step awaits Promise.all of that many ctx.child() of a one-step child
+  // workflow (all enqueued by one statement, with the step's suspension; each
+  // child's end settles its entry in the parent and the last one wakes the
+  // parent), and calls the handler in its replay, once every child returned.
+  {
+    id: 'children-fanout',
+    kind: 'fanout',
+    base: 1000,
+    concurrency: 10,
+    warmupChildren: 100,
+    subjectOnly: true,
+    unit: 'children/s',
+    definition:
+      'Warm idle worker (concurrency 10; warm-up: one parent of 100 children), settle, 1 s idle; then one parent run enqueued whose step awaits Promise.all of N ctx.child() of a one-step child workflow (each child calls the handler); timer from the parent enqueue call start to: every child ran, the parent resumed and outstanding()=0 (the parent completed). N = children.',
+    label: (n) =>
+      `Fan-out and fan-in: one parent awaiting ${fmtInt(n)} one-step children, enqueue of the parent -> parent completed (children/s)`,
+  },
+  {
+    id: 'children-latency',
+    kind: 'child-latency',
+    base: 500,
+    concurrency: 10,
+    slotMs: 20,
+    warmup: 20,
+    subjectOnly: true,
+    unit: 'ms',
+    definition:
+      "Warm idle worker (concurrency 10; warm-up: 20 parents), settle, 1 s idle; then N parent runs, one at a time (each enqueued at its 20 ms slot, or once the previous one resumed if later), each step awaiting ONE ctx.child() of a one-step child; latency = when ctx.child returned in the parent's replay - the clock read in the child's step just before it returned (both in the worker process).",
+    label: (n) =>
+      `Child run's step returned -> parent's step resumed (ctx.child returned), ${fmtInt(n)} parents of one child each, one at a time`,
+  },
 ];
 
 export const PGBENCH_WORKLOADS = [
@@ -236,6 +269,7 @@ export const WORKLOAD_GROUPS = {
   activity: ['activity-runs', 'activity-latency'],
   insert: ['insert-c10', 'insert-tx-c10'],
   signal: ['signal-latency', 'signal-throughput', 'sleep-precision'],
+  children: ['children-fanout', 'children-latency'],
 };
 
 export function workloadById(id) {

@@ -3,7 +3,7 @@
 // process: the producer with `runtime: false`, the worker with
 // `runtime: { concurrency, pollInterval: '1s' }`.
 //
-// Five workflows are registered in both processes:
+// These workflows are registered in both processes:
 //   'bench'          one @Step `run`: calls the harness handler, Transition.complete()
 //   'bench-chain'    three @Steps s1, s2, s3: each calls the handler; s1/s2 return
 //                    Transition.next(result.next), s3 Transition.complete(). The next
@@ -26,6 +26,14 @@
 //                    handler with `t` = when the first execution reached the sleep
 //                    (kept in this process, by run id), Transition.complete().
 //                    Inputs with `sleep` (the sleep workload).
+//   'bench-parent'   one @Step `run`: await Promise.all(of input.children ctx.child(
+//                    'bench-child', { k, of: runId })) (the first execution enqueues
+//                    the children with its suspension), then the handler with when
+//                    the replay got the outputs, Transition.complete(). Inputs with
+//                    `children` (the child-workflow workloads).
+//   'bench-child'    one @Step `run`: the handler with `{ k }` (or, with `lat`, the
+//                    clock read just before it returns, kept in this process by its
+//                    parent's run id), Transition.complete({ k }).
 //
 // The app's DataSource: each process creates and initializes a TypeORM DataSource
 // (pool of 10) in init(), gives the instance to UnderwayModule.forRoot({ dataSource })
@@ -214,6 +222,70 @@ function buildModule(dataSource, runtime, holder) {
   Inject(HANDLER)(BenchSleepWorkflow, undefined, 0);
   Workflow({ name: 'bench-sleep', retry })(BenchSleepWorkflow);
 
+  // The child-workflow workloads. A child: one step that calls the handler
+  // with its `{ k }` (children-fanout), or, with `lat` (children-latency),
+  // notes when it returns, by its parent's run id, just before returning.
+  class BenchChildWorkflow {
+    constructor(holder) {
+      this.holder = holder;
+    }
+    async run(input) {
+      if (input.lat === undefined) {
+        await this.holder.handler(input);
+      } else {
+        this.holder.childReturnedAt.set(input.of, nowUs());
+      }
+      return Transition.complete({ k: input.k });
+    }
+  }
+  step(BenchChildWorkflow, 'run');
+  Inject(HANDLER)(BenchChildWorkflow, undefined, 0);
+  Workflow({ name: 'bench-child', retry })(BenchChildWorkflow);
+
+  // A parent: one step awaiting `children` ctx.child() of 'bench-child' under
+  // Promise.all (enqueued together, with the step's suspension). Its first
+  // execution suspends there; its replay gets every output at once, notes
+  // when (`at`), and calls the handler with `firstAt` (when the first
+  // execution started, kept in this process by run id) and, for one child
+  // with `lat`, `t` = when that child's step returned.
+  class BenchParentWorkflow {
+    constructor(holder) {
+      this.holder = holder;
+    }
+    async run(input, ctx) {
+      const { holder } = this;
+      const id = ctx.runId;
+      if (!holder.firstRanAt.has(id)) holder.firstRanAt.set(id, nowUs());
+      const base = { of: id };
+      if (input.w !== undefined) base.w = input.w;
+      if (input.lat !== undefined) base.lat = input.lat;
+      const outputs = await Promise.all(
+        Array.from({ length: input.children }, (_, k) =>
+          ctx.child('bench-child', { k, ...base }),
+        ),
+      );
+      const at = nowUs();
+      const firstAt = holder.firstRanAt.get(id);
+      const t = holder.childReturnedAt.get(id);
+      holder.firstRanAt.delete(id);
+      holder.childReturnedAt.delete(id);
+      await holder.handler({
+        ...input,
+        parent: 1,
+        at,
+        firstAt,
+        t,
+        ok:
+          outputs.length === input.children &&
+          outputs.every((o, k) => o?.k === k),
+      });
+      return Transition.complete();
+    }
+  }
+  step(BenchParentWorkflow, 'run');
+  Inject(HANDLER)(BenchParentWorkflow, undefined, 0);
+  Workflow({ name: 'bench-parent', retry })(BenchParentWorkflow);
+
   class BenchModule {}
   Module({
     imports: [
@@ -233,6 +305,8 @@ function buildModule(dataSource, runtime, holder) {
       BenchInsertTxWorkflow,
       BenchSignalWorkflow,
       BenchSleepWorkflow,
+      BenchChildWorkflow,
+      BenchParentWorkflow,
     ],
   })(BenchModule);
   return BenchModule;
@@ -250,6 +324,7 @@ async function createApp(dataSource, runtime, holder) {
 }
 
 function workflowOf(input) {
+  if (input?.children !== undefined) return 'bench-parent';
   if (input?.c !== undefined) return 'bench-chain';
   if (input?.a !== undefined) return 'bench-activity';
   if (input?.r !== undefined)
@@ -273,6 +348,10 @@ function define(name, extraRuntime = {}, extraDescription = '') {
         },
         /** 'bench-sleep': run id -> when its first execution reached the sleep. */
         sleptAt: new Map(),
+        /** 'bench-parent': run id -> when its first execution started. */
+        firstRanAt: new Map(),
+        /** 'bench-child' with `lat`: parent run id -> when the child's step returned. */
+        childReturnedAt: new Map(),
       };
       let app;
       let client;
@@ -289,6 +368,9 @@ function define(name, extraRuntime = {}, extraDescription = '') {
         // signal (enqueueBatch resolves with their run ids, `signal()` sends
         // one), inputs with `sleep` sleep that many ms.
         signals: true,
+        // Runs the child-workflow workloads: inputs with `children` are
+        // parents awaiting that many children.
+        children: true,
         info() {
           let version = 'unknown';
           try {
@@ -322,7 +404,7 @@ function define(name, extraRuntime = {}, extraDescription = '') {
               wake: 'LISTEN/NOTIFY (pg_notify in the enqueue statement) + 1 s poll',
               retry: { maxAttempts: 3, initialInterval: '100ms' },
               enqueue:
-                "WorkflowClient.enqueue('bench' | 'bench-chain' | 'bench-activity' | 'bench-insert' | 'bench-insert-tx', input)",
+                "WorkflowClient.enqueue('bench' | 'bench-chain' | 'bench-activity' | 'bench-insert' | 'bench-insert-tx' | 'bench-signal' | 'bench-sleep' | 'bench-parent', input)",
               enqueueBatch:
                 'WorkflowClient.enqueueMany(name, inputs) (one INSERT … SELECT FROM unnest)',
               chain:
@@ -336,6 +418,8 @@ function define(name, extraRuntime = {}, extraDescription = '') {
               signal: `'bench-signal': one @Step run: await ctx.waitFor(defineSignal('${SIGNAL_NAME}'), { timeout: '1h' }) (the first execution suspends, the run waits without a slot), then the handler, Transition.complete(); sent with dataSource.transaction((manager) => client.signal(runId, signal, { t }, { manager })), which wakes the run in the same statement`,
               sleep:
                 "'bench-sleep': one @Step run: await ctx.sleep(ms) (a durable sleep: the step suspends, the worker ends the sleep at its deadline and replays the step), then the handler, Transition.complete()",
+              children:
+                "'bench-parent': one @Step run: await Promise.all(of `children` x ctx.child('bench-child', { k, of: runId })) (the first execution suspends: the children are enqueued by the statement that commits the suspension; the end of each child settles its entry in the parent, and the last one wakes it), then the handler, Transition.complete(); 'bench-child': one @Step run: the handler (or, for children-latency, the clock read just before it returns), Transition.complete({ k })",
               chainAtomic: true,
               chainAtomicHow:
                 'the next step (step_index+1, its input, state pending) is written by the same fenced UPDATE that records the current step as succeeded',

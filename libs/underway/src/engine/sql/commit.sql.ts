@@ -249,7 +249,11 @@ export function commitOutcomes(
       ) due
       having count(*) > 0
     )
-    select id, state, (select count(*) from woken) as woken from updated`,
+    -- A CTE that only selects runs only if read: reading child_woken is
+    -- what sends the wake-up of a parent whose last child just ended.
+    select id, state,
+      (select count(*) from woken) + (select count(*) from child_woken) as woken
+    from updated`,
     children.length > 0 ? 'commit-children' : 'commit',
     schema,
   );
